@@ -1,0 +1,66 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+	gchar *name;
+	gchar *kind;     /* "command" or "http" */
+	gchar **command; /* argv template; "{goal}", "{session_id}", "{session_uuid}" fill whole
+			    elements */
+	gchar **env;     /* KEY=VALUE */
+	/* http agents (DESIGN.md §5) */
+	gchar *api; /* "anthropic" or "openai" */
+	gchar *url;
+	gchar *model;
+	gchar *api_key_env;
+	gchar *output;
+	guint max_tokens;
+} FlAgentConfig;
+
+typedef struct {
+	gchar *path; /* file it came from, NULL for defaults */
+	/* [fleet] */
+	guint max_parallel;
+	guint max_unreviewed; /* 0 = no limit */
+	guint cancel_grace;   /* seconds between SIGTERM and SIGKILL */
+	guint verify_timeout; /* seconds */
+	/* [checkin] */
+	gchar *checkin_times;
+	gchar *checkin_every;
+	gchar *checkin_days;
+	gchar *checkin_quiet_hours;
+	gboolean now_blocked;
+	gboolean now_failed;
+	gchar **review_command; /* argv */
+	/* [repo PATH] verify= */
+	GHashTable *repo_verify; /* path -> command */
+	/* [agent NAME] */
+	GHashTable *agents; /* name -> FlAgentConfig* */
+} FlConfig;
+
+/* the built-in defaults (no file) */
+FlConfig *
+fl_config_new_default(void);
+/*
+ * Loads @path over the defaults; a missing file is not an error. Unknown groups and keys and
+ * bad values fail with a message naming the file, group and key.
+ */
+FlConfig *
+fl_config_load(const gchar *path, GError **error);
+/* $XDG_CONFIG_HOME/flotilla/flotilla.conf */
+gchar *
+fl_config_default_path(void);
+void
+fl_config_free(FlConfig *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlConfig, fl_config_free)
+
+/* an agent by name: configured ones first, then presets; NULL when unknown */
+const FlAgentConfig *
+fl_config_get_agent(const FlConfig *self, const gchar *name);
+/* the verify command configured for the repository at @toplevel, or NULL */
+const gchar *
+fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);
+
+G_END_DECLS

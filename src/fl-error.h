@@ -1,0 +1,25 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FL_ERROR (fl_error_quark())
+
+/* stable: each maps to io.github.flotilla.Flotilla1.Error.<Name> on the bus */
+typedef enum {
+	FL_ERROR_FAILED,
+	FL_ERROR_INVALID_ARGUMENT,
+	FL_ERROR_NOT_FOUND,
+	FL_ERROR_LIMIT_EXCEEDED,
+	FL_ERROR_ALREADY_DECIDED,
+	FL_ERROR_CONFLICT,
+	FL_ERROR_DIRTY,
+	FL_ERROR_BUSY,
+	FL_ERROR_LAST
+} FlError;
+
+GQuark
+fl_error_quark(void);
+
+G_END_DECLS

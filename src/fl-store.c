@@ -1,0 +1,549 @@
+#include "config.h"
+
+#include "fl-store.h"
+
+#include <errno.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "fl-error.h"
+#include "fl-util.h"
+
+struct _FlStore {
+	GObject parent_instance;
+	gchar *state_dir; /* (owned) */
+	sqlite3 *db;      /* (owned) */
+};
+
+G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
+
+#define FL_SESSION_COLUMNS                                                                         \
+	"id, name, goal, agent, repo, base, base_commit, branch, worktree, verify_command, "       \
+	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
+	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session"
+
+/* each entry migrates from version i to i + 1; never edit a released one, append */
+static const gchar *const fl_store_migrations[] = {
+	"CREATE TABLE sessions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT, goal TEXT NOT NULL, agent TEXT NOT NULL,"
+	"  repo TEXT, base TEXT, base_commit TEXT, branch TEXT, worktree TEXT,"
+	"  verify_command TEXT,"
+	"  state TEXT NOT NULL, review TEXT NOT NULL DEFAULT 'none',"
+	"  created INTEGER NOT NULL, started INTEGER, finished INTEGER,"
+	"  exit_code INTEGER, signal INTEGER, verify TEXT, diffstat TEXT,"
+	"  cost_usd REAL, turns INTEGER, waiting_for TEXT, final_message TEXT, reason TEXT,"
+	"  merge_commit TEXT, agent_session TEXT);"
+	"CREATE INDEX sessions_active ON sessions(state)"
+	"  WHERE state IN ('queued', 'running', 'blocked');"
+	"CREATE INDEX sessions_pending ON sessions(review) WHERE review = 'pending';"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, time INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL, source TEXT, note TEXT);"
+	"CREATE INDEX events_session ON events(session_id);"
+	"CREATE TABLE ledger ("
+	"  session_id INTEGER NOT NULL, event TEXT NOT NULL, announced INTEGER NOT NULL,"
+	"  PRIMARY KEY (session_id, event));",
+};
+
+G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
+
+static gboolean
+fl_store_fail(FlStore *self, GError **error, const gchar *what)
+{
+	g_set_error(error, FL_ERROR, FL_ERROR_FAILED, "%s: %s", what, sqlite3_errmsg(self->db));
+	return FALSE;
+}
+
+static gboolean
+fl_store_exec(FlStore *self, const gchar *sql, GError **error)
+{
+	g_autofree gchar *msg = NULL;
+	char *errmsg = NULL;
+
+	if (sqlite3_exec(self->db, sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+		msg = g_strdup(errmsg != NULL ? errmsg : "unknown error");
+		sqlite3_free(errmsg);
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, "database: %s", msg);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static sqlite3_stmt *
+fl_store_prepare(FlStore *self, const gchar *sql, GError **error)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	if (sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return stmt;
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
+
+static gint
+fl_store_user_version(FlStore *self, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = fl_store_prepare(self, "PRAGMA user_version", error);
+
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		fl_store_fail(self, error, "database");
+		return -1;
+	}
+	return sqlite3_column_int(stmt, 0);
+}
+
+static gboolean
+fl_store_migrate(FlStore *self, const gchar *path, GError **error)
+{
+	gint version = fl_store_user_version(self, error);
+
+	if (version < 0) {
+		g_prefix_error(error, _("%s is not a flotilla database (left untouched): "), path);
+		return FALSE;
+	}
+	if (version > FL_STORE_SCHEMA_VERSION) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("%s has schema version %d, newer than this flotillad supports (%d): "
+			      "refusing to use it (upgrade flotilla)"),
+			    path, version, FL_STORE_SCHEMA_VERSION);
+		return FALSE;
+	}
+	for (gint v = version; v < FL_STORE_SCHEMA_VERSION; v++) {
+		g_autofree gchar *sql =
+			g_strdup_printf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; "
+					"COMMIT;",
+					fl_store_migrations[v], v + 1);
+		if (!fl_store_exec(self, sql, error)) {
+			fl_store_exec(self, "ROLLBACK", NULL);
+			g_prefix_error(error, _("cannot migrate %s to version %d: "), path, v + 1);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+FlStore *
+fl_store_new(const gchar *state_dir, GError **error)
+{
+	g_autoptr(FlStore) self = g_object_new(FL_TYPE_STORE, NULL);
+	g_autofree gchar *path = g_build_filename(state_dir, "flotilla.db", NULL);
+	g_autofree gchar *sessions = g_build_filename(state_dir, "sessions", NULL);
+	gint rc;
+
+	self->state_dir = g_strdup(state_dir);
+	if (!fl_ensure_dir(state_dir, error) || !fl_ensure_dir(sessions, error))
+		return NULL;
+	/* 0700 even when the directory existed with looser permissions */
+	g_chmod(state_dir, 0700);
+	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), path,
+			    self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
+		return NULL;
+	}
+	g_chmod(path, 0600);
+	sqlite3_busy_timeout(self->db, 5000);
+	if (!fl_store_migrate(self, path, error))
+		return NULL;
+	/* WAL + FULL: a committed row survives power loss, readers never block the writer */
+	if (!fl_store_exec(self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", error)) {
+		g_prefix_error(error, "%s: ", path);
+		return NULL;
+	}
+	return g_steal_pointer(&self);
+}
+
+static void
+fl_store_finalize(GObject *object)
+{
+	FlStore *self = FL_STORE(object);
+
+	if (self->db != NULL)
+		sqlite3_close(self->db);
+	g_free(self->state_dir);
+	G_OBJECT_CLASS(fl_store_parent_class)->finalize(object);
+}
+
+static void
+fl_store_class_init(FlStoreClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = fl_store_finalize;
+}
+
+static void
+fl_store_init(FlStore *self)
+{
+}
+
+const gchar *
+fl_store_get_state_dir(FlStore *self)
+{
+	return self->state_dir;
+}
+
+static void
+fl_store_bind_text(sqlite3_stmt *stmt, gint idx, const gchar *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(stmt, idx);
+	else
+		sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
+static void
+fl_store_bind_time(sqlite3_stmt *stmt, gint idx, gint64 t)
+{
+	if (t <= 0)
+		sqlite3_bind_null(stmt, idx);
+	else
+		sqlite3_bind_int64(stmt, idx, t);
+}
+
+/* binds columns 2.. in FL_SESSION_COLUMNS order; column 1 (id) is the caller's */
+static void
+fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
+{
+	fl_store_bind_text(stmt, 2, d->name);
+	fl_store_bind_text(stmt, 3, d->goal);
+	fl_store_bind_text(stmt, 4, d->agent);
+	fl_store_bind_text(stmt, 5, d->repo);
+	fl_store_bind_text(stmt, 6, d->base);
+	fl_store_bind_text(stmt, 7, d->base_commit);
+	fl_store_bind_text(stmt, 8, d->branch);
+	fl_store_bind_text(stmt, 9, d->worktree);
+	fl_store_bind_text(stmt, 10, d->verify_command);
+	fl_store_bind_text(stmt, 11, fl_state_to_string(d->state));
+	fl_store_bind_text(stmt, 12, fl_review_to_string(d->review));
+	fl_store_bind_time(stmt, 13, d->created);
+	fl_store_bind_time(stmt, 14, d->started);
+	fl_store_bind_time(stmt, 15, d->finished);
+	if (d->has_exit) {
+		sqlite3_bind_int(stmt, 16, d->exit_code);
+		sqlite3_bind_int(stmt, 17, d->signal);
+	} else {
+		sqlite3_bind_null(stmt, 16);
+		sqlite3_bind_null(stmt, 17);
+	}
+	fl_store_bind_text(stmt, 18, d->verify);
+	fl_store_bind_text(stmt, 19, d->diffstat);
+	if (d->cost_usd >= 0)
+		sqlite3_bind_double(stmt, 20, d->cost_usd);
+	else
+		sqlite3_bind_null(stmt, 20);
+	if (d->turns > 0)
+		sqlite3_bind_int64(stmt, 21, d->turns);
+	else
+		sqlite3_bind_null(stmt, 21);
+	fl_store_bind_text(stmt, 22, d->waiting_for);
+	fl_store_bind_text(stmt, 23, d->final_message);
+	fl_store_bind_text(stmt, 24, d->reason);
+	fl_store_bind_text(stmt, 25, d->merge_commit);
+	fl_store_bind_text(stmt, 26, d->agent_session);
+}
+
+static gchar *
+fl_store_column_text(sqlite3_stmt *stmt, gint col)
+{
+	const guchar *s = sqlite3_column_text(stmt, col);
+
+	return s != NULL ? g_strdup((const gchar *)s) : NULL;
+}
+
+static FlSessionData *
+fl_store_read_session(sqlite3_stmt *stmt)
+{
+	g_autoptr(FlSessionData) d = fl_session_data_new();
+	const gchar *state = (const gchar *)sqlite3_column_text(stmt, 10);
+	const gchar *review = (const gchar *)sqlite3_column_text(stmt, 11);
+
+	d->id = (guint)sqlite3_column_int64(stmt, 0);
+	d->name = fl_store_column_text(stmt, 1);
+	d->goal = fl_store_column_text(stmt, 2);
+	d->agent = fl_store_column_text(stmt, 3);
+	d->repo = fl_store_column_text(stmt, 4);
+	d->base = fl_store_column_text(stmt, 5);
+	d->base_commit = fl_store_column_text(stmt, 6);
+	d->branch = fl_store_column_text(stmt, 7);
+	d->worktree = fl_store_column_text(stmt, 8);
+	d->verify_command = fl_store_column_text(stmt, 9);
+	if (!fl_state_from_string(state, &d->state))
+		d->state = FL_STATE_INTERRUPTED;
+	if (!fl_review_from_string(review, &d->review))
+		d->review = FL_REVIEW_NONE;
+	d->created = sqlite3_column_int64(stmt, 12);
+	d->started = sqlite3_column_int64(stmt, 13);
+	d->finished = sqlite3_column_int64(stmt, 14);
+	d->has_exit = sqlite3_column_type(stmt, 15) != SQLITE_NULL;
+	d->exit_code = sqlite3_column_int(stmt, 15);
+	d->signal = sqlite3_column_int(stmt, 16);
+	d->verify = fl_store_column_text(stmt, 17);
+	d->diffstat = fl_store_column_text(stmt, 18);
+	d->cost_usd =
+		sqlite3_column_type(stmt, 19) != SQLITE_NULL ? sqlite3_column_double(stmt, 19) : -1;
+	d->turns = (guint)sqlite3_column_int64(stmt, 20);
+	d->waiting_for = fl_store_column_text(stmt, 21);
+	d->final_message = fl_store_column_text(stmt, 22);
+	d->reason = fl_store_column_text(stmt, 23);
+	d->merge_commit = fl_store_column_text(stmt, 24);
+	d->agent_session = fl_store_column_text(stmt, 25);
+	return g_steal_pointer(&d);
+}
+
+gboolean
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(self,
+				"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, "
+				"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+				"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+				error);
+	if (stmt == NULL)
+		return FALSE;
+	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error))
+		return FALSE;
+	for (guint i = 0; i < datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(datas, i);
+		sqlite3_reset(stmt);
+		sqlite3_bind_null(stmt, 1);
+		fl_store_bind_session(stmt, d);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			fl_store_fail(self, error, "cannot record session");
+			fl_store_exec(self, "ROLLBACK", NULL);
+			return FALSE;
+		}
+		d->id = (guint)sqlite3_last_insert_rowid(self->db);
+	}
+	return fl_store_exec(self, "COMMIT", error);
+}
+
+gboolean
+fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(
+		self,
+		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
+		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, "
+		"state=?11, review=?12, created=?13, started=?14, finished=?15, "
+		"exit_code=?16, signal=?17, verify=?18, diffstat=?19, cost_usd=?20, "
+		"turns=?21, waiting_for=?22, final_message=?23, reason=?24, "
+		"merge_commit=?25, agent_session=?26 WHERE id=?1",
+		error);
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, data->id);
+	fl_store_bind_session(stmt, data);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record session");
+	return TRUE;
+}
+
+FlSessionData *
+fl_store_get_session(FlStore *self, guint id, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(self, "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
+				error);
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no session %u"), id);
+		return NULL;
+	}
+	return fl_store_read_session(stmt);
+}
+
+static GPtrArray *
+fl_store_query_sessions(FlStore *self, const gchar *sql, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = fl_store_prepare(self, sql, error);
+	g_autoptr(GPtrArray) result = NULL;
+	gint rc;
+
+	if (stmt == NULL)
+		return NULL;
+	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		g_ptr_array_add(result, fl_store_read_session(stmt));
+	if (rc != SQLITE_DONE) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return g_steal_pointer(&result);
+}
+
+GPtrArray *
+fl_store_get_active(FlStore *self, GError **error)
+{
+	return fl_store_query_sessions(self,
+				       "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
+				       "('queued', 'running', 'blocked') ORDER BY id",
+				       error);
+}
+
+GPtrArray *
+fl_store_get_attention(FlStore *self, GError **error)
+{
+	/* drafts to decide, sessions waiting for the user, failures not yet announced */
+	return fl_store_query_sessions(
+		self,
+		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' OR state = "
+		"'blocked' OR (state IN ('failed', 'interrupted') AND review = 'none' AND id NOT "
+		"IN "
+		"(SELECT session_id FROM ledger WHERE event = 'failed')) ORDER BY id",
+		error);
+}
+
+GVariant *
+fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+	GVariantBuilder builder;
+	gint rc;
+
+	if (all) {
+		stmt = fl_store_prepare(self,
+					"SELECT " FL_SESSION_COLUMNS
+					" FROM sessions ORDER BY id DESC LIMIT ?1",
+					error);
+		if (stmt != NULL)
+			sqlite3_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
+	} else {
+		/* the indexed subsets plus a bounded tail: cheap with 100 000 rows */
+		stmt = fl_store_prepare(
+			self,
+			"SELECT * FROM (SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
+			"('queued', 'running', 'blocked') UNION SELECT " FL_SESSION_COLUMNS
+			" FROM sessions WHERE review = 'pending' UNION SELECT * FROM "
+			"(SELECT " FL_SESSION_COLUMNS
+			" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC LIMIT ?1",
+			error);
+		if (stmt != NULL) {
+			sqlite3_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
+			sqlite3_bind_int64(stmt, 2, recent);
+		}
+	}
+	if (stmt == NULL)
+		return NULL;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		g_autoptr(FlSessionData) d = fl_store_read_session(stmt);
+		g_variant_builder_add_value(&builder,
+					    fl_session_data_to_variant(d, self->state_dir));
+	}
+	if (rc != SQLITE_DONE) {
+		g_variant_builder_clear(&builder);
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return g_variant_builder_end(&builder);
+}
+
+guint
+fl_store_count_pending_review(FlStore *self)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(self, "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
+				NULL);
+	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
+		return 0;
+	return (guint)sqlite3_column_int64(stmt, 0);
+}
+
+gboolean
+fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,
+		   const gchar *note, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(self,
+				"INSERT INTO events (session_id, time, kind, source, note) VALUES "
+				"(?1, ?2, ?3, ?4, ?5)",
+				error);
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, session_id);
+	sqlite3_bind_int64(stmt, 2, fl_now());
+	fl_store_bind_text(stmt, 3, kind);
+	fl_store_bind_text(stmt, 4, source);
+	fl_store_bind_text(stmt, 5, note);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record event");
+	return TRUE;
+}
+
+GVariant *
+fl_store_get_events(FlStore *self, guint session_id, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+	GVariantBuilder builder;
+
+	stmt = fl_store_prepare(self,
+				"SELECT time, kind, source, note FROM events WHERE session_id = ?1 "
+				"ORDER BY id",
+				error);
+	if (stmt == NULL)
+		return NULL;
+	sqlite3_bind_int64(stmt, 1, session_id);
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ssss)"));
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		g_autofree gchar *when = fl_time_iso8601(sqlite3_column_int64(stmt, 0));
+		const gchar *kind = (const gchar *)sqlite3_column_text(stmt, 1);
+		const gchar *source = (const gchar *)sqlite3_column_text(stmt, 2);
+		const gchar *note = (const gchar *)sqlite3_column_text(stmt, 3);
+		g_variant_builder_add(&builder, "(ssss)", when != NULL ? when : "",
+				      kind != NULL ? kind : "", source != NULL ? source : "",
+				      note != NULL ? note : "");
+	}
+	return g_variant_builder_end(&builder);
+}
+
+gint64
+fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(
+		self, "SELECT announced FROM ledger WHERE session_id = ?1 AND event = ?2", NULL);
+	if (stmt == NULL)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, session_id);
+	sqlite3_bind_text(stmt, 2, event, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return 0;
+	return sqlite3_column_int64(stmt, 0);
+}
+
+gboolean
+fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
+		    GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	stmt = fl_store_prepare(
+		self,
+		"INSERT OR IGNORE INTO ledger (session_id, event, announced) VALUES "
+		"(?1, ?2, ?3)",
+		error);
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, session_id);
+	sqlite3_bind_text(stmt, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, when);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record announcement");
+	return TRUE;
+}

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <glib-object.h>
+
+#include "fl-session.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The durable record of every session, its audit trail and the notification ledger:
+ * SQLite in WAL mode with synchronous=FULL under the state directory, versioned schema with
+ * forward migrations. A database that cannot be read, or that a newer flotillad wrote, is
+ * refused and left exactly as it is.
+ */
+#define FL_TYPE_STORE (fl_store_get_type())
+G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
+
+#define FL_STORE_SCHEMA_VERSION 1
+
+FlStore *
+fl_store_new(const gchar *state_dir, GError **error);
+
+/* assigns data->id; inserts rows for every item in one transaction */
+gboolean
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error);
+gboolean
+fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error);
+/* NULL + FL_ERROR_NOT_FOUND when there is no such session */
+FlSessionData *
+fl_store_get_session(FlStore *self, guint id, GError **error);
+/* sessions whose state is queued, running or blocked, oldest first */
+GPtrArray *
+fl_store_get_active(FlStore *self, GError **error);
+/*
+ * sessions for the agent view as a{sv} dictionaries, newest first: with @all every session
+ * (up to @limit, 0 = no limit), else the active ones, the pending drafts and the @recent
+ * most recently finished
+ */
+GVariant *
+fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error);
+/* sessions whose review is pending or state blocked (for digests), oldest first */
+GPtrArray *
+fl_store_get_attention(FlStore *self, GError **error);
+guint
+fl_store_count_pending_review(FlStore *self);
+
+gboolean
+fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,
+		   const gchar *note, GError **error);
+/* a(ssss): time, kind, source, note */
+GVariant *
+fl_store_get_events(FlStore *self, guint session_id, GError **error);
+
+/* the notification ledger: when (µs) @event of a session was first announced, 0 = never */
+gint64
+fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event);
+gboolean
+fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
+		    GError **error);
+
+const gchar *
+fl_store_get_state_dir(FlStore *self);
+
+G_END_DECLS

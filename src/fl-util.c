@@ -1,0 +1,168 @@
+#include "config.h"
+
+#include "fl-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fl-error.h"
+
+gint64
+fl_now(void)
+{
+	return g_get_real_time();
+}
+
+gchar *
+fl_time_iso8601(gint64 usec)
+{
+	g_autoptr(GDateTime) dt = NULL;
+
+	if (usec <= 0)
+		return NULL;
+	dt = g_date_time_new_from_unix_local(usec / G_USEC_PER_SEC);
+	if (dt == NULL)
+		return NULL;
+	return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S%:z");
+}
+
+gboolean
+fl_ensure_dir(const gchar *path, GError **error)
+{
+	if (g_mkdir_with_parents(path, 0700) != 0) {
+		gint saved = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+			    "cannot create %s: %s", path, g_strerror(saved));
+		return FALSE;
+	}
+	if (access(path, W_OK | X_OK) != 0) {
+		gint saved = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+			    "cannot write to %s: %s", path, g_strerror(saved));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+fl_write_file_durable(const gchar *path, const gchar *contents, gssize len, GError **error)
+{
+	return g_file_set_contents_full(
+		path, contents, len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+		0600, error);
+}
+
+JsonObject *
+fl_read_json_object(const gchar *path, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	JsonNode *root;
+
+	if (!json_parser_load_from_mapped_file(parser, path, error))
+		return NULL;
+	root = json_parser_get_root(parser);
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, "%s is not a JSON object", path);
+		return NULL;
+	}
+	return json_object_ref(json_node_get_object(root));
+}
+
+gchar *
+fl_text_sanitize(const gchar *s, gssize len, gboolean multiline)
+{
+	g_autofree gchar *valid = NULL;
+	GString *out;
+
+	if (s == NULL)
+		return NULL;
+	valid = g_utf8_make_valid(s, len);
+	out = g_string_sized_new(strlen(valid));
+	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if ((c == '\n' || c == '\t') && multiline) {
+			g_string_append_c(out, (gchar)c);
+		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+			/* terminal escapes from agent output must not reach the user's tty */
+			if (c == '\n' || c == '\t')
+				g_string_append_c(out, ' ');
+		} else {
+			g_string_append_unichar(out, c);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
+gchar *
+fl_file_tail(const gchar *path, gsize max_bytes)
+{
+	g_autofree gchar *buf = NULL;
+	gint fd;
+	off_t size;
+	off_t start;
+	gssize n;
+	const gchar *begin;
+
+	fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0) {
+		close(fd);
+		return NULL;
+	}
+	start = size > (off_t)max_bytes ? size - (off_t)max_bytes : 0;
+	buf = g_malloc0(max_bytes + 1);
+	n = pread(fd, buf, max_bytes, start);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	begin = buf;
+	if (start > 0) {
+		const gchar *nl = memchr(buf, '\n', (gsize)n);
+		if (nl != NULL && nl + 1 < buf + n)
+			begin = nl + 1;
+	}
+	return fl_text_sanitize(begin, n - (begin - buf), TRUE);
+}
+
+guint64
+fl_proc_starttime(gint pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
+	g_autofree gchar *contents = NULL;
+	g_auto(GStrv) fields = NULL;
+	const gchar *p;
+
+	if (!g_file_get_contents(path, &contents, NULL, NULL))
+		return 0;
+	/* the command name may contain spaces and parentheses: fields start after the last ')' */
+	p = strrchr(contents, ')');
+	if (p == NULL)
+		return 0;
+	fields = g_strsplit(p + 2, " ", 25);
+	/* field 3 (state) is fields[0], so field 22 is fields[19] */
+	if (g_strv_length(fields) < 21)
+		return 0;
+	if (fields[0][0] == 'Z')
+		return 0;
+	return g_ascii_strtoull(fields[19], NULL, 10);
+}
+
+const gchar *
+fl_boot_id(void)
+{
+	static gchar *boot_id = NULL;
+
+	if (g_once_init_enter(&boot_id)) {
+		gchar *contents = NULL;
+		if (!g_file_get_contents("/proc/sys/kernel/random/boot_id", &contents, NULL, NULL))
+			contents = g_strdup("unknown");
+		g_once_init_leave(&boot_id, g_strstrip(contents));
+	}
+	return boot_id;
+}

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* the largest goal accepted, in bytes (also enforced by the CLI) */
+#define FL_GOAL_MAX 65536
+
+/* microseconds since the epoch, wall clock */
+gint64
+fl_now(void);
+/* ISO 8601 with the local offset, or NULL for 0 */
+gchar *
+fl_time_iso8601(gint64 usec);
+
+/* mkdir -p with mode 0700 for every created component; fails if not writable */
+gboolean
+fl_ensure_dir(const gchar *path, GError **error);
+
+/* writes @contents durably (temp + fsync + rename + dir fsync), mode 0600 */
+gboolean
+fl_write_file_durable(const gchar *path, const gchar *contents, gssize len, GError **error);
+
+/* parses a small JSON file into an object node; NULL + error if missing or not an object */
+JsonObject *
+fl_read_json_object(const gchar *path, GError **error);
+
+/* valid UTF-8 with control characters (except newline and tab when @multiline) replaced */
+gchar *
+fl_text_sanitize(const gchar *s, gssize len, gboolean multiline);
+
+/* the last @max_bytes of a file, cut at a line start, sanitized; NULL if empty or missing */
+gchar *
+fl_file_tail(const gchar *path, gsize max_bytes);
+
+/* the start time (field 22 of /proc/PID/stat), or 0 when the process is gone */
+guint64
+fl_proc_starttime(gint pid);
+/* this boot's id (trimmed), never NULL */
+const gchar *
+fl_boot_id(void);
+
+G_END_DECLS
