@@ -1,0 +1,540 @@
+#include "config.h"
+
+#include "fl-daemon.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fl-checkin.h"
+#include "fl-dbus.h"
+#include "fl-error.h"
+#include "fl-fleet.h"
+#include "fl-store.h"
+
+#define FL_BUS_NAME    "io.github.flotilla.Flotilla1"
+#define FL_OBJECT_PATH "/io/github/flotilla/Flotilla1"
+
+struct _FlDaemon {
+	GObject parent_instance;
+	FlConfig *config;            /* (owned) */
+	FlStore *store;              /* (owned) */
+	FlFleet *fleet;              /* (owned) */
+	FlCheckin *checkin;          /* (owned) */
+	FlDbusFlotilla1 *skeleton;   /* (owned) */
+	GDBusConnection *connection; /* (owned) (nullable) */
+	guint owner_id;
+	gboolean started;
+};
+
+G_DEFINE_TYPE(FlDaemon, fl_daemon, G_TYPE_OBJECT)
+
+enum { SIGNAL_QUIT, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST] = {0};
+
+/* ------------------------------------------------------------------ caller checks */
+
+/*
+ * Runs in a GDBus worker thread (g-authorize-method), so the synchronous question to the
+ * bus does not block the main loop. Even on a session bus, only our own uid may drive us.
+ */
+static gboolean
+fl_daemon_authorize_cb(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
+		       gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	guint32 uid = G_MAXUINT32;
+
+	reply = g_dbus_connection_call_sync(
+		g_dbus_method_invocation_get_connection(invocation), "org.freedesktop.DBus",
+		"/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixUser",
+		g_variant_new("(s)", g_dbus_method_invocation_get_sender(invocation)),
+		G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+	if (reply != NULL)
+		g_variant_get(reply, "(u)", &uid);
+	if (uid != getuid()) {
+		g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR,
+						      G_DBUS_ERROR_ACCESS_DENIED,
+						      "only uid %u may use flotillad", getuid());
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+fl_daemon_not_ready(FlDaemon *self, GDBusMethodInvocation *invocation)
+{
+	if (self->started)
+		return FALSE;
+	g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR, FL_ERROR_BUSY,
+						      "flotillad is starting; try again");
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------ handlers */
+
+static void
+fl_daemon_run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) ids = fl_fleet_run_finish(FL_FLEET(source), res, &error);
+	const gchar *method = g_dbus_method_invocation_get_method_name(invocation);
+
+	if (ids == NULL) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return;
+	}
+	if (g_strcmp0(method, "Run") == 0) {
+		g_dbus_method_invocation_return_value(
+			invocation, g_variant_new("(u)", g_array_index(ids, guint, 0)));
+	} else {
+		GVariantBuilder b;
+		g_variant_builder_init(&b, G_VARIANT_TYPE("au"));
+		for (guint i = 0; i < ids->len; i++)
+			g_variant_builder_add(&b, "u", g_array_index(ids, guint, i));
+		g_dbus_method_invocation_return_value(invocation, g_variant_new("(au)", &b));
+	}
+}
+
+static gboolean
+fl_daemon_handle_run(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, GVariant *spec,
+		     FlDaemon *self)
+{
+	GVariant *specs;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	specs = g_variant_new_array(G_VARIANT_TYPE("a{sv}"), &spec, 1);
+	fl_fleet_run_async(self->fleet, specs, fl_daemon_run_cb, g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			   GVariant *specs, FlDaemon *self)
+{
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	fl_fleet_run_async(self->fleet, specs, fl_daemon_run_cb, g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			     FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *v;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	v = fl_fleet_get_session(self->fleet, id, &error);
+	if (v == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_get_session(skeleton, invocation, v);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			       GVariant *options, FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
+	gboolean all = FALSE;
+	guint limit = 0;
+	GVariant *v;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	g_variant_dict_lookup(dict, "all", "b", &all);
+	g_variant_dict_lookup(dict, "limit", "u", &limit);
+	v = fl_store_list_variants(self->store, all, limit, 20, &error);
+	if (v == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_list_sessions(skeleton, invocation, v);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_cancel(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (!fl_fleet_cancel(self->fleet, id, &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_cancel(skeleton, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+fl_daemon_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+
+	if (message == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", message));
+}
+
+static void
+fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GVariant *options,
+		 FlDecision decision)
+{
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
+	const gchar *note = NULL;
+	const gchar *source = "cli";
+
+	if (fl_daemon_not_ready(self, invocation))
+		return;
+	g_variant_dict_lookup(dict, "note", "&s", &note);
+	g_variant_dict_lookup(dict, "source", "&s", &source);
+	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
+		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
+						      FL_ERROR_INVALID_ARGUMENT,
+						      "unknown source '%s'", source);
+		return;
+	}
+	fl_fleet_decide_async(self->fleet, id, decision, note, source, fl_daemon_decide_cb,
+			      g_object_ref(invocation));
+}
+
+static gboolean
+fl_daemon_handle_approve(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			 GVariant *options, FlDaemon *self)
+{
+	fl_daemon_decide(self, invocation, id, options, FL_DECISION_APPROVE);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_reject(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			GVariant *options, FlDaemon *self)
+{
+	fl_daemon_decide(self, invocation, id, options, FL_DECISION_REJECT);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_revert(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			GVariant *options, FlDaemon *self)
+{
+	fl_daemon_decide(self, invocation, id, options, FL_DECISION_REVERT);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_reply(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+		       const gchar *text, FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (!fl_fleet_reply(self->fleet, id, text, &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_reply(skeleton, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+fl_daemon_block_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *reply = fl_fleet_block_finish(FL_FLEET(source), res, &error);
+
+	if (reply == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", reply));
+}
+
+static gboolean
+fl_daemon_handle_block(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+		       const gchar *message, FlDaemon *self)
+{
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (message[0] == '\0' || strlen(message) > 4096) {
+		g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR,
+							      FL_ERROR_INVALID_ARGUMENT,
+							      "a question is 1 to 4096 bytes");
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	fl_fleet_block_async(self->fleet, id, message, fl_daemon_block_cb,
+			     g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_get_events(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			    FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlSessionData) d = NULL;
+	GVariant *v;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	d = fl_store_get_session(self->store, id, &error);
+	v = d != NULL ? fl_store_get_events(self->store, id, &error) : NULL;
+	if (v == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_get_events(skeleton, invocation, v);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			    FlDaemon *self)
+{
+	g_autofree gchar *held = NULL;
+	g_autoptr(GDateTime) next = NULL;
+	GVariantBuilder b;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	held = fl_fleet_get_held_reason(self->fleet);
+	next = fl_checkin_get_next(self->checkin);
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&b, "{sv}", "version", g_variant_new_string(PACKAGE_VERSION));
+	g_variant_builder_add(&b, "{sv}", "running",
+			      g_variant_new_uint32(fl_fleet_get_running(self->fleet)));
+	g_variant_builder_add(&b, "{sv}", "queued",
+			      g_variant_new_uint32(fl_fleet_get_queued(self->fleet)));
+	g_variant_builder_add(&b, "{sv}", "blocked",
+			      g_variant_new_uint32(fl_fleet_get_blocked(self->fleet)));
+	g_variant_builder_add(&b, "{sv}", "unreviewed",
+			      g_variant_new_uint32(fl_store_count_pending_review(self->store)));
+	g_variant_builder_add(&b, "{sv}", "max_parallel",
+			      g_variant_new_uint32(self->config->max_parallel));
+	g_variant_builder_add(&b, "{sv}", "max_unreviewed",
+			      g_variant_new_uint32(self->config->max_unreviewed));
+	g_variant_builder_add(&b, "{sv}", "state_dir",
+			      g_variant_new_string(fl_store_get_state_dir(self->store)));
+	if (held != NULL)
+		g_variant_builder_add(&b, "{sv}", "held", g_variant_new_string(held));
+	if (next != NULL) {
+		g_autofree gchar *iso = g_date_time_format(next, "%Y-%m-%dT%H:%M:%S%:z");
+		g_variant_builder_add(&b, "{sv}", "next_checkin", g_variant_new_string(iso));
+	}
+	fl_dbus_flotilla1_complete_get_status(skeleton, invocation, g_variant_builder_end(&b));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_checkin(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			 GVariant *options, FlDaemon *self)
+{
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
+	g_autofree gchar *text = NULL;
+	gboolean deliver = FALSE;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	g_variant_dict_lookup(dict, "deliver", "b", &deliver);
+	text = fl_checkin_digest_text(self->checkin, deliver);
+	fl_dbus_flotilla1_complete_checkin(skeleton, invocation, text);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			      FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *v;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	v = fl_checkin_review_items(self->checkin, &error);
+	if (v == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_review_items(skeleton, invocation, v);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_hook(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+		      const gchar *agent, guint id, const gchar *payload, FlDaemon *self)
+{
+	g_dbus_method_invocation_return_error(invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					      "no hooks for agent '%s'", agent);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* ------------------------------------------------------------------ bus */
+
+static void
+fl_daemon_session_changed_cb(FlFleet *fleet, guint id, GVariant *props, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(props);
+	const gchar *state = "unknown";
+
+	g_variant_dict_lookup(dict, "state", "&s", &state);
+	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state, props);
+}
+
+static void
+fl_daemon_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	g_set_object(&self->connection, connection);
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton), connection,
+					      FL_OBJECT_PATH, &error)) {
+		g_printerr("flotillad: cannot export %s: %s\n", FL_OBJECT_PATH, error->message);
+		g_signal_emit(self, signals[SIGNAL_QUIT], 0, 1);
+	}
+}
+
+static void
+fl_daemon_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+
+	if (self->started)
+		return;
+	g_debug("owning %s", name);
+	self->started = TRUE;
+	/* only now: a daemon that lost the race must not touch running sessions */
+	fl_fleet_start(self->fleet);
+	fl_checkin_start(self->checkin);
+}
+
+static void
+fl_daemon_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+
+	fl_fleet_stop(self->fleet);
+	if (connection == NULL)
+		g_printerr("flotillad: cannot connect to the session bus\n");
+	else if (self->started)
+		g_printerr("flotillad: replaced by another flotillad; sessions keep running\n");
+	else
+		g_printerr("flotillad: another flotillad owns %s (use --replace to take over)\n",
+			   name);
+	g_signal_emit(self, signals[SIGNAL_QUIT], 0, self->started ? 0 : 1);
+}
+
+void
+fl_daemon_start(FlDaemon *self, gboolean replace)
+{
+	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+
+	if (replace)
+		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+	self->owner_id =
+		g_bus_own_name(G_BUS_TYPE_SESSION, FL_BUS_NAME, flags, fl_daemon_bus_acquired_cb,
+			       fl_daemon_name_acquired_cb, fl_daemon_name_lost_cb, self, NULL);
+}
+
+FlDaemon *
+fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
+{
+	g_autoptr(FlDaemon) self = g_object_new(FL_TYPE_DAEMON, NULL);
+	g_autofree gchar *runner = NULL;
+	g_autofree gchar *exe = g_file_read_link("/proc/self/exe", NULL);
+
+	self->config = config;
+	self->store = fl_store_new(state_dir, error);
+	if (self->store == NULL)
+		return NULL;
+	/* a runner next to us (build tree) wins over the installed one */
+	if (g_getenv("FLOTILLA_RUNNER") != NULL) {
+		runner = g_strdup(g_getenv("FLOTILLA_RUNNER"));
+	} else if (exe != NULL) {
+		g_autofree gchar *dir = g_path_get_dirname(exe);
+		runner = g_build_filename(dir, "flotilla-runner", NULL);
+		if (!g_file_test(runner, G_FILE_TEST_IS_EXECUTABLE))
+			g_clear_pointer(&runner, g_free);
+	}
+	if (runner == NULL)
+		runner = g_build_filename(LIBEXECDIR, "flotilla-runner", NULL);
+	self->fleet = fl_fleet_new(self->config, self->store, runner);
+	self->checkin = fl_checkin_new(self->fleet);
+	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),
+			 self);
+	return g_steal_pointer(&self);
+}
+
+static void
+fl_daemon_finalize(GObject *object)
+{
+	FlDaemon *self = FL_DAEMON(object);
+
+	if (self->owner_id != 0)
+		g_bus_unown_name(self->owner_id);
+	if (self->connection != NULL)
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
+	g_clear_object(&self->connection);
+	g_clear_object(&self->skeleton);
+	g_clear_object(&self->checkin);
+	if (self->fleet != NULL)
+		g_signal_handlers_disconnect_by_data(self->fleet, self);
+	g_clear_object(&self->fleet);
+	g_clear_object(&self->store);
+	fl_config_free(self->config);
+	G_OBJECT_CLASS(fl_daemon_parent_class)->finalize(object);
+}
+
+static void
+fl_daemon_class_init(FlDaemonClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = fl_daemon_finalize;
+	signals[SIGNAL_QUIT] = g_signal_new("quit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+					    NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+}
+
+static void
+fl_daemon_init(FlDaemon *self)
+{
+	self->skeleton = fl_dbus_flotilla1_skeleton_new();
+	fl_dbus_flotilla1_set_version(self->skeleton, PACKAGE_VERSION);
+	g_signal_connect(self->skeleton, "g-authorize-method", G_CALLBACK(fl_daemon_authorize_cb),
+			 self);
+	g_signal_connect(self->skeleton, "handle-run", G_CALLBACK(fl_daemon_handle_run), self);
+	g_signal_connect(self->skeleton, "handle-run-batch", G_CALLBACK(fl_daemon_handle_run_batch),
+			 self);
+	g_signal_connect(self->skeleton, "handle-get-session",
+			 G_CALLBACK(fl_daemon_handle_get_session), self);
+	g_signal_connect(self->skeleton, "handle-list-sessions",
+			 G_CALLBACK(fl_daemon_handle_list_sessions), self);
+	g_signal_connect(self->skeleton, "handle-cancel", G_CALLBACK(fl_daemon_handle_cancel),
+			 self);
+	g_signal_connect(self->skeleton, "handle-approve", G_CALLBACK(fl_daemon_handle_approve),
+			 self);
+	g_signal_connect(self->skeleton, "handle-reject", G_CALLBACK(fl_daemon_handle_reject),
+			 self);
+	g_signal_connect(self->skeleton, "handle-revert", G_CALLBACK(fl_daemon_handle_revert),
+			 self);
+	g_signal_connect(self->skeleton, "handle-reply", G_CALLBACK(fl_daemon_handle_reply), self);
+	g_signal_connect(self->skeleton, "handle-block", G_CALLBACK(fl_daemon_handle_block), self);
+	g_signal_connect(self->skeleton, "handle-get-events",
+			 G_CALLBACK(fl_daemon_handle_get_events), self);
+	g_signal_connect(self->skeleton, "handle-get-status",
+			 G_CALLBACK(fl_daemon_handle_get_status), self);
+	g_signal_connect(self->skeleton, "handle-checkin", G_CALLBACK(fl_daemon_handle_checkin),
+			 self);
+	g_signal_connect(self->skeleton, "handle-review-items",
+			 G_CALLBACK(fl_daemon_handle_review_items), self);
+	g_signal_connect(self->skeleton, "handle-hook", G_CALLBACK(fl_daemon_handle_hook), self);
+}

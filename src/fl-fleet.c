@@ -1,0 +1,922 @@
+#include "config.h"
+
+#include "fl-fleet.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "fl-error.h"
+#include "fl-util.h"
+#include "fl-worktree.h"
+
+/* a name longer than this is a goal in the wrong place */
+#define FL_NAME_MAX 200
+/* sessions per RunBatch call */
+#define FL_BATCH_MAX 10000
+
+struct _FlFleet {
+	GObject parent_instance;
+	const FlConfig *config; /* (unowned) */
+	FlStore *store;         /* (owned) */
+	gchar *runner_path;     /* (owned) */
+	GHashTable *live;       /* (owned) id -> FlSession (owned): every active session */
+	GQueue queue;           /* (unowned FlSession) queued, FIFO */
+	guint running;          /* running + blocked */
+	gboolean stopped;
+	GHashTable *deciding; /* (owned) id -> GQueue of GTask waiting for their turn */
+	GHashTable *blocks;   /* (owned) id -> GTask of the pending Block call */
+};
+
+G_DEFINE_TYPE(FlFleet, fl_fleet, G_TYPE_OBJECT)
+
+enum { SIGNAL_SESSION_CHANGED, SIGNAL_SESSION_ENDED, SIGNAL_SESSION_BLOCKED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST] = {0};
+
+static void
+fl_fleet_maybe_start(FlFleet *self);
+
+FlStore *
+fl_fleet_get_store(FlFleet *self)
+{
+	return self->store;
+}
+
+const FlConfig *
+fl_fleet_get_config(FlFleet *self)
+{
+	return self->config;
+}
+
+static void
+fl_fleet_emit_changed(FlFleet *self, const FlSessionData *d)
+{
+	g_autoptr(GVariant) v = g_variant_ref_sink(
+		fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)));
+
+	g_signal_emit(self, signals[SIGNAL_SESSION_CHANGED], 0, d->id, v);
+}
+
+static void
+fl_fleet_save(FlFleet *self, const FlSessionData *d)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* the store is the truth: a failed write is loud, but the session goes on */
+	if (!fl_store_update_session(self->store, d, &error))
+		g_warning("session %u: %s", d->id, error->message);
+	fl_fleet_emit_changed(self, d);
+}
+
+static void
+fl_fleet_audit(FlFleet *self, guint id, const gchar *kind, const gchar *source, const gchar *note)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!fl_store_add_event(self->store, id, kind, source, note, &error))
+		g_warning("session %u: %s", id, error->message);
+}
+
+static void
+fl_fleet_session_changed_cb(FlSession *session, gpointer user_data)
+{
+	FlFleet *self = user_data;
+
+	fl_fleet_save(self, fl_session_get_data(session));
+}
+
+static void
+fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
+{
+	FlFleet *self = user_data;
+	FlSessionData *d = fl_session_get_data(session);
+	guint id = d->id;
+	g_autoptr(FlSession) ref = g_object_ref(session);
+	GTask *block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
+
+	if (block != NULL) {
+		g_task_return_new_error(block, FL_ERROR, FL_ERROR_FAILED,
+					_("session %u ended while waiting for a reply"), id);
+		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
+	}
+	fl_fleet_audit(self, id, fl_state_to_string(d->state), "daemon", d->reason);
+	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
+		self->running--;
+	g_signal_handlers_disconnect_by_data(session, self);
+	g_signal_emit(self, signals[SIGNAL_SESSION_ENDED], 0, id, d);
+	g_hash_table_remove(self->live, GUINT_TO_POINTER(id));
+	fl_fleet_maybe_start(self);
+}
+
+static FlSession *
+fl_fleet_add_live(FlFleet *self, FlSessionData *data)
+{
+	FlSessionEnv env = {self->config, fl_store_get_state_dir(self->store), self->runner_path};
+	FlSession *session = fl_session_new(data, &env);
+
+	g_signal_connect(session, "changed", G_CALLBACK(fl_fleet_session_changed_cb), self);
+	g_signal_connect(session, "ended", G_CALLBACK(fl_fleet_session_ended_cb), self);
+	g_hash_table_insert(self->live, GUINT_TO_POINTER(data->id), session);
+	return session;
+}
+
+gchar *
+fl_fleet_get_held_reason(FlFleet *self)
+{
+	guint pending;
+
+	if (self->queue.length == 0 || self->config->max_unreviewed == 0)
+		return NULL;
+	pending = fl_store_count_pending_review(self->store);
+	if (pending < self->config->max_unreviewed)
+		return NULL;
+	return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
+					   "%u draft awaits review (max-unreviewed %u)",
+					   "%u drafts await review (max-unreviewed %u)", pending),
+			       pending, self->config->max_unreviewed);
+}
+
+static void
+fl_fleet_maybe_start(FlFleet *self)
+{
+	g_autofree gchar *held = NULL;
+
+	while (!self->stopped && self->queue.length > 0 &&
+	       self->running < self->config->max_parallel) {
+		FlSession *session;
+		g_clear_pointer(&held, g_free);
+		held = fl_fleet_get_held_reason(self);
+		if (held != NULL)
+			break;
+		session = g_queue_pop_head(&self->queue);
+		self->running++;
+		fl_session_start(session);
+	}
+}
+
+static gint
+fl_fleet_cmp_id(gconstpointer a, gconstpointer b, gpointer user_data)
+{
+	guint ia = fl_session_get_id((FlSession *)a);
+	guint ib = fl_session_get_id((FlSession *)b);
+
+	return ia < ib ? -1 : ia > ib;
+}
+
+void
+fl_fleet_start(FlFleet *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) active = fl_store_get_active(self->store, &error);
+	g_autoptr(GPtrArray) adopt = g_ptr_array_new_with_free_func(g_object_unref);
+
+	if (active == NULL) {
+		g_warning("cannot read sessions: %s", error->message);
+		return;
+	}
+	for (guint i = 0; i < active->len; i++) {
+		FlSessionData *d = g_ptr_array_index(active, i);
+		FlSession *session;
+		g_ptr_array_index(active, i) = NULL;
+		session = fl_fleet_add_live(self, d);
+		if (d->state == FL_STATE_QUEUED) {
+			g_queue_push_tail(&self->queue, session);
+		} else {
+			self->running++;
+			g_ptr_array_add(adopt, g_object_ref(session));
+		}
+	}
+	/* adopting may end sessions at once, which starts queued ones: queue first */
+	for (guint i = 0; i < adopt->len; i++) {
+		FlSession *session = g_ptr_array_index(adopt, i);
+		if (!fl_session_adopt(session)) {
+			self->running--;
+			g_queue_push_tail(&self->queue, session);
+		}
+	}
+	g_queue_sort(&self->queue, fl_fleet_cmp_id, NULL);
+	fl_fleet_maybe_start(self);
+}
+
+void
+fl_fleet_stop(FlFleet *self)
+{
+	self->stopped = TRUE;
+}
+
+guint
+fl_fleet_get_running(FlFleet *self)
+{
+	return self->running - fl_fleet_get_blocked(self);
+}
+
+guint
+fl_fleet_get_queued(FlFleet *self)
+{
+	return self->queue.length;
+}
+
+guint
+fl_fleet_get_blocked(FlFleet *self)
+{
+	GHashTableIter iter;
+	gpointer value;
+	guint n = 0;
+
+	g_hash_table_iter_init(&iter, self->live);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		if (fl_session_get_data(value)->state == FL_STATE_BLOCKED)
+			n++;
+	}
+	return n;
+}
+
+GVariant *
+fl_fleet_get_session(FlFleet *self, guint id, GError **error)
+{
+	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	g_autoptr(FlSessionData) d = NULL;
+
+	if (live != NULL)
+		return fl_session_data_to_variant(fl_session_get_data(live),
+						  fl_store_get_state_dir(self->store));
+	d = fl_store_get_session(self->store, id, error);
+	if (d == NULL)
+		return NULL;
+	return fl_session_data_to_variant(d, fl_store_get_state_dir(self->store));
+}
+
+/* ------------------------------------------------------------------ run */
+
+typedef struct {
+	GVariant *specs;  /* (owned) aa{sv} */
+	GPtrArray *datas; /* (owned) FlSessionData, one per spec once validated */
+	guint next;
+} RunData;
+
+static void
+run_data_free(RunData *rd)
+{
+	g_variant_unref(rd->specs);
+	g_ptr_array_unref(rd->datas);
+	g_free(rd);
+}
+
+static void
+fl_fleet_run_next(GTask *task);
+
+static const gchar *
+fl_spec_str(GVariantDict *dict, const gchar *key)
+{
+	const gchar *s = NULL;
+
+	if (!g_variant_dict_lookup(dict, key, "&s", &s) || s == NULL || s[0] == '\0')
+		return NULL;
+	return s;
+}
+
+static gboolean
+fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError **error)
+{
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(spec);
+	const gchar *goal = fl_spec_str(dict, "goal");
+	const gchar *name = fl_spec_str(dict, "name");
+	const gchar *agent = fl_spec_str(dict, "agent");
+	const FlAgentConfig *agent_config;
+	const gchar *known[] = {"goal", "name", "agent", "repo", "base", "verify", "cwd", NULL};
+	GVariantIter iter;
+	const gchar *key;
+
+	g_variant_iter_init(&iter, spec);
+	while (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
+		if (!g_strv_contains(known, key)) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("unknown option '%s'"), key);
+			return FALSE;
+		}
+	}
+	if (goal == NULL || strspn(goal, " \t\r\n") == strlen(goal)) {
+		/* a goal of only blanks is as empty as no goal */
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("the goal is empty"));
+		return FALSE;
+	}
+	if (strlen(goal) > FL_GOAL_MAX) {
+		g_set_error(error, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
+			    _("goal is %zu bytes; the limit is %d"), strlen(goal), FL_GOAL_MAX);
+		return FALSE;
+	}
+	if (name != NULL && (strlen(name) > FL_NAME_MAX || strchr(name, '\n') != NULL)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("a name is one line of at most %d bytes"), FL_NAME_MAX);
+		return FALSE;
+	}
+	if (agent == NULL)
+		agent = "shell";
+	agent_config = fl_config_get_agent(self->config, agent);
+	if (agent_config == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown agent '%s'"),
+			    agent);
+		return FALSE;
+	}
+	if (g_strcmp0(agent_config->kind, "command") != 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("agent '%s' is of kind '%s', which this flotillad cannot run"), agent,
+			    agent_config->kind);
+		return FALSE;
+	}
+	d->goal = g_strdup(goal);
+	d->name = g_strdup(name);
+	d->agent = g_strdup(agent);
+	d->verify_command = g_strdup(fl_spec_str(dict, "verify"));
+	d->base = g_strdup(fl_spec_str(dict, "base"));
+	return TRUE;
+}
+
+static void
+fl_fleet_run_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	RunData *rd = g_task_get_task_data(task);
+	FlSessionData *d = g_ptr_array_index(rd->datas, rd->next);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRepoInfo) info = fl_worktree_probe_finish(res, &error);
+
+	if (info == NULL) {
+		/* not a git repository: the session runs in a scratch directory */
+		if (!g_error_matches(error, FL_ERROR, FL_ERROR_NOT_FOUND)) {
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		g_clear_pointer(&d->repo, g_free);
+		g_clear_pointer(&d->base, g_free);
+	} else {
+		g_free(d->repo);
+		d->repo = g_strdup(info->toplevel);
+		g_free(d->base);
+		d->base = g_strdup(info->base_branch);
+		g_free(d->base_commit);
+		d->base_commit = g_strdup(info->base_commit);
+		if (d->verify_command == NULL)
+			d->verify_command =
+				g_strdup(fl_config_get_repo_verify(self->config, info->toplevel));
+	}
+	rd->next++;
+	fl_fleet_run_next(g_steal_pointer(&task));
+}
+
+static void
+fl_fleet_run_commit(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	RunData *rd = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+
+	for (guint i = 0; i < rd->datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(rd->datas, i);
+		d->state = FL_STATE_QUEUED;
+		d->created = fl_now();
+	}
+	if (!fl_store_insert_sessions(self->store, rd->datas, &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	for (guint i = 0; i < rd->datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(rd->datas, i);
+		FlSession *session;
+		g_ptr_array_index(rd->datas, i) = NULL;
+		g_array_append_val(ids, d->id);
+		fl_fleet_audit(self, d->id, "queued", "cli", NULL);
+		session = fl_fleet_add_live(self, d);
+		g_queue_push_tail(&self->queue, session);
+		fl_fleet_emit_changed(self, d);
+	}
+	fl_fleet_maybe_start(self);
+	g_task_return_pointer(task, g_steal_pointer(&ids), (GDestroyNotify)g_array_unref);
+}
+
+static void
+fl_fleet_run_next(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	RunData *rd = g_task_get_task_data(task);
+	g_autoptr(GVariantDict) dict = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlSessionData) d = NULL;
+	const gchar *repo;
+	const gchar *cwd;
+	g_autofree gchar *dir = NULL;
+
+	if (rd->next >= g_variant_n_children(rd->specs)) {
+		fl_fleet_run_commit(task);
+		g_object_unref(task);
+		return;
+	}
+	if (rd->datas->len <= rd->next) {
+		g_autoptr(GVariant) spec = g_variant_get_child_value(rd->specs, rd->next);
+		d = fl_session_data_new();
+		if (!fl_fleet_validate_spec(self, spec, d, &error)) {
+			if (g_variant_n_children(rd->specs) > 1)
+				g_prefix_error(&error, _("goal %u: "), rd->next + 1);
+			g_task_return_error(task, g_steal_pointer(&error));
+			g_object_unref(task);
+			return;
+		}
+		dict = g_variant_dict_new(spec);
+		repo = fl_spec_str(dict, "repo");
+		cwd = fl_spec_str(dict, "cwd");
+		if (repo != NULL) {
+			dir = g_canonicalize_filename(repo, cwd);
+			if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+				g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+							_("%s is not a directory"), dir);
+				g_object_unref(task);
+				return;
+			}
+		} else if (cwd != NULL && g_path_is_absolute(cwd) &&
+			   g_file_test(cwd, G_FILE_TEST_IS_DIR)) {
+			dir = g_strdup(cwd);
+		}
+		d->repo = g_strdup(dir);
+		g_ptr_array_add(rd->datas, g_steal_pointer(&d));
+	}
+	d = NULL;
+	{
+		FlSessionData *cur = g_ptr_array_index(rd->datas, rd->next);
+		if (cur->repo == NULL) {
+			rd->next++;
+			fl_fleet_run_next(task);
+			return;
+		}
+		fl_worktree_probe_async(cur->repo, cur->base, NULL, fl_fleet_run_probe_cb, task);
+	}
+}
+
+void
+fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new(self, NULL, callback, user_data);
+	RunData *rd = g_new0(RunData, 1);
+	gsize n = g_variant_n_children(specs);
+
+	rd->specs = g_variant_ref_sink(specs);
+	rd->datas = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	g_task_set_task_data(task, rd, (GDestroyNotify)run_data_free);
+	if (n == 0 || n > FL_BATCH_MAX) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
+					_("a batch holds 1 to %d goals"), FL_BATCH_MAX);
+		g_object_unref(task);
+		return;
+	}
+	fl_fleet_run_next(task);
+}
+
+GArray *
+fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ------------------------------------------------------------------ cancel */
+
+gboolean
+fl_fleet_cancel(FlFleet *self, guint id, GError **error)
+{
+	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	g_autoptr(FlSessionData) d = NULL;
+
+	if (session == NULL) {
+		d = fl_store_get_session(self->store, id, error);
+		if (d == NULL)
+			return FALSE;
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u already ended (%s)"),
+			    id, fl_state_to_string(d->state));
+		return FALSE;
+	}
+	fl_fleet_audit(self, id, "cancel", "cli", NULL);
+	if (fl_session_get_data(session)->state == FL_STATE_QUEUED) {
+		FlSessionData *data = fl_session_get_data(session);
+		data->state = FL_STATE_CANCELLED;
+		data->finished = fl_now();
+		fl_fleet_save(self, data);
+		fl_fleet_session_ended_cb(session, self);
+		return TRUE;
+	}
+	fl_session_cancel(session);
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------ block / reply */
+
+void
+fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyCallback callback,
+		     gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	GTask *old;
+
+	if (session == NULL || fl_session_get_data(session)->state == FL_STATE_QUEUED) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND,
+					_("no running session %u"), id);
+		return;
+	}
+	old = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
+	if (old != NULL) {
+		g_task_return_new_error(old, FL_ERROR, FL_ERROR_FAILED,
+					_("superseded by a newer question"));
+		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
+	}
+	g_hash_table_insert(self->blocks, GUINT_TO_POINTER(id), g_steal_pointer(&task));
+	fl_fleet_audit(self, id, "blocked", "agent", message);
+	fl_session_set_blocked(session, message);
+	g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, id, fl_session_get_data(session));
+}
+
+gchar *
+fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+gboolean
+fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
+{
+	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	GTask *block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
+
+	if (session == NULL || fl_session_get_data(session)->state != FL_STATE_BLOCKED) {
+		if (session == NULL) {
+			g_autoptr(FlSessionData) d = fl_store_get_session(self->store, id, error);
+			if (d == NULL)
+				return FALSE;
+		}
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("session %u is not waiting for a reply"), id);
+		return FALSE;
+	}
+	if (block == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("session %u asked before flotillad restarted; its question is "
+			      "gone: cancel it or let it ask again"),
+			    id);
+		return FALSE;
+	}
+	fl_fleet_audit(self, id, "replied", "cli", text);
+	g_task_return_pointer(block, g_strdup(text), g_free);
+	g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
+	fl_session_set_unblocked(session);
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------ decisions */
+
+typedef struct {
+	guint id;
+	FlDecision decision;
+	gchar *note;
+	gchar *source;
+	FlSessionData *data; /* (owned) */
+} DecideData;
+
+static void
+decide_data_free(DecideData *dd)
+{
+	g_free(dd->note);
+	g_free(dd->source);
+	fl_session_data_free(dd->data);
+	g_free(dd);
+}
+
+static const gchar *
+fl_decision_verb(FlDecision decision)
+{
+	switch (decision) {
+	case FL_DECISION_APPROVE:
+		return "approved";
+	case FL_DECISION_REJECT:
+		return "rejected";
+	case FL_DECISION_REVERT:
+		return "reverted";
+	default:
+		return "decided";
+	}
+}
+
+static void
+fl_fleet_decide_run(GTask *task);
+
+/* ends the current decision and lets the next waiting one for the same session run */
+static void
+fl_fleet_decide_done(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GQueue *waiting = g_hash_table_lookup(self->deciding, GUINT_TO_POINTER(dd->id));
+	GTask *next = waiting != NULL ? g_queue_pop_head(waiting) : NULL;
+
+	if (next == NULL)
+		g_hash_table_remove(self->deciding, GUINT_TO_POINTER(dd->id));
+	else
+		fl_fleet_decide_run(next);
+	g_object_unref(task);
+}
+
+static void
+fl_fleet_decided(GTask *task, FlReview review, const gchar *message)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+
+	dd->data->review = review;
+	fl_fleet_save(self, dd->data);
+	fl_fleet_audit(self, dd->id, fl_decision_verb(dd->decision), dd->source, dd->note);
+	g_task_return_pointer(task, g_strdup(message), g_free);
+	if (review != FL_REVIEW_PENDING)
+		fl_fleet_maybe_start(self);
+	fl_fleet_decide_done(task);
+}
+
+static void
+fl_fleet_decide_failed(GTask *task, GError *error)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+
+	fl_fleet_audit(self, dd->id, "refused", dd->source, error->message);
+	g_task_return_error(task, error);
+	fl_fleet_decide_done(task);
+}
+
+static void
+fl_fleet_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	DecideData *dd = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *message = NULL;
+
+	/* the decision stands even if cleaning up failed: say so, don't undo it */
+	if (!fl_worktree_remove_finish(res, &error))
+		g_warning("session %u: %s", dd->id, error->message);
+	if (dd->decision == FL_DECISION_APPROVE) {
+		g_autofree gchar *shortid = g_strndup(dd->data->merge_commit, 10);
+		message = g_strdup_printf(_("session %u approved: merged into %s (%s)"), dd->id,
+					  dd->data->base, shortid);
+		fl_fleet_decided(task, FL_REVIEW_APPROVED, message);
+	} else {
+		message = g_strdup_printf(_("session %u rejected: worktree and branch removed, "
+					    "patch and log kept"),
+					  dd->id);
+		fl_fleet_decided(task, FL_REVIEW_REJECTED, message);
+	}
+}
+
+static void
+fl_fleet_merge_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *merge = fl_worktree_merge_finish(res, &error);
+
+	if (merge == NULL) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	g_free(dd->data->merge_commit);
+	dd->data->merge_commit = g_steal_pointer(&merge);
+	/* the merge is the decision: record it before cleaning up */
+	fl_fleet_save(g_task_get_source_object(task), dd->data);
+	fl_worktree_remove_async(dd->data->repo, dd->data->worktree, dd->data->branch, NULL,
+				 fl_fleet_remove_cb, task);
+}
+
+static void
+fl_fleet_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *commit = fl_worktree_revert_finish(res, &error);
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *shortid = NULL;
+
+	if (commit == NULL) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	shortid = g_strndup(commit, 10);
+	message = g_strdup_printf(_("session %u reverted on %s (%s)"), dd->id, dd->data->base,
+				  shortid);
+	g_free(dd->note);
+	dd->note = g_strdup_printf("%s%s%s", shortid, dd->note != NULL ? ": " : "",
+				   dd->note != NULL ? dd->note : "");
+	fl_fleet_decided(task, FL_REVIEW_REVERTED, message);
+}
+
+static gboolean
+fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
+{
+	FlSessionData *d = dd->data;
+
+	if (fl_state_is_active(d->state)) {
+		if (d->state == FL_STATE_BLOCKED)
+			g_set_error(error, FL_ERROR, FL_ERROR_BUSY,
+				    _("session %u is blocked, asking: %s — answer it with "
+				      "flotilla reply %u"),
+				    d->id, d->waiting_for != NULL ? d->waiting_for : "?", d->id);
+		else
+			g_set_error(error, FL_ERROR, FL_ERROR_BUSY,
+				    _("session %u is still %s: there is no draft to decide yet"),
+				    d->id, fl_state_to_string(d->state));
+		return FALSE;
+	}
+	if (dd->decision == FL_DECISION_REVERT) {
+		if (d->review == FL_REVIEW_REVERTED) {
+			g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
+				    _("session %u was already reverted"), d->id);
+			return FALSE;
+		}
+		if (d->review != FL_REVIEW_APPROVED || d->merge_commit == NULL) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("session %u was not merged (review: %s): nothing to revert"),
+				    d->id, fl_review_to_string(d->review));
+			return FALSE;
+		}
+		return TRUE;
+	}
+	if (d->review == FL_REVIEW_NONE) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("session %u made no changes: there is nothing to %s"), d->id,
+			    dd->decision == FL_DECISION_APPROVE ? "approve" : "reject");
+		return FALSE;
+	}
+	if (d->review != FL_REVIEW_PENDING) {
+		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
+			    _("session %u was already %s; nothing changed"), d->id,
+			    fl_review_to_string(d->review));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+fl_fleet_decide_run(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *message = NULL;
+	FlSessionData *d;
+
+	/* read afresh: a decision that waited for its turn sees the one before it */
+	fl_session_data_free(dd->data);
+	dd->data = fl_store_get_session(self->store, dd->id, &error);
+	if (dd->data == NULL || !fl_fleet_decide_check(self, dd, &error)) {
+		g_task_return_error(task, error);
+		fl_fleet_decide_done(task);
+		return;
+	}
+	d = dd->data;
+	if (d->repo == NULL) {
+		/* a scratch session's draft is its output: deciding only records the verdict */
+		if (dd->decision == FL_DECISION_REJECT && d->worktree != NULL) {
+			const gchar *argv[] = {"rm", "-rf", "--", d->worktree, NULL};
+			g_spawn_async(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+				      NULL, NULL);
+		}
+		message =
+			g_strdup_printf(_("session %u %s"), dd->id, fl_decision_verb(dd->decision));
+		fl_fleet_decided(task,
+				 dd->decision == FL_DECISION_APPROVE  ? FL_REVIEW_APPROVED
+				 : dd->decision == FL_DECISION_REJECT ? FL_REVIEW_REJECTED
+								      : FL_REVIEW_REVERTED,
+				 message);
+		return;
+	}
+	switch (dd->decision) {
+	case FL_DECISION_APPROVE: {
+		g_autofree gchar *first = g_utf8_make_valid(d->goal, -1);
+		g_autofree gchar *msg = NULL;
+		gchar *nl = strchr(first, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		msg = g_strdup_printf(
+			"Merge flotilla session %u: %s\n\nGoal: %s\nApproved via %s%s%s\n", d->id,
+			d->name != NULL ? d->name : first, d->goal, dd->source,
+			dd->note != NULL ? ": " : "", dd->note != NULL ? dd->note : "");
+		fl_worktree_merge_async(d->repo, d->branch, d->base, msg, NULL, fl_fleet_merge_cb,
+					task);
+		break;
+	}
+	case FL_DECISION_REJECT:
+		fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, fl_fleet_remove_cb,
+					 task);
+		break;
+	case FL_DECISION_REVERT: {
+		g_autofree gchar *msg =
+			g_strdup_printf("Revert flotilla session %u\n\nThis reverts "
+					"merge %s.\n",
+					d->id, d->merge_commit);
+		g_autofree gchar *scratch =
+			g_build_filename(fl_store_get_state_dir(self->store), "tmp", NULL);
+		if (!fl_ensure_dir(scratch, &error)) {
+			fl_fleet_decide_failed(task, error);
+			return;
+		}
+		fl_worktree_revert_async(d->repo, d->base, d->merge_commit, msg, scratch, NULL,
+					 fl_fleet_revert_cb, task);
+		break;
+	}
+	default:
+		g_assert_not_reached();
+	}
+}
+
+void
+fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar *note,
+		      const gchar *source, GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new(self, NULL, callback, user_data);
+	DecideData *dd = g_new0(DecideData, 1);
+	GQueue *waiting;
+
+	dd->id = id;
+	dd->decision = decision;
+	dd->note = g_strdup(note);
+	dd->source = g_strdup(source != NULL ? source : "cli");
+	g_task_set_task_data(task, dd, (GDestroyNotify)decide_data_free);
+	waiting = g_hash_table_lookup(self->deciding, GUINT_TO_POINTER(id));
+	if (waiting != NULL) {
+		g_queue_push_tail(waiting, task);
+		return;
+	}
+	g_hash_table_insert(self->deciding, GUINT_TO_POINTER(id), g_queue_new());
+	fl_fleet_decide_run(task);
+}
+
+gchar *
+fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ------------------------------------------------------------------ object */
+
+FlFleet *
+fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path)
+{
+	FlFleet *self = g_object_new(FL_TYPE_FLEET, NULL);
+
+	self->config = config;
+	self->store = g_object_ref(store);
+	self->runner_path = g_strdup(runner_path);
+	return self;
+}
+
+static void
+fl_fleet_finalize(GObject *object)
+{
+	FlFleet *self = FL_FLEET(object);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->live);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_signal_handlers_disconnect_by_data(value, self);
+	g_queue_clear(&self->queue);
+	g_hash_table_unref(self->live);
+	g_hash_table_unref(self->deciding);
+	g_hash_table_unref(self->blocks);
+	g_object_unref(self->store);
+	g_free(self->runner_path);
+	G_OBJECT_CLASS(fl_fleet_parent_class)->finalize(object);
+}
+
+static void
+fl_fleet_class_init(FlFleetClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = fl_fleet_finalize;
+	signals[SIGNAL_SESSION_CHANGED] =
+		g_signal_new("session-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+			     NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_VARIANT);
+	/* (guint id, FlSessionData *data (unowned)) */
+	signals[SIGNAL_SESSION_ENDED] =
+		g_signal_new("session-ended", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+			     NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_POINTER);
+	signals[SIGNAL_SESSION_BLOCKED] =
+		g_signal_new("session-blocked", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+			     NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_POINTER);
+}
+
+static void
+fl_fleet_init(FlFleet *self)
+{
+	self->live = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
+	self->deciding = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					       (GDestroyNotify)g_queue_free);
+	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
+}

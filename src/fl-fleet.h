@@ -1,0 +1,80 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "fl-config.h"
+#include "fl-session.h"
+#include "fl-store.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The fleet: every live session, the FIFO queue behind max-parallel, the WIP limit on
+ * unreviewed drafts, and the decisions on drafts (approve, reject, revert), serialized per
+ * session so two racing approvals merge exactly once. Emits "session-changed" (guint id,
+ * GVariant *a{sv}) after every change that was saved to the store.
+ */
+#define FL_TYPE_FLEET (fl_fleet_get_type())
+G_DECLARE_FINAL_TYPE(FlFleet, fl_fleet, FL, FLEET, GObject)
+
+typedef enum {
+	FL_DECISION_APPROVE,
+	FL_DECISION_REJECT,
+	FL_DECISION_REVERT,
+} FlDecision;
+
+FlFleet *
+fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path);
+/* adopts what a previous daemon left running and starts what is queued */
+void
+fl_fleet_start(FlFleet *self);
+/* stop starting sessions (the daemon is going away; sessions keep running) */
+void
+fl_fleet_stop(FlFleet *self);
+
+FlStore *
+fl_fleet_get_store(FlFleet *self);
+const FlConfig *
+fl_fleet_get_config(FlFleet *self);
+
+/* @specs: aa{sv} as in the D-Bus Run method; result: the new ids (GArray of guint) */
+void
+fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
+		   gpointer user_data);
+GArray *
+fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error);
+
+gboolean
+fl_fleet_cancel(FlFleet *self, guint id, GError **error);
+
+/* returns a one-line message saying what happened */
+void
+fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar *note,
+		      const gchar *source, GAsyncReadyCallback callback, gpointer user_data);
+gchar *
+fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error);
+
+/* blocks a running session on @message until fl_fleet_reply(); returns the reply */
+void
+fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyCallback callback,
+		     gpointer user_data);
+gchar *
+fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error);
+gboolean
+fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error);
+
+/* a{sv} of one session */
+GVariant *
+fl_fleet_get_session(FlFleet *self, guint id, GError **error);
+
+guint
+fl_fleet_get_running(FlFleet *self);
+guint
+fl_fleet_get_queued(FlFleet *self);
+guint
+fl_fleet_get_blocked(FlFleet *self);
+/* why queued sessions wait although slots are free, or NULL */
+gchar *
+fl_fleet_get_held_reason(FlFleet *self);
+
+G_END_DECLS

@@ -1,0 +1,102 @@
+#include "config.h"
+
+#include <curl/curl.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdlib.h>
+
+#include "fl-config.h"
+#include "fl-daemon.h"
+
+typedef struct {
+	GMainLoop *loop;
+	gint status;
+} FlMain;
+
+static gboolean
+fl_main_signal_cb(gpointer user_data)
+{
+	FlMain *m = user_data;
+
+	/* sessions live in their runners: leaving now loses nothing */
+	g_main_loop_quit(m->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+fl_main_quit_cb(FlDaemon *daemon, gint status, gpointer user_data)
+{
+	FlMain *m = user_data;
+
+	m->status = status;
+	g_main_loop_quit(m->loop);
+}
+
+int
+main(int argc, char *argv[])
+{
+	gboolean replace = FALSE;
+	gboolean verbose = FALSE;
+	gboolean version = FALSE;
+	const GOptionEntry entries[] = {
+		{"replace", 'r', 0, G_OPTION_ARG_NONE, &replace, N_("Replace a running flotillad"),
+		 NULL},
+		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL},
+		{"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version"), NULL},
+		{NULL}};
+	g_autoptr(GOptionContext) context = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlConfig) config = NULL;
+	g_autoptr(FlDaemon) daemon = NULL;
+	g_autofree gchar *config_path = NULL;
+	g_autofree gchar *state_dir = NULL;
+	FlMain m = {NULL, 0};
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+
+	context = g_option_context_new(NULL);
+	g_option_context_set_summary(context, _("The Flotilla fleet daemon (session bus)"));
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		g_printerr("flotillad: %s\n", error->message);
+		return 2;
+	}
+	if (version) {
+		g_print("flotillad %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (verbose)
+		g_log_set_debug_enabled(TRUE);
+
+	config_path = g_strdup(g_getenv("FLOTILLA_CONFIG"));
+	if (config_path == NULL)
+		config_path = fl_config_default_path();
+	config = fl_config_load(config_path, &error);
+	if (config == NULL) {
+		g_printerr("flotillad: %s\n", error->message);
+		return 1;
+	}
+	state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	daemon = fl_daemon_new(g_steal_pointer(&config), state_dir, &error);
+	if (daemon == NULL) {
+		g_printerr("flotillad: %s\n", error->message);
+		curl_global_cleanup();
+		return 1;
+	}
+	m.loop = g_main_loop_new(NULL, FALSE);
+	g_signal_connect(daemon, "quit", G_CALLBACK(fl_main_quit_cb), &m);
+	g_unix_signal_add(SIGTERM, fl_main_signal_cb, &m);
+	g_unix_signal_add(SIGINT, fl_main_signal_cb, &m);
+	g_unix_signal_add(SIGHUP, fl_main_signal_cb, &m);
+	fl_daemon_start(daemon, replace);
+	g_main_loop_run(m.loop);
+	g_clear_object(&daemon);
+	g_main_loop_unref(m.loop);
+	curl_global_cleanup();
+	return m.status;
+}

@@ -1,0 +1,809 @@
+#include "config.h"
+
+#include "fl-session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fl-error.h"
+#include "fl-util.h"
+#include "fl-worktree.h"
+
+/* how much of the output tail becomes a shell session's final message */
+#define FL_FINAL_MESSAGE_MAX 2048
+
+struct _FlSession {
+	GObject parent_instance;
+	FlSessionData *data;    /* (owned) */
+	const FlConfig *config; /* (unowned) outlives every session */
+	gchar *state_dir;       /* (owned) */
+	gchar *runner_path;     /* (owned) */
+	GSubprocess *runner;    /* (owned) (nullable) while we are the runner's parent */
+	gint pidfd;             /* adopted runner, -1 when none */
+	guint pidfd_watch;
+	gboolean cancel_requested;
+	gboolean finishing;
+	gboolean restarted;        /* put back in the queue after a daemon crash */
+	FlState end_state;         /* becomes data->state once the draft is recorded */
+	GCancellable *cancellable; /* (owned) for our own git work */
+};
+
+G_DEFINE_TYPE(FlSession, fl_session, G_TYPE_OBJECT)
+
+enum { SIGNAL_CHANGED, SIGNAL_ENDED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST] = {0};
+
+static const gchar *const fl_state_names[] = {"queued", "running",   "blocked",    "done",
+					      "failed", "cancelled", "interrupted"};
+static const gchar *const fl_review_names[] = {"none", "pending", "approved", "rejected",
+					       "reverted"};
+
+const gchar *
+fl_state_to_string(FlState state)
+{
+	g_return_val_if_fail(state <= FL_STATE_INTERRUPTED, "interrupted");
+	return fl_state_names[state];
+}
+
+gboolean
+fl_state_from_string(const gchar *s, FlState *state)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(fl_state_names); i++) {
+		if (g_strcmp0(s, fl_state_names[i]) == 0) {
+			*state = (FlState)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+const gchar *
+fl_review_to_string(FlReview review)
+{
+	g_return_val_if_fail(review <= FL_REVIEW_REVERTED, "none");
+	return fl_review_names[review];
+}
+
+gboolean
+fl_review_from_string(const gchar *s, FlReview *review)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(fl_review_names); i++) {
+		if (g_strcmp0(s, fl_review_names[i]) == 0) {
+			*review = (FlReview)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+gboolean
+fl_state_is_active(FlState state)
+{
+	return state == FL_STATE_QUEUED || state == FL_STATE_RUNNING || state == FL_STATE_BLOCKED;
+}
+
+FlSessionData *
+fl_session_data_new(void)
+{
+	FlSessionData *d = g_new0(FlSessionData, 1);
+
+	d->cost_usd = -1;
+	return d;
+}
+
+void
+fl_session_data_free(FlSessionData *d)
+{
+	if (d == NULL)
+		return;
+	g_free(d->name);
+	g_free(d->goal);
+	g_free(d->agent);
+	g_free(d->repo);
+	g_free(d->base);
+	g_free(d->base_commit);
+	g_free(d->branch);
+	g_free(d->worktree);
+	g_free(d->verify_command);
+	g_free(d->verify);
+	g_free(d->diffstat);
+	g_free(d->waiting_for);
+	g_free(d->final_message);
+	g_free(d->reason);
+	g_free(d->merge_commit);
+	g_free(d->agent_session);
+	g_free(d);
+}
+
+gchar *
+fl_session_dir_for(const gchar *state_dir, guint id)
+{
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+
+	return g_build_filename(state_dir, "sessions", name, NULL);
+}
+
+static void
+fl_variant_add_str(GVariantBuilder *b, const gchar *key, const gchar *value)
+{
+	g_autofree gchar *clean = NULL;
+
+	if (value == NULL)
+		return;
+	/* D-Bus strings must be valid UTF-8: agents and repos can hand us anything */
+	clean = g_utf8_make_valid(value, -1);
+	g_variant_builder_add(b, "{sv}", key, g_variant_new_string(clean));
+}
+
+static void
+fl_variant_add_time(GVariantBuilder *b, const gchar *key, gint64 t)
+{
+	g_autofree gchar *iso = fl_time_iso8601(t);
+
+	fl_variant_add_str(b, key, iso);
+}
+
+static void
+fl_variant_add_file(GVariantBuilder *b, const gchar *key, const gchar *dir, const gchar *name)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+	if (g_file_test(path, G_FILE_TEST_EXISTS))
+		fl_variant_add_str(b, key, path);
+}
+
+GVariant *
+fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
+{
+	g_autofree gchar *dir = fl_session_dir_for(state_dir, d->id);
+	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&b, "{sv}", "id", g_variant_new_uint32(d->id));
+	fl_variant_add_str(&b, "name", d->name);
+	fl_variant_add_str(&b, "goal", d->goal);
+	fl_variant_add_str(&b, "agent", d->agent);
+	fl_variant_add_str(&b, "repo", d->repo);
+	fl_variant_add_str(&b, "base", d->base);
+	fl_variant_add_str(&b, "base_commit", d->base_commit);
+	fl_variant_add_str(&b, "branch", d->branch);
+	fl_variant_add_str(&b, "worktree", d->worktree);
+	fl_variant_add_str(&b, "state", fl_state_to_string(d->state));
+	fl_variant_add_str(&b, "review", fl_review_to_string(d->review));
+	fl_variant_add_time(&b, "created", d->created);
+	fl_variant_add_time(&b, "started", d->started);
+	fl_variant_add_time(&b, "finished", d->finished);
+	if (d->has_exit) {
+		g_variant_builder_add(&b, "{sv}", "exit_code", g_variant_new_int32(d->exit_code));
+		if (d->signal != 0)
+			g_variant_builder_add(&b, "{sv}", "signal", g_variant_new_int32(d->signal));
+	}
+	fl_variant_add_str(&b, "verify", d->verify);
+	fl_variant_add_str(&b, "verify_command", d->verify_command);
+	fl_variant_add_str(&b, "diffstat", d->diffstat);
+	if (d->cost_usd >= 0)
+		g_variant_builder_add(&b, "{sv}", "cost_usd", g_variant_new_double(d->cost_usd));
+	if (d->turns > 0)
+		g_variant_builder_add(&b, "{sv}", "turns", g_variant_new_uint32(d->turns));
+	fl_variant_add_str(&b, "waiting_for", d->waiting_for);
+	fl_variant_add_str(&b, "final_message", d->final_message);
+	fl_variant_add_str(&b, "reason", d->reason);
+	fl_variant_add_str(&b, "merge_commit", d->merge_commit);
+	/* the log is created by the runner; point at it for `flotilla log` even before */
+	if (d->state != FL_STATE_QUEUED || g_file_test(log, G_FILE_TEST_EXISTS))
+		fl_variant_add_str(&b, "log_path", log);
+	fl_variant_add_file(&b, "patch_path", dir, "draft.patch");
+	fl_variant_add_file(&b, "verify_log_path", dir, "verify.log");
+	return g_variant_builder_end(&b);
+}
+
+static void
+fl_session_changed(FlSession *self)
+{
+	g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+static void
+fl_session_end(FlSession *self)
+{
+	self->data->finished = fl_now();
+	fl_session_changed(self);
+	g_signal_emit(self, signals[SIGNAL_ENDED], 0);
+}
+
+FlSessionData *
+fl_session_get_data(FlSession *self)
+{
+	return self->data;
+}
+
+guint
+fl_session_get_id(FlSession *self)
+{
+	return self->data->id;
+}
+
+gchar *
+fl_session_get_dir(FlSession *self)
+{
+	return fl_session_dir_for(self->state_dir, self->data->id);
+}
+
+static gchar *
+fl_session_file(FlSession *self, const gchar *name)
+{
+	g_autofree gchar *dir = fl_session_get_dir(self);
+
+	return g_build_filename(dir, name, NULL);
+}
+
+static void
+fl_session_fail_start(FlSession *self, const gchar *reason)
+{
+	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autofree gchar *line = g_strdup_printf("flotilla: %s\n", reason);
+	gint fd;
+
+	g_warning("session %u: %s", self->data->id, reason);
+	/* say it where the user looks first: the session's log */
+	fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, line, strlen(line)) < 0)
+			g_debug("cannot write to %s", log);
+		close(fd);
+	}
+	g_free(self->data->reason);
+	self->data->reason = g_strdup(reason);
+	self->data->state = self->cancel_requested ? FL_STATE_CANCELLED : FL_STATE_FAILED;
+	fl_session_end(self);
+}
+
+/* ------------------------------------------------------------------ finishing */
+
+static void
+fl_session_finish_done(FlSession *self, gboolean changed)
+{
+	FlSessionData *d = self->data;
+
+	/* only now: a session seen as ended must have its draft recorded already */
+	d->state = self->end_state;
+	d->review = changed ? FL_REVIEW_PENDING : FL_REVIEW_NONE;
+	if (g_strcmp0(d->agent, "shell") == 0 || d->final_message == NULL) {
+		g_autofree gchar *log = fl_session_file(self, "output.log");
+		g_free(d->final_message);
+		d->final_message = fl_file_tail(log, FL_FINAL_MESSAGE_MAX);
+	}
+	g_clear_object(&self->runner);
+	fl_session_end(self);
+}
+
+static void
+fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *verify = fl_worktree_verify_finish(res, &error);
+
+	if (verify == NULL) {
+		g_free(self->data->reason);
+		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		verify = g_strdup("fail");
+	}
+	g_free(self->data->verify);
+	self->data->verify = g_steal_pointer(&verify);
+	fl_session_finish_done(self, TRUE);
+}
+
+static void
+fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlDraftInfo) info = fl_worktree_finalize_finish(res, &error);
+	g_autofree gchar *log = NULL;
+
+	if (info == NULL) {
+		g_free(self->data->reason);
+		self->data->reason =
+			g_strdup_printf(_("cannot record the draft: %s"), error->message);
+		if (self->end_state == FL_STATE_DONE)
+			self->end_state = FL_STATE_FAILED;
+		fl_session_finish_done(self, FALSE);
+		return;
+	}
+	g_free(self->data->diffstat);
+	self->data->diffstat = g_strdup(info->diffstat);
+	if (!info->changed || self->data->verify_command == NULL) {
+		fl_session_finish_done(self, info->changed);
+		return;
+	}
+	log = fl_session_file(self, "verify.log");
+	fl_worktree_verify_async(self->data->worktree, self->data->verify_command, log,
+				 self->config->verify_timeout, self->cancellable,
+				 fl_session_verify_cb, g_object_ref(self));
+}
+
+static guint
+fl_dir_count_entries(const gchar *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	guint n = 0;
+
+	if (dir == NULL)
+		return 0;
+	while (g_dir_read_name(dir) != NULL)
+		n++;
+	return n;
+}
+
+static void
+fl_session_make_draft(FlSession *self)
+{
+	FlSessionData *d = self->data;
+	g_autofree gchar *patch = NULL;
+	g_autofree gchar *message = NULL;
+	guint n;
+
+	if (d->worktree == NULL || !g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
+		fl_session_finish_done(self, FALSE);
+		return;
+	}
+	if (d->repo != NULL) {
+		patch = fl_session_file(self, "draft.patch");
+		message = g_strdup_printf("flotilla #%u: %s", d->id,
+					  d->name != NULL ? d->name : d->goal);
+		fl_worktree_finalize_async(d->worktree, d->base_commit, message, patch,
+					   self->cancellable, fl_session_finalize_cb,
+					   g_object_ref(self));
+		return;
+	}
+	/* a scratch session's draft is what it left in its directory */
+	n = fl_dir_count_entries(d->worktree);
+	g_free(d->diffstat);
+	d->diffstat =
+		n > 0 ? g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%u file", "%u files", n), n)
+		      : NULL;
+	fl_session_finish_done(self, n > 0);
+}
+
+static void
+fl_session_runner_ended(FlSession *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *path = fl_session_file(self, "exit.json");
+	g_autoptr(JsonObject) exit = NULL;
+	FlSessionData *d = self->data;
+
+	if (self->finishing)
+		return;
+	self->finishing = TRUE;
+	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
+	if (self->pidfd >= 0) {
+		close(self->pidfd);
+		self->pidfd = -1;
+	}
+	exit = fl_read_json_object(path, &error);
+	if (exit == NULL) {
+		self->end_state = FL_STATE_INTERRUPTED;
+		g_free(d->reason);
+		d->reason = g_strdup(_("the session's runner vanished before recording an exit "
+				       "status"));
+	} else {
+		const gchar *status =
+			json_object_get_string_member_with_default(exit, "status", "");
+		gboolean cancelled =
+			json_object_get_boolean_member_with_default(exit, "cancelled", FALSE);
+		d->has_exit = TRUE;
+		d->exit_code = (gint)json_object_get_int_member_with_default(exit, "code", -1);
+		d->signal = (gint)json_object_get_int_member_with_default(exit, "signal", 0);
+		if (cancelled || self->cancel_requested) {
+			self->end_state = FL_STATE_CANCELLED;
+		} else if (g_strcmp0(status, "exited") == 0 && d->exit_code == 0) {
+			self->end_state = FL_STATE_DONE;
+		} else {
+			self->end_state = FL_STATE_FAILED;
+			g_free(d->reason);
+			if (d->signal != 0)
+				d->reason = g_strdup_printf(_("killed by signal %d"), d->signal);
+			else
+				d->reason =
+					g_strdup_printf(_("exited with status %d"), d->exit_code);
+		}
+	}
+	fl_session_make_draft(self);
+}
+
+static void
+fl_session_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+
+	g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
+	fl_session_runner_ended(self);
+}
+
+static gboolean
+fl_session_pidfd_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	FlSession *self = user_data;
+
+	self->pidfd_watch = 0;
+	fl_session_runner_ended(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* ------------------------------------------------------------------ starting */
+
+static gchar *
+fl_session_sibling_binary(const gchar *name)
+{
+	g_autofree gchar *self_exe = g_file_read_link("/proc/self/exe", NULL);
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *path = NULL;
+
+	if (self_exe == NULL)
+		return NULL;
+	dir = g_path_get_dirname(self_exe);
+	path = g_build_filename(dir, name, NULL);
+	if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+		return NULL;
+	return g_steal_pointer(&path);
+}
+
+static gchar **
+fl_session_build_argv(FlSession *self, GError **error)
+{
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *id = g_strdup_printf("%u", self->data->id);
+
+	if (agent == NULL || agent->command == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("agent '%s' cannot run commands"), self->data->agent);
+		return NULL;
+	}
+	/* placeholders fill whole elements: a goal never reaches a shell unless the agent
+	 * itself is one */
+	for (guint i = 0; agent->command[i] != NULL; i++) {
+		const gchar *arg = agent->command[i];
+		if (g_strcmp0(arg, "{goal}") == 0)
+			g_ptr_array_add(argv, g_strdup(self->data->goal));
+		else if (g_strcmp0(arg, "{session_id}") == 0)
+			g_ptr_array_add(argv, g_strdup(id));
+		else if (g_strcmp0(arg, "{session_uuid}") == 0)
+			g_ptr_array_add(argv, g_strdup(self->data->agent_session != NULL
+							       ? self->data->agent_session
+							       : ""));
+		else
+			g_ptr_array_add(argv, g_strdup(arg));
+	}
+	g_ptr_array_add(argv, NULL);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&argv), FALSE);
+}
+
+static void
+fl_session_child_setup(gpointer user_data)
+{
+	/* the runner must not share our session: it outlives us */
+	setsid();
+}
+
+static void
+fl_session_spawn(FlSession *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_auto(GStrv) agent_argv = NULL;
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
+	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+	gint fd;
+
+	if (self->cancel_requested) {
+		self->end_state = FL_STATE_CANCELLED;
+		fl_session_finish_done(self, FALSE);
+		return;
+	}
+	agent_argv = fl_session_build_argv(self, &error);
+	if (agent_argv == NULL) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	g_ptr_array_add(argv, g_strdup(self->runner_path));
+	g_ptr_array_add(argv, g_strdup("--dir"));
+	g_ptr_array_add(argv, g_strdup(dir));
+	g_ptr_array_add(argv, g_strdup("--cwd"));
+	g_ptr_array_add(argv, g_strdup(self->data->worktree));
+	g_ptr_array_add(argv, g_strdup("--grace"));
+	g_ptr_array_add(argv, g_strdup_printf("%u", self->config->cancel_grace));
+	g_ptr_array_add(argv, g_strdup("--env"));
+	g_ptr_array_add(argv, g_strdup_printf("FLOTILLA_SESSION=%u", self->data->id));
+	if (cli != NULL) {
+		/* so `flotilla blocked` works inside sessions run from a build tree */
+		g_autofree gchar *cli_dir = g_path_get_dirname(cli);
+		g_ptr_array_add(argv, g_strdup("--env"));
+		g_ptr_array_add(argv, g_strdup_printf("PATH=%s:%s", cli_dir,
+						      g_getenv("PATH") != NULL ? g_getenv("PATH")
+									       : "/usr/bin:/bin"));
+	}
+	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
+		g_ptr_array_add(argv, g_strdup("--env"));
+		g_ptr_array_add(argv, g_strdup(agent->env[i]));
+	}
+	g_ptr_array_add(argv, g_strdup("--"));
+	for (guint i = 0; agent_argv[i] != NULL; i++)
+		g_ptr_array_add(argv, g_strdup(agent_argv[i]));
+	g_ptr_array_add(argv, NULL);
+
+	fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		g_autofree gchar *msg =
+			g_strdup_printf(_("cannot open %s: %s"), log, g_strerror(errno));
+		fl_session_fail_start(self, msg);
+		return;
+	}
+	{
+		/* from here on the agent may have run: a restart must not run it twice */
+		g_autofree gchar *spawning = g_build_filename(dir, "spawning", NULL);
+		if (!g_file_set_contents(spawning, "", 0, &error)) {
+			close(fd);
+			fl_session_fail_start(self, error->message);
+			return;
+		}
+	}
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_take_stdout_fd(launcher, fd);
+	g_subprocess_launcher_set_child_setup(launcher, fl_session_child_setup, NULL, NULL);
+	self->runner =
+		g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
+	if (self->runner == NULL) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	g_subprocess_wait_async(self->runner, NULL, fl_session_wait_cb, g_object_ref(self));
+}
+
+static void
+fl_session_create_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!fl_worktree_create_finish(res, &error)) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	fl_session_changed(self);
+	fl_session_spawn(self);
+}
+
+static void
+fl_session_cleanup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	FlSessionData *d = self->data;
+
+	if (!fl_worktree_remove_finish(res, &error))
+		g_debug("session %u: %s", d->id, error->message);
+	fl_worktree_create_async(d->repo, d->worktree, d->branch, d->base_commit, self->cancellable,
+				 fl_session_create_cb, g_object_ref(self));
+}
+
+static void
+fl_session_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRepoInfo) info = fl_worktree_probe_finish(res, &error);
+	FlSessionData *d = self->data;
+
+	if (info == NULL) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	/* the draft starts from the base as it is now, not as it was when queued */
+	g_free(d->base_commit);
+	d->base_commit = g_strdup(info->base_commit);
+	g_free(d->branch);
+	d->branch = g_strdup_printf("flotilla/%u", d->id);
+	if (self->restarted) {
+		/* a start cut short by a crash may have left a worktree behind */
+		self->restarted = FALSE;
+		fl_worktree_remove_async(d->repo, d->worktree, d->branch, self->cancellable,
+					 fl_session_cleanup_cb, g_object_ref(self));
+		return;
+	}
+	fl_worktree_create_async(d->repo, d->worktree, d->branch, d->base_commit, self->cancellable,
+				 fl_session_create_cb, g_object_ref(self));
+}
+
+void
+fl_session_start(FlSession *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	g_autofree gchar *id = g_strdup_printf("%u", self->data->id);
+	FlSessionData *d = self->data;
+
+	g_return_if_fail(d->state == FL_STATE_QUEUED);
+	d->state = FL_STATE_RUNNING;
+	d->started = fl_now();
+	g_free(d->worktree);
+	d->worktree = g_build_filename(self->state_dir, "worktrees", id, NULL);
+	/* recorded before anything runs: a crash from here on leaves "running" without
+	 * started.json, which the next start-up turns into "interrupted", never a rerun */
+	fl_session_changed(self);
+	if (!fl_ensure_dir(dir, &error)) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	if (d->repo != NULL) {
+		fl_worktree_probe_async(d->repo, d->base, self->cancellable, fl_session_probe_cb,
+					g_object_ref(self));
+		return;
+	}
+	if (!fl_ensure_dir(d->worktree, &error)) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	fl_session_spawn(self);
+}
+
+static gint
+fl_pidfd_open(gint pid)
+{
+	return (gint)syscall(SYS_pidfd_open, pid, 0);
+}
+
+gboolean
+fl_session_adopt(FlSession *self)
+{
+	g_autofree gchar *exit_path = fl_session_file(self, "exit.json");
+	g_autofree gchar *started_path = fl_session_file(self, "started.json");
+	g_autoptr(JsonObject) started = NULL;
+	gint64 pid;
+	guint64 starttime;
+	const gchar *boot_id;
+
+	if (g_file_test(exit_path, G_FILE_TEST_EXISTS)) {
+		fl_session_runner_ended(self);
+		return TRUE;
+	}
+	started = fl_read_json_object(started_path, NULL);
+	if (started == NULL) {
+		g_autofree gchar *spawning = fl_session_file(self, "spawning");
+		/* never spawned (the daemon died while preparing): it has not run at all, so
+		 * it goes back to the queue instead of being lost */
+		if (!g_file_test(spawning, G_FILE_TEST_EXISTS)) {
+			self->data->state = FL_STATE_QUEUED;
+			self->data->started = 0;
+			self->restarted = TRUE;
+			fl_session_changed(self);
+			return FALSE;
+		}
+		fl_session_runner_ended(self);
+		return TRUE;
+	}
+	pid = json_object_get_int_member_with_default(started, "runner_pid", 0);
+	starttime =
+		(guint64)json_object_get_int_member_with_default(started, "runner_starttime", 0);
+	boot_id = json_object_get_string_member_with_default(started, "boot_id", "");
+	/* a pid is only ours if boot and start time match: pids get reused */
+	if (pid <= 0 || g_strcmp0(boot_id, fl_boot_id()) != 0 ||
+	    fl_proc_starttime((gint)pid) != starttime) {
+		fl_session_runner_ended(self);
+		return TRUE;
+	}
+	self->pidfd = fl_pidfd_open((gint)pid);
+	if (self->pidfd < 0) {
+		fl_session_runner_ended(self);
+		return TRUE;
+	}
+	/* it could have exited between the check and the open: the pidfd is then readable
+	 * at once, and exit.json tells */
+	self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, fl_session_pidfd_cb, self);
+	g_debug("session %u: adopted runner %" G_GINT64_FORMAT, self->data->id, pid);
+	return TRUE;
+}
+
+void
+fl_session_cancel(FlSession *self)
+{
+	self->cancel_requested = TRUE;
+	if (self->runner != NULL) {
+		g_subprocess_send_signal(self->runner, SIGTERM);
+	} else if (self->pidfd >= 0) {
+		if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGTERM, NULL, 0) != 0)
+			g_debug("session %u: pidfd_send_signal: %s", self->data->id,
+				g_strerror(errno));
+	}
+	/* otherwise it is still preparing its worktree: fl_session_spawn() sees the flag */
+}
+
+void
+fl_session_set_blocked(FlSession *self, const gchar *message)
+{
+	self->data->state = FL_STATE_BLOCKED;
+	g_free(self->data->waiting_for);
+	self->data->waiting_for = g_strdup(message);
+	fl_session_changed(self);
+}
+
+void
+fl_session_set_unblocked(FlSession *self)
+{
+	if (self->data->state != FL_STATE_BLOCKED)
+		return;
+	self->data->state = FL_STATE_RUNNING;
+	g_clear_pointer(&self->data->waiting_for, g_free);
+	fl_session_changed(self);
+}
+
+FlSession *
+fl_session_new(FlSessionData *data, const FlSessionEnv *env)
+{
+	FlSession *self = g_object_new(FL_TYPE_SESSION, NULL);
+
+	self->data = data;
+	self->config = env->config;
+	self->state_dir = g_strdup(env->state_dir);
+	self->runner_path = g_strdup(env->runner_path);
+	return self;
+}
+
+static void
+fl_session_dispose(GObject *object)
+{
+	FlSession *self = FL_SESSION(object);
+
+	g_cancellable_cancel(self->cancellable);
+	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
+	G_OBJECT_CLASS(fl_session_parent_class)->dispose(object);
+}
+
+static void
+fl_session_finalize(GObject *object)
+{
+	FlSession *self = FL_SESSION(object);
+
+	if (self->pidfd >= 0)
+		close(self->pidfd);
+	g_clear_object(&self->runner);
+	g_clear_object(&self->cancellable);
+	fl_session_data_free(self->data);
+	g_free(self->state_dir);
+	g_free(self->runner_path);
+	G_OBJECT_CLASS(fl_session_parent_class)->finalize(object);
+}
+
+static void
+fl_session_class_init(FlSessionClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+	object_class->dispose = fl_session_dispose;
+	object_class->finalize = fl_session_finalize;
+	signals[SIGNAL_CHANGED] =
+		g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+			     NULL, G_TYPE_NONE, 0);
+	signals[SIGNAL_ENDED] = g_signal_new("ended", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+					     0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+fl_session_init(FlSession *self)
+{
+	self->pidfd = -1;
+	self->cancellable = g_cancellable_new();
+}

@@ -1,0 +1,126 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "fl-config.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+	FL_STATE_QUEUED,
+	FL_STATE_RUNNING,
+	FL_STATE_BLOCKED,
+	FL_STATE_DONE,
+	FL_STATE_FAILED,
+	FL_STATE_CANCELLED,
+	FL_STATE_INTERRUPTED,
+} FlState;
+
+typedef enum {
+	FL_REVIEW_NONE,
+	FL_REVIEW_PENDING,
+	FL_REVIEW_APPROVED,
+	FL_REVIEW_REJECTED,
+	FL_REVIEW_REVERTED,
+} FlReview;
+
+const gchar *
+fl_state_to_string(FlState state);
+gboolean
+fl_state_from_string(const gchar *s, FlState *state);
+const gchar *
+fl_review_to_string(FlReview review);
+gboolean
+fl_review_from_string(const gchar *s, FlReview *review);
+/* queued, running and blocked sessions are active: they have not ended yet */
+gboolean
+fl_state_is_active(FlState state);
+
+/* everything recorded about a session: one row of the store */
+typedef struct {
+	guint id;
+	gchar *name;
+	gchar *goal;
+	gchar *agent;
+	gchar *repo; /* toplevel of the git repository, NULL for scratch sessions */
+	gchar *base;
+	gchar *base_commit;
+	gchar *branch;
+	gchar *worktree; /* where the agent runs: a git worktree or a scratch directory */
+	gchar *verify_command;
+	FlState state;
+	FlReview review;
+	gint64 created; /* µs since the epoch, 0 = not yet */
+	gint64 started;
+	gint64 finished;
+	gboolean has_exit;
+	gint exit_code;
+	gint signal;
+	gchar *verify; /* "pass", "fail", "timeout" */
+	gchar *diffstat;
+	gdouble cost_usd; /* < 0 unknown */
+	guint turns;
+	gchar *waiting_for;
+	gchar *final_message;
+	gchar *reason;
+	gchar *merge_commit;
+	gchar *agent_session; /* e.g. the Claude session UUID */
+} FlSessionData;
+
+FlSessionData *
+fl_session_data_new(void);
+void
+fl_session_data_free(FlSessionData *data);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlSessionData, fl_session_data_free)
+
+/* the a{sv} of the D-Bus API (see data/io.github.flotilla.Flotilla1.xml) */
+GVariant *
+fl_session_data_to_variant(const FlSessionData *data, const gchar *state_dir);
+
+/*
+ * One live session: starts its runner (after preparing the worktree), watches it while the
+ * daemon lives, adopts it after a daemon restart, cancels it, and turns what the agent left
+ * into a draft. Emits "changed" after every change of its data (already saved by the owner
+ * through the "changed" handler) and "ended" once it is no longer active.
+ */
+#define FL_TYPE_SESSION (fl_session_get_type())
+G_DECLARE_FINAL_TYPE(FlSession, fl_session, FL, SESSION, GObject)
+
+typedef struct {
+	const FlConfig *config; /* (unowned) */
+	const gchar *state_dir;
+	const gchar *runner_path;
+} FlSessionEnv;
+
+FlSession *
+fl_session_new(FlSessionData *data, const FlSessionEnv *env);
+FlSessionData *
+fl_session_get_data(FlSession *self);
+guint
+fl_session_get_id(FlSession *self);
+gchar *
+fl_session_get_dir(FlSession *self);
+
+/* queued → running: prepares the worktree and spawns the runner */
+void
+fl_session_start(FlSession *self);
+/*
+ * running/blocked found in the store at start-up: adopts the runner or records the outcome.
+ * Returns FALSE when the session never got to run and is queued again.
+ */
+gboolean
+fl_session_adopt(FlSession *self);
+/* stops a running session's process group (SIGTERM, SIGKILL after the grace period) */
+void
+fl_session_cancel(FlSession *self);
+/* marks the session blocked on @message; it stays running underneath */
+void
+fl_session_set_blocked(FlSession *self, const gchar *message);
+void
+fl_session_set_unblocked(FlSession *self);
+
+/* the session directory for @id under @state_dir */
+gchar *
+fl_session_dir_for(const gchar *state_dir, guint id);
+
+G_END_DECLS
