@@ -1,0 +1,1873 @@
+#include "config.h"
+
+#include "fl-worktree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fl-error.h"
+
+#define FL_WORKTREE_IDENT_NAME  "Flotilla"
+#define FL_WORKTREE_IDENT_EMAIL "flotilla@localhost"
+/* error messages name at most this many files, then "+N more" */
+#define FL_WORKTREE_NAMES_MAX 10
+
+void
+fl_repo_info_free(FlRepoInfo *info)
+{
+	if (info == NULL)
+		return;
+	g_free(info->toplevel);
+	g_free(info->base_branch);
+	g_free(info->base_commit);
+	g_free(info);
+}
+
+void
+fl_draft_info_free(FlDraftInfo *info)
+{
+	if (info == NULL)
+		return;
+	g_free(info->diffstat);
+	g_free(info->head_commit);
+	g_free(info);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* messages */
+
+/* file and branch names come from disk: keep D-Bus error strings valid, printable UTF-8 */
+static gchar *
+fl_text_printable(const gchar *text)
+{
+	gchar *valid = g_utf8_make_valid(text, -1);
+
+	for (gchar *p = valid; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return valid;
+}
+
+static GError *
+fl_error_new(FlError code, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
+
+static GError *
+fl_error_new(FlError code, const gchar *format, ...)
+{
+	va_list args;
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *printable = NULL;
+
+	va_start(args, format);
+	msg = g_strdup_vprintf(format, args);
+	va_end(args);
+	printable = fl_text_printable(msg);
+	return g_error_new_literal(FL_ERROR, code, printable);
+}
+
+/* splits NUL-separated git output (-z) into its non-empty fields */
+static GPtrArray *
+fl_split_z(const gchar *buf, gsize len)
+{
+	GPtrArray *fields = g_ptr_array_new_with_free_func(g_free);
+	gsize start = 0;
+
+	for (gsize i = 0; i <= len; i++) {
+		if (i < len && buf[i] != '\0')
+			continue;
+		if (i > start)
+			g_ptr_array_add(fields, g_strndup(buf + start, i - start));
+		start = i + 1;
+	}
+	return fields;
+}
+
+static gchar *
+fl_names_join(GPtrArray *names)
+{
+	GString *str = g_string_new(NULL);
+
+	for (guint i = 0; i < names->len && i < FL_WORKTREE_NAMES_MAX; i++) {
+		if (i > 0)
+			g_string_append(str, ", ");
+		g_string_append(str, g_ptr_array_index(names, i));
+	}
+	if (names->len > FL_WORKTREE_NAMES_MAX)
+		g_string_append_printf(str, ", +%u more", names->len - FL_WORKTREE_NAMES_MAX);
+	return g_string_free(str, FALSE);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* running commands */
+
+typedef struct {
+	gint status;   /* exit status, -1 when killed by a signal */
+	gchar *out;    /* stdout, NUL-terminated (git -z output has NULs inside) */
+	gsize out_len; /* without the terminating NUL */
+	gchar *err;
+} FlRun;
+
+static void
+fl_run_free(FlRun *run)
+{
+	if (run == NULL)
+		return;
+	g_free(run->out);
+	g_free(run->err);
+	g_free(run);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlRun, fl_run_free)
+
+static gchar *
+fl_bytes_to_str(GBytes *bytes, gsize *len_out)
+{
+	gsize len = 0;
+	gchar *data = NULL;
+
+	if (bytes != NULL)
+		data = g_bytes_unref_to_data(bytes, &len);
+	data = g_realloc(data, len + 1);
+	data[len] = '\0';
+	if (len_out != NULL)
+		*len_out = len;
+	return data;
+}
+
+/* stdout without the trailing newline git prints after one value */
+static gchar *
+fl_run_line(const FlRun *run)
+{
+	return g_strchomp(g_strdup(run->out));
+}
+
+/* git's own reason for failing, on one line, without its "fatal: " decoration */
+static gchar *
+fl_run_reason(const FlRun *run)
+{
+	g_auto(GStrv) lines = g_strsplit(run->err, "\n", -1);
+	const gchar *prefixes[] = {"fatal: ", "error: ", NULL};
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		const gchar *line = g_strstrip(lines[i]);
+
+		if (*line == '\0' || g_str_has_prefix(line, "hint:") ||
+		    g_str_has_prefix(line, "warning:"))
+			continue;
+		for (guint j = 0; prefixes[j] != NULL; j++) {
+			if (g_str_has_prefix(line, prefixes[j])) {
+				line += strlen(prefixes[j]);
+				break;
+			}
+		}
+		return g_strdup(line);
+	}
+	if (run->status < 0)
+		return g_strdup("killed by a signal");
+	return g_strdup_printf("exit status %d", run->status);
+}
+
+static GError *
+fl_run_error(const FlRun *run, FlError code, const gchar *what)
+{
+	g_autofree gchar *reason = fl_run_reason(run);
+
+	return fl_error_new(code, "%s: %s", what, reason);
+}
+
+static void
+fl_run_debug(const FlRun *run, const gchar *what)
+{
+	g_autofree gchar *reason = fl_run_reason(run);
+
+	g_debug("%s: %s", what, reason);
+}
+
+/* the daemon's environment, made predictable for git and cut loose from any outer repository */
+static gchar **
+fl_git_environ(const gchar *name, const gchar *email)
+{
+	const gchar *unset[] = {
+		"GIT_DIR",        "GIT_WORK_TREE",        "GIT_INDEX_FILE",
+		"GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+		"GIT_NAMESPACE",  "GIT_PREFIX",           NULL};
+	gchar **env = g_get_environ();
+
+	for (guint i = 0; unset[i] != NULL; i++)
+		env = g_environ_unsetenv(env, unset[i]);
+	env = g_environ_setenv(env, "LC_ALL", "C", TRUE);
+	env = g_environ_setenv(env, "GIT_TERMINAL_PROMPT", "0", TRUE);
+	env = g_environ_setenv(env, "GIT_EDITOR", "true", TRUE);
+	/* status must not rewrite the index of the user's checkout behind their back */
+	env = g_environ_setenv(env, "GIT_OPTIONAL_LOCKS", "0", TRUE);
+	if (name != NULL) {
+		env = g_environ_setenv(env, "GIT_AUTHOR_NAME", name, TRUE);
+		env = g_environ_setenv(env, "GIT_AUTHOR_EMAIL", email, TRUE);
+		env = g_environ_setenv(env, "GIT_COMMITTER_NAME", name, TRUE);
+		env = g_environ_setenv(env, "GIT_COMMITTER_EMAIL", email, TRUE);
+	}
+	return env;
+}
+
+static void
+fl_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GSubprocess *proc = G_SUBPROCESS(source);
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) err = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = g_new0(FlRun, 1);
+
+	if (!g_subprocess_communicate_finish(proc, res, &out, &err, &error)) {
+		/* cancelling the wait does not stop the child: nobody wants its result now */
+		g_subprocess_force_exit(proc);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	run->status = g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
+	run->out = fl_bytes_to_str(g_steal_pointer(&out), &run->out_len);
+	run->err = fl_bytes_to_str(g_steal_pointer(&err), NULL);
+	g_task_return_pointer(task, g_steal_pointer(&run), (GDestroyNotify)fl_run_free);
+}
+
+/* runs @argv with @env, collecting stdout and stderr; finishes with an FlRun */
+static void
+fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
+	     GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_task_set_source_tag(task, fl_run_async);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_set_environ(launcher, env);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	if (proc == NULL) {
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot run %s: %s",
+						       argv[0], error->message));
+		return;
+	}
+	g_subprocess_communicate_async(proc, NULL, cancellable, fl_run_communicate_cb,
+				       g_steal_pointer(&task));
+}
+
+static FlRun *
+fl_run_finish(GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+static void
+fl_git_valist(const gchar *dir, gchar **env, GCancellable *cancellable,
+	      GAsyncReadyCallback callback, gpointer user_data, va_list args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_auto(GStrv) default_env = NULL;
+	const gchar *arg;
+
+	/* flotilla's git calls never run the user's hooks nor ask for a signing passphrase */
+	g_ptr_array_add(argv, (gpointer) "git");
+	g_ptr_array_add(argv, (gpointer) "-C");
+	g_ptr_array_add(argv, (gpointer)dir);
+	g_ptr_array_add(argv, (gpointer) "-c");
+	g_ptr_array_add(argv, (gpointer) "core.hooksPath=/dev/null");
+	g_ptr_array_add(argv, (gpointer) "-c");
+	g_ptr_array_add(argv, (gpointer) "commit.gpgSign=false");
+	while ((arg = va_arg(args, const gchar *)) != NULL)
+		g_ptr_array_add(argv, (gpointer)arg);
+	g_ptr_array_add(argv, NULL);
+	if (env == NULL)
+		env = default_env = fl_git_environ(NULL, NULL);
+	fl_run_async((const gchar *const *)argv->pdata, env, cancellable, callback, user_data);
+}
+
+static void
+fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback,
+       ...) G_GNUC_NULL_TERMINATED;
+
+/* one git step of @task: @callback gets a reference to @task as its user data */
+static void
+fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback, ...)
+{
+	va_list args;
+
+	va_start(args, callback);
+	fl_git_valist(dir, env, g_task_get_cancellable(task), callback, g_object_ref(task), args);
+	va_end(args);
+}
+
+static void
+fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback,
+	       ...) G_GNUC_NULL_TERMINATED;
+
+/* like fl_git() for cleanup steps, which must run even when the operation was cancelled */
+static void
+fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback, ...)
+{
+	va_list args;
+
+	va_start(args, callback);
+	fl_git_valist(dir, NULL, NULL, callback, g_object_ref(task), args);
+	va_end(args);
+}
+
+/* rm -rf for directories git gave up on; callers make sure @path is one of ours */
+static void
+fl_rm_rf(GTask *task, const gchar *path, GAsyncReadyCallback callback)
+{
+	const gchar *argv[] = {"rm", "-rf", "--", path, NULL};
+	g_auto(GStrv) env = g_get_environ();
+
+	fl_run_async(argv, env, NULL, callback, g_object_ref(task));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* probe */
+
+typedef struct {
+	gchar *dir;
+	gchar *base;
+	gchar *toplevel;
+	gchar *branch;
+} FlProbeCtx;
+
+static void
+fl_probe_ctx_free(FlProbeCtx *ctx)
+{
+	g_free(ctx->dir);
+	g_free(ctx->base);
+	g_free(ctx->toplevel);
+	g_free(ctx->branch);
+	g_free(ctx);
+}
+
+static void
+fl_probe_branches_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlProbeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 0 && run->out_len == 0) {
+		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						       "%s has no commits yet", ctx->toplevel));
+		return;
+	}
+	if (ctx->base != NULL) {
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_INVALID_ARGUMENT, "no branch '%s' in %s",
+						 ctx->base, ctx->toplevel));
+		return;
+	}
+	g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+					       "branch '%s' of %s has no commits yet: pass --base "
+					       "BRANCH",
+					       ctx->branch, ctx->toplevel));
+}
+
+static void
+fl_probe_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlProbeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRepoInfo) info = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		/* tell "no such branch" from "nothing committed at all" */
+		fl_git(task, ctx->toplevel, NULL, fl_probe_branches_cb, "for-each-ref", "--count=1",
+		       "--format=%(refname)", "refs/heads/", NULL);
+		return;
+	}
+	info = g_new0(FlRepoInfo, 1);
+	info->toplevel = g_strdup(ctx->toplevel);
+	info->base_branch = g_strdup(ctx->branch);
+	info->base_commit = fl_run_line(run);
+	g_task_return_pointer(task, g_steal_pointer(&info), (GDestroyNotify)fl_repo_info_free);
+}
+
+static void
+fl_probe_resolve(GTask *task)
+{
+	FlProbeCtx *ctx = g_task_get_task_data(task);
+	g_autofree gchar *ref = g_strconcat("refs/heads/", ctx->branch, NULL);
+
+	/* show-ref --verify takes exactly a ref name: "main~1" or "HEAD" are not branches */
+	fl_git(task, ctx->toplevel, NULL, fl_probe_resolve_cb, "show-ref", "--verify", "--hash",
+	       ref, NULL);
+}
+
+static void
+fl_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlProbeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *head = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0 && run->status != 1) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->toplevel));
+		return;
+	}
+	head = fl_run_line(run);
+	if (run->status == 1 || !g_str_has_prefix(head, "refs/heads/")) {
+		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						       "HEAD of %s is detached: pass --base BRANCH",
+						       ctx->toplevel));
+		return;
+	}
+	ctx->branch = g_strdup(head + strlen("refs/heads/"));
+	fl_probe_resolve(task);
+}
+
+static void
+fl_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlProbeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		if (strstr(run->err, "not a git repository") != NULL) {
+			g_task_return_error(task, fl_error_new(FL_ERROR_NOT_FOUND,
+							       "%s is not in a git repository",
+							       ctx->dir));
+		} else {
+			g_task_return_error(task, fl_run_error(run, FL_ERROR_NOT_FOUND, ctx->dir));
+		}
+		return;
+	}
+	ctx->toplevel = fl_run_line(run);
+	if (ctx->base != NULL) {
+		ctx->branch = g_strdup(ctx->base);
+		fl_probe_resolve(task);
+		return;
+	}
+	fl_git(task, ctx->toplevel, NULL, fl_probe_head_cb, "symbolic-ref", "--quiet", "HEAD",
+	       NULL);
+}
+
+void
+fl_worktree_probe_async(const gchar *dir, const gchar *base, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	FlProbeCtx *ctx;
+
+	g_return_if_fail(dir != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_probe_async);
+	ctx = g_new0(FlProbeCtx, 1);
+	ctx->dir = g_strdup(dir);
+	ctx->base = g_strdup(base);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_probe_ctx_free);
+	fl_git(task, dir, NULL, fl_probe_toplevel_cb, "rev-parse", "--show-toplevel", NULL);
+}
+
+FlRepoInfo *
+fl_worktree_probe_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_probe_async, NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* create */
+
+static void
+fl_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	const gchar *path = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *what = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		what = g_strdup_printf("cannot create worktree %s", path);
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+fl_worktree_create_async(const gchar *repo, const gchar *path, const gchar *branch,
+			 const gchar *base_commit, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *repo_full = NULL;
+	g_autofree gchar *full = NULL;
+	g_autofree gchar *parent = NULL;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(path != NULL);
+	g_return_if_fail(branch != NULL);
+	g_return_if_fail(base_commit != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_create_async);
+	repo_full = g_canonicalize_filename(repo, NULL);
+	full = g_canonicalize_filename(path, repo_full);
+	g_task_set_task_data(task, g_strdup(full), g_free);
+	parent = g_path_get_dirname(full);
+	if (g_mkdir_with_parents(parent, 0700) != 0) {
+		gint errsv = errno;
+
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s",
+						       parent, g_strerror(errsv)));
+		return;
+	}
+	fl_git(task, repo, NULL, fl_create_add_cb, "worktree", "add", "--quiet", "-b", branch, "--",
+	       full, base_commit, NULL);
+}
+
+gboolean
+fl_worktree_create_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), FALSE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_create_async, FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* finalize */
+
+typedef struct {
+	gchar *worktree;
+	gchar *base_commit;
+	gchar *message;
+	gchar *patch_path;
+	gchar *patch;
+	gsize patch_len;
+	gchar *head_commit;
+} FlFinalizeCtx;
+
+static void
+fl_finalize_ctx_free(FlFinalizeCtx *ctx)
+{
+	g_free(ctx->worktree);
+	g_free(ctx->base_commit);
+	g_free(ctx->message);
+	g_free(ctx->patch_path);
+	g_free(ctx->patch);
+	g_free(ctx->head_commit);
+	g_free(ctx);
+}
+
+static void
+fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlDraftInfo) info = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task,
+				    fl_run_error(run, FL_ERROR_FAILED, "cannot count the changes"));
+		return;
+	}
+	info = g_new0(FlDraftInfo, 1);
+	info->changed = ctx->patch_len > 0;
+	info->diffstat = g_strstrip(g_strdup(run->out));
+	info->head_commit = g_strdup(ctx->head_commit);
+	g_task_return_pointer(task, g_steal_pointer(&info), (GDestroyNotify)fl_draft_info_free);
+}
+
+static void
+fl_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data,
+			 GCancellable *cancellable)
+{
+	FlFinalizeCtx *ctx = task_data;
+	g_autoptr(GError) error = NULL;
+
+	/* the parent task keeps ctx alive and does not touch it until this returns */
+	if (!g_file_set_contents_full(ctx->patch_path, ctx->patch, (gssize)ctx->patch_len,
+				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+				      0600, &error)) {
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_FAILED, "cannot write the patch: %s",
+						 error->message));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+fl_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+
+	if (!g_task_propagate_boolean(G_TASK(res), &error)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	fl_git(task, ctx->worktree, NULL, fl_finalize_shortstat_cb, "diff-tree", "-r",
+	       "--shortstat", ctx->base_commit, ctx->head_commit, NULL);
+}
+
+static void
+fl_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GTask) write = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task,
+				    fl_run_error(run, FL_ERROR_FAILED, "cannot make the patch"));
+		return;
+	}
+	ctx->patch = g_steal_pointer(&run->out);
+	ctx->patch_len = run->out_len;
+
+	/* fsync can take seconds on a busy disk: not on the main loop */
+	write = g_task_new(NULL, g_task_get_cancellable(task), fl_finalize_written_cb,
+			   g_object_ref(task));
+	g_task_set_source_tag(write, fl_finalize_write_thread);
+	g_task_set_task_data(write, ctx, NULL);
+	g_task_run_in_thread(write, fl_finalize_write_thread);
+}
+
+static void
+fl_finalize_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	ctx->head_commit = fl_run_line(run);
+	/* plumbing: the user's diff config (colours, prefixes, external tools) stays out */
+	fl_git(task, ctx->worktree, NULL, fl_finalize_patch_cb, "diff-tree", "-r", "-p", "--binary",
+	       ctx->base_commit, ctx->head_commit, NULL);
+}
+
+static void
+fl_finalize_head(GTask *task)
+{
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+
+	fl_git(task, ctx->worktree, NULL, fl_finalize_head_cb, "rev-parse", "--verify",
+	       "HEAD^{commit}", NULL);
+}
+
+static void
+fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
+						       "cannot commit the leftover changes"));
+		return;
+	}
+	fl_finalize_head(task);
+}
+
+static void
+fl_finalize_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_auto(GStrv) env = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 0) {
+		fl_finalize_head(task);
+		return;
+	}
+	if (run->status != 1) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	env = fl_git_environ(FL_WORKTREE_IDENT_NAME, FL_WORKTREE_IDENT_EMAIL);
+	fl_git(task, ctx->worktree, env, fl_finalize_commit_cb, "commit", "--quiet", "--no-verify",
+	       "--allow-empty-message", "-m", ctx->message, NULL);
+}
+
+static void
+fl_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
+						       "cannot stage the leftover changes"));
+		return;
+	}
+	fl_git(task, ctx->worktree, NULL, fl_finalize_staged_cb, "diff", "--cached", "--quiet",
+	       NULL);
+}
+
+void
+fl_worktree_finalize_async(const gchar *worktree, const gchar *base_commit, const gchar *message,
+			   const gchar *patch_path, GCancellable *cancellable,
+			   GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	FlFinalizeCtx *ctx;
+
+	g_return_if_fail(worktree != NULL);
+	g_return_if_fail(base_commit != NULL);
+	g_return_if_fail(message != NULL);
+	g_return_if_fail(patch_path != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_finalize_async);
+	ctx = g_new0(FlFinalizeCtx, 1);
+	ctx->worktree = g_strdup(worktree);
+	ctx->base_commit = g_strdup(base_commit);
+	ctx->message = g_strdup(message);
+	ctx->patch_path = g_strdup(patch_path);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_finalize_ctx_free);
+	fl_git(task, worktree, NULL, fl_finalize_add_cb, "add", "-A", NULL);
+}
+
+FlDraftInfo *
+fl_worktree_finalize_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_finalize_async,
+			     NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* verify */
+
+typedef struct {
+	pid_t pgid;
+	guint timeout_id;
+	gboolean timed_out;
+} FlVerifyCtx;
+
+static void
+fl_verify_ctx_free(FlVerifyCtx *ctx)
+{
+	g_clear_handle_id(&ctx->timeout_id, g_source_remove);
+	g_free(ctx);
+}
+
+static void
+fl_verify_child_setup(gpointer user_data)
+{
+	/* between fork and exec: async-signal-safe calls only */
+	setsid();
+}
+
+static gboolean
+fl_verify_timeout_cb(gpointer user_data)
+{
+	FlVerifyCtx *ctx = user_data;
+
+	ctx->timeout_id = 0;
+	ctx->timed_out = TRUE;
+	/* the shell's children too: a test runner's workers must not outlive the verdict */
+	if (ctx->pgid > 0)
+		kill(-ctx->pgid, SIGKILL);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GSubprocess *proc = G_SUBPROCESS(source);
+	g_autoptr(GTask) task = user_data;
+	FlVerifyCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+
+	g_clear_handle_id(&ctx->timeout_id, g_source_remove);
+	if (!g_subprocess_wait_finish(proc, res, &error)) {
+		/* cancelled: the command must not run on unsupervised */
+		if (ctx->pgid > 0)
+			kill(-ctx->pgid, SIGKILL);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	/* background jobs the shell left behind (servers started by a test suite) go with it;
+	 * their group keeps the id reserved while any of them lives */
+	if (ctx->pgid > 0)
+		kill(-ctx->pgid, SIGKILL);
+	if (ctx->timed_out)
+		g_task_return_pointer(task, g_strdup("timeout"), g_free);
+	else if (g_subprocess_get_successful(proc))
+		g_task_return_pointer(task, g_strdup("pass"), g_free);
+	else
+		g_task_return_pointer(task, g_strdup("fail"), g_free);
+}
+
+void
+fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
+			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) env = g_get_environ();
+	const gchar *argv[] = {"/bin/sh", "-c", command, NULL};
+	const gchar *ident;
+	FlVerifyCtx *ctx;
+	gint fd;
+
+	g_return_if_fail(worktree != NULL);
+	g_return_if_fail(command != NULL);
+	g_return_if_fail(log_path != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_verify_async);
+	ctx = g_new0(FlVerifyCtx, 1);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_verify_ctx_free);
+
+	fd = g_open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		gint errsv = errno;
+
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot open %s: %s",
+						       log_path, g_strerror(errsv)));
+		return;
+	}
+	/* an old log may have been created with a laxer mode */
+	if (fchmod(fd, 0600) != 0)
+		g_debug("cannot chmod %s: %s", log_path, g_strerror(errno));
+
+	/* git commands in the user's verify step must see the draft worktree */
+	env = g_environ_unsetenv(env, "GIT_DIR");
+	env = g_environ_unsetenv(env, "GIT_WORK_TREE");
+	env = g_environ_unsetenv(env, "GIT_INDEX_FILE");
+
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_take_stdout_fd(launcher, fd);
+	g_subprocess_launcher_set_cwd(launcher, worktree);
+	g_subprocess_launcher_set_environ(launcher, env);
+	g_subprocess_launcher_set_child_setup(launcher, fl_verify_child_setup, NULL, NULL);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	if (proc == NULL) {
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED,
+						       "cannot run the verify command: %s",
+						       error->message));
+		return;
+	}
+	ident = g_subprocess_get_identifier(proc);
+	if (ident != NULL)
+		ctx->pgid = (pid_t)g_ascii_strtoll(ident, NULL, 10);
+	if (timeout_s > 0)
+		ctx->timeout_id = g_timeout_add_seconds(timeout_s, fl_verify_timeout_cb, ctx);
+	g_subprocess_wait_async(proc, cancellable, fl_verify_wait_cb, g_steal_pointer(&task));
+}
+
+gchar *
+fl_worktree_verify_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_verify_async, NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* merge and revert: both land one new commit on the base branch */
+
+typedef struct {
+	gboolean reverting;
+	gchar *repo;
+	gchar *base_branch;
+	gchar *message;
+	gchar **env;      /* identity of the user, or flotilla's */
+	gchar *checkout;  /* worktree where base_branch is checked out, or NULL */
+	gchar *base_tip;  /* base_branch when we looked: the compare-and-swap value */
+	gchar *new_tip;   /* the merge or revert commit */
+	gchar *branch;    /* merge: the draft branch */
+	gchar *draft_tip; /* merge: its tip */
+	gchar *tree;      /* merge: the merged tree */
+	gchar *merge_commit;
+	gchar *scratch_dir;
+	gchar *scratch;  /* revert: the temporary worktree, once created */
+	GError *pending; /* revert: the error to return once the scratch worktree is gone */
+} FlLandCtx;
+
+static void
+fl_land_ctx_free(FlLandCtx *ctx)
+{
+	g_free(ctx->repo);
+	g_free(ctx->base_branch);
+	g_free(ctx->message);
+	g_strfreev(ctx->env);
+	g_free(ctx->checkout);
+	g_free(ctx->base_tip);
+	g_free(ctx->new_tip);
+	g_free(ctx->branch);
+	g_free(ctx->draft_tip);
+	g_free(ctx->tree);
+	g_free(ctx->merge_commit);
+	g_free(ctx->scratch_dir);
+	g_free(ctx->scratch);
+	g_clear_error(&ctx->pending);
+	g_free(ctx);
+}
+
+static const gchar *
+fl_land_verb(FlLandCtx *ctx)
+{
+	return ctx->reverting ? "revert" : "approve";
+}
+
+static void
+fl_land_cleanup_done(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+
+	if (ctx->pending != NULL) {
+		g_task_return_error(task, g_steal_pointer(&ctx->pending));
+		return;
+	}
+	g_task_return_pointer(task, g_strdup(ctx->new_tip), g_free);
+}
+
+static void
+fl_land_cleanup_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL || run->status != 0)
+		g_warning("cannot remove %s", ctx->scratch);
+	fl_land_cleanup_done(task);
+}
+
+static void
+fl_land_cleanup_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run != NULL && run->status != 0)
+		fl_run_debug(run, "git worktree prune");
+	if (g_file_test(ctx->scratch, G_FILE_TEST_EXISTS)) {
+		fl_rm_rf(task, ctx->scratch, fl_land_cleanup_rm_cb);
+		return;
+	}
+	fl_land_cleanup_done(task);
+}
+
+static void
+fl_land_cleanup_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	/* failing is expected when the worktree was never added: the rm below handles it */
+	if (run != NULL && run->status != 0)
+		fl_run_debug(run, "git worktree remove");
+	fl_git_cleanup(task, ctx->repo, fl_land_cleanup_prune_cb, "worktree", "prune", NULL);
+}
+
+/* the end of every merge and revert, success or not */
+static void
+fl_land_finish(GTask *task, GError *error)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+
+	if (ctx->scratch == NULL) {
+		if (error != NULL)
+			g_task_return_error(task, error);
+		else
+			g_task_return_pointer(task, g_strdup(ctx->new_tip), g_free);
+		return;
+	}
+	ctx->pending = error;
+	fl_git_cleanup(task, ctx->repo, fl_land_cleanup_remove_cb, "worktree", "remove", "--force",
+		       "--force", ctx->scratch, NULL);
+}
+
+/* the name list git prints, tab-indented, when a checkout would overwrite files */
+static GPtrArray *
+fl_tabbed_names(const gchar *text)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (lines[i][0] == '\t' && lines[i][1] != '\0')
+			g_ptr_array_add(names, g_strdup(lines[i] + 1));
+	}
+	return names;
+}
+
+static void
+fl_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) names = NULL;
+	g_autofree gchar *list = NULL;
+	const gchar *doing = ctx->reverting ? "reverting" : "merging";
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 0) {
+		fl_land_finish(task, NULL);
+		return;
+	}
+	if (ctx->checkout == NULL) {
+		if (strstr(run->err, "cannot lock ref") != NULL) {
+			fl_land_finish(task,
+				       fl_error_new(FL_ERROR_BUSY, "%s moved while %s; try again",
+						    ctx->base_branch, doing));
+			return;
+		}
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->base_branch));
+		return;
+	}
+
+	/* the user touched the checkout since we looked; git refused and changed nothing */
+	names = fl_tabbed_names(run->err);
+	list = fl_names_join(names);
+	if (strstr(run->err, "untracked working tree files") != NULL && names->len > 0) {
+		fl_land_finish(task,
+			       fl_error_new(FL_ERROR_DIRTY,
+					    "untracked files in %s would be overwritten: %s — "
+					    "move or remove them, then %s again",
+					    ctx->checkout, list, fl_land_verb(ctx)));
+		return;
+	}
+	if (strstr(run->err, "local changes") != NULL && names->len > 0) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_DIRTY,
+						  "uncommitted changes in %s: %s — commit or "
+						  "stash them, then %s again",
+						  ctx->checkout, list, fl_land_verb(ctx)));
+		return;
+	}
+	if (strstr(run->err, "Not possible to fast-forward") != NULL) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_BUSY, "%s moved while %s; try again",
+						  ctx->base_branch, doing));
+		return;
+	}
+	fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+}
+
+/* moves base_branch from base_tip to new_tip, or changes nothing */
+static void
+fl_land_move(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autofree gchar *ref = NULL;
+	g_autofree gchar *reason = NULL;
+
+	if (ctx->checkout != NULL) {
+		/* the checkout's index and files follow; git refuses rather than overwrite */
+		fl_git(task, ctx->checkout, ctx->env, fl_land_move_cb, "merge", "--ff-only",
+		       "--quiet", "--no-autostash", ctx->new_tip, NULL);
+		return;
+	}
+	ref = g_strconcat("refs/heads/", ctx->base_branch, NULL);
+	reason = g_strdup_printf("flotilla: %s", ctx->reverting ? "revert" : "merge");
+	fl_git(task, ctx->repo, ctx->env, fl_land_move_cb, "update-ref", "-m", reason, ref,
+	       ctx->new_tip, ctx->base_tip, NULL);
+}
+
+/* merge ------------------------------------------------------------------------------------ */
+
+static void
+fl_merge_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	FlLandCtx *ctx = g_task_get_task_data(task);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(
+			task, fl_run_error(run, FL_ERROR_FAILED, "cannot create the merge commit"));
+		return;
+	}
+	ctx->new_tip = fl_run_line(run);
+	fl_land_move(task);
+}
+
+static void
+fl_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autofree gchar *list = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0 && run->status != 1) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, "cannot merge"));
+		return;
+	}
+	/* -z: the tree id, then (on conflict) each conflicted file once */
+	fields = fl_split_z(run->out, run->out_len);
+	if (fields->len == 0) {
+		fl_land_finish(task,
+			       fl_error_new(FL_ERROR_FAILED, "cannot merge: no tree from git"));
+		return;
+	}
+	if (run->status == 1) {
+		g_ptr_array_remove_index(fields, 0);
+		list = fl_names_join(fields);
+		fl_land_finish(task,
+			       fl_error_new(FL_ERROR_CONFLICT, "draft conflicts with %s in: %s",
+					    ctx->base_branch, list));
+		return;
+	}
+	ctx->tree = g_strstrip(g_strdup(g_ptr_array_index(fields, 0)));
+	fl_git(task, ctx->repo, ctx->env, fl_merge_commit_cb, "commit-tree", ctx->tree, "-p",
+	       ctx->base_tip, "-p", ctx->draft_tip, "-m", ctx->message, NULL);
+}
+
+static void
+fl_merge_draft_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no branch '%s' in %s",
+						  ctx->branch, ctx->repo));
+		return;
+	}
+	ctx->draft_tip = fl_run_line(run);
+	/* git 2.39: no --merge-base, so the two tips and git finds the base itself */
+	fl_git(task, ctx->repo, ctx->env, fl_merge_tree_cb, "merge-tree", "--write-tree",
+	       "--name-only", "--no-messages", "-z", ctx->base_tip, ctx->draft_tip, NULL);
+}
+
+static void
+fl_merge_start(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autofree gchar *ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
+
+	fl_git(task, ctx->repo, ctx->env, fl_merge_draft_tip_cb, "rev-parse", "--verify", "--quiet",
+	       ref, NULL);
+}
+
+/* revert ----------------------------------------------------------------------------------- */
+
+static void
+fl_revert_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		return;
+	}
+	ctx->new_tip = fl_run_line(run);
+	fl_land_move(task);
+}
+
+static void
+fl_revert_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
+						  "cannot create the revert commit"));
+		return;
+	}
+	fl_git(task, ctx->scratch, ctx->env, fl_revert_head_cb, "rev-parse", "--verify",
+	       "HEAD^{commit}", NULL);
+}
+
+static void
+fl_revert_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 0) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						  "nothing to revert: %s is already undone on %s",
+						  ctx->merge_commit, ctx->base_branch));
+		return;
+	}
+	if (run->status != 1) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		return;
+	}
+	fl_git(task, ctx->scratch, ctx->env, fl_revert_commit_cb, "commit", "--quiet",
+	       "--no-verify", "--allow-empty-message", "-m", ctx->message, NULL);
+}
+
+static void
+fl_revert_conflicts_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) revert_error = g_steal_pointer(&ctx->pending);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) names = NULL;
+	g_autofree gchar *list = NULL;
+
+	if (run == NULL || run->status != 0) {
+		fl_land_finish(task, g_steal_pointer(&revert_error));
+		return;
+	}
+	names = fl_split_z(run->out, run->out_len);
+	if (names->len == 0) {
+		fl_land_finish(task, g_steal_pointer(&revert_error));
+		return;
+	}
+	list = fl_names_join(names);
+	fl_land_finish(task, fl_error_new(FL_ERROR_CONFLICT,
+					  "reverting conflicts with later changes to %s in: %s",
+					  ctx->base_branch, list));
+}
+
+static void
+fl_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *what = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		/* kept aside in case the failure was not a conflict */
+		what = g_strdup_printf("cannot revert %s", ctx->merge_commit);
+		ctx->pending = fl_run_error(run, FL_ERROR_FAILED, what);
+		fl_git(task, ctx->scratch, ctx->env, fl_revert_conflicts_cb, "diff", "--name-only",
+		       "-z", "--diff-filter=U", NULL);
+		return;
+	}
+	fl_git(task, ctx->scratch, ctx->env, fl_revert_staged_cb, "diff", "--cached", "--quiet",
+	       NULL);
+}
+
+static void
+fl_revert_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
+						  "cannot create a temporary worktree"));
+		return;
+	}
+	fl_git(task, ctx->scratch, ctx->env, fl_revert_revert_cb, "revert", "--no-edit",
+	       "--no-commit", "-m", "1", ctx->merge_commit, NULL);
+}
+
+static void
+fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *template = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 1) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT, "%s is not on %s",
+						  ctx->merge_commit, ctx->base_branch));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+
+	/* git 2.39 cannot revert without a worktree; the user's checkout is not ours to use */
+	if (g_mkdir_with_parents(ctx->scratch_dir, 0700) != 0) {
+		gint errsv = errno;
+
+		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s",
+						  ctx->scratch_dir, g_strerror(errsv)));
+		return;
+	}
+	template = g_build_filename(ctx->scratch_dir, "revert-XXXXXX", NULL);
+	if (g_mkdtemp_full(template, 0700) == NULL) {
+		gint errsv = errno;
+
+		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s", template,
+						  g_strerror(errsv)));
+		return;
+	}
+	ctx->scratch = g_steal_pointer(&template);
+	fl_git(task, ctx->repo, ctx->env, fl_revert_add_cb, "worktree", "add", "--quiet",
+	       "--detach", "--", ctx->scratch, ctx->base_tip, NULL);
+}
+
+static void
+fl_revert_commit_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no commit %s in %s",
+						  ctx->merge_commit, ctx->repo));
+		return;
+	}
+	/* from now on the full id, never a name that could resolve differently later */
+	g_free(ctx->merge_commit);
+	ctx->merge_commit = fl_run_line(run);
+	fl_git(task, ctx->repo, ctx->env, fl_revert_ancestor_cb, "merge-base", "--is-ancestor",
+	       ctx->merge_commit, ctx->base_tip, NULL);
+}
+
+static void
+fl_revert_start(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autofree gchar *rev = g_strconcat(ctx->merge_commit, "^{commit}", NULL);
+
+	fl_git(task, ctx->repo, ctx->env, fl_revert_commit_found_cb, "rev-parse", "--verify",
+	       "--quiet", "--end-of-options", rev, NULL);
+}
+
+/* common first steps ---------------------------------------------------------------------- */
+
+static void
+fl_land_base_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no branch '%s' in %s",
+						  ctx->base_branch, ctx->repo));
+		return;
+	}
+	ctx->base_tip = fl_run_line(run);
+	if (ctx->reverting)
+		fl_revert_start(task);
+	else
+		fl_merge_start(task);
+}
+
+static void
+fl_land_identity_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autofree gchar *name = NULL;
+	g_autofree gchar *email = NULL;
+	g_autofree gchar *ref = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	/* -z: "key\nvalue" per entry, later ones override earlier ones like git does */
+	fields = fl_split_z(run->out, run->out_len);
+	for (guint i = 0; run->status == 0 && i < fields->len; i++) {
+		const gchar *field = g_ptr_array_index(fields, i);
+		const gchar *nl = strchr(field, '\n');
+
+		if (nl == NULL || nl[1] == '\0')
+			continue;
+		if (strncmp(field, "user.name\n", nl - field + 1) == 0) {
+			g_free(name);
+			name = g_strdup(nl + 1);
+		} else if (strncmp(field, "user.email\n", nl - field + 1) == 0) {
+			g_free(email);
+			email = g_strdup(nl + 1);
+		}
+	}
+	ctx->env = fl_git_environ(name != NULL ? name : FL_WORKTREE_IDENT_NAME,
+				  email != NULL ? email : FL_WORKTREE_IDENT_EMAIL);
+
+	ref = g_strconcat("refs/heads/", ctx->base_branch, "^{commit}", NULL);
+	fl_git(task, ctx->repo, ctx->env, fl_land_base_tip_cb, "rev-parse", "--verify", "--quiet",
+	       ref, NULL);
+}
+
+static void
+fl_land_identity(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+
+	fl_git(task, ctx->repo, NULL, fl_land_identity_cb, "config", "-z", "--get-regexp",
+	       "^user\\.(name|email)$", NULL);
+}
+
+static void
+fl_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	g_autofree gchar *list = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+		return;
+	}
+	/* -z porcelain v1: "XY name", and a rename's old name as the next field */
+	fields = fl_split_z(run->out, run->out_len);
+	for (guint i = 0; i < fields->len; i++) {
+		const gchar *field = g_ptr_array_index(fields, i);
+
+		if (strlen(field) < 4)
+			continue;
+		g_ptr_array_add(names, (gpointer)(field + 3));
+		if (strchr("RC", field[0]) != NULL || strchr("RC", field[1]) != NULL)
+			i++;
+	}
+	if (names->len > 0) {
+		list = fl_names_join(names);
+		fl_land_finish(task, fl_error_new(FL_ERROR_DIRTY,
+						  "uncommitted changes in %s: %s — commit or stash "
+						  "them, then %s again",
+						  ctx->checkout, list, fl_land_verb(ctx)));
+		return;
+	}
+	fl_land_identity(task);
+}
+
+static void
+fl_land_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlLandCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autofree gchar *want = NULL;
+	const gchar *current = NULL;
+
+	if (run == NULL) {
+		fl_land_finish(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+	want = g_strconcat("branch refs/heads/", ctx->base_branch, NULL);
+	fields = fl_split_z(run->out, run->out_len);
+	for (guint i = 0; i < fields->len; i++) {
+		const gchar *field = g_ptr_array_index(fields, i);
+
+		if (g_str_has_prefix(field, "worktree ")) {
+			current = field + strlen("worktree ");
+		} else if (current != NULL && g_strcmp0(field, want) == 0) {
+			ctx->checkout = g_strdup(current);
+			break;
+		}
+	}
+	if (ctx->checkout == NULL) {
+		fl_land_identity(task);
+		return;
+	}
+	fl_git(task, ctx->checkout, NULL, fl_land_status_cb, "status", "--porcelain=v1", "-z",
+	       "--untracked-files=no", NULL);
+}
+
+static GTask *
+fl_land_new(const gchar *repo, const gchar *base_branch, const gchar *message,
+	    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+	    gpointer source_tag)
+{
+	GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+	FlLandCtx *ctx = g_new0(FlLandCtx, 1);
+
+	g_task_set_source_tag(task, source_tag);
+	ctx->repo = g_strdup(repo);
+	ctx->base_branch = g_strdup(base_branch);
+	ctx->message = g_strdup(message);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_land_ctx_free);
+	return task;
+}
+
+static void
+fl_land_start(GTask *task)
+{
+	FlLandCtx *ctx = g_task_get_task_data(task);
+
+	fl_git(task, ctx->repo, NULL, fl_land_list_cb, "worktree", "list", "--porcelain", "-z",
+	       NULL);
+}
+
+void
+fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *base_branch,
+			const gchar *message, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	FlLandCtx *ctx;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(branch != NULL);
+	g_return_if_fail(base_branch != NULL);
+	g_return_if_fail(message != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = fl_land_new(repo, base_branch, message, cancellable, callback, user_data,
+			   fl_worktree_merge_async);
+	ctx = g_task_get_task_data(task);
+	ctx->branch = g_strdup(branch);
+	fl_land_start(task);
+}
+
+gchar *
+fl_worktree_merge_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_merge_async, NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+void
+fl_worktree_revert_async(const gchar *repo, const gchar *base_branch, const gchar *merge_commit,
+			 const gchar *message, const gchar *scratch_dir, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	FlLandCtx *ctx;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(base_branch != NULL);
+	g_return_if_fail(merge_commit != NULL);
+	g_return_if_fail(message != NULL);
+	g_return_if_fail(scratch_dir != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = fl_land_new(repo, base_branch, message, cancellable, callback, user_data,
+			   fl_worktree_revert_async);
+	ctx = g_task_get_task_data(task);
+	ctx->reverting = TRUE;
+	ctx->merge_commit = g_strdup(merge_commit);
+	ctx->scratch_dir = g_canonicalize_filename(scratch_dir, NULL);
+	fl_land_start(task);
+}
+
+gchar *
+fl_worktree_revert_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_revert_async, NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* remove */
+
+typedef struct {
+	gchar *repo;
+	gchar *path;
+	gchar *branch;
+} FlRemoveCtx;
+
+static void
+fl_remove_ctx_free(FlRemoveCtx *ctx)
+{
+	g_free(ctx->repo);
+	g_free(ctx->path);
+	g_free(ctx->branch);
+	g_free(ctx);
+}
+
+static void
+fl_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlRemoveCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *what = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	/* a branch (or whole repository) that is gone already is what we wanted */
+	if (run->status != 0 && strstr(run->err, "not found") == NULL &&
+	    strstr(run->err, "cannot change to") == NULL &&
+	    strstr(run->err, "not a git repository") == NULL) {
+		what = g_strdup_printf("cannot delete branch %s", ctx->branch);
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+fl_remove_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlRemoveCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0)
+		fl_run_debug(run, "git worktree prune");
+	if (ctx->branch == NULL) {
+		g_task_return_boolean(task, TRUE);
+		return;
+	}
+	fl_git(task, ctx->repo, NULL, fl_remove_branch_cb, "branch", "-D", ctx->branch, NULL);
+}
+
+static void
+fl_remove_prune(GTask *task)
+{
+	FlRemoveCtx *ctx = g_task_get_task_data(task);
+
+	fl_git(task, ctx->repo, NULL, fl_remove_prune_cb, "worktree", "prune", NULL);
+}
+
+static void
+fl_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlRemoveCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *what = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		what = g_strdup_printf("cannot remove %s", ctx->path);
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		return;
+	}
+	fl_remove_prune(task);
+}
+
+static void
+fl_remove_worktree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlRemoveCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	/* "not a working tree" and friends: git lost track of it, the files may remain */
+	if (run->status != 0)
+		fl_run_debug(run, "git worktree remove");
+	if (g_file_test(ctx->path, G_FILE_TEST_EXISTS)) {
+		fl_rm_rf(task, ctx->path, fl_remove_rm_cb);
+		return;
+	}
+	fl_remove_prune(task);
+}
+
+void
+fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *branch,
+			 GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *repo_full = NULL;
+	g_autofree gchar *dotgit = NULL;
+	g_autofree gchar *prefix = NULL;
+	FlRemoveCtx *ctx;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(path != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_remove_async);
+	ctx = g_new0(FlRemoveCtx, 1);
+	repo_full = g_canonicalize_filename(repo, NULL);
+	ctx->repo = g_strdup(repo);
+	ctx->path = g_canonicalize_filename(path, repo_full);
+	ctx->branch = g_strdup(branch);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_remove_ctx_free);
+
+	/* this ends in rm -rf: never aim it at the repository itself or anything holding it */
+	prefix = g_str_has_suffix(ctx->path, "/") ? g_strdup(ctx->path)
+						  : g_strconcat(ctx->path, "/", NULL);
+	dotgit = g_build_filename(ctx->path, ".git", NULL);
+	if (g_strcmp0(repo_full, ctx->path) == 0 || g_str_has_prefix(repo_full, prefix) ||
+	    g_file_test(dotgit, G_FILE_TEST_IS_DIR)) {
+		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						       "%s is a repository, not a draft worktree",
+						       ctx->path));
+		return;
+	}
+	fl_git(task, repo, NULL, fl_remove_worktree_cb, "worktree", "remove", "--force", "--force",
+	       ctx->path, NULL);
+}
+
+gboolean
+fl_worktree_remove_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), FALSE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_remove_async, FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Git operations for drafts. Every function runs git through GSubprocess asynchronously: the
+ * daemon's main loop never blocks on git. Errors are FL_ERROR codes with one-line messages
+ * a user can act on (FL_ERROR_DIRTY and FL_ERROR_CONFLICT name the files).
+ */
+
+typedef struct {
+	gchar *toplevel;    /* absolute path of the repository's main worktree */
+	gchar *base_branch; /* short branch name, e.g. "main" */
+	gchar *base_commit; /* full object id of the base branch's tip */
+} FlRepoInfo;
+
+void
+fl_repo_info_free(FlRepoInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlRepoInfo, fl_repo_info_free)
+
+/*
+ * Finds the git repository containing @dir and resolves @base (a branch name, NULL = the
+ * branch checked out in @dir's worktree). Fails with FL_ERROR_NOT_FOUND when @dir is not in a
+ * git repository, FL_ERROR_INVALID_ARGUMENT when @base is not a branch or HEAD is detached
+ * and @base is NULL (the message says to pass --base).
+ */
+void
+fl_worktree_probe_async(const gchar *dir, const gchar *base, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data);
+FlRepoInfo *
+fl_worktree_probe_finish(GAsyncResult *res, GError **error);
+
+/* git worktree add -b @branch @path @base_commit (branch must not exist yet) */
+void
+fl_worktree_create_async(const gchar *repo, const gchar *path, const gchar *branch,
+			 const gchar *base_commit, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+gboolean
+fl_worktree_create_finish(GAsyncResult *res, GError **error);
+
+typedef struct {
+	gboolean changed; /* the draft branch differs from base_commit */
+	gchar *diffstat;  /* e.g. "3 files changed, 10 insertions(+), 2 deletions(-)", "" if none */
+	gchar *head_commit; /* tip of the draft branch */
+} FlDraftInfo;
+
+void
+fl_draft_info_free(FlDraftInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlDraftInfo, fl_draft_info_free)
+
+/*
+ * After the agent ended: commits leftover changes in @worktree (including untracked files,
+ * honouring .gitignore) to its branch with @message, then writes the patch
+ * base_commit..HEAD (git format-patch style, or `git diff` of the range) to @patch_path
+ * durably (mode 0600) and returns the diffstat. Idempotent: running it twice is harmless.
+ */
+void
+fl_worktree_finalize_async(const gchar *worktree, const gchar *base_commit, const gchar *message,
+			   const gchar *patch_path, GCancellable *cancellable,
+			   GAsyncReadyCallback callback, gpointer user_data);
+FlDraftInfo *
+fl_worktree_finalize_finish(GAsyncResult *res, GError **error);
+
+/*
+ * Runs `sh -c @command` in @worktree in its own process group with output to @log_path,
+ * killing the group after @timeout_s. Result: "pass", "fail" or "timeout" (never NULL unless
+ * the command could not be started at all, then an error).
+ */
+void
+fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
+			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data);
+gchar *
+fl_worktree_verify_finish(GAsyncResult *res, GError **error);
+
+/*
+ * Merges @branch into @base_branch of @repo with a merge commit (--no-ff) whose message is
+ * @message, never touching uncommitted user work:
+ *  - if @base_branch is checked out in some worktree and that worktree has uncommitted
+ *    changes to tracked files: FL_ERROR_DIRTY naming the files, nothing changed;
+ *  - if the merge conflicts: FL_ERROR_CONFLICT naming the files, nothing changed;
+ *  - if @base_branch is not checked out anywhere, only the ref moves (compare-and-swap);
+ *  - if it is checked out (and clean), that worktree is fast-forwarded to the merge commit.
+ * Returns the merge commit's id.
+ */
+void
+fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *base_branch,
+			const gchar *message, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data);
+gchar *
+fl_worktree_merge_finish(GAsyncResult *res, GError **error);
+
+/*
+ * Undoes the merge commit @merge_commit on @base_branch (a new commit reverting it, mainline
+ * parent 1), with the same safety rules as fl_worktree_merge_async(). @scratch_dir is a
+ * directory the function may use for a temporary worktree. Returns the new commit's id.
+ */
+void
+fl_worktree_revert_async(const gchar *repo, const gchar *base_branch, const gchar *merge_commit,
+			 const gchar *message, const gchar *scratch_dir, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+gchar *
+fl_worktree_revert_finish(GAsyncResult *res, GError **error);
+
+/*
+ * Removes the worktree at @path (forcefully: it is ours) and, when @branch is not NULL,
+ * deletes that branch. Missing worktree or branch is not an error.
+ */
+void
+fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *branch,
+			 GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data);
+gboolean
+fl_worktree_remove_finish(GAsyncResult *res, GError **error);
+
+G_END_DECLS
