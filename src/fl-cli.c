@@ -1,0 +1,2803 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fl-dbus.h"
+#include "fl-error.h"
+#include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
+
+#define FL_CLI_BUS_NAME        "io.github.flotilla.Flotilla1"
+#define FL_CLI_OBJECT_PATH     "/io/github/flotilla/Flotilla1"
+#define FL_CLI_CALL_TIMEOUT_MS 30000
+/* approve, reject and revert merge or delete branches in git before they answer */
+#define FL_CLI_GIT_TIMEOUT_MS   300000
+#define FL_CLI_START_TIMEOUT_MS 10000
+#define FL_CLI_PAYLOAD_MAX      (1024 * 1024)
+#define FL_CLI_FROM_MAX         (16 * 1024 * 1024)
+#define FL_CLI_WIDTH            100
+#define FL_CLI_TITLE_WIDTH      36
+
+#define FL_CLI_BOLD  "\033[1m"
+#define FL_CLI_GREEN "\033[32m"
+#define FL_CLI_RED   "\033[31m"
+#define FL_CLI_RESET "\033[0m"
+
+/*
+ * Exit statuses. FL_ERROR codes (ours, or the daemon's coming back over D-Bus) and
+ * G_OPTION_ERROR decide 1 or 2; the one condition no FL_ERROR code describes, the daemon not
+ * being reachable at all, has its own domain.
+ */
+enum {
+	FL_CLI_EXIT_OK = 0,
+	FL_CLI_EXIT_FAILED = 1,
+	FL_CLI_EXIT_USAGE = 2,
+	FL_CLI_EXIT_UNREACHABLE = 3,
+};
+
+#define FL_CLI_ERROR (fl_cli_error_quark())
+typedef enum {
+	FL_CLI_ERROR_UNREACHABLE,
+} FlCliError;
+
+static GQuark
+fl_cli_error_quark(void)
+{
+	return g_quark_from_static_string("fl-cli-error-quark");
+}
+
+typedef struct {
+	/* options of the one subcommand this process runs; string options are raw argv bytes
+	 * (G_OPTION_ARG_FILENAME) so that we, not the locale, decide what is valid UTF-8 */
+	gboolean help;
+	gboolean json;
+	gboolean all;
+	gint limit; /* -1 when not given */
+	gboolean follow;
+	gboolean now;
+	gboolean preview;
+	gchar *repo;
+	gchar *base;
+	gchar *agent;
+	gchar *verify;
+	gchar *name;
+	gchar *from;
+	gchar *note;
+
+	GDBusConnection *connection; /* (owned) (nullable) */
+	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
+	gboolean color;
+	gint status; /* exit status of a command that ran to its end */
+
+	/* the flotillad we spawned, while it is our child */
+	guint daemon_child_id;
+	gboolean daemon_exited;
+	gint daemon_wait_status;
+} FlCli;
+
+typedef gboolean (*FlCliFunc)(FlCli *cli, gchar **args, GError **error);
+typedef void (*FlCliOptionsFunc)(FlCli *cli, GOptionContext *context);
+
+typedef struct {
+	const gchar *name;
+	const gchar *params;  /* N_() */
+	const gchar *summary; /* N_() */
+	FlCliOptionsFunc add_options;
+	FlCliFunc func;
+	gboolean strict_posix; /* free text follows: options only before it */
+	gboolean errors_exit_zero;
+} FlCliCommand;
+
+static FlCli *
+fl_cli_new(void)
+{
+	FlCli *cli = g_new0(FlCli, 1);
+	const gchar *no_color = g_getenv("NO_COLOR");
+	const gchar *term = g_getenv("TERM");
+
+	cli->limit = -1;
+	/* no-color.org: any non-empty NO_COLOR turns colour off */
+	cli->color = isatty(STDOUT_FILENO) && (no_color == NULL || no_color[0] == '\0') &&
+		     g_strcmp0(term, "dumb") != 0;
+	return cli;
+}
+
+static void
+fl_cli_free(FlCli *cli)
+{
+	g_free(cli->repo);
+	g_free(cli->base);
+	g_free(cli->agent);
+	g_free(cli->verify);
+	g_free(cli->name);
+	g_free(cli->from);
+	g_free(cli->note);
+	g_clear_handle_id(&cli->daemon_child_id, g_source_remove);
+	g_clear_object(&cli->proxy);
+	g_clear_object(&cli->connection);
+	g_free(cli);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlCli, fl_cli_free)
+
+/* ---- text: everything we print is valid UTF-8 and cannot drive the terminal ---- */
+
+static gboolean
+fl_cli_is_bidi_control(gunichar c)
+{
+	/* embeddings, overrides and isolates can make a line display as something else */
+	return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* one line: whitespace and control characters collapse to single spaces */
+static gchar *
+fl_cli_clean_line(const gchar *text)
+{
+	g_autofree gchar *valid = g_utf8_make_valid(text, -1);
+	GString *out = g_string_new(NULL);
+	gboolean space = FALSE;
+
+	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (fl_cli_is_bidi_control(c))
+			continue;
+		if (g_unichar_isspace(c) || g_unichar_iscntrl(c)) {
+			space = TRUE;
+			continue;
+		}
+		if (space && out->len > 0)
+			g_string_append_c(out, ' ');
+		space = FALSE;
+		g_string_append_unichar(out, c);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* several lines: keeps newlines and tabs, shows other control characters as U+FFFD */
+static gchar *
+fl_cli_clean_text(const gchar *text)
+{
+	g_autofree gchar *valid = g_utf8_make_valid(text, -1);
+	GString *out = g_string_new(NULL);
+
+	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (fl_cli_is_bidi_control(c))
+			continue;
+		if (c == '\r') {
+			if (p[1] != '\n')
+				g_string_append_c(out, '\n');
+		} else if (c == '\n' || c == '\t') {
+			g_string_append_c(out, (gchar)c);
+		} else if (g_unichar_iscntrl(c)) {
+			g_string_append_unichar(out, 0xFFFD);
+		} else {
+			g_string_append_unichar(out, c);
+		}
+	}
+	return g_strchomp(g_string_free(out, FALSE));
+}
+
+static gsize
+fl_cli_unichar_width(gunichar c)
+{
+	if (g_unichar_iszerowidth(c))
+		return 0;
+	return g_unichar_iswide(c) ? 2 : 1;
+}
+
+/* terminal columns of clean text */
+static gsize
+fl_cli_width(const gchar *text)
+{
+	gsize width = 0;
+	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p))
+		width += fl_cli_unichar_width(g_utf8_get_char(p));
+	return width;
+}
+
+static gchar *
+fl_cli_ellipsize(const gchar *text, gsize max_cols)
+{
+	GString *out;
+	gsize cols = 0;
+
+	if (fl_cli_width(text) <= max_cols)
+		return g_strdup(text);
+	if (max_cols == 0)
+		return g_strdup("");
+	out = g_string_new(NULL);
+	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		gsize w = fl_cli_unichar_width(c);
+		if (cols + w > max_cols - 1)
+			break;
+		g_string_append_unichar(out, c);
+		cols += w;
+	}
+	g_string_append(out, "…");
+	return g_string_free(out, FALSE);
+}
+
+static void
+fl_cli_append_padded(GString *out, const gchar *text, gsize cols)
+{
+	g_string_append(out, text);
+	for (gsize w = fl_cli_width(text); w < cols; w++)
+		g_string_append_c(out, ' ');
+}
+
+static gboolean
+fl_cli_is_blank(const gchar *text)
+{
+	for (const gchar *p = text; *p != '\0'; p++) {
+		if (!g_ascii_isspace(*p))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gchar *
+fl_cli_style(FlCli *cli, const gchar *code, const gchar *text)
+{
+	if (!cli->color)
+		return g_strdup(text);
+	return g_strconcat(code, text, FL_CLI_RESET, NULL);
+}
+
+static gchar *
+fl_cli_format_duration(gint64 seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 60)
+		/* TRANSLATORS: a duration in seconds, e.g. "45s" */
+		return g_strdup_printf(_("%ds"), (gint)seconds);
+	if (seconds < 3600)
+		/* TRANSLATORS: a duration in minutes, e.g. "12m" */
+		return g_strdup_printf(_("%dm"), (gint)(seconds / 60));
+	if (seconds < 86400)
+		/* TRANSLATORS: hours and minutes, e.g. "3h05m" */
+		return g_strdup_printf(_("%dh%02dm"), (gint)(seconds / 3600),
+				       (gint)(seconds % 3600 / 60));
+	/* TRANSLATORS: days and hours, e.g. "2d4h" */
+	return g_strdup_printf(_("%dd%dh"), (gint)(seconds / 86400),
+			       (gint)(seconds % 86400 / 3600));
+}
+
+static GDateTime *
+fl_cli_parse_time(const gchar *iso)
+{
+	g_autoptr(GTimeZone) local = g_time_zone_new_local();
+	if (iso == NULL)
+		return NULL;
+	return g_date_time_new_from_iso8601(iso, local);
+}
+
+/* seconds from @iso until now; FALSE when @iso is absent or unreadable */
+static gboolean
+fl_cli_seconds_since(const gchar *iso, gint64 *seconds)
+{
+	g_autoptr(GDateTime) then = fl_cli_parse_time(iso);
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+
+	if (then == NULL)
+		return FALSE;
+	*seconds = g_date_time_difference(now, then) / G_TIME_SPAN_SECOND;
+	return TRUE;
+}
+
+static gchar *
+fl_cli_format_age(const gchar *iso)
+{
+	gint64 seconds;
+	g_autofree gchar *duration = NULL;
+
+	if (!fl_cli_seconds_since(iso, &seconds))
+		return NULL;
+	duration = fl_cli_format_duration(seconds);
+	/* TRANSLATORS: how long ago something happened, e.g. "12m ago" */
+	return g_strdup_printf(_("%s ago"), duration);
+}
+
+static gchar *
+fl_cli_format_cost(gdouble cost)
+{
+	gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	/* the decimal point stays a point: scripts and tests read this */
+	g_ascii_formatd(buf, sizeof buf, cost > 0 && cost < 0.01 ? "%.4f" : "%.2f", cost);
+	return g_strdup_printf("$%s", buf);
+}
+
+/* ---- errors and exit statuses ---- */
+
+static gboolean
+fl_cli_error_is_lost_daemon(const GError *error)
+{
+	return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
+	       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+	       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+	       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
+	       g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
+
+static gint
+fl_cli_exit_status(const GError *error)
+{
+	if (g_error_matches(error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE) ||
+	    fl_cli_error_is_lost_daemon(error))
+		return FL_CLI_EXIT_UNREACHABLE;
+	if (error->domain == G_OPTION_ERROR)
+		return FL_CLI_EXIT_USAGE;
+	if (error->domain == FL_ERROR) {
+		switch (error->code) {
+		case FL_ERROR_INVALID_ARGUMENT:
+		case FL_ERROR_NOT_FOUND:
+		case FL_ERROR_LIMIT_EXCEEDED:
+		case FL_ERROR_ALREADY_DECIDED:
+			return FL_CLI_EXIT_USAGE;
+		default:
+			break;
+		}
+	}
+	return FL_CLI_EXIT_FAILED;
+}
+
+/* prints the one error line and says which exit status it means */
+static gint
+fl_cli_report_error(GError *error)
+{
+	gint status = fl_cli_exit_status(error);
+	g_autofree gchar *message = NULL;
+
+	g_dbus_error_strip_remote_error(error);
+	message = fl_cli_clean_line(error->message);
+	/* a call that lost the daemon half-way reads like a failed connection */
+	if (status == FL_CLI_EXIT_UNREACHABLE && error->domain != FL_CLI_ERROR)
+		fprintf(stderr, "flotilla: %s %s\n", _("cannot reach flotillad:"), message);
+	else
+		fprintf(stderr, "flotilla: %s\n", message);
+	return status;
+}
+
+static gboolean
+fl_cli_usage_error(GError **error, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean
+fl_cli_usage_error(GError **error, const gchar *format, ...)
+{
+	va_list args;
+	g_autofree gchar *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, message);
+	return FALSE;
+}
+
+static gboolean
+fl_cli_unreachable(GError **error, GError *cause)
+{
+	g_autofree gchar *message = NULL;
+
+	g_dbus_error_strip_remote_error(cause);
+	message = fl_cli_clean_line(cause->message);
+	g_set_error(error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE, _("cannot reach flotillad: %s"),
+		    message);
+	return FALSE;
+}
+
+/* ---- arguments ---- */
+
+/* "7" and "#7": positive decimal integers that fit the bus's u */
+static gboolean
+fl_cli_parse_id(const gchar *text, guint *id, GError **error)
+{
+	const gchar *p = text[0] == '#' ? text + 1 : text;
+	guint64 value = 0;
+
+	for (const gchar *q = p; *q != '\0'; q++) {
+		if (!g_ascii_isdigit(*q) || value > G_MAXUINT32) {
+			value = 0;
+			break;
+		}
+		value = value * 10 + (guint64)(*q - '0');
+	}
+	if (*p == '\0' || value == 0 || value > G_MAXUINT32) {
+		g_autofree gchar *shown = fl_cli_clean_line(text);
+		return fl_cli_usage_error(error, _("'%s' is not a session id"), shown);
+	}
+	*id = (guint)value;
+	return TRUE;
+}
+
+/* the one positional argument of "CMD ID" */
+static gboolean
+fl_cli_args_id(gchar **args, guint *id, GError **error)
+{
+	if (args[1] == NULL)
+		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
+	if (args[2] != NULL) {
+		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+	}
+	return fl_cli_parse_id(args[1], id, error);
+}
+
+static gboolean
+fl_cli_args_none(gchar **args, GError **error)
+{
+	g_autofree gchar *shown = NULL;
+
+	if (args[1] == NULL)
+		return TRUE;
+	shown = fl_cli_clean_line(args[1]);
+	return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+}
+
+static gboolean
+fl_cli_check_utf8_option(const gchar *option, const gchar *value, GError **error)
+{
+	if (value == NULL || g_utf8_validate(value, -1, NULL))
+		return TRUE;
+	return fl_cli_usage_error(error, _("--%s is not valid UTF-8"), option);
+}
+
+/* free text for the daemon (a goal, a reply, a message): @what names it in errors */
+static gboolean
+fl_cli_check_text(const gchar *what, const gchar *text, gsize len, GError **error)
+{
+	if (!g_utf8_validate_len(text, len, NULL))
+		return fl_cli_usage_error(error, _("%s is not valid UTF-8"), what);
+	if (fl_cli_is_blank(text))
+		return fl_cli_usage_error(error, _("%s is empty"), what);
+	if (len > FL_GOAL_MAX)
+		return fl_cli_usage_error(error, _("%s is %lu bytes; the limit is %d"), what,
+					  (gulong)len, FL_GOAL_MAX);
+	return TRUE;
+}
+
+/* the positional arguments from @args[1] on, joined by single spaces */
+static gchar *
+fl_cli_args_text(gchar **args)
+{
+	return g_strjoinv(" ", args + 1);
+}
+
+static GBytes *
+fl_cli_read_limited(GInputStream *stream, gsize max, const gchar *what, GError **error)
+{
+	g_autoptr(GByteArray) buf = g_byte_array_new();
+	guint8 chunk[65536];
+
+	for (;;) {
+		gssize n = g_input_stream_read(stream, chunk, sizeof chunk, NULL, error);
+		if (n < 0)
+			return NULL;
+		if (n == 0)
+			break;
+		if (buf->len + (gsize)n > max) {
+			g_set_error(error, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
+				    _("%s is larger than %lu bytes"), what, (gulong)max);
+			return NULL;
+		}
+		g_byte_array_append(buf, chunk, (guint)n);
+	}
+	return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
+static GInputStream *
+fl_cli_open_input(const gchar *path, GError **error)
+{
+	g_autoptr(GFile) file = NULL;
+
+	if (g_strcmp0(path, "-") == 0)
+		return g_unix_input_stream_new(STDIN_FILENO, FALSE);
+	file = g_file_new_for_path(path);
+	return G_INPUT_STREAM(g_file_read(file, NULL, error));
+}
+
+/* ---- output ---- */
+
+static gboolean
+fl_cli_write(const void *data, gsize len, GError **error)
+{
+	if (len > 0 && fwrite(data, 1, len, stdout) != len) {
+		gint errsv = errno;
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
+			    _("cannot write to standard output: %s"), g_strerror(errsv));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* copies raw bytes to stdout until the end of @stream */
+static gboolean
+fl_cli_drain(GInputStream *stream, GError **error)
+{
+	guint8 chunk[65536];
+
+	for (;;) {
+		gssize n = g_input_stream_read(stream, chunk, sizeof chunk, NULL, error);
+		if (n < 0)
+			return FALSE;
+		if (n == 0)
+			break;
+		if (!fl_cli_write(chunk, (gsize)n, error))
+			return FALSE;
+	}
+	fflush(stdout);
+	return TRUE;
+}
+
+static gboolean
+fl_cli_copy_file(const gchar *path, GError **error)
+{
+	g_autoptr(GFile) file = g_file_new_for_path(path);
+	g_autoptr(GFileInputStream) stream = g_file_read(file, NULL, error);
+
+	if (stream == NULL)
+		return FALSE;
+	return fl_cli_drain(G_INPUT_STREAM(stream), error);
+}
+
+static void
+fl_cli_print_json(JsonNode *root, gboolean pretty)
+{
+	g_autoptr(JsonGenerator) generator = json_generator_new();
+	g_autofree gchar *data = NULL;
+
+	json_generator_set_pretty(generator, pretty);
+	json_generator_set_root(generator, root);
+	data = json_generator_to_data(generator, NULL);
+	fputs(data, stdout);
+	fputc('\n', stdout);
+}
+
+/* ---- session dictionaries (a{sv}) ---- */
+
+/* a present, non-empty string */
+static const gchar *
+fl_cli_dict_str(GVariant *dict, const gchar *key)
+{
+	const gchar *value = NULL;
+
+	if (!g_variant_lookup(dict, key, "&s", &value) || value[0] == '\0')
+		return NULL;
+	return value;
+}
+
+static gboolean
+fl_cli_variant_int(GVariant *value, gint64 *out)
+{
+	switch (g_variant_classify(value)) {
+	case G_VARIANT_CLASS_BYTE:
+		*out = g_variant_get_byte(value);
+		return TRUE;
+	case G_VARIANT_CLASS_INT16:
+		*out = g_variant_get_int16(value);
+		return TRUE;
+	case G_VARIANT_CLASS_UINT16:
+		*out = g_variant_get_uint16(value);
+		return TRUE;
+	case G_VARIANT_CLASS_INT32:
+		*out = g_variant_get_int32(value);
+		return TRUE;
+	case G_VARIANT_CLASS_UINT32:
+		*out = g_variant_get_uint32(value);
+		return TRUE;
+	case G_VARIANT_CLASS_INT64:
+		*out = g_variant_get_int64(value);
+		return TRUE;
+	case G_VARIANT_CLASS_UINT64:
+		*out = (gint64)MIN(g_variant_get_uint64(value), (guint64)G_MAXINT64);
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+static gboolean
+fl_cli_dict_int(GVariant *dict, const gchar *key, gint64 *out)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, key, NULL);
+	return value != NULL && fl_cli_variant_int(value, out);
+}
+
+static gboolean
+fl_cli_dict_double(GVariant *dict, const gchar *key, gdouble *out)
+{
+	return g_variant_lookup(dict, key, "d", out) && isfinite(*out);
+}
+
+static guint
+fl_cli_dict_id(GVariant *dict)
+{
+	gint64 id = 0;
+	fl_cli_dict_int(dict, "id", &id);
+	return (guint)id;
+}
+
+/* queued, running and blocked sessions may still change; the others are final */
+static gboolean
+fl_cli_state_is_final(const gchar *state)
+{
+	return state != NULL && g_strcmp0(state, "queued") != 0 &&
+	       g_strcmp0(state, "running") != 0 && g_strcmp0(state, "blocked") != 0;
+}
+
+/* name when given, else the goal, on one line */
+static gchar *
+fl_cli_session_title(GVariant *session)
+{
+	const gchar *title = fl_cli_dict_str(session, "name");
+
+	if (title == NULL)
+		title = fl_cli_dict_str(session, "goal");
+	if (title == NULL)
+		return g_strdup(_("(no goal)"));
+	return fl_cli_clean_line(title);
+}
+
+static const gchar *const fl_cli_session_keys[] = {
+	"id",           "name",     "goal",      "agent",       "repo",          "base",
+	"base_commit",  "branch",   "worktree",  "state",       "review",        "created",
+	"started",      "finished", "exit_code", "signal",      "verify",        "verify_command",
+	"diffstat",     "cost_usd", "turns",     "waiting_for", "final_message", "reason",
+	"merge_commit", "held",     NULL};
+
+/* shown by `show` after the JSON keys: where the session's files are */
+static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path", "verify_log_path",
+							NULL};
+
+static const gchar *const fl_cli_status_keys[] = {
+	"version",        "running", "max_parallel", "queued",    "blocked", "unreviewed",
+	"max_unreviewed", "held",    "next_checkin", "state_dir", NULL};
+
+static void
+fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
+{
+	gint64 number;
+
+	if (value == NULL) {
+		json_builder_add_null_value(builder);
+		return;
+	}
+	if (fl_cli_variant_int(value, &number)) {
+		json_builder_add_int_value(builder, number);
+		return;
+	}
+	switch (g_variant_classify(value)) {
+	case G_VARIANT_CLASS_BOOLEAN:
+		json_builder_add_boolean_value(builder, g_variant_get_boolean(value));
+		break;
+	case G_VARIANT_CLASS_DOUBLE:
+		if (isfinite(g_variant_get_double(value)))
+			json_builder_add_double_value(builder, g_variant_get_double(value));
+		else
+			json_builder_add_null_value(builder);
+		break;
+	case G_VARIANT_CLASS_STRING:
+	case G_VARIANT_CLASS_OBJECT_PATH:
+	case G_VARIANT_CLASS_SIGNATURE:
+		json_builder_add_string_value(builder, g_variant_get_string(value, NULL));
+		break;
+	default:
+		json_builder_add_null_value(builder);
+		break;
+	}
+}
+
+static void
+fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *keys)
+{
+	json_builder_begin_object(builder);
+	for (guint i = 0; keys[i] != NULL; i++) {
+		g_autoptr(GVariant) value = g_variant_lookup_value(dict, keys[i], NULL);
+		json_builder_set_member_name(builder, keys[i]);
+		fl_cli_json_add_value(builder, value);
+	}
+	json_builder_end_object(builder);
+}
+
+/*
+ * The JSON form of a session: `flotilla show ID --json` prints one object, `flotilla ls
+ * --json` an array of them (newest first). The format is stable: every key below is always
+ * present, in this order, and null when the daemon has no value for it. Values are never
+ * reformatted: strings are as the daemon sent them (valid UTF-8), times are ISO 8601 with the
+ * local offset.
+ *
+ *   id              integer  the session id
+ *   name            string   short name given with `run --name`
+ *   goal            string   what the session works toward
+ *   agent           string   shell, claude, codex, aider, http or an agent from the config
+ *   repo            string   absolute path of the repository
+ *   base            string   branch the draft starts from and merges into
+ *   base_commit     string   commit of base when the session started
+ *   branch          string   the draft branch, flotilla/<id>
+ *   worktree        string   the session's git worktree
+ *   state           string   queued, running, blocked, done, failed, cancelled, interrupted
+ *   review          string   none, pending, approved, rejected
+ *   created         string   when it was queued
+ *   started         string   when the agent started
+ *   finished        string   when the agent ended
+ *   exit_code       integer  the agent's exit status
+ *   signal          integer  the signal that ended the agent
+ *   verify          string   pass, fail, timeout
+ *   verify_command  string   the command that checked the draft
+ *   diffstat        string   the draft's size, as git summarises it
+ *   cost_usd        number   what the agent reported spending, in US dollars
+ *   turns           integer  agent turns
+ *   waiting_for     string   what a blocked session asks
+ *   final_message   string   the agent's last message
+ *   reason          string   why it failed, was cancelled or interrupted
+ *   merge_commit    string   the commit that merged an approved draft
+ *   held            string   why a queued session does not start yet
+ *
+ * `flotilla status --json` prints one object the same way with the keys version, running,
+ * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, next_checkin, state_dir.
+ */
+static void
+fl_cli_json_add_session(JsonBuilder *builder, GVariant *session)
+{
+	fl_cli_json_add_dict(builder, session, fl_cli_session_keys);
+}
+
+/* ---- the daemon ---- */
+
+static gchar *
+fl_cli_daemon_path(void)
+{
+	const gchar *env = g_getenv("FLOTILLAD");
+	g_autofree gchar *exe = NULL;
+
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	/* an uninstalled build keeps flotilla and flotillad side by side in build/src/ */
+	exe = g_file_read_link("/proc/self/exe", NULL);
+	if (exe != NULL) {
+		g_autofree gchar *dir = g_path_get_dirname(exe);
+		g_autofree gchar *candidate = g_build_filename(dir, "flotillad", NULL);
+		if (g_file_test(candidate, G_FILE_TEST_IS_EXECUTABLE))
+			return g_steal_pointer(&candidate);
+	}
+	return g_build_filename(LIBEXECDIR, "flotillad", NULL);
+}
+
+static void
+fl_cli_daemon_child_setup(gpointer user_data)
+{
+	/* its own session: a hangup or Ctrl-C in the terminal that ran us must not reach it */
+	setsid();
+}
+
+static void
+fl_cli_daemon_exited_cb(GPid pid, gint wait_status, gpointer user_data)
+{
+	FlCli *cli = user_data;
+
+	cli->daemon_child_id = 0;
+	cli->daemon_exited = TRUE;
+	cli->daemon_wait_status = wait_status;
+	g_spawn_close_pid(pid);
+}
+
+static void
+fl_cli_name_appeared_cb(GDBusConnection *connection, const gchar *name, const gchar *owner,
+			gpointer user_data)
+{
+	gboolean *appeared = user_data;
+	*appeared = TRUE;
+}
+
+static gboolean
+fl_cli_name_has_owner(FlCli *cli, gboolean *has_owner, GError **error)
+{
+	g_autoptr(GVariant) reply = NULL;
+
+	reply = g_dbus_connection_call_sync(
+		cli->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+		"org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", FL_CLI_BUS_NAME),
+		G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, FL_CLI_CALL_TIMEOUT_MS, NULL, error);
+	if (reply == NULL)
+		return FALSE;
+	g_variant_get(reply, "(b)", has_owner);
+	return TRUE;
+}
+
+static void
+fl_cli_flag_cb(gpointer user_data)
+{
+	gboolean *flag = user_data;
+	*flag = TRUE;
+}
+
+/* spawns flotillad detached and waits for it to own its name */
+static gboolean
+fl_cli_spawn_daemon(FlCli *cli, GError **error)
+{
+	g_autofree gchar *path = fl_cli_daemon_path();
+	g_autofree gchar *state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
+	g_autofree gchar *log_path = g_build_filename(state_dir, "flotillad.log", NULL);
+	const gchar *argv[] = {path, NULL};
+	gboolean appeared = FALSE;
+	gboolean timed_out = FALSE;
+	gboolean spawned;
+	guint watch_id;
+	guint timeout_id;
+	gint log_fd;
+	GPid pid = 0;
+
+	if (g_mkdir_with_parents(state_dir, 0700) != 0) {
+		gint errsv = errno;
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
+			    _("cannot create %s: %s"), state_dir, g_strerror(errsv));
+		return FALSE;
+	}
+	log_fd = g_open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		gint errsv = errno;
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
+			    _("cannot open %s: %s"), log_path, g_strerror(errsv));
+		return FALSE;
+	}
+	/* not reaped by GLib's double fork: a child watch tells us at once when it dies on
+	 * start-up, instead of after the whole deadline */
+	spawned = g_spawn_async_with_pipes_and_fds("/", argv, NULL,
+						   G_SPAWN_DO_NOT_REAP_CHILD |
+							   G_SPAWN_STDIN_FROM_DEV_NULL |
+							   G_SPAWN_STDOUT_TO_DEV_NULL,
+						   fl_cli_daemon_child_setup, NULL, -1, -1, log_fd,
+						   NULL, NULL, 0, &pid, NULL, NULL, NULL, error);
+	g_close(log_fd, NULL);
+	if (!spawned)
+		return FALSE;
+
+	cli->daemon_child_id = g_child_watch_add(pid, fl_cli_daemon_exited_cb, cli);
+	watch_id = g_bus_watch_name_on_connection(cli->connection, FL_CLI_BUS_NAME,
+						  G_BUS_NAME_WATCHER_FLAGS_NONE,
+						  fl_cli_name_appeared_cb, NULL, &appeared, NULL);
+	timeout_id = g_timeout_add_once(FL_CLI_START_TIMEOUT_MS, fl_cli_flag_cb, &timed_out);
+	while (!appeared && !cli->daemon_exited && !timed_out)
+		g_main_context_iteration(NULL, TRUE);
+	g_bus_unwatch_name(watch_id);
+	if (!timed_out)
+		g_source_remove(timeout_id);
+
+	if (appeared)
+		return TRUE;
+	if (cli->daemon_exited) {
+		gint st = cli->daemon_wait_status;
+		gboolean has_owner = FALSE;
+
+		/* a flotillad started elsewhere at the same moment won the name; ours gave up */
+		if (fl_cli_name_has_owner(cli, &has_owner, NULL) && has_owner)
+			return TRUE;
+		if (WIFSIGNALED(st)) {
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("%s was killed by signal %d (see %s)"), path, WTERMSIG(st),
+				    log_path);
+		} else {
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("%s exited with status %d (see %s)"), path,
+				    WIFEXITED(st) ? WEXITSTATUS(st) : st, log_path);
+		}
+		return FALSE;
+	}
+	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+		    _("%s did not appear on the session bus within %d s (see %s)"), path,
+		    FL_CLI_START_TIMEOUT_MS / 1000, log_path);
+	return FALSE;
+}
+
+/* running already, D-Bus activatable, or spawned by us: flotillad owns its name afterwards */
+static gboolean
+fl_cli_start_daemon(FlCli *cli, GError **error)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gboolean has_owner = FALSE;
+
+	if (!fl_cli_name_has_owner(cli, &has_owner, error))
+		return FALSE;
+	if (has_owner)
+		return TRUE;
+	/* D-Bus activation: installed, or a test bus with a service dir */
+	reply = g_dbus_connection_call_sync(
+		cli->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+		"org.freedesktop.DBus", "StartServiceByName",
+		g_variant_new("(su)", FL_CLI_BUS_NAME, 0u), G_VARIANT_TYPE("(u)"),
+		G_DBUS_CALL_FLAGS_NONE, FL_CLI_START_TIMEOUT_MS, NULL, &error_local);
+	if (reply != NULL)
+		return TRUE;
+	if (!g_error_matches(error_local, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN)) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	return fl_cli_spawn_daemon(cli, error);
+}
+
+static FlDbusFlotilla1 *
+fl_cli_proxy(FlCli *cli, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	if (cli->proxy != NULL)
+		return cli->proxy;
+	if (cli->connection == NULL) {
+		cli->connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
+		if (cli->connection == NULL) {
+			fl_cli_unreachable(error, error_local);
+			return NULL;
+		}
+		/* a lost bus becomes exit status 3 instead of GDBus raising SIGTERM */
+		g_dbus_connection_set_exit_on_close(cli->connection, FALSE);
+	}
+	if (!fl_cli_start_daemon(cli, &error_local)) {
+		fl_cli_unreachable(error, error_local);
+		return NULL;
+	}
+	cli->proxy = fl_dbus_flotilla1_proxy_new_sync(
+		cli->connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, FL_CLI_BUS_NAME,
+		FL_CLI_OBJECT_PATH, NULL, &error_local);
+	if (cli->proxy == NULL) {
+		fl_cli_unreachable(error, error_local);
+		return NULL;
+	}
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(cli->proxy), FL_CLI_CALL_TIMEOUT_MS);
+	return cli->proxy;
+}
+
+static void
+fl_cli_set_timeout(FlCli *cli, gint timeout_ms)
+{
+	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(cli->proxy), timeout_ms);
+}
+
+static GVariant *
+fl_cli_get_session(FlCli *cli, guint id, GError **error)
+{
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
+	GVariant *session = NULL;
+
+	if (proxy == NULL)
+		return NULL;
+	if (!fl_dbus_flotilla1_call_get_session_sync(proxy, id, &session, NULL, error))
+		return NULL;
+	return session;
+}
+
+/* ---- run ---- */
+
+static void
+fl_cli_options_run(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"repo", 0, 0, G_OPTION_ARG_FILENAME, &cli->repo,
+		 N_("Repository to work in (default: the one around the current directory)"),
+		 N_("DIR")},
+		{"base", 0, 0, G_OPTION_ARG_FILENAME, &cli->base,
+		 N_("Branch to start from and merge into"), N_("BRANCH")},
+		{"agent", 0, 0, G_OPTION_ARG_FILENAME, &cli->agent,
+		 N_("Agent to run (default: shell)"), N_("NAME")},
+		{"verify", 0, 0, G_OPTION_ARG_FILENAME, &cli->verify,
+		 N_("Command that checks the draft"), N_("CMD")},
+		{"name", 0, 0, G_OPTION_ARG_FILENAME, &cli->name, N_("Short name for the session"),
+		 N_("NAME")},
+		{"from", 0, 0, G_OPTION_ARG_FILENAME, &cli->from,
+		 N_("Queue one session per non-empty line of FILE ('-': standard input)"),
+		 N_("FILE")},
+		{"json", 0, 0, G_OPTION_ARG_NONE, &cli->json, N_("Print the id as JSON"), NULL},
+		{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+/* a goal from --from FILE: one per non-empty line */
+static gboolean
+fl_cli_read_goals(const gchar *path, GPtrArray *goals, GError **error)
+{
+	g_autoptr(GInputStream) stream = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *shown = g_strcmp0(path, "-") == 0 ? g_strdup(_("standard input"))
+							    : g_filename_display_name(path);
+	const gchar *data;
+	gsize size;
+	guint line = 0;
+
+	/* a file named on the command line that cannot be read is bad usage */
+	stream = fl_cli_open_input(path, &error_local);
+	if (stream == NULL)
+		return fl_cli_usage_error(error, _("cannot read %s: %s"), shown,
+					  error_local->message);
+	bytes = fl_cli_read_limited(stream, FL_CLI_FROM_MAX, shown, error);
+	if (bytes == NULL)
+		return FALSE;
+	data = g_bytes_get_data(bytes, &size);
+	for (gsize start = 0; start < size;) {
+		const gchar *nl = memchr(data + start, '\n', size - start);
+		gsize end = nl != NULL ? (gsize)(nl - data) : size;
+		gsize len = end - start;
+		g_autofree gchar *goal = NULL;
+		g_autofree gchar *what = NULL;
+
+		line++;
+		if (len > 0 && data[start + len - 1] == '\r')
+			len--;
+		/* a NUL inside the line stays visible to fl_cli_check_text() as invalid UTF-8 */
+		goal = g_strndup(data + start, len);
+		start = end + 1;
+		if (strlen(goal) == len && fl_cli_is_blank(goal))
+			continue;
+		/* TRANSLATORS: names a goal in an error, e.g. "goals.txt:3: goal is empty" */
+		what = g_strdup_printf(_("%s:%u: goal"), shown, line);
+		if (!fl_cli_check_text(what, goal, len, error))
+			return FALSE;
+		g_ptr_array_add(goals, g_steal_pointer(&goal));
+	}
+	if (goals->len == 0)
+		return fl_cli_usage_error(error, _("%s has no goals"), shown);
+	return TRUE;
+}
+
+/* the spec a{sv} of one session; @cwd and @repo are NULL when not valid UTF-8 / not given */
+static GVariant *
+fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *repo)
+{
+	GVariantBuilder builder;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "goal", g_variant_new_string(goal));
+	if (cli->name != NULL)
+		g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(cli->name));
+	if (cli->agent != NULL)
+		g_variant_builder_add(&builder, "{sv}", "agent", g_variant_new_string(cli->agent));
+	if (repo != NULL)
+		g_variant_builder_add(&builder, "{sv}", "repo", g_variant_new_string(repo));
+	if (cli->base != NULL)
+		g_variant_builder_add(&builder, "{sv}", "base", g_variant_new_string(cli->base));
+	if (cli->verify != NULL)
+		g_variant_builder_add(&builder, "{sv}", "verify",
+				      g_variant_new_string(cli->verify));
+	if (cwd != NULL)
+		g_variant_builder_add(&builder, "{sv}", "cwd", g_variant_new_string(cwd));
+	return g_variant_builder_end(&builder);
+}
+
+static gboolean
+fl_cli_run_one(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *spec, GError **error)
+{
+	g_autoptr(GVariant) spec_owned = g_variant_ref_sink(spec);
+	g_autoptr(JsonBuilder) builder = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	guint id = 0;
+
+	if (!fl_dbus_flotilla1_call_run_sync(proxy, spec_owned, &id, NULL, error))
+		return FALSE;
+	if (!cli->json) {
+		fprintf(stdout, "%u\n", id);
+		return TRUE;
+	}
+	builder = json_builder_new();
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "id");
+	json_builder_add_int_value(builder, id);
+	json_builder_end_object(builder);
+	root = json_builder_get_root(builder);
+	fl_cli_print_json(root, FALSE);
+	return TRUE;
+}
+
+/* one call: the daemon queues all of them or none */
+static gboolean
+fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **error)
+{
+	g_autoptr(GVariant) specs_owned = g_variant_ref_sink(specs);
+	g_autoptr(GVariant) ids = NULL;
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+	GVariantIter iter;
+	guint id;
+
+	if (!fl_dbus_flotilla1_call_run_batch_sync(proxy, specs_owned, &ids, NULL, error))
+		return FALSE;
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "ids");
+	json_builder_begin_array(builder);
+	g_variant_iter_init(&iter, ids);
+	while (g_variant_iter_next(&iter, "u", &id)) {
+		if (!cli->json)
+			fprintf(stdout, "%u\n", id);
+		json_builder_add_int_value(builder, id);
+	}
+	json_builder_end_array(builder);
+	json_builder_end_object(builder);
+	if (cli->json) {
+		root = json_builder_get_root(builder);
+		fl_cli_print_json(root, FALSE);
+	}
+	return TRUE;
+}
+
+static gboolean
+fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GPtrArray) goals = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *cwd = g_get_current_dir();
+	g_autofree gchar *repo = NULL;
+	GVariantBuilder specs;
+	FlDbusFlotilla1 *proxy;
+
+	if (!fl_cli_check_utf8_option("name", cli->name, error) ||
+	    !fl_cli_check_utf8_option("agent", cli->agent, error) ||
+	    !fl_cli_check_utf8_option("base", cli->base, error) ||
+	    !fl_cli_check_utf8_option("verify", cli->verify, error))
+		return FALSE;
+	if (cli->repo != NULL) {
+		repo = g_canonicalize_filename(cli->repo, cwd);
+		if (!fl_cli_check_utf8_option("repo", repo, error))
+			return FALSE;
+	}
+	/* the daemon finds the default repository from it; without a usable one it says so */
+	if (!g_utf8_validate(cwd, -1, NULL))
+		g_clear_pointer(&cwd, g_free);
+
+	if (cli->from != NULL) {
+		if (args[1] != NULL)
+			return fl_cli_usage_error(
+				error,
+				_("give goals either as arguments or with --from, not both"));
+		if (!fl_cli_read_goals(cli->from, goals, error))
+			return FALSE;
+	} else {
+		g_autofree gchar *goal = fl_cli_args_text(args);
+		if (!fl_cli_check_text(_("goal"), goal, strlen(goal), error))
+			return FALSE;
+		g_ptr_array_add(goals, g_steal_pointer(&goal));
+	}
+
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (cli->from == NULL)
+		return fl_cli_run_one(cli, proxy, fl_cli_run_spec(cli, goals->pdata[0], cwd, repo),
+				      error);
+	g_variant_builder_init(&specs, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < goals->len; i++)
+		g_variant_builder_add_value(&specs,
+					    fl_cli_run_spec(cli, goals->pdata[i], cwd, repo));
+	return fl_cli_run_batch(cli, proxy, g_variant_builder_end(&specs), error);
+}
+
+/* ---- ls ---- */
+
+static void
+fl_cli_options_ls(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"all", 'a', 0, G_OPTION_ARG_NONE, &cli->all, N_("Include every finished session"),
+		 NULL},
+		{"limit", 'n', 0, G_OPTION_ARG_INT, &cli->limit, N_("Show at most N sessions"),
+		 N_("N")},
+		{"json", 0, 0, G_OPTION_ARG_NONE, &cli->json, N_("Print a JSON array"), NULL},
+		{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+typedef enum {
+	FL_CLI_GROUP_BLOCKED,
+	FL_CLI_GROUP_DRAFTS,
+	FL_CLI_GROUP_RUNNING,
+	FL_CLI_GROUP_QUEUED,
+	FL_CLI_GROUP_FINISHED,
+	FL_CLI_GROUP_LAST
+} FlCliGroup;
+
+static const gchar *const fl_cli_group_headings[] = {N_("Needs input"), N_("Drafts to review"),
+						     N_("Running"), N_("Queued"),
+						     N_("Recently finished")};
+
+G_STATIC_ASSERT(G_N_ELEMENTS(fl_cli_group_headings) == FL_CLI_GROUP_LAST);
+
+static FlCliGroup
+fl_cli_session_group(GVariant *session)
+{
+	const gchar *state = fl_cli_dict_str(session, "state");
+
+	if (g_strcmp0(state, "blocked") == 0)
+		return FL_CLI_GROUP_BLOCKED;
+	if (g_strcmp0(fl_cli_dict_str(session, "review"), "pending") == 0)
+		return FL_CLI_GROUP_DRAFTS;
+	if (g_strcmp0(state, "running") == 0)
+		return FL_CLI_GROUP_RUNNING;
+	if (g_strcmp0(state, "queued") == 0)
+		return FL_CLI_GROUP_QUEUED;
+	return FL_CLI_GROUP_FINISHED;
+}
+
+/* "LABEL: TEXT" or just TEXT, cleaned to one line; nothing when @text is NULL */
+static void
+fl_cli_add_clean(GPtrArray *parts, const gchar *label, const gchar *text)
+{
+	g_autofree gchar *clean = NULL;
+
+	if (text == NULL)
+		return;
+	clean = fl_cli_clean_line(text);
+	if (label == NULL)
+		g_ptr_array_add(parts, g_steal_pointer(&clean));
+	else
+		g_ptr_array_add(parts, g_strdup_printf("%s: %s", label, clean));
+}
+
+/* git's "3 files changed, 12 insertions(+), 4 deletions(-)" as "3 files +12 -4"; anything
+ * else as it came, on one line */
+static gchar *
+fl_cli_short_diffstat(const gchar *diffstat)
+{
+	g_auto(GStrv) parts = g_strsplit(diffstat, ",", -1);
+	guint64 files = 0;
+	guint64 insertions = 0;
+	guint64 deletions = 0;
+
+	for (guint i = 0; parts[i] != NULL; i++) {
+		const gchar *part = g_strstrip(parts[i]);
+		gchar *end = NULL;
+		guint64 n = g_ascii_strtoull(part, &end, 10);
+
+		if (end == part)
+			return fl_cli_clean_line(diffstat);
+		while (*end == ' ')
+			end++;
+		if (g_str_has_prefix(end, "file"))
+			files = n;
+		else if (g_str_has_prefix(end, "insertion"))
+			insertions = n;
+		else if (g_str_has_prefix(end, "deletion"))
+			deletions = n;
+		else
+			return fl_cli_clean_line(diffstat);
+	}
+	return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%lu file +%lu -%lu",
+					   "%lu files +%lu -%lu", (gulong)files),
+			       (gulong)files, (gulong)insertions, (gulong)deletions);
+}
+
+/* "verify ✓", "verify ✗", "verify ✗ timeout" */
+static gchar *
+fl_cli_verify_mark(const gchar *verify)
+{
+	if (g_strcmp0(verify, "pass") == 0)
+		return g_strdup(_("verify ✓"));
+	if (g_strcmp0(verify, "fail") == 0)
+		return g_strdup(_("verify ✗"));
+	if (g_strcmp0(verify, "timeout") == 0)
+		return g_strdup(_("verify ✗ timeout"));
+	return NULL;
+}
+
+static void
+fl_cli_add_exit(GPtrArray *parts, GVariant *session)
+{
+	gint64 value;
+
+	if (fl_cli_dict_int(session, "signal", &value) && value > 0)
+		g_ptr_array_add(parts, g_strdup_printf(_("signal %d"), (gint)value));
+	else if (fl_cli_dict_int(session, "exit_code", &value))
+		g_ptr_array_add(parts, g_strdup_printf(_("exit %d"), (gint)value));
+}
+
+/* what the group's reader wants to know about one session, plain text */
+static gchar *
+fl_cli_session_detail(GVariant *session, FlCliGroup group)
+{
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
+	const gchar *finished = fl_cli_dict_str(session, "finished");
+	const gchar *review = fl_cli_dict_str(session, "review");
+	gchar *part;
+	gint64 seconds;
+	gint64 turns;
+	gdouble cost;
+
+	switch (group) {
+	case FL_CLI_GROUP_BLOCKED:
+		if (fl_cli_dict_str(session, "waiting_for") != NULL)
+			fl_cli_add_clean(parts, _("asks"), fl_cli_dict_str(session, "waiting_for"));
+		else
+			g_ptr_array_add(parts, g_strdup(_("needs input")));
+		break;
+	case FL_CLI_GROUP_DRAFTS:
+		if (fl_cli_dict_str(session, "diffstat") != NULL)
+			g_ptr_array_add(
+				parts, fl_cli_short_diffstat(fl_cli_dict_str(session, "diffstat")));
+		part = fl_cli_verify_mark(fl_cli_dict_str(session, "verify"));
+		if (part != NULL)
+			g_ptr_array_add(parts, part);
+		part = fl_cli_format_age(finished != NULL ? finished
+							  : fl_cli_dict_str(session, "created"));
+		if (part != NULL)
+			g_ptr_array_add(parts, part);
+		break;
+	case FL_CLI_GROUP_RUNNING:
+		if (fl_cli_seconds_since(fl_cli_dict_str(session, "started"), &seconds))
+			g_ptr_array_add(parts, fl_cli_format_duration(seconds));
+		if (fl_cli_dict_int(session, "turns", &turns))
+			g_ptr_array_add(parts,
+					g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%u turn",
+								    "%u turns", (gulong)turns),
+							(guint)turns));
+		if (fl_cli_dict_double(session, "cost_usd", &cost))
+			g_ptr_array_add(parts, fl_cli_format_cost(cost));
+		break;
+	case FL_CLI_GROUP_QUEUED:
+		fl_cli_add_clean(parts, _("held"), fl_cli_dict_str(session, "held"));
+		break;
+	case FL_CLI_GROUP_FINISHED:
+	case FL_CLI_GROUP_LAST:
+		if (g_strcmp0(review, "approved") == 0 || g_strcmp0(review, "rejected") == 0)
+			g_ptr_array_add(parts, g_strdup(review));
+		fl_cli_add_exit(parts, session);
+		fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "reason"));
+		part = fl_cli_format_age(finished);
+		if (part != NULL)
+			g_ptr_array_add(parts, part);
+		break;
+	}
+	g_ptr_array_add(parts, NULL);
+	return g_strjoinv(" · ", (gchar **)parts->pdata);
+}
+
+/* "  #12  TITLE…  STATE  DETAIL", at most FL_CLI_WIDTH columns */
+static gchar *
+fl_cli_session_line(FlCli *cli, GVariant *session, FlCliGroup group, gsize id_width,
+		    gsize state_width)
+{
+	g_autofree gchar *id = g_strdup_printf("#%u", fl_cli_dict_id(session));
+	g_autofree gchar *title_full = fl_cli_session_title(session);
+	g_autofree gchar *title = fl_cli_ellipsize(title_full, FL_CLI_TITLE_WIDTH);
+	const gchar *state_raw = fl_cli_dict_str(session, "state");
+	g_autofree gchar *state = fl_cli_clean_line(state_raw != NULL ? state_raw : "?");
+	g_autofree gchar *detail_full = fl_cli_session_detail(session, group);
+	g_autofree gchar *detail = NULL;
+	GString *line = g_string_new("  ");
+	gsize used;
+
+	fl_cli_append_padded(line, id, id_width);
+	g_string_append(line, "  ");
+	fl_cli_append_padded(line, title, FL_CLI_TITLE_WIDTH);
+	g_string_append(line, "  ");
+	if (detail_full[0] == '\0') {
+		g_string_append(line, state);
+		return g_strchomp(g_string_free(line, FALSE));
+	}
+	fl_cli_append_padded(line, state, state_width);
+	g_string_append(line, "  ");
+	used = fl_cli_width(line->str);
+	detail = fl_cli_ellipsize(detail_full, used < FL_CLI_WIDTH ? FL_CLI_WIDTH - used : 0);
+	g_string_append(line, detail);
+	/* colour last: escape sequences take no columns */
+	if (cli->color && group == FL_CLI_GROUP_DRAFTS) {
+		g_string_replace(line, "✓", FL_CLI_GREEN "✓" FL_CLI_RESET, 0);
+		g_string_replace(line, "✗", FL_CLI_RED "✗" FL_CLI_RESET, 0);
+	}
+	return g_string_free(line, FALSE);
+}
+
+static gint
+fl_cli_compare_id(gconstpointer a, gconstpointer b)
+{
+	guint ia = fl_cli_dict_id(*(GVariant *const *)a);
+	guint ib = fl_cli_dict_id(*(GVariant *const *)b);
+	return ia < ib ? -1 : ia > ib;
+}
+
+static gchar *
+fl_cli_status_held(FlCli *cli, GError **error)
+{
+	g_autoptr(GVariant) status = NULL;
+	const gchar *held;
+
+	if (!fl_dbus_flotilla1_call_get_status_sync(cli->proxy, &status, NULL, error))
+		return NULL;
+	held = fl_cli_dict_str(status, "held");
+	return g_strdup(held != NULL ? held : "");
+}
+
+static void
+fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
+{
+	GPtrArray *groups[FL_CLI_GROUP_LAST];
+	GString *out;
+	gsize id_width = 0;
+	gsize state_width = 0;
+	GVariantIter iter;
+	GVariant *session;
+
+	if (g_variant_n_children(sessions) == 0) {
+		fprintf(stdout, "%s\n", _("No sessions."));
+		return;
+	}
+	for (guint g = 0; g < FL_CLI_GROUP_LAST; g++)
+		groups[g] = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+	g_variant_iter_init(&iter, sessions);
+	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autofree gchar *id = g_strdup_printf("#%u", fl_cli_dict_id(session));
+		const gchar *state = fl_cli_dict_str(session, "state");
+		id_width = MAX(id_width, strlen(id));
+		state_width = MAX(state_width, state != NULL ? fl_cli_width(state) : 1);
+		g_ptr_array_add(groups[fl_cli_session_group(session)], session);
+	}
+	/* the daemon lists newest first; the queue reads best in the order it starts */
+	g_ptr_array_sort(groups[FL_CLI_GROUP_QUEUED], fl_cli_compare_id);
+
+	out = g_string_new(NULL);
+	for (guint g = 0; g < FL_CLI_GROUP_LAST; g++) {
+		gboolean held_here = g == FL_CLI_GROUP_QUEUED && held[0] != '\0';
+		if (groups[g]->len == 0 && !held_here)
+			continue;
+		if (out->len > 0)
+			g_string_append_c(out, '\n');
+		if (groups[g]->len > 0) {
+			g_autofree gchar *heading =
+				fl_cli_style(cli, FL_CLI_BOLD, _(fl_cli_group_headings[g]));
+			g_string_append_printf(out, "%s\n", heading);
+		}
+		for (guint i = 0; i < groups[g]->len; i++) {
+			g_autofree gchar *line = fl_cli_session_line(cli, groups[g]->pdata[i], g,
+								     id_width, state_width);
+			g_string_append_printf(out, "%s\n", line);
+		}
+		if (held_here) {
+			g_autofree gchar *reason = fl_cli_clean_line(held);
+			g_string_append_printf(out, _("Queue held: %s"), reason);
+			g_string_append_c(out, '\n');
+		}
+	}
+	fputs(out->str, stdout);
+	g_string_free(out, TRUE);
+	for (guint g = 0; g < FL_CLI_GROUP_LAST; g++)
+		g_ptr_array_unref(groups[g]);
+}
+
+static gboolean
+fl_cli_cmd_ls(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) sessions = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_autofree gchar *held = NULL;
+	FlDbusFlotilla1 *proxy;
+	GVariantBuilder builder;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	if (cli->limit != -1 && cli->limit <= 0)
+		return fl_cli_usage_error(error, _("--limit must be a positive number"));
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "all", g_variant_new_boolean(cli->all));
+	if (cli->limit > 0)
+		g_variant_builder_add(&builder, "{sv}", "limit",
+				      g_variant_new_uint32((guint32)cli->limit));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	if (!fl_dbus_flotilla1_call_list_sessions_sync(proxy, options, &sessions, NULL, error))
+		return FALSE;
+
+	if (cli->json) {
+		g_autoptr(JsonBuilder) json = json_builder_new();
+		g_autoptr(JsonNode) root = NULL;
+		GVariantIter iter;
+		GVariant *session;
+
+		json_builder_begin_array(json);
+		g_variant_iter_init(&iter, sessions);
+		while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+			fl_cli_json_add_session(json, session);
+			g_variant_unref(session);
+		}
+		json_builder_end_array(json);
+		root = json_builder_get_root(json);
+		fl_cli_print_json(root, TRUE);
+		return TRUE;
+	}
+	held = fl_cli_status_held(cli, error);
+	if (held == NULL)
+		return FALSE;
+	fl_cli_print_agent_view(cli, sessions, held);
+	return TRUE;
+}
+
+/* ---- show ---- */
+
+static void
+fl_cli_options_json(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"json", 0, 0, G_OPTION_ARG_NONE, &cli->json, N_("Print JSON"), NULL}, {NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static gchar *
+fl_cli_format_value(const gchar *key, GVariant *value)
+{
+	gint64 number;
+	gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	if (fl_cli_variant_int(value, &number))
+		return g_strdup_printf("%" G_GINT64_FORMAT, number);
+	switch (g_variant_classify(value)) {
+	case G_VARIANT_CLASS_STRING:
+	case G_VARIANT_CLASS_OBJECT_PATH:
+	case G_VARIANT_CLASS_SIGNATURE:
+		return fl_cli_clean_text(g_variant_get_string(value, NULL));
+	case G_VARIANT_CLASS_BOOLEAN:
+		return g_strdup(g_variant_get_boolean(value) ? _("yes") : _("no"));
+	case G_VARIANT_CLASS_DOUBLE:
+		if (g_strcmp0(key, "cost_usd") == 0)
+			return fl_cli_format_cost(g_variant_get_double(value));
+		return g_strdup(
+			g_ascii_formatd(buf, sizeof buf, "%g", g_variant_get_double(value)));
+	default: {
+		g_autofree gchar *printed = g_variant_print(value, FALSE);
+		return fl_cli_clean_line(printed);
+	}
+	}
+}
+
+/* "key: value"; lines after the first of a multi-line value are indented by two spaces */
+static void
+fl_cli_append_field(GString *out, const gchar *key, const gchar *text)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+	g_string_append_printf(out, "%s: %s\n", key, lines[0] != NULL ? lines[0] : "");
+	for (guint i = 1; lines[0] != NULL && lines[i] != NULL; i++) {
+		if (lines[i][0] != '\0')
+			g_string_append_printf(out, "  %s", lines[i]);
+		g_string_append_c(out, '\n');
+	}
+}
+
+static void
+fl_cli_append_dict_field(GString *out, GVariant *dict, const gchar *key)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, key, NULL);
+	g_autofree gchar *text = NULL;
+
+	if (value == NULL)
+		return;
+	text = fl_cli_format_value(key, value);
+	fl_cli_append_field(out, key, text);
+}
+
+static gint
+fl_cli_compare_str(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+static void
+fl_cli_print_session_fields(GVariant *session)
+{
+	GString *out = g_string_new(NULL);
+	g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func(g_free);
+	GVariantIter iter;
+	const gchar *key;
+
+	for (guint i = 0; fl_cli_session_keys[i] != NULL; i++)
+		fl_cli_append_dict_field(out, session, fl_cli_session_keys[i]);
+	for (guint i = 0; fl_cli_session_path_keys[i] != NULL; i++)
+		fl_cli_append_dict_field(out, session, fl_cli_session_path_keys[i]);
+	/* keys a newer daemon added: shown, never dropped */
+	g_variant_iter_init(&iter, session);
+	while (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
+		if (!g_strv_contains(fl_cli_session_keys, key) &&
+		    !g_strv_contains(fl_cli_session_path_keys, key))
+			g_ptr_array_add(others, fl_cli_clean_line(key));
+	}
+	g_ptr_array_sort(others, fl_cli_compare_str);
+	for (guint i = 0; i < others->len; i++)
+		fl_cli_append_dict_field(out, session, others->pdata[i]);
+	fputs(out->str, stdout);
+	g_string_free(out, TRUE);
+}
+
+static gboolean
+fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) session = NULL;
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error))
+		return FALSE;
+	session = fl_cli_get_session(cli, id, error);
+	if (session == NULL)
+		return FALSE;
+	if (cli->json) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+		g_autoptr(JsonNode) root = NULL;
+		fl_cli_json_add_session(builder, session);
+		root = json_builder_get_root(builder);
+		fl_cli_print_json(root, TRUE);
+		return TRUE;
+	}
+	fl_cli_print_session_fields(session);
+	return TRUE;
+}
+
+/* ---- watching a session: log --follow, wait ---- */
+
+typedef struct {
+	FlCli *cli;
+	guint id;
+	gboolean print_log;
+	GVariant *session;     /* (owned) (nullable) the latest props */
+	gchar *state;          /* (owned) (nullable) */
+	gchar *log_path;       /* (owned) (nullable) */
+	GFileMonitor *monitor; /* (owned) (nullable) */
+	GInputStream *log;     /* (owned) (nullable) open once the file exists */
+	GError *error;         /* (owned) (nullable) ends the wait */
+	gboolean finished;
+} FlCliWatch;
+
+static void
+fl_cli_watch_clear(FlCliWatch *watch)
+{
+	if (watch->monitor != NULL)
+		g_file_monitor_cancel(watch->monitor);
+	g_clear_object(&watch->monitor);
+	g_clear_object(&watch->log);
+	g_clear_pointer(&watch->session, g_variant_unref);
+	g_clear_pointer(&watch->state, g_free);
+	g_clear_pointer(&watch->log_path, g_free);
+	g_clear_error(&watch->error);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FlCliWatch, fl_cli_watch_clear)
+
+static void
+fl_cli_watch_fail(FlCliWatch *watch, GError *error)
+{
+	if (watch->error == NULL)
+		watch->error = error;
+	else
+		g_error_free(error);
+}
+
+static void
+fl_cli_watch_drain(FlCliWatch *watch)
+{
+	GError *error = NULL;
+
+	if (watch->log == NULL || watch->error != NULL)
+		return;
+	if (!fl_cli_drain(watch->log, &error))
+		fl_cli_watch_fail(watch, error);
+}
+
+static void
+fl_cli_watch_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other,
+			    GFileMonitorEvent event, gpointer user_data);
+
+/* the log appears when the session starts: until then we watch for it */
+static void
+fl_cli_watch_open_log(FlCliWatch *watch)
+{
+	g_autoptr(GFile) file = NULL;
+	g_autoptr(GError) error = NULL;
+	GFileInputStream *stream;
+
+	if (!watch->print_log || watch->log != NULL || watch->log_path == NULL ||
+	    watch->error != NULL)
+		return;
+	file = g_file_new_for_path(watch->log_path);
+	if (watch->monitor == NULL) {
+		watch->monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error);
+		if (watch->monitor == NULL) {
+			fl_cli_watch_fail(watch, g_steal_pointer(&error));
+			return;
+		}
+		/* GIO's default coalesces changes for 800 ms; a followed log should feel live */
+		g_file_monitor_set_rate_limit(watch->monitor, 100);
+		g_signal_connect(watch->monitor, "changed", G_CALLBACK(fl_cli_watch_log_changed_cb),
+				 watch);
+	}
+	stream = g_file_read(file, NULL, &error);
+	if (stream == NULL) {
+		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+			fl_cli_watch_fail(watch, g_steal_pointer(&error));
+		return;
+	}
+	watch->log = G_INPUT_STREAM(stream);
+}
+
+static void
+fl_cli_watch_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other,
+			    GFileMonitorEvent event, gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+
+	fl_cli_watch_open_log(watch);
+	fl_cli_watch_drain(watch);
+}
+
+/* takes what GetSession or SessionChanged said about the session */
+static void
+fl_cli_watch_apply(FlCliWatch *watch, const gchar *state, GVariant *props)
+{
+	const gchar *log_path = fl_cli_dict_str(props, "log_path");
+
+	if (state == NULL)
+		state = fl_cli_dict_str(props, "state");
+	if (state != NULL) {
+		g_free(watch->state);
+		watch->state = g_strdup(state);
+	}
+	g_clear_pointer(&watch->session, g_variant_unref);
+	watch->session = g_variant_ref(props);
+	if (log_path != NULL && watch->log_path == NULL)
+		watch->log_path = g_strdup(log_path);
+	fl_cli_watch_open_log(watch);
+	fl_cli_watch_drain(watch);
+	if (fl_cli_state_is_final(watch->state))
+		watch->finished = TRUE;
+}
+
+static void
+fl_cli_watch_refresh(FlCliWatch *watch)
+{
+	GError *error = NULL;
+	g_autoptr(GVariant) session = fl_cli_get_session(watch->cli, watch->id, &error);
+
+	if (session == NULL) {
+		fl_cli_watch_fail(watch, error);
+		return;
+	}
+	fl_cli_watch_apply(watch, NULL, session);
+}
+
+static void
+fl_cli_watch_session_changed_cb(FlDbusFlotilla1 *proxy, guint id, const gchar *state,
+				GVariant *props, gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+
+	if (id == watch->id)
+		fl_cli_watch_apply(watch, state, props);
+}
+
+static void
+fl_cli_watch_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+	g_autofree gchar *owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(object));
+
+	if (owner == NULL) {
+		fl_cli_watch_fail(watch, g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+							     _("flotillad went away")));
+		return;
+	}
+	/* replaced (flotillad --replace): signals from the old one may be lost, ask the new one */
+	fl_cli_watch_refresh(watch);
+}
+
+static void
+fl_cli_watch_closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished, GError *error,
+		       gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+
+	fl_cli_watch_fail(watch, g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+						     _("the session bus went away")));
+}
+
+/*
+ * Until session @id is no longer queued, running or blocked, following its output.log on
+ * stdout with @print_log. Sets the exit status: 0 when it ended done, 1 otherwise.
+ */
+static gboolean
+fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch, GError **error)
+{
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
+	gulong changed_id;
+	gulong owner_id;
+	gulong closed_id;
+
+	if (proxy == NULL)
+		return FALSE;
+	watch->cli = cli;
+	watch->id = id;
+	watch->print_log = print_log;
+	/* subscribe first, then ask: a change between the two is never missed */
+	changed_id = g_signal_connect(proxy, "session-changed",
+				      G_CALLBACK(fl_cli_watch_session_changed_cb), watch);
+	owner_id = g_signal_connect(proxy, "notify::g-name-owner",
+				    G_CALLBACK(fl_cli_watch_owner_cb), watch);
+	closed_id = g_signal_connect(cli->connection, "closed", G_CALLBACK(fl_cli_watch_closed_cb),
+				     watch);
+	fl_cli_watch_refresh(watch);
+	while (!watch->finished && watch->error == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	g_signal_handler_disconnect(proxy, changed_id);
+	g_signal_handler_disconnect(proxy, owner_id);
+	g_signal_handler_disconnect(cli->connection, closed_id);
+	if (watch->monitor != NULL)
+		g_signal_handlers_disconnect_by_data(watch->monitor, watch);
+
+	if (watch->error == NULL && print_log) {
+		/* the runner has exited: what it wrote is all there is */
+		fl_cli_watch_open_log(watch);
+		fl_cli_watch_drain(watch);
+	}
+	if (watch->error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&watch->error));
+		return FALSE;
+	}
+	cli->status = g_strcmp0(watch->state, "done") == 0 ? FL_CLI_EXIT_OK : FL_CLI_EXIT_FAILED;
+	return TRUE;
+}
+
+/* ---- log, diff ---- */
+
+static void
+fl_cli_options_log(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {{"follow", 'f', 0, G_OPTION_ARG_NONE, &cli->follow,
+					 N_("Keep printing the output until the session ends"),
+					 NULL},
+					{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static gboolean
+fl_cli_cmd_log(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) session = NULL;
+	const gchar *path;
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error))
+		return FALSE;
+	if (cli->follow) {
+		g_auto(FlCliWatch) watch = {NULL};
+		return fl_cli_watch_session(cli, id, TRUE, &watch, error);
+	}
+	session = fl_cli_get_session(cli, id, error);
+	if (session == NULL)
+		return FALSE;
+	path = fl_cli_dict_str(session, "log_path");
+	if (path == NULL || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+		/* a queued session has not said anything yet */
+		if (g_strcmp0(fl_cli_dict_str(session, "state"), "queued") == 0)
+			return TRUE;
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u has no output log"),
+			    id);
+		return FALSE;
+	}
+	return fl_cli_copy_file(path, error);
+}
+
+static const gchar *
+fl_cli_patch_path(GVariant *session, guint id, GError **error)
+{
+	const gchar *path = fl_cli_dict_str(session, "patch_path");
+
+	if (path == NULL)
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u has no draft"), id);
+	return path;
+}
+
+static gboolean
+fl_cli_cmd_diff(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) session = NULL;
+	const gchar *path;
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error))
+		return FALSE;
+	session = fl_cli_get_session(cli, id, error);
+	if (session == NULL)
+		return FALSE;
+	path = fl_cli_patch_path(session, id, error);
+	if (path == NULL)
+		return FALSE;
+	return fl_cli_copy_file(path, error);
+}
+
+/* ---- approve, reject, revert, cancel, reply ---- */
+
+typedef gboolean (*FlCliDecideFunc)(FlDbusFlotilla1 *proxy, guint id, GVariant *options,
+				    gchar **message, GCancellable *cancellable, GError **error);
+
+static void
+fl_cli_options_note(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {{"note", 0, 0, G_OPTION_ARG_FILENAME, &cli->note,
+					 N_("Note recorded with the decision"), N_("TEXT")},
+					{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+/* calls @func with {note, source: "cli"} and prints its message */
+static gboolean
+fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GError **error)
+{
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *clean = NULL;
+	g_autoptr(GVariant) options = NULL;
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
+	GVariantBuilder builder;
+	gboolean ok;
+
+	if (proxy == NULL)
+		return FALSE;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	if (note != NULL)
+		g_variant_builder_add(&builder, "{sv}", "note", g_variant_new_string(note));
+	g_variant_builder_add(&builder, "{sv}", "source", g_variant_new_string("cli"));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+	ok = func(proxy, id, options, &message, NULL, error);
+	fl_cli_set_timeout(cli, FL_CLI_CALL_TIMEOUT_MS);
+	if (!ok)
+		return FALSE;
+	clean = fl_cli_clean_text(message);
+	if (clean[0] != '\0')
+		fprintf(stdout, "%s\n", clean);
+	return TRUE;
+}
+
+static gboolean
+fl_cli_cmd_decide(FlCli *cli, gchar **args, FlCliDecideFunc func, GError **error)
+{
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error) ||
+	    !fl_cli_check_utf8_option("note", cli->note, error))
+		return FALSE;
+	return fl_cli_decide(cli, func, id, cli->note, error);
+}
+
+static gboolean
+fl_cli_cmd_approve(FlCli *cli, gchar **args, GError **error)
+{
+	return fl_cli_cmd_decide(cli, args, fl_dbus_flotilla1_call_approve_sync, error);
+}
+
+static gboolean
+fl_cli_cmd_reject(FlCli *cli, gchar **args, GError **error)
+{
+	return fl_cli_cmd_decide(cli, args, fl_dbus_flotilla1_call_reject_sync, error);
+}
+
+static gboolean
+fl_cli_cmd_revert(FlCli *cli, gchar **args, GError **error)
+{
+	return fl_cli_cmd_decide(cli, args, fl_dbus_flotilla1_call_revert_sync, error);
+}
+
+static gboolean
+fl_cli_cmd_cancel(FlCli *cli, gchar **args, GError **error)
+{
+	FlDbusFlotilla1 *proxy;
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_cancel_sync(proxy, id, NULL, error))
+		return FALSE;
+	fprintf(stdout, _("Session %u cancelled."), id);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+static gboolean
+fl_cli_cmd_reply(FlCli *cli, gchar **args, GError **error)
+{
+	g_autofree gchar *text = NULL;
+	FlDbusFlotilla1 *proxy;
+	guint id;
+
+	if (args[1] == NULL)
+		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
+	if (!fl_cli_parse_id(args[1], &id, error))
+		return FALSE;
+	text = fl_cli_args_text(args + 1);
+	if (!fl_cli_check_text(_("reply"), text, strlen(text), error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_reply_sync(proxy, id, text, NULL, error))
+		return FALSE;
+	fprintf(stdout, _("Replied to session %u."), id);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+/* ---- status, checkin ---- */
+
+static gchar *
+fl_cli_format_next_checkin(const gchar *iso)
+{
+	g_autoptr(GDateTime) when = fl_cli_parse_time(iso);
+	g_autoptr(GDateTime) local = NULL;
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree gchar *shown = NULL;
+	g_autofree gchar *in = NULL;
+
+	if (when == NULL)
+		return fl_cli_clean_line(iso);
+	local = g_date_time_to_local(when);
+	shown = g_date_time_format(local, "%Y-%m-%d %H:%M");
+	in = fl_cli_format_duration(g_date_time_difference(local, now) / G_TIME_SPAN_SECOND);
+	/* TRANSLATORS: when the next check-in is, e.g. "2025-11-26 15:00 (in 2h05m)" */
+	return g_strdup_printf(_("%s (in %s)"), shown, in);
+}
+
+/* "running 1/4", or "running 1" without a maximum */
+static gchar *
+fl_cli_format_count(GVariant *status, const gchar *label, const gchar *key, const gchar *max_key)
+{
+	gint64 count = 0;
+	gint64 max = 0;
+
+	fl_cli_dict_int(status, key, &count);
+	if (max_key != NULL && fl_cli_dict_int(status, max_key, &max) && max > 0)
+		return g_strdup_printf("%s %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT, label, count,
+				       max);
+	return g_strdup_printf("%s %" G_GINT64_FORMAT, label, count);
+}
+
+static gboolean
+fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) status = NULL;
+	g_autofree gchar *running = NULL;
+	g_autofree gchar *queued = NULL;
+	g_autofree gchar *blocked = NULL;
+	g_autofree gchar *drafts = NULL;
+	g_autofree gchar *version = NULL;
+	FlDbusFlotilla1 *proxy;
+	const gchar *held;
+	const gchar *next;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_get_status_sync(proxy, &status, NULL, error))
+		return FALSE;
+	if (cli->json) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+		g_autoptr(JsonNode) root = NULL;
+		fl_cli_json_add_dict(builder, status, fl_cli_status_keys);
+		root = json_builder_get_root(builder);
+		fl_cli_print_json(root, TRUE);
+		return TRUE;
+	}
+	version = fl_cli_clean_line(fl_cli_dict_str(status, "version") != NULL
+					    ? fl_cli_dict_str(status, "version")
+					    : "?");
+	running = fl_cli_format_count(status, _("running"), "running", "max_parallel");
+	queued = fl_cli_format_count(status, _("queued"), "queued", NULL);
+	blocked = fl_cli_format_count(status, _("blocked"), "blocked", NULL);
+	drafts = fl_cli_format_count(status, _("drafts"), "unreviewed", "max_unreviewed");
+	fprintf(stdout, "flotillad %s · %s · %s · %s · %s\n", version, running, queued, blocked,
+		drafts);
+	held = fl_cli_dict_str(status, "held");
+	if (held != NULL) {
+		g_autofree gchar *reason = fl_cli_clean_line(held);
+		fprintf(stdout, _("Queue held: %s"), reason);
+		fputc('\n', stdout);
+	}
+	next = fl_cli_dict_str(status, "next_checkin");
+	if (next != NULL) {
+		g_autofree gchar *when = fl_cli_format_next_checkin(next);
+		fprintf(stdout, _("next check-in: %s"), when);
+		fputc('\n', stdout);
+	}
+	return TRUE;
+}
+
+static void
+fl_cli_options_checkin(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {{"now", 0, 0, G_OPTION_ARG_NONE, &cli->now,
+					 N_("Deliver the digest as a notification now"), NULL},
+					{"preview", 0, 0, G_OPTION_ARG_NONE, &cli->preview,
+					 N_("Only show what the digest would contain"), NULL},
+					{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static gboolean
+fl_cli_cmd_checkin(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) options = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *clean = NULL;
+	FlDbusFlotilla1 *proxy;
+	GVariantBuilder builder;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	if (cli->now && cli->preview)
+		return fl_cli_usage_error(error, _("--now and --preview exclude each other"));
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "deliver", g_variant_new_boolean(cli->now));
+	g_variant_builder_add(&builder, "{sv}", "preview", g_variant_new_boolean(cli->preview));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	if (!fl_dbus_flotilla1_call_checkin_sync(proxy, options, &text, NULL, error))
+		return FALSE;
+	clean = fl_cli_clean_text(text);
+	fprintf(stdout, "%s\n", clean[0] != '\0' ? clean : _("Nothing to check in."));
+	return TRUE;
+}
+
+/* ---- review ---- */
+
+static void
+fl_cli_append_item_field(GString *out, const gchar *label, const gchar *value)
+{
+	g_autofree gchar *clean = NULL;
+	g_autofree gchar *key = NULL;
+
+	if (value == NULL)
+		return;
+	clean = fl_cli_clean_text(value);
+	key = g_strconcat("  ", label, NULL);
+	fl_cli_append_field(out, key, clean);
+}
+
+static void
+fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
+{
+	GString *out = g_string_new(NULL);
+	g_autofree gchar *title = fl_cli_session_title(item);
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *styled = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *verify = fl_cli_verify_mark(fl_cli_dict_str(item, "verify"));
+	g_autofree gchar *state = NULL;
+	const gchar *base = fl_cli_dict_str(item, "base");
+	gdouble cost;
+
+	/* TRANSLATORS: heads one review item: id, position, name or goal */
+	head = g_strdup_printf(_("#%u (%u of %u): %s"), fl_cli_dict_id(item), index, count, title);
+	styled = fl_cli_style(cli, FL_CLI_BOLD, head);
+	g_string_append_printf(out, "%s\n", styled);
+	if (fl_cli_dict_str(item, "name") != NULL)
+		fl_cli_append_item_field(out, _("goal"), fl_cli_dict_str(item, "goal"));
+	if (fl_cli_dict_str(item, "repo") != NULL && base != NULL)
+		repo = g_strdup_printf(_("%s (base %s)"), fl_cli_dict_str(item, "repo"), base);
+	else
+		repo = g_strdup(fl_cli_dict_str(item, "repo"));
+	fl_cli_append_item_field(out, _("repo"), repo);
+	if (fl_cli_dict_str(item, "state") != NULL) {
+		state = g_strdup_printf("%s · %s", fl_cli_dict_str(item, "state"),
+					fl_cli_dict_str(item, "review") != NULL
+						? fl_cli_dict_str(item, "review")
+						: "none");
+		fl_cli_append_item_field(out, _("state"), state);
+	}
+	if (verify != NULL) {
+		g_autofree gchar *mark = g_strdup(verify);
+		if (cli->color) {
+			g_free(mark);
+			mark = fl_cli_style(cli,
+					    g_strcmp0(fl_cli_dict_str(item, "verify"), "pass") == 0
+						    ? FL_CLI_GREEN
+						    : FL_CLI_RED,
+					    verify);
+		}
+		g_string_append_printf(out, "  %s\n", mark);
+	}
+	fl_cli_append_item_field(out, _("diffstat"), fl_cli_dict_str(item, "diffstat"));
+	if (fl_cli_dict_double(item, "cost_usd", &cost)) {
+		g_autofree gchar *shown = fl_cli_format_cost(cost);
+		fl_cli_append_item_field(out, _("cost"), shown);
+	}
+	fl_cli_append_item_field(out, _("asks"), fl_cli_dict_str(item, "waiting_for"));
+	fl_cli_append_item_field(out, _("reason"), fl_cli_dict_str(item, "reason"));
+	fputs(out->str, stdout);
+	g_string_free(out, TRUE);
+}
+
+/* through $PAGER (default less) when stdout is a terminal, else plain */
+static gboolean
+fl_cli_page_file(const gchar *path, GError **error)
+{
+	const gchar *pager = g_getenv("PAGER");
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) process = NULL;
+	g_auto(GStrv) argv = NULL;
+
+	if (!isatty(STDOUT_FILENO))
+		return fl_cli_copy_file(path, error);
+	if (pager == NULL || pager[0] == '\0')
+		pager = "less";
+	if (!g_shell_parse_argv(pager, NULL, &argv, NULL))
+		return fl_cli_copy_file(path, error);
+	fflush(stdout);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_subprocess_launcher_set_stdin_file_path(launcher, path);
+	/* like git: quit when the patch fits the screen, keep colours, leave the text there */
+	if (g_getenv("LESS") == NULL)
+		g_subprocess_launcher_setenv(launcher, "LESS", "FRX", TRUE);
+	process = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, NULL);
+	if (process == NULL)
+		return fl_cli_copy_file(path, error);
+	return g_subprocess_wait(process, NULL, error);
+}
+
+/* one answer, lower-cased; NULL at the end of input */
+static gchar *
+fl_cli_prompt(GDataInputStream *input, GError **error)
+{
+	g_autofree gchar *line = NULL;
+
+	/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
+	fputs(_("[a]pprove [r]eject [d]iff [s]kip [q]uit? "), stdout);
+	fflush(stdout);
+	line = g_data_input_stream_read_line(input, NULL, NULL, error);
+	if (line == NULL)
+		return NULL;
+	return g_ascii_strdown(g_strstrip(line), -1);
+}
+
+/* FALSE only when the daemon is gone; other failures are reported and the walk goes on */
+static gboolean
+fl_cli_review_decide(FlCli *cli, FlCliDecideFunc func, guint id, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	if (fl_cli_decide(cli, func, id, NULL, &error_local))
+		return TRUE;
+	if (fl_cli_exit_status(error_local) == FL_CLI_EXIT_UNREACHABLE) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	fl_cli_report_error(error_local);
+	return TRUE;
+}
+
+typedef enum {
+	FL_CLI_REVIEW_NEXT,
+	FL_CLI_REVIEW_QUIT,
+	FL_CLI_REVIEW_ERROR,
+} FlCliReviewStep;
+
+static FlCliReviewStep
+fl_cli_review_item(FlCli *cli, GDataInputStream *input, GVariant *item, GError **error)
+{
+	guint id = fl_cli_dict_id(item);
+
+	for (;;) {
+		g_autofree gchar *answer = NULL;
+		g_autoptr(GError) error_local = NULL;
+
+		answer = fl_cli_prompt(input, &error_local);
+		if (answer == NULL) {
+			/* end of input means quit, as if the user typed q */
+			fputc('\n', stdout);
+			if (error_local == NULL)
+				return FL_CLI_REVIEW_QUIT;
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FL_CLI_REVIEW_ERROR;
+		}
+		switch (answer[0]) {
+		case 'a':
+			if (!fl_cli_review_decide(cli, fl_dbus_flotilla1_call_approve_sync, id,
+						  error))
+				return FL_CLI_REVIEW_ERROR;
+			return FL_CLI_REVIEW_NEXT;
+		case 'r':
+			if (!fl_cli_review_decide(cli, fl_dbus_flotilla1_call_reject_sync, id,
+						  error))
+				return FL_CLI_REVIEW_ERROR;
+			return FL_CLI_REVIEW_NEXT;
+		case 'd': {
+			const gchar *path = fl_cli_patch_path(item, id, &error_local);
+			if (path == NULL || !fl_cli_page_file(path, &error_local))
+				fl_cli_report_error(error_local);
+			break;
+		}
+		case 's':
+			return FL_CLI_REVIEW_NEXT;
+		case 'q':
+			return FL_CLI_REVIEW_QUIT;
+		default:
+			fprintf(stdout, "%s\n", _("Please answer a, r, d, s or q."));
+			break;
+		}
+	}
+}
+
+static gboolean
+fl_cli_cmd_review(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) items = NULL;
+	g_autoptr(GInputStream) stdin_stream = NULL;
+	g_autoptr(GDataInputStream) input = NULL;
+	FlDbusFlotilla1 *proxy;
+	guint count;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_review_items_sync(proxy, &items, NULL, error))
+		return FALSE;
+	count = (guint)g_variant_n_children(items);
+	if (count == 0) {
+		fprintf(stdout, "%s\n", _("Nothing to review."));
+		return TRUE;
+	}
+	stdin_stream = g_unix_input_stream_new(STDIN_FILENO, FALSE);
+	input = g_data_input_stream_new(stdin_stream);
+	for (guint i = 0; i < count; i++) {
+		g_autoptr(GVariant) item = g_variant_get_child_value(items, i);
+		FlCliReviewStep step;
+
+		if (i > 0)
+			fputc('\n', stdout);
+		fl_cli_print_review_item(cli, item, i + 1, count);
+		step = fl_cli_review_item(cli, input, item, error);
+		if (step == FL_CLI_REVIEW_ERROR)
+			return FALSE;
+		if (step == FL_CLI_REVIEW_QUIT)
+			break;
+	}
+	return TRUE;
+}
+
+/* ---- inside a session: hook, blocked ---- */
+
+static gboolean
+fl_cli_session_from_env(const gchar *command, guint *id, GError **error)
+{
+	const gchar *env = g_getenv("FLOTILLA_SESSION");
+	g_autoptr(GError) error_local = NULL;
+
+	if (env == NULL || env[0] == '\0')
+		return fl_cli_usage_error(
+			error, _("flotilla %s runs inside a session (FLOTILLA_SESSION is not set)"),
+			command);
+	if (!fl_cli_parse_id(env, id, &error_local))
+		return fl_cli_usage_error(error, "FLOTILLA_SESSION: %s", error_local->message);
+	return TRUE;
+}
+
+/*
+ * Hooks run inside the agent, and the agent reads the hook's exit status: Claude Code takes
+ * 2 as "block this action" and shows any other non-zero status as a hook error. A flotilla
+ * problem (daemon unreachable, bad payload, bad usage) must not change what the agent does,
+ * so `flotilla hook` reports every failure on stderr only, prints nothing on stdout and
+ * exits 0 (errors_exit_zero in the command table).
+ */
+static gboolean
+fl_cli_cmd_hook(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GInputStream) stdin_stream = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autofree gchar *payload = NULL;
+	g_autofree gchar *response = NULL;
+	FlDbusFlotilla1 *proxy;
+	const gchar *data;
+	gsize size;
+	guint id;
+
+	if (args[1] == NULL)
+		return fl_cli_usage_error(error, _("'hook' needs an agent name"));
+	if (args[2] != NULL) {
+		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+	}
+	if (!g_utf8_validate(args[1], -1, NULL))
+		return fl_cli_usage_error(error, _("agent name is not valid UTF-8"));
+	if (!fl_cli_session_from_env(args[0], &id, error))
+		return FALSE;
+	stdin_stream = g_unix_input_stream_new(STDIN_FILENO, FALSE);
+	bytes = fl_cli_read_limited(stdin_stream, FL_CLI_PAYLOAD_MAX, _("hook payload"), error);
+	if (bytes == NULL)
+		return FALSE;
+	data = g_bytes_get_data(bytes, &size);
+	if (!g_utf8_validate_len(data, size, NULL))
+		return fl_cli_usage_error(error, _("hook payload is not valid UTF-8"));
+	payload = g_strndup(data, size);
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	/* the daemon may hold a permission request until the user answers; the agent's own
+	 * hook timeout, not ours, bounds the wait */
+	fl_cli_set_timeout(cli, G_MAXINT);
+	if (!fl_dbus_flotilla1_call_hook_sync(proxy, args[1], id, payload, &response, NULL, error))
+		return FALSE;
+	if (response[0] != '\0') {
+		fputs(response, stdout);
+		if (!g_str_has_suffix(response, "\n"))
+			fputc('\n', stdout);
+	}
+	return TRUE;
+}
+
+static gboolean
+fl_cli_cmd_blocked(FlCli *cli, gchar **args, GError **error)
+{
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *reply = NULL;
+	FlDbusFlotilla1 *proxy;
+	guint id;
+
+	if (!fl_cli_session_from_env(args[0], &id, error))
+		return FALSE;
+	message = fl_cli_args_text(args);
+	if (!fl_cli_check_text(_("message"), message, strlen(message), error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	/* the session waits for a human: as long as it takes */
+	fl_cli_set_timeout(cli, G_MAXINT);
+	if (!fl_dbus_flotilla1_call_block_sync(proxy, id, message, &reply, NULL, error))
+		return FALSE;
+	/* for the agent to read: the reply exactly as the human wrote it */
+	fputs(reply, stdout);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+/* ---- wait ---- */
+
+static gboolean
+fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
+{
+	g_auto(FlCliWatch) watch = {NULL};
+	g_autofree gchar *state = NULL;
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *detail = NULL;
+	guint id;
+
+	if (!fl_cli_args_id(args, &id, error))
+		return FALSE;
+	if (!fl_cli_watch_session(cli, id, FALSE, &watch, error))
+		return FALSE;
+	state = fl_cli_clean_line(watch.state != NULL ? watch.state : "?");
+	if (watch.session != NULL)
+		fl_cli_add_exit(parts, watch.session);
+	if (parts->len == 0) {
+		fprintf(stdout, _("session %u: %s"), id, state);
+	} else {
+		g_ptr_array_add(parts, NULL);
+		detail = g_strjoinv(", ", (gchar **)parts->pdata);
+		/* TRANSLATORS: e.g. "session 7: failed (exit 1)" */
+		fprintf(stdout, _("session %u: %s (%s)"), id, state, detail);
+	}
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+/* ---- commands ---- */
+
+static gboolean
+fl_cli_cmd_help(FlCli *cli, gchar **args, GError **error);
+
+static const FlCliCommand fl_cli_commands[] = {
+	{"run", N_("[--] GOAL…"), N_("Queue a new session toward GOAL and print its id."),
+	 fl_cli_options_run, fl_cli_cmd_run, TRUE, FALSE},
+	{"ls", "", N_("List sessions, grouped by what they need from you."), fl_cli_options_ls,
+	 fl_cli_cmd_ls, FALSE, FALSE},
+	{"show", N_("ID"), N_("Show everything known about one session."), fl_cli_options_json,
+	 fl_cli_cmd_show, FALSE, FALSE},
+	{"log", N_("ID"), N_("Print a session's output."), fl_cli_options_log, fl_cli_cmd_log,
+	 FALSE, FALSE},
+	{"diff", N_("ID"), N_("Print a session's draft as a patch."), NULL, fl_cli_cmd_diff, FALSE,
+	 FALSE},
+	{"approve", N_("ID"), N_("Merge a draft into its base branch."), fl_cli_options_note,
+	 fl_cli_cmd_approve, FALSE, FALSE},
+	{"reject", N_("ID"), N_("Discard a draft; its patch and log are kept."),
+	 fl_cli_options_note, fl_cli_cmd_reject, FALSE, FALSE},
+	{"revert", N_("ID"), N_("Undo the merge of an approved draft."), fl_cli_options_note,
+	 fl_cli_cmd_revert, FALSE, FALSE},
+	{"cancel", N_("ID"), N_("Stop a queued, running or blocked session."), NULL,
+	 fl_cli_cmd_cancel, FALSE, FALSE},
+	{"reply", N_("ID TEXT…"), N_("Answer a blocked session; it resumes."), NULL,
+	 fl_cli_cmd_reply, TRUE, FALSE},
+	{"wait", N_("ID"), N_("Wait until a session ends; exit status 0 when it is done."), NULL,
+	 fl_cli_cmd_wait, FALSE, FALSE},
+	{"review", "", N_("Walk through what awaits a decision."), NULL, fl_cli_cmd_review, FALSE,
+	 FALSE},
+	{"checkin", "", N_("Show the check-in digest."), fl_cli_options_checkin, fl_cli_cmd_checkin,
+	 FALSE, FALSE},
+	{"status", "", N_("Show what the daemon is doing."), fl_cli_options_json, fl_cli_cmd_status,
+	 FALSE, FALSE},
+	{"hook", N_("AGENT"),
+	 N_("Forward an agent hook's JSON from standard input (inside sessions)."), NULL,
+	 fl_cli_cmd_hook, FALSE, TRUE},
+	{"blocked", N_("MESSAGE…"),
+	 N_("Ask the user MESSAGE and print the reply (inside sessions)."), NULL,
+	 fl_cli_cmd_blocked, TRUE, FALSE},
+	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,
+	 fl_cli_cmd_help, FALSE, FALSE},
+};
+
+static const FlCliCommand *
+fl_cli_command_find(const gchar *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(fl_cli_commands); i++) {
+		if (g_strcmp0(fl_cli_commands[i].name, name) == 0)
+			return &fl_cli_commands[i];
+	}
+	return NULL;
+}
+
+/* Levenshtein distance, for "did you mean" */
+static guint
+fl_cli_edit_distance(const gchar *a, const gchar *b)
+{
+	gsize la = strlen(a);
+	gsize lb = strlen(b);
+	guint row[32];
+
+	if (la >= 32 || lb >= G_N_ELEMENTS(row))
+		return G_MAXUINT;
+	for (gsize j = 0; j <= lb; j++)
+		row[j] = (guint)j;
+	for (gsize i = 1; i <= la; i++) {
+		guint diagonal = row[0];
+		row[0] = (guint)i;
+		for (gsize j = 1; j <= lb; j++) {
+			guint above = row[j];
+			guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diagonal + cost);
+			diagonal = above;
+		}
+	}
+	return row[lb];
+}
+
+/* the command @name was probably meant to be, or NULL */
+static const gchar *
+fl_cli_suggest(const gchar *name)
+{
+	const gchar *best = NULL;
+	const gchar *prefixed = NULL;
+	guint best_distance = G_MAXUINT;
+	guint n_prefixed = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(fl_cli_commands); i++) {
+		const gchar *candidate = fl_cli_commands[i].name;
+		guint distance = fl_cli_edit_distance(name, candidate);
+		if (distance < best_distance) {
+			best_distance = distance;
+			best = candidate;
+		}
+		if (strlen(name) >= 2 && g_str_has_prefix(candidate, name)) {
+			prefixed = candidate;
+			n_prefixed++;
+		}
+	}
+	if (best_distance <= 2 && best_distance < strlen(name))
+		return best;
+	if (n_prefixed == 1)
+		return prefixed;
+	return NULL;
+}
+
+static gboolean
+fl_cli_unknown_command(const gchar *name, GError **error)
+{
+	g_autofree gchar *shown = fl_cli_clean_line(name);
+	const gchar *suggestion = fl_cli_suggest(name);
+
+	if (suggestion != NULL)
+		return fl_cli_usage_error(error, _("unknown command '%s'; did you mean '%s'?"),
+					  shown, suggestion);
+	return fl_cli_usage_error(error, _("unknown command '%s'; see 'flotilla help'"), shown);
+}
+
+static void
+fl_cli_print_usage(FILE *stream)
+{
+	GString *out = g_string_new(NULL);
+
+	g_string_append_printf(out, "%s\n  flotilla %s\n\n", _("Usage:"),
+			       _("COMMAND [OPTION…] [ARGUMENT…]"));
+	g_string_append_printf(out, "%s\n\n",
+			       _("Run background coding-agent sessions and review their drafts."));
+	g_string_append_printf(out, "%s\n", _("Commands:"));
+	for (guint i = 0; i < G_N_ELEMENTS(fl_cli_commands); i++) {
+		const FlCliCommand *cmd = &fl_cli_commands[i];
+		g_autofree gchar *synopsis = g_strdup_printf(
+			"%s %s", cmd->name, cmd->params[0] != '\0' ? _(cmd->params) : "");
+		g_string_append(out, "  ");
+		fl_cli_append_padded(out, g_strchomp(synopsis), 20);
+		g_string_append_printf(out, "  %s\n", _(cmd->summary));
+	}
+	g_string_append_printf(out, "\n%s\n%s\n",
+			       _("Run 'flotilla help COMMAND' or 'flotilla COMMAND --help' for a "
+				 "command's options."),
+			       _("Exit status: 0 ok, 1 the operation failed, 2 bad usage or "
+				 "unknown id, 3 flotillad "
+				 "unreachable."));
+	fputs(out->str, stream);
+	g_string_free(out, TRUE);
+}
+
+static GOptionContext *
+fl_cli_context_new(FlCli *cli, const FlCliCommand *cmd)
+{
+	/* our own --help: GOption's calls exit() from inside the parser */
+	const GOptionEntry help_entries[] = {
+		{"help", 'h', 0, G_OPTION_ARG_NONE, &cli->help, N_("Show this help"), NULL},
+		{NULL}};
+	GOptionContext *context = g_option_context_new(cmd->params);
+
+	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+	g_option_context_set_help_enabled(context, FALSE);
+	g_option_context_set_summary(context, cmd->summary);
+	g_option_context_set_strict_posix(context, cmd->strict_posix);
+	g_option_context_add_main_entries(context, help_entries, GETTEXT_PACKAGE);
+	if (cmd->add_options != NULL)
+		cmd->add_options(cli, context);
+	return context;
+}
+
+static void
+fl_cli_print_command_help(FlCli *cli, const FlCliCommand *cmd)
+{
+	g_autoptr(GOptionContext) context = fl_cli_context_new(cli, cmd);
+	g_autofree gchar *help = g_option_context_get_help(context, TRUE, NULL);
+
+	fputs(help, stdout);
+}
+
+static gboolean
+fl_cli_cmd_help(FlCli *cli, gchar **args, GError **error)
+{
+	const FlCliCommand *cmd;
+
+	if (args[1] == NULL) {
+		fl_cli_print_usage(stdout);
+		return TRUE;
+	}
+	if (args[2] != NULL) {
+		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+	}
+	cmd = fl_cli_command_find(args[1]);
+	if (cmd == NULL)
+		return fl_cli_unknown_command(args[1], error);
+	fl_cli_print_command_help(cli, cmd);
+	return TRUE;
+}
+
+/* parses the options of @cmd and runs it; @args[0] is the command's name */
+static gboolean
+fl_cli_dispatch(FlCli *cli, const FlCliCommand *cmd, gchar ***args, GError **error)
+{
+	g_autoptr(GOptionContext) context = fl_cli_context_new(cli, cmd);
+	gchar **argv;
+
+	if (!g_option_context_parse_strv(context, args, error))
+		return FALSE;
+	argv = *args;
+	/* GOption keeps "--" when an argument after it starts with '-': it only separates */
+	if (argv[0] != NULL && g_strcmp0(argv[1], "--") == 0) {
+		g_free(argv[1]);
+		memmove(argv + 1, argv + 2, (g_strv_length(argv + 2) + 1) * sizeof(gchar *));
+	}
+	if (cli->help) {
+		fl_cli_print_command_help(cli, cmd);
+		return TRUE;
+	}
+	return cmd->func(cli, argv, error);
+}
+
+/* "flotilla run", "flotilla help run" → "flotilla run" in GOption's usage line */
+static void
+fl_cli_set_prgname(gint argc, gchar **argv)
+{
+	const gchar *name = argv[1];
+	g_autofree gchar *prgname = NULL;
+
+	if (g_strcmp0(name, "help") == 0 && argc > 2 && fl_cli_command_find(argv[2]) != NULL)
+		name = argv[2];
+	prgname = fl_cli_command_find(name) != NULL ? g_strdup_printf("flotilla %s", name)
+						    : g_strdup("flotilla");
+	g_set_prgname(prgname);
+}
+
+static gint
+fl_cli_flush(gint status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "flotilla: %s\n", _("cannot write to standard output"));
+		return status == FL_CLI_EXIT_OK ? FL_CLI_EXIT_FAILED : status;
+	}
+	return status;
+}
+
+static gint
+fl_cli_run(FlCli *cli, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) args = NULL;
+	const FlCliCommand *cmd;
+	gint status;
+
+	fl_cli_set_prgname(argc, argv);
+	if (argc < 2) {
+		fl_cli_print_usage(stderr);
+		return FL_CLI_EXIT_USAGE;
+	}
+	if (g_strcmp0(argv[1], "--version") == 0) {
+		fprintf(stdout, "flotilla %s\n", PACKAGE_VERSION);
+		return fl_cli_flush(FL_CLI_EXIT_OK);
+	}
+	if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0) {
+		fl_cli_print_usage(stdout);
+		return fl_cli_flush(FL_CLI_EXIT_OK);
+	}
+	if (argv[1][0] == '-') {
+		g_autofree gchar *shown = fl_cli_clean_line(argv[1]);
+		fl_cli_usage_error(&error, _("unknown option '%s'; see 'flotilla help'"), shown);
+		return fl_cli_report_error(error);
+	}
+	cmd = fl_cli_command_find(argv[1]);
+	if (cmd == NULL) {
+		fl_cli_unknown_command(argv[1], &error);
+		return fl_cli_report_error(error);
+	}
+
+	args = g_strdupv(argv + 1);
+	if (fl_cli_dispatch(cli, cmd, &args, &error)) {
+		status = fl_cli_flush(cli->status);
+	} else {
+		status = fl_cli_report_error(error);
+		fl_cli_flush(status);
+	}
+	return cmd->errors_exit_zero ? FL_CLI_EXIT_OK : status;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(FlCli) cli = NULL;
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+	/* registers FL_ERROR with GDBus: daemon errors come back with their FL_ERROR codes */
+	fl_error_quark();
+
+	cli = fl_cli_new();
+	return fl_cli_run(cli, argc, argv);
+}
