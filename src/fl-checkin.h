@@ -1,0 +1,33 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "fl-fleet.h"
+
+G_BEGIN_DECLS
+
+/*
+ * Check-ins: arms one timer for the next scheduled check-in, builds the digest of what
+ * awaits the user, delivers it as one desktop notification updated in place as the user
+ * decides from it, announces blocked (and optionally failed) sessions at once, and keeps
+ * the ledger of what was announced.
+ */
+#define FL_TYPE_CHECKIN (fl_checkin_get_type())
+G_DECLARE_FINAL_TYPE(FlCheckin, fl_checkin, FL, CHECKIN, GObject)
+
+FlCheckin *
+fl_checkin_new(FlFleet *fleet);
+/* arms the schedule and starts watching for a notification server */
+void
+fl_checkin_start(FlCheckin *self);
+/* the next scheduled check-in (owned by the caller), or NULL */
+GDateTime *
+fl_checkin_get_next(FlCheckin *self);
+/* the digest as text; with @deliver also shown now as a notification */
+gchar *
+fl_checkin_digest_text(FlCheckin *self, gboolean deliver);
+/* what awaits a decision, most urgent first, as aa{sv} */
+GVariant *
+fl_checkin_review_items(FlCheckin *self, GError **error);
+
+G_END_DECLS

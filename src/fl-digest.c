@@ -1,0 +1,460 @@
+#include "config.h"
+
+#include "fl-digest.h"
+
+#include <glib/gi18n.h>
+
+/* caps in characters, so one item cannot flood a notification bubble */
+#define FL_DIGEST_GOAL_MAX     200
+#define FL_DIGEST_GOAL_LINES   5
+#define FL_DIGEST_TITLE_MAX    60
+#define FL_DIGEST_ONE_LINE_MAX 60
+#define FL_DIGEST_FIELD_MAX    120
+#define FL_DIGEST_LABEL_MAX    20
+
+FlDigestItem *
+fl_digest_item_new(guint id, FlDigestKind kind, const gchar *goal)
+{
+	FlDigestItem *item = g_new0(FlDigestItem, 1);
+
+	item->id = id;
+	item->kind = kind;
+	item->goal = g_strdup(goal != NULL ? goal : "");
+	item->cost_usd = -1;
+	return item;
+}
+
+void
+fl_digest_item_free(FlDigestItem *item)
+{
+	if (item == NULL)
+		return;
+	g_free(item->name);
+	g_free(item->goal);
+	g_free(item->repo);
+	g_free(item->verify);
+	g_free(item->diffstat);
+	g_free(item->waiting_for);
+	g_free(item->reason);
+	g_free(item);
+}
+
+static gint
+fl_digest_item_cmp(gconstpointer a, gconstpointer b)
+{
+	const FlDigestItem *x = *(FlDigestItem *const *)a;
+	const FlDigestItem *y = *(FlDigestItem *const *)b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+void
+fl_digest_sort(GPtrArray *items)
+{
+	g_return_if_fail(items != NULL);
+	g_ptr_array_sort(items, fl_digest_item_cmp);
+}
+
+/* bidirectional overrides can make a goal display as something other than what it says */
+static gboolean
+fl_digest_is_bidi_control(gunichar c)
+{
+	return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* the end of an escape sequence starting at @p (which points at ESC) */
+static const gchar *
+fl_digest_skip_escape(const gchar *p)
+{
+	p++;
+	if (*p == '[') {
+		/* CSI: parameter and intermediate bytes, then one final byte 0x40..0x7e */
+		p++;
+		while (*p >= 0x20 && *p <= 0x3f)
+			p++;
+		if (*p >= 0x40 && *p <= 0x7e)
+			p++;
+		return p;
+	}
+	if (*p == ']') {
+		/* OSC: up to BEL or ESC \ */
+		p++;
+		while (*p != '\0' && *p != '\a' && *p != '\x1b')
+			p++;
+		if (*p == '\a')
+			p++;
+		else if (*p == '\x1b' && p[1] == '\\')
+			p += 2;
+		return p;
+	}
+	if (*p >= 0x20 && *p <= 0x7e)
+		p++;
+	return p;
+}
+
+gchar *
+fl_digest_clean_text(const gchar *s, gboolean keep_newlines)
+{
+	g_autofree gchar *valid = NULL;
+	GString *out;
+	gboolean pending_space = FALSE;
+
+	if (s == NULL)
+		return g_strdup("");
+	valid = g_utf8_make_valid(s, -1);
+	out = g_string_sized_new(strlen(valid));
+	for (const gchar *p = valid; *p != '\0';) {
+		gunichar c = g_utf8_get_char(p);
+		gboolean is_break = c == '\n' || c == '\r' || c == 0x2028 || c == 0x2029;
+
+		if (c == 0x1b) {
+			/* colour codes from agent output: drop them whole, not just the ESC */
+			p = fl_digest_skip_escape(p);
+			continue;
+		}
+		p = g_utf8_next_char(p);
+		if (is_break && keep_newlines) {
+			/* CR LF and a lone CR both end one line */
+			if (c == '\r' && *p == '\n')
+				p++;
+			/* no leading newline, and at most one empty line in a row */
+			if (out->len > 0 && !g_str_has_suffix(out->str, "\n\n"))
+				g_string_append_c(out, '\n');
+			pending_space = FALSE;
+			continue;
+		}
+		if (is_break || c == '\t' || c == ' ') {
+			pending_space = TRUE;
+			continue;
+		}
+		if (g_unichar_iscntrl(c) || fl_digest_is_bidi_control(c))
+			continue;
+		if (pending_space && out->len > 0 && out->str[out->len - 1] != '\n')
+			g_string_append_c(out, ' ');
+		pending_space = FALSE;
+		g_string_append_unichar(out, c);
+	}
+	if (keep_newlines) {
+		while (out->len > 0 && out->str[out->len - 1] == '\n')
+			g_string_truncate(out, out->len - 1);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* at most @max_chars characters, "…" marking a cut */
+static gchar *
+fl_digest_ellipsize(const gchar *s, guint max_chars)
+{
+	const gchar *end = s;
+	GString *out;
+
+	for (guint n = 0; n < max_chars; n++) {
+		if (*end == '\0')
+			return g_strdup(s);
+		end = g_utf8_next_char(end);
+	}
+	if (*end == '\0')
+		return g_strdup(s);
+	out = g_string_new_len(s, g_utf8_offset_to_pointer(s, max_chars - 1) - s);
+	g_string_append(out, "…");
+	return g_string_free(out, FALSE);
+}
+
+/* keeps the end of a path, where the project name is */
+static gchar *
+fl_digest_ellipsize_start(const gchar *s, guint max_chars)
+{
+	glong len = g_utf8_strlen(s, -1);
+
+	if (len <= (glong)max_chars)
+		return g_strdup(s);
+	return g_strconcat("…", g_utf8_offset_to_pointer(s, len - (glong)max_chars + 1), NULL);
+}
+
+/* at most @max_lines lines, "…" marking a cut */
+static gchar *
+fl_digest_cap_lines(const gchar *s, guint max_lines)
+{
+	const gchar *p = s;
+	GString *out;
+
+	for (guint n = 0; n < max_lines; n++) {
+		p = strchr(p, '\n');
+		if (p == NULL)
+			return g_strdup(s);
+		p++;
+	}
+	out = g_string_new_len(s, p - s - 1);
+	g_string_append(out, "…");
+	return g_string_free(out, FALSE);
+}
+
+static gchar *
+fl_digest_one_line(const gchar *s, guint max_chars)
+{
+	g_autofree gchar *clean = fl_digest_clean_text(s, FALSE);
+	return fl_digest_ellipsize(clean, max_chars);
+}
+
+static void
+fl_digest_append_line(GString *out, gboolean markup, const gchar *text)
+{
+	if (out->len > 0)
+		g_string_append_c(out, '\n');
+	if (markup) {
+		g_autofree gchar *escaped = g_markup_escape_text(text, -1);
+		g_string_append(out, escaped);
+	} else {
+		g_string_append(out, text);
+	}
+}
+
+/* @tag is "b" or "i"; in plain text only the text */
+static void
+fl_digest_append_tagged_line(GString *out, gboolean markup, const gchar *tag, const gchar *text)
+{
+	g_autofree gchar *escaped = NULL;
+
+	if (!markup) {
+		fl_digest_append_line(out, FALSE, text);
+		return;
+	}
+	if (out->len > 0)
+		g_string_append_c(out, '\n');
+	escaped = g_markup_escape_text(text, -1);
+	g_string_append_printf(out, "<%s>%s</%s>", tag, escaped, tag);
+}
+
+static const gchar *
+fl_digest_kind_word(FlDigestKind kind)
+{
+	switch (kind) {
+	case FL_DIGEST_KIND_BLOCKED:
+		/* TRANSLATORS: a session waiting for the user's answer, in a one-line entry */
+		return _("blocked");
+	case FL_DIGEST_KIND_FAILED:
+		/* TRANSLATORS: a session that failed, in a one-line entry */
+		return _("failed");
+	case FL_DIGEST_KIND_DRAFT_PASSED:
+		/* TRANSLATORS: a draft whose verify command passed, in a one-line entry */
+		return _("draft ✓");
+	case FL_DIGEST_KIND_DRAFT:
+	default:
+		/* TRANSLATORS: a draft awaiting review, in a one-line entry */
+		return _("draft");
+	}
+}
+
+static gchar *
+fl_digest_verify_text(const gchar *verify)
+{
+	g_autofree gchar *clean = NULL;
+
+	if (g_strcmp0(verify, "pass") == 0)
+		return g_strdup(_("verify: passed ✓"));
+	if (g_strcmp0(verify, "fail") == 0)
+		return g_strdup(_("verify: failed ✗"));
+	if (g_strcmp0(verify, "timeout") == 0)
+		return g_strdup(_("verify: timed out ✗"));
+	clean = fl_digest_one_line(verify, FL_DIGEST_FIELD_MAX);
+	/* TRANSLATORS: %s is a verify result this version does not know */
+	return g_strdup_printf(_("verify: %s"), clean);
+}
+
+/* a multi-line field, capped in characters and lines */
+static gchar *
+fl_digest_block_text(const gchar *s)
+{
+	g_autofree gchar *clean = fl_digest_clean_text(s, TRUE);
+	g_autofree gchar *short_text = fl_digest_ellipsize(clean, FL_DIGEST_GOAL_MAX);
+	return fl_digest_cap_lines(short_text, FL_DIGEST_GOAL_LINES);
+}
+
+/* the item in full: title line, then one line per known field */
+static void
+fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
+{
+	g_autofree gchar *title_text = NULL;
+	g_autofree gchar *title = NULL;
+	g_autofree gchar *goal_line = fl_digest_clean_text(item->goal, FALSE);
+	g_autofree gchar *goal_block = fl_digest_block_text(item->goal);
+	gboolean goal_in_title = FALSE;
+
+	if (item->name != NULL && item->name[0] != '\0') {
+		title_text = fl_digest_one_line(item->name, FL_DIGEST_TITLE_MAX);
+	} else {
+		title_text = fl_digest_ellipsize(goal_line, FL_DIGEST_TITLE_MAX);
+		goal_in_title = g_strcmp0(title_text, goal_block) == 0;
+	}
+	if (title_text[0] != '\0')
+		title = g_strdup_printf("#%u %s", item->id, title_text);
+	else
+		title = g_strdup_printf("#%u", item->id);
+	fl_digest_append_tagged_line(out, markup, "b", title);
+
+	if (!goal_in_title && goal_block[0] != '\0')
+		fl_digest_append_line(out, markup, goal_block);
+	if (item->repo != NULL) {
+		g_autofree gchar *clean = fl_digest_clean_text(item->repo, FALSE);
+		g_autofree gchar *repo = fl_digest_ellipsize_start(clean, FL_DIGEST_FIELD_MAX);
+		g_autofree gchar *line = g_strdup_printf(_("repo: %s"), repo);
+		fl_digest_append_line(out, markup, line);
+	}
+	if (item->verify != NULL) {
+		g_autofree gchar *line = fl_digest_verify_text(item->verify);
+		fl_digest_append_line(out, markup, line);
+	}
+	if (item->diffstat != NULL) {
+		g_autofree gchar *line = fl_digest_one_line(item->diffstat, FL_DIGEST_FIELD_MAX);
+		if (line[0] != '\0')
+			fl_digest_append_line(out, markup, line);
+	}
+	if (item->cost_usd >= 0) {
+		gchar amount[G_ASCII_DTOSTR_BUF_SIZE];
+		g_autofree gchar *line = NULL;
+		/* a stable decimal point: the text also goes to webhooks and scripts */
+		g_ascii_formatd(amount, sizeof(amount), "%.2f", item->cost_usd);
+		/* TRANSLATORS: %s is an amount in US dollars, e.g. 0.42 */
+		line = g_strdup_printf(_("cost: $%s"), amount);
+		fl_digest_append_line(out, markup, line);
+	}
+	if (item->kind == FL_DIGEST_KIND_BLOCKED) {
+		g_autofree gchar *asks = fl_digest_block_text(item->waiting_for);
+		g_autofree gchar *line = NULL;
+		if (asks[0] != '\0') {
+			/* TRANSLATORS: %s is the question a blocked agent asks */
+			line = g_strdup_printf(_("asks: %s"), asks);
+		} else {
+			line = g_strdup(_("blocked: waiting for input"));
+		}
+		fl_digest_append_line(out, markup, line);
+	}
+	if (item->kind == FL_DIGEST_KIND_FAILED) {
+		g_autofree gchar *reason = fl_digest_block_text(item->reason);
+		g_autofree gchar *line = NULL;
+		if (reason[0] != '\0') {
+			/* TRANSLATORS: %s says why a session failed */
+			line = g_strdup_printf(_("failed: %s"), reason);
+		} else {
+			line = g_strdup(_("failed"));
+		}
+		fl_digest_append_line(out, markup, line);
+	}
+	if (item->reminder)
+		fl_digest_append_tagged_line(out, markup, "i", _("(reminder)"));
+}
+
+gchar *
+fl_digest_summary(GPtrArray *items, const gchar *label)
+{
+	GString *out;
+	guint drafts = 0;
+	guint failed = 0;
+	guint blocked = 0;
+
+	g_return_val_if_fail(items != NULL, NULL);
+
+	for (guint i = 0; i < items->len; i++) {
+		const FlDigestItem *item = g_ptr_array_index(items, i);
+		if (item->kind == FL_DIGEST_KIND_BLOCKED)
+			blocked++;
+		else if (item->kind == FL_DIGEST_KIND_FAILED)
+			failed++;
+		else
+			drafts++;
+	}
+
+	out = g_string_new(NULL);
+	if (label != NULL) {
+		g_autofree gchar *clean = fl_digest_one_line(label, FL_DIGEST_LABEL_MAX);
+		/* TRANSLATORS: notification title; %s is the check-in time, e.g. 15:00 */
+		g_string_append_printf(out, _("Check-in %s"), clean);
+	} else {
+		/* TRANSLATORS: notification title of a check-in without a scheduled time */
+		g_string_append(out, _("Check-in"));
+	}
+	/* U+00B7 middle dot between the parts */
+	if (drafts > 0) {
+		g_string_append(out, " · ");
+		/* TRANSLATORS: number of drafts awaiting review */
+		g_string_append_printf(out, ngettext("%u draft", "%u drafts", drafts), drafts);
+	}
+	if (failed > 0) {
+		g_string_append(out, " · ");
+		/* TRANSLATORS: number of failed sessions */
+		g_string_append_printf(out, ngettext("%u failed", "%u failed", failed), failed);
+	}
+	if (blocked > 0) {
+		g_string_append(out, " · ");
+		/* TRANSLATORS: number of sessions waiting for an answer */
+		g_string_append_printf(out, ngettext("%u blocked", "%u blocked", blocked), blocked);
+	}
+	return g_string_free(out, FALSE);
+}
+
+gchar *
+fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines)
+{
+	GString *out;
+	g_autofree gchar *position = NULL;
+	guint others;
+	guint shown = 0;
+
+	g_return_val_if_fail(items != NULL, NULL);
+	g_return_val_if_fail(current < items->len, NULL);
+
+	out = g_string_new(NULL);
+	fl_digest_append_item(out, g_ptr_array_index(items, current), markup);
+	if (items->len == 1)
+		return g_string_free(out, FALSE);
+
+	/* TRANSLATORS: position of the shown item in the digest, e.g. "2 of 4" */
+	position = g_strdup_printf(_("%u of %u"), current + 1, items->len);
+	fl_digest_append_tagged_line(out, markup, "i", position);
+
+	others = items->len - 1;
+	for (guint i = 0; i < items->len && shown < max_lines; i++) {
+		const FlDigestItem *item = g_ptr_array_index(items, i);
+		g_autofree gchar *what = NULL;
+		g_autofree gchar *line = NULL;
+		if (i == current)
+			continue;
+		if (item->name != NULL && item->name[0] != '\0')
+			what = fl_digest_one_line(item->name, FL_DIGEST_ONE_LINE_MAX);
+		else
+			what = fl_digest_one_line(item->goal, FL_DIGEST_ONE_LINE_MAX);
+		line = g_strdup_printf("#%u %s %s", item->id, fl_digest_kind_word(item->kind),
+				       what);
+		fl_digest_append_line(out, markup, line);
+		shown++;
+	}
+	if (others > shown) {
+		g_autofree gchar *more = NULL;
+		/* TRANSLATORS: items of the digest not listed in the notification */
+		more = g_strdup_printf(ngettext("+%u more", "+%u more", others - shown),
+				       others - shown);
+		fl_digest_append_line(out, markup, more);
+	}
+	return g_string_free(out, FALSE);
+}
+
+gchar *
+fl_digest_text(GPtrArray *items, const gchar *label)
+{
+	g_autofree gchar *summary = NULL;
+	GString *out;
+
+	g_return_val_if_fail(items != NULL, NULL);
+
+	summary = fl_digest_summary(items, label);
+	out = g_string_new(summary);
+	/* a blank line before each item: the item's own lines start with a newline */
+	for (guint i = 0; i < items->len; i++) {
+		g_string_append_c(out, '\n');
+		fl_digest_append_item(out, g_ptr_array_index(items, i), FALSE);
+	}
+	g_string_append_c(out, '\n');
+	return g_string_free(out, FALSE);
+}

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * What a check-in digest says, in what order. Pure: builds text from items, no I/O.
+ */
+
+typedef enum {
+	FL_DIGEST_KIND_BLOCKED,      /* needs input */
+	FL_DIGEST_KIND_FAILED,       /* failed/interrupted, with or without a draft */
+	FL_DIGEST_KIND_DRAFT_PASSED, /* draft awaiting review whose verify passed */
+	FL_DIGEST_KIND_DRAFT,        /* other drafts awaiting review */
+} FlDigestKind;
+
+typedef struct {
+	guint id;
+	FlDigestKind kind;
+	gchar *name; /* nullable */
+	gchar *goal;
+	gchar *repo;         /* nullable */
+	gchar *verify;       /* nullable: "pass", "fail", "timeout" */
+	gchar *diffstat;     /* nullable */
+	gdouble cost_usd;    /* < 0 when unknown */
+	gchar *waiting_for;  /* nullable: what a blocked session asks */
+	gchar *reason;       /* nullable: why it failed */
+	gboolean reminder;   /* already announced in an earlier digest */
+	gboolean approvable; /* Approve/Reject make sense for it */
+} FlDigestItem;
+
+FlDigestItem *
+fl_digest_item_new(guint id, FlDigestKind kind, const gchar *goal);
+void
+fl_digest_item_free(FlDigestItem *item);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlDigestItem, fl_digest_item_free)
+
+/* sorts in place: blocked, failed, drafts with verify passed, other drafts; then by id */
+void
+fl_digest_sort(GPtrArray *items);
+
+/*
+ * Summary line (plain text, one line, at most ~60 chars), e.g.
+ * "Check-in 15:00 · 4 drafts · 1 failed · 1 blocked". @label is "15:00" or NULL (then
+ * "Check-in"). Counts only kinds present; drafts counts both draft kinds.
+ */
+gchar *
+fl_digest_summary(GPtrArray *items, const gchar *label);
+
+/*
+ * Body: the item at @current in full (goal, repo, verify, diffstat, cost, what it asks / why
+ * it failed; "2 of 4" position when more than one), then the others one line each in order,
+ * at most @max_lines of them, then "+N more". With @markup, text is escaped for the
+ * notification body markup subset (<b>, <i> only); without, plain text. All text is made
+ * valid UTF-8, control characters other than newline stripped, long goals ellipsized.
+ */
+gchar *
+fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines);
+
+/* plain-text digest for `flotilla checkin --preview` and webhooks: summary + every item */
+gchar *
+fl_digest_text(GPtrArray *items, const gchar *label);
+
+/* makes @s valid UTF-8 without control characters (except \n when @keep_newlines) */
+gchar *
+fl_digest_clean_text(const gchar *s, gboolean keep_newlines);
+
+G_END_DECLS
