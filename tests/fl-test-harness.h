@@ -1,0 +1,88 @@
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* a fresh private directory under the system temp dir, removed by fl_test_rm_rf() */
+gchar *
+fl_test_mkdtemp(void);
+void
+fl_test_rm_rf(const gchar *path);
+
+/* runs @argv (NULL-terminated) synchronously in @cwd, returns the exit status (-1 on signal) */
+gint
+fl_test_run(const gchar *cwd, const gchar *const *argv, gchar **out, gchar **err);
+/* like fl_test_run() with a shell command line; asserts it exits 0, returns stdout */
+gchar *
+fl_test_sh(const gchar *cwd, const gchar *cmdline);
+
+/* waits for another process to create @path (inotify on its directory) */
+gboolean
+fl_test_wait_file(const gchar *path, guint timeout_ms);
+
+/* iterates the default main context until @cond returns TRUE or @timeout_ms passes */
+gboolean
+fl_test_wait_for(gboolean (*cond)(gpointer), gpointer user_data, guint timeout_ms);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+
+#include <json-glib/json-glib.h>
+
+/*
+ * One private world per test: a private session bus, a temporary HOME and XDG tree, the real
+ * flotillad binary ($FLOTILLAD) and the real CLI ($FLOTILLA), both talking to that bus only.
+ */
+typedef struct {
+	GTestDBus *bus;
+	gchar *root; /* temporary directory holding everything below */
+	gchar *home;
+	gchar *state_dir; /* $XDG_STATE_HOME/flotilla */
+	gchar *config_path;
+	gchar **envp; /* the environment for the daemon and the CLI */
+	GSubprocess *daemon;
+	GDBusConnection *conn;
+	guint changes; /* SessionChanged signals seen */
+	guint sub_id;
+} FlTestEnv;
+
+FlTestEnv *
+fl_test_env_new(const gchar *config_text);
+void
+fl_test_env_free(FlTestEnv *env);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlTestEnv, fl_test_env_free)
+
+/* replaces the config file (takes effect at the next daemon start) */
+void
+fl_test_env_write_config(FlTestEnv *env, const gchar *config_text);
+/* starts flotillad (optionally with extra args) and waits until it owns its name */
+void
+fl_test_env_start_daemon(FlTestEnv *env, const gchar *extra_arg);
+/* sends @sig to the daemon and waits for it to exit; returns its wait status */
+gint
+fl_test_env_stop_daemon(FlTestEnv *env, gint sig);
+
+/* runs the CLI with NULL-terminated args in @cwd (NULL = root); returns the exit code */
+gint
+fl_test_cli(FlTestEnv *env, const gchar *cwd, gchar **out, gchar **err, ...) G_GNUC_NULL_TERMINATED;
+gint
+fl_test_cliv(FlTestEnv *env, const gchar *cwd, const gchar *const *args, gchar **out, gchar **err);
+/* runs the CLI, asserting exit 0; returns stdout */
+gchar *
+fl_test_cli_ok(FlTestEnv *env, const gchar *cwd, ...) G_GNUC_NULL_TERMINATED;
+/* `flotilla run [args…]` asserting success; returns the new id */
+guint
+fl_test_run_session(FlTestEnv *env, const gchar *cwd, ...) G_GNUC_NULL_TERMINATED;
+/* `flotilla show ID --json` parsed */
+JsonObject *
+fl_test_show(FlTestEnv *env, guint id);
+/* waits (on SessionChanged signals) until session @id is in @state; FALSE on timeout */
+gboolean
+fl_test_wait_state(FlTestEnv *env, guint id, const gchar *state, guint timeout_ms);
+/* waits until session @id is no longer queued/running/blocked; returns its state */
+gchar *
+fl_test_wait_ended(FlTestEnv *env, guint id, guint timeout_ms);
+
+G_END_DECLS

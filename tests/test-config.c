@@ -1,0 +1,8 @@
+/* placeholder until the module lands */
+int
+main(void);
+int
+main(void)
+{
+	return 77;
+}

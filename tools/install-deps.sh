@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs what building, testing and the demo need on Debian 12 or newer.
+set -eu
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+	build-essential meson ninja-build pkg-config gettext git \
+	libglib2.0-dev libglib2.0-bin libnotify-dev libcurl4-openssl-dev libjson-glib-dev \
+	libsqlite3-dev dbus dbus-daemon python3 python3-dbusmock \
+	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps
