@@ -1560,16 +1560,16 @@ fl_cli_format_value(const gchar *key, GVariant *value)
 	}
 }
 
-/* "key: value"; lines after the first of a multi-line value are indented by two spaces */
+/* "key: value"; lines after the first of a multi-line value go two spaces deeper than @indent */
 static void
-fl_cli_append_field(GString *out, const gchar *key, const gchar *text)
+fl_cli_append_field(GString *out, const gchar *indent, const gchar *key, const gchar *text)
 {
 	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 
-	g_string_append_printf(out, "%s: %s\n", key, lines[0] != NULL ? lines[0] : "");
+	g_string_append_printf(out, "%s%s: %s\n", indent, key, lines[0] != NULL ? lines[0] : "");
 	for (guint i = 1; lines[0] != NULL && lines[i] != NULL; i++) {
 		if (lines[i][0] != '\0')
-			g_string_append_printf(out, "  %s", lines[i]);
+			g_string_append_printf(out, "%s  %s", indent, lines[i]);
 		g_string_append_c(out, '\n');
 	}
 }
@@ -1583,7 +1583,7 @@ fl_cli_append_dict_field(GString *out, GVariant *dict, const gchar *key)
 	if (value == NULL)
 		return;
 	text = fl_cli_format_value(key, value);
-	fl_cli_append_field(out, key, text);
+	fl_cli_append_field(out, "", key, text);
 }
 
 static gint
@@ -1618,6 +1618,32 @@ fl_cli_print_session_fields(GVariant *session)
 	g_string_free(out, TRUE);
 }
 
+/* the audit trail: what happened to the session, who decided, from where */
+static void
+fl_cli_print_history(FlCli *cli, guint id)
+{
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, NULL);
+	g_autoptr(GVariant) events = NULL;
+	GVariantIter iter;
+	const gchar *when, *kind, *source, *note;
+
+	if (proxy == NULL ||
+	    !fl_dbus_flotilla1_call_get_events_sync(proxy, id, &events, NULL, NULL) ||
+	    g_variant_n_children(events) == 0)
+		return;
+	g_print("%s\n", _("history:"));
+	g_variant_iter_init(&iter, events);
+	while (g_variant_iter_next(&iter, "(&s&s&s&s)", &when, &kind, &source, &note)) {
+		g_autofree gchar *clean = fl_cli_clean_line(note);
+		g_print("  %s  %s", when, kind);
+		if (source[0] != '\0')
+			g_print(" (%s)", source);
+		if (clean[0] != '\0')
+			g_print(": %s", clean);
+		g_print("\n");
+	}
+}
+
 static gboolean
 fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 {
@@ -1638,6 +1664,7 @@ fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 		return TRUE;
 	}
 	fl_cli_print_session_fields(session);
+	fl_cli_print_history(cli, id);
 	return TRUE;
 }
 
@@ -1652,6 +1679,7 @@ typedef struct {
 	gchar *log_path;       /* (owned) (nullable) */
 	GFileMonitor *monitor; /* (owned) (nullable) */
 	GInputStream *log;     /* (owned) (nullable) open once the file exists */
+	gchar *monitored;      /* (owned) (nullable) what the monitor watches */
 	GError *error;         /* (owned) (nullable) ends the wait */
 	gboolean finished;
 } FlCliWatch;
@@ -1666,6 +1694,7 @@ fl_cli_watch_clear(FlCliWatch *watch)
 	g_clear_pointer(&watch->session, g_variant_unref);
 	g_clear_pointer(&watch->state, g_free);
 	g_clear_pointer(&watch->log_path, g_free);
+	g_clear_pointer(&watch->monitored, g_free);
 	g_clear_error(&watch->error);
 }
 
@@ -1695,36 +1724,74 @@ static void
 fl_cli_watch_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other,
 			    GFileMonitorEvent event, gpointer user_data);
 
-/* the log appears when the session starts: until then we watch for it */
+/* watches @path (a directory with @directory) unless that is what we watch already */
+static void
+fl_cli_watch_monitor(FlCliWatch *watch, const gchar *path, gboolean directory)
+{
+	g_autoptr(GFile) file = g_file_new_for_path(path);
+	g_autoptr(GError) error = NULL;
+
+	if (g_strcmp0(watch->monitored, path) == 0)
+		return;
+	if (watch->monitor != NULL) {
+		g_signal_handlers_disconnect_by_data(watch->monitor, watch);
+		g_file_monitor_cancel(watch->monitor);
+		g_clear_object(&watch->monitor);
+	}
+	g_free(watch->monitored);
+	watch->monitored = g_strdup(path);
+	watch->monitor = directory
+				 ? g_file_monitor_directory(file, G_FILE_MONITOR_NONE, NULL, &error)
+				 : g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error);
+	if (watch->monitor == NULL) {
+		fl_cli_watch_fail(watch, g_steal_pointer(&error));
+		return;
+	}
+	/* GIO's default coalesces changes for 800 ms; a followed log should feel live */
+	g_file_monitor_set_rate_limit(watch->monitor, 100);
+	g_signal_connect(watch->monitor, "changed", G_CALLBACK(fl_cli_watch_log_changed_cb), watch);
+}
+
+/*
+ * Opens the log once it exists. Until then it watches the nearest directory on the way to it
+ * that exists (the session's directory may not exist yet either: a monitor on a path below a
+ * missing directory falls back to GLib's slow polling), moving down as directories appear.
+ */
 static void
 fl_cli_watch_open_log(FlCliWatch *watch)
 {
-	g_autoptr(GFile) file = NULL;
-	g_autoptr(GError) error = NULL;
-	GFileInputStream *stream;
-
-	if (!watch->print_log || watch->log != NULL || watch->log_path == NULL ||
-	    watch->error != NULL)
+	if (!watch->print_log || watch->log != NULL || watch->log_path == NULL)
 		return;
-	file = g_file_new_for_path(watch->log_path);
-	if (watch->monitor == NULL) {
-		watch->monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, &error);
-		if (watch->monitor == NULL) {
+	while (watch->error == NULL) {
+		g_autoptr(GFile) file = g_file_new_for_path(watch->log_path);
+		g_autoptr(GFileInputStream) stream = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *dir = NULL;
+
+		stream = g_file_read(file, NULL, &error);
+		if (stream != NULL) {
+			watch->log = G_INPUT_STREAM(g_steal_pointer(&stream));
+			fl_cli_watch_monitor(watch, watch->log_path, FALSE);
+			return;
+		}
+		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
 			fl_cli_watch_fail(watch, g_steal_pointer(&error));
 			return;
 		}
-		/* GIO's default coalesces changes for 800 ms; a followed log should feel live */
-		g_file_monitor_set_rate_limit(watch->monitor, 100);
-		g_signal_connect(watch->monitor, "changed", G_CALLBACK(fl_cli_watch_log_changed_cb),
-				 watch);
+		dir = g_path_get_dirname(watch->log_path);
+		while (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+			gchar *parent = g_path_get_dirname(dir);
+			gboolean top = g_strcmp0(parent, dir) == 0;
+			g_free(dir);
+			dir = parent;
+			if (top)
+				break;
+		}
+		if (g_strcmp0(watch->monitored, dir) == 0)
+			return;
+		/* and look once more: it may have appeared before the monitor was in place */
+		fl_cli_watch_monitor(watch, dir, TRUE);
 	}
-	stream = g_file_read(file, NULL, &error);
-	if (stream == NULL) {
-		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
-			fl_cli_watch_fail(watch, g_steal_pointer(&error));
-		return;
-	}
-	watch->log = G_INPUT_STREAM(stream);
 }
 
 static void
@@ -1789,8 +1856,9 @@ fl_cli_watch_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 	g_autofree gchar *owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(object));
 
 	if (owner == NULL) {
-		fl_cli_watch_fail(watch, g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
-							     _("flotillad went away")));
+		fl_cli_watch_fail(watch,
+				  g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+						      _("cannot reach flotillad: it went away")));
 		return;
 	}
 	/* replaced (flotillad --replace): signals from the old one may be lost, ask the new one */
@@ -1803,8 +1871,9 @@ fl_cli_watch_closed_cb(GDBusConnection *connection, gboolean remote_peer_vanishe
 {
 	FlCliWatch *watch = user_data;
 
-	fl_cli_watch_fail(watch, g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
-						     _("the session bus went away")));
+	fl_cli_watch_fail(
+		watch, g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+					   _("cannot reach flotillad: the session bus went away")));
 }
 
 /*
@@ -2165,13 +2234,11 @@ static void
 fl_cli_append_item_field(GString *out, const gchar *label, const gchar *value)
 {
 	g_autofree gchar *clean = NULL;
-	g_autofree gchar *key = NULL;
 
 	if (value == NULL)
 		return;
 	clean = fl_cli_clean_text(value);
-	key = g_strconcat("  ", label, NULL);
-	fl_cli_append_field(out, key, clean);
+	fl_cli_append_field(out, "  ", label, clean);
 }
 
 static void

@@ -3,6 +3,7 @@
 #include "fl-config.h"
 
 #include <glib/gi18n.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fl-error.h"
@@ -84,12 +85,16 @@ static gboolean
 fl_config_fail(GError **error, const gchar *path, const gchar *group, const gchar *key,
 	       const gchar *what)
 {
+	/* the message quotes the file's bytes, which need not be UTF-8 */
+	g_autofree gchar *msg = NULL;
+	g_autofree gchar *valid = NULL;
+
 	if (key != NULL)
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "%s: [%s] %s: %s", path,
-			    group, key, what);
+		msg = g_strdup_printf("%s: [%s] %s: %s", path, group, key, what);
 	else
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "%s: [%s]: %s", path, group,
-			    what);
+		msg = g_strdup_printf("%s: [%s]: %s", path, group, what);
+	valid = g_utf8_make_valid(msg, -1);
+	g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, valid);
 	return FALSE;
 }
 
@@ -126,17 +131,51 @@ fl_config_get_uint(GKeyFile *kf, const gchar *path, const gchar *group, const gc
 	return TRUE;
 }
 
-static gchar *
-fl_config_get_str(GKeyFile *kf, const gchar *group, const gchar *key)
+/*
+ * A string value, stripped, NULL when missing or empty. GKeyFile escapes (\s, \n, \t, \\)
+ * apply; a value that is not UTF-8 is an error rather than a silently missing value.
+ */
+static gboolean
+fl_config_get_str(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key,
+		  gchar **value, GError **error)
 {
-	g_autofree gchar *raw = g_key_file_get_string(kf, group, key, NULL);
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *raw = NULL;
 
+	*value = NULL;
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE;
+	raw = g_key_file_get_string(kf, group, key, &error_local);
 	if (raw == NULL)
-		return NULL;
+		return fl_config_fail(error, path, group, key, error_local->message);
+	g_strstrip(raw);
+	if (raw[0] != '\0')
+		*value = g_steal_pointer(&raw);
+	return TRUE;
+}
+
+/*
+ * A command line, parsed with shell quoting and taken verbatim from the file: GKeyFile
+ * escapes would otherwise eat the backslashes a shell user writes ('%s\n', 'a\.b').
+ * @argv stays NULL when the key is missing or empty.
+ */
+static gboolean
+fl_config_get_argv(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key,
+		   gchar ***argv, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *raw = NULL;
+
+	*argv = NULL;
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE;
+	raw = g_key_file_get_value(kf, group, key, NULL);
 	g_strstrip(raw);
 	if (raw[0] == '\0')
-		return NULL;
-	return g_steal_pointer(&raw);
+		return TRUE;
+	if (!g_shell_parse_argv(raw, NULL, argv, &error_local))
+		return fl_config_fail(error, path, group, key, error_local->message);
+	return TRUE;
 }
 
 static gboolean
@@ -159,23 +198,52 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 }
 
 static gboolean
+fl_config_load_now(FlConfig *self, GKeyFile *kf, GError **error)
+{
+	g_autofree gchar *now = NULL;
+	g_auto(GStrv) events = NULL;
+
+	if (!fl_config_get_str(kf, self->path, "checkin", "now", &now, error))
+		return FALSE;
+	if (now == NULL)
+		return TRUE;
+	events = g_strsplit_set(now, ";,", -1);
+	self->now_blocked = FALSE;
+	self->now_failed = FALSE;
+	for (guint i = 0; events[i] != NULL; i++) {
+		g_strstrip(events[i]);
+		if (g_strcmp0(events[i], "blocked") == 0) {
+			self->now_blocked = TRUE;
+		} else if (g_strcmp0(events[i], "failed") == 0) {
+			self->now_failed = TRUE;
+		} else if (events[i][0] != '\0' && g_strcmp0(events[i], "none") != 0) {
+			g_autofree gchar *what = g_strdup_printf(
+				_("'%s' is not an event (blocked, failed or none)"), events[i]);
+			return fl_config_fail(error, self->path, "checkin", "now", what);
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
 fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 {
 	const gchar *keys[] = {"times", "every",          "days", "quiet-hours",
 			       "now",   "review-command", NULL};
 	g_autoptr(FlSchedule) schedule = NULL;
 	g_autoptr(GError) error_local = NULL;
-	g_autofree gchar *now = NULL;
-	g_autofree gchar *review = NULL;
+	g_auto(GStrv) review = NULL;
 
 	if (!g_key_file_has_group(kf, "checkin"))
 		return TRUE;
 	if (!fl_config_check_keys(kf, self->path, "checkin", keys, error))
 		return FALSE;
-	self->checkin_times = fl_config_get_str(kf, "checkin", "times");
-	self->checkin_every = fl_config_get_str(kf, "checkin", "every");
-	self->checkin_days = fl_config_get_str(kf, "checkin", "days");
-	self->checkin_quiet_hours = fl_config_get_str(kf, "checkin", "quiet-hours");
+	if (!fl_config_get_str(kf, self->path, "checkin", "times", &self->checkin_times, error) ||
+	    !fl_config_get_str(kf, self->path, "checkin", "every", &self->checkin_every, error) ||
+	    !fl_config_get_str(kf, self->path, "checkin", "days", &self->checkin_days, error) ||
+	    !fl_config_get_str(kf, self->path, "checkin", "quiet-hours", &self->checkin_quiet_hours,
+			       error))
+		return FALSE;
 	schedule = fl_schedule_new(self->checkin_times, self->checkin_every, self->checkin_days,
 				   self->checkin_quiet_hours, &error_local);
 	if (schedule == NULL) {
@@ -184,33 +252,13 @@ fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 			    self->path, error_local->message);
 		return FALSE;
 	}
-	now = fl_config_get_str(kf, "checkin", "now");
-	if (now != NULL) {
-		g_auto(GStrv) events = g_strsplit_set(now, ";,", -1);
-		self->now_blocked = FALSE;
-		self->now_failed = FALSE;
-		for (guint i = 0; events[i] != NULL; i++) {
-			g_strstrip(events[i]);
-			if (g_strcmp0(events[i], "blocked") == 0) {
-				self->now_blocked = TRUE;
-			} else if (g_strcmp0(events[i], "failed") == 0) {
-				self->now_failed = TRUE;
-			} else if (events[i][0] != '\0' && g_strcmp0(events[i], "none") != 0) {
-				g_autofree gchar *what = g_strdup_printf(
-					_("'%s' is not an event (blocked, failed or none)"),
-					events[i]);
-				return fl_config_fail(error, self->path, "checkin", "now", what);
-			}
-		}
-	}
-	review = fl_config_get_str(kf, "checkin", "review-command");
+	if (!fl_config_load_now(self, kf, error))
+		return FALSE;
+	if (!fl_config_get_argv(kf, self->path, "checkin", "review-command", &review, error))
+		return FALSE;
 	if (review != NULL) {
-		g_auto(GStrv) argv = NULL;
-		if (!g_shell_parse_argv(review, NULL, &argv, &error_local))
-			return fl_config_fail(error, self->path, "checkin", "review-command",
-					      error_local->message);
 		g_strfreev(self->review_command);
-		self->review_command = g_steal_pointer(&argv);
+		self->review_command = g_steal_pointer(&review);
 	}
 	return TRUE;
 }
@@ -222,7 +270,6 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	const gchar *keys[] = {"kind",  "command",     "env",    "api",        "url",
 			       "model", "api-key-env", "output", "max-tokens", NULL};
 	g_autoptr(GError) error_local = NULL;
-	g_autofree gchar *command = NULL;
 	FlAgentConfig *agent;
 
 	if (!fl_config_check_keys(kf, self->path, group, keys, error))
@@ -230,33 +277,43 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	if (name[0] == '\0' || strpbrk(name, " \t/") != NULL)
 		return fl_config_fail(error, self->path, group, NULL,
 				      _("an agent name must be one word"));
+	/* replaces a preset of the same name; freed with the config even when invalid */
 	agent = g_new0(FlAgentConfig, 1);
 	agent->name = g_strdup(name);
 	g_hash_table_insert(self->agents, g_strdup(name), agent);
-	agent->kind = fl_config_get_str(kf, group, "kind");
+	if (!fl_config_get_str(kf, self->path, group, "kind", &agent->kind, error))
+		return FALSE;
 	if (agent->kind == NULL)
 		agent->kind =
 			g_strdup(g_key_file_has_key(kf, group, "url", NULL) ? "http" : "command");
 	if (g_strcmp0(agent->kind, "command") != 0 && g_strcmp0(agent->kind, "http") != 0)
 		return fl_config_fail(error, self->path, group, "kind",
 				      _("must be 'command' or 'http'"));
-	command = fl_config_get_str(kf, group, "command");
-	if (command != NULL && !g_shell_parse_argv(command, NULL, &agent->command, &error_local))
-		return fl_config_fail(error, self->path, group, "command", error_local->message);
+	if (!fl_config_get_argv(kf, self->path, group, "command", &agent->command, error))
+		return FALSE;
 	if (g_strcmp0(agent->kind, "command") == 0 && agent->command == NULL)
 		return fl_config_fail(error, self->path, group, "command",
 				      _("a command agent needs a command"));
-	agent->env = g_key_file_get_string_list(kf, group, "env", NULL, NULL);
-	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
-		if (strchr(agent->env[i], '=') == NULL || agent->env[i][0] == '=')
+	if (g_key_file_has_key(kf, group, "env", NULL)) {
+		agent->env = g_key_file_get_string_list(kf, group, "env", NULL, &error_local);
+		if (agent->env == NULL)
 			return fl_config_fail(error, self->path, group, "env",
-					      _("entries must be KEY=VALUE, separated by ';'"));
+					      error_local->message);
 	}
-	agent->api = fl_config_get_str(kf, group, "api");
-	agent->url = fl_config_get_str(kf, group, "url");
-	agent->model = fl_config_get_str(kf, group, "model");
-	agent->api_key_env = fl_config_get_str(kf, group, "api-key-env");
-	agent->output = fl_config_get_str(kf, group, "output");
+	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
+		if (strchr(agent->env[i], '=') == NULL || agent->env[i][0] == '=') {
+			g_autofree gchar *what = g_strdup_printf(
+				_("'%s' is not KEY=VALUE (entries are separated by ';')"),
+				agent->env[i]);
+			return fl_config_fail(error, self->path, group, "env", what);
+		}
+	}
+	if (!fl_config_get_str(kf, self->path, group, "api", &agent->api, error) ||
+	    !fl_config_get_str(kf, self->path, group, "url", &agent->url, error) ||
+	    !fl_config_get_str(kf, self->path, group, "model", &agent->model, error) ||
+	    !fl_config_get_str(kf, self->path, group, "api-key-env", &agent->api_key_env, error) ||
+	    !fl_config_get_str(kf, self->path, group, "output", &agent->output, error))
+		return FALSE;
 	agent->max_tokens = 4096;
 	if (!fl_config_get_uint(kf, self->path, group, "max-tokens", 1, 1000000, &agent->max_tokens,
 				error))
@@ -277,20 +334,65 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	return TRUE;
 }
 
+/*
+ * The key under which a repository's settings are kept: git reports the top level with
+ * symlinks resolved, so a configured path through a symlink must resolve the same way.
+ */
+static gchar *
+fl_config_repo_key(const gchar *path)
+{
+	g_autofree gchar *canon = g_canonicalize_filename(path, NULL);
+	g_autofree gchar *real = realpath(canon, NULL);
+
+	if (real != NULL)
+		return g_strdup(real);
+	return g_steal_pointer(&canon);
+}
+
+static gboolean
+fl_config_load_repo(FlConfig *self, GKeyFile *kf, const gchar *group, const gchar *repo,
+		    GError **error)
+{
+	const gchar *keys[] = {"verify", NULL};
+	g_autofree gchar *verify = NULL;
+
+	if (!g_path_is_absolute(repo))
+		return fl_config_fail(error, self->path, group, NULL,
+				      _("the repository must be an absolute path"));
+	if (!fl_config_check_keys(kf, self->path, group, keys, error))
+		return FALSE;
+	/* a shell command line: taken verbatim, like a command agent's */
+	verify = g_key_file_get_value(kf, group, "verify", NULL);
+	if (verify == NULL)
+		return TRUE;
+	g_strstrip(verify);
+	if (verify[0] == '\0')
+		return TRUE;
+	g_hash_table_insert(self->repo_verify, fl_config_repo_key(repo), g_steal_pointer(&verify));
+	return TRUE;
+}
+
 FlConfig *
 fl_config_load(const gchar *path, GError **error)
 {
-	g_autoptr(FlConfig) self = fl_config_new_default();
+	g_autoptr(FlConfig) self = NULL;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) error_local = NULL;
 	g_auto(GStrv) groups = NULL;
 
+	g_return_val_if_fail(path != NULL, NULL);
+
+	self = fl_config_new_default();
 	self->path = g_strdup(path);
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error_local)) {
+	/* translations kept so that "key[xx]=" is reported like any unknown key */
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &error_local)) {
+		g_autofree gchar *msg = NULL;
+		g_autofree gchar *valid = NULL;
 		if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
 			return g_steal_pointer(&self);
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "%s: %s", path,
-			    error_local->message);
+		msg = g_strdup_printf("%s: %s", path, error_local->message);
+		valid = g_utf8_make_valid(msg, -1);
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, valid);
 		return NULL;
 	}
 	groups = g_key_file_get_groups(kf, NULL);
@@ -302,22 +404,8 @@ fl_config_load(const gchar *path, GError **error)
 			if (!fl_config_load_agent(self, kf, group, group + 6, error))
 				return NULL;
 		} else if (g_str_has_prefix(group, "repo ")) {
-			const gchar *keys[] = {"verify", NULL};
-			const gchar *repo = group + 5;
-			g_autofree gchar *verify = NULL;
-			if (!g_path_is_absolute(repo)) {
-				fl_config_fail(error, path, group, NULL,
-					       _("the repository must be an absolute path"));
+			if (!fl_config_load_repo(self, kf, group, group + 5, error))
 				return NULL;
-			}
-			if (!fl_config_check_keys(kf, path, group, keys, error))
-				return NULL;
-			verify = fl_config_get_str(kf, group, "verify");
-			if (verify != NULL) {
-				g_autofree gchar *canon = g_canonicalize_filename(repo, NULL);
-				g_hash_table_insert(self->repo_verify, g_steal_pointer(&canon),
-						    g_steal_pointer(&verify));
-			}
 		} else {
 			fl_config_fail(error, path, group, NULL, _("unknown group"));
 			return NULL;
@@ -337,5 +425,8 @@ fl_config_get_agent(const FlConfig *self, const gchar *name)
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel)
 {
-	return g_hash_table_lookup(self->repo_verify, toplevel);
+	/* no I/O here: @toplevel comes from git, already free of symlinks */
+	g_autofree gchar *canon = g_canonicalize_filename(toplevel, NULL);
+
+	return g_hash_table_lookup(self->repo_verify, canon);
 }

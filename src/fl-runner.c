@@ -492,7 +492,7 @@ main(int argc, char **argv)
 	/* our stderr may be a pipe from a daemon that has since died */
 	signal(SIGPIPE, SIG_IGN);
 
-	/* EPERM: already a group or session leader, which is as detached as we need */
+	/* EPERM: the parent's child setup already made us a session (or group) leader */
 	setsid();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		g_printerr("flotilla-runner: cannot become a child subreaper: %s\n",

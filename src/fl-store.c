@@ -86,45 +86,90 @@ fl_store_prepare(FlStore *self, const gchar *sql, GError **error)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 
 static gint
-fl_store_user_version(FlStore *self, GError **error)
+fl_store_int_query(FlStore *self, const gchar *sql, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = fl_store_prepare(self, "PRAGMA user_version", error);
+	g_autoptr(sqlite3_stmt) stmt = NULL;
 
-	if (stmt == NULL)
-		return -1;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		fl_store_fail(self, error, "database");
+	if (sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, sqlite3_errmsg(self->db));
 		return -1;
 	}
 	return sqlite3_column_int(stmt, 0);
 }
 
-static gboolean
-fl_store_migrate(FlStore *self, const gchar *path, GError **error)
+/* the schema version, refusing (and not touching) anything flotilla cannot use */
+static gint
+fl_store_check_version(FlStore *self, const gchar *path, GError **error)
 {
-	gint version = fl_store_user_version(self, error);
+	g_autoptr(GError) error_local = NULL;
+	gint version = fl_store_int_query(self, "PRAGMA user_version", &error_local);
+	gint objects;
+	gint rc;
 
 	if (version < 0) {
-		g_prefix_error(error, _("%s is not a flotilla database (left untouched): "), path);
-		return FALSE;
+		rc = sqlite3_extended_errcode(self->db) & 0xff;
+		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("%s is not a flotilla database (left untouched): %s"), path,
+				    error_local->message);
+		else
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"), path,
+				    error_local->message);
+		return -1;
 	}
 	if (version > FL_STORE_SCHEMA_VERSION) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
 			    _("%s has schema version %d, newer than this flotillad supports (%d): "
 			      "refusing to use it (upgrade flotilla)"),
 			    path, version, FL_STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (version > 0)
+		return version;
+	/* version 0 is an empty file; tables without a version belong to someone else */
+	objects = fl_store_int_query(self, "SELECT COUNT(*) FROM sqlite_master", &error_local);
+	if (objects != 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("%s is not a flotilla database (left untouched): %s"), path,
+			    objects < 0 ? error_local->message
+					: _("it holds tables but no schema version"));
+		return -1;
+	}
+	return 0;
+}
+
+static gboolean
+fl_store_migrate(FlStore *self, const gchar *path, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	gint version;
+
+	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error)) {
+		g_prefix_error(error, "%s: ", path);
+		return FALSE;
+	}
+	/* again under the write lock: another flotillad may have migrated meanwhile */
+	version = fl_store_int_query(self, "PRAGMA user_version", &error_local);
+	if (version < 0) {
+		fl_store_exec(self, "ROLLBACK", NULL);
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"), path,
+			    error_local->message);
 		return FALSE;
 	}
 	for (gint v = version; v < FL_STORE_SCHEMA_VERSION; v++) {
-		g_autofree gchar *sql =
-			g_strdup_printf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; "
-					"COMMIT;",
-					fl_store_migrations[v], v + 1);
+		g_autofree gchar *sql = g_strdup_printf("%s PRAGMA user_version = %d;",
+							fl_store_migrations[v], v + 1);
 		if (!fl_store_exec(self, sql, error)) {
 			fl_store_exec(self, "ROLLBACK", NULL);
 			g_prefix_error(error, _("cannot migrate %s to version %d: "), path, v + 1);
 			return FALSE;
 		}
+	}
+	if (!fl_store_exec(self, "COMMIT", error)) {
+		fl_store_exec(self, "ROLLBACK", NULL);
+		g_prefix_error(error, _("cannot migrate %s: "), path);
+		return FALSE;
 	}
 	return TRUE;
 }
@@ -132,26 +177,53 @@ fl_store_migrate(FlStore *self, const gchar *path, GError **error)
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error)
 {
-	g_autoptr(FlStore) self = g_object_new(FL_TYPE_STORE, NULL);
-	g_autofree gchar *path = g_build_filename(state_dir, "flotilla.db", NULL);
-	g_autofree gchar *sessions = g_build_filename(state_dir, "sessions", NULL);
+	g_autoptr(FlStore) self = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *sessions = NULL;
+	gint version;
 	gint rc;
 
+	g_return_val_if_fail(state_dir != NULL, NULL);
+
+	self = g_object_new(FL_TYPE_STORE, NULL);
+	path = g_build_filename(state_dir, "flotilla.db", NULL);
+	sessions = g_build_filename(state_dir, "sessions", NULL);
 	self->state_dir = g_strdup(state_dir);
-	if (!fl_ensure_dir(state_dir, error) || !fl_ensure_dir(sessions, error))
+	if (!fl_ensure_dir(state_dir, &error_local)) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, error_local->message);
 		return NULL;
+	}
 	/* 0700 even when the directory existed with looser permissions */
-	g_chmod(state_dir, 0700);
+	if (g_chmod(state_dir, 0700) != 0) {
+		gint saved = errno;
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot make %s private: %s"),
+			    state_dir, g_strerror(saved));
+		return NULL;
+	}
 	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), path,
 			    self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
 		return NULL;
 	}
-	g_chmod(path, 0600);
 	sqlite3_busy_timeout(self->db, 5000);
-	if (!fl_store_migrate(self, path, error))
+	version = fl_store_check_version(self, path, error);
+	if (version < 0)
 		return NULL;
+	/* only once the file is known to be ours; the -wal and -shm files inherit the mode */
+	if (g_chmod(path, 0600) != 0) {
+		gint saved = errno;
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot make %s private: %s"), path,
+			    g_strerror(saved));
+		return NULL;
+	}
+	if (version < FL_STORE_SCHEMA_VERSION && !fl_store_migrate(self, path, error))
+		return NULL;
+	if (!fl_ensure_dir(sessions, &error_local)) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, error_local->message);
+		return NULL;
+	}
 	/* WAL + FULL: a committed row survives power loss, readers never block the writer */
 	if (!fl_store_exec(self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", error)) {
 		g_prefix_error(error, "%s: ", path);
@@ -296,6 +368,16 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	return g_steal_pointer(&d);
 }
 
+/* after a rollback no id handed out in the transaction exists */
+static void
+fl_store_clear_ids(GPtrArray *datas)
+{
+	for (guint i = 0; i < datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(datas, i);
+		d->id = 0;
+	}
+}
+
 gboolean
 fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
 {
@@ -318,11 +400,17 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
 		if (sqlite3_step(stmt) != SQLITE_DONE) {
 			fl_store_fail(self, error, "cannot record session");
 			fl_store_exec(self, "ROLLBACK", NULL);
+			fl_store_clear_ids(datas);
 			return FALSE;
 		}
 		d->id = (guint)sqlite3_last_insert_rowid(self->db);
 	}
-	return fl_store_exec(self, "COMMIT", error);
+	if (!fl_store_exec(self, "COMMIT", error)) {
+		fl_store_exec(self, "ROLLBACK", NULL);
+		fl_store_clear_ids(datas);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 gboolean
@@ -345,6 +433,10 @@ fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error
 	fl_store_bind_session(stmt, data);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return fl_store_fail(self, error, "cannot record session");
+	if (sqlite3_changes(self->db) == 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no session %u"), data->id);
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -490,6 +582,7 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 {
 	g_autoptr(sqlite3_stmt) stmt = NULL;
 	GVariantBuilder builder;
+	gint rc;
 
 	stmt = fl_store_prepare(self,
 				"SELECT time, kind, source, note FROM events WHERE session_id = ?1 "
@@ -499,7 +592,7 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, session_id);
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ssss)"));
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		g_autofree gchar *when = fl_time_iso8601(sqlite3_column_int64(stmt, 0));
 		const gchar *kind = (const gchar *)sqlite3_column_text(stmt, 1);
 		const gchar *source = (const gchar *)sqlite3_column_text(stmt, 2);
@@ -507,6 +600,11 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 		g_variant_builder_add(&builder, "(ssss)", when != NULL ? when : "",
 				      kind != NULL ? kind : "", source != NULL ? source : "",
 				      note != NULL ? note : "");
+	}
+	if (rc != SQLITE_DONE) {
+		g_variant_builder_clear(&builder);
+		fl_store_fail(self, error, "database");
+		return NULL;
 	}
 	return g_variant_builder_end(&builder);
 }

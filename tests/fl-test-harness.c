@@ -196,6 +196,13 @@ fl_test_env_start_daemon(FlTestEnv *env, const gchar *extra_arg)
 		g_ptr_array_add(argv, (gpointer)extra_arg);
 	g_ptr_array_add(argv, NULL);
 	g_subprocess_launcher_set_environ(launcher, env->envp);
+	/* not our stdout: a test that aborts must not leave meson waiting on a pipe the
+	 * daemon still holds */
+	{
+		g_autofree gchar *log = g_build_filename(env->root, "flotillad.log", NULL);
+		g_subprocess_launcher_set_stdout_file_path(launcher, "/dev/null");
+		g_subprocess_launcher_set_stderr_file_path(launcher, log);
+	}
 	g_clear_object(&env->daemon);
 	env->daemon =
 		g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);

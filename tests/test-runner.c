@@ -49,6 +49,31 @@ spawn(const gchar *const *argv, GSubprocessFlags flags)
 	return proc;
 }
 
+/* the runner's own stdout and stderr go to DIR/runner.log, as the daemon points them at a
+ * file too; a runner left behind by a failed assertion then holds none of the test's pipes */
+static GSubprocessLauncher *
+runner_launcher(const gchar *dir, GSubprocessFlags flags)
+{
+	g_autofree gchar *path = g_build_filename(dir, "runner.log", NULL);
+	GSubprocessLauncher *launcher =
+		g_subprocess_launcher_new(flags | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+
+	g_subprocess_launcher_set_stdout_file_path(launcher, path);
+	return launcher;
+}
+
+static GSubprocess *
+spawn_runner(const gchar *dir, GStrv argv)
+{
+	g_autoptr(GSubprocessLauncher) launcher = runner_launcher(dir, G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GError) error = NULL;
+	GSubprocess *proc =
+		g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, &error);
+
+	g_assert_no_error(error);
+	return proc;
+}
+
 static gboolean
 flag_is_set(gpointer user_data)
 {
@@ -172,6 +197,9 @@ static void
 assert_exit_json(const gchar *dir, const gchar *status, gint64 code, gint64 sig, gboolean cancelled)
 {
 	g_autoptr(JsonObject) obj = load_json(dir, "exit.json");
+	g_autofree gchar *runner_log = g_build_filename(dir, "runner.log", NULL);
+	g_autofree gchar *runner_text = NULL;
+	g_autoptr(GError) error = NULL;
 
 	g_assert_cmpint(get_int(obj, "v"), ==, 1);
 	g_assert_cmpstr(get_string(obj, "status"), ==, status);
@@ -181,6 +209,11 @@ assert_exit_json(const gchar *dir, const gchar *status, gint64 code, gint64 sig,
 	g_assert_cmpint(json_object_get_boolean_member(obj, "cancelled"), ==, cancelled);
 	assert_iso8601(get_string(obj, "finished_at"));
 	assert_mode_0600(dir, "exit.json");
+
+	/* the runner had nothing to complain about */
+	g_file_get_contents(runner_log, &runner_text, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(runner_text, ==, "");
 }
 
 static gchar *
@@ -341,7 +374,7 @@ test_runner_output_and_exit(void)
 	g_file_set_contents(log_path, "from an earlier run\n", -1, &error);
 	g_assert_no_error(error);
 
-	proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+	proc = spawn_runner(dir, argv);
 	runner_pid = atoi(g_subprocess_get_identifier(proc));
 	g_assert_cmpint(wait_exit_code(proc), ==, 0);
 
@@ -388,7 +421,7 @@ test_runner_cwd_env_stdin(void)
 	work_real = g_strdup(resolved);
 
 	/* the runner's stdin is a pipe we keep open: a child reading it would hang */
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE);
+	launcher = runner_launcher(dir, G_SUBPROCESS_FLAGS_STDIN_PIPE);
 	g_subprocess_launcher_setenv(launcher, "FOO", "overridden", TRUE);
 	g_subprocess_launcher_setenv(launcher, "KEPT", "inherited", TRUE);
 	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, &error);
@@ -419,13 +452,32 @@ test_runner_cannot_exec(void)
 		g_autoptr(GSubprocess) proc = NULL;
 		g_auto(GStrv) argv = runner_argv(dir, "--", programs[i], "arg", NULL);
 
-		proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+		proc = spawn_runner(dir, argv);
 		g_assert_cmpint(wait_exit_code(proc), ==, 0);
 		assert_exit_json(dir, "exited", 127, 0, FALSE);
 		log = read_log(dir);
 		g_assert_cmpstr(log, ==, expected);
 		fl_test_rm_rf(dir);
 	}
+}
+
+static void
+test_runner_bad_cwd(void)
+{
+	g_autofree gchar *dir = fl_test_mkdtemp();
+	g_autofree gchar *log = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_auto(GStrv) argv =
+		runner_argv(dir, "--cwd", "/nonexistent/flotilla-test-dir", "--", "true", NULL);
+
+	proc = spawn_runner(dir, argv);
+	g_assert_cmpint(wait_exit_code(proc), ==, 0);
+	assert_exit_json(dir, "exited", 127, 0, FALSE);
+	log = read_log(dir);
+	g_assert_cmpstr(log, ==,
+			"flotilla-runner: cannot change directory to "
+			"/nonexistent/flotilla-test-dir: No such file or directory\n");
+	fl_test_rm_rf(dir);
 }
 
 static void
@@ -440,7 +492,7 @@ test_runner_cancel_kills_group(void)
 	ProcStat runner_stat;
 	gint runner_pid;
 
-	proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+	proc = spawn_runner(dir, argv);
 	started = wait_started(dir);
 	runner_pid = get_int(started, "runner_pid");
 	group.pgid = get_int(started, "pgid");
@@ -474,7 +526,7 @@ test_runner_cancel_grace(void)
 	gint64 signalled_at;
 	gint pgid;
 
-	proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+	proc = spawn_runner(dir, argv);
 	started = wait_started(dir);
 	pgid = get_int(started, "pgid");
 	wait_for_log(dir, "ready\n");
@@ -501,7 +553,7 @@ test_runner_kill_at_once(void)
 	gint64 signalled_at;
 	gint pgid;
 
-	proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+	proc = spawn_runner(dir, argv);
 	started = wait_started(dir);
 	pgid = get_int(started, "pgid");
 	wait_for_log(dir, "ready\n");
@@ -520,18 +572,20 @@ test_runner_kill_at_once(void)
 static void
 test_runner_forwarded_signals(void)
 {
-	/* the trap names the signal the group received and exits cleanly, before any SIGKILL */
+	/* the trap names the signal the group received and exits cleanly, before any SIGKILL;
+	 * the shell waits in the wait builtin, which a trapped signal interrupts at any time */
 	struct {
 		gint sent;
 		const gchar *script;
 		const gchar *log;
 		gint code;
 	} cases[] = {
-		{SIGINT, "trap 'echo got-INT; exit 5' INT; echo ready; sleep 1000", "got-INT\n", 5},
-		{SIGHUP, "trap 'echo got-TERM; exit 6' TERM; echo ready; sleep 1000", "got-TERM\n",
-		 6},
-		{SIGTERM, "trap 'echo got-TERM; exit 7' TERM; echo ready; sleep 1000", "got-TERM\n",
-		 7},
+		{SIGINT, "trap 'echo got-INT; exit 5' INT; sleep 1000 & echo ready; wait",
+		 "got-INT\n", 5},
+		{SIGHUP, "trap 'echo got-TERM; exit 6' TERM; sleep 1000 & echo ready; wait",
+		 "got-TERM\n", 6},
+		{SIGTERM, "trap 'echo got-TERM; exit 7' TERM; sleep 1000 & echo ready; wait",
+		 "got-TERM\n", 7},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -541,7 +595,7 @@ test_runner_forwarded_signals(void)
 		g_autoptr(GSubprocess) proc = NULL;
 		g_auto(GStrv) argv = runner_argv(dir, "--", "sh", "-c", cases[i].script, NULL);
 
-		proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+		proc = spawn_runner(dir, argv);
 		started = wait_started(dir);
 		wait_for_log(dir, "ready\n");
 		g_subprocess_send_signal(proc, cases[i].sent);
@@ -586,7 +640,7 @@ test_runner_leftovers_killed(void)
 			    NULL);
 
 	g_assert_cmpint(g_mkdir(work, 0700), ==, 0);
-	proc = spawn((const gchar *const *)argv, G_SUBPROCESS_FLAGS_NONE);
+	proc = spawn_runner(dir, argv);
 	g_assert_cmpint(wait_exit_code(proc), ==, 0);
 	assert_exit_json(dir, "exited", 0, 0, FALSE);
 
@@ -611,7 +665,7 @@ test_runner_outlives_parent(void)
 			       "-c",
 			       "\"$0\" --dir \"$1\" --cwd \"$1\" -- sh -c "
 			       "'while [ ! -e go ]; do sleep 0.02; done; echo finished' "
-			       ">>\"$1/output.log\" 2>&1 </dev/null &",
+			       ">\"$1/runner.log\" 2>&1 </dev/null &",
 			       runner_path(),
 			       dir,
 			       NULL};
@@ -701,6 +755,7 @@ main(int argc, char **argv)
 	g_test_add_func("/runner/output-and-exit", test_runner_output_and_exit);
 	g_test_add_func("/runner/cwd-env-stdin", test_runner_cwd_env_stdin);
 	g_test_add_func("/runner/cannot-exec", test_runner_cannot_exec);
+	g_test_add_func("/runner/bad-cwd", test_runner_bad_cwd);
 	g_test_add_func("/runner/cancel-kills-group", test_runner_cancel_kills_group);
 	g_test_add_func("/runner/cancel-grace", test_runner_cancel_grace);
 	g_test_add_func("/runner/kill-at-once", test_runner_kill_at_once);
