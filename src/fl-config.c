@@ -43,6 +43,10 @@ fl_config_new_default(void)
 	FlConfig *self = g_new0(FlConfig, 1);
 	const gchar *shell[] = {"sh", "-c", "{goal}", NULL};
 	const gchar *aider[] = {"aider", "--message", "{goal}", "--yes-always", NULL};
+	/* stdin is /dev/null under the runner, as codex exec needs */
+	const gchar *codex[] = {"codex", "exec", "--json", "{goal}", NULL};
+	const gchar *claude[] = {"claude", NULL};
+	FlAgentConfig *claude_agent;
 	const gchar *review[] = {"x-terminal-emulator", "-e", "flotilla", "review", NULL};
 
 	self->max_parallel = 3;
@@ -52,10 +56,16 @@ fl_config_new_default(void)
 	self->now_blocked = TRUE;
 	self->review_command = g_strdupv((gchar **)review);
 	self->repo_verify = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->prices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					     (GDestroyNotify)fl_agent_config_free);
 	g_hash_table_insert(self->agents, g_strdup("shell"), fl_agent_preset("shell", shell));
 	g_hash_table_insert(self->agents, g_strdup("aider"), fl_agent_preset("aider", aider));
+	g_hash_table_insert(self->agents, g_strdup("codex"), fl_agent_preset("codex", codex));
+	claude_agent = fl_agent_preset("claude", claude);
+	g_free(claude_agent->kind);
+	claude_agent->kind = g_strdup("claude");
+	g_hash_table_insert(self->agents, g_strdup("claude"), claude_agent);
 	return self;
 }
 
@@ -71,6 +81,9 @@ fl_config_free(FlConfig *self)
 	g_free(self->checkin_quiet_hours);
 	g_strfreev(self->review_command);
 	g_hash_table_unref(self->repo_verify);
+	g_hash_table_unref(self->prices);
+	g_free(self->webhook);
+	g_free(self->webhook_format);
 	g_hash_table_unref(self->agents);
 	g_free(self);
 }
@@ -228,8 +241,8 @@ fl_config_load_now(FlConfig *self, GKeyFile *kf, GError **error)
 static gboolean
 fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 {
-	const gchar *keys[] = {"times", "every",          "days", "quiet-hours",
-			       "now",   "review-command", NULL};
+	const gchar *keys[] = {"times",          "every",   "days",           "quiet-hours", "now",
+			       "review-command", "webhook", "webhook-format", NULL};
 	g_autoptr(FlSchedule) schedule = NULL;
 	g_autoptr(GError) error_local = NULL;
 	g_auto(GStrv) review = NULL;
@@ -254,6 +267,20 @@ fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 	}
 	if (!fl_config_load_now(self, kf, error))
 		return FALSE;
+	if (!fl_config_get_str(kf, self->path, "checkin", "webhook", &self->webhook, error) ||
+	    !fl_config_get_str(kf, self->path, "checkin", "webhook-format", &self->webhook_format,
+			       error))
+		return FALSE;
+	if (self->webhook != NULL && !g_str_has_prefix(self->webhook, "http://") &&
+	    !g_str_has_prefix(self->webhook, "https://"))
+		return fl_config_fail(error, self->path, "checkin", "webhook",
+				      _("must be an http:// or https:// URL"));
+	if (self->webhook_format == NULL)
+		self->webhook_format = g_strdup("json");
+	if (g_strcmp0(self->webhook_format, "json") != 0 &&
+	    g_strcmp0(self->webhook_format, "ntfy") != 0)
+		return fl_config_fail(error, self->path, "checkin", "webhook-format",
+				      _("must be 'json' or 'ntfy'"));
 	if (!fl_config_get_argv(kf, self->path, "checkin", "review-command", &review, error))
 		return FALSE;
 	if (review != NULL) {
@@ -286,11 +313,16 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	if (agent->kind == NULL)
 		agent->kind =
 			g_strdup(g_key_file_has_key(kf, group, "url", NULL) ? "http" : "command");
-	if (g_strcmp0(agent->kind, "command") != 0 && g_strcmp0(agent->kind, "http") != 0)
+	if (g_strcmp0(agent->kind, "command") != 0 && g_strcmp0(agent->kind, "http") != 0 &&
+	    g_strcmp0(agent->kind, "claude") != 0)
 		return fl_config_fail(error, self->path, group, "kind",
-				      _("must be 'command' or 'http'"));
+				      _("must be 'command', 'claude' or 'http'"));
 	if (!fl_config_get_argv(kf, self->path, group, "command", &agent->command, error))
 		return FALSE;
+	if (g_strcmp0(agent->kind, "claude") == 0 && agent->command == NULL) {
+		const gchar *claude[] = {"claude", NULL};
+		agent->command = g_strdupv((gchar **)claude);
+	}
 	if (g_strcmp0(agent->kind, "command") == 0 && agent->command == NULL)
 		return fl_config_fail(error, self->path, group, "command",
 				      _("a command agent needs a command"));
@@ -372,6 +404,34 @@ fl_config_load_repo(FlConfig *self, GKeyFile *kf, const gchar *group, const gcha
 	return TRUE;
 }
 
+/* [prices] MODEL=IN;OUT: US dollars per million input and output tokens */
+static gboolean
+fl_config_load_prices(FlConfig *self, GKeyFile *kf, GError **error)
+{
+	g_auto(GStrv) keys = g_key_file_get_keys(kf, "prices", NULL, NULL);
+
+	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+		g_autofree gchar *value = NULL;
+		g_auto(GStrv) parts = NULL;
+		gdouble in, out;
+		gchar *end_in = NULL, *end_out = NULL;
+		if (!fl_config_get_str(kf, self->path, "prices", keys[i], &value, error))
+			return FALSE;
+		parts = value != NULL ? g_strsplit(value, ";", -1) : NULL;
+		if (parts == NULL || g_strv_length(parts) != 2)
+			return fl_config_fail(error, self->path, "prices", keys[i],
+					      _("must be INPUT;OUTPUT dollars per million tokens"));
+		in = g_ascii_strtod(g_strstrip(parts[0]), &end_in);
+		out = g_ascii_strtod(g_strstrip(parts[1]), &end_out);
+		if (end_in == parts[0] || *end_in != '\0' || end_out == parts[1] ||
+		    *end_out != '\0' || in < 0 || out < 0)
+			return fl_config_fail(error, self->path, "prices", keys[i],
+					      _("must be INPUT;OUTPUT dollars per million tokens"));
+		g_hash_table_insert(self->prices, g_strdup(keys[i]), g_strdup(value));
+	}
+	return TRUE;
+}
+
 FlConfig *
 fl_config_load(const gchar *path, GError **error)
 {
@@ -400,6 +460,11 @@ fl_config_load(const gchar *path, GError **error)
 		const gchar *group = groups[i];
 		if (g_strcmp0(group, "fleet") == 0 || g_strcmp0(group, "checkin") == 0)
 			continue;
+		if (g_strcmp0(group, "prices") == 0) {
+			if (!fl_config_load_prices(self, kf, error))
+				return NULL;
+			continue;
+		}
 		if (g_str_has_prefix(group, "agent ")) {
 			if (!fl_config_load_agent(self, kf, group, group + 6, error))
 				return NULL;

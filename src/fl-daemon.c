@@ -369,12 +369,27 @@ fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static void
+fl_daemon_hook_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *response = fl_fleet_hook_finish(FL_FLEET(source), res, &error);
+
+	if (response == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", response));
+}
+
 static gboolean
 fl_daemon_handle_hook(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 		      const gchar *agent, guint id, const gchar *payload, FlDaemon *self)
 {
-	g_dbus_method_invocation_return_error(invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					      "no hooks for agent '%s'", agent);
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	fl_fleet_hook_async(self->fleet, agent, id, payload, fl_daemon_hook_cb,
+			    g_object_ref(invocation));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

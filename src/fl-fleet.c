@@ -6,7 +6,9 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "fl-agent-claude.h"
 #include "fl-error.h"
+#include "fl-http.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -20,13 +22,42 @@ struct _FlFleet {
 	const FlConfig *config; /* (unowned) */
 	FlStore *store;         /* (owned) */
 	gchar *runner_path;     /* (owned) */
+	FlHttp *http;           /* (owned) shared by http agents and webhooks */
 	GHashTable *live;       /* (owned) id -> FlSession (owned): every active session */
 	GQueue queue;           /* (unowned FlSession) queued, FIFO */
 	guint running;          /* running + blocked */
 	gboolean stopped;
-	GHashTable *deciding; /* (owned) id -> GQueue of GTask waiting for their turn */
-	GHashTable *blocks;   /* (owned) id -> GTask of the pending Block call */
+	GHashTable *deciding;    /* (owned) id -> GQueue of GTask waiting for their turn */
+	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
+	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
 };
+
+/* how long an agent's permission request waits for the user before it is denied */
+#define FL_PERMISSION_TIMEOUT_S 3600
+
+typedef struct {
+	FlFleet *fleet; /* (unowned) */
+	guint id;
+	GTask *task;        /* (owned) the Hook call, answered with the decision */
+	FlClaudeHook *hook; /* (owned) */
+	guint timeout_id;
+} Permission;
+
+static void
+permission_free(Permission *p)
+{
+	g_clear_handle_id(&p->timeout_id, g_source_remove);
+	if (p->task != NULL) {
+		/* never left hanging: no answer is a no */
+		g_task_return_pointer(
+			p->task,
+			fl_claude_hook_response(p->hook, FALSE, "flotilla stopped waiting"),
+			g_free);
+		g_object_unref(p->task);
+	}
+	fl_claude_hook_free(p->hook);
+	g_free(p);
+}
 
 G_DEFINE_TYPE(FlFleet, fl_fleet, G_TYPE_OBJECT)
 
@@ -46,6 +77,12 @@ const FlConfig *
 fl_fleet_get_config(FlFleet *self)
 {
 	return self->config;
+}
+
+FlHttp *
+fl_fleet_get_http(FlFleet *self)
+{
+	return self->http;
 }
 
 static void
@@ -99,6 +136,7 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 					_("session %u ended while waiting for a reply"), id);
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
+	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
 	fl_fleet_audit(self, id, fl_state_to_string(d->state), "daemon", d->reason);
 	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
 		self->running--;
@@ -111,7 +149,8 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 static FlSession *
 fl_fleet_add_live(FlFleet *self, FlSessionData *data)
 {
-	FlSessionEnv env = {self->config, fl_store_get_state_dir(self->store), self->runner_path};
+	FlSessionEnv env = {self->config, self->http, fl_store_get_state_dir(self->store),
+			    self->runner_path};
 	FlSession *session = fl_session_new(data, &env);
 
 	g_signal_connect(session, "changed", G_CALLBACK(fl_fleet_session_changed_cb), self);
@@ -319,7 +358,8 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 			    agent);
 		return FALSE;
 	}
-	if (g_strcmp0(agent_config->kind, "command") != 0) {
+	if (g_strcmp0(agent_config->kind, "command") != 0 &&
+	    g_strcmp0(agent_config->kind, "http") != 0) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("agent '%s' is of kind '%s', which this flotillad cannot run"), agent,
 			    agent_config->kind);
@@ -541,21 +581,64 @@ fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error)
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+static void
+fl_fleet_answer_permission(FlFleet *self, guint id, gboolean allow, const gchar *message)
+{
+	Permission *p = g_hash_table_lookup(self->permissions, GUINT_TO_POINTER(id));
+	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+
+	if (p == NULL)
+		return;
+	g_task_return_pointer(p->task, fl_claude_hook_response(p->hook, allow, message), g_free);
+	g_clear_object(&p->task);
+	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
+	if (session != NULL)
+		fl_session_set_unblocked(session);
+}
+
+static gboolean
+fl_fleet_resume(FlFleet *self, guint id, const gchar *text, GError **error)
+{
+	g_autoptr(FlSessionData) d = fl_store_get_session(self->store, id, error);
+	FlSession *session;
+
+	if (d == NULL)
+		return FALSE;
+	if (fl_state_is_active(d->state) || d->agent_session == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("session %u is not waiting for a reply"), id);
+		return FALSE;
+	}
+	session = fl_fleet_add_live(self, g_steal_pointer(&d));
+	if (!fl_session_prepare_resume(session, text, error)) {
+		g_signal_handlers_disconnect_by_data(session, self);
+		g_hash_table_remove(self->live, GUINT_TO_POINTER(id));
+		return FALSE;
+	}
+	fl_fleet_audit(self, id, "replied", "cli", text);
+	g_queue_push_tail(&self->queue, session);
+	fl_fleet_maybe_start(self);
+	return TRUE;
+}
+
 gboolean
 fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
 {
 	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	GTask *block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
 
-	if (session == NULL || fl_session_get_data(session)->state != FL_STATE_BLOCKED) {
-		if (session == NULL) {
-			g_autoptr(FlSessionData) d = fl_store_get_session(self->store, id, error);
-			if (d == NULL)
-				return FALSE;
-		}
+	if (session == NULL)
+		return fl_fleet_resume(self, id, text, error);
+	if (fl_session_get_data(session)->state != FL_STATE_BLOCKED) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
 			    _("session %u is not waiting for a reply"), id);
 		return FALSE;
+	}
+	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id))) {
+		/* a reply to a permission request is a no that says what to do instead */
+		fl_fleet_audit(self, id, "replied", "cli", text);
+		fl_fleet_answer_permission(self, id, FALSE, text);
+		return TRUE;
 	}
 	if (block == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
@@ -569,6 +652,81 @@ fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
 	g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	fl_session_set_unblocked(session);
 	return TRUE;
+}
+
+/* ------------------------------------------------------------------ agent hooks */
+
+static gboolean
+fl_fleet_permission_timeout_cb(gpointer user_data)
+{
+	Permission *p = user_data;
+
+	p->timeout_id = 0;
+	fl_fleet_audit(p->fleet, p->id, "denied", "daemon", _("no answer in time"));
+	fl_fleet_answer_permission(p->fleet, p->id, FALSE, _("no answer from the user in time"));
+	return G_SOURCE_REMOVE;
+}
+
+void
+fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *payload,
+		    GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlClaudeHook) hook = NULL;
+	Permission *p;
+
+	if (g_strcmp0(agent, "claude") != 0) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					_("no hooks for agent '%s'"), agent);
+		return;
+	}
+	if (session == NULL || !fl_state_is_active(fl_session_get_data(session)->state)) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND,
+					_("no running session %u"), id);
+		return;
+	}
+	hook = fl_claude_hook_parse(payload, &error);
+	if (hook == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	switch (fl_claude_hook_get_kind(hook)) {
+	case FL_CLAUDE_HOOK_PERMISSION_REQUEST: {
+		g_autofree gchar *asks = g_strdup_printf(
+			_("permission: %s"), fl_claude_hook_get_tool_description(hook) != NULL
+						     ? fl_claude_hook_get_tool_description(hook)
+						     : fl_claude_hook_get_tool_name(hook));
+		/* one question at a time: an older one that still waits is denied */
+		g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
+		p = g_new0(Permission, 1);
+		p->fleet = self;
+		p->id = id;
+		p->task = g_steal_pointer(&task);
+		p->hook = g_steal_pointer(&hook);
+		p->timeout_id = g_timeout_add_seconds(FL_PERMISSION_TIMEOUT_S,
+						      fl_fleet_permission_timeout_cb, p);
+		g_hash_table_insert(self->permissions, GUINT_TO_POINTER(id), p);
+		fl_fleet_audit(self, id, "blocked", "agent", asks);
+		fl_session_set_blocked(session, asks);
+		g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, id,
+			      fl_session_get_data(session));
+		return;
+	}
+	case FL_CLAUDE_HOOK_NOTIFICATION:
+		fl_fleet_audit(self, id, "notification", "agent", fl_claude_hook_get_message(hook));
+		break;
+	default:
+		break;
+	}
+	g_task_return_pointer(task, g_strdup(""), g_free);
+}
+
+gchar *
+fl_fleet_hook_finish(FlFleet *self, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
 /* ------------------------------------------------------------------ decisions */
@@ -844,6 +1002,20 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 	DecideData *dd = g_new0(DecideData, 1);
 	GQueue *waiting;
 
+	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id)) &&
+	    decision != FL_DECISION_REVERT) {
+		gboolean allow = decision == FL_DECISION_APPROVE;
+		fl_fleet_audit(self, id, allow ? "allowed" : "denied", source, note);
+		fl_fleet_answer_permission(self, id, allow, note);
+		g_task_return_pointer(task,
+				      g_strdup_printf(allow ? _("session %u: allowed; it goes on")
+							    : _("session %u: denied; it goes on"),
+						      id),
+				      g_free);
+		g_object_unref(task);
+		g_free(dd);
+		return;
+	}
 	dd->id = id;
 	dd->decision = decision;
 	dd->note = g_strdup(note);
@@ -874,6 +1046,7 @@ fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path)
 	self->config = config;
 	self->store = g_object_ref(store);
 	self->runner_path = g_strdup(runner_path);
+	self->http = fl_http_new();
 	return self;
 }
 
@@ -891,7 +1064,9 @@ fl_fleet_finalize(GObject *object)
 	g_hash_table_unref(self->live);
 	g_hash_table_unref(self->deciding);
 	g_hash_table_unref(self->blocks);
+	g_hash_table_unref(self->permissions);
 	g_object_unref(self->store);
+	g_clear_object(&self->http);
 	g_free(self->runner_path);
 	G_OBJECT_CLASS(fl_fleet_parent_class)->finalize(object);
 }
@@ -919,4 +1094,6 @@ fl_fleet_init(FlFleet *self)
 	self->deciding = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 					       (GDestroyNotify)g_queue_free);
 	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
+	self->permissions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+						  (GDestroyNotify)permission_free);
 }

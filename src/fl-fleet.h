@@ -36,6 +36,8 @@ FlStore *
 fl_fleet_get_store(FlFleet *self);
 const FlConfig *
 fl_fleet_get_config(FlFleet *self);
+FlHttp *
+fl_fleet_get_http(FlFleet *self);
 
 /* @specs: aa{sv} as in the D-Bus Run method; result: the new ids (GArray of guint) */
 void
@@ -62,6 +64,17 @@ gchar *
 fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error);
 gboolean
 fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error);
+
+/*
+ * an agent hook (`flotilla hook AGENT` inside session @id) with its JSON payload; returns the
+ * JSON the hook prints. A permission request waits for approve/reject (or a reply: deny with
+ * the text) and is denied when nobody answers in time.
+ */
+void
+fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *payload,
+		    GAsyncReadyCallback callback, gpointer user_data);
+gchar *
+fl_fleet_hook_finish(FlFleet *self, GAsyncResult *res, GError **error);
 
 /* a{sv} of one session */
 GVariant *

@@ -12,7 +12,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fl-agent-claude.h"
+#include "fl-agent-http.h"
 #include "fl-error.h"
+#include "fl-http.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -21,16 +24,19 @@
 
 struct _FlSession {
 	GObject parent_instance;
-	FlSessionData *data;    /* (owned) */
-	const FlConfig *config; /* (unowned) outlives every session */
-	gchar *state_dir;       /* (owned) */
-	gchar *runner_path;     /* (owned) */
-	GSubprocess *runner;    /* (owned) (nullable) while we are the runner's parent */
-	gint pidfd;             /* adopted runner, -1 when none */
+	FlSessionData *data;             /* (owned) */
+	const FlConfig *config;          /* (unowned) outlives every session */
+	gchar *state_dir;                /* (owned) */
+	gchar *runner_path;              /* (owned) */
+	FlHttp *http;                    /* (owned) (nullable) */
+	GCancellable *agent_cancellable; /* (owned) (nullable) an in-daemon agent's run */
+	GSubprocess *runner;             /* (owned) (nullable) while we are the runner's parent */
+	gint pidfd;                      /* adopted runner, -1 when none */
 	guint pidfd_watch;
 	gboolean cancel_requested;
 	gboolean finishing;
 	gboolean restarted;        /* put back in the queue after a daemon crash */
+	gchar *resume_reply;       /* (owned) (nullable) the user's answer a resumed agent gets */
 	FlState end_state;         /* becomes data->state once the draft is recorded */
 	GCancellable *cancellable; /* (owned) for our own git work */
 };
@@ -276,6 +282,15 @@ fl_session_finish_done(FlSession *self, gboolean changed)
 	/* only now: a session seen as ended must have its draft recorded already */
 	d->state = self->end_state;
 	d->review = changed ? FL_REVIEW_PENDING : FL_REVIEW_NONE;
+	/* nothing to review and no conversation to resume: the worktree has served */
+	if (!changed && d->agent_session == NULL && d->worktree != NULL &&
+	    g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
+		if (d->repo != NULL) {
+			fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, NULL, NULL);
+		} else {
+			g_rmdir(d->worktree);
+		}
+	}
 	if (g_strcmp0(d->agent, "shell") == 0 || d->final_message == NULL) {
 		g_autofree gchar *log = fl_session_file(self, "output.log");
 		g_free(d->final_message);
@@ -374,6 +389,60 @@ fl_session_make_draft(FlSession *self)
 	fl_session_finish_done(self, n > 0);
 }
 
+/* Claude's stream-json decides done vs failed and carries cost, turns, final message */
+static void
+fl_session_read_claude(FlSession *self)
+{
+	g_autoptr(FlClaudeStream) stream = fl_claude_stream_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autoptr(GFile) file = g_file_new_for_path(log);
+	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, &error);
+	FlSessionData *d = self->data;
+	gchar buf[65536];
+	gssize n = 0;
+
+	if (in == NULL)
+		return;
+	/* a resumed session's log holds every run: the last result is the one that counts */
+	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, &error)) > 0) {
+		if (!fl_claude_stream_feed(stream, buf, (gsize)n, &error))
+			break;
+	}
+	if (error == NULL)
+		fl_claude_stream_finish(stream, &error);
+	if (fl_claude_stream_get_cost_usd(stream) > 0)
+		d->cost_usd = fl_claude_stream_get_cost_usd(stream);
+	d->turns = fl_claude_stream_get_num_turns(stream);
+	if (fl_claude_stream_get_result_text(stream) != NULL) {
+		g_free(d->final_message);
+		d->final_message =
+			fl_text_sanitize(fl_claude_stream_get_result_text(stream), -1, TRUE);
+	}
+	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
+		return;
+	g_free(d->reason);
+	d->reason = NULL;
+	if (error != NULL) {
+		self->end_state = FL_STATE_FAILED;
+		d->reason = g_strdup_printf(_("Claude's output: %s"), error->message);
+	} else if (fl_claude_stream_get_outcome(stream) == FL_CLAUDE_OUTCOME_SUCCEEDED) {
+		self->end_state = FL_STATE_DONE;
+	} else {
+		self->end_state = FL_STATE_FAILED;
+		d->reason = g_strdup(fl_claude_stream_get_reason(stream));
+	}
+}
+
+static void
+fl_session_read_agent_result(FlSession *self)
+{
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+
+	if (agent != NULL && g_strcmp0(agent->kind, "claude") == 0)
+		fl_session_read_claude(self);
+}
+
 static void
 fl_session_runner_ended(FlSession *self)
 {
@@ -418,6 +487,7 @@ fl_session_runner_ended(FlSession *self)
 					g_strdup_printf(_("exited with status %d"), d->exit_code);
 		}
 	}
+	fl_session_read_agent_result(self);
 	fl_session_make_draft(self);
 }
 
@@ -489,11 +559,118 @@ fl_session_build_argv(FlSession *self, GError **error)
 	return (gchar **)g_ptr_array_free(g_steal_pointer(&argv), FALSE);
 }
 
+/* claude -p with flotilla's hooks, a session id we chose, resumed with the user's reply */
+static gchar **
+fl_session_build_claude_argv(FlSession *self, const FlAgentConfig *agent, GError **error)
+{
+	g_autofree gchar *settings = fl_session_file(self, "claude-settings.json");
+	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
+
+	if (self->data->agent_session == NULL)
+		self->data->agent_session = g_uuid_string_random();
+	if (!fl_agent_claude_write_settings(settings, cli != NULL ? cli : "flotilla", error))
+		return NULL;
+	return fl_agent_claude_build_argv((const gchar *const *)agent->command, self->data->goal,
+					  self->data->agent_session, settings, self->resume_reply,
+					  -1);
+}
+
 static void
 fl_session_child_setup(gpointer user_data)
 {
 	/* the runner must not share our session: it outlives us */
 	setsid();
+}
+
+/* where an http agent's text lands: a relative path inside the worktree, never outside */
+static gchar *
+fl_session_output_path(FlSession *self, const FlAgentConfig *agent, GError **error)
+{
+	const gchar *output = agent->output;
+	g_auto(GStrv) parts = NULL;
+
+	if (output == NULL)
+		output = self->data->repo == NULL ? "draft.md" : NULL;
+	if (output == NULL)
+		return NULL;
+	parts = g_strsplit(output, "/", -1);
+	for (guint i = 0; parts[i] != NULL; i++) {
+		if (g_path_is_absolute(output) || g_strcmp0(parts[i], "..") == 0) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("output=%s must stay inside the worktree"), output);
+			return NULL;
+		}
+	}
+	return g_build_filename(self->data->worktree, output, NULL);
+}
+
+static void
+fl_session_http_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlAgentHttpResult) result = fl_agent_http_run_finish(res, &error);
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+	FlSessionData *d = self->data;
+	g_autofree gchar *path = NULL;
+
+	g_clear_object(&self->agent_cancellable);
+	self->finishing = TRUE;
+	if (result == NULL) {
+		self->end_state = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+					  ? FL_STATE_CANCELLED
+					  : FL_STATE_FAILED;
+		if (self->end_state == FL_STATE_FAILED) {
+			g_free(d->reason);
+			d->reason = g_strdup(error->message);
+		}
+		fl_session_make_draft(self);
+		return;
+	}
+	d->cost_usd = fl_agent_http_cost(result->model, result->input_tokens, result->output_tokens,
+					 self->config->prices);
+	d->turns = 1;
+	g_free(d->final_message);
+	d->final_message = fl_text_sanitize(result->text, -1, TRUE);
+	self->end_state = FL_STATE_DONE;
+	path = fl_session_output_path(self, agent, &error);
+	if (path == NULL && error != NULL) {
+		self->end_state = FL_STATE_FAILED;
+		g_free(d->reason);
+		d->reason = g_strdup(error->message);
+	} else if (path != NULL) {
+		g_autofree gchar *dir = g_path_get_dirname(path);
+		if (!fl_ensure_dir(dir, &error) ||
+		    !g_file_set_contents(path, result->text, -1, &error)) {
+			self->end_state = FL_STATE_FAILED;
+			g_free(d->reason);
+			d->reason = g_strdup(error->message);
+		}
+	}
+	fl_session_make_draft(self);
+}
+
+/* http agents run inside the daemon: many streams share its one thread */
+static void
+fl_session_run_http(FlSession *self, const FlAgentConfig *agent)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
+	g_autofree gchar *spawning = g_build_filename(dir, "spawning", NULL);
+
+	/* a crash mid-request must not send (and pay for) the request twice */
+	if (!g_file_set_contents(spawning, "", 0, &error)) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	if (self->http == NULL) {
+		fl_session_fail_start(self, _("HTTP agents are not available in this flotillad"));
+		return;
+	}
+	self->agent_cancellable = g_cancellable_new();
+	fl_agent_http_run_async(self->http, agent, self->data->goal, log, self->agent_cancellable,
+				fl_session_http_cb, g_object_ref(self));
 }
 
 static void
@@ -514,7 +691,14 @@ fl_session_spawn(FlSession *self)
 		fl_session_finish_done(self, FALSE);
 		return;
 	}
-	agent_argv = fl_session_build_argv(self, &error);
+	if (g_strcmp0(agent->kind, "http") == 0) {
+		fl_session_run_http(self, agent);
+		return;
+	}
+	if (g_strcmp0(agent->kind, "claude") == 0)
+		agent_argv = fl_session_build_claude_argv(self, agent, &error);
+	else
+		agent_argv = fl_session_build_argv(self, &error);
 	if (agent_argv == NULL) {
 		fl_session_fail_start(self, error->message);
 		return;
@@ -639,13 +823,18 @@ fl_session_start(FlSession *self)
 	g_return_if_fail(d->state == FL_STATE_QUEUED);
 	d->state = FL_STATE_RUNNING;
 	d->started = fl_now();
-	g_free(d->worktree);
-	d->worktree = g_build_filename(self->state_dir, "worktrees", id, NULL);
+	if (d->worktree == NULL)
+		d->worktree = g_build_filename(self->state_dir, "worktrees", id, NULL);
 	/* recorded before anything runs: a crash from here on leaves "running" without
 	 * started.json, which the next start-up turns into "interrupted", never a rerun */
 	fl_session_changed(self);
 	if (!fl_ensure_dir(dir, &error)) {
 		fl_session_fail_start(self, error->message);
+		return;
+	}
+	if (self->resume_reply != NULL && g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
+		/* the conversation goes on where it stopped, in the same worktree */
+		fl_session_spawn(self);
 		return;
 	}
 	if (d->repo != NULL) {
@@ -717,11 +906,48 @@ fl_session_adopt(FlSession *self)
 	return TRUE;
 }
 
+gboolean
+fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
+{
+	FlSessionData *d = self->data;
+	const gchar *files[] = {"exit.json", "started.json", "spawning", NULL};
+
+	if (d->agent_session == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("session %u's agent cannot be resumed"), d->id);
+		return FALSE;
+	}
+	if (d->review != FL_REVIEW_NONE && d->review != FL_REVIEW_PENDING) {
+		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
+			    _("session %u's draft was already %s"), d->id,
+			    fl_review_to_string(d->review));
+		return FALSE;
+	}
+	/* the previous run's outcome files would make the next start look finished */
+	for (guint i = 0; files[i] != NULL; i++) {
+		g_autofree gchar *path = fl_session_file(self, files[i]);
+		g_unlink(path);
+	}
+	g_free(self->resume_reply);
+	self->resume_reply = g_strdup(reply);
+	self->finishing = FALSE;
+	d->state = FL_STATE_QUEUED;
+	d->review = FL_REVIEW_NONE;
+	d->finished = 0;
+	d->has_exit = FALSE;
+	g_clear_pointer(&d->reason, g_free);
+	g_clear_pointer(&d->verify, g_free);
+	fl_session_changed(self);
+	return TRUE;
+}
+
 void
 fl_session_cancel(FlSession *self)
 {
 	self->cancel_requested = TRUE;
-	if (self->runner != NULL) {
+	if (self->agent_cancellable != NULL) {
+		g_cancellable_cancel(self->agent_cancellable);
+	} else if (self->runner != NULL) {
 		g_subprocess_send_signal(self->runner, SIGTERM);
 	} else if (self->pidfd >= 0) {
 		if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGTERM, NULL, 0) != 0)
@@ -759,6 +985,8 @@ fl_session_new(FlSessionData *data, const FlSessionEnv *env)
 	self->config = env->config;
 	self->state_dir = g_strdup(env->state_dir);
 	self->runner_path = g_strdup(env->runner_path);
+	if (env->http != NULL)
+		self->http = g_object_ref(env->http);
 	return self;
 }
 
@@ -781,6 +1009,9 @@ fl_session_finalize(GObject *object)
 		close(self->pidfd);
 	g_clear_object(&self->runner);
 	g_clear_object(&self->cancellable);
+	g_clear_object(&self->agent_cancellable);
+	g_clear_object(&self->http);
+	g_free(self->resume_reply);
 	fl_session_data_free(self->data);
 	g_free(self->state_dir);
 	g_free(self->runner_path);

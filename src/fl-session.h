@@ -86,8 +86,11 @@ fl_session_data_to_variant(const FlSessionData *data, const gchar *state_dir);
 #define FL_TYPE_SESSION (fl_session_get_type())
 G_DECLARE_FINAL_TYPE(FlSession, fl_session, FL, SESSION, GObject)
 
+typedef struct _FlHttp FlHttp;
+
 typedef struct {
 	const FlConfig *config; /* (unowned) */
+	FlHttp *http;		/* (unowned) for http agents */
 	const gchar *state_dir;
 	const gchar *runner_path;
 } FlSessionEnv;
@@ -110,6 +113,9 @@ fl_session_start(FlSession *self);
  */
 gboolean
 fl_session_adopt(FlSession *self);
+/* an ended session the user replied to goes back to queued to resume with @reply */
+gboolean
+fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error);
 /* stops a running session's process group (SIGTERM, SIGKILL after the grace period) */
 void
 fl_session_cancel(FlSession *self);

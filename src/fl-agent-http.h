@@ -1,0 +1,114 @@
+#pragma once
+
+#include <gio/gio.h>
+
+#include "fl-config.h"
+#include "fl-http.h"
+
+G_BEGIN_DECLS
+
+#define FL_AGENT_HTTP_CONNECT_TIMEOUT_S 15
+#define FL_AGENT_HTTP_IDLE_TIMEOUT_S    60
+#define FL_AGENT_HTTP_MAX_ATTEMPTS      4
+
+/**
+ * FlAgentHttpResult:
+ * @text: everything the model wrote, valid UTF-8
+ * @input_tokens: as the API reported them, 0 if it did not
+ * @output_tokens: as the API reported them, 0 if it did not
+ * @model: the model that answered as the API names it, else the configured one
+ * @stop_reason: (nullable): why the model stopped ("end_turn", "max_tokens", "stop",
+ *   "length"…) when the API said
+ * @attempts: requests made, 1 when the first one succeeded
+ */
+typedef struct {
+	gchar *text;
+	guint input_tokens;
+	guint output_tokens;
+	gchar *model;
+	gchar *stop_reason;
+	guint attempts;
+} FlAgentHttpResult;
+
+void
+fl_agent_http_result_free(FlAgentHttpResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlAgentHttpResult, fl_agent_http_result_free)
+
+/**
+ * FlAgentHttpTextFunc:
+ *
+ * Called with each piece of text as it arrives (valid UTF-8, NUL-terminated), right after it
+ * was appended to the log.
+ */
+typedef void (*FlAgentHttpTextFunc)(const gchar *text, gpointer user_data);
+
+/**
+ * FlAgentHttpOptions:
+ * @connect_timeout_s: 0 for %FL_AGENT_HTTP_CONNECT_TIMEOUT_S
+ * @idle_timeout_s: 0 for %FL_AGENT_HTTP_IDLE_TIMEOUT_S
+ * @max_attempts: 0 for %FL_AGENT_HTTP_MAX_ATTEMPTS
+ * @text_func: (nullable)
+ * @text_func_data: must stay valid until the run completes
+ *
+ * Copied by fl_agent_http_run_full_async(); the struct can live on the stack.
+ */
+typedef struct {
+	guint connect_timeout_s;
+	guint idle_timeout_s;
+	guint max_attempts;
+	FlAgentHttpTextFunc text_func;
+	gpointer text_func_data;
+} FlAgentHttpOptions;
+
+/**
+ * fl_agent_http_run_async:
+ * @agent: a kind=http agent; copied, need not outlive the call
+ * @goal: the user message
+ * @log_path: (nullable): the session log; text is appended (O_APPEND, created 0600) as it
+ *   streams in, with a one-line "flotilla: retrying in N s (…)" note before each retry
+ *
+ * Sends @goal to the agent's Anthropic Messages or OpenAI chat-completions endpoint and
+ * streams the answer. 429, 5xx and failures to get any response are retried (at most
+ * %FL_AGENT_HTTP_MAX_ATTEMPTS requests, exponential backoff with jitter, Retry-After
+ * honoured); a stream that broke after it started is not, as the model would start over.
+ * The API key is read from the environment variable named by api_key_env (none is sent when
+ * the agent names none) and never appears in the log, in errors or in debug output.
+ * Cancelling @cancellable aborts the transfer or the wait before a retry at once.
+ */
+void
+fl_agent_http_run_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
+			const gchar *log_path, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data);
+
+/* as fl_agent_http_run_async() with @options (nullable: the defaults) */
+void
+fl_agent_http_run_full_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
+			     const gchar *log_path, const FlAgentHttpOptions *options,
+			     GCancellable *cancellable, GAsyncReadyCallback callback,
+			     gpointer user_data);
+
+/**
+ * fl_agent_http_run_finish:
+ *
+ * Fails with %FL_ERROR_INVALID_ARGUMENT when the key's environment variable is unset or the
+ * agent is not usable, "HTTP <status>: <the API's error message>" for refused requests,
+ * %FL_ERROR_LIMIT_EXCEEDED for an absurdly long answer, %G_IO_ERROR_CANCELLED, or
+ * %FL_ERROR_FAILED with the reason (timeouts, broken or truncated streams, API errors).
+ */
+FlAgentHttpResult *
+fl_agent_http_run_finish(GAsyncResult *result, GError **error);
+
+/**
+ * fl_agent_http_cost:
+ * @prices: (element-type utf8 utf8) (nullable): model -> "IN_PER_MTOK;OUT_PER_MTOK" in US
+ *   dollars per million tokens, e.g. "3.00;15.00"
+ *
+ * The cost in US dollars of @input_tokens and @output_tokens with @model. A model matches its
+ * own entry, else the longest entry that is a prefix of it followed by '-' (so that
+ * "claude-x" prices "claude-x-20250101"). Returns -1 when no entry matches or the matching
+ * one is not two non-negative numbers.
+ */
+gdouble
+fl_agent_http_cost(const gchar *model, guint input_tokens, guint output_tokens, GHashTable *prices);
+
+G_END_DECLS
