@@ -13,6 +13,12 @@
 /* other items listed under the current one before "+N more" */
 #define FL_DIGEST_LINES 5
 
+/*
+ * The digest is a walk: it covers the sessions that awaited the user when it was delivered
+ * (plus any that start waiting while it is open). Its notification shows the settled ones
+ * first, then the current one in full (the one its Approve/Reject buttons act on), then the
+ * rest most urgent first, so "2 of 4" says how far the walk got.
+ */
 struct _FlCheckin {
 	GObject parent_instance;
 	FlFleet *fleet;       /* (unowned) owns us through the daemon */
@@ -20,19 +26,41 @@ struct _FlCheckin {
 	FlNotifier *notifier; /* (owned) (nullable) until started */
 	GDateTime *next;      /* (owned) (nullable) */
 	guint timer_id;
-	/* the digest on screen: its notification and the item being decided */
-	guint digest_handle;
-	gchar *digest_label;     /* (owned) "15:00" */
-	guint current_id;        /* session the Approve/Reject buttons act on, 0 = none */
-	gchar *last_note;        /* (owned) (nullable) outcome of the last decision */
-	GHashTable *now_handles; /* (owned) session id -> handle of its "now" notification */
-	gboolean deciding;
+	/* the digest being walked */
+	gboolean digest_open;  /* delivered (or waiting for a server), not closed, not finished */
+	guint digest_handle;   /* its notification, 0 = none on the current server */
+	gchar *digest_label;   /* (owned) "15:00" */
+	gint64 digest_started; /* what was announced before this is a reminder */
+	GArray *digest_ids;    /* (owned) guint: the sessions it covers, in the order first seen */
+	GArray *walked;        /* (owned) guint: sessions settled during the walk, in that order */
+	GHashTable *outcomes;  /* (owned) id -> (owned) what became of a settled session */
+	guint current_id;      /* session the Approve/Reject buttons act on, 0 = none */
+	gchar *last_note;      /* (owned) (nullable) outcome of the last decision */
+	gboolean deciding;     /* a decision from the notification is under way */
+	GHashTable *now_handles; /* (owned) blocked session id -> its "now" notification, 0 =
+				    waiting for a server */
 };
 
 G_DEFINE_TYPE(FlCheckin, fl_checkin, G_TYPE_OBJECT)
 
+typedef struct {
+	FlCheckin *self; /* (owned) */
+	guint id;
+	FlDecision decision;
+} FlCheckinDecision;
+
 static void
 fl_checkin_arm(FlCheckin *self);
+
+static gboolean
+fl_checkin_ids_contain(GArray *ids, guint id)
+{
+	for (guint i = 0; i < ids->len; i++) {
+		if (g_array_index(ids, guint, i) == id)
+			return TRUE;
+	}
+	return FALSE;
+}
 
 static FlDigestKind
 fl_checkin_kind(const FlSessionData *d)
@@ -46,6 +74,7 @@ fl_checkin_kind(const FlSessionData *d)
 	return FL_DIGEST_KIND_DRAFT;
 }
 
+/* the ledger's name for why a session is in a digest */
 static const gchar *
 fl_checkin_event(const FlSessionData *d)
 {
@@ -56,9 +85,39 @@ fl_checkin_event(const FlSessionData *d)
 	return "failed";
 }
 
+static const gchar *
+fl_checkin_item_event(const FlDigestItem *item)
+{
+	if (item->kind == FL_DIGEST_KIND_BLOCKED)
+		return "blocked";
+	if (item->approvable)
+		return "draft";
+	return "failed";
+}
+
+/* @since: an announcement before it makes the item a reminder */
+static FlDigestItem *
+fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 since)
+{
+	FlStore *store = fl_fleet_get_store(self->fleet);
+	FlDigestItem *item = fl_digest_item_new(d->id, fl_checkin_kind(d), d->goal);
+	gint64 announced = fl_store_ledger_get(store, d->id, fl_checkin_event(d));
+
+	item->name = g_strdup(d->name);
+	item->repo = g_strdup(d->repo);
+	item->verify = g_strdup(d->verify);
+	item->diffstat = g_strdup(d->diffstat);
+	item->cost_usd = d->cost_usd;
+	item->waiting_for = g_strdup(d->waiting_for);
+	item->reason = g_strdup(d->reason);
+	item->approvable = d->review == FL_REVIEW_PENDING && !fl_state_is_active(d->state);
+	item->reminder = announced > 0 && announced < since;
+	return item;
+}
+
 /* what awaits the user, most urgent first; @datas gets the matching session data */
 static GPtrArray *
-fl_checkin_collect(FlCheckin *self, GPtrArray **datas_out, GError **error)
+fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError **error)
 {
 	FlStore *store = fl_fleet_get_store(self->fleet);
 	g_autoptr(GPtrArray) datas = fl_store_get_attention(store, error);
@@ -67,20 +126,9 @@ fl_checkin_collect(FlCheckin *self, GPtrArray **datas_out, GError **error)
 	if (datas == NULL)
 		return NULL;
 	items = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
-	for (guint i = 0; i < datas->len; i++) {
-		FlSessionData *d = g_ptr_array_index(datas, i);
-		FlDigestItem *item = fl_digest_item_new(d->id, fl_checkin_kind(d), d->goal);
-		item->name = g_strdup(d->name);
-		item->repo = g_strdup(d->repo);
-		item->verify = g_strdup(d->verify);
-		item->diffstat = g_strdup(d->diffstat);
-		item->cost_usd = d->cost_usd;
-		item->waiting_for = g_strdup(d->waiting_for);
-		item->reason = g_strdup(d->reason);
-		item->approvable = d->review == FL_REVIEW_PENDING;
-		item->reminder = fl_store_ledger_get(store, d->id, fl_checkin_event(d)) > 0;
-		g_ptr_array_add(items, item);
-	}
+	for (guint i = 0; i < datas->len; i++)
+		g_ptr_array_add(items,
+				fl_checkin_item_new(self, g_ptr_array_index(datas, i), since));
 	fl_digest_sort(items);
 	if (datas_out != NULL)
 		*datas_out = g_steal_pointer(&datas);
@@ -88,58 +136,220 @@ fl_checkin_collect(FlCheckin *self, GPtrArray **datas_out, GError **error)
 }
 
 static void
-fl_checkin_mark_announced(FlCheckin *self, GPtrArray *datas)
+fl_checkin_announce(FlCheckin *self, guint id, const gchar *event)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* the first announcement counts: the store keeps the earliest time */
+	if (!fl_store_ledger_set(fl_fleet_get_store(self->fleet), id, event, fl_now(), &error))
+		g_warning("%s", error->message);
+}
+
+static void
+fl_checkin_settle(FlCheckin *self, guint id, gchar *outcome)
+{
+	if (!fl_checkin_ids_contain(self->walked, id))
+		g_array_append_val(self->walked, id);
+	g_hash_table_replace(self->outcomes, GUINT_TO_POINTER(id), outcome);
+}
+
+static gchar *
+fl_checkin_review_outcome(FlReview review)
+{
+	switch (review) {
+	case FL_REVIEW_APPROVED:
+		/* TRANSLATORS: what became of a draft, in the digest's one-line entry */
+		return g_strdup(_("approved"));
+	case FL_REVIEW_REJECTED:
+		/* TRANSLATORS: what became of a draft, in the digest's one-line entry */
+		return g_strdup(_("rejected"));
+	case FL_REVIEW_REVERTED:
+		/* TRANSLATORS: what became of a draft, in the digest's one-line entry */
+		return g_strdup(_("reverted"));
+	case FL_REVIEW_NONE:
+	case FL_REVIEW_PENDING:
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The digest as it stands: settled sessions first, then the current one, then the rest most
+ * urgent first. Sets @current to the current one's index (== len when nothing is left).
+ */
+static GPtrArray *
+fl_checkin_walk(FlCheckin *self, guint *current)
 {
 	FlStore *store = fl_fleet_get_store(self->fleet);
-	gint64 now = fl_now();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) waiting = fl_checkin_collect(self, self->digest_started, NULL, &error);
+	g_autoptr(GPtrArray) pending = NULL;
+	GPtrArray *items;
+	FlDigestItem *cur = NULL;
 
-	for (guint i = 0; i < datas->len; i++) {
-		FlSessionData *d = g_ptr_array_index(datas, i);
-		g_autoptr(GError) error = NULL;
-		if (!fl_store_ledger_set(store, d->id, fl_checkin_event(d), now, &error))
-			g_warning("%s", error->message);
+	if (waiting == NULL) {
+		g_warning("check-in: %s", error->message);
+		return NULL;
+	}
+	/* what starts waiting while the digest is open joins it */
+	for (guint i = 0; i < waiting->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(waiting, i);
+		if (!fl_checkin_ids_contain(self->digest_ids, item->id))
+			g_array_append_val(self->digest_ids, item->id);
+	}
+
+	pending = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
+	for (guint i = 0; i < self->digest_ids->len; i++) {
+		guint id = g_array_index(self->digest_ids, guint, i);
+		g_autoptr(FlSessionData) d = NULL;
+		gchar *outcome;
+		guint j;
+
+		if (fl_checkin_ids_contain(self->walked, id))
+			continue;
+		for (j = 0; j < waiting->len; j++) {
+			if (((FlDigestItem *)g_ptr_array_index(waiting, j))->id == id)
+				break;
+		}
+		if (j < waiting->len) {
+			g_ptr_array_add(pending, g_ptr_array_steal_index(waiting, j));
+			continue;
+		}
+		/* no longer waiting: decided elsewhere, or a failure already announced (it
+		 * stays in the digest that announced it) */
+		d = fl_store_get_session(store, id, NULL);
+		if (d == NULL)
+			continue;
+		outcome = fl_checkin_review_outcome(d->review);
+		if (outcome != NULL)
+			fl_checkin_settle(self, id, outcome);
+		else if (d->review == FL_REVIEW_NONE &&
+			 (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED))
+			g_ptr_array_add(pending,
+					fl_checkin_item_new(self, d, self->digest_started));
+		/* else answered or cancelled meanwhile: nothing to say about it any more */
+	}
+	fl_digest_sort(pending);
+
+	/* the buttons stay on the session they were about while it waits; else the most urgent
+	 * decision; else (only failures and questions) the most urgent item */
+	for (guint i = 0; i < pending->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(pending, i);
+		if (item->approvable && item->id == self->current_id)
+			cur = item;
+	}
+	for (guint i = 0; cur == NULL && i < pending->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(pending, i);
+		if (item->approvable)
+			cur = item;
+	}
+	if (cur == NULL && pending->len > 0)
+		cur = g_ptr_array_index(pending, 0);
+
+	items = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
+	for (guint i = 0; i < self->walked->len; i++) {
+		guint id = g_array_index(self->walked, guint, i);
+		g_autoptr(FlSessionData) d = fl_store_get_session(store, id, NULL);
+		const gchar *outcome = g_hash_table_lookup(self->outcomes, GUINT_TO_POINTER(id));
+		FlDigestItem *item;
+
+		if (d == NULL)
+			continue;
+		item = fl_checkin_item_new(self, d, G_MININT64);
+		item->approvable = FALSE;
+		g_free(item->name);
+		/* TRANSLATORS: a settled item of the digest: outcome, then its name or goal */
+		item->name = g_strdup_printf(_("(%s) %s"), outcome != NULL ? outcome : "?",
+					     d->name != NULL ? d->name : d->goal);
+		g_ptr_array_add(items, item);
+	}
+	*current = items->len;
+	if (cur != NULL) {
+		guint at = 0;
+		g_ptr_array_find(pending, cur, &at);
+		g_ptr_array_add(items, g_ptr_array_steal_index(pending, at));
+	}
+	g_ptr_array_extend_and_steal(items, g_steal_pointer(&pending));
+	return items;
+}
+
+static void
+fl_checkin_post_finished(FlCheckin *self)
+{
+	GString *body = g_string_new(self->last_note);
+	g_autofree gchar *markup = NULL;
+	g_autofree gchar *text = NULL;
+
+	/* the last decision's outcome (it may say why it was refused), then what became of each */
+	for (guint i = 0; i < self->walked->len; i++) {
+		guint id = g_array_index(self->walked, guint, i);
+		const gchar *outcome = g_hash_table_lookup(self->outcomes, GUINT_TO_POINTER(id));
+		if (body->len > 0)
+			g_string_append_c(body, '\n');
+		g_string_append_printf(body, "#%u %s", id, outcome != NULL ? outcome : "?");
+	}
+	text = fl_digest_clean_text(body->str, TRUE);
+	g_string_free(body, TRUE);
+	markup = g_markup_escape_text(text, -1);
+	fl_notifier_post(self->notifier, self->digest_handle, _("All reviewed"), markup, text, NULL,
+			 FL_NOTIFIER_URGENCY_LOW, "x-flotilla.digest");
+}
+
+/* nothing left to decide: a short last word, or the notification goes */
+static void
+fl_checkin_finish(FlCheckin *self)
+{
+	self->digest_open = FALSE;
+	self->current_id = 0;
+	if (self->digest_handle == 0)
+		return;
+	if (self->walked->len > 0) {
+		fl_checkin_post_finished(self);
+	} else {
+		fl_notifier_close(self->notifier, self->digest_handle);
+		self->digest_handle = 0;
 	}
 }
 
 static void
-fl_checkin_post_digest(FlCheckin *self, GPtrArray *items)
+fl_checkin_post_digest(FlCheckin *self)
 {
+	g_autoptr(GPtrArray) items = NULL;
+	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *summary = NULL;
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *plain = NULL;
-	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);
-	g_autofree gchar *review_hint = NULL;
-	FlDigestItem *current = NULL;
+	FlDigestItem *current;
 	guint index = 0;
 
-	/* keep acting on the same session while it still waits; else the most urgent */
-	for (guint i = 0; i < items->len; i++) {
-		FlDigestItem *item = g_ptr_array_index(items, i);
-		if (item->id == self->current_id) {
-			current = item;
-			index = i;
-		}
-	}
-	if (current == NULL && items->len > 0) {
-		current = g_ptr_array_index(items, 0);
-		index = 0;
-	}
-	if (current == NULL) {
-		self->current_id = 0;
-		if (self->digest_handle != 0)
-			fl_notifier_post(self->notifier, self->digest_handle, _("All reviewed"),
-					 self->last_note, self->last_note, NULL,
-					 FL_NOTIFIER_URGENCY_LOW, "x-flotilla.digest");
+	if (!self->digest_open || self->notifier == NULL)
+		return;
+	items = fl_checkin_walk(self, &index);
+	if (items == NULL)
+		return;
+	/* done when no decision is left: what remains (failures, questions) was shown already */
+	if (index >= items->len ||
+	    (self->walked->len > 0 &&
+	     !((FlDigestItem *)g_ptr_array_index(items, index))->approvable)) {
+		fl_checkin_finish(self);
 		return;
 	}
-	self->current_id = current->id;
+	current = g_ptr_array_index(items, index);
+	self->current_id = current->approvable ? current->id : 0;
+
+	/* without a server nothing is shown yet: it is posted, written for that server's
+	 * capabilities, when one appears */
+	if (!fl_notifier_is_available(self->notifier))
+		return;
+
 	summary = fl_digest_summary(items, self->digest_label);
 	markup = fl_digest_body(items, index, TRUE, FL_DIGEST_LINES);
 	plain = fl_digest_body(items, index, FALSE, FL_DIGEST_LINES);
 	if (self->last_note != NULL) {
-		g_autofree gchar *escaped = g_markup_escape_text(self->last_note, -1);
+		g_autofree gchar *note = fl_digest_clean_text(self->last_note, FALSE);
+		g_autofree gchar *escaped = g_markup_escape_text(note, -1);
 		gchar *m = g_strdup_printf("<i>%s</i>\n%s", escaped, markup);
-		gchar *p = g_strdup_printf("%s\n%s", self->last_note, plain);
+		gchar *p = g_strdup_printf("%s\n%s", note, plain);
 		g_free(markup);
 		g_free(plain);
 		markup = m;
@@ -147,13 +357,13 @@ fl_checkin_post_digest(FlCheckin *self, GPtrArray *items)
 	}
 	if (!fl_notifier_has_capability(self->notifier, "actions")) {
 		/* no buttons to press: say where decisions are made instead */
-		review_hint = g_strdup_printf("%s\n%s", plain, _("Decide with: flotilla review"));
-		g_free(plain);
-		plain = g_strdup(review_hint);
-		g_free(review_hint);
-		review_hint = g_strdup_printf("%s\n%s", markup, _("Decide with: flotilla review"));
+		const gchar *hint = _("Decide with: flotilla review");
+		gchar *m = g_strdup_printf("%s\n%s", markup, hint);
+		gchar *p = g_strdup_printf("%s\n%s", plain, hint);
 		g_free(markup);
-		markup = g_steal_pointer(&review_hint);
+		g_free(plain);
+		markup = m;
+		plain = p;
 	}
 	g_ptr_array_add(actions, g_strdup("default"));
 	g_ptr_array_add(actions, g_strdup(_("Open review")));
@@ -167,52 +377,84 @@ fl_checkin_post_digest(FlCheckin *self, GPtrArray *items)
 	self->digest_handle = fl_notifier_post(self->notifier, self->digest_handle, summary, markup,
 					       plain, (const gchar *const *)actions->pdata,
 					       FL_NOTIFIER_URGENCY_NORMAL, "x-flotilla.digest");
+
+	/* each event goes into one digest: what is on screen now counts as announced */
+	for (guint i = index; i < items->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(items, i);
+		fl_checkin_announce(self, item->id, fl_checkin_item_event(item));
+	}
 }
 
-/* returns the digest text; shows it as a notification when @deliver and non-empty */
+/* starts a new digest of what awaits now; returns its text */
 static gchar *
-fl_checkin_run(FlCheckin *self, gboolean deliver)
+fl_checkin_deliver(FlCheckin *self, const gchar *label)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) datas = NULL;
-	g_autoptr(GPtrArray) items = fl_checkin_collect(self, &datas, &error);
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree gchar *label = g_date_time_format(now, "%H:%M");
+	gint64 started = fl_now();
+	g_autoptr(GPtrArray) items = fl_checkin_collect(self, started, NULL, &error);
 
 	if (items == NULL) {
 		g_warning("check-in: %s", error->message);
 		return g_strdup("");
 	}
+	/* an empty check-in shows nothing */
 	if (items->len == 0)
 		return g_strdup(_("Nothing awaits you."));
-	if (deliver && self->notifier != NULL) {
-		g_free(self->digest_label);
-		self->digest_label = g_steal_pointer(&label);
-		g_clear_pointer(&self->last_note, g_free);
-		self->current_id = 0;
-		fl_checkin_post_digest(self, items);
-		fl_checkin_mark_announced(self, datas);
-		return fl_digest_text(items, self->digest_label);
+
+	g_free(self->digest_label);
+	self->digest_label = g_strdup(label);
+	self->digest_started = started;
+	g_array_set_size(self->digest_ids, 0);
+	g_array_set_size(self->walked, 0);
+	g_hash_table_remove_all(self->outcomes);
+	g_clear_pointer(&self->last_note, g_free);
+	self->current_id = 0;
+	for (guint i = 0; i < items->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(items, i);
+		g_array_append_val(self->digest_ids, item->id);
 	}
+	self->digest_open = TRUE;
+	fl_checkin_post_digest(self);
 	return fl_digest_text(items, label);
 }
 
 gchar *
 fl_checkin_digest_text(FlCheckin *self, gboolean deliver)
 {
-	return fl_checkin_run(self, deliver);
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree gchar *label = g_date_time_format(now, "%H:%M");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) items = NULL;
+
+	g_return_val_if_fail(FL_IS_CHECKIN(self), NULL);
+
+	if (deliver && self->notifier != NULL)
+		return fl_checkin_deliver(self, label);
+	/* a preview: announces nothing, and anything announced before is a reminder */
+	items = fl_checkin_collect(self, G_MAXINT64, NULL, &error);
+	if (items == NULL) {
+		g_warning("check-in: %s", error->message);
+		return g_strdup("");
+	}
+	if (items->len == 0)
+		return g_strdup(_("Nothing awaits you."));
+	return fl_digest_text(items, label);
 }
 
 GVariant *
 fl_checkin_review_items(FlCheckin *self, GError **error)
 {
 	g_autoptr(GPtrArray) datas = NULL;
-	g_autoptr(GPtrArray) items = fl_checkin_collect(self, &datas, error);
-	const gchar *state_dir = fl_store_get_state_dir(fl_fleet_get_store(self->fleet));
+	g_autoptr(GPtrArray) items = NULL;
+	const gchar *state_dir;
 	GVariantBuilder b;
 
+	g_return_val_if_fail(FL_IS_CHECKIN(self), NULL);
+
+	items = fl_checkin_collect(self, G_MAXINT64, &datas, error);
 	if (items == NULL)
 		return NULL;
+	state_dir = fl_store_get_state_dir(fl_fleet_get_store(self->fleet));
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
@@ -229,6 +471,7 @@ fl_checkin_review_items(FlCheckin *self, GError **error)
 GDateTime *
 fl_checkin_get_next(FlCheckin *self)
 {
+	g_return_val_if_fail(FL_IS_CHECKIN(self), NULL);
 	return self->next != NULL ? g_date_time_ref(self->next) : NULL;
 }
 
@@ -238,10 +481,13 @@ static gboolean
 fl_checkin_timer_cb(gpointer user_data)
 {
 	FlCheckin *self = user_data;
+	g_autofree gchar *label = NULL;
 	g_autofree gchar *text = NULL;
 
 	self->timer_id = 0;
-	text = fl_checkin_run(self, TRUE);
+	/* labelled with the time it was due, even if the timer woke a little early or late */
+	label = g_date_time_format(self->next, "%H:%M");
+	text = fl_checkin_deliver(self, label);
 	fl_checkin_arm(self);
 	return G_SOURCE_REMOVE;
 }
@@ -250,11 +496,17 @@ static void
 fl_checkin_arm(FlCheckin *self)
 {
 	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autoptr(GDateTime) after = NULL;
 	GTimeSpan delta;
 
+	/* a timer may fire a moment before its second: never deliver the same check-in twice */
+	if (self->next != NULL && g_date_time_compare(self->next, now) > 0)
+		after = g_date_time_ref(self->next);
+	else
+		after = g_date_time_ref(now);
 	g_clear_handle_id(&self->timer_id, g_source_remove);
 	g_clear_pointer(&self->next, g_date_time_unref);
-	self->next = fl_schedule_next(self->schedule, now);
+	self->next = fl_schedule_next(self->schedule, after);
 	delta = g_date_time_difference(self->next, now);
 	/* one timer for the whole wait: an idle daemon sleeps until the check-in */
 	self->timer_id =
@@ -265,33 +517,44 @@ fl_checkin_arm(FlCheckin *self)
 /* ------------------------------------------------------------------ notifications */
 
 static void
+fl_checkin_decision_free(FlCheckinDecision *decision)
+{
+	g_object_unref(decision->self);
+	g_free(decision);
+}
+
+static void
 fl_checkin_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	g_autoptr(FlCheckin) self = user_data;
+	FlCheckinDecision *decision = user_data;
+	FlCheckin *self = decision->self;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
-	g_autoptr(GPtrArray) items = NULL;
-
-	guint failed_id = self->current_id;
 
 	self->deciding = FALSE;
-	g_free(self->last_note);
-	self->last_note = g_strdup(message != NULL ? message : error->message);
-	items = fl_checkin_collect(self, NULL, NULL);
-	if (items == NULL)
+	/* the daemon is going away */
+	if (self->fleet == NULL) {
+		fl_checkin_decision_free(decision);
 		return;
-	if (message == NULL) {
-		/* refused (a conflict, a dirty checkout): that draft keeps waiting, the walk
-		 * moves on to the next one */
-		for (guint i = 0; i < items->len; i++) {
-			FlDigestItem *item = g_ptr_array_index(items, i);
-			if (item->id == failed_id && items->len > 1) {
-				FlDigestItem *next = g_ptr_array_index(items, (i + 1) % items->len);
-				self->current_id = next->id;
-			}
-		}
 	}
-	fl_checkin_post_digest(self, items);
+	g_free(self->last_note);
+	if (message != NULL) {
+		self->last_note = g_steal_pointer(&message);
+		fl_checkin_settle(
+			self, decision->id,
+			fl_checkin_review_outcome(decision->decision == FL_DECISION_APPROVE
+							  ? FL_REVIEW_APPROVED
+							  : FL_REVIEW_REJECTED));
+	} else {
+		/* refused (a conflict, a dirty checkout): that draft keeps waiting for the next
+		 * check-in, this walk moves on */
+		self->last_note = g_strdup(error->message);
+		fl_checkin_settle(self, decision->id,
+				  /* TRANSLATORS: a decision flotilla could not carry out */
+				  g_strdup(_("refused")));
+	}
+	fl_checkin_post_digest(self);
+	fl_checkin_decision_free(decision);
 }
 
 static void
@@ -300,113 +563,185 @@ fl_checkin_open_review(FlCheckin *self)
 	const FlConfig *config = fl_fleet_get_config(self->fleet);
 	g_autoptr(GError) error = NULL;
 
+	/* without a pid to wait for, GLib reaps the intermediate child itself */
 	if (!g_spawn_async(NULL, config->review_command, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
 			   NULL, &error))
 		g_warning("cannot open the review (%s): %s", config->review_command[0],
 			  error->message);
 }
 
+/* "approve:12" → FL_DECISION_APPROVE, 12; anything else FALSE */
+static gboolean
+fl_checkin_parse_key(const gchar *key, FlDecision *decision, guint *id)
+{
+	const gchar *arg;
+	guint64 value = 0;
+
+	if (g_str_has_prefix(key, "approve:")) {
+		*decision = FL_DECISION_APPROVE;
+		arg = key + strlen("approve:");
+	} else if (g_str_has_prefix(key, "reject:")) {
+		*decision = FL_DECISION_REJECT;
+		arg = key + strlen("reject:");
+	} else {
+		return FALSE;
+	}
+	if (!g_ascii_string_to_unsigned(arg, 10, 1, G_MAXUINT, &value, NULL))
+		return FALSE;
+	*id = (guint)value;
+	return TRUE;
+}
+
 static void
 fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpointer user_data)
 {
 	FlCheckin *self = user_data;
-	FlDecision decision;
-	guint64 id = 0;
-	const gchar *arg;
+	g_autoptr(FlSessionData) d = NULL;
+	FlCheckinDecision *decision;
+	FlDecision verdict;
+	guint id = 0;
 
+	if (self->fleet == NULL)
+		return;
 	if (g_strcmp0(key, "default") == 0) {
 		fl_checkin_open_review(self);
 		return;
 	}
-	if (g_str_has_prefix(key, "approve:")) {
-		decision = FL_DECISION_APPROVE;
-		arg = key + strlen("approve:");
-	} else if (g_str_has_prefix(key, "reject:")) {
-		decision = FL_DECISION_REJECT;
-		arg = key + strlen("reject:");
-	} else {
+	if (!fl_checkin_parse_key(key, &verdict, &id)) {
 		g_debug("ignoring unknown action '%s'", key);
 		return;
 	}
-	/* only the buttons of the digest on screen, for the item it shows, count */
-	if (!g_ascii_string_to_unsigned(arg, 10, 1, G_MAXUINT, &id, NULL) ||
-	    handle != self->digest_handle || id != self->current_id || self->deciding) {
+	/* only the buttons of the open digest, for the item it shows, count, and only while
+	 * that draft still waits for a decision */
+	if (!self->digest_open || handle != self->digest_handle || id != self->current_id ||
+	    self->deciding) {
 		g_debug("ignoring stale action '%s' on notification %u", key, handle);
 		return;
 	}
+	d = fl_store_get_session(fl_fleet_get_store(self->fleet), id, NULL);
+	if (d == NULL || d->review != FL_REVIEW_PENDING || fl_state_is_active(d->state)) {
+		g_debug("ignoring action '%s': session %u awaits no decision", key, id);
+		return;
+	}
 	self->deciding = TRUE;
-	fl_fleet_decide_async(self->fleet, (guint)id, decision, NULL, "notification",
-			      fl_checkin_decide_cb, g_object_ref(self));
+	decision = g_new0(FlCheckinDecision, 1);
+	decision->self = g_object_ref(self);
+	decision->id = id;
+	decision->decision = verdict;
+	/* the same path as `flotilla approve`, recorded as coming from the notification */
+	fl_fleet_decide_async(self->fleet, id, verdict, NULL, "notification", fl_checkin_decide_cb,
+			      decision);
 }
 
 static void
 fl_checkin_closed_cb(FlNotifier *notifier, guint handle, guint reason, gpointer user_data)
 {
 	FlCheckin *self = user_data;
+	GHashTableIter iter;
+	gpointer value;
 
 	/* a close is never a decision: what it showed comes back at the next check-in */
-	if (handle == self->digest_handle) {
+	if (handle != 0 && handle == self->digest_handle) {
 		self->digest_handle = 0;
+		self->digest_open = FALSE;
 		self->current_id = 0;
 	}
+	g_hash_table_iter_init(&iter, self->now_handles);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		if (GPOINTER_TO_UINT(value) == handle)
+			g_hash_table_iter_remove(&iter);
+	}
+}
+
+static guint
+fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, const gchar *event)
+{
+	g_autoptr(GPtrArray) items =
+		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
+	g_autofree gchar *summary = NULL;
+	g_autofree gchar *markup = NULL;
+	g_autofree gchar *plain = NULL;
+	const gchar *actions[] = {"default", _("Open review"), NULL};
+	gboolean blocked = g_strcmp0(event, "blocked") == 0;
+
+	g_ptr_array_add(items, fl_checkin_item_new(self, d, G_MININT64));
+	if (blocked)
+		summary = g_strdup_printf(_("Session #%u needs input"), d->id);
+	else
+		summary = g_strdup_printf(_("Session #%u failed"), d->id);
+	markup = fl_digest_body(items, 0, TRUE, 0);
+	plain = fl_digest_body(items, 0, FALSE, 0);
+	handle = fl_notifier_post(self->notifier, handle, summary, markup, plain, actions,
+				  blocked ? FL_NOTIFIER_URGENCY_CRITICAL
+					  : FL_NOTIFIER_URGENCY_NORMAL,
+				  blocked ? "x-flotilla.blocked" : "x-flotilla.failure");
+	fl_checkin_announce(self, d->id, event);
+	return handle;
 }
 
 static void
 fl_checkin_server_changed_cb(FlNotifier *notifier, gboolean available, gpointer user_data)
 {
 	FlCheckin *self = user_data;
-	g_autoptr(GPtrArray) items = NULL;
+	GHashTableIter iter;
+	gpointer key;
+	gpointer value;
 
-	/* a new server knows nothing of our notifications: show the open digest afresh */
-	if (!available || self->digest_handle == 0)
+	/* whatever was shown or queued belongs to a server that is gone: drop it, so nothing
+	 * stale reaches the next one */
+	if (self->digest_handle != 0)
+		fl_notifier_close(self->notifier, self->digest_handle);
+	self->digest_handle = 0;
+	g_hash_table_iter_init(&iter, self->now_handles);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		if (GPOINTER_TO_UINT(value) != 0)
+			fl_notifier_close(self->notifier, GPOINTER_TO_UINT(value));
+		g_hash_table_iter_replace(&iter, GUINT_TO_POINTER(0));
+	}
+	if (!available || self->fleet == NULL)
 		return;
-	items = fl_checkin_collect(self, NULL, NULL);
-	if (items != NULL && items->len > 0)
-		fl_checkin_post_digest(self, items);
-}
 
-static void
-fl_checkin_notify_now(FlCheckin *self, guint id, const FlSessionData *d, const gchar *event)
-{
-	g_autoptr(GPtrArray) items =
-		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
-	FlDigestItem *item = fl_digest_item_new(id, fl_checkin_kind(d), d->goal);
-	g_autofree gchar *summary = NULL;
-	g_autofree gchar *markup = NULL;
-	g_autofree gchar *plain = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *actions[] = {"default", _("Open review"), NULL};
-	guint handle;
-
-	item->name = g_strdup(d->name);
-	item->repo = g_strdup(d->repo);
-	item->waiting_for = g_strdup(d->waiting_for);
-	item->reason = g_strdup(d->reason);
-	g_ptr_array_add(items, item);
-	if (g_strcmp0(event, "blocked") == 0)
-		summary = g_strdup_printf(_("Session #%u needs input"), id);
-	else
-		summary = g_strdup_printf(_("Session #%u failed"), id);
-	markup = fl_digest_body(items, 0, TRUE, 0);
-	plain = fl_digest_body(items, 0, FALSE, 0);
-	handle = GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
-	handle = fl_notifier_post(self->notifier, handle, summary, markup, plain, actions,
-				  g_strcmp0(event, "blocked") == 0 ? FL_NOTIFIER_URGENCY_CRITICAL
-								   : FL_NOTIFIER_URGENCY_NORMAL,
-				  g_strcmp0(event, "blocked") == 0 ? "x-flotilla.blocked"
-								   : "x-flotilla.failure");
-	g_hash_table_insert(self->now_handles, GUINT_TO_POINTER(id), GUINT_TO_POINTER(handle));
-	if (!fl_store_ledger_set(fl_fleet_get_store(self->fleet), id, event, fl_now(), &error))
-		g_warning("%s", error->message);
+	/* a new server knows nothing of ours: show what is still open afresh */
+	g_hash_table_iter_init(&iter, self->now_handles);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		g_autoptr(FlSessionData) d = fl_store_get_session(fl_fleet_get_store(self->fleet),
+								  GPOINTER_TO_UINT(key), NULL);
+		if (d == NULL || d->state != FL_STATE_BLOCKED) {
+			g_hash_table_iter_remove(&iter);
+			continue;
+		}
+		g_hash_table_iter_replace(
+			&iter, GUINT_TO_POINTER(fl_checkin_post_now(self, 0, d, "blocked")));
+	}
+	fl_checkin_post_digest(self);
 }
 
 static void
 fl_checkin_session_blocked_cb(FlFleet *fleet, guint id, gpointer data, gpointer user_data)
 {
 	FlCheckin *self = user_data;
+	guint handle;
 
-	if (fl_fleet_get_config(fleet)->now_blocked)
-		fl_checkin_notify_now(self, id, data, "blocked");
+	if (!fl_fleet_get_config(fleet)->now_blocked)
+		return;
+	handle = GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
+	/* without a server it waits, and is posted when one appears */
+	if (fl_notifier_is_available(self->notifier))
+		handle = fl_checkin_post_now(self, handle, data, "blocked");
+	g_hash_table_insert(self->now_handles, GUINT_TO_POINTER(id), GUINT_TO_POINTER(handle));
+}
+
+/* the question a session asked is answered or moot: withdraw its notification */
+static void
+fl_checkin_withdraw_now(FlCheckin *self, guint id)
+{
+	gpointer value;
+
+	if (!g_hash_table_lookup_extended(self->now_handles, GUINT_TO_POINTER(id), NULL, &value))
+		return;
+	if (GPOINTER_TO_UINT(value) != 0)
+		fl_notifier_close(self->notifier, GPOINTER_TO_UINT(value));
+	g_hash_table_remove(self->now_handles, GUINT_TO_POINTER(id));
 }
 
 static void
@@ -414,16 +749,20 @@ fl_checkin_session_ended_cb(FlFleet *fleet, guint id, gpointer data, gpointer us
 {
 	FlCheckin *self = user_data;
 	const FlSessionData *d = data;
-	guint handle =
-		GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
 
-	/* the question it asked is answered or moot now */
-	if (handle != 0) {
-		fl_notifier_close(self->notifier, handle);
-		g_hash_table_remove(self->now_handles, GUINT_TO_POINTER(id));
-	}
-	if (d->state == FL_STATE_FAILED && fl_fleet_get_config(fleet)->now_failed)
-		fl_checkin_notify_now(self, id, d, "failed");
+	fl_checkin_withdraw_now(self, id);
+	/* a failure told at once is not repeated when no server hears it: the next check-in
+	 * says it instead */
+	if (d->state == FL_STATE_FAILED && fl_fleet_get_config(fleet)->now_failed &&
+	    fl_notifier_is_available(self->notifier))
+		fl_checkin_post_now(self, 0, d, "failed");
+}
+
+static gboolean
+fl_checkin_review_settled(const gchar *review)
+{
+	return g_strcmp0(review, "approved") == 0 || g_strcmp0(review, "rejected") == 0 ||
+	       g_strcmp0(review, "reverted") == 0;
 }
 
 static void
@@ -431,23 +770,30 @@ fl_checkin_session_changed_cb(FlFleet *fleet, guint id, GVariant *props, gpointe
 {
 	FlCheckin *self = user_data;
 	const gchar *state = NULL;
-	guint handle;
+	const gchar *review = NULL;
 
 	/* answered from the CLI: withdraw the "needs input" notification */
-	if (!g_variant_lookup(props, "state", "&s", &state) || g_strcmp0(state, "blocked") == 0)
-		return;
-	handle = GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
-	if (handle != 0 && g_strcmp0(state, "running") == 0) {
-		fl_notifier_close(self->notifier, handle);
-		g_hash_table_remove(self->now_handles, GUINT_TO_POINTER(id));
-	}
+	if (g_variant_lookup(props, "state", "&s", &state) && g_strcmp0(state, "running") == 0)
+		fl_checkin_withdraw_now(self, id);
+
+	/* decided elsewhere (the CLI, `flotilla review`): the open digest moves on, so its
+	 * buttons never point at a settled draft */
+	if (self->digest_open && !self->deciding &&
+	    g_variant_lookup(props, "review", "&s", &review) && fl_checkin_review_settled(review) &&
+	    fl_checkin_ids_contain(self->digest_ids, id) &&
+	    !fl_checkin_ids_contain(self->walked, id))
+		fl_checkin_post_digest(self);
 }
 
 void
 fl_checkin_start(FlCheckin *self)
 {
-	const FlConfig *config = fl_fleet_get_config(self->fleet);
+	const FlConfig *config;
 
+	g_return_if_fail(FL_IS_CHECKIN(self));
+	g_return_if_fail(self->schedule == NULL);
+
+	config = fl_fleet_get_config(self->fleet);
 	self->schedule = fl_schedule_new(config->checkin_times, config->checkin_every,
 					 config->checkin_days, config->checkin_quiet_hours, NULL);
 	/* the config was validated when loaded */
@@ -500,6 +846,9 @@ fl_checkin_finalize(GObject *object)
 	g_clear_pointer(&self->next, g_date_time_unref);
 	g_free(self->digest_label);
 	g_free(self->last_note);
+	g_array_unref(self->digest_ids);
+	g_array_unref(self->walked);
+	g_hash_table_unref(self->outcomes);
 	g_hash_table_unref(self->now_handles);
 	G_OBJECT_CLASS(fl_checkin_parent_class)->finalize(object);
 }
@@ -516,5 +865,8 @@ fl_checkin_class_init(FlCheckinClass *klass)
 static void
 fl_checkin_init(FlCheckin *self)
 {
+	self->digest_ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	self->walked = g_array_new(FALSE, FALSE, sizeof(guint));
+	self->outcomes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	self->now_handles = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
