@@ -43,10 +43,10 @@ fl_config_new_default(void)
 	FlConfig *self = g_new0(FlConfig, 1);
 	const gchar *shell[] = {"sh", "-c", "{goal}", NULL};
 	const gchar *aider[] = {"aider", "--message", "{goal}", "--yes-always", NULL};
-	/* stdin is /dev/null under the runner, as codex exec needs */
-	const gchar *codex[] = {"codex", "exec", "--json", "{goal}", NULL};
+	const gchar *codex[] = {"codex", NULL};
 	const gchar *claude[] = {"claude", NULL};
 	FlAgentConfig *claude_agent;
+	FlAgentConfig *codex_agent;
 	const gchar *review[] = {"x-terminal-emulator", "-e", "flotilla", "review", NULL};
 
 	self->max_parallel = 3;
@@ -61,7 +61,10 @@ fl_config_new_default(void)
 					     (GDestroyNotify)fl_agent_config_free);
 	g_hash_table_insert(self->agents, g_strdup("shell"), fl_agent_preset("shell", shell));
 	g_hash_table_insert(self->agents, g_strdup("aider"), fl_agent_preset("aider", aider));
-	g_hash_table_insert(self->agents, g_strdup("codex"), fl_agent_preset("codex", codex));
+	codex_agent = fl_agent_preset("codex", codex);
+	g_free(codex_agent->kind);
+	codex_agent->kind = g_strdup("codex");
+	g_hash_table_insert(self->agents, g_strdup("codex"), codex_agent);
 	claude_agent = fl_agent_preset("claude", claude);
 	g_free(claude_agent->kind);
 	claude_agent->kind = g_strdup("claude");
@@ -314,14 +317,15 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 		agent->kind =
 			g_strdup(g_key_file_has_key(kf, group, "url", NULL) ? "http" : "command");
 	if (g_strcmp0(agent->kind, "command") != 0 && g_strcmp0(agent->kind, "http") != 0 &&
-	    g_strcmp0(agent->kind, "claude") != 0)
+	    g_strcmp0(agent->kind, "claude") != 0 && g_strcmp0(agent->kind, "codex") != 0)
 		return fl_config_fail(error, self->path, group, "kind",
-				      _("must be 'command', 'claude' or 'http'"));
+				      _("must be 'command', 'claude', 'codex' or 'http'"));
 	if (!fl_config_get_argv(kf, self->path, group, "command", &agent->command, error))
 		return FALSE;
-	if (g_strcmp0(agent->kind, "claude") == 0 && agent->command == NULL) {
-		const gchar *claude[] = {"claude", NULL};
-		agent->command = g_strdupv((gchar **)claude);
+	if ((g_strcmp0(agent->kind, "claude") == 0 || g_strcmp0(agent->kind, "codex") == 0) &&
+	    agent->command == NULL) {
+		const gchar *base[] = {agent->kind, NULL};
+		agent->command = g_strdupv((gchar **)base);
 	}
 	if (g_strcmp0(agent->kind, "command") == 0 && agent->command == NULL)
 		return fl_config_fail(error, self->path, group, "command",

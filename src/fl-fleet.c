@@ -359,7 +359,9 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		return FALSE;
 	}
 	if (g_strcmp0(agent_config->kind, "command") != 0 &&
-	    g_strcmp0(agent_config->kind, "http") != 0) {
+	    g_strcmp0(agent_config->kind, "http") != 0 &&
+	    g_strcmp0(agent_config->kind, "claude") != 0 &&
+	    g_strcmp0(agent_config->kind, "codex") != 0) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("agent '%s' is of kind '%s', which this flotillad cannot run"), agent,
 			    agent_config->kind);

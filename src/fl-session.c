@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fl-agent-claude.h"
+#include "fl-agent-codex.h"
 #include "fl-agent-http.h"
 #include "fl-error.h"
 #include "fl-http.h"
@@ -434,6 +435,51 @@ fl_session_read_claude(FlSession *self)
 	}
 }
 
+/* codex exec --json: its events decide the outcome and give the thread to resume */
+static void
+fl_session_read_codex(FlSession *self)
+{
+	g_autoptr(FlCodexStream) stream = fl_codex_stream_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autoptr(GFile) file = g_file_new_for_path(log);
+	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, &error);
+	FlSessionData *d = self->data;
+	gchar buf[65536];
+	gssize n = 0;
+
+	if (in == NULL)
+		return;
+	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, &error)) > 0) {
+		if (!fl_codex_stream_feed(stream, buf, (gsize)n, &error))
+			break;
+	}
+	if (error == NULL)
+		fl_codex_stream_finish(stream, &error);
+	if (fl_codex_stream_get_thread_id(stream) != NULL) {
+		g_free(d->agent_session);
+		d->agent_session = g_strdup(fl_codex_stream_get_thread_id(stream));
+	}
+	d->turns = fl_codex_stream_get_turns(stream);
+	if (fl_codex_stream_get_last_message(stream) != NULL) {
+		g_free(d->final_message);
+		d->final_message =
+			fl_text_sanitize(fl_codex_stream_get_last_message(stream), -1, TRUE);
+	}
+	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
+		return;
+	g_clear_pointer(&d->reason, g_free);
+	if (error != NULL) {
+		self->end_state = FL_STATE_FAILED;
+		d->reason = g_strdup_printf(_("Codex's output: %s"), error->message);
+	} else if (fl_codex_stream_get_outcome(stream) == FL_CODEX_OUTCOME_SUCCEEDED) {
+		self->end_state = FL_STATE_DONE;
+	} else {
+		self->end_state = FL_STATE_FAILED;
+		d->reason = g_strdup(fl_codex_stream_get_reason(stream));
+	}
+}
+
 static void
 fl_session_read_agent_result(FlSession *self)
 {
@@ -441,6 +487,8 @@ fl_session_read_agent_result(FlSession *self)
 
 	if (agent != NULL && g_strcmp0(agent->kind, "claude") == 0)
 		fl_session_read_claude(self);
+	else if (agent != NULL && g_strcmp0(agent->kind, "codex") == 0)
+		fl_session_read_codex(self);
 }
 
 static void
@@ -697,6 +745,11 @@ fl_session_spawn(FlSession *self)
 	}
 	if (g_strcmp0(agent->kind, "claude") == 0)
 		agent_argv = fl_session_build_claude_argv(self, agent, &error);
+	else if (g_strcmp0(agent->kind, "codex") == 0)
+		agent_argv = fl_agent_codex_build_argv(
+			(const gchar *const *)agent->command, self->data->goal,
+			self->resume_reply != NULL ? self->data->agent_session : NULL,
+			self->resume_reply);
 	else
 		agent_argv = fl_session_build_argv(self, &error);
 	if (agent_argv == NULL) {

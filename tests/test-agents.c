@@ -173,11 +173,292 @@ test_http_failures(void)
 	double_stop(&d);
 }
 
+/* ------------------------------------------------------------------ Claude Code */
+
+typedef struct {
+	GSubprocess *proc;
+	gchar *requests;
+	FlTestEnv *env;
+	gchar *repo;
+} ClaudeWorld;
+
+/* the real CLI against tests/doubles/anthropic-double.py replaying @script_template, where
+ * WORKTREE stands for the first session's worktree */
+static gboolean
+claude_world_new(ClaudeWorld *w, const gchar *script_template)
+{
+	const gchar *claude = g_getenv("FL_CLAUDE");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *double_py =
+		g_test_build_filename(G_TEST_DIST, "doubles", "anthropic-double.py", NULL);
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *worktree = NULL;
+	g_autofree gchar *base_url = NULL;
+	g_autoptr(GString) text = g_string_new(script_template);
+	g_autoptr(GDataInputStream) out = NULL;
+	g_autofree gchar *line = NULL;
+
+	if (claude == NULL || !g_file_test(claude, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_test_skip("the Claude Code CLI is not installed: run tests/setup-claude.sh");
+		return FALSE;
+	}
+	config = g_strdup_printf("[agent claude]\nkind=claude\ncommand=%s\n", claude);
+	w->env = fl_test_env_new(config);
+	w->repo = make_repo(w->env);
+	worktree = g_build_filename(w->env->state_dir, "worktrees", "1", NULL);
+	g_string_replace(text, "WORKTREE", worktree, 0);
+	script = g_build_filename(w->env->root, "script.json", NULL);
+	w->requests = g_build_filename(w->env->root, "requests.jsonl", NULL);
+	g_file_set_contents(script, text->str, -1, &error);
+	g_assert_no_error(error);
+	w->proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+				   &error, g_getenv("FL_TEST_PYTHON"), double_py, script,
+				   w->requests, NULL);
+	g_assert_no_error(error);
+	out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(w->proc));
+	line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_assert_no_error(error);
+	base_url = g_strdup_printf("http://127.0.0.1:%s", line);
+	w->env->envp = g_environ_setenv(w->env->envp, "ANTHROPIC_BASE_URL", base_url, TRUE);
+	w->env->envp = g_environ_setenv(w->env->envp, "ANTHROPIC_API_KEY", "dummy", TRUE);
+	w->env->envp = g_environ_setenv(w->env->envp, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+					"1", TRUE);
+	fl_test_env_start_daemon(w->env, NULL);
+	return TRUE;
+}
+
+static void
+claude_world_free(ClaudeWorld *w)
+{
+	if (w->proc != NULL) {
+		g_subprocess_force_exit(w->proc);
+		g_subprocess_wait(w->proc, NULL, NULL);
+		g_clear_object(&w->proc);
+	}
+	g_clear_pointer(&w->env, fl_test_env_free);
+	g_free(w->requests);
+	g_free(w->repo);
+}
+
+#define CLAUDE_WAIT_MS 120000
+
+static void
+test_claude_draft(void)
+{
+	ClaudeWorld w = {0};
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *diff = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, "[{\"text\": \"Writing.\", \"tool_use\": {\"name\": "
+				  "\"Write\", \"input\": {\"file_path\": \"WORKTREE/hello.txt\", "
+				  "\"content\": \"hello from claude\\n\"}}}, {\"text\": \"Wrote "
+				  "hello.txt\"}]"))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "say hello in a file",
+				 NULL);
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	obj = fl_test_show(w.env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==, "Wrote hello.txt");
+	g_assert_cmpfloat(json_object_get_double_member(obj, "cost_usd"), >, 0);
+	g_assert_cmpint(json_object_get_int_member(obj, "turns"), >=, 2);
+	diff = fl_test_cli_ok(w.env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "+hello from claude"));
+	claude_world_free(&w);
+}
+
+static void
+test_claude_api_error(void)
+{
+	ClaudeWorld w = {0};
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, "[{\"error\": {\"status\": 400, \"body\": {\"type\": "
+				  "\"error\", \"error\": {\"type\": \"invalid_request_error\", "
+				  "\"message\": \"scripted bad request\"}}}}]"))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "fail please", NULL);
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "failed");
+	obj = fl_test_show(w.env, id);
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "API Error: 400"));
+	claude_world_free(&w);
+}
+
+/* a permission request blocks the session until the user allows it */
+static void
+test_claude_permission(void)
+{
+	ClaudeWorld w = {0};
+	g_autoptr(JsonObject) blocked = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autofree gchar *status = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, "[{\"tool_use\": {\"name\": \"Bash\", \"input\": "
+				  "{\"command\": \"python3 -c \\\"open('ran.txt','w')."
+				  "write('ran')\\\"\", \"description\": \"write a marker\"}}}, "
+				  "{\"text\": \"Finished\"}]"))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "run the script", NULL);
+	g_assert_true(fl_test_wait_state(w.env, id, "blocked", CLAUDE_WAIT_MS));
+	blocked = fl_test_show(w.env, id);
+	g_assert_nonnull(strstr(json_object_get_string_member(blocked, "waiting_for"), "python3"));
+	status = fl_test_cli_ok(w.env, NULL, "approve", "1", NULL);
+	g_assert_nonnull(strstr(status, "allowed"));
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	diff = fl_test_cli_ok(w.env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "ran.txt"));
+	obj = fl_test_show(w.env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==, "Finished");
+	claude_world_free(&w);
+}
+
+/* a reply to a finished session resumes the conversation */
+static void
+test_claude_reply_resumes(void)
+{
+	ClaudeWorld w = {0};
+	g_autoptr(JsonObject) first = NULL;
+	g_autoptr(JsonObject) second = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *state2 = NULL;
+	g_autofree gchar *requests = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, "[{\"text\": \"Which colour should the shed be?\"}, "
+				  "{\"text\": \"Blue it is.\"}]"))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "paint the shed", NULL);
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	first = fl_test_show(w.env, id);
+	g_assert_cmpstr(json_object_get_string_member(first, "final_message"), ==,
+			"Which colour should the shed be?");
+	g_free(fl_test_cli_ok(w.env, NULL, "reply", "1", "blue", NULL));
+	g_assert_true(fl_test_wait_state(w.env, id, "running", CLAUDE_WAIT_MS));
+	state2 = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state2, ==, "done");
+	second = fl_test_show(w.env, id);
+	g_assert_cmpstr(json_object_get_string_member(second, "final_message"), ==, "Blue it is.");
+	/* the model saw the earlier exchange and the reply */
+	g_file_get_contents(w.requests, &requests, NULL, NULL);
+	g_assert_nonnull(strstr(requests, "Which colour should the shed be?"));
+	g_assert_nonnull(strstr(requests, "blue"));
+	claude_world_free(&w);
+}
+
+/* ------------------------------------------------------------------ Codex and aider */
+
+/* recorded runs replayed by stand-ins of the real CLIs (tests/doubles/fake-*.sh) */
+static FlTestEnv *
+env_with_recorded_agents(void)
+{
+	g_autofree gchar *codex =
+		g_test_build_filename(G_TEST_DIST, "doubles", "fake-codex.sh", NULL);
+	g_autofree gchar *aider =
+		g_test_build_filename(G_TEST_DIST, "doubles", "fake-aider.sh", NULL);
+	g_autofree gchar *config = g_strdup_printf(
+		"[agent codex]\nkind=codex\ncommand='%s'\n[agent aider]\ncommand='%s' --message "
+		"{goal} --yes-always\n",
+		codex, aider);
+	FlTestEnv *env = fl_test_env_new(config);
+
+	fl_test_env_start_daemon(env, NULL);
+	return env;
+}
+
+static void
+test_codex_and_aider(void)
+{
+	g_autoptr(FlTestEnv) env = env_with_recorded_agents();
+	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(JsonObject) codex = NULL;
+	g_autoptr(JsonObject) resumed = NULL;
+	g_autoptr(JsonObject) aider = NULL;
+	g_autofree gchar *s1 = NULL;
+	g_autofree gchar *s2 = NULL;
+	g_autofree gchar *s3 = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autofree gchar *diff2 = NULL;
+	g_autofree gchar *diff3 = NULL;
+	guint c, a;
+
+	c = fl_test_run_session(env, repo, "--agent", "codex", "--", "fix the flaky test", NULL);
+	s1 = fl_test_wait_ended(env, c, WAIT_MS);
+	g_assert_cmpstr(s1, ==, "done");
+	codex = fl_test_show(env, c);
+	g_assert_cmpstr(json_object_get_string_member(codex, "review"), ==, "pending");
+	g_assert_nonnull(json_object_get_string_member(codex, "final_message"));
+	g_assert_cmpint(json_object_get_int_member(codex, "turns"), >=, 1);
+	diff = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "+codex: fix the flaky test"));
+
+	/* reply resumes the Codex thread in the same worktree */
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "also the docs", NULL));
+	g_assert_true(fl_test_wait_state(env, c, "running", WAIT_MS) ||
+		      fl_test_wait_state(env, c, "done", WAIT_MS));
+	s2 = fl_test_wait_ended(env, c, WAIT_MS);
+	g_assert_cmpstr(s2, ==, "done");
+	diff2 = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff2, "+reply: also the docs"));
+
+	a = fl_test_run_session(env, repo, "--agent", "aider", "--", "update the changelog", NULL);
+	s3 = fl_test_wait_ended(env, a, WAIT_MS);
+	g_assert_cmpstr(s3, ==, "done");
+	aider = fl_test_show(env, a);
+	g_assert_cmpstr(json_object_get_string_member(aider, "review"), ==, "pending");
+	diff3 = fl_test_cli_ok(env, NULL, "diff", "2", NULL);
+	g_assert_nonnull(strstr(diff3, "+aider: update the changelog"));
+}
+
+static void
+test_codex_failure(void)
+{
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	guint id;
+
+	env = fl_test_env_new(NULL);
+	{
+		g_autofree gchar *codex =
+			g_test_build_filename(G_TEST_DIST, "doubles", "fake-codex.sh", NULL);
+		g_autofree gchar *config =
+			g_strdup_printf("[agent codex]\nkind=codex\ncommand='%s'\n", codex);
+		fl_test_env_write_config(env, config);
+	}
+	env->envp = g_environ_setenv(env->envp, "FAKE_CODEX_SCRIPT", "codex-failed.jsonl", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	repo = make_repo(env);
+	id = fl_test_run_session(env, repo, "--agent", "codex", "--", "break", NULL);
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "failed");
+	obj = fl_test_show(env, id);
+	g_assert_nonnull(json_object_get_string_member(obj, "reason"));
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/agents/http-draft", test_http_draft);
 	g_test_add_func("/agents/http-failures", test_http_failures);
+	g_test_add_func("/agents/codex-and-aider", test_codex_and_aider);
+	g_test_add_func("/agents/codex-failure", test_codex_failure);
+	g_test_add_func("/agents/claude-draft", test_claude_draft);
+	g_test_add_func("/agents/claude-api-error", test_claude_api_error);
+	g_test_add_func("/agents/claude-permission", test_claude_permission);
+	g_test_add_func("/agents/claude-reply-resumes", test_claude_reply_resumes);
 	return g_test_run();
 }

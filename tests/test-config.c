@@ -513,7 +513,7 @@ test_config_errors(void)
 		{"[agent x]\nkind=command\n", {"[agent x] command", "needs a command"}},
 		{"[agent x]\nenv=A=1\n", {"[agent x] command", "needs a command"}},
 		{"[agent x]\ncommand=printf 'oops {goal}\n", {"[agent x] command"}},
-		{"[agent x]\nkind=ftp\ncommand=true\n", {"[agent x] kind", "'command', 'claude' or 'http'"}},
+		{"[agent x]\nkind=ftp\ncommand=true\n", {"[agent x] kind", "'command', 'claude', 'codex' or 'http'"}},
 		{"[agent x]\nkind=http\nmodel=m\n", {"[agent x] url", "needs a url"}},
 		{"[agent x]\nurl=https://example.invalid/v1\n",
 		 {"[agent x] model", "needs a model"}},

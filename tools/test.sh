@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 [ "${FLOTILLA_SKIP_DEPS:-0}" = 1 ] || sh tools/install-deps.sh
 [ -d build ] || meson setup build
 ninja -C build
+sh tests/setup-claude.sh build >/dev/null
 meson test -C build --print-errorlogs "$@"
