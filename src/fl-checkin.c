@@ -9,6 +9,7 @@
 #include "fl-notifier.h"
 #include "fl-schedule.h"
 #include "fl-util.h"
+#include "fl-webhook.h"
 
 /* other items listed under the current one before "+N more" */
 #define FL_DIGEST_LINES 5
@@ -386,6 +387,60 @@ fl_checkin_post_digest(FlCheckin *self)
 }
 
 /* starts a new digest of what awaits now; returns its text */
+static void
+fl_checkin_webhook_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* a dead webhook only costs a log line; the desktop digest never waits for it */
+	if (!fl_webhook_send_finish(res, &error))
+		g_message("check-in webhook: %s", error->message);
+}
+
+/* the same digest off the desktop, when [checkin] webhook= is set */
+static void
+fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
+{
+	const FlConfig *config = fl_fleet_get_config(self->fleet);
+	g_autoptr(GPtrArray) nodes = NULL;
+	g_autofree gchar *summary = NULL;
+	g_autofree gchar *text = NULL;
+	gboolean urgent = FALSE;
+
+	if (config->webhook == NULL)
+		return;
+	nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	for (guint i = 0; i < items->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(items, i);
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		const gchar *kinds[] = {"blocked", "failed", "draft", "draft"};
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "id");
+		json_builder_add_int_value(b, item->id);
+		json_builder_set_member_name(b, "kind");
+		json_builder_add_string_value(b, kinds[item->kind]);
+		json_builder_set_member_name(b, "goal");
+		json_builder_add_string_value(b, item->goal);
+		if (item->verify != NULL) {
+			json_builder_set_member_name(b, "verify");
+			json_builder_add_string_value(b, item->verify);
+		}
+		if (item->diffstat != NULL) {
+			json_builder_set_member_name(b, "diffstat");
+			json_builder_add_string_value(b, item->diffstat);
+		}
+		json_builder_end_object(b);
+		g_ptr_array_add(nodes, json_builder_get_root(b));
+		if (item->kind == FL_DIGEST_KIND_BLOCKED)
+			urgent = TRUE;
+	}
+	summary = fl_digest_summary(items, label);
+	text = fl_digest_text(items, label);
+	fl_webhook_send_async(fl_fleet_get_http(self->fleet), config->webhook,
+			      config->webhook_format, summary, text, nodes, urgent, NULL,
+			      fl_checkin_webhook_cb, NULL);
+}
+
 static gchar *
 fl_checkin_deliver(FlCheckin *self, const gchar *label)
 {
@@ -415,6 +470,7 @@ fl_checkin_deliver(FlCheckin *self, const gchar *label)
 	}
 	self->digest_open = TRUE;
 	fl_checkin_post_digest(self);
+	fl_checkin_send_webhook(self, items, label);
 	return fl_digest_text(items, label);
 }
 

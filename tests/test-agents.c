@@ -173,6 +173,50 @@ test_http_failures(void)
 	double_stop(&d);
 }
 
+/* a check-in goes to the webhook too, even with no notification server at all */
+static void
+test_webhook_checkin(void)
+{
+	Double d = {0};
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *log = NULL;
+	gint64 deadline;
+	guint id;
+
+	double_start(&d);
+	config = g_strdup_printf("[checkin]\nevery=12h\nwebhook=http://127.0.0.1:%u/webhook\n",
+				 d.port);
+	env = fl_test_env_new(config);
+	fl_test_env_start_daemon(env, NULL);
+	repo = make_repo(env);
+	id = fl_test_run_session(env, repo, "--name", "notes", "--", "echo v2 >> CHANGES", NULL);
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	text = fl_test_cli_ok(env, NULL, "checkin", "--now", NULL);
+	g_assert_nonnull(strstr(text, "notes"));
+	/* the double has no event to wait for: ask it until the POST arrived */
+	cmd = g_strdup_printf("%s -c \"import urllib.request; print(urllib.request.urlopen("
+			      "'http://127.0.0.1:%u/webhook-log').read().decode())\"",
+			      g_getenv("FL_TEST_PYTHON"), d.port);
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (g_get_monotonic_time() < deadline) {
+		g_free(log);
+		log = fl_test_sh(NULL, cmd);
+		if (strstr(log, "notes") != NULL)
+			break;
+		g_usleep(50000);
+	}
+	g_assert_nonnull(strstr(log, "Check-in"));
+	g_assert_nonnull(strstr(log, "notes"));
+	fl_test_env_stop_daemon(env, SIGTERM);
+	double_stop(&d);
+}
+
 /* ------------------------------------------------------------------ Claude Code */
 
 typedef struct {
@@ -454,6 +498,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/agents/http-draft", test_http_draft);
 	g_test_add_func("/agents/http-failures", test_http_failures);
+	g_test_add_func("/agents/webhook-checkin", test_webhook_checkin);
 	g_test_add_func("/agents/codex-and-aider", test_codex_and_aider);
 	g_test_add_func("/agents/codex-failure", test_codex_failure);
 	g_test_add_func("/agents/claude-draft", test_claude_draft);
