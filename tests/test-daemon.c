@@ -458,6 +458,7 @@ test_bad_state_dir(void)
 	g_autofree gchar *before = NULL;
 	g_autofree gchar *after = NULL;
 	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *state_home = NULL;
 
 	touch(file);
 	env->envp = g_environ_setenv(env->envp, "XDG_STATE_HOME", file, TRUE);
@@ -465,8 +466,8 @@ test_bad_state_dir(void)
 	g_assert_nonnull(strstr(err, file));
 
 	/* a database written by a newer flotillad is refused and left untouched */
-	env->envp = g_environ_setenv(env->envp, "XDG_STATE_HOME",
-				     g_path_get_dirname(env->state_dir), TRUE);
+	state_home = g_path_get_dirname(env->state_dir);
+	env->envp = g_environ_setenv(env->envp, "XDG_STATE_HOME", state_home, TRUE);
 	g_assert_cmpint(g_mkdir_with_parents(env->state_dir, 0700), ==, 0);
 	db = g_build_filename(env->state_dir, "flotilla.db", NULL);
 	cmd = g_strdup_printf("%s -c \"import sqlite3; c = sqlite3.connect('%s'); "

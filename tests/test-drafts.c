@@ -28,6 +28,14 @@ make_repo(FlTestEnv *env, const gchar *name)
 	return repo;
 }
 
+static gboolean
+path_exists(const gchar *dir, const gchar *name)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
 static gchar *
 git(const gchar *repo, const gchar *args)
 {
@@ -35,6 +43,14 @@ git(const gchar *repo, const gchar *args)
 	gchar *out = fl_test_sh(repo, cmd);
 
 	return g_strstrip(out);
+}
+
+static void
+assert_git(const gchar *repo, const gchar *args, const gchar *expected)
+{
+	g_autofree gchar *out = git(repo, args);
+
+	g_assert_cmpstr(out, ==, expected);
 }
 
 static gchar *
@@ -107,8 +123,8 @@ test_approve_merges(void)
 	worktree = json_object_get_string_member(obj, "worktree");
 	g_assert_true(g_str_has_prefix(worktree, env->state_dir));
 	/* the agent never touched the user's checkout */
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
-	g_assert_false(g_file_test(g_build_filename(repo, "added.txt", NULL), G_FILE_TEST_EXISTS));
+	assert_git(repo, "status --porcelain", "");
+	g_assert_false(path_exists(repo, "added.txt"));
 
 	diff = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
 	g_assert_nonnull(strstr(diff, "+line four"));
@@ -152,9 +168,8 @@ test_conflict_refused(void)
 	/* nothing changed: base, checkout, draft */
 	head_after = git(repo, "rev-parse HEAD");
 	g_assert_cmpstr(head, ==, head_after);
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
-	g_assert_cmpstr(git(repo, "rev-parse --verify -q flotilla/2 >/dev/null && echo yes"), ==,
-			"yes");
+	assert_git(repo, "status --porcelain", "");
+	assert_git(repo, "rev-parse --verify -q flotilla/2 >/dev/null && echo yes", "yes");
 	g_assert_cmpstr(show_str(env, b, "review", &obj), ==, "pending");
 }
 
@@ -178,12 +193,12 @@ test_dirty_checkout_refused(void)
 	g_assert_nonnull(strstr(err, "notes.txt"));
 	mine = read_file(repo, "notes.txt");
 	g_assert_cmpstr(mine, ==, "my uncommitted edit\n");
-	g_assert_false(g_file_test(g_build_filename(repo, "agent.txt", NULL), G_FILE_TEST_EXISTS));
+	g_assert_false(path_exists(repo, "agent.txt"));
 	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
 	/* once the user commits, approval goes through */
 	g_free(git(repo, "commit -qam mine"));
 	g_assert_cmpint(decide(env, "approve", id, NULL), ==, 0);
-	g_assert_true(g_file_test(g_build_filename(repo, "agent.txt", NULL), G_FILE_TEST_EXISTS));
+	g_assert_true(path_exists(repo, "agent.txt"));
 }
 
 static void
@@ -211,7 +226,7 @@ test_reject_and_revert(void)
 
 	g_assert_cmpint(decide(env, "reject", a, NULL), ==, 0);
 	g_assert_false(g_file_test(worktree, G_FILE_TEST_EXISTS));
-	g_assert_cmpstr(git(repo, "branch --list flotilla/1"), ==, "");
+	assert_git(repo, "branch --list flotilla/1", "");
 	/* patch and log kept for audit */
 	patch = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
 	g_assert_nonnull(strstr(patch, "+rejected"));
@@ -227,7 +242,7 @@ test_reject_and_revert(void)
 	g_free(contents);
 	contents = read_file(repo, "notes.txt");
 	g_assert_cmpstr(contents, ==, "line one\nline two\nline three\n");
-	g_assert_false(g_file_test(g_build_filename(repo, "k.txt", NULL), G_FILE_TEST_EXISTS));
+	g_assert_false(path_exists(repo, "k.txt"));
 	g_assert_cmpstr(show_str(env, b, "review", &obj2), ==, "reverted");
 	g_assert_cmpint(decide(env, "revert", b, NULL), ==, 2);
 
@@ -345,8 +360,8 @@ test_unusual_repos(void)
 	obj = fl_test_show(env, b);
 	g_assert_cmpstr(json_object_get_string_member(obj, "base"), ==, "main");
 	g_assert_cmpint(decide(env, "approve", b, NULL), ==, 0);
-	g_assert_cmpstr(git(repo, "show main:d.txt"), ==, "d");
-	g_assert_false(g_file_test(g_build_filename(repo, "d.txt", NULL), G_FILE_TEST_EXISTS));
+	assert_git(repo, "show main:d.txt", "d");
+	g_assert_false(path_exists(repo, "d.txt"));
 
 	/* a plain directory: the session runs in a scratch directory, its output is the draft */
 	g_assert_cmpint(g_mkdir_with_parents(plain, 0700), ==, 0);
@@ -355,7 +370,7 @@ test_unusual_repos(void)
 	scratch = fl_test_show(env, c);
 	g_assert_true(json_object_get_null_member(scratch, "repo"));
 	g_assert_cmpstr(json_object_get_string_member(scratch, "review"), ==, "pending");
-	g_assert_false(g_file_test(g_build_filename(plain, "notes.txt", NULL), G_FILE_TEST_EXISTS));
+	g_assert_false(path_exists(plain, "notes.txt"));
 	g_assert_cmpint(decide(env, "approve", c, NULL), ==, 0);
 }
 
