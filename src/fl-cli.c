@@ -4,13 +4,16 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
+#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,13 +29,18 @@
 #define FL_CLI_START_TIMEOUT_MS 10000
 #define FL_CLI_PAYLOAD_MAX      (1024 * 1024)
 #define FL_CLI_FROM_MAX         (16 * 1024 * 1024)
-#define FL_CLI_WIDTH            100
-#define FL_CLI_TITLE_WIDTH      36
+#define FL_CLI_COLUMNS_DEFAULT  80
+#define FL_CLI_TITLE_MIN        12
+#define FL_CLI_TITLE_MAX        48
+#define FL_CLI_COMPLETE_TITLE   60
+#define FL_CLI_COMPLETE_TIMEOUT 2000
+#define FL_CLI_PROGRESS_MS      100
 
-#define FL_CLI_BOLD  "\033[1m"
-#define FL_CLI_GREEN "\033[32m"
-#define FL_CLI_RED   "\033[31m"
-#define FL_CLI_RESET "\033[0m"
+#define FL_CLI_BOLD   "\033[1m"
+#define FL_CLI_GREEN  "\033[32m"
+#define FL_CLI_RED    "\033[31m"
+#define FL_CLI_YELLOW "\033[33m"
+#define FL_CLI_RESET  "\033[0m"
 
 /*
  * Exit statuses. FL_ERROR codes (ours, or the daemon's coming back over D-Bus) and
@@ -77,8 +85,11 @@ typedef struct {
 
 	GDBusConnection *connection; /* (owned) (nullable) */
 	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
+	gboolean tty;                /* stdout is a terminal: tables for people, else plain lines */
 	gboolean color;
-	gint status; /* exit status of a command that ran to its end */
+	gboolean progress;    /* stderr is a terminal: long waits show a live status line there */
+	gboolean interrupted; /* Ctrl-C ended a wait that showed progress */
+	gint status;          /* exit status of a command that ran to its end */
 
 	/* the flotillad we spawned, while it is our child */
 	guint daemon_child_id;
@@ -97,6 +108,7 @@ typedef struct {
 	FlCliFunc func;
 	gboolean strict_posix; /* free text follows: options only before it */
 	gboolean errors_exit_zero;
+	gboolean hidden; /* for shell completion: not listed, never suggested */
 } FlCliCommand;
 
 static FlCli *
@@ -107,9 +119,13 @@ fl_cli_new(void)
 	const gchar *term = g_getenv("TERM");
 
 	cli->limit = -1;
+	cli->tty = isatty(STDOUT_FILENO);
 	/* no-color.org: any non-empty NO_COLOR turns colour off */
-	cli->color = isatty(STDOUT_FILENO) && (no_color == NULL || no_color[0] == '\0') &&
+	cli->color = cli->tty && (no_color == NULL || no_color[0] == '\0') &&
 		     g_strcmp0(term, "dumb") != 0;
+	/* a status line redrawn in place needs a terminal that understands \r and erase */
+	cli->progress = isatty(STDERR_FILENO) && term != NULL && term[0] != '\0' &&
+			g_strcmp0(term, "dumb") != 0;
 	return cli;
 }
 
@@ -254,6 +270,58 @@ fl_cli_style(FlCli *cli, const gchar *code, const gchar *text)
 	if (!cli->color)
 		return g_strdup(text);
 	return g_strconcat(code, text, FL_CLI_RESET, NULL);
+}
+
+/* width of the terminal on @fd: $COLUMNS first, as ls(1) does */
+static gsize
+fl_cli_terminal_columns(gint fd)
+{
+	const gchar *env = g_getenv("COLUMNS");
+	struct winsize ws = {0};
+
+	if (env != NULL) {
+		guint64 value = g_ascii_strtoull(env, NULL, 10);
+		if (value >= 20 && value <= 1000)
+			return (gsize)value;
+	}
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		return ws.ws_col;
+	return FL_CLI_COLUMNS_DEFAULT;
+}
+
+/*
+ * The daemon's state and review values are stable words for scripts (JSON, piped ls); people
+ * at a terminal read them in their language. Values a newer daemon invents stay as they are.
+ */
+static const gchar *const fl_cli_state_names[] = {
+	NC_("session state", "queued"),      NC_("session state", "running"),
+	NC_("session state", "blocked"),     NC_("session state", "done"),
+	NC_("session state", "failed"),      NC_("session state", "cancelled"),
+	NC_("session state", "interrupted"), NULL};
+
+static const gchar *const fl_cli_review_names[] = {
+	NC_("review state", "none"),     NC_("review state", "pending"),
+	NC_("review state", "approved"), NC_("review state", "rejected"),
+	NC_("review state", "reverted"), NULL};
+
+static const gchar *
+fl_cli_state_label(const gchar *state)
+{
+	if (state == NULL)
+		return "?";
+	if (!g_strv_contains(fl_cli_state_names, state))
+		return state;
+	return g_dpgettext2(GETTEXT_PACKAGE, "session state", state);
+}
+
+static const gchar *
+fl_cli_review_label(const gchar *review)
+{
+	if (review == NULL)
+		return "?";
+	if (!g_strv_contains(fl_cli_review_names, review))
+		return review;
+	return g_dpgettext2(GETTEXT_PACKAGE, "review state", review);
 }
 
 static gchar *
@@ -931,35 +999,64 @@ fl_cli_start_daemon(FlCli *cli, GError **error)
 	return fl_cli_spawn_daemon(cli, error);
 }
 
+static gboolean
+fl_cli_connect(FlCli *cli, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	if (cli->connection != NULL)
+		return TRUE;
+	cli->connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
+	if (cli->connection == NULL)
+		return fl_cli_unreachable(error, error_local);
+	/* a lost bus becomes exit status 3 instead of GDBus raising SIGTERM */
+	g_dbus_connection_set_exit_on_close(cli->connection, FALSE);
+	return TRUE;
+}
+
+/* a proxy for flotillad, started first when @start; without @start NULL and no error when
+ * it is not running */
 static FlDbusFlotilla1 *
-fl_cli_proxy(FlCli *cli, GError **error)
+fl_cli_proxy_full(FlCli *cli, gboolean start, GError **error)
 {
 	g_autoptr(GError) error_local = NULL;
 
 	if (cli->proxy != NULL)
 		return cli->proxy;
-	if (cli->connection == NULL) {
-		cli->connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
-		if (cli->connection == NULL) {
+	if (!fl_cli_connect(cli, error))
+		return NULL;
+	if (start) {
+		if (!fl_cli_start_daemon(cli, &error_local)) {
 			fl_cli_unreachable(error, error_local);
 			return NULL;
 		}
-		/* a lost bus becomes exit status 3 instead of GDBus raising SIGTERM */
-		g_dbus_connection_set_exit_on_close(cli->connection, FALSE);
+	} else {
+		gboolean has_owner = FALSE;
+		if (!fl_cli_name_has_owner(cli, &has_owner, &error_local)) {
+			fl_cli_unreachable(error, error_local);
+			return NULL;
+		}
+		if (!has_owner)
+			return NULL;
 	}
-	if (!fl_cli_start_daemon(cli, &error_local)) {
-		fl_cli_unreachable(error, error_local);
-		return NULL;
-	}
+	/* without @start, a daemon that quits in between must not be activated by our call */
 	cli->proxy = fl_dbus_flotilla1_proxy_new_sync(
-		cli->connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, FL_CLI_BUS_NAME,
-		FL_CLI_OBJECT_PATH, NULL, &error_local);
+		cli->connection,
+		G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+			(start ? 0 : G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START),
+		FL_CLI_BUS_NAME, FL_CLI_OBJECT_PATH, NULL, &error_local);
 	if (cli->proxy == NULL) {
 		fl_cli_unreachable(error, error_local);
 		return NULL;
 	}
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(cli->proxy), FL_CLI_CALL_TIMEOUT_MS);
 	return cli->proxy;
+}
+
+static FlDbusFlotilla1 *
+fl_cli_proxy(FlCli *cli, GError **error)
+{
+	return fl_cli_proxy_full(cli, TRUE, error);
 }
 
 static void
@@ -1348,10 +1445,14 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 		break;
 	case FL_CLI_GROUP_FINISHED:
 	case FL_CLI_GROUP_LAST:
-		if (g_strcmp0(review, "approved") == 0 || g_strcmp0(review, "rejected") == 0)
-			g_ptr_array_add(parts, g_strdup(review));
-		fl_cli_add_exit(parts, session);
-		fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "reason"));
+		if (g_strcmp0(review, "approved") == 0 || g_strcmp0(review, "rejected") == 0 ||
+		    g_strcmp0(review, "reverted") == 0)
+			g_ptr_array_add(parts, g_strdup(fl_cli_review_label(review)));
+		/* the daemon's reason ("exited with status 3") says more than the bare status */
+		if (fl_cli_dict_str(session, "reason") != NULL)
+			fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "reason"));
+		else
+			fl_cli_add_exit(parts, session);
 		part = fl_cli_format_age(finished);
 		if (part != NULL)
 			g_ptr_array_add(parts, part);
@@ -1361,35 +1462,57 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 	return g_strjoinv(" · ", (gchar **)parts->pdata);
 }
 
-/* "  #12  TITLE…  STATE  DETAIL", at most FL_CLI_WIDTH columns */
+/* column widths of the terminal table, fitted to the terminal and to what it shows */
+typedef struct {
+	gsize columns;
+	gsize id;
+	gsize title;
+	gsize state;
+} FlCliLayout;
+
+static const gchar *
+fl_cli_state_color(const gchar *state)
+{
+	if (g_strcmp0(state, "blocked") == 0)
+		return FL_CLI_YELLOW;
+	if (g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "interrupted") == 0)
+		return FL_CLI_RED;
+	if (g_strcmp0(state, "done") == 0)
+		return FL_CLI_GREEN;
+	return NULL;
+}
+
+/* "  #12  TITLE…  STATE  DETAIL", at most @layout->columns columns */
 static gchar *
-fl_cli_session_line(FlCli *cli, GVariant *session, FlCliGroup group, gsize id_width,
-		    gsize state_width)
+fl_cli_session_line(FlCli *cli, GVariant *session, FlCliGroup group, const FlCliLayout *layout)
 {
 	g_autofree gchar *id = g_strdup_printf("#%u", fl_cli_dict_id(session));
 	g_autofree gchar *title_full = fl_cli_session_title(session);
-	g_autofree gchar *title = fl_cli_ellipsize(title_full, FL_CLI_TITLE_WIDTH);
+	g_autofree gchar *title = fl_cli_ellipsize(title_full, layout->title);
 	const gchar *state_raw = fl_cli_dict_str(session, "state");
-	g_autofree gchar *state = fl_cli_clean_line(state_raw != NULL ? state_raw : "?");
+	g_autofree gchar *state = fl_cli_clean_line(fl_cli_state_label(state_raw));
 	g_autofree gchar *detail_full = fl_cli_session_detail(session, group);
 	g_autofree gchar *detail = NULL;
+	const gchar *state_color = fl_cli_state_color(state_raw);
 	GString *line = g_string_new("  ");
-	gsize used;
+	gsize used = 2 + layout->id + 2 + layout->title + 2 + layout->state + 2;
 
-	fl_cli_append_padded(line, id, id_width);
+	fl_cli_append_padded(line, id, layout->id);
 	g_string_append(line, "  ");
-	fl_cli_append_padded(line, title, FL_CLI_TITLE_WIDTH);
+	fl_cli_append_padded(line, title, layout->title);
 	g_string_append(line, "  ");
-	if (detail_full[0] == '\0') {
+	/* escape sequences take no columns: pad by the plain text's width */
+	if (cli->color && state_color != NULL)
+		g_string_append_printf(line, "%s%s%s", state_color, state, FL_CLI_RESET);
+	else
 		g_string_append(line, state);
-		return g_strchomp(g_string_free(line, FALSE));
-	}
-	fl_cli_append_padded(line, state, state_width);
+	if (detail_full[0] == '\0')
+		return g_string_free(line, FALSE);
+	for (gsize w = fl_cli_width(state); w < layout->state; w++)
+		g_string_append_c(line, ' ');
 	g_string_append(line, "  ");
-	used = fl_cli_width(line->str);
-	detail = fl_cli_ellipsize(detail_full, used < FL_CLI_WIDTH ? FL_CLI_WIDTH - used : 0);
+	detail = fl_cli_ellipsize(detail_full, used < layout->columns ? layout->columns - used : 0);
 	g_string_append(line, detail);
-	/* colour last: escape sequences take no columns */
 	if (cli->color && group == FL_CLI_GROUP_DRAFTS) {
 		g_string_replace(line, "✓", FL_CLI_GREEN "✓" FL_CLI_RESET, 0);
 		g_string_replace(line, "✗", FL_CLI_RED "✗" FL_CLI_RESET, 0);
@@ -1417,13 +1540,15 @@ fl_cli_status_held(FlCli *cli, GError **error)
 	return g_strdup(held != NULL ? held : "");
 }
 
+/* the agent view for a person at a terminal: groups, a compact table, colour, ages */
 static void
 fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
 {
 	GPtrArray *groups[FL_CLI_GROUP_LAST];
 	GString *out;
-	gsize id_width = 0;
-	gsize state_width = 0;
+	FlCliLayout layout = {fl_cli_terminal_columns(STDOUT_FILENO), 0, 0, 0};
+	gsize title_width = 0;
+	gsize room;
 	GVariantIter iter;
 	GVariant *session;
 
@@ -1436,11 +1561,17 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
 	g_variant_iter_init(&iter, sessions);
 	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
 		g_autofree gchar *id = g_strdup_printf("#%u", fl_cli_dict_id(session));
-		const gchar *state = fl_cli_dict_str(session, "state");
-		id_width = MAX(id_width, strlen(id));
-		state_width = MAX(state_width, state != NULL ? fl_cli_width(state) : 1);
+		g_autofree gchar *title = fl_cli_session_title(session);
+		const gchar *state = fl_cli_state_label(fl_cli_dict_str(session, "state"));
+		layout.id = MAX(layout.id, strlen(id));
+		layout.state = MAX(layout.state, fl_cli_width(state));
+		title_width = MAX(title_width, fl_cli_width(title));
 		g_ptr_array_add(groups[fl_cli_session_group(session)], session);
 	}
+	/* titles and details share what the id and state columns leave */
+	room = 2 + layout.id + 2 + 2 + layout.state + 2;
+	room = layout.columns > room ? layout.columns - room : 0;
+	layout.title = MIN(title_width, CLAMP(room / 2, FL_CLI_TITLE_MIN, FL_CLI_TITLE_MAX));
 	/* the daemon lists newest first; the queue reads best in the order it starts */
 	g_ptr_array_sort(groups[FL_CLI_GROUP_QUEUED], fl_cli_compare_id);
 
@@ -1457,20 +1588,61 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
 			g_string_append_printf(out, "%s\n", heading);
 		}
 		for (guint i = 0; i < groups[g]->len; i++) {
-			g_autofree gchar *line = fl_cli_session_line(cli, groups[g]->pdata[i], g,
-								     id_width, state_width);
+			g_autofree gchar *line =
+				fl_cli_session_line(cli, groups[g]->pdata[i], g, &layout);
 			g_string_append_printf(out, "%s\n", line);
 		}
 		if (held_here) {
 			g_autofree gchar *reason = fl_cli_clean_line(held);
-			g_string_append_printf(out, _("Queue held: %s"), reason);
-			g_string_append_c(out, '\n');
+			g_autofree gchar *text = g_strdup_printf(_("Queue held: %s"), reason);
+			g_autofree gchar *shown = fl_cli_ellipsize(text, layout.columns);
+			g_string_append_printf(out, "%s\n", shown);
 		}
 	}
 	fputs(out->str, stdout);
 	g_string_free(out, TRUE);
 	for (guint g = 0; g < FL_CLI_GROUP_LAST; g++)
 		g_ptr_array_unref(groups[g]);
+}
+
+/*
+ * `flotilla ls` into a pipe or file: one line per session, newest first, tab-separated
+ * fields that never contain a tab or newline, in English, with no widths or relative times:
+ *   ID  STATE  REVIEW  TITLE  NOTE
+ * NOTE is what a blocked session asks, why a failed, cancelled or interrupted one ended, or
+ * why the queue does not start a queued one; empty otherwise.
+ */
+static void
+fl_cli_print_plain(GVariant *sessions, const gchar *held)
+{
+	GString *out = g_string_new(NULL);
+	GVariantIter iter;
+	GVariant *session;
+
+	g_variant_iter_init(&iter, sessions);
+	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		const gchar *state = fl_cli_dict_str(session, "state");
+		const gchar *review = fl_cli_dict_str(session, "review");
+		const gchar *note = NULL;
+		g_autofree gchar *title = fl_cli_session_title(session);
+		g_autofree gchar *state_clean = fl_cli_clean_line(state != NULL ? state : "");
+		g_autofree gchar *review_clean =
+			fl_cli_clean_line(review != NULL ? review : "none");
+		g_autofree gchar *note_clean = NULL;
+
+		if (g_strcmp0(state, "blocked") == 0)
+			note = fl_cli_dict_str(session, "waiting_for");
+		else if (g_strcmp0(state, "queued") == 0)
+			note = held[0] != '\0' ? held : fl_cli_dict_str(session, "held");
+		else if (g_strcmp0(state, "done") != 0 && g_strcmp0(state, "running") != 0)
+			note = fl_cli_dict_str(session, "reason");
+		note_clean = fl_cli_clean_line(note != NULL ? note : "");
+		g_string_append_printf(out, "%u\t%s\t%s\t%s\t%s\n", fl_cli_dict_id(session),
+				       state_clean, review_clean, title, note_clean);
+		g_variant_unref(session);
+	}
+	fputs(out->str, stdout);
+	g_string_free(out, TRUE);
 }
 
 static gboolean
@@ -1519,7 +1691,10 @@ fl_cli_cmd_ls(FlCli *cli, gchar **args, GError **error)
 	held = fl_cli_status_held(cli, error);
 	if (held == NULL)
 		return FALSE;
-	fl_cli_print_agent_view(cli, sessions, held);
+	if (cli->tty)
+		fl_cli_print_agent_view(cli, sessions, held);
+	else
+		fl_cli_print_plain(sessions, held);
 	return TRUE;
 }
 
@@ -1682,11 +1857,20 @@ typedef struct {
 	gchar *monitored;      /* (owned) (nullable) what the monitor watches */
 	GError *error;         /* (owned) (nullable) ends the wait */
 	gboolean finished;
+
+	/* the status line on stderr while we wait, when that is a terminal */
+	guint progress_id;
+	guint sigint_id;
+	guint frame;
+	gboolean shown;      /* a status line is on the terminal now */
+	gboolean line_start; /* what we copied to stdout ended with a newline */
 } FlCliWatch;
 
 static void
 fl_cli_watch_clear(FlCliWatch *watch)
 {
+	g_clear_handle_id(&watch->progress_id, g_source_remove);
+	g_clear_handle_id(&watch->sigint_id, g_source_remove);
 	if (watch->monitor != NULL)
 		g_file_monitor_cancel(watch->monitor);
 	g_clear_object(&watch->monitor);
@@ -1710,14 +1894,119 @@ fl_cli_watch_fail(FlCliWatch *watch, GError *error)
 }
 
 static void
+fl_cli_progress_clear(FlCliWatch *watch)
+{
+	if (!watch->shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	watch->shown = FALSE;
+}
+
+/* "⠹ session 7: running · 1m05s · asks: which database?", one terminal line */
+static gchar *
+fl_cli_progress_text(FlCliWatch *watch)
+{
+	static const gchar *const frames_utf8[] = {"⠋", "⠙", "⠹", "⠸", "⠼",
+						   "⠴", "⠦", "⠧", "⠇", "⠏"};
+	static const gchar *const frames_ascii[] = {"|", "/", "-", "\\"};
+	const gchar *charset = NULL;
+	gboolean utf8 = g_get_charset(&charset);
+	const gchar *frame = utf8 ? frames_utf8[watch->frame % G_N_ELEMENTS(frames_utf8)]
+				  : frames_ascii[watch->frame % G_N_ELEMENTS(frames_ascii)];
+	const gchar *since = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *head = NULL;
+	GString *text = g_string_new(frame);
+	gint64 seconds;
+
+	state = fl_cli_clean_line(fl_cli_state_label(watch->state));
+	head = g_strdup_printf(_("session %u: %s"), watch->id, state);
+	g_string_append_printf(text, " %s", head);
+	if (watch->session != NULL) {
+		since = fl_cli_dict_str(watch->session, "started");
+		if (since == NULL)
+			since = fl_cli_dict_str(watch->session, "created");
+	}
+	if (fl_cli_seconds_since(since, &seconds)) {
+		g_autofree gchar *elapsed = fl_cli_format_duration(seconds);
+		g_string_append_printf(text, " · %s", elapsed);
+	}
+	if (g_strcmp0(watch->state, "blocked") == 0 && watch->session != NULL &&
+	    fl_cli_dict_str(watch->session, "waiting_for") != NULL) {
+		g_autofree gchar *asks =
+			fl_cli_clean_line(fl_cli_dict_str(watch->session, "waiting_for"));
+		g_string_append_printf(text, " · %s: %s", _("asks"), asks);
+	}
+	return g_string_free(text, FALSE);
+}
+
+static void
+fl_cli_progress_draw(FlCliWatch *watch)
+{
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *shown = NULL;
+
+	if (watch->progress_id == 0 || watch->finished || watch->error != NULL)
+		return;
+	/* a partial line of output on the same terminal: \r would overwrite it */
+	if (watch->cli->tty && !watch->line_start)
+		return;
+	text = fl_cli_progress_text(watch);
+	/* one column short of the width: a wrapped line cannot be erased with \r */
+	shown = fl_cli_ellipsize(text, fl_cli_terminal_columns(STDERR_FILENO) - 1);
+	fprintf(stderr, "\r\033[K%s", shown);
+	fflush(stderr);
+	watch->shown = TRUE;
+}
+
+static gboolean
+fl_cli_progress_tick_cb(gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+
+	watch->frame++;
+	fl_cli_progress_draw(watch);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+fl_cli_progress_sigint_cb(gpointer user_data)
+{
+	FlCliWatch *watch = user_data;
+
+	/* leave the terminal clean, then die of SIGINT as the shell expects (see main) */
+	watch->cli->interrupted = TRUE;
+	return G_SOURCE_CONTINUE;
+}
+
+/* copies what the log has gained to stdout, keeping the status line out of its way */
+static void
 fl_cli_watch_drain(FlCliWatch *watch)
 {
-	GError *error = NULL;
+	guint8 chunk[65536];
 
 	if (watch->log == NULL || watch->error != NULL)
 		return;
-	if (!fl_cli_drain(watch->log, &error))
-		fl_cli_watch_fail(watch, error);
+	for (;;) {
+		GError *error = NULL;
+		gssize n = g_input_stream_read(watch->log, chunk, sizeof chunk, NULL, &error);
+
+		if (n < 0) {
+			fl_cli_watch_fail(watch, error);
+			return;
+		}
+		if (n == 0)
+			break;
+		fl_cli_progress_clear(watch);
+		if (!fl_cli_write(chunk, (gsize)n, &error)) {
+			fl_cli_watch_fail(watch, error);
+			return;
+		}
+		watch->line_start = chunk[n - 1] == '\n';
+	}
+	fflush(stdout);
+	fl_cli_progress_draw(watch);
 }
 
 static void
@@ -1824,6 +2113,7 @@ fl_cli_watch_apply(FlCliWatch *watch, const gchar *state, GVariant *props)
 	fl_cli_watch_drain(watch);
 	if (fl_cli_state_is_final(watch->state))
 		watch->finished = TRUE;
+	fl_cli_progress_draw(watch);
 }
 
 static void
@@ -1893,6 +2183,12 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	watch->cli = cli;
 	watch->id = id;
 	watch->print_log = print_log;
+	watch->line_start = TRUE;
+	if (cli->progress) {
+		watch->progress_id =
+			g_timeout_add(FL_CLI_PROGRESS_MS, fl_cli_progress_tick_cb, watch);
+		watch->sigint_id = g_unix_signal_add(SIGINT, fl_cli_progress_sigint_cb, watch);
+	}
 	/* subscribe first, then ask: a change between the two is never missed */
 	changed_id = g_signal_connect(proxy, "session-changed",
 				      G_CALLBACK(fl_cli_watch_session_changed_cb), watch);
@@ -1901,14 +2197,19 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	closed_id = g_signal_connect(cli->connection, "closed", G_CALLBACK(fl_cli_watch_closed_cb),
 				     watch);
 	fl_cli_watch_refresh(watch);
-	while (!watch->finished && watch->error == NULL)
+	while (!watch->finished && watch->error == NULL && !cli->interrupted)
 		g_main_context_iteration(NULL, TRUE);
+	g_clear_handle_id(&watch->progress_id, g_source_remove);
+	g_clear_handle_id(&watch->sigint_id, g_source_remove);
+	fl_cli_progress_clear(watch);
 	g_signal_handler_disconnect(proxy, changed_id);
 	g_signal_handler_disconnect(proxy, owner_id);
 	g_signal_handler_disconnect(cli->connection, closed_id);
 	if (watch->monitor != NULL)
 		g_signal_handlers_disconnect_by_data(watch->monitor, watch);
 
+	if (cli->interrupted)
+		return TRUE;
 	if (watch->error == NULL && print_log) {
 		/* the runner has exited: what it wrote is all there is */
 		fl_cli_watch_open_log(watch);
@@ -1920,6 +2221,24 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	}
 	cli->status = g_strcmp0(watch->state, "done") == 0 ? FL_CLI_EXIT_OK : FL_CLI_EXIT_FAILED;
 	return TRUE;
+}
+
+/* "session 7: done", "session 7: failed (exit 1)" */
+static gchar *
+fl_cli_watch_outcome(FlCliWatch *watch)
+{
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *state = fl_cli_clean_line(fl_cli_state_label(watch->state));
+	g_autofree gchar *detail = NULL;
+
+	if (watch->session != NULL)
+		fl_cli_add_exit(parts, watch->session);
+	if (parts->len == 0)
+		return g_strdup_printf(_("session %u: %s"), watch->id, state);
+	g_ptr_array_add(parts, NULL);
+	detail = g_strjoinv(", ", (gchar **)parts->pdata);
+	/* TRANSLATORS: e.g. "session 7: failed (exit 1)" */
+	return g_strdup_printf(_("session %u: %s (%s)"), watch->id, state, detail);
 }
 
 /* ---- log, diff ---- */
@@ -1945,7 +2264,16 @@ fl_cli_cmd_log(FlCli *cli, gchar **args, GError **error)
 		return FALSE;
 	if (cli->follow) {
 		g_auto(FlCliWatch) watch = {NULL};
-		return fl_cli_watch_session(cli, id, TRUE, &watch, error);
+		g_autofree gchar *outcome = NULL;
+
+		if (!fl_cli_watch_session(cli, id, TRUE, &watch, error))
+			return FALSE;
+		/* stdout carries the log alone; at a terminal, say how it ended on stderr */
+		if (cli->progress && !cli->interrupted) {
+			outcome = fl_cli_watch_outcome(&watch);
+			fprintf(stderr, "%s%s\n", watch.line_start ? "" : "\n", outcome);
+		}
+		return TRUE;
 	}
 	session = fl_cli_get_session(cli, id, error);
 	if (session == NULL)
@@ -2266,10 +2594,10 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 		repo = g_strdup(fl_cli_dict_str(item, "repo"));
 	fl_cli_append_item_field(out, _("repo"), repo);
 	if (fl_cli_dict_str(item, "state") != NULL) {
-		state = g_strdup_printf("%s · %s", fl_cli_dict_str(item, "state"),
-					fl_cli_dict_str(item, "review") != NULL
-						? fl_cli_dict_str(item, "review")
-						: "none");
+		const gchar *review = fl_cli_dict_str(item, "review");
+		state = g_strdup_printf("%s · %s",
+					fl_cli_state_label(fl_cli_dict_str(item, "state")),
+					fl_cli_review_label(review != NULL ? review : "none"));
 		fl_cli_append_item_field(out, _("state"), state);
 	}
 	if (verify != NULL) {
@@ -2546,27 +2874,82 @@ static gboolean
 fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 {
 	g_auto(FlCliWatch) watch = {NULL};
-	g_autofree gchar *state = NULL;
-	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
-	g_autofree gchar *detail = NULL;
+	g_autofree gchar *outcome = NULL;
 	guint id;
 
 	if (!fl_cli_args_id(args, &id, error))
 		return FALSE;
 	if (!fl_cli_watch_session(cli, id, FALSE, &watch, error))
 		return FALSE;
-	state = fl_cli_clean_line(watch.state != NULL ? watch.state : "?");
-	if (watch.session != NULL)
-		fl_cli_add_exit(parts, watch.session);
-	if (parts->len == 0) {
-		fprintf(stdout, _("session %u: %s"), id, state);
-	} else {
-		g_ptr_array_add(parts, NULL);
-		detail = g_strjoinv(", ", (gchar **)parts->pdata);
-		/* TRANSLATORS: e.g. "session 7: failed (exit 1)" */
-		fprintf(stdout, _("session %u: %s (%s)"), id, state, detail);
+	if (cli->interrupted)
+		return TRUE;
+	outcome = fl_cli_watch_outcome(&watch);
+	fprintf(stdout, "%s\n", outcome);
+	return TRUE;
+}
+
+/* ---- shell completion ---- */
+
+/* whether session @session makes sense as the ID argument of @command */
+static gboolean
+fl_cli_complete_matches(const gchar *command, GVariant *session)
+{
+	const gchar *state = fl_cli_dict_str(session, "state");
+	const gchar *review = fl_cli_dict_str(session, "review");
+
+	if (g_strcmp0(command, "approve") == 0 || g_strcmp0(command, "reject") == 0)
+		return g_strcmp0(review, "pending") == 0;
+	if (g_strcmp0(command, "revert") == 0)
+		return g_strcmp0(review, "approved") == 0;
+	if (g_strcmp0(command, "reply") == 0)
+		return g_strcmp0(state, "blocked") == 0;
+	if (g_strcmp0(command, "cancel") == 0 || g_strcmp0(command, "wait") == 0)
+		return !fl_cli_state_is_final(state);
+	return TRUE;
+}
+
+/*
+ * `flotilla __complete-ids [COMMAND]`, for the bash and zsh completions: one line per session
+ * that fits COMMAND, "ID<tab>STATE<tab>TITLE". Pressing Tab must neither start flotillad nor
+ * print errors into the command line, so a daemon that is not running means no ids, and
+ * every failure means no output.
+ */
+static gboolean
+fl_cli_cmd_complete_ids(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) sessions = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_autoptr(GError) error_local = NULL;
+	const gchar *command = args[1] != NULL ? args[1] : "";
+	FlDbusFlotilla1 *proxy;
+	GVariantBuilder builder;
+	GVariantIter iter;
+	GVariant *session;
+
+	proxy = fl_cli_proxy_full(cli, FALSE, &error_local);
+	if (proxy == NULL)
+		return TRUE;
+	fl_cli_set_timeout(cli, FL_CLI_COMPLETE_TIMEOUT);
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	/* approved drafts may be old: revert looks through every session */
+	g_variant_builder_add(&builder, "{sv}", "all",
+			      g_variant_new_boolean(g_strcmp0(command, "revert") == 0));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	if (!fl_dbus_flotilla1_call_list_sessions_sync(proxy, options, &sessions, NULL,
+						       &error_local))
+		return TRUE;
+	g_variant_iter_init(&iter, sessions);
+	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		if (fl_cli_complete_matches(command, session)) {
+			g_autofree gchar *title_full = fl_cli_session_title(session);
+			g_autofree gchar *title =
+				fl_cli_ellipsize(title_full, FL_CLI_COMPLETE_TITLE);
+			g_autofree gchar *state = fl_cli_clean_line(
+				fl_cli_state_label(fl_cli_dict_str(session, "state")));
+			fprintf(stdout, "%u\t%s\t%s\n", fl_cli_dict_id(session), state, title);
+		}
+		g_variant_unref(session);
 	}
-	fputc('\n', stdout);
 	return TRUE;
 }
 
@@ -2612,6 +2995,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	 fl_cli_cmd_blocked, TRUE, FALSE},
 	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,
 	 fl_cli_cmd_help, FALSE, FALSE},
+	{"__complete-ids", N_("[COMMAND]"), N_("List session ids for shell completion."), NULL,
+	 fl_cli_cmd_complete_ids, FALSE, TRUE, TRUE},
 };
 
 static const FlCliCommand *
@@ -2660,7 +3045,11 @@ fl_cli_suggest(const gchar *name)
 
 	for (guint i = 0; i < G_N_ELEMENTS(fl_cli_commands); i++) {
 		const gchar *candidate = fl_cli_commands[i].name;
-		guint distance = fl_cli_edit_distance(name, candidate);
+		guint distance;
+
+		if (fl_cli_commands[i].hidden)
+			continue;
+		distance = fl_cli_edit_distance(name, candidate);
 		if (distance < best_distance) {
 			best_distance = distance;
 			best = candidate;
@@ -2701,8 +3090,12 @@ fl_cli_print_usage(FILE *stream)
 	g_string_append_printf(out, "%s\n", _("Commands:"));
 	for (guint i = 0; i < G_N_ELEMENTS(fl_cli_commands); i++) {
 		const FlCliCommand *cmd = &fl_cli_commands[i];
-		g_autofree gchar *synopsis = g_strdup_printf(
-			"%s %s", cmd->name, cmd->params[0] != '\0' ? _(cmd->params) : "");
+		g_autofree gchar *synopsis = NULL;
+
+		if (cmd->hidden)
+			continue;
+		synopsis = g_strdup_printf("%s %s", cmd->name,
+					   cmd->params[0] != '\0' ? _(cmd->params) : "");
 		g_string_append(out, "  ");
 		fl_cli_append_padded(out, g_strchomp(synopsis), 20);
 		g_string_append_printf(out, "  %s\n", _(cmd->summary));
@@ -2857,6 +3250,8 @@ int
 main(int argc, char **argv)
 {
 	g_autoptr(FlCli) cli = NULL;
+	gboolean interrupted;
+	gint status;
 
 	setlocale(LC_ALL, "");
 	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
@@ -2866,5 +3261,14 @@ main(int argc, char **argv)
 	fl_error_quark();
 
 	cli = fl_cli_new();
-	return fl_cli_run(cli, argc, argv);
+	status = fl_cli_run(cli, argc, argv);
+	interrupted = cli->interrupted;
+	g_clear_pointer(&cli, fl_cli_free);
+	if (interrupted) {
+		/* Ctrl-C during a wait: the status line is gone; now end the way the shell expects
+		 */
+		signal(SIGINT, SIG_DFL);
+		raise(SIGINT);
+	}
+	return status;
 }

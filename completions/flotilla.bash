@@ -1,0 +1,97 @@
+# bash completion for flotilla(1)                                    -*- shell-script -*-
+# Subcommands and their options are listed here; session ids come from the running daemon
+# through `flotilla __complete-ids COMMAND`, which never starts it.
+
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked help"
+
+_flotilla_agents()
+{
+	local conf=${FLOTILLA_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/flotilla/flotilla.conf}
+	printf '%s\n' shell claude codex aider http
+	[[ -r $conf ]] && sed -n 's/^[[:space:]]*\[agent[[:space:]]\{1,\}\([^]]*\)\].*/\1/p' "$conf"
+}
+
+_flotilla()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+	local cmd="" i word npos=0 opts=""
+	COMPREPLY=()
+
+	# --opt=value arrives as three words: --opt, =, value
+	if [[ $cur == "=" ]]; then
+		prev=${COMP_WORDS[COMP_CWORD - 1]}
+		cur=""
+	elif [[ $prev == "=" ]]; then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	fi
+
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		word=${COMP_WORDS[i]}
+		if [[ -z $cmd ]]; then
+			[[ $word != -* ]] && cmd=$word
+			continue
+		fi
+		case $word in
+		=) ;;
+		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n)
+			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
+		-*) ;;
+		*)
+			[[ ${COMP_WORDS[i - 1]} == "=" ]] || ((npos++)) ;;
+		esac
+	done
+
+	if [[ -z $cmd ]]; then
+		if [[ $cur == -* ]]; then
+			mapfile -t COMPREPLY < <(compgen -W "--help --version" -- "$cur")
+		else
+			mapfile -t COMPREPLY < <(compgen -W "$_flotilla_commands" -- "$cur")
+		fi
+		return
+	fi
+
+	case $prev in
+	--repo)
+		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		return ;;
+	--from)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return ;;
+	--agent)
+		mapfile -t COMPREPLY < <(compgen -W "$(_flotilla_agents)" -- "$cur")
+		return ;;
+	--base)
+		mapfile -t COMPREPLY < <(compgen -W "$(git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null)" -- "$cur")
+		return ;;
+	--verify | --name | --note | --limit | -n)
+		return ;;
+	esac
+
+	case $cmd in
+	run) opts="--repo= --base= --agent= --verify= --name= --from= --json" ;;
+	ls) opts="--all --limit= --json" ;;
+	show | status) opts="--json" ;;
+	log) opts="--follow" ;;
+	approve | reject | revert) opts="--note=" ;;
+	checkin) opts="--now --preview" ;;
+	esac
+	opts="$opts --help"
+
+	if [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+		[[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+		return
+	fi
+	((npos > 0)) && return
+
+	case $cmd in
+	show | log | diff | approve | reject | revert | cancel | reply | wait)
+		mapfile -t COMPREPLY < <(compgen -W "$(flotilla __complete-ids "$cmd" 2>/dev/null | cut -f1)" -- "$cur") ;;
+	help)
+		mapfile -t COMPREPLY < <(compgen -W "$_flotilla_commands" -- "$cur") ;;
+	hook)
+		mapfile -t COMPREPLY < <(compgen -W "claude" -- "$cur") ;;
+	esac
+}
+
+complete -F _flotilla flotilla
