@@ -38,11 +38,18 @@ struct _FlSession {
 	gboolean finishing;
 	gboolean restarted;        /* put back in the queue after a daemon crash */
 	gchar *resume_reply;       /* (owned) (nullable) the user's answer a resumed agent gets */
+	/* live progress of an agent with structured output (turns, cost so far) */
+	GFileMonitor *log_monitor; /* (owned) (nullable) */
+	GInputStream *log_in;      /* (owned) (nullable) */
+	FlClaudeStream *live;      /* (owned) (nullable) */
 	FlState end_state;         /* becomes data->state once the draft is recorded */
 	GCancellable *cancellable; /* (owned) for our own git work */
 };
 
 G_DEFINE_TYPE(FlSession, fl_session, G_TYPE_OBJECT)
+
+static void
+fl_session_stop_watching(FlSession *self);
 
 enum { SIGNAL_CHANGED, SIGNAL_ENDED, SIGNAL_LAST };
 static guint signals[SIGNAL_LAST] = {0};
@@ -502,6 +509,7 @@ fl_session_runner_ended(FlSession *self)
 	if (self->finishing)
 		return;
 	self->finishing = TRUE;
+	fl_session_stop_watching(self);
 	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
 	if (self->pidfd >= 0) {
 		close(self->pidfd);
@@ -621,6 +629,68 @@ fl_session_build_claude_argv(FlSession *self, const FlAgentConfig *agent, GError
 	return fl_agent_claude_build_argv((const gchar *const *)agent->command, self->data->goal,
 					  self->data->agent_session, settings, self->resume_reply,
 					  -1);
+}
+
+static void
+fl_session_stop_watching(FlSession *self)
+{
+	if (self->log_monitor != NULL) {
+		g_signal_handlers_disconnect_by_data(self->log_monitor, self);
+		g_file_monitor_cancel(self->log_monitor);
+	}
+	g_clear_object(&self->log_monitor);
+	g_clear_object(&self->log_in);
+	g_clear_pointer(&self->live, fl_claude_stream_free);
+}
+
+/* reads what the agent appended and updates turns and cost as they change */
+static void
+fl_session_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other,
+			  GFileMonitorEvent event, gpointer user_data)
+{
+	FlSession *self = user_data;
+	FlSessionData *d = self->data;
+	gchar buf[65536];
+	gssize n;
+	guint turns;
+	gdouble cost;
+
+	if (event != G_FILE_MONITOR_EVENT_CHANGED || self->live == NULL)
+		return;
+	/* a regular file: reads never wait, and stop at its current end */
+	while ((n = g_input_stream_read(self->log_in, buf, sizeof(buf), NULL, NULL)) > 0) {
+		if (!fl_claude_stream_feed(self->live, buf, (gsize)n, NULL)) {
+			fl_session_stop_watching(self);
+			return;
+		}
+	}
+	turns = fl_claude_stream_get_num_turns(self->live);
+	cost = fl_claude_stream_get_cost_usd(self->live);
+	if (turns != d->turns || (cost > 0 && cost != d->cost_usd)) {
+		d->turns = turns;
+		if (cost > 0)
+			d->cost_usd = cost;
+		fl_session_changed(self);
+	}
+}
+
+static void
+fl_session_watch_log(FlSession *self, const gchar *log)
+{
+	g_autoptr(GFile) file = g_file_new_for_path(log);
+	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, NULL);
+
+	if (in == NULL)
+		return;
+	/* only this run's events: a resumed session's log starts with the earlier ones */
+	if (!g_seekable_seek(G_SEEKABLE(in), 0, G_SEEK_END, NULL, NULL))
+		return;
+	self->log_monitor = g_file_monitor_file(file, G_FILE_MONITOR_NONE, NULL, NULL);
+	if (self->log_monitor == NULL)
+		return;
+	self->log_in = G_INPUT_STREAM(g_steal_pointer(&in));
+	self->live = fl_claude_stream_new();
+	g_signal_connect(self->log_monitor, "changed", G_CALLBACK(fl_session_log_changed_cb), self);
 }
 
 static void
@@ -807,6 +877,8 @@ fl_session_spawn(FlSession *self)
 		fl_session_fail_start(self, error->message);
 		return;
 	}
+	if (g_strcmp0(agent->kind, "claude") == 0)
+		fl_session_watch_log(self, log);
 	g_subprocess_wait_async(self->runner, NULL, fl_session_wait_cb, g_object_ref(self));
 }
 
@@ -1065,6 +1137,9 @@ fl_session_finalize(GObject *object)
 	g_clear_object(&self->agent_cancellable);
 	g_clear_object(&self->http);
 	g_free(self->resume_reply);
+	g_clear_object(&self->log_monitor);
+	g_clear_object(&self->log_in);
+	g_clear_pointer(&self->live, fl_claude_stream_free);
 	fl_session_data_free(self->data);
 	g_free(self->state_dir);
 	g_free(self->runner_path);
