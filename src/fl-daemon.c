@@ -415,7 +415,7 @@ fl_daemon_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpoint
 	g_set_object(&self->connection, connection);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton), connection,
 					      FL_OBJECT_PATH, &error)) {
-		g_printerr("flotillad: cannot export %s: %s\n", FL_OBJECT_PATH, error->message);
+		g_warning("cannot export %s: %s", FL_OBJECT_PATH, error->message);
 		g_signal_emit(self, signals[SIGNAL_QUIT], 0, 1);
 	}
 }
@@ -427,11 +427,17 @@ fl_daemon_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpoin
 
 	if (self->started)
 		return;
-	g_debug("owning %s", name);
 	self->started = TRUE;
 	/* only now: a daemon that lost the race must not touch running sessions */
 	fl_fleet_start(self->fleet);
 	fl_checkin_start(self->checkin);
+	{
+		g_autoptr(GDateTime) next = fl_checkin_get_next(self->checkin);
+		g_autofree gchar *when = next != NULL ? g_date_time_format(next, "%F %R") : NULL;
+		g_message("flotillad %s owns %s: %u running, %u queued; next check-in %s",
+			  PACKAGE_VERSION, name, fl_fleet_get_running(self->fleet),
+			  fl_fleet_get_queued(self->fleet), when != NULL ? when : "none");
+	}
 }
 
 static void
@@ -441,12 +447,11 @@ fl_daemon_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer 
 
 	fl_fleet_stop(self->fleet);
 	if (connection == NULL)
-		g_printerr("flotillad: cannot connect to the session bus\n");
+		g_warning("cannot connect to the session bus");
 	else if (self->started)
-		g_printerr("flotillad: replaced by another flotillad; sessions keep running\n");
+		g_message("replaced by another flotillad; sessions keep running");
 	else
-		g_printerr("flotillad: another flotillad owns %s (use --replace to take over)\n",
-			   name);
+		g_warning("another flotillad owns %s (use --replace to take over)", name);
 	g_signal_emit(self, signals[SIGNAL_QUIT], 0, self->started ? 0 : 1);
 }
 
