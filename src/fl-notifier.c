@@ -68,6 +68,8 @@ typedef struct {
 	gchar *server_owner; /* (nullable) unique name of the current server */
 	gboolean ready;      /* capabilities were read from server_owner: calls may go out */
 	gchar **caps;        /* (owned) (nullable) */
+	GSource *retry;      /* (owned) (nullable) asks a server that did not answer again */
+	guint retry_delay_s;
 	GHashTable *entries; /* (owned) handle → FlEntry */
 	GPtrArray *closing;  /* (owned) NotifyNotification to close at the next flush */
 	GSource *flush;      /* (owned) (nullable) */
@@ -554,6 +556,15 @@ fl_worker_schedule_flush(FlWorker *w)
 
 /* the server is gone or replaced: its ids mean nothing to the next one (pitfall 5) */
 static void
+fl_worker_cancel_retry(FlWorker *w)
+{
+	if (w->retry != NULL) {
+		g_source_destroy(w->retry);
+		g_clear_pointer(&w->retry, g_source_unref);
+	}
+}
+
+static void
 fl_worker_forget_server(FlWorker *w)
 {
 	GHashTableIter iter;
@@ -561,6 +572,8 @@ fl_worker_forget_server(FlWorker *w)
 
 	g_clear_pointer(&w->server_owner, g_free);
 	g_clear_pointer(&w->caps, g_strfreev);
+	fl_worker_cancel_retry(w);
+	w->retry_delay_s = 0;
 	w->ready = FALSE;
 	g_ptr_array_set_size(w->closing, 0);
 	g_hash_table_iter_init(&iter, w->entries);
@@ -571,6 +584,33 @@ fl_worker_forget_server(FlWorker *w)
 		if (entry->pending == NULL)
 			g_hash_table_iter_remove(&iter);
 	}
+}
+
+static void
+fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const gchar *name_owner,
+			   gpointer user_data);
+
+static gboolean
+fl_worker_retry_cb(gpointer user_data)
+{
+	FlWorker *w = user_data;
+	g_autofree gchar *owner = g_steal_pointer(&w->server_owner);
+
+	g_clear_pointer(&w->retry, g_source_unref);
+	if (owner != NULL && !w->ready)
+		fl_worker_name_appeared_cb(NULL, NULL, owner, w);
+	return G_SOURCE_REMOVE;
+}
+
+/* a server that is still setting itself up gets asked again later, backing off */
+static void
+fl_worker_schedule_retry(FlWorker *w)
+{
+	fl_worker_cancel_retry(w);
+	w->retry_delay_s = CLAMP(w->retry_delay_s * 2, 1, 60);
+	w->retry = g_timeout_source_new_seconds(w->retry_delay_s);
+	g_source_set_callback(w->retry, fl_worker_retry_cb, w, NULL);
+	g_source_attach(w->retry, w->ctx);
 }
 
 static void
@@ -600,6 +640,7 @@ fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const
 		g_debug("notification server %s does not answer GetServerInformation", name_owner);
 		if (was_ready)
 			fl_worker_emit_server_changed(w, FALSE);
+		fl_worker_schedule_retry(w);
 		return;
 	}
 	caps = notify_get_server_caps();
@@ -610,6 +651,7 @@ fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const
 	g_list_free(caps);
 	w->caps = (gchar **)g_ptr_array_free(caps_array, FALSE);
 	w->ready = TRUE;
+	w->retry_delay_s = 0;
 	g_debug("notification server %s (%s %s, %s)", name_owner, server_name, version, vendor);
 
 	fl_worker_emit_server_changed(w, TRUE);
@@ -719,6 +761,7 @@ fl_worker_stop(FlWorker *w)
 		g_source_destroy(w->flush);
 		g_clear_pointer(&w->flush, g_source_unref);
 	}
+	fl_worker_cancel_retry(w);
 	if (w->watch_id != 0)
 		g_bus_unwatch_name(w->watch_id);
 	else
