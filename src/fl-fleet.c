@@ -67,6 +67,19 @@ static guint signals[SIGNAL_LAST] = {0};
 static void
 fl_fleet_maybe_start(FlFleet *self);
 
+/* the state and review words as the CLI shows them, in the user's language */
+static const gchar *
+fl_fleet_state_word(FlState state)
+{
+	return g_dpgettext2(GETTEXT_PACKAGE, "session state", fl_state_to_string(state));
+}
+
+static const gchar *
+fl_fleet_review_word(FlReview review)
+{
+	return g_dpgettext2(GETTEXT_PACKAGE, "review state", fl_review_to_string(review));
+}
+
 FlStore *
 fl_fleet_get_store(FlFleet *self)
 {
@@ -534,7 +547,7 @@ fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 		if (d == NULL)
 			return FALSE;
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u already ended (%s)"),
-			    id, fl_state_to_string(d->state));
+			    id, fl_fleet_state_word(d->state));
 		return FALSE;
 	}
 	fl_fleet_audit(self, id, "cancel", "cli", NULL);
@@ -891,7 +904,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 		else
 			g_set_error(error, FL_ERROR, FL_ERROR_BUSY,
 				    _("session %u is still %s: there is no draft to decide yet"),
-				    d->id, fl_state_to_string(d->state));
+				    d->id, fl_fleet_state_word(d->state));
 		return FALSE;
 	}
 	if (dd->decision == FL_DECISION_REVERT) {
@@ -903,21 +916,26 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 		if (d->review != FL_REVIEW_APPROVED || d->merge_commit == NULL) {
 			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 				    _("session %u was not merged (review: %s): nothing to revert"),
-				    d->id, fl_review_to_string(d->review));
+				    d->id, fl_fleet_review_word(d->review));
 			return FALSE;
 		}
 		return TRUE;
 	}
 	if (d->review == FL_REVIEW_NONE) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("session %u made no changes: there is nothing to %s"), d->id,
-			    dd->decision == FL_DECISION_APPROVE ? "approve" : "reject");
+		if (dd->decision == FL_DECISION_APPROVE)
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("session %u made no changes: there is nothing to approve"),
+				    d->id);
+		else
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("session %u made no changes: there is nothing to reject"),
+				    d->id);
 		return FALSE;
 	}
 	if (d->review != FL_REVIEW_PENDING) {
 		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
 			    _("session %u was already %s; nothing changed"), d->id,
-			    fl_review_to_string(d->review));
+			    fl_fleet_review_word(d->review));
 		return FALSE;
 	}
 	return TRUE;
@@ -948,8 +966,11 @@ fl_fleet_decide_run(GTask *task)
 			g_spawn_async(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
 				      NULL, NULL);
 		}
-		message =
-			g_strdup_printf(_("session %u %s"), dd->id, fl_decision_verb(dd->decision));
+		message = g_strdup_printf(
+			dd->decision == FL_DECISION_APPROVE  ? _("session %u approved")
+			: dd->decision == FL_DECISION_REJECT ? _("session %u rejected")
+							     : _("session %u reverted"),
+			dd->id);
 		fl_fleet_decided(task,
 				 dd->decision == FL_DECISION_APPROVE  ? FL_REVIEW_APPROVED
 				 : dd->decision == FL_DECISION_REJECT ? FL_REVIEW_REJECTED

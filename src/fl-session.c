@@ -36,8 +36,8 @@ struct _FlSession {
 	guint pidfd_watch;
 	gboolean cancel_requested;
 	gboolean finishing;
-	gboolean restarted;        /* put back in the queue after a daemon crash */
-	gchar *resume_reply;       /* (owned) (nullable) the user's answer a resumed agent gets */
+	gboolean restarted;  /* put back in the queue after a daemon crash */
+	gchar *resume_reply; /* (owned) (nullable) the user's answer a resumed agent gets */
 	/* live progress of an agent with structured output (turns, cost so far) */
 	GFileMonitor *log_monitor; /* (owned) (nullable) */
 	GInputStream *log_in;      /* (owned) (nullable) */
@@ -645,8 +645,8 @@ fl_session_stop_watching(FlSession *self)
 
 /* reads what the agent appended and updates turns and cost as they change */
 static void
-fl_session_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other,
-			  GFileMonitorEvent event, gpointer user_data)
+fl_session_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
+			  gpointer user_data)
 {
 	FlSession *self = user_data;
 	FlSessionData *d = self->data;
@@ -1045,7 +1045,8 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	if (d->review != FL_REVIEW_NONE && d->review != FL_REVIEW_PENDING) {
 		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
 			    _("session %u's draft was already %s"), d->id,
-			    fl_review_to_string(d->review));
+			    g_dpgettext2(GETTEXT_PACKAGE, "review state",
+					 fl_review_to_string(d->review)));
 		return FALSE;
 	}
 	/* the previous run's outcome files would make the next start look finished */
