@@ -124,6 +124,35 @@ test_queue_cap_fifo(void)
 	assert_ended(env, c, "cancelled");
 }
 
+/* log --follow prints output as it comes and ends with the session */
+static void
+test_log_follow(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+	g_autoptr(GSubprocess) follow = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--",
+				 "echo before; r=$(flotilla blocked 'go on?'); echo \"after:$r\"",
+				 NULL);
+	g_assert_true(fl_test_wait_state(env, id, "blocked", WAIT_MS));
+	g_subprocess_launcher_set_environ(launcher, env->envp);
+	follow = g_subprocess_launcher_spawn(launcher, &error, g_getenv("FLOTILLA"), "log", "1",
+					     "--follow", NULL);
+	g_assert_no_error(error);
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "yes", NULL));
+	g_subprocess_communicate_utf8(follow, NULL, NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(out, ==, "before\nafter:yes\n");
+	g_assert_true(g_subprocess_get_if_exited(follow));
+	g_assert_cmpint(g_subprocess_get_exit_status(follow), ==, 0);
+}
+
 static gboolean
 process_with_arg_exists(const gchar *needle)
 {
@@ -516,6 +545,7 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/run-show-log", test_run_show_log);
 	g_test_add_func("/daemon/failure-exit-code", test_failure_exit_code);
 	g_test_add_func("/daemon/queue-cap-fifo", test_queue_cap_fifo);
+	g_test_add_func("/daemon/log-follow", test_log_follow);
 	g_test_add_func("/daemon/cancel-kills-group", test_cancel_kills_group);
 	g_test_add_func("/daemon/restart-survival", test_restart_survival);
 	g_test_add_func("/daemon/bad-ids", test_bad_ids);
