@@ -397,26 +397,42 @@ fl_session_make_draft(FlSession *self)
 	fl_session_finish_done(self, n > 0);
 }
 
+typedef gboolean (*FlSessionFeedFunc)(gpointer stream, const gchar *data, gsize len,
+				      GError **error);
+
+/*
+ * Feeds the whole session log to an agent's output parser. FALSE when there is no log to
+ * read; a parser error is left in @error with TRUE returned, so the caller records it.
+ */
+static gboolean
+fl_session_feed_log(FlSession *self, FlSessionFeedFunc feed, gpointer stream, GError **error)
+{
+	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autoptr(GFile) file = g_file_new_for_path(log);
+	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, NULL);
+	gchar buf[65536];
+	gssize n;
+
+	if (in == NULL)
+		return FALSE;
+	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, error)) > 0) {
+		if (!feed(stream, buf, (gsize)n, error))
+			break;
+	}
+	return TRUE;
+}
+
 /* Claude's stream-json decides done vs failed and carries cost, turns, final message */
 static void
 fl_session_read_claude(FlSession *self)
 {
 	g_autoptr(FlClaudeStream) stream = fl_claude_stream_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *log = fl_session_file(self, "output.log");
-	g_autoptr(GFile) file = g_file_new_for_path(log);
-	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, &error);
 	FlSessionData *d = self->data;
-	gchar buf[65536];
-	gssize n = 0;
 
-	if (in == NULL)
-		return;
 	/* a resumed session's log holds every run: the last result is the one that counts */
-	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, &error)) > 0) {
-		if (!fl_claude_stream_feed(stream, buf, (gsize)n, &error))
-			break;
-	}
+	if (!fl_session_feed_log(self, (FlSessionFeedFunc)fl_claude_stream_feed, stream, &error))
+		return;
 	if (error == NULL)
 		fl_claude_stream_finish(stream, &error);
 	if (fl_claude_stream_get_cost_usd(stream) > 0)
@@ -448,19 +464,10 @@ fl_session_read_codex(FlSession *self)
 {
 	g_autoptr(FlCodexStream) stream = fl_codex_stream_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *log = fl_session_file(self, "output.log");
-	g_autoptr(GFile) file = g_file_new_for_path(log);
-	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, &error);
 	FlSessionData *d = self->data;
-	gchar buf[65536];
-	gssize n = 0;
 
-	if (in == NULL)
+	if (!fl_session_feed_log(self, (FlSessionFeedFunc)fl_codex_stream_feed, stream, &error))
 		return;
-	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, &error)) > 0) {
-		if (!fl_codex_stream_feed(stream, buf, (gsize)n, &error))
-			break;
-	}
 	if (error == NULL)
 		fl_codex_stream_finish(stream, &error);
 	if (fl_codex_stream_get_thread_id(stream) != NULL) {
