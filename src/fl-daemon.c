@@ -56,7 +56,7 @@ fl_daemon_authorize_cb(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *
 	if (uid != getuid()) {
 		g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR,
 						      G_DBUS_ERROR_ACCESS_DENIED,
-						      "only uid %u may use flotillad", getuid());
+						      _("only uid %u may use flotillad"), getuid());
 		return FALSE;
 	}
 	return TRUE;
@@ -68,7 +68,7 @@ fl_daemon_not_ready(FlDaemon *self, GDBusMethodInvocation *invocation)
 	if (self->started)
 		return FALSE;
 	g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR, FL_ERROR_BUSY,
-						      "flotillad is starting; try again");
+						      _("flotillad is starting; try again"));
 	return TRUE;
 }
 
@@ -201,9 +201,10 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 	g_variant_dict_lookup(dict, "note", "&s", &note);
 	g_variant_dict_lookup(dict, "source", "&s", &source);
 	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
+		/* TRANSLATORS: where a decision came from, e.g. cli or notification */
 		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
 						      FL_ERROR_INVALID_ARGUMENT,
-						      "unknown source '%s'", source);
+						      _("unknown source '%s'"), source);
 		return;
 	}
 	fl_fleet_decide_async(self->fleet, id, decision, note, source, fl_daemon_decide_cb,
@@ -271,7 +272,7 @@ fl_daemon_handle_block(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocat
 	if (message[0] == '\0' || strlen(message) > 4096) {
 		g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR,
 							      FL_ERROR_INVALID_ARGUMENT,
-							      "a question is 1 to 4096 bytes");
+							      _("a question is 1 to 4096 bytes"));
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	fl_fleet_block_async(self->fleet, id, message, fl_daemon_block_cb,

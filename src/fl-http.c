@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
@@ -115,12 +116,13 @@ fl_http_transfer_build_error(FlHttpTransfer *transfer)
 		return g_steal_pointer(&transfer->error);
 	if (g_cancellable_is_cancelled(fl_http_transfer_get_cancellable(transfer)))
 		return g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
-					   "Operation was cancelled");
+					   _("Operation was cancelled"));
 	if (!transfer->curl_done || transfer->result == CURLE_OK)
 		return NULL;
 	reason = transfer->errbuf[0] != '\0' ? transfer->errbuf
 					     : curl_easy_strerror(transfer->result);
-	return g_error_new(FL_ERROR, FL_ERROR_FAILED, "HTTP request to %s failed: %s",
+	/* TRANSLATORS: a URL, then libcurl's reason */
+	return g_error_new(FL_ERROR, FL_ERROR_FAILED, _("HTTP request to %s failed: %s"),
 			   transfer->safe_url, reason);
 }
 
@@ -171,7 +173,7 @@ fl_http_transfer_add(FlHttpTransfer *transfer)
 
 	if (rc != CURLM_OK) {
 		transfer->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					      "cannot start HTTP request to %s: %s",
+					      _("cannot start HTTP request to %s: %s"),
 					      transfer->safe_url, curl_multi_strerror(rc));
 		fl_http_transfer_complete(transfer);
 		return;
@@ -388,8 +390,9 @@ fl_http_header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 		    !transfer->response_func(transfer->status, transfer->response_headers,
 					     transfer->func_data, &transfer->error)) {
 			if (transfer->error == NULL)
-				transfer->error = g_error_new_literal(
-					FL_ERROR, FL_ERROR_FAILED, "request aborted by its caller");
+				transfer->error =
+					g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
+							    _("request aborted by its caller"));
 			return 0;
 		}
 		return len;
@@ -426,7 +429,7 @@ fl_http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	    !transfer->data_func((const guint8 *)ptr, len, transfer->func_data, &transfer->error)) {
 		if (transfer->error == NULL)
 			transfer->error = g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-							      "request aborted by its caller");
+							      _("request aborted by its caller"));
 		return CURL_WRITEFUNC_ERROR;
 	}
 	return len;
@@ -449,8 +452,10 @@ fl_http_transfer_idle_cb(gpointer user_data)
 		fl_http_transfer_arm_idle(transfer, (guint)((deadline - now + 999) / 1000));
 		return G_SOURCE_REMOVE;
 	}
-	fl_http_transfer_abort(transfer, g_error_new(FL_ERROR, FL_ERROR_FAILED, "no data for %u s",
-						     transfer->idle_timeout_s));
+	/* TRANSLATORS: %u is a number of seconds */
+	fl_http_transfer_abort(transfer,
+			       g_error_new(FL_ERROR, FL_ERROR_FAILED, _("no data for %u s"),
+					   transfer->idle_timeout_s));
 	return G_SOURCE_REMOVE;
 }
 
@@ -469,7 +474,7 @@ fl_http_transfer_cancelled_cb(GCancellable *cancellable, gpointer user_data)
 	FlHttpTransfer *transfer = user_data;
 
 	fl_http_transfer_abort(transfer, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
-							     "Operation was cancelled"));
+							     _("Operation was cancelled")));
 	return G_SOURCE_REMOVE;
 }
 
@@ -498,7 +503,7 @@ fl_http_safe_url(const gchar *url, GError **error)
 	g_autofree gchar *path = NULL;
 
 	if (rc != CURLUE_OK) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "invalid URL: %s",
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("invalid URL: %s"),
 			    curl_url_strerror(rc));
 		curl_url_cleanup(parsed);
 		return NULL;
@@ -510,7 +515,8 @@ fl_http_safe_url(const gchar *url, GError **error)
 	curl_url_cleanup(parsed);
 	if (g_strcmp0(scheme, "http") != 0 && g_strcmp0(scheme, "https") != 0) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    "unsupported URL scheme '%s': only http and https are allowed", scheme);
+			    _("unsupported URL scheme '%s': only http and https are allowed"),
+			    scheme);
 		return NULL;
 	}
 	return g_strdup_printf("%s://%s%s%s%s", scheme, host != NULL ? host : "",
@@ -526,7 +532,7 @@ fl_http_transfer_setup(FlHttpTransfer *transfer, const FlHttpRequest *request, G
 
 	if (easy == NULL) {
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    "cannot create an HTTP transfer");
+				    _("cannot create an HTTP transfer"));
 		return FALSE;
 	}
 	transfer->easy = easy;
@@ -536,7 +542,7 @@ fl_http_transfer_setup(FlHttpTransfer *transfer, const FlHttpRequest *request, G
 
 		if (list == NULL) {
 			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-					    "cannot build the HTTP request headers");
+					    _("cannot build the HTTP request headers"));
 			return FALSE;
 		}
 		transfer->headers = list;
@@ -549,7 +555,7 @@ fl_http_transfer_setup(FlHttpTransfer *transfer, const FlHttpRequest *request, G
 
 	if (curl_easy_setopt(easy, CURLOPT_URL, request->url) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "cannot use URL %s",
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("cannot use URL %s"),
 			    transfer->safe_url);
 		return FALSE;
 	}

@@ -2,6 +2,7 @@
 
 #include "fl-sse.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
@@ -93,8 +94,8 @@ fl_sse_parser_check_event_size(FlSseParser *self, GError **error)
 		return TRUE;
 	return fl_sse_parser_fail(self,
 				  g_error_new(FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-					      "SSE event larger than %" G_GSIZE_FORMAT " bytes",
-					      self->max_event_size),
+					      _("SSE event larger than %lu bytes"),
+					      (gulong)self->max_event_size),
 				  error);
 }
 
@@ -193,9 +194,8 @@ fl_sse_parser_append_line(FlSseParser *self, const guint8 *data, gsize len, GErr
 	if (len > self->max_line_length - self->line->len) {
 		return fl_sse_parser_fail(self,
 					  g_error_new(FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-						      "SSE line longer than %" G_GSIZE_FORMAT
-						      " bytes",
-						      self->max_line_length),
+						      _("SSE line longer than %lu bytes"),
+						      (gulong)self->max_line_length),
 					  error);
 	}
 	g_string_append_len(self->line, (const gchar *)data, (gssize)len);
@@ -297,7 +297,7 @@ fl_sse_parser_finish(FlSseParser *self, GError **error)
 	}
 	if (self->ended_mid_event) {
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    "stream ended in the middle of an event");
+				    _("stream ended in the middle of an event"));
 		return FALSE;
 	}
 	return TRUE;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,13 +36,13 @@ fl_ensure_dir(const gchar *path, GError **error)
 	if (g_mkdir_with_parents(path, 0700) != 0) {
 		gint saved = errno;
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    "cannot create %s: %s", path, g_strerror(saved));
+			    _("cannot create %s: %s"), path, g_strerror(saved));
 		return FALSE;
 	}
 	if (access(path, W_OK | X_OK) != 0) {
 		gint saved = errno;
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    "cannot write to %s: %s", path, g_strerror(saved));
+			    _("cannot write to %s: %s"), path, g_strerror(saved));
 		return FALSE;
 	}
 	return TRUE;
@@ -65,7 +66,7 @@ fl_read_json_object(const gchar *path, GError **error)
 		return NULL;
 	root = json_parser_get_root(parser);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, "%s is not a JSON object", path);
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is not a JSON object"), path);
 		return NULL;
 	}
 	return json_object_ref(json_node_get_object(root));

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -98,8 +99,13 @@ fl_names_join(GPtrArray *names)
 			g_string_append(str, ", ");
 		g_string_append(str, g_ptr_array_index(names, i));
 	}
-	if (names->len > FL_WORKTREE_NAMES_MAX)
-		g_string_append_printf(str, ", +%u more", names->len - FL_WORKTREE_NAMES_MAX);
+	if (names->len > FL_WORKTREE_NAMES_MAX) {
+		guint more = names->len - FL_WORKTREE_NAMES_MAX;
+
+		g_string_append(str, ", ");
+		/* TRANSLATORS: files an error message leaves out after listing the first ten */
+		g_string_append_printf(str, ngettext("+%u more", "+%u more", more), more);
+	}
 	return g_string_free(str, FALSE);
 }
 
@@ -168,8 +174,8 @@ fl_run_reason(const FlRun *run)
 		return g_strdup(line);
 	}
 	if (run->status < 0)
-		return g_strdup("killed by a signal");
-	return g_strdup_printf("exit status %d", run->status);
+		return g_strdup(_("killed by a signal"));
+	return g_strdup_printf(_("exit status %d"), run->status);
 }
 
 static GError *
@@ -252,7 +258,7 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot run %s: %s",
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot run %s: %s"),
 						       argv[0], error->message));
 		return;
 	}
@@ -364,19 +370,21 @@ fl_probe_branches_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status == 0 && run->out_len == 0) {
 		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						       "%s has no commits yet", ctx->toplevel));
+						       _("%s has no commits yet"), ctx->toplevel));
 		return;
 	}
 	if (ctx->base != NULL) {
-		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_INVALID_ARGUMENT, "no branch '%s' in %s",
-						 ctx->base, ctx->toplevel));
+		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						       _("no branch '%s' in %s"), ctx->base,
+						       ctx->toplevel));
 		return;
 	}
-	g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-					       "branch '%s' of %s has no commits yet: pass --base "
-					       "BRANCH",
-					       ctx->branch, ctx->toplevel));
+	/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
+	g_task_return_error(task,
+			    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+					 _("branch '%s' of %s has no commits yet: pass --base "
+					   "BRANCH"),
+					 ctx->branch, ctx->toplevel));
 }
 
 static void
@@ -435,9 +443,11 @@ fl_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	head = fl_run_line(run);
 	if (run->status == 1 || !g_str_has_prefix(head, "refs/heads/")) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						       "HEAD of %s is detached: pass --base BRANCH",
-						       ctx->toplevel));
+		/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						 _("HEAD of %s is detached: pass --base BRANCH"),
+						 ctx->toplevel));
 		return;
 	}
 	ctx->branch = g_strdup(head + strlen("refs/heads/"));
@@ -459,7 +469,7 @@ fl_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (run->status != 0) {
 		if (strstr(run->err, "not a git repository") != NULL) {
 			g_task_return_error(task, fl_error_new(FL_ERROR_NOT_FOUND,
-							       "%s is not in a git repository",
+							       _("%s is not in a git repository"),
 							       ctx->dir));
 		} else {
 			g_task_return_error(task, fl_run_error(run, FL_ERROR_NOT_FOUND, ctx->dir));
@@ -520,7 +530,7 @@ fl_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		what = g_strdup_printf("cannot create worktree %s", path);
+		what = g_strdup_printf(_("cannot create worktree %s"), path);
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
@@ -552,7 +562,7 @@ fl_worktree_create_async(const gchar *repo, const gchar *path, const gchar *bran
 	if (g_mkdir_with_parents(parent, 0700) != 0) {
 		gint errsv = errno;
 
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s",
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
 						       parent, g_strerror(errsv)));
 		return;
 	}
@@ -607,8 +617,8 @@ fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_run_error(run, FL_ERROR_FAILED, "cannot count the changes"));
+		g_task_return_error(
+			task, fl_run_error(run, FL_ERROR_FAILED, _("cannot count the changes")));
 		return;
 	}
 	info = g_new0(FlDraftInfo, 1);
@@ -630,7 +640,7 @@ fl_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data
 				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
 				      0600, &error)) {
 		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_FAILED, "cannot write the patch: %s",
+				    fl_error_new(FL_ERROR_FAILED, _("cannot write the patch: %s"),
 						 error->message));
 		return;
 	}
@@ -667,7 +677,7 @@ fl_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		g_task_return_error(task,
-				    fl_run_error(run, FL_ERROR_FAILED, "cannot make the patch"));
+				    fl_run_error(run, FL_ERROR_FAILED, _("cannot make the patch")));
 		return;
 	}
 	ctx->patch = g_steal_pointer(&run->out);
@@ -725,7 +735,7 @@ fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       "cannot commit the leftover changes"));
+						       _("cannot commit the leftover changes")));
 		return;
 	}
 	fl_finalize_head(task);
@@ -771,7 +781,7 @@ fl_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       "cannot stage the leftover changes"));
+						       _("cannot stage the leftover changes")));
 		return;
 	}
 	fl_git(task, ctx->worktree, NULL, fl_finalize_staged_cb, "diff", "--cached", "--quiet",
@@ -905,7 +915,7 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	if (fd < 0) {
 		gint errsv = errno;
 
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "cannot open %s: %s",
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot open %s: %s"),
 						       log_path, g_strerror(errsv)));
 		return;
 	}
@@ -926,7 +936,7 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
 		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED,
-						       "cannot run the verify command: %s",
+						       _("cannot run the verify command: %s"),
 						       error->message));
 		return;
 	}
@@ -987,10 +997,52 @@ fl_land_ctx_free(FlLandCtx *ctx)
 	g_free(ctx);
 }
 
-static const gchar *
-fl_land_verb(FlLandCtx *ctx)
+/* whole sentences for both operations: translators cannot conjugate an inserted verb */
+static GError *
+fl_land_uncommitted_error(FlLandCtx *ctx, const gchar *list)
 {
-	return ctx->reverting ? "revert" : "approve";
+	if (ctx->reverting) {
+		/* TRANSLATORS: a checkout, then the changed files; "revert" is flotilla revert */
+		return fl_error_new(FL_ERROR_DIRTY,
+				    _("uncommitted changes in %s: %s — commit or stash them, "
+				      "then revert again"),
+				    ctx->checkout, list);
+	}
+	/* TRANSLATORS: a checkout, then the changed files; "approve" is flotilla approve */
+	return fl_error_new(FL_ERROR_DIRTY,
+			    _("uncommitted changes in %s: %s — commit or stash them, then "
+			      "approve again"),
+			    ctx->checkout, list);
+}
+
+static GError *
+fl_land_untracked_error(FlLandCtx *ctx, const gchar *list)
+{
+	if (ctx->reverting) {
+		/* TRANSLATORS: a checkout, then files in the way; "revert" is flotilla revert */
+		return fl_error_new(FL_ERROR_DIRTY,
+				    _("untracked files in %s would be overwritten: %s — move or "
+				      "remove them, then revert again"),
+				    ctx->checkout, list);
+	}
+	/* TRANSLATORS: a checkout, then files in the way; "approve" is flotilla approve */
+	return fl_error_new(FL_ERROR_DIRTY,
+			    _("untracked files in %s would be overwritten: %s — move or remove "
+			      "them, then approve again"),
+			    ctx->checkout, list);
+}
+
+static GError *
+fl_land_moved_error(FlLandCtx *ctx)
+{
+	if (ctx->reverting) {
+		/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
+		return fl_error_new(FL_ERROR_BUSY, _("%s moved while reverting; try again"),
+				    ctx->base_branch);
+	}
+	/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
+	return fl_error_new(FL_ERROR_BUSY, _("%s moved while merging; try again"),
+			    ctx->base_branch);
 }
 
 static void
@@ -1090,7 +1142,6 @@ fl_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(FlRun) run = fl_run_finish(res, &error);
 	g_autoptr(GPtrArray) names = NULL;
 	g_autofree gchar *list = NULL;
-	const gchar *doing = ctx->reverting ? "reverting" : "merging";
 
 	if (run == NULL) {
 		fl_land_finish(task, g_steal_pointer(&error));
@@ -1102,9 +1153,7 @@ fl_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (ctx->checkout == NULL) {
 		if (strstr(run->err, "cannot lock ref") != NULL) {
-			fl_land_finish(task,
-				       fl_error_new(FL_ERROR_BUSY, "%s moved while %s; try again",
-						    ctx->base_branch, doing));
+			fl_land_finish(task, fl_land_moved_error(ctx));
 			return;
 		}
 		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->base_branch));
@@ -1115,23 +1164,15 @@ fl_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	names = fl_tabbed_names(run->err);
 	list = fl_names_join(names);
 	if (strstr(run->err, "untracked working tree files") != NULL && names->len > 0) {
-		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_DIRTY,
-					    "untracked files in %s would be overwritten: %s — "
-					    "move or remove them, then %s again",
-					    ctx->checkout, list, fl_land_verb(ctx)));
+		fl_land_finish(task, fl_land_untracked_error(ctx, list));
 		return;
 	}
 	if (strstr(run->err, "local changes") != NULL && names->len > 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_DIRTY,
-						  "uncommitted changes in %s: %s — commit or "
-						  "stash them, then %s again",
-						  ctx->checkout, list, fl_land_verb(ctx)));
+		fl_land_finish(task, fl_land_uncommitted_error(ctx, list));
 		return;
 	}
 	if (strstr(run->err, "Not possible to fast-forward") != NULL) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_BUSY, "%s moved while %s; try again",
-						  ctx->base_branch, doing));
+		fl_land_finish(task, fl_land_moved_error(ctx));
 		return;
 	}
 	fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->checkout));
@@ -1172,8 +1213,8 @@ fl_merge_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(
-			task, fl_run_error(run, FL_ERROR_FAILED, "cannot create the merge commit"));
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
+						  _("cannot create the merge commit")));
 		return;
 	}
 	ctx->new_tip = fl_run_line(run);
@@ -1195,21 +1236,22 @@ fl_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0 && run->status != 1) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, "cannot merge"));
+		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, _("cannot merge")));
 		return;
 	}
 	/* -z: the tree id, then (on conflict) each conflicted file once */
 	fields = fl_split_z(run->out, run->out_len);
 	if (fields->len == 0) {
 		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_FAILED, "cannot merge: no tree from git"));
+			       fl_error_new(FL_ERROR_FAILED, _("cannot merge: no tree from git")));
 		return;
 	}
 	if (run->status == 1) {
 		g_ptr_array_remove_index(fields, 0);
 		list = fl_names_join(fields);
+		/* TRANSLATORS: the base branch, then the conflicted files */
 		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_CONFLICT, "draft conflicts with %s in: %s",
+			       fl_error_new(FL_ERROR_CONFLICT, _("draft conflicts with %s in: %s"),
 					    ctx->base_branch, list));
 		return;
 	}
@@ -1231,7 +1273,7 @@ fl_merge_draft_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no branch '%s' in %s",
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
 						  ctx->branch, ctx->repo));
 		return;
 	}
@@ -1287,7 +1329,7 @@ fl_revert_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
-						  "cannot create the revert commit"));
+						  _("cannot create the revert commit")));
 		return;
 	}
 	fl_git(task, ctx->scratch, ctx->env, fl_revert_head_cb, "rev-parse", "--verify",
@@ -1307,9 +1349,11 @@ fl_revert_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status == 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						  "nothing to revert: %s is already undone on %s",
-						  ctx->merge_commit, ctx->base_branch));
+		/* TRANSLATORS: a merge commit id, then the base branch */
+		fl_land_finish(task,
+			       fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+					    _("nothing to revert: %s is already undone on %s"),
+					    ctx->merge_commit, ctx->base_branch));
 		return;
 	}
 	if (run->status != 1) {
@@ -1341,8 +1385,9 @@ fl_revert_conflicts_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	list = fl_names_join(names);
+	/* TRANSLATORS: the base branch, then the conflicted files */
 	fl_land_finish(task, fl_error_new(FL_ERROR_CONFLICT,
-					  "reverting conflicts with later changes to %s in: %s",
+					  _("reverting conflicts with later changes to %s in: %s"),
 					  ctx->base_branch, list));
 }
 
@@ -1360,8 +1405,9 @@ fl_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
+		/* TRANSLATORS: %s is a commit id */
+		what = g_strdup_printf(_("cannot revert %s"), ctx->merge_commit);
 		/* kept aside in case the failure was not a conflict */
-		what = g_strdup_printf("cannot revert %s", ctx->merge_commit);
 		ctx->pending = fl_run_error(run, FL_ERROR_FAILED, what);
 		fl_git(task, ctx->scratch, ctx->env, fl_revert_conflicts_cb, "diff", "--name-only",
 		       "-z", "--diff-filter=U", NULL);
@@ -1385,7 +1431,7 @@ fl_revert_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
-						  "cannot create a temporary worktree"));
+						  _("cannot create a temporary worktree")));
 		return;
 	}
 	fl_git(task, ctx->scratch, ctx->env, fl_revert_revert_cb, "revert", "--no-edit",
@@ -1406,7 +1452,8 @@ fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status == 1) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT, "%s is not on %s",
+		/* TRANSLATORS: a commit id, then a branch */
+		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT, _("%s is not on %s"),
 						  ctx->merge_commit, ctx->base_branch));
 		return;
 	}
@@ -1419,7 +1466,7 @@ fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_mkdir_with_parents(ctx->scratch_dir, 0700) != 0) {
 		gint errsv = errno;
 
-		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s",
+		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
 						  ctx->scratch_dir, g_strerror(errsv)));
 		return;
 	}
@@ -1427,8 +1474,8 @@ fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_mkdtemp_full(template, 0700) == NULL) {
 		gint errsv = errno;
 
-		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, "cannot create %s: %s", template,
-						  g_strerror(errsv)));
+		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
+						  template, g_strerror(errsv)));
 		return;
 	}
 	ctx->scratch = g_steal_pointer(&template);
@@ -1449,7 +1496,7 @@ fl_revert_commit_found_cb(GObject *source, GAsyncResult *res, gpointer user_data
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no commit %s in %s",
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no commit %s in %s"),
 						  ctx->merge_commit, ctx->repo));
 		return;
 	}
@@ -1485,7 +1532,7 @@ fl_land_base_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, "no branch '%s' in %s",
+		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
 						  ctx->base_branch, ctx->repo));
 		return;
 	}
@@ -1577,10 +1624,7 @@ fl_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (names->len > 0) {
 		list = fl_names_join(names);
-		fl_land_finish(task, fl_error_new(FL_ERROR_DIRTY,
-						  "uncommitted changes in %s: %s — commit or stash "
-						  "them, then %s again",
-						  ctx->checkout, list, fl_land_verb(ctx)));
+		fl_land_finish(task, fl_land_uncommitted_error(ctx, list));
 		return;
 	}
 	fl_land_identity(task);
@@ -1746,7 +1790,7 @@ fl_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (run->status != 0 && strstr(run->err, "not found") == NULL &&
 	    strstr(run->err, "cannot change to") == NULL &&
 	    strstr(run->err, "not a git repository") == NULL) {
-		what = g_strdup_printf("cannot delete branch %s", ctx->branch);
+		what = g_strdup_printf(_("cannot delete branch %s"), ctx->branch);
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
@@ -1796,7 +1840,7 @@ fl_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		what = g_strdup_printf("cannot remove %s", ctx->path);
+		what = g_strdup_printf(_("cannot remove %s"), ctx->path);
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
@@ -1855,9 +1899,10 @@ fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *bran
 	dotgit = g_build_filename(ctx->path, ".git", NULL);
 	if (g_strcmp0(repo_full, ctx->path) == 0 || g_str_has_prefix(repo_full, prefix) ||
 	    g_file_test(dotgit, G_FILE_TEST_IS_DIR)) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						       "%s is a repository, not a draft worktree",
-						       ctx->path));
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
+						 _("%s is a repository, not a draft worktree"),
+						 ctx->path));
 		return;
 	}
 	fl_git(task, repo, NULL, fl_remove_worktree_cb, "worktree", "remove", "--force", "--force",
