@@ -22,8 +22,10 @@ export PATH="$top/build/src:$PATH" NO_COLOR=1
 mkdir -p "$HOME" "$XDG_CONFIG_HOME/flotilla"
 pids=()
 cleanup() {
-	flotilla_pid=$(pgrep -f "^$top/build/src/flotillad" || true)
-	[ -n "$flotilla_pid" ] && kill $flotilla_pid 2>/dev/null || true
+	flotilla_pid=$(gdbus call --session -d org.freedesktop.DBus -o /org/freedesktop/DBus \
+		-m org.freedesktop.DBus.GetConnectionUnixProcessID io.github.flotilla.Flotilla1 \
+		2>/dev/null | sed -n 's/.*uint32 \([0-9]*\).*/\1/p')
+	[ -n "$flotilla_pid" ] && kill "$flotilla_pid" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	rm -rf "$demo"
 }
@@ -65,7 +67,13 @@ flotilla wait 3 >/dev/null || true
 run flotilla ls
 
 say "The daemon crashes while 'docs' still runs; the session does not care"
-daemon=$(pgrep -f "^$top/build/src/flotillad")
+# the daemon on this demo's private bus, whatever else runs on the machine
+daemon_pid() {
+	gdbus call --session -d org.freedesktop.DBus -o /org/freedesktop/DBus \
+		-m org.freedesktop.DBus.GetConnectionUnixProcessID io.github.flotilla.Flotilla1 \
+		2>/dev/null | sed -n 's/.*uint32 \([0-9]*\).*/\1/p'
+}
+daemon=$(daemon_pid)
 run kill -9 "$daemon"
 touch "$gate"
 sleep 1
