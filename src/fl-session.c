@@ -33,6 +33,8 @@ struct _FlSession {
 	GCancellable *agent_cancellable; /* (owned) (nullable) an in-daemon agent's run */
 	GSubprocess *runner;             /* (owned) (nullable) while we are the runner's parent */
 	gint pidfd;                      /* adopted runner, -1 when none */
+	gint adopted_pid;                /* adopted runner watched without a pidfd */
+	guint64 adopted_starttime;
 	guint pidfd_watch;
 	gboolean cancel_requested;
 	gboolean finishing;
@@ -987,6 +989,18 @@ fl_pidfd_open(gint pid)
 	return (gint)syscall(SYS_pidfd_open, pid, 0);
 }
 
+static gboolean
+fl_session_poll_runner_cb(gpointer user_data)
+{
+	FlSession *self = user_data;
+
+	if (fl_proc_starttime(self->adopted_pid) == self->adopted_starttime)
+		return G_SOURCE_CONTINUE;
+	self->pidfd_watch = 0;
+	fl_session_runner_ended(self);
+	return G_SOURCE_REMOVE;
+}
+
 gboolean
 fl_session_adopt(FlSession *self)
 {
@@ -1027,6 +1041,14 @@ fl_session_adopt(FlSession *self)
 		return TRUE;
 	}
 	self->pidfd = fl_pidfd_open((gint)pid);
+	if (self->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* no pidfds here (a kernel before 5.3, a seccomp filter, valgrind): look at the
+		 * runner once a second instead; it is not our child, so nothing else tells */
+		self->adopted_pid = (gint)pid;
+		self->adopted_starttime = starttime;
+		self->pidfd_watch = g_timeout_add_seconds(1, fl_session_poll_runner_cb, self);
+		return TRUE;
+	}
 	if (self->pidfd < 0) {
 		fl_session_runner_ended(self);
 		return TRUE;
@@ -1086,6 +1108,9 @@ fl_session_cancel(FlSession *self)
 		if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGTERM, NULL, 0) != 0)
 			g_debug("session %u: pidfd_send_signal: %s", self->data->id,
 				g_strerror(errno));
+	} else if (self->adopted_pid > 0 &&
+		   fl_proc_starttime(self->adopted_pid) == self->adopted_starttime) {
+		kill(self->adopted_pid, SIGTERM);
 	}
 	/* otherwise it is still preparing its worktree: fl_session_spawn() sees the flag */
 }
