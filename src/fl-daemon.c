@@ -121,6 +121,22 @@ fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* a queued session held by the WIP limit says why (the "held" key): a new floating
+ * dictionary, or NULL when @session is not held */
+static GVariant *
+fl_daemon_with_held(GVariant *session, const gchar *held)
+{
+	g_autoptr(GVariantDict) dict = NULL;
+	const gchar *state = NULL;
+
+	if (held == NULL || !g_variant_lookup(session, "state", "&s", &state) ||
+	    g_strcmp0(state, "queued") != 0)
+		return NULL;
+	dict = g_variant_dict_new(session);
+	g_variant_dict_insert(dict, "held", "s", held);
+	return g_variant_dict_end(dict);
+}
+
 static gboolean
 fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 			     FlDaemon *self)
@@ -131,10 +147,15 @@ fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *i
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	v = fl_fleet_get_session(self->fleet, id, &error);
-	if (v == NULL)
+	if (v == NULL) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
-		fl_dbus_flotilla1_complete_get_session(skeleton, invocation, v);
+	} else {
+		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
+		g_autoptr(GVariant) owned = g_variant_ref_sink(v);
+		GVariant *with_held = fl_daemon_with_held(owned, held);
+		fl_dbus_flotilla1_complete_get_session(skeleton, invocation,
+						       with_held != NULL ? with_held : owned);
+	}
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -153,10 +174,27 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 	g_variant_dict_lookup(dict, "all", "b", &all);
 	g_variant_dict_lookup(dict, "limit", "u", &limit);
 	v = fl_store_list_variants(self->store, all, limit, 20, &error);
-	if (v == NULL)
+	if (v == NULL) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
+	} else {
+		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
+		if (held != NULL) {
+			GVariantBuilder b;
+			GVariantIter iter;
+			GVariant *child;
+			g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+			g_variant_iter_init(&iter, v);
+			while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+				g_autoptr(GVariant) owned = child;
+				GVariant *with_held = fl_daemon_with_held(owned, held);
+				g_variant_builder_add_value(&b,
+							    with_held != NULL ? with_held : owned);
+			}
+			g_variant_unref(g_variant_ref_sink(v));
+			v = g_variant_builder_end(&b);
+		}
 		fl_dbus_flotilla1_complete_list_sessions(skeleton, invocation, v);
+	}
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

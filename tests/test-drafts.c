@@ -307,6 +307,7 @@ test_no_change_and_wip_limit(void)
 	g_assert_nonnull(strstr(ls, "max-unreviewed"));
 	held = fl_test_show(env, c);
 	g_assert_cmpstr(json_object_get_string_member(held, "state"), ==, "queued");
+	g_assert_nonnull(strstr(json_object_get_string_member(held, "held"), "max-unreviewed"));
 	g_assert_cmpint(decide(env, "reject", a, NULL), ==, 0);
 	wait_state(env, c, "done");
 }
