@@ -246,7 +246,7 @@ def fill_store(inst, n, pending=0, files=True, seed=7):
     if pending:
         step = n / pending
         pending_ids = {int(i * step) + 1 for i in range(pending)}
-    repo = "/home/bench/src/project"
+    repo = "/srv/bench/project"
     rows, events, ledger = [], [], []
     sessions_dir = os.path.join(inst.state_dir, "sessions")
     for i in range(1, n + 1):
