@@ -126,7 +126,7 @@ test_digest_body_blocked(void)
 	g_auto(GStrv) lines = NULL;
 
 	item->name = g_strdup("migrate-db");
-	item->repo = g_strdup("/home/u/src/app");
+	item->repo = g_strdup("/srv/u/src/app");
 	item->cost_usd = 0.42;
 	item->waiting_for = g_strdup("Which database: staging or prod?");
 	g_ptr_array_add(items, item);
@@ -136,7 +136,7 @@ test_digest_body_blocked(void)
 	lines = lines_of(plain);
 	g_assert_cmpstr(lines[0], ==, "#12 migrate-db");
 	g_assert_cmpstr(lines[1], ==, "Migrate the user table");
-	g_assert_cmpstr(lines[2], ==, "repo: /home/u/src/app");
+	g_assert_cmpstr(lines[2], ==, "repo: /srv/u/src/app");
 	g_assert_cmpstr(lines[3], ==, "cost: $0.42");
 	g_assert_cmpstr(lines[4], ==, "asks: Which database: staging or prod?");
 	g_assert_cmpstr(lines[5], ==, "1 of 2");

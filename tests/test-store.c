@@ -251,11 +251,11 @@ test_store_insert_get(void)
 	d = session_new("fix the 'parser'; DROP TABLE sessions; --", FL_STATE_DONE,
 			FL_REVIEW_PENDING);
 	d->name = g_strdup("parser-fix");
-	d->repo = g_strdup("/home/me/src/api");
+	d->repo = g_strdup("/srv/me/src/api");
 	d->base = g_strdup("main");
 	d->base_commit = g_strdup("0123456789abcdef0123456789abcdef01234567");
 	d->branch = g_strdup("flotilla/1-parser-fix");
-	d->worktree = g_strdup("/home/me/.local/state/flotilla/worktrees/1");
+	d->worktree = g_strdup("/srv/me/.local/state/flotilla/worktrees/1");
 	d->verify_command = g_strdup("make check");
 	d->created = 1767225600000000;
 	d->started = 1767225601000000;
@@ -865,7 +865,7 @@ test_store_scale(void)
 			else if (id % 499 == 0)
 				review = FL_REVIEW_PENDING;
 			d = session_new("scale", state, review);
-			d->repo = g_strdup("/home/me/src/api");
+			d->repo = g_strdup("/srv/me/src/api");
 			d->final_message = g_strdup("done; a line or two of what the agent said");
 			g_ptr_array_add(datas, d);
 			if (id <= total - 20 && (id % 997 == 0 || id % 499 == 0))
