@@ -10,3 +10,14 @@ sh tests/setup-claude.sh build >/dev/null
 meson test -C build --print-errorlogs "$@"
 # the benchmarks still run (tiny sizes; figures in bench/README.md come from a full run)
 FLBENCH_BUILD="$PWD/build" sh bench/run.sh --tiny
+# one plain closing line: how many tests passed, failed and were skipped
+/usr/bin/python3 - <<'PY'
+import json
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+with open("build/meson-logs/testlog.json") as log:
+    for line in log:
+        result = json.loads(line)["result"]
+        key = {"OK": "passed", "SKIP": "skipped", "EXPECTEDFAIL": "passed"}.get(result, "failed")
+        counts[key] += 1
+print("tests: %(passed)d passed, %(failed)d failed, %(skipped)d skipped" % counts)
+PY
