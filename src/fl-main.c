@@ -94,6 +94,9 @@ main(int argc, char *argv[])
 	g_unix_signal_add(SIGINT, fl_main_signal_cb, &m);
 	g_unix_signal_add(SIGHUP, fl_main_signal_cb, &m);
 	fl_daemon_start(daemon, replace);
+	/* GLib's pool would retire its idle worker 15 s after each call: a wake-up the idle
+	 * daemon does not need */
+	g_thread_pool_set_max_idle_time(0);
 	g_main_loop_run(m.loop);
 	g_clear_object(&daemon);
 	g_main_loop_unref(m.loop);

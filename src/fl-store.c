@@ -645,3 +645,23 @@ fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 
 		return fl_store_fail(self, error, "cannot record announcement");
 	return TRUE;
 }
+
+void
+fl_store_begin(FlStore *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!fl_store_exec(self, "BEGIN IMMEDIATE", &error))
+		g_warning("%s", error->message);
+}
+
+void
+fl_store_commit(FlStore *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!fl_store_exec(self, "COMMIT", &error)) {
+		g_warning("%s", error->message);
+		fl_store_exec(self, "ROLLBACK", NULL);
+	}
+}

@@ -58,6 +58,12 @@ gboolean
 fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
 		    GError **error);
 
+/* groups the writes between them into one durable transaction (not nestable) */
+void
+fl_store_begin(FlStore *self);
+void
+fl_store_commit(FlStore *self);
+
 const gchar *
 fl_store_get_state_dir(FlStore *self);
 
