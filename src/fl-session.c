@@ -891,13 +891,51 @@ fl_session_spawn(FlSession *self)
 	g_subprocess_wait_async(self->runner, NULL, fl_session_wait_cb, g_object_ref(self));
 }
 
+/*
+ * `git worktree add` is not safe to run twice at once in one repository (one reads the
+ * other's half-written .git/worktrees entry), so worktrees are created one at a time
+ */
+static GQueue fl_session_creating = G_QUEUE_INIT; /* (owned FlSession) waiting their turn */
+static gboolean fl_session_creating_busy = FALSE;
+
+static void
+fl_session_create_next(void);
+
+static void
+fl_session_create_worktree(FlSession *self)
+{
+	/* the reference is handed on to fl_session_create_cb() */
+	g_queue_push_tail(&fl_session_creating, g_object_ref(self));
+	if (!fl_session_creating_busy)
+		fl_session_create_next();
+}
+
+static void
+fl_session_create_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+fl_session_create_next(void)
+{
+	FlSession *next = g_queue_pop_head(&fl_session_creating);
+	FlSessionData *d;
+
+	fl_session_creating_busy = next != NULL;
+	if (next == NULL)
+		return;
+	d = next->data;
+	fl_worktree_create_async(d->repo, d->worktree, d->branch, d->base_commit, next->cancellable,
+				 fl_session_create_cb, next);
+}
+
 static void
 fl_session_create_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(FlSession) self = user_data;
 	g_autoptr(GError) error = NULL;
+	gboolean ok = fl_worktree_create_finish(res, &error);
 
-	if (!fl_worktree_create_finish(res, &error)) {
+	fl_session_create_next();
+	if (!ok) {
 		fl_session_fail_start(self, error->message);
 		return;
 	}
@@ -914,8 +952,7 @@ fl_session_cleanup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!fl_worktree_remove_finish(res, &error))
 		g_debug("session %u: %s", d->id, error->message);
-	fl_worktree_create_async(d->repo, d->worktree, d->branch, d->base_commit, self->cancellable,
-				 fl_session_create_cb, g_object_ref(self));
+	fl_session_create_worktree(self);
 }
 
 static void
@@ -942,8 +979,7 @@ fl_session_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 					 fl_session_cleanup_cb, g_object_ref(self));
 		return;
 	}
-	fl_worktree_create_async(d->repo, d->worktree, d->branch, d->base_commit, self->cancellable,
-				 fl_session_create_cb, g_object_ref(self));
+	fl_session_create_worktree(self);
 }
 
 void
