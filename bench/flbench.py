@@ -843,14 +843,17 @@ def make_repo(path, files, env):
     git("reset", "-q", "--hard", "main", cwd=path, env=env)
 
 
-GIT_PLAIN = ('git -C "$R" worktree add -q -b "plain/$1" "$W/$1" && '
-             'git -C "$R" worktree remove "$W/$1"')
-GIT_FULL = ('git -C "$R" worktree add -q -b "full/$1" "$W/$1" && '
+# `git worktree add/remove` race when run at once in one repository (one reads the other's
+# half-written .git/worktrees entry), so the peers take a lock around them, as flotillad
+# creates its worktrees one at a time
+GIT_PLAIN = ('flock "$R/.git/bench.lock" git -C "$R" worktree add -q -b "plain/$1" "$W/$1" && '
+             'flock "$R/.git/bench.lock" git -C "$R" worktree remove "$W/$1"')
+GIT_FULL = ('flock "$R/.git/bench.lock" git -C "$R" worktree add -q -b "full/$1" "$W/$1" && '
             'echo "$1" > "$W/$1/bench-change.txt" && git -C "$W/$1" add -A && '
             'git -C "$W/$1" commit -q -m "session $1" && '
             'git -C "$W/$1" diff --stat HEAD~1 > /dev/null && '
             'git -C "$W/$1" format-patch -q --stdout HEAD~1 > "$W/$1.patch" && '
-            'git -C "$R" worktree remove "$W/$1"')
+            'flock "$R/.git/bench.lock" git -C "$R" worktree remove "$W/$1"')
 
 
 def wt_git(ctx, base, repo, rep, script, label):
@@ -965,7 +968,11 @@ def machine_info():
         for line in f:
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rev = subprocess.run(["git", "-C", top, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip() or "unknown"
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "revision": rev,
             "loadavg": os.getloadavg(),
             "nproc": os.cpu_count(), "cpu": model, "mem_gib": round(mem_kb / 1048576, 1),
             "kernel": platform.release(), "python": platform.python_version(),
@@ -976,7 +983,8 @@ def write_summary(ctx, out_dir, info, elapsed):
     lines = [f"# Flotilla bench ({'tiny' if ctx.args.tiny else 'full'})", "",
              f"{info['date']} · {info['nproc']} CPUs · {info['cpu']} · {info['mem_gib']} GiB"
              f" · Linux {info['kernel']} · {elapsed:.0f} s · load average "
-             f"{info['loadavg'][0]:.1f} → {info['loadavg_end'][0]:.1f}", "",
+             f"{info['loadavg'][0]:.1f} → {info['loadavg_end'][0]:.1f} · tree {info['revision']}",
+             "",
              "| bench | what | flotilla | peer | target | verdict |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in ctx.rows:

@@ -21,7 +21,7 @@ for arg in "$@"; do
 	--tiny) mode=tiny ;;
 	--only | --only=* | --keep) ;;
 	-h | --help)
-		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	esac
