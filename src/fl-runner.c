@@ -200,21 +200,14 @@ fl_runner_write_file(const gchar *dir, const gchar *name, const gchar *contents,
 		0600, error);
 }
 
+/* written once, before the agent starts, so the daemon can adopt us at any later moment; the
+ * agent's group needs no entry: it is our only child and shares our session */
 static gchar *
-fl_runner_started_json(guint64 starttime, const gchar *boot_id, const gchar *started_at,
-		       pid_t child)
+fl_runner_started_json(guint64 starttime, const gchar *boot_id, const gchar *started_at)
 {
-	GString *json = g_string_new(NULL);
-
-	g_string_append_printf(json,
-			       "{\"v\":1,\"runner_pid\":%d,\"runner_starttime\":%" G_GUINT64_FORMAT
-			       ",\"boot_id\":\"%s\",\"started_at\":\"%s\"",
+	return g_strdup_printf("{\"v\":1,\"runner_pid\":%d,\"runner_starttime\":%" G_GUINT64_FORMAT
+			       ",\"boot_id\":\"%s\",\"started_at\":\"%s\"}\n",
 			       (gint)getpid(), starttime, boot_id, started_at);
-	if (child > 0)
-		g_string_append_printf(json, ",\"child_pid\":%d,\"pgid\":%d", (gint)child,
-				       (gint)child);
-	g_string_append(json, "}\n");
-	return g_string_free(json, FALSE);
 }
 
 static gchar *
@@ -398,13 +391,29 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, gdouble grace
 }
 
 /* SIGKILLs every process whose parent is the runner: as a subreaper it inherits the orphans,
- * including those that left the group with setsid() */
+ * including those that left the group with setsid(); an unreaped child keeps its pid, so
+ * this cannot hit a recycled one */
 static void
 fl_runner_kill_children(pid_t self)
 {
-	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	g_autofree gchar *children_path =
+		g_strdup_printf("/proc/self/task/%d/children", (gint)self);
+	g_autofree gchar *children = NULL;
+	g_autoptr(GDir) proc = NULL;
 	const gchar *name;
 
+	/* the runner has one thread, so its children are exactly this list */
+	if (g_file_get_contents(children_path, &children, NULL, NULL)) {
+		g_auto(GStrv) pids = g_strsplit_set(g_strstrip(children), " \n", -1);
+		for (guint i = 0; pids[i] != NULL; i++) {
+			guint64 pid = 0;
+			if (g_ascii_string_to_unsigned(pids[i], 10, 1, G_MAXINT, &pid, NULL))
+				kill((pid_t)pid, SIGKILL);
+		}
+		return;
+	}
+	/* kernels without CONFIG_PROC_CHILDREN: look at every process */
+	proc = g_dir_open("/proc", 0, NULL);
 	if (proc == NULL)
 		return;
 	while ((name = g_dir_read_name(proc)) != NULL) {
@@ -420,7 +429,6 @@ fl_runner_kill_children(pid_t self)
 			continue;
 		if (!fl_runner_stat_field(stat, 4, &ppid, NULL))
 			continue;
-		/* an unreaped child keeps its pid, so this cannot hit a recycled one */
 		if (ppid == (guint64)self)
 			kill((pid_t)pid, SIGKILL);
 	}
@@ -441,12 +449,13 @@ fl_runner_kill_remaining(void)
 		gint wstatus = 0;
 		pid_t pid;
 
-		fl_runner_kill_children(self);
+		/* reap first: usually the agent left nothing behind and there is nothing to kill */
 		do {
 			pid = waitpid(-1, &wstatus, WNOHANG);
 		} while (pid > 0 || (pid < 0 && errno == EINTR));
 		if (pid < 0 && errno == ECHILD)
 			return;
+		fl_runner_kill_children(self);
 		if (g_get_monotonic_time() >= deadline) {
 			g_printerr("flotilla-runner: some processes of the session did not exit "
 				   "after SIGKILL; giving up on them\n");
@@ -492,7 +501,11 @@ main(int argc, char **argv)
 	/* our stderr may be a pipe from a daemon that has since died */
 	signal(SIGPIPE, SIG_IGN);
 
-	/* EPERM: the parent's child setup already made us a session (or group) leader */
+	/* the daemon spawns us without closing its descriptors (so that GLib can use
+	 * posix_spawn); a session that outlives the daemon must not hold any of them open */
+	close_range(STDERR_FILENO + 1, ~0U, 0);
+	/* the runner outlives the daemon, so it must not share the daemon's session; EPERM only
+	 * when a caller already made us a session or group leader */
 	setsid();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		g_printerr("flotilla-runner: cannot become a child subreaper: %s\n",
@@ -518,7 +531,7 @@ main(int argc, char **argv)
 		return FL_RUNNER_EXIT_USAGE;
 	}
 	started_at = fl_runner_now_iso8601();
-	started = fl_runner_started_json(starttime, boot_id, started_at, 0);
+	started = fl_runner_started_json(starttime, boot_id, started_at);
 	if (!fl_runner_write_file(args.dir, "started.json", started, &error)) {
 		g_printerr("flotilla-runner: %s\n", error->message);
 		close(log_fd);
@@ -537,14 +550,6 @@ main(int argc, char **argv)
 	 * EACCES means the child already exec'd, after its own setpgid() */
 	setpgid(state.child, state.child);
 	close(log_fd);
-
-	g_free(started);
-	started = fl_runner_started_json(starttime, boot_id, started_at, state.child);
-	if (!fl_runner_write_file(args.dir, "started.json", started, &error)) {
-		/* the first version is in place and has what the daemon needs */
-		g_printerr("flotilla-runner: %s\n", error->message);
-		g_clear_error(&error);
-	}
 
 	fl_runner_supervise(&state, &handled, args.grace);
 	fl_runner_kill_remaining();

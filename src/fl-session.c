@@ -702,13 +702,6 @@ fl_session_watch_log(FlSession *self, const gchar *log)
 	g_signal_connect(self->log_monitor, "changed", G_CALLBACK(fl_session_log_changed_cb), self);
 }
 
-static void
-fl_session_child_setup(gpointer user_data)
-{
-	/* the runner must not share our session: it outlives us */
-	setsid();
-}
-
 /* where an http agent's text lands: a relative path inside the worktree, never outside */
 static gchar *
 fl_session_output_path(FlSession *self, const FlAgentConfig *agent, GError **error)
@@ -877,9 +870,11 @@ fl_session_spawn(FlSession *self)
 			return;
 		}
 	}
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	/* no child setup and no closing of descriptors (the runner does both itself): GLib then
+	 * uses posix_spawn() instead of forking the whole daemon for every session */
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE |
+					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
 	g_subprocess_launcher_take_stdout_fd(launcher, fd);
-	g_subprocess_launcher_set_child_setup(launcher, fl_session_child_setup, NULL, NULL);
 	self->runner =
 		g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
 	if (self->runner == NULL) {

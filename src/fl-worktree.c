@@ -253,8 +253,11 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 	g_autoptr(GError) error = NULL;
 
 	g_task_set_source_tag(task, fl_run_async);
+	/* every descriptor the daemon opens is close-on-exec, so inheriting them is safe, and
+	 * it lets GLib posix_spawn() git instead of forking the whole daemon for each run */
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE |
+					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
 	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
