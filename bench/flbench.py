@@ -389,7 +389,13 @@ def process_cpu_ticks(pid):
 class Context:
     def __init__(self, args):
         self.args = args
-        self.size = SIZES["tiny" if args.tiny else "full"]
+        self.size = dict(SIZES["tiny" if args.tiny else "full"])
+        # FLBENCH_SET="throughput_n=200,throughput_reps=1": quicker runs while profiling
+        for pair in filter(None, os.environ.get("FLBENCH_SET", "").split(",")):
+            key, _, value = pair.partition("=")
+            if key not in self.size or isinstance(self.size[key], tuple):
+                sys.exit(f"flbench.py: FLBENCH_SET: cannot set '{key}'")
+            self.size[key] = int(value)
         self.build = args.build
         self.flotilla = os.path.join(args.build, "src", "flotilla")
         self.flotillad = os.path.join(args.build, "src", "flotillad")

@@ -1183,6 +1183,8 @@ fl_cli_run_one(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *spec, GError **erro
 	g_autoptr(JsonNode) root = NULL;
 	guint id = 0;
 
+	/* the daemon runs git to learn the goal's repository before it answers */
+	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
 	if (!fl_dbus_flotilla1_call_run_sync(proxy, spec_owned, &id, NULL, error))
 		return FALSE;
 	if (!cli->json) {
@@ -1210,6 +1212,8 @@ fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **e
 	GVariantIter iter;
 	guint id;
 
+	/* thousands of goals in many repositories take the daemon a while to validate */
+	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
 	if (!fl_dbus_flotilla1_call_run_batch_sync(proxy, specs_owned, &ids, NULL, error))
 		return FALSE;
 	json_builder_begin_object(builder);

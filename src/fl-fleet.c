@@ -27,6 +27,7 @@ struct _FlFleet {
 	GQueue queue;           /* (unowned FlSession) queued, FIFO */
 	guint running;          /* running + blocked */
 	gboolean stopped;
+	guint start_id;          /* idle source starting newly queued sessions */
 	GHashTable *deciding;    /* (owned) id -> GQueue of GTask waiting for their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
 	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
@@ -301,8 +302,10 @@ fl_fleet_get_session(FlFleet *self, guint id, GError **error)
 /* ------------------------------------------------------------------ run */
 
 typedef struct {
-	GVariant *specs;  /* (owned) aa{sv} */
-	GPtrArray *datas; /* (owned) FlSessionData, one per spec once validated */
+	GVariant *specs;    /* (owned) aa{sv} */
+	GPtrArray *datas;   /* (owned) FlSessionData, one per spec once validated */
+	GHashTable *probes; /* (owned) "dir\nbase" -> FlRepoInfo, or NULL: not a repository */
+	gchar *probing;     /* (owned) (nullable) the key of the probe under way */
 	guint next;
 } RunData;
 
@@ -311,6 +314,8 @@ run_data_free(RunData *rd)
 {
 	g_variant_unref(rd->specs);
 	g_ptr_array_unref(rd->datas);
+	g_hash_table_unref(rd->probes);
+	g_free(rd->probing);
 	g_free(rd);
 }
 
@@ -388,37 +393,72 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	return TRUE;
 }
 
+/* git finds a repository only through a .git in the directory or a parent, so without one
+ * a session needs no git run at all to know it will get a scratch directory */
+static gboolean
+fl_fleet_maybe_in_repo(const gchar *dir)
+{
+	g_autofree gchar *cur = g_strdup(dir);
+
+	for (;;) {
+		g_autofree gchar *dotgit = g_build_filename(cur, ".git", NULL);
+		g_autofree gchar *parent = NULL;
+
+		if (g_file_test(dotgit, G_FILE_TEST_EXISTS))
+			return TRUE;
+		parent = g_path_get_dirname(cur);
+		if (g_strcmp0(parent, cur) == 0)
+			return FALSE;
+		g_free(cur);
+		cur = g_steal_pointer(&parent);
+	}
+}
+
+static void
+fl_fleet_apply_probe(FlFleet *self, FlSessionData *d, const FlRepoInfo *info)
+{
+	if (info == NULL) {
+		/* not a git repository: the session runs in a scratch directory */
+		g_clear_pointer(&d->repo, g_free);
+		g_clear_pointer(&d->base, g_free);
+		return;
+	}
+	g_free(d->repo);
+	d->repo = g_strdup(info->toplevel);
+	g_free(d->base);
+	d->base = g_strdup(info->base_branch);
+	g_free(d->base_commit);
+	d->base_commit = g_strdup(info->base_commit);
+	if (d->verify_command == NULL)
+		d->verify_command =
+			g_strdup(fl_config_get_repo_verify(self->config, info->toplevel));
+}
+
 static void
 fl_fleet_run_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
-	FlFleet *self = g_task_get_source_object(task);
 	RunData *rd = g_task_get_task_data(task);
-	FlSessionData *d = g_ptr_array_index(rd->datas, rd->next);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRepoInfo) info = fl_worktree_probe_finish(res, &error);
 
-	if (info == NULL) {
-		/* not a git repository: the session runs in a scratch directory */
-		if (!g_error_matches(error, FL_ERROR, FL_ERROR_NOT_FOUND)) {
-			g_task_return_error(task, g_steal_pointer(&error));
-			return;
-		}
-		g_clear_pointer(&d->repo, g_free);
-		g_clear_pointer(&d->base, g_free);
-	} else {
-		g_free(d->repo);
-		d->repo = g_strdup(info->toplevel);
-		g_free(d->base);
-		d->base = g_strdup(info->base_branch);
-		g_free(d->base_commit);
-		d->base_commit = g_strdup(info->base_commit);
-		if (d->verify_command == NULL)
-			d->verify_command =
-				g_strdup(fl_config_get_repo_verify(self->config, info->toplevel));
+	if (info == NULL && !g_error_matches(error, FL_ERROR, FL_ERROR_NOT_FOUND)) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
 	}
-	rd->next++;
+	/* a batch of goals usually comes from one directory: it is probed once */
+	g_hash_table_insert(rd->probes, g_steal_pointer(&rd->probing), g_steal_pointer(&info));
 	fl_fleet_run_next(g_steal_pointer(&task));
+}
+
+static gboolean
+fl_fleet_start_idle_cb(gpointer user_data)
+{
+	FlFleet *self = user_data;
+
+	self->start_id = 0;
+	fl_fleet_maybe_start(self);
+	return G_SOURCE_REMOVE;
 }
 
 static void
@@ -438,75 +478,92 @@ fl_fleet_run_commit(GTask *task)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	/* one durable write for the audit rows of a batch, not one per goal */
+	fl_store_begin(self->store);
+	for (guint i = 0; i < rd->datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(rd->datas, i);
+		fl_fleet_audit(self, d->id, "queued", "cli", NULL);
+	}
+	fl_store_commit(self->store);
 	for (guint i = 0; i < rd->datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(rd->datas, i);
 		FlSession *session;
 		g_ptr_array_index(rd->datas, i) = NULL;
 		g_array_append_val(ids, d->id);
-		fl_fleet_audit(self, d->id, "queued", "cli", NULL);
 		session = fl_fleet_add_live(self, d);
 		g_queue_push_tail(&self->queue, session);
 		fl_fleet_emit_changed(self, d);
 	}
-	fl_fleet_maybe_start(self);
+	/* answer first: the caller waits for the ids, not for the sessions to spawn */
+	if (self->start_id == 0)
+		self->start_id = g_idle_add(fl_fleet_start_idle_cb, self);
 	g_task_return_pointer(task, g_steal_pointer(&ids), (GDestroyNotify)g_array_unref);
 }
 
+/* validates the goals one by one and learns the repository of each, then queues them all
+ * at once (or none) */
 static void
 fl_fleet_run_next(GTask *task)
 {
 	FlFleet *self = g_task_get_source_object(task);
 	RunData *rd = g_task_get_task_data(task);
-	g_autoptr(GVariantDict) dict = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(FlSessionData) d = NULL;
-	const gchar *repo;
-	const gchar *cwd;
-	g_autofree gchar *dir = NULL;
 
-	if (rd->next >= g_variant_n_children(rd->specs)) {
-		fl_fleet_run_commit(task);
-		g_object_unref(task);
-		return;
-	}
-	if (rd->datas->len <= rd->next) {
-		g_autoptr(GVariant) spec = g_variant_get_child_value(rd->specs, rd->next);
-		d = fl_session_data_new();
-		if (!fl_fleet_validate_spec(self, spec, d, &error)) {
-			if (g_variant_n_children(rd->specs) > 1)
-				g_prefix_error(&error, _("goal %u: "), rd->next + 1);
-			g_task_return_error(task, g_steal_pointer(&error));
-			g_object_unref(task);
-			return;
-		}
-		dict = g_variant_dict_new(spec);
-		repo = fl_spec_str(dict, "repo");
-		cwd = fl_spec_str(dict, "cwd");
-		if (repo != NULL) {
-			dir = g_canonicalize_filename(repo, cwd);
-			if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-				g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-							_("%s is not a directory"), dir);
+	for (; rd->next < g_variant_n_children(rd->specs); rd->next++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *key = NULL;
+		FlSessionData *cur;
+		gpointer info = NULL;
+
+		if (rd->datas->len <= rd->next) {
+			g_autoptr(GVariant) spec = g_variant_get_child_value(rd->specs, rd->next);
+			g_autoptr(GVariantDict) dict = g_variant_dict_new(spec);
+			g_autoptr(FlSessionData) d = fl_session_data_new();
+			const gchar *repo = fl_spec_str(dict, "repo");
+			const gchar *cwd = fl_spec_str(dict, "cwd");
+			g_autofree gchar *dir = NULL;
+
+			if (!fl_fleet_validate_spec(self, spec, d, &error)) {
+				if (g_variant_n_children(rd->specs) > 1)
+					g_prefix_error(&error, _("goal %u: "), rd->next + 1);
+				g_task_return_error(task, g_steal_pointer(&error));
 				g_object_unref(task);
 				return;
 			}
-		} else if (cwd != NULL && g_path_is_absolute(cwd) &&
-			   g_file_test(cwd, G_FILE_TEST_IS_DIR)) {
-			dir = g_strdup(cwd);
+			if (repo != NULL) {
+				dir = g_canonicalize_filename(repo, cwd);
+				if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+					g_task_return_new_error(task, FL_ERROR,
+								FL_ERROR_INVALID_ARGUMENT,
+								_("%s is not a directory"), dir);
+					g_object_unref(task);
+					return;
+				}
+			} else if (cwd != NULL && g_path_is_absolute(cwd) &&
+				   g_file_test(cwd, G_FILE_TEST_IS_DIR)) {
+				dir = g_strdup(cwd);
+			}
+			d->repo = g_steal_pointer(&dir);
+			g_ptr_array_add(rd->datas, g_steal_pointer(&d));
 		}
-		d->repo = g_strdup(dir);
-		g_ptr_array_add(rd->datas, g_steal_pointer(&d));
-	}
-	d = NULL;
-	{
-		FlSessionData *cur = g_ptr_array_index(rd->datas, rd->next);
-		if (cur->repo == NULL) {
-			rd->next++;
-			fl_fleet_run_next(task);
+		cur = g_ptr_array_index(rd->datas, rd->next);
+		if (cur->repo == NULL)
+			continue;
+		if (!fl_fleet_maybe_in_repo(cur->repo)) {
+			fl_fleet_apply_probe(self, cur, NULL);
+			continue;
+		}
+		key = g_strdup_printf("%s\n%s", cur->repo, cur->base != NULL ? cur->base : "");
+		if (!g_hash_table_lookup_extended(rd->probes, key, NULL, &info)) {
+			/* fl_fleet_run_probe_cb() comes back here for the same goal */
+			rd->probing = g_steal_pointer(&key);
+			fl_worktree_probe_async(cur->repo, cur->base, NULL, fl_fleet_run_probe_cb,
+						task);
 			return;
 		}
-		fl_worktree_probe_async(cur->repo, cur->base, NULL, fl_fleet_run_probe_cb, task);
+		fl_fleet_apply_probe(self, cur, info);
 	}
+	fl_fleet_run_commit(task);
+	g_object_unref(task);
 }
 
 void
@@ -518,6 +575,8 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 
 	rd->specs = g_variant_ref_sink(specs);
 	rd->datas = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	rd->probes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					   (GDestroyNotify)fl_repo_info_free);
 	g_task_set_task_data(task, rd, (GDestroyNotify)run_data_free);
 	if (n == 0 || n > FL_BATCH_MAX) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
@@ -1080,6 +1139,7 @@ fl_fleet_finalize(GObject *object)
 	GHashTableIter iter;
 	gpointer value;
 
+	g_clear_handle_id(&self->start_id, g_source_remove);
 	g_hash_table_iter_init(&iter, self->live);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_signal_handlers_disconnect_by_data(value, self);
