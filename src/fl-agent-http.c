@@ -7,7 +7,6 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -910,53 +909,4 @@ fl_agent_http_run_finish(GAsyncResult *result, GError **error)
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
 	return g_task_propagate_pointer(G_TASK(result), error);
-}
-
-static gboolean
-fl_agent_http_parse_price(const gchar *text, gdouble *value)
-{
-	g_autofree gchar *trimmed = g_strstrip(g_strdup(text));
-	gchar *end = NULL;
-
-	if (trimmed[0] == '\0')
-		return FALSE;
-	*value = g_ascii_strtod(trimmed, &end);
-	return end != NULL && *end == '\0' && isfinite(*value) && *value >= 0;
-}
-
-gdouble
-fl_agent_http_cost(const gchar *model, guint input_tokens, guint output_tokens, GHashTable *prices)
-{
-	const gchar *entry = NULL;
-	gsize best = 0;
-	g_auto(GStrv) parts = NULL;
-	gdouble in_price = 0;
-	gdouble out_price = 0;
-
-	if (model == NULL || prices == NULL)
-		return -1;
-	entry = g_hash_table_lookup(prices, model);
-	if (entry == NULL) {
-		GHashTableIter iter;
-		gpointer key;
-		gpointer value;
-
-		/* "claude-x" prices the dated "claude-x-20250101" the API reports */
-		g_hash_table_iter_init(&iter, prices);
-		while (g_hash_table_iter_next(&iter, &key, &value)) {
-			gsize len = strlen(key);
-
-			if (len > best && g_str_has_prefix(model, key) && model[len] == '-') {
-				best = len;
-				entry = value;
-			}
-		}
-	}
-	if (entry == NULL)
-		return -1;
-	parts = g_strsplit(entry, ";", -1);
-	if (g_strv_length(parts) != 2 || !fl_agent_http_parse_price(parts[0], &in_price) ||
-	    !fl_agent_http_parse_price(parts[1], &out_price))
-		return -1;
-	return ((gdouble)input_tokens * in_price + (gdouble)output_tokens * out_price) / 1e6;
 }

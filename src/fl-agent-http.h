@@ -98,17 +98,4 @@ fl_agent_http_run_full_async(FlHttp *http, const FlAgentConfig *agent, const gch
 FlAgentHttpResult *
 fl_agent_http_run_finish(GAsyncResult *result, GError **error);
 
-/**
- * fl_agent_http_cost:
- * @prices: (element-type utf8 utf8) (nullable): model -> "IN_PER_MTOK;OUT_PER_MTOK" in US
- *   dollars per million tokens, e.g. "3.00;15.00"
- *
- * The cost in US dollars of @input_tokens and @output_tokens with @model. A model matches its
- * own entry, else the longest entry that is a prefix of it followed by '-' (so that
- * "claude-x" prices "claude-x-20250101"). Returns -1 when no entry matches or the matching
- * one is not two non-negative numbers.
- */
-gdouble
-fl_agent_http_cost(const gchar *model, guint input_tokens, guint output_tokens, GHashTable *prices);
-
 G_END_DECLS

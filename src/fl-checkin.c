@@ -9,7 +9,6 @@
 #include "fl-notifier.h"
 #include "fl-schedule.h"
 #include "fl-util.h"
-#include "fl-webhook.h"
 
 /* other items listed under the current one before "+N more" */
 #define FL_DIGEST_LINES 5
@@ -389,61 +388,132 @@ fl_checkin_post_digest(FlCheckin *self)
 	fl_store_commit(fl_fleet_get_store(self->fleet));
 }
 
-/* starts a new digest of what awaits now; returns its text */
+/* the last line flotilla-http wrote on stderr: its reason for failing */
+static gchar *
+fl_checkin_last_line(GBytes *bytes)
+{
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	gsize len = 0;
+	const gchar *data = bytes != NULL ? g_bytes_get_data(bytes, &len) : NULL;
+
+	if (len == 0)
+		return NULL;
+	text = g_strndup(data, len);
+	lines = g_strsplit(g_strstrip(text), "\n", -1);
+	if (lines[0] == NULL)
+		return NULL;
+	return fl_text_sanitize(lines[g_strv_length(lines) - 1], -1, FALSE);
+}
+
 static void
 fl_checkin_webhook_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
+	GSubprocess *proc = G_SUBPROCESS(source);
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) err = NULL;
+	g_autofree gchar *line = NULL;
 
 	/* a dead webhook only costs a log line; the desktop digest never waits for it */
-	if (!fl_webhook_send_finish(res, &error))
+	if (!g_subprocess_communicate_finish(proc, res, NULL, &err, &error)) {
 		g_message("check-in webhook: %s", error->message);
+		return;
+	}
+	if (g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0)
+		return;
+	line = fl_checkin_last_line(err);
+	if (line == NULL)
+		line = g_strdup(_("flotilla-http failed without saying why"));
+	g_message("check-in webhook: %s", line);
 }
 
-/* the same digest off the desktop, when [checkin] webhook= is set */
+static JsonNode *
+fl_checkin_webhook_item(FlDigestItem *item)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	const gchar *kinds[] = {"blocked", "failed", "draft", "draft"};
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "id");
+	json_builder_add_int_value(b, item->id);
+	json_builder_set_member_name(b, "kind");
+	json_builder_add_string_value(b, kinds[item->kind]);
+	json_builder_set_member_name(b, "goal");
+	json_builder_add_string_value(b, item->goal);
+	if (item->verify != NULL) {
+		json_builder_set_member_name(b, "verify");
+		json_builder_add_string_value(b, item->verify);
+	}
+	if (item->diffstat != NULL) {
+		json_builder_set_member_name(b, "diffstat");
+		json_builder_add_string_value(b, item->diffstat);
+	}
+	json_builder_end_object(b);
+	return json_builder_get_root(b);
+}
+
+/* the same digest off the desktop, when [checkin] webhook= is set: flotilla-http sends it
+ * (with retries), so that the daemon never loads libcurl */
 static void
 fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 {
 	const FlConfig *config = fl_fleet_get_config(self->fleet);
-	g_autoptr(GPtrArray) nodes = NULL;
+	const gchar *helper = fl_fleet_get_http_path(self->fleet);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonBuilder) b = NULL;
+	g_autoptr(JsonGenerator) generator = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GBytes) input = NULL;
 	g_autofree gchar *summary = NULL;
 	g_autofree gchar *text = NULL;
+	gchar *json;
+	gsize len = 0;
 	gboolean urgent = FALSE;
 
 	if (config->webhook == NULL)
 		return;
-	nodes = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	summary = fl_digest_summary(items, label);
+	text = fl_digest_text(items, label);
+	b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "url");
+	json_builder_add_string_value(b, config->webhook);
+	json_builder_set_member_name(b, "format");
+	json_builder_add_string_value(b, config->webhook_format);
+	json_builder_set_member_name(b, "summary");
+	json_builder_add_string_value(b, summary);
+	json_builder_set_member_name(b, "text");
+	json_builder_add_string_value(b, text);
+	json_builder_set_member_name(b, "items");
+	json_builder_begin_array(b);
 	for (guint i = 0; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
-		g_autoptr(JsonBuilder) b = json_builder_new();
-		const gchar *kinds[] = {"blocked", "failed", "draft", "draft"};
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "id");
-		json_builder_add_int_value(b, item->id);
-		json_builder_set_member_name(b, "kind");
-		json_builder_add_string_value(b, kinds[item->kind]);
-		json_builder_set_member_name(b, "goal");
-		json_builder_add_string_value(b, item->goal);
-		if (item->verify != NULL) {
-			json_builder_set_member_name(b, "verify");
-			json_builder_add_string_value(b, item->verify);
-		}
-		if (item->diffstat != NULL) {
-			json_builder_set_member_name(b, "diffstat");
-			json_builder_add_string_value(b, item->diffstat);
-		}
-		json_builder_end_object(b);
-		g_ptr_array_add(nodes, json_builder_get_root(b));
+		json_builder_add_value(b, fl_checkin_webhook_item(item));
 		if (item->kind == FL_DIGEST_KIND_BLOCKED)
 			urgent = TRUE;
 	}
-	summary = fl_digest_summary(items, label);
-	text = fl_digest_text(items, label);
-	fl_webhook_send_async(fl_fleet_get_http(self->fleet), config->webhook,
-			      config->webhook_format, summary, text, nodes, urgent, NULL,
-			      fl_checkin_webhook_cb, NULL);
+	json_builder_end_array(b);
+	json_builder_set_member_name(b, "urgent");
+	json_builder_add_boolean_value(b, urgent);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	generator = json_generator_new();
+	json_generator_set_root(generator, root);
+	json = json_generator_to_data(generator, &len);
+	input = g_bytes_new_take(json, len);
+
+	proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+					G_SUBPROCESS_FLAGS_STDERR_PIPE,
+				&error, helper, "webhook", NULL);
+	if (proc == NULL) {
+		g_message("check-in webhook: %s", error->message);
+		return;
+	}
+	g_subprocess_communicate_async(proc, input, NULL, fl_checkin_webhook_cb, NULL);
 }
 
+/* starts a new digest of what awaits now; returns its text */
 static gchar *
 fl_checkin_deliver(FlCheckin *self, const gchar *label)
 {

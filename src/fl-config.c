@@ -3,6 +3,7 @@
 #include "fl-config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,4 +499,54 @@ fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel)
 	g_autofree gchar *canon = g_canonicalize_filename(toplevel, NULL);
 
 	return g_hash_table_lookup(self->repo_verify, canon);
+}
+
+static gboolean
+fl_config_parse_price(const gchar *text, gdouble *value)
+{
+	g_autofree gchar *trimmed = g_strstrip(g_strdup(text));
+	gchar *end = NULL;
+
+	if (trimmed[0] == '\0')
+		return FALSE;
+	*value = g_ascii_strtod(trimmed, &end);
+	return end != NULL && *end == '\0' && isfinite(*value) && *value >= 0;
+}
+
+gdouble
+fl_config_get_cost(const FlConfig *self, const gchar *model, guint input_tokens,
+		   guint output_tokens)
+{
+	const gchar *entry = NULL;
+	gsize best = 0;
+	g_auto(GStrv) parts = NULL;
+	gdouble in_price = 0;
+	gdouble out_price = 0;
+
+	if (model == NULL)
+		return -1;
+	entry = g_hash_table_lookup(self->prices, model);
+	if (entry == NULL) {
+		GHashTableIter iter;
+		gpointer key;
+		gpointer value;
+
+		/* "claude-x" prices the dated "claude-x-20250101" the API reports */
+		g_hash_table_iter_init(&iter, self->prices);
+		while (g_hash_table_iter_next(&iter, &key, &value)) {
+			gsize len = strlen(key);
+
+			if (len > best && g_str_has_prefix(model, key) && model[len] == '-') {
+				best = len;
+				entry = value;
+			}
+		}
+	}
+	if (entry == NULL)
+		return -1;
+	parts = g_strsplit(entry, ";", -1);
+	if (g_strv_length(parts) != 2 || !fl_config_parse_price(parts[0], &in_price) ||
+	    !fl_config_parse_price(parts[1], &out_price))
+		return -1;
+	return ((gdouble)input_tokens * in_price + (gdouble)output_tokens * out_price) / 1e6;
 }

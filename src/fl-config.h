@@ -66,5 +66,14 @@ fl_config_get_agent(const FlConfig *self, const gchar *name);
 /* the verify command configured for the repository at @toplevel, or NULL */
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);
+/*
+ * The cost in US dollars of @input_tokens and @output_tokens with @model by [prices]. A model
+ * matches its own entry, else the longest entry that is a prefix of it followed by '-' (so
+ * that "claude-x" prices "claude-x-20250101"). -1 when no entry matches or the matching one
+ * is not two non-negative numbers.
+ */
+gdouble
+fl_config_get_cost(const FlConfig *self, const gchar *model, guint input_tokens,
+		   guint output_tokens);
 
 G_END_DECLS

@@ -506,29 +506,36 @@ fl_daemon_start(FlDaemon *self, gboolean replace)
 			       fl_daemon_name_acquired_cb, fl_daemon_name_lost_cb, self, NULL);
 }
 
+/* the program @name from $@env_name, else next to us (build tree), else the installed one */
+static gchar *
+fl_daemon_find_helper(const gchar *env_name, const gchar *name)
+{
+	g_autofree gchar *exe = g_file_read_link("/proc/self/exe", NULL);
+
+	if (g_getenv(env_name) != NULL)
+		return g_strdup(g_getenv(env_name));
+	if (exe != NULL) {
+		g_autofree gchar *dir = g_path_get_dirname(exe);
+		g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+		if (g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+			return g_steal_pointer(&path);
+	}
+	return g_build_filename(LIBEXECDIR, name, NULL);
+}
+
 FlDaemon *
 fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 {
 	g_autoptr(FlDaemon) self = g_object_new(FL_TYPE_DAEMON, NULL);
-	g_autofree gchar *runner = NULL;
-	g_autofree gchar *exe = g_file_read_link("/proc/self/exe", NULL);
+	g_autofree gchar *runner = fl_daemon_find_helper("FLOTILLA_RUNNER", "flotilla-runner");
+	g_autofree gchar *http = fl_daemon_find_helper("FLOTILLA_HTTP", "flotilla-http");
 
 	self->config = config;
 	self->store = fl_store_new(state_dir, error);
 	if (self->store == NULL)
 		return NULL;
-	/* a runner next to us (build tree) wins over the installed one */
-	if (g_getenv("FLOTILLA_RUNNER") != NULL) {
-		runner = g_strdup(g_getenv("FLOTILLA_RUNNER"));
-	} else if (exe != NULL) {
-		g_autofree gchar *dir = g_path_get_dirname(exe);
-		runner = g_build_filename(dir, "flotilla-runner", NULL);
-		if (!g_file_test(runner, G_FILE_TEST_IS_EXECUTABLE))
-			g_clear_pointer(&runner, g_free);
-	}
-	if (runner == NULL)
-		runner = g_build_filename(LIBEXECDIR, "flotilla-runner", NULL);
-	self->fleet = fl_fleet_new(self->config, self->store, runner);
+	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
 	self->checkin = fl_checkin_new(self->fleet);
 	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),
 			 self);

@@ -8,7 +8,6 @@
 
 #include "fl-agent-claude.h"
 #include "fl-error.h"
-#include "fl-http.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -22,7 +21,7 @@ struct _FlFleet {
 	const FlConfig *config; /* (unowned) */
 	FlStore *store;         /* (owned) */
 	gchar *runner_path;     /* (owned) */
-	FlHttp *http;           /* (owned) shared by http agents and webhooks */
+	gchar *http_path;       /* (owned) flotilla-http: http agents and webhooks */
 	GHashTable *live;       /* (owned) id -> FlSession (owned): every active session */
 	GQueue queue;           /* (unowned FlSession) queued, FIFO */
 	guint running;          /* running + blocked */
@@ -93,10 +92,10 @@ fl_fleet_get_config(FlFleet *self)
 	return self->config;
 }
 
-FlHttp *
-fl_fleet_get_http(FlFleet *self)
+const gchar *
+fl_fleet_get_http_path(FlFleet *self)
 {
-	return self->http;
+	return self->http_path;
 }
 
 static void
@@ -163,8 +162,12 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 static FlSession *
 fl_fleet_add_live(FlFleet *self, FlSessionData *data)
 {
-	FlSessionEnv env = {self->config, self->http, fl_store_get_state_dir(self->store),
-			    self->runner_path};
+	FlSessionEnv env = {
+		.config = self->config,
+		.state_dir = fl_store_get_state_dir(self->store),
+		.runner_path = self->runner_path,
+		.http_path = self->http_path,
+	};
 	FlSession *session = fl_session_new(data, &env);
 
 	g_signal_connect(session, "changed", G_CALLBACK(fl_fleet_session_changed_cb), self);
@@ -1121,14 +1124,15 @@ fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error)
 /* ------------------------------------------------------------------ object */
 
 FlFleet *
-fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path)
+fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path,
+	     const gchar *http_path)
 {
 	FlFleet *self = g_object_new(FL_TYPE_FLEET, NULL);
 
 	self->config = config;
 	self->store = g_object_ref(store);
 	self->runner_path = g_strdup(runner_path);
-	self->http = fl_http_new();
+	self->http_path = g_strdup(http_path);
 	return self;
 }
 
@@ -1149,8 +1153,8 @@ fl_fleet_finalize(GObject *object)
 	g_hash_table_unref(self->blocks);
 	g_hash_table_unref(self->permissions);
 	g_object_unref(self->store);
-	g_clear_object(&self->http);
 	g_free(self->runner_path);
+	g_free(self->http_path);
 	G_OBJECT_CLASS(fl_fleet_parent_class)->finalize(object);
 }
 

@@ -23,8 +23,10 @@ typedef enum {
 	FL_DECISION_REVERT,
 } FlDecision;
 
+/* @runner_path: flotilla-runner; @http_path: flotilla-http */
 FlFleet *
-fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path);
+fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path,
+	     const gchar *http_path);
 /* adopts what a previous daemon left running and starts what is queued */
 void
 fl_fleet_start(FlFleet *self);
@@ -36,8 +38,8 @@ FlStore *
 fl_fleet_get_store(FlFleet *self);
 const FlConfig *
 fl_fleet_get_config(FlFleet *self);
-FlHttp *
-fl_fleet_get_http(FlFleet *self);
+const gchar *
+fl_fleet_get_http_path(FlFleet *self);
 
 /* @specs: aa{sv} as in the D-Bus Run method; result: the new ids (GArray of guint) */
 void

@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <curl/curl.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <locale.h>
@@ -81,11 +80,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	daemon = fl_daemon_new(g_steal_pointer(&config), state_dir, &error);
 	if (daemon == NULL) {
 		g_printerr("flotillad: %s\n", error->message);
-		curl_global_cleanup();
 		return 1;
 	}
 	m.loop = g_main_loop_new(NULL, FALSE);
@@ -100,6 +97,5 @@ main(int argc, char *argv[])
 	g_main_loop_run(m.loop);
 	g_clear_object(&daemon);
 	g_main_loop_unref(m.loop);
-	curl_global_cleanup();
 	return m.status;
 }

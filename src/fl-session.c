@@ -14,9 +14,7 @@
 
 #include "fl-agent-claude.h"
 #include "fl-agent-codex.h"
-#include "fl-agent-http.h"
 #include "fl-error.h"
-#include "fl-http.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -25,15 +23,14 @@
 
 struct _FlSession {
 	GObject parent_instance;
-	FlSessionData *data;             /* (owned) */
-	const FlConfig *config;          /* (unowned) outlives every session */
-	gchar *state_dir;                /* (owned) */
-	gchar *runner_path;              /* (owned) */
-	FlHttp *http;                    /* (owned) (nullable) */
-	GCancellable *agent_cancellable; /* (owned) (nullable) an in-daemon agent's run */
-	GSubprocess *runner;             /* (owned) (nullable) while we are the runner's parent */
-	gint pidfd;                      /* adopted runner, -1 when none */
-	gint adopted_pid;                /* adopted runner watched without a pidfd */
+	FlSessionData *data;    /* (owned) */
+	const FlConfig *config; /* (unowned) outlives every session */
+	gchar *state_dir;       /* (owned) */
+	gchar *runner_path;     /* (owned) */
+	gchar *http_path;       /* (owned) flotilla-http, the http agents' program */
+	GSubprocess *runner;    /* (owned) (nullable) while we are the runner's parent */
+	gint pidfd;             /* adopted runner, -1 when none */
+	gint adopted_pid;       /* adopted runner watched without a pidfd */
 	guint64 adopted_starttime;
 	guint pidfd_watch;
 	gboolean cancel_requested;
@@ -496,6 +493,69 @@ fl_session_read_codex(FlSession *self)
 	}
 }
 
+static const gchar *
+fl_session_json_string(JsonObject *obj, const gchar *name)
+{
+	JsonNode *node = json_object_get_member(obj, name);
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(node);
+}
+
+static guint
+fl_session_json_uint(JsonObject *obj, const gchar *name)
+{
+	JsonNode *node = json_object_get_member(obj, name);
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_INT64)
+		return 0;
+	return (guint)CLAMP(json_node_get_int(node), 0, G_MAXUINT);
+}
+
+/* flotilla-http's result: the answer with its token counts, and the error if it failed */
+static void
+fl_session_read_http(FlSession *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *path = fl_session_file(self, "http-result.json");
+	g_autoptr(JsonObject) result = fl_read_json_object(path, &error);
+	FlSessionData *d = self->data;
+	const gchar *text;
+	const gchar *failure;
+
+	if (result == NULL) {
+		/* killed, or it could not even start: the exit status tells; a success needs
+		 * the result, though */
+		if (self->end_state == FL_STATE_DONE) {
+			self->end_state = FL_STATE_FAILED;
+			g_free(d->reason);
+			d->reason = g_strdup(error->message);
+		}
+		return;
+	}
+	text = fl_session_json_string(result, "text");
+	failure = fl_session_json_string(result, "error");
+	if (text != NULL) {
+		d->cost_usd =
+			fl_config_get_cost(self->config, fl_session_json_string(result, "model"),
+					   fl_session_json_uint(result, "input_tokens"),
+					   fl_session_json_uint(result, "output_tokens"));
+		d->turns = 1;
+		g_free(d->final_message);
+		d->final_message = fl_text_sanitize(text, -1, TRUE);
+	}
+	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
+		return;
+	if (failure != NULL) {
+		self->end_state = FL_STATE_FAILED;
+		g_free(d->reason);
+		d->reason = g_strdup(failure);
+	}
+}
+
 static void
 fl_session_read_agent_result(FlSession *self)
 {
@@ -505,6 +565,8 @@ fl_session_read_agent_result(FlSession *self)
 		fl_session_read_claude(self);
 	else if (agent != NULL && g_strcmp0(agent->kind, "codex") == 0)
 		fl_session_read_codex(self);
+	else if (agent != NULL && g_strcmp0(agent->kind, "http") == 0)
+		fl_session_read_http(self);
 }
 
 static void
@@ -702,8 +764,9 @@ fl_session_watch_log(FlSession *self, const gchar *log)
 	g_signal_connect(self->log_monitor, "changed", G_CALLBACK(fl_session_log_changed_cb), self);
 }
 
-/* where an http agent's text lands: a relative path inside the worktree, never outside */
-static gchar *
+/* where an http agent's text lands, relative to the worktree and never outside it; NULL
+ * without an error for nowhere */
+static const gchar *
 fl_session_output_path(FlSession *self, const FlAgentConfig *agent, GError **error)
 {
 	const gchar *output = agent->output;
@@ -721,76 +784,66 @@ fl_session_output_path(FlSession *self, const FlAgentConfig *agent, GError **err
 			return NULL;
 		}
 	}
-	return g_build_filename(self->data->worktree, output, NULL);
+	return output;
 }
 
 static void
-fl_session_http_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_session_json_add_string(JsonBuilder *builder, const gchar *name, const gchar *value)
 {
-	g_autoptr(FlSession) self = user_data;
-	g_autoptr(GError) error = NULL;
-	g_autoptr(FlAgentHttpResult) result = fl_agent_http_run_finish(res, &error);
-	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
-	FlSessionData *d = self->data;
-	g_autofree gchar *path = NULL;
-
-	g_clear_object(&self->agent_cancellable);
-	self->finishing = TRUE;
-	if (result == NULL) {
-		self->end_state = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-					  ? FL_STATE_CANCELLED
-					  : FL_STATE_FAILED;
-		if (self->end_state == FL_STATE_FAILED) {
-			g_free(d->reason);
-			d->reason = g_strdup(error->message);
-		}
-		fl_session_make_draft(self);
+	if (value == NULL)
 		return;
-	}
-	d->cost_usd = fl_agent_http_cost(result->model, result->input_tokens, result->output_tokens,
-					 self->config->prices);
-	d->turns = 1;
-	g_free(d->final_message);
-	d->final_message = fl_text_sanitize(result->text, -1, TRUE);
-	self->end_state = FL_STATE_DONE;
-	path = fl_session_output_path(self, agent, &error);
-	if (path == NULL && error != NULL) {
-		self->end_state = FL_STATE_FAILED;
-		g_free(d->reason);
-		d->reason = g_strdup(error->message);
-	} else if (path != NULL) {
-		g_autofree gchar *dir = g_path_get_dirname(path);
-		if (!fl_ensure_dir(dir, &error) ||
-		    !g_file_set_contents(path, result->text, -1, &error)) {
-			self->end_state = FL_STATE_FAILED;
-			g_free(d->reason);
-			d->reason = g_strdup(error->message);
-		}
-	}
-	fl_session_make_draft(self);
+	json_builder_set_member_name(builder, name);
+	json_builder_add_string_value(builder, value);
 }
 
-/* http agents run inside the daemon: many streams share its one thread */
-static void
-fl_session_run_http(FlSession *self, const FlAgentConfig *agent)
+/*
+ * An http agent is flotilla-http run like any command (see src/fl-http-main.c), with the
+ * request it reads from the session directory. The API key is not in it: the program takes
+ * it from the environment it inherits, as named by api-key-env.
+ */
+static gchar **
+fl_session_build_http_argv(FlSession *self, const FlAgentConfig *agent, GError **error)
 {
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *dir = fl_session_get_dir(self);
-	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
-	g_autofree gchar *spawning = g_build_filename(dir, "spawning", NULL);
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonGenerator) generator = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *request = fl_session_file(self, "http-request.json");
+	g_autofree gchar *result = fl_session_file(self, "http-result.json");
+	g_autofree gchar *json = NULL;
+	const gchar *output = fl_session_output_path(self, agent, &local_error);
+	const gchar *argv[] = {self->http_path, "agent", request, NULL};
 
-	/* a crash mid-request must not send (and pay for) the request twice */
-	if (!g_file_set_contents(spawning, "", 0, &error)) {
-		fl_session_fail_start(self, error->message);
-		return;
+	/* before the request is sent and paid for */
+	if (local_error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return NULL;
 	}
-	if (self->http == NULL) {
-		fl_session_fail_start(self, _("HTTP agents are not available in this flotillad"));
-		return;
-	}
-	self->agent_cancellable = g_cancellable_new();
-	fl_agent_http_run_async(self->http, agent, self->data->goal, log, self->agent_cancellable,
-				fl_session_http_cb, g_object_ref(self));
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "v");
+	json_builder_add_int_value(builder, 1);
+	fl_session_json_add_string(builder, "agent", agent->name);
+	fl_session_json_add_string(builder, "api", agent->api);
+	fl_session_json_add_string(builder, "url", agent->url);
+	fl_session_json_add_string(builder, "model", agent->model);
+	json_builder_set_member_name(builder, "max_tokens");
+	json_builder_add_int_value(builder, agent->max_tokens);
+	fl_session_json_add_string(builder, "api_key_env", agent->api_key_env);
+	fl_session_json_add_string(builder, "goal", self->data->goal);
+	fl_session_json_add_string(builder, "output", output);
+	fl_session_json_add_string(builder, "result", result);
+	json_builder_end_object(builder);
+	root = json_builder_get_root(builder);
+	json_generator_set_root(generator, root);
+	json = json_generator_to_data(generator, NULL);
+	/* the goal may be private: 0600 like the log; no fsync on the main loop for a file
+	 * read at once */
+	if (!g_file_set_contents_full(request, json, -1,
+				      G_FILE_SET_CONTENTS_CONSISTENT |
+					      G_FILE_SET_CONTENTS_ONLY_EXISTING,
+				      0600, error))
+		return NULL;
+	return g_strdupv((gchar **)argv);
 }
 
 static void
@@ -811,12 +864,10 @@ fl_session_spawn(FlSession *self)
 		fl_session_finish_done(self, FALSE);
 		return;
 	}
-	if (g_strcmp0(agent->kind, "http") == 0) {
-		fl_session_run_http(self, agent);
-		return;
-	}
 	if (g_strcmp0(agent->kind, "claude") == 0)
 		agent_argv = fl_session_build_claude_argv(self, agent, &error);
+	else if (g_strcmp0(agent->kind, "http") == 0)
+		agent_argv = fl_session_build_http_argv(self, agent, &error);
 	else if (g_strcmp0(agent->kind, "codex") == 0)
 		agent_argv = fl_agent_codex_build_argv(
 			(const gchar *const *)agent->command, self->data->goal,
@@ -1131,9 +1182,7 @@ void
 fl_session_cancel(FlSession *self)
 {
 	self->cancel_requested = TRUE;
-	if (self->agent_cancellable != NULL) {
-		g_cancellable_cancel(self->agent_cancellable);
-	} else if (self->runner != NULL) {
+	if (self->runner != NULL) {
 		g_subprocess_send_signal(self->runner, SIGTERM);
 	} else if (self->pidfd >= 0) {
 		if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGTERM, NULL, 0) != 0)
@@ -1174,8 +1223,7 @@ fl_session_new(FlSessionData *data, const FlSessionEnv *env)
 	self->config = env->config;
 	self->state_dir = g_strdup(env->state_dir);
 	self->runner_path = g_strdup(env->runner_path);
-	if (env->http != NULL)
-		self->http = g_object_ref(env->http);
+	self->http_path = g_strdup(env->http_path);
 	return self;
 }
 
@@ -1198,8 +1246,6 @@ fl_session_finalize(GObject *object)
 		close(self->pidfd);
 	g_clear_object(&self->runner);
 	g_clear_object(&self->cancellable);
-	g_clear_object(&self->agent_cancellable);
-	g_clear_object(&self->http);
 	g_free(self->resume_reply);
 	g_clear_object(&self->log_monitor);
 	g_clear_object(&self->log_in);
@@ -1207,6 +1253,7 @@ fl_session_finalize(GObject *object)
 	fl_session_data_free(self->data);
 	g_free(self->state_dir);
 	g_free(self->runner_path);
+	g_free(self->http_path);
 	G_OBJECT_CLASS(fl_session_parent_class)->finalize(object);
 }
 

@@ -86,13 +86,11 @@ fl_session_data_to_variant(const FlSessionData *data, const gchar *state_dir);
 #define FL_TYPE_SESSION (fl_session_get_type())
 G_DECLARE_FINAL_TYPE(FlSession, fl_session, FL, SESSION, GObject)
 
-typedef struct _FlHttp FlHttp;
-
 typedef struct {
 	const FlConfig *config; /* (unowned) */
-	FlHttp *http;		/* (unowned) for http agents */
 	const gchar *state_dir;
 	const gchar *runner_path;
+	const gchar *http_path; /* flotilla-http, which http agents run */
 } FlSessionEnv;
 
 FlSession *

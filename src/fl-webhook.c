@@ -151,12 +151,7 @@ fl_webhook_json_body(const gchar *summary, const gchar *text, GPtrArray *items, 
 static void
 fl_webhook_return_error(GTask *task, GError *error)
 {
-	FlWebhookSend *send = g_task_get_task_data(task);
-
-	if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		g_message("%s", error->message);
-	else
-		g_debug("webhook at %s: cancelled", send->where);
+	g_debug("%s", error->message);
 	g_task_return_error(task, error);
 }
 

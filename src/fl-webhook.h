@@ -22,9 +22,8 @@ G_BEGIN_DECLS
  * @text as the body with Title (RFC 2047 encoded when not ASCII), Priority and Tags headers,
  * as ntfy.sh and compatible servers take them. 429, 5xx and failures to get any response are
  * retried (%FL_WEBHOOK_MAX_ATTEMPTS requests, exponential backoff with jitter, Retry-After
- * honoured). Runs on the main loop without ever blocking it. The final failure is logged here
- * (a message, naming the host but not the path, which often carries a token), so callers may
- * pass a NULL @callback and forget about it.
+ * honoured). Runs on the main loop without ever blocking it. Errors name the host but not the
+ * path, which often carries a token.
  */
 void
 fl_webhook_send_async(FlHttp *http, const gchar *url, const gchar *format, const gchar *summary,

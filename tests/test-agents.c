@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fl-test-harness.h"
+#include "fl-util.h"
 
 #define WAIT_MS 30000
 #define API_KEY "sk-test-SECRET-4242"
@@ -44,6 +45,19 @@ double_stop(Double *d)
 	g_clear_object(&d->proc);
 }
 
+/* @method ("GET" or "POST") @path of the double; returns the reply's body */
+static gchar *
+double_call(Double *d, const gchar *method, const gchar *path)
+{
+	g_autofree gchar *cmd = g_strdup_printf(
+		"%s -c \"import urllib.request; print(urllib.request.urlopen("
+		"urllib.request.Request('http://127.0.0.1:%u%s', method='%s'), timeout=90)"
+		".read().decode())\"",
+		g_getenv("FL_TEST_PYTHON"), d->port, path, method);
+
+	return fl_test_sh(NULL, cmd);
+}
+
 static gchar *
 make_repo(FlTestEnv *env)
 {
@@ -77,6 +91,29 @@ assert_no_key(const gchar *what, const gchar *text)
 	if (text != NULL && strstr(text, API_KEY) != NULL)
 		g_test_message("the API key leaked into %s", what);
 	g_assert_true(text == NULL || strstr(text, API_KEY) == NULL);
+}
+
+/* nothing the session left behind (log, request, result, patch …) holds the key */
+static void
+assert_no_key_in_session_dir(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+	g_autofree gchar *dir = g_build_filename(env->state_dir, "sessions", name, NULL);
+	g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+	const gchar *file;
+	guint n = 0;
+
+	g_assert_nonnull(listing);
+	while ((file = g_dir_read_name(listing)) != NULL) {
+		g_autofree gchar *path = g_build_filename(dir, file, NULL);
+		g_autofree gchar *contents = NULL;
+
+		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+		assert_no_key(file, contents);
+		n++;
+	}
+	/* at least the log, the request, the result, started.json and exit.json */
+	g_assert_cmpuint(n, >=, 5);
 }
 
 static void
@@ -124,6 +161,74 @@ test_http_draft(void)
 	daemon_log_path = g_build_filename(env->root, "flotillad.log", NULL);
 	g_file_get_contents(daemon_log_path, &daemon_log, NULL, NULL);
 	assert_no_key("the daemon's log", daemon_log);
+	assert_no_key_in_session_dir(env, id);
+	fl_test_env_stop_daemon(env, SIGTERM);
+	double_stop(&d);
+}
+
+/* an http session runs under its runner like any other: it outlives a daemon killed in the
+ * middle of the answer, and the next daemon records it */
+static void
+test_http_survives_restart(void)
+{
+	Double d = {0};
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *name = NULL;
+	g_autofree gchar *started_path = NULL;
+	g_autofree gchar *cmdline_path = NULL;
+	g_autofree gchar *cmdline = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autofree gchar *log = NULL;
+	gsize cmdline_len = 0;
+	guint id;
+
+	double_start(&d);
+	env = env_with_writer(&d, "held");
+	repo = make_repo(env);
+	id = fl_test_run_session(env, repo, "--agent", "writer", "--", "draft release notes for v2",
+				 NULL);
+	/* the first words of the answer have arrived, the rest waits for the release */
+	g_free(double_call(&d, "GET", "/held"));
+
+	/* the program that is asking: flotilla-http with its request file, no key in argv */
+	name = g_strdup_printf("%u", id);
+	started_path = g_build_filename(env->state_dir, "sessions", name, "started.json", NULL);
+	started = fl_read_json_object(started_path, &error);
+	g_assert_no_error(error);
+	cmdline_path =
+		g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline",
+				json_object_get_int_member_with_default(started, "child_pid", 0));
+	g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &cmdline_len, NULL));
+	g_assert_true(g_str_has_suffix(cmdline, "flotilla-http"));
+	g_assert_cmpstr(cmdline + strlen(cmdline) + 1, ==, "agent");
+	for (gsize i = 0; i < cmdline_len; i++) {
+		if (cmdline[i] == '\0')
+			cmdline[i] = ' ';
+	}
+	assert_no_key("the agent's command line", cmdline);
+
+	fl_test_env_stop_daemon(env, SIGKILL);
+	fl_test_env_start_daemon(env, NULL);
+	g_free(double_call(&d, "POST", "/release"));
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpfloat_with_epsilon(json_object_get_double_member(obj, "cost_usd"),
+				       (12 * 3.0 + 7 * 15.0) / 1e6, 1e-9);
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==,
+			"Hello, wörld!\nSecond line — done.");
+	diff = fl_test_cli_ok(env, NULL, "diff", name, NULL);
+	g_assert_nonnull(strstr(diff, "+Hello, wörld!"));
+	g_assert_nonnull(strstr(diff, "+Second line — done."));
+	log = fl_test_cli_ok(env, NULL, "log", name, NULL);
+	g_assert_cmpstr(log, ==, "Hello, wörld!\nSecond line — done.\n");
+	assert_no_key_in_session_dir(env, id);
 	fl_test_env_stop_daemon(env, SIGTERM);
 	double_stop(&d);
 }
@@ -183,7 +288,6 @@ test_webhook_checkin(void)
 	g_autofree gchar *repo = NULL;
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *text = NULL;
-	g_autofree gchar *cmd = NULL;
 	g_autofree gchar *log = NULL;
 	gint64 deadline;
 	guint id;
@@ -200,19 +304,64 @@ test_webhook_checkin(void)
 	text = fl_test_cli_ok(env, NULL, "checkin", "--now", NULL);
 	g_assert_nonnull(strstr(text, "notes"));
 	/* the double has no event to wait for: ask it until the POST arrived */
-	cmd = g_strdup_printf("%s -c \"import urllib.request; print(urllib.request.urlopen("
-			      "'http://127.0.0.1:%u/webhook-log').read().decode())\"",
-			      g_getenv("FL_TEST_PYTHON"), d.port);
 	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 	while (g_get_monotonic_time() < deadline) {
 		g_free(log);
-		log = fl_test_sh(NULL, cmd);
+		log = double_call(&d, "GET", "/webhook-log");
 		if (strstr(log, "notes") != NULL)
 			break;
 		g_usleep(50000);
 	}
 	g_assert_nonnull(strstr(log, "Check-in"));
 	g_assert_nonnull(strstr(log, "notes"));
+	fl_test_env_stop_daemon(env, SIGTERM);
+	double_stop(&d);
+}
+
+/* a webhook that refuses the digest costs one line in the daemon's log, without the token
+ * its path carries */
+static void
+test_webhook_refused(void)
+{
+	Double d = {0};
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *daemon_log_path = NULL;
+	g_autofree gchar *daemon_log = NULL;
+	g_autofree gchar *line = NULL;
+	gint64 deadline;
+	guint id;
+
+	double_start(&d);
+	config = g_strdup_printf(
+		"[checkin]\nevery=12h\nwebhook=http://127.0.0.1:%u/webhook/403/TOKEN-0xdeadbeef\n",
+		d.port);
+	env = fl_test_env_new(config);
+	fl_test_env_start_daemon(env, NULL);
+	repo = make_repo(env);
+	id = fl_test_run_session(env, repo, "--name", "notes", "--", "echo v2 >> CHANGES", NULL);
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	/* the daemon's log is a file: read it until the line is there */
+	daemon_log_path = g_build_filename(env->root, "flotillad.log", NULL);
+	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (g_get_monotonic_time() < deadline) {
+		g_clear_pointer(&daemon_log, g_free);
+		g_file_get_contents(daemon_log_path, &daemon_log, NULL, NULL);
+		if (daemon_log != NULL && strstr(daemon_log, "check-in webhook: ") != NULL)
+			break;
+		g_usleep(50000);
+	}
+	g_assert_nonnull(daemon_log);
+	line = g_strdup(strstr(daemon_log, "check-in webhook: "));
+	g_assert_nonnull(line);
+	*strchrnul(line, '\n') = '\0';
+	g_test_message("%s", line);
+	g_assert_nonnull(strstr(line, "refused the digest: HTTP 403: scripted failure"));
+	g_assert_null(strstr(daemon_log, "TOKEN"));
 	fl_test_env_stop_daemon(env, SIGTERM);
 	double_stop(&d);
 }
@@ -498,7 +647,9 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/agents/http-draft", test_http_draft);
 	g_test_add_func("/agents/http-failures", test_http_failures);
+	g_test_add_func("/agents/http-survives-restart", test_http_survives_restart);
 	g_test_add_func("/agents/webhook-checkin", test_webhook_checkin);
+	g_test_add_func("/agents/webhook-refused", test_webhook_refused);
 	g_test_add_func("/agents/codex-and-aider", test_codex_and_aider);
 	g_test_add_func("/agents/codex-failure", test_codex_failure);
 	g_test_add_func("/agents/claude-draft", test_claude_draft);

@@ -439,6 +439,43 @@ test_config_agent_http(void)
 }
 
 static void
+test_config_cost(void)
+{
+	g_autoptr(FlConfig) config = fl_config_new_default();
+	const gchar *prices[][2] = {
+		{"claude-x", "3.00;15.00"}, {"claude", "1;1"},    {"gpt-local", " 0 ; 0 "},
+		{"bad-one", "3.00"},        {"bad-two", "abc;1"}, {"bad-three", "-1;2"},
+		{"bad-four", "1;2;3"},
+	};
+
+	/* no prices: no cost */
+	g_assert_cmpfloat(fl_config_get_cost(config, "claude-x", 1, 1), ==, -1);
+	/* entries the file would refuse too, to see that a bad one never prices anything */
+	for (guint i = 0; i < G_N_ELEMENTS(prices); i++)
+		g_hash_table_insert(config->prices, g_strdup(prices[i][0]), g_strdup(prices[i][1]));
+
+	g_assert_cmpfloat_with_epsilon(fl_config_get_cost(config, "claude-x", 1000000, 1000000),
+				       18.0, 1e-9);
+	g_assert_cmpfloat_with_epsilon(fl_config_get_cost(config, "claude-x", 1200, 350),
+				       (1200 * 3.0 + 350 * 15.0) / 1e6, 1e-12);
+	/* a dated model takes its family's price; the longest prefix wins */
+	g_assert_cmpfloat_with_epsilon(fl_config_get_cost(config, "claude-x-20250101", 1000, 0),
+				       0.003, 1e-12);
+	g_assert_cmpfloat_with_epsilon(fl_config_get_cost(config, "claude-y", 1000000, 0), 1.0,
+				       1e-12);
+	g_assert_cmpfloat(fl_config_get_cost(config, "claude-x", 0, 0), ==, 0.0);
+	g_assert_cmpfloat(fl_config_get_cost(config, "gpt-local", 5000, 5000), ==, 0.0);
+	/* a prefix only counts at a '-' boundary */
+	g_assert_cmpfloat(fl_config_get_cost(config, "claudette", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, "gpt-4o", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, "bad-one", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, "bad-two", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, "bad-three", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, "bad-four", 1, 1), ==, -1);
+	g_assert_cmpfloat(fl_config_get_cost(config, NULL, 1, 1), ==, -1);
+}
+
+static void
 test_config_repo_verify(void)
 {
 	g_autofree gchar *dir = make_tmpdir();
@@ -614,6 +651,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/agent-command", test_config_agent_command);
 	g_test_add_func("/config/agent-override", test_config_agent_override);
 	g_test_add_func("/config/agent-http", test_config_agent_http);
+	g_test_add_func("/config/cost", test_config_cost);
 	g_test_add_func("/config/repo-verify", test_config_repo_verify);
 	g_test_add_func("/config/errors", test_config_errors);
 	g_test_add_func("/config/syntax-error", test_config_syntax_error);

@@ -2,7 +2,8 @@
 # `meson install --destdir ROOT`, then checks that what lands in ROOT works as installed: the
 # D-Bus service and systemd unit name the real daemon path, a private bus whose service
 # directory holds the installed service file activates the installed flotillad for the
-# installed flotilla, sessions run under the installed flotilla-runner, and the man pages,
+# installed flotilla, sessions run under the installed flotilla-runner, http agents under the
+# installed flotilla-http, flotillad does not link libcurl, and the man pages,
 # completions and translations are where a desktop looks for them.
 #
 # The service file says Exec=$libexecdir/flotillad, a path outside ROOT; the bus gets a copy
@@ -50,11 +51,18 @@ ok "meson install --destdir $root"
 
 bin=$root$FL_BINDIR
 libexec=$root$FL_LIBEXECDIR
-for f in "$bin/flotilla" "$libexec/flotillad" "$libexec/flotilla-runner"; do
+for f in "$bin/flotilla" "$libexec/flotillad" "$libexec/flotilla-runner" "$libexec/flotilla-http"; do
 	[ -x "$f" ] || fail "$f is not installed or not executable"
 done
 [ ! -e "$bin/flotillad" ] || fail "flotillad is in bindir; it belongs in libexecdir"
-ok "executables: flotilla in bindir, flotillad and flotilla-runner in libexecdir"
+ok "executables: flotilla in bindir, flotillad, flotilla-runner and flotilla-http in libexecdir"
+
+# libcurl and what it loads would double the daemon's memory: only flotilla-http has it
+for f in "$libexec/flotillad" "$bin/flotilla"; do
+	if ldd "$f" | grep -q libcurl; then fail "$f links libcurl"; fi
+done
+ldd "$libexec/flotilla-http" | grep -q libcurl || fail "flotilla-http does not link libcurl"
+ok "only flotilla-http links libcurl"
 
 service=$root$FL_DBUS_SERVICES_DIR/io.github.flotilla.Flotilla1.service
 [ -f "$service" ] || fail "no D-Bus service file at $service"
@@ -138,10 +146,14 @@ cat >"$tmp/bus.conf" <<EOF
 EOF
 
 # what the bus passes on to the daemon it activates: nothing of the build tree or the user's
-unset FLOTILLAD FLOTILLA_RUNNER FLOTILLA_CONFIG FLOTILLA_SESSION DISPLAY WAYLAND_DISPLAY || true
+unset FLOTILLAD FLOTILLA_RUNNER FLOTILLA_HTTP FLOTILLA_CONFIG FLOTILLA_SESSION DISPLAY WAYLAND_DISPLAY || true
 export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/home/.config" XDG_STATE_HOME="$tmp/home/.local/state"
 export XDG_RUNTIME_DIR="$tmp/run" XDG_DATA_DIRS="$root$FL_DATADIR"
 export PATH="$bin:$PATH"
+# an http agent whose key is missing: flotilla-http says so at once, without a network
+mkdir -p "$XDG_CONFIG_HOME/flotilla"
+printf '[agent llm]\nurl=http://127.0.0.1:9/v1/messages\nmodel=m\napi-key-env=%s\n' \
+	FL_INSTALL_TEST_NO_KEY >"$XDG_CONFIG_HOME/flotilla/flotilla.conf"
 dbus-daemon --config-file="$tmp/bus.conf" --fork --print-address=3 --print-pid=4 \
 	3>"$tmp/address" 4>"$tmp/bus.pid" 2>"$tmp/bus.log" || { cat "$tmp/bus.log"; fail "dbus-daemon"; }
 bus_pid=$(head -n1 "$tmp/bus.pid")
@@ -270,6 +282,16 @@ out=$(flotilla wait "$running")
 set -e
 expect_eq "flotilla wait $running" "$out" "session 3: cancelled (signal 15)"
 expect_eq "__complete-ids wait (nothing running)" "$(flotilla __complete-ids wait)" ""
+
+# ---- http agents run the installed flotilla-http under the installed runner
+id=$(flotilla run --agent llm -- 'say hello')
+set +e
+out=$(flotilla wait "$id")
+set -e
+expect_eq "flotilla wait $id" "$out" "session $id: failed (exit 1)"
+expect_eq "the reason flotilla-http gave" "$(flotilla ls | grep "^$id$tab" | cut -f5)" \
+	"the environment variable FL_INSTALL_TEST_NO_KEY is not set: agent llm needs it for its API key"
+ok "http agents run $libexec/flotilla-http"
 
 # ---- without a daemon, completion must not start one
 kill "$daemon_pid"

@@ -17,6 +17,7 @@ The answer text is always ANSWER below; usage is 12 in + 7 out (anthropic), 9 + 
   429?n=N        the first N requests (per full path) get 429 + Retry-After: 1, then ok
   500?n=N        the first N requests get 500, then ok; without n, always 500
   never-ending   text every 20 ms until the client goes away
+  held           the stream up to its first piece of text, the rest after POST /release
   hang           headers, then nothing until the client goes away
   400            400 with the API's JSON error body
   401-echo       401 whose error message quotes the key it was sent
@@ -24,6 +25,8 @@ The answer text is always ANSWER below; usage is 12 in + 7 out (anthropic), 9 + 
   garbage        an event whose data is not JSON
 
   GET /requests  every model API request so far: [{method, path, headers, body}]
+  GET /held      answers once a held stream has sent its first text (waits up to 60 s)
+  POST /release  lets held streams finish
 
 Webhooks: POST /webhook[/STATUS[?n=N]] records {path, headers, body} and answers 200, or
 STATUS for the first N requests per full path (always without n). GET /webhook-log lists them.
@@ -43,6 +46,8 @@ TRICKLE_DELAY = 0.002
 TICK = 0.02
 
 lock = threading.Lock()
+held = threading.Event()
+released = threading.Event()
 counters = {}
 requests_seen = []
 webhooks_seen = []
@@ -173,6 +178,14 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     reply = json.dumps(requests_seen).encode()
                 self.send_whole(200, reply)
+            elif self.command == "GET" and url.path == "/held":
+                if held.wait(60):
+                    self.send_whole(200, b'{"held": true}')
+                else:
+                    self.send_whole(504, b'{"error": "no stream is held"}')
+            elif self.command == "POST" and url.path == "/release":
+                released.set()
+                self.send_whole(200, b'{"released": true}')
             elif self.command == "GET" and url.path == "/webhook-log":
                 with lock:
                     reply = json.dumps(webhooks_seen).encode()
@@ -283,6 +296,16 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     self.chunk(openai_events(model, [piece], stop=False)[1])
                 time.sleep(TICK)
+        elif behaviour == "held":
+            first_text = 4 if api == "anthropic" else 2
+            self.start_stream()
+            for event in events[:first_text]:
+                self.chunk(event)
+            held.set()
+            released.wait(120)
+            for event in events[first_text:]:
+                self.chunk(event)
+            self.end_chunks()
         elif behaviour == "hang":
             self.start_stream()
             self.wait_for_client_to_leave()
