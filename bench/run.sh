@@ -55,7 +55,7 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$top" >&2
 fi
-ninja -C "$build" src/flotilla src/flotillad src/flotilla-runner >&2
+ninja -C "$build" src/flotilla src/flotillad src/flotilla-runner src/flotilla-http >&2
 
 out="$here/results/$(date +%Y%m%d-%H%M%S)-$mode"
 mkdir -p "$out"

@@ -291,6 +291,11 @@ fl_git_valist(const gchar *dir, gchar **env, GCancellable *cancellable,
 	g_ptr_array_add(argv, (gpointer) "core.hooksPath=/dev/null");
 	g_ptr_array_add(argv, (gpointer) "-c");
 	g_ptr_array_add(argv, (gpointer) "commit.gpgSign=false");
+	/* nor housekeeping after each commit: that is the user's git's job, not a session's */
+	g_ptr_array_add(argv, (gpointer) "-c");
+	g_ptr_array_add(argv, (gpointer) "maintenance.auto=false");
+	g_ptr_array_add(argv, (gpointer) "-c");
+	g_ptr_array_add(argv, (gpointer) "gc.auto=0");
 	while ((arg = va_arg(args, const gchar *)) != NULL)
 		g_ptr_array_add(argv, (gpointer)arg);
 	g_ptr_array_add(argv, NULL);

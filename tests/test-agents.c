@@ -181,10 +181,13 @@ test_http_survives_restart(void)
 	g_autofree gchar *started_path = NULL;
 	g_autofree gchar *cmdline_path = NULL;
 	g_autofree gchar *cmdline = NULL;
+	g_autofree gchar *children_path = NULL;
+	g_autofree gchar *children = NULL;
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *diff = NULL;
 	g_autofree gchar *log = NULL;
 	gsize cmdline_len = 0;
+	gint64 runner_pid;
 	guint id;
 
 	double_start(&d);
@@ -200,9 +203,14 @@ test_http_survives_restart(void)
 	started_path = g_build_filename(env->state_dir, "sessions", name, "started.json", NULL);
 	started = fl_read_json_object(started_path, &error);
 	g_assert_no_error(error);
-	cmdline_path =
-		g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline",
-				json_object_get_int_member_with_default(started, "child_pid", 0));
+	/* the runner's only child */
+	runner_pid = json_object_get_int_member_with_default(started, "runner_pid", 0);
+	children_path =
+		g_strdup_printf("/proc/%" G_GINT64_FORMAT "/task/%" G_GINT64_FORMAT "/children",
+				runner_pid, runner_pid);
+	g_assert_true(g_file_get_contents(children_path, &children, NULL, NULL));
+	cmdline_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline",
+				       g_ascii_strtoll(children, NULL, 10));
 	g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &cmdline_len, NULL));
 	g_assert_true(g_str_has_suffix(cmdline, "flotilla-http"));
 	g_assert_cmpstr(cmdline + strlen(cmdline) + 1, ==, "agent");
