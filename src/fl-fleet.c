@@ -150,7 +150,11 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
 	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
+	/* the final state and its audit row: one durable write */
+	fl_store_begin(self->store);
+	fl_fleet_save(self, d);
 	fl_fleet_audit(self, id, fl_state_to_string(d->state), "daemon", d->reason);
+	fl_store_commit(self->store);
 	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
 		self->running--;
 	g_signal_handlers_disconnect_by_data(session, self);

@@ -228,7 +228,6 @@ static void
 fl_session_end(FlSession *self)
 {
 	self->data->finished = fl_now();
-	fl_session_changed(self);
 	g_signal_emit(self, signals[SIGNAL_ENDED], 0);
 }
 
