@@ -48,18 +48,6 @@ fl_claude_one_line(const gchar *s, gssize len, gboolean first_line, gsize max_ch
 	return g_steal_pointer(&stripped);
 }
 
-/* the member's string, or NULL when missing or of another type: input is untrusted */
-static const gchar *
-fl_claude_json_string(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
 static gboolean
 fl_claude_json_number(JsonObject *obj, const gchar *name, gdouble *value)
 {
@@ -383,15 +371,15 @@ fl_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
 {
 	JsonObject *deferred = fl_claude_json_object(obj, "deferred_tool_use");
 	JsonArray *errors = fl_claude_json_array(obj, "errors");
-	const gchar *text = fl_claude_json_string(obj, "result");
+	const gchar *text = fl_json_get_string(obj, "result");
 	gdouble turns = 0;
 
 	self->has_result = TRUE;
 	self->is_error = fl_claude_json_bool(obj, "is_error");
-	fl_claude_replace(&self->subtype, fl_claude_json_string(obj, "subtype"));
-	fl_claude_replace(&self->terminal_reason, fl_claude_json_string(obj, "terminal_reason"));
+	fl_claude_replace(&self->subtype, fl_json_get_string(obj, "subtype"));
+	fl_claude_replace(&self->terminal_reason, fl_json_get_string(obj, "terminal_reason"));
 	fl_claude_replace(&self->deferred_tool,
-			  deferred != NULL ? fl_claude_json_string(deferred, "name") : NULL);
+			  deferred != NULL ? fl_json_get_string(deferred, "name") : NULL);
 	g_clear_pointer(&self->result_text, g_free);
 	self->result_text_is_error = self->is_error;
 	if (text != NULL) {
@@ -421,9 +409,9 @@ fl_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
 static void
 fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 {
-	const gchar *type = fl_claude_json_string(obj, "type");
-	const gchar *subtype = fl_claude_json_string(obj, "subtype");
-	const gchar *session_id = fl_claude_json_string(obj, "session_id");
+	const gchar *type = fl_json_get_string(obj, "type");
+	const gchar *subtype = fl_json_get_string(obj, "subtype");
+	const gchar *session_id = fl_json_get_string(obj, "session_id");
 	gdouble cost = 0;
 
 	if (session_id != NULL && session_id[0] != '\0')
@@ -433,7 +421,7 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 		self->cost_usd = cost;
 
 	if (g_strcmp0(type, "system") == 0 && g_strcmp0(subtype, "api_retry") == 0) {
-		const gchar *kind = fl_claude_json_string(obj, "error");
+		const gchar *kind = fl_json_get_string(obj, "error");
 		gdouble status = 0;
 		self->api_retries++;
 		g_clear_pointer(&self->last_retry_error, g_free);
@@ -445,7 +433,7 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 	} else if (g_strcmp0(type, "assistant") == 0) {
 		JsonObject *message = fl_claude_json_object(obj, "message");
 		JsonNode *parent = json_object_get_member(obj, "parent_tool_use_id");
-		const gchar *id = message != NULL ? fl_claude_json_string(message, "id") : NULL;
+		const gchar *id = message != NULL ? fl_json_get_string(message, "id") : NULL;
 		/* subagents' messages carry their parent tool call; one message arrives as one
 		 * event per content block, all with its id */
 		if (parent != NULL && !JSON_NODE_HOLDS_NULL(parent))
@@ -754,7 +742,7 @@ fl_claude_describe_tool_input(JsonNode *input)
 	if (JSON_NODE_HOLDS_OBJECT(input)) {
 		JsonObject *obj = json_node_get_object(input);
 		for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
-			const gchar *value = fl_claude_json_string(obj, keys[i]);
+			const gchar *value = fl_json_get_string(obj, keys[i]);
 			gchar *line =
 				fl_claude_one_line(value, -1, FALSE, FL_CLAUDE_TOOL_MAX_CHARS);
 			if (line != NULL)
@@ -836,13 +824,13 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 		return NULL;
 	}
 	obj = json_node_get_object(root);
-	event = fl_claude_json_string(obj, "hook_event_name");
+	event = fl_json_get_string(obj, "hook_event_name");
 	if (event == NULL || event[0] == '\0') {
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 				    _("Claude hook payload has no hook_event_name"));
 		return NULL;
 	}
-	session_id = fl_claude_json_string(obj, "session_id");
+	session_id = fl_json_get_string(obj, "session_id");
 	if (session_id == NULL || session_id[0] == '\0') {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("Claude %s hook payload has no session_id"), event);
@@ -855,11 +843,11 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 	self->kind = fl_claude_hook_kind_from_event(event);
 	switch (self->kind) {
 	case FL_CLAUDE_HOOK_NOTIFICATION:
-		self->message = g_strdup(fl_claude_json_string(obj, "message"));
-		self->notification_type = g_strdup(fl_claude_json_string(obj, "notification_type"));
+		self->message = g_strdup(fl_json_get_string(obj, "message"));
+		self->notification_type = g_strdup(fl_json_get_string(obj, "notification_type"));
 		break;
 	case FL_CLAUDE_HOOK_PERMISSION_REQUEST:
-		self->tool_name = g_strdup(fl_claude_json_string(obj, "tool_name"));
+		self->tool_name = g_strdup(fl_json_get_string(obj, "tool_name"));
 		if (self->tool_name == NULL || self->tool_name[0] == '\0') {
 			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 					    _("Claude PermissionRequest hook payload has no "
@@ -872,14 +860,14 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 	case FL_CLAUDE_HOOK_STOP: {
 		JsonArray *tasks = fl_claude_json_array(obj, "background_tasks");
 		JsonArray *crons = fl_claude_json_array(obj, "session_crons");
-		self->message = g_strdup(fl_claude_json_string(obj, "last_assistant_message"));
+		self->message = g_strdup(fl_json_get_string(obj, "last_assistant_message"));
 		self->has_background_work = (tasks != NULL && json_array_get_length(tasks) > 0) ||
 					    (crons != NULL && json_array_get_length(crons) > 0);
 		break;
 	}
 	case FL_CLAUDE_HOOK_STOP_FAILURE:
-		self->message = g_strdup(fl_claude_json_string(obj, "last_assistant_message"));
-		self->error = g_strdup(fl_claude_json_string(obj, "error"));
+		self->message = g_strdup(fl_json_get_string(obj, "last_assistant_message"));
+		self->error = g_strdup(fl_json_get_string(obj, "error"));
 		break;
 	case FL_CLAUDE_HOOK_OTHER:
 	default:

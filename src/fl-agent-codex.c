@@ -51,18 +51,6 @@ fl_codex_one_line(const gchar *s, gssize len, gsize max_chars)
 	return g_steal_pointer(&stripped);
 }
 
-/* the member's string, or NULL when missing or of another type: input is untrusted */
-static const gchar *
-fl_codex_json_string(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
 static JsonObject *
 fl_codex_json_object(JsonObject *obj, const gchar *name)
 {
@@ -124,8 +112,8 @@ fl_codex_error_line(const gchar *message)
 				JsonObject *obj = json_node_get_object(root);
 				JsonObject *inner = fl_codex_json_object(obj, "error");
 				const gchar *text = inner != NULL
-							    ? fl_codex_json_string(inner, "message")
-							    : fl_codex_json_string(obj, "message");
+							    ? fl_json_get_string(inner, "message")
+							    : fl_json_get_string(obj, "message");
 				g_autofree gchar *line =
 					fl_codex_one_line(text, -1, FL_CODEX_LINE_MAX_CHARS);
 				if (line != NULL)
@@ -258,10 +246,10 @@ fl_codex_stream_take_error(FlCodexStream *self, const gchar *message)
 static void
 fl_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 {
-	const gchar *type = fl_codex_json_string(obj, "type");
+	const gchar *type = fl_json_get_string(obj, "type");
 
 	if (g_strcmp0(type, "thread.started") == 0) {
-		const gchar *id = fl_codex_json_string(obj, "thread_id");
+		const gchar *id = fl_json_get_string(obj, "thread_id");
 		if (id != NULL && id[0] != '\0')
 			fl_codex_replace(&self->thread_id, id);
 	} else if (g_strcmp0(type, "turn.started") == 0) {
@@ -283,7 +271,7 @@ fl_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 		g_clear_pointer(&self->reason, g_free);
 	} else if (g_strcmp0(type, "turn.failed") == 0) {
 		JsonObject *err = fl_codex_json_object(obj, "error");
-		const gchar *message = err != NULL ? fl_codex_json_string(err, "message") : NULL;
+		const gchar *message = err != NULL ? fl_json_get_string(err, "message") : NULL;
 		self->turn_open = FALSE;
 		self->failed_turns++;
 		/* without a message of its own an error event of this turn says why */
@@ -293,15 +281,15 @@ fl_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 			fl_codex_stream_set_failed(self, _("Codex failed the turn"));
 		self->error_in_turn = FALSE;
 	} else if (g_strcmp0(type, "error") == 0) {
-		if (fl_codex_stream_take_error(self, fl_codex_json_string(obj, "message")))
+		if (fl_codex_stream_take_error(self, fl_json_get_string(obj, "message")))
 			self->error_in_turn = TRUE;
 	} else if (g_strcmp0(type, "item.completed") == 0) {
 		JsonObject *item = fl_codex_json_object(obj, "item");
 		const gchar *text = NULL;
 		/* items of type "error" are warnings: only turn.failed fails a turn */
 		if (item != NULL &&
-		    g_strcmp0(fl_codex_json_string(item, "type"), "agent_message") == 0)
-			text = fl_codex_json_string(item, "text");
+		    g_strcmp0(fl_json_get_string(item, "type"), "agent_message") == 0)
+			text = fl_json_get_string(item, "text");
 		if (text != NULL)
 			fl_codex_replace(&self->last_message, text);
 	}

@@ -13,6 +13,7 @@
 
 #include "fl-error.h"
 #include "fl-sse.h"
+#include "fl-util.h"
 
 /* generous for one SSE line or event; real deltas are tiny */
 #define FL_AGENT_HTTP_MAX_LINE  (1024 * 1024)
@@ -204,33 +205,6 @@ fl_agent_http_json_object(JsonObject *obj, const gchar *name)
 	return json_node_get_object(node);
 }
 
-static const gchar *
-fl_agent_http_json_string(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = obj != NULL ? json_object_get_member(obj, name) : NULL;
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
-static gboolean
-fl_agent_http_json_uint(JsonObject *obj, const gchar *name, guint *value)
-{
-	JsonNode *node = obj != NULL ? json_object_get_member(obj, name) : NULL;
-	gint64 number;
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_INT64)
-		return FALSE;
-	number = json_node_get_int(node);
-	if (number < 0)
-		return FALSE;
-	*value = (guint)MIN(number, (gint64)G_MAXUINT);
-	return TRUE;
-}
-
 static void
 fl_agent_http_set_string(gchar **dst, const gchar *value)
 {
@@ -278,8 +252,8 @@ fl_agent_http_add_text(FlAgentHttpRun *run, const gchar *text)
 static gchar *
 fl_agent_http_error_object_message(JsonObject *error_obj)
 {
-	const gchar *message = fl_agent_http_json_string(error_obj, "message");
-	const gchar *type = fl_agent_http_json_string(error_obj, "type");
+	const gchar *message = fl_json_get_string(error_obj, "message");
+	const gchar *type = fl_json_get_string(error_obj, "type");
 
 	if (message != NULL)
 		return g_strdup(message);
@@ -293,7 +267,7 @@ static void
 fl_agent_http_error_event(FlAgentHttpRun *run, JsonObject *error_obj)
 {
 	g_autofree gchar *message = fl_agent_http_error_object_message(error_obj);
-	const gchar *type = fl_agent_http_json_string(error_obj, "type");
+	const gchar *type = fl_json_get_string(error_obj, "type");
 
 	if (type != NULL && g_strcmp0(type, message) != 0) {
 		fl_agent_http_stream_fail(run, g_error_new(FL_ERROR, FL_ERROR_FAILED,
@@ -315,18 +289,17 @@ fl_agent_http_anthropic_event(FlAgentHttpRun *run, const gchar *type, JsonObject
 		JsonObject *usage = fl_agent_http_json_object(message, "usage");
 
 		fl_agent_http_set_string(&run->reported_model,
-					 fl_agent_http_json_string(message, "model"));
-		fl_agent_http_json_uint(usage, "input_tokens", &run->input_tokens);
-		fl_agent_http_json_uint(usage, "output_tokens", &run->output_tokens);
+					 fl_json_get_string(message, "model"));
+		fl_json_get_uint(usage, "input_tokens", &run->input_tokens);
+		fl_json_get_uint(usage, "output_tokens", &run->output_tokens);
 		return;
 	}
 	if (g_strcmp0(type, "content_block_delta") == 0) {
 		JsonObject *delta = fl_agent_http_json_object(obj, "delta");
-		const gchar *text = fl_agent_http_json_string(delta, "text");
+		const gchar *text = fl_json_get_string(delta, "text");
 
 		/* thinking and tool-input deltas are not part of the answer */
-		if (g_strcmp0(fl_agent_http_json_string(delta, "type"), "text_delta") == 0 &&
-		    text != NULL)
+		if (g_strcmp0(fl_json_get_string(delta, "type"), "text_delta") == 0 && text != NULL)
 			fl_agent_http_add_text(run, text);
 		return;
 	}
@@ -335,10 +308,10 @@ fl_agent_http_anthropic_event(FlAgentHttpRun *run, const gchar *type, JsonObject
 		JsonObject *usage = fl_agent_http_json_object(obj, "usage");
 
 		fl_agent_http_set_string(&run->stop_reason,
-					 fl_agent_http_json_string(delta, "stop_reason"));
+					 fl_json_get_string(delta, "stop_reason"));
 		/* cumulative counts: the last ones win */
-		fl_agent_http_json_uint(usage, "input_tokens", &run->input_tokens);
-		fl_agent_http_json_uint(usage, "output_tokens", &run->output_tokens);
+		fl_json_get_uint(usage, "input_tokens", &run->input_tokens);
+		fl_json_get_uint(usage, "output_tokens", &run->output_tokens);
 		return;
 	}
 	if (g_strcmp0(type, "message_stop") == 0) {
@@ -361,22 +334,22 @@ fl_agent_http_openai_event(FlAgentHttpRun *run, JsonObject *obj)
 		fl_agent_http_error_event(run, error_obj);
 		return;
 	}
-	fl_agent_http_set_string(&run->reported_model, fl_agent_http_json_string(obj, "model"));
+	fl_agent_http_set_string(&run->reported_model, fl_json_get_string(obj, "model"));
 	if (choices != NULL && JSON_NODE_HOLDS_ARRAY(choices) &&
 	    json_array_get_length(json_node_get_array(choices)) > 0) {
 		JsonNode *first = json_array_get_element(json_node_get_array(choices), 0);
 		JsonObject *choice =
 			JSON_NODE_HOLDS_OBJECT(first) ? json_node_get_object(first) : NULL;
 		JsonObject *delta = fl_agent_http_json_object(choice, "delta");
-		const gchar *content = fl_agent_http_json_string(delta, "content");
+		const gchar *content = fl_json_get_string(delta, "content");
 
 		if (content != NULL)
 			fl_agent_http_add_text(run, content);
 		fl_agent_http_set_string(&run->stop_reason,
-					 fl_agent_http_json_string(choice, "finish_reason"));
+					 fl_json_get_string(choice, "finish_reason"));
 	}
-	fl_agent_http_json_uint(usage, "prompt_tokens", &run->input_tokens);
-	fl_agent_http_json_uint(usage, "completion_tokens", &run->output_tokens);
+	fl_json_get_uint(usage, "prompt_tokens", &run->input_tokens);
+	fl_json_get_uint(usage, "completion_tokens", &run->output_tokens);
 }
 
 static void
@@ -418,8 +391,8 @@ fl_agent_http_sse_event_cb(const gchar *event_type, const gchar *data, const gch
 	/* the type inside the data is authoritative; the SSE event name is the fallback */
 	fl_agent_http_anthropic_event(
 		run,
-		fl_agent_http_json_string(json_node_get_object(root), "type") != NULL
-			? fl_agent_http_json_string(json_node_get_object(root), "type")
+		fl_json_get_string(json_node_get_object(root), "type") != NULL
+			? fl_json_get_string(json_node_get_object(root), "type")
 			: event_type,
 		json_node_get_object(root));
 }
@@ -479,12 +452,12 @@ fl_agent_http_status_error(FlAgentHttpRun *run)
 
 		if (error_obj != NULL)
 			message = fl_agent_http_error_object_message(error_obj);
-		else if (fl_agent_http_json_string(obj, "error") != NULL)
-			message = g_strdup(fl_agent_http_json_string(obj, "error"));
-		else if (fl_agent_http_json_string(obj, "message") != NULL)
-			message = g_strdup(fl_agent_http_json_string(obj, "message"));
-		else if (fl_agent_http_json_string(obj, "detail") != NULL)
-			message = g_strdup(fl_agent_http_json_string(obj, "detail"));
+		else if (fl_json_get_string(obj, "error") != NULL)
+			message = g_strdup(fl_json_get_string(obj, "error"));
+		else if (fl_json_get_string(obj, "message") != NULL)
+			message = g_strdup(fl_json_get_string(obj, "message"));
+		else if (fl_json_get_string(obj, "detail") != NULL)
+			message = g_strdup(fl_json_get_string(obj, "detail"));
 	}
 	if (message == NULL) {
 		/* not JSON: one line of the body is better than nothing */

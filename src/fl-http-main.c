@@ -58,28 +58,6 @@ fl_http_main_clear(FlHttpMain *m)
 	g_clear_pointer(&m->loop, g_main_loop_unref);
 }
 
-static const gchar *
-fl_http_main_string(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
-static gint64
-fl_http_main_int(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_INT64)
-		return 0;
-	return json_node_get_int(node);
-}
-
 /* the reason as one line on stderr, @prefix first */
 static gint
 fl_http_main_fail(const gchar *prefix, const gchar *message)
@@ -156,16 +134,16 @@ fl_http_main_agent(const gchar *request_path)
 	if (request == NULL)
 		return fl_http_main_fail("flotilla: ", error->message);
 	/* borrowed from @request: the run copies what it keeps */
-	agent.name = (gchar *)fl_http_main_string(request, "agent");
+	agent.name = (gchar *)fl_json_get_string(request, "agent");
 	agent.kind = (gchar *)"http";
-	agent.api = (gchar *)fl_http_main_string(request, "api");
-	agent.url = (gchar *)fl_http_main_string(request, "url");
-	agent.model = (gchar *)fl_http_main_string(request, "model");
-	agent.api_key_env = (gchar *)fl_http_main_string(request, "api_key_env");
-	agent.max_tokens = (guint)CLAMP(fl_http_main_int(request, "max_tokens"), 0, G_MAXUINT);
-	goal = fl_http_main_string(request, "goal");
-	output = fl_http_main_string(request, "output");
-	result_path = fl_http_main_string(request, "result");
+	agent.api = (gchar *)fl_json_get_string(request, "api");
+	agent.url = (gchar *)fl_json_get_string(request, "url");
+	agent.model = (gchar *)fl_json_get_string(request, "model");
+	agent.api_key_env = (gchar *)fl_json_get_string(request, "api_key_env");
+	fl_json_get_uint(request, "max_tokens", &agent.max_tokens);
+	goal = fl_json_get_string(request, "goal");
+	output = fl_json_get_string(request, "output");
+	result_path = fl_json_get_string(request, "result");
 	if (agent.url == NULL || agent.model == NULL || goal == NULL || result_path == NULL) {
 		g_autofree gchar *message =
 			g_strdup_printf(_("%s is not a complete HTTP agent request"), request_path);
@@ -212,12 +190,12 @@ fl_http_main_webhook(void)
 		return fl_http_main_fail("", error->message);
 	node = json_parser_get_root(parser);
 	digest = node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-	url = digest != NULL ? fl_http_main_string(digest, "url") : NULL;
+	url = digest != NULL ? fl_json_get_string(digest, "url") : NULL;
 	if (url == NULL)
 		return fl_http_main_fail("",
 					 _("the digest on stdin is not a JSON object with a url"));
-	summary = fl_http_main_string(digest, "summary");
-	text = fl_http_main_string(digest, "text");
+	summary = fl_json_get_string(digest, "summary");
+	text = fl_json_get_string(digest, "text");
 	node = json_object_get_member(digest, "items");
 	if (node != NULL && JSON_NODE_HOLDS_ARRAY(node)) {
 		JsonArray *array = json_node_get_array(node);
@@ -232,7 +210,7 @@ fl_http_main_webhook(void)
 
 	http = fl_http_new();
 	m.loop = g_main_loop_new(NULL, FALSE);
-	fl_webhook_send_async(http, url, fl_http_main_string(digest, "format"),
+	fl_webhook_send_async(http, url, fl_json_get_string(digest, "format"),
 			      summary != NULL ? summary : "", text != NULL ? text : "", items,
 			      urgent, NULL, fl_http_main_done_cb, &m);
 	g_main_loop_run(m.loop);

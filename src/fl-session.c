@@ -492,28 +492,6 @@ fl_session_read_codex(FlSession *self)
 	}
 }
 
-static const gchar *
-fl_session_json_string(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_STRING)
-		return NULL;
-	return json_node_get_string(node);
-}
-
-static guint
-fl_session_json_uint(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = json_object_get_member(obj, name);
-
-	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-	    json_node_get_value_type(node) != G_TYPE_INT64)
-		return 0;
-	return (guint)CLAMP(json_node_get_int(node), 0, G_MAXUINT);
-}
-
 /* flotilla-http's result: the answer with its token counts, and the error if it failed */
 static void
 fl_session_read_http(FlSession *self)
@@ -535,13 +513,16 @@ fl_session_read_http(FlSession *self)
 		}
 		return;
 	}
-	text = fl_session_json_string(result, "text");
-	failure = fl_session_json_string(result, "error");
+	text = fl_json_get_string(result, "text");
+	failure = fl_json_get_string(result, "error");
 	if (text != NULL) {
-		d->cost_usd =
-			fl_config_get_cost(self->config, fl_session_json_string(result, "model"),
-					   fl_session_json_uint(result, "input_tokens"),
-					   fl_session_json_uint(result, "output_tokens"));
+		guint input_tokens = 0;
+		guint output_tokens = 0;
+
+		fl_json_get_uint(result, "input_tokens", &input_tokens);
+		fl_json_get_uint(result, "output_tokens", &output_tokens);
+		d->cost_usd = fl_config_get_cost(self->config, fl_json_get_string(result, "model"),
+						 input_tokens, output_tokens);
 		d->turns = 1;
 		g_free(d->final_message);
 		d->final_message = fl_text_sanitize(text, -1, TRUE);

@@ -72,6 +72,33 @@ fl_read_json_object(const gchar *path, GError **error)
 	return json_object_ref(json_node_get_object(root));
 }
 
+const gchar *
+fl_json_get_string(JsonObject *obj, const gchar *name)
+{
+	JsonNode *node = obj != NULL ? json_object_get_member(obj, name) : NULL;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(node);
+}
+
+gboolean
+fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value)
+{
+	JsonNode *node = obj != NULL ? json_object_get_member(obj, name) : NULL;
+	gint64 number;
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_INT64)
+		return FALSE;
+	number = json_node_get_int(node);
+	if (number < 0)
+		return FALSE;
+	*value = (guint)MIN(number, (gint64)G_MAXUINT);
+	return TRUE;
+}
+
 gchar *
 fl_text_sanitize(const gchar *s, gssize len, gboolean multiline)
 {

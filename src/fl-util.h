@@ -27,6 +27,16 @@ fl_write_file_durable(const gchar *path, const gchar *contents, gssize len, GErr
 JsonObject *
 fl_read_json_object(const gchar *path, GError **error);
 
+/* JSON from agents, APIs and files is untrusted: a member of another type counts as missing */
+
+/* @obj's string member @name, NULL when @obj is NULL or it is missing */
+const gchar *
+fl_json_get_string(JsonObject *obj, const gchar *name);
+
+/* @obj's member @name if it is an integer >= 0 (clamped to G_MAXUINT) */
+gboolean
+fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value);
+
 /* valid UTF-8 with control characters (except newline and tab when @multiline) replaced */
 gchar *
 fl_text_sanitize(const gchar *s, gssize len, gboolean multiline);
