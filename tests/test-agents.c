@@ -286,23 +286,20 @@ test_http_failures(void)
 	double_stop(&d);
 }
 
-/* a check-in goes to the webhook too, even with no notification server at all */
-static void
-test_webhook_checkin(void)
+/* a daemon whose [checkin] webhook is the double's @path, after a check-in that had one
+ * draft ("notes") to tell */
+static FlTestEnv *
+webhook_env_after_checkin(Double *d, const gchar *path)
 {
-	Double d = {0};
-	g_autoptr(FlTestEnv) env = NULL;
 	g_autofree gchar *config = NULL;
 	g_autofree gchar *repo = NULL;
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *text = NULL;
-	g_autofree gchar *log = NULL;
-	gint64 deadline;
+	FlTestEnv *env;
 	guint id;
 
-	double_start(&d);
-	config = g_strdup_printf("[checkin]\nevery=12h\nwebhook=http://127.0.0.1:%u/webhook\n",
-				 d.port);
+	config = g_strdup_printf("[checkin]\nevery=12h\nwebhook=http://127.0.0.1:%u%s\n", d->port,
+				 path);
 	env = fl_test_env_new(config);
 	fl_test_env_start_daemon(env, NULL);
 	repo = make_repo(env);
@@ -311,6 +308,20 @@ test_webhook_checkin(void)
 	g_assert_cmpstr(state, ==, "done");
 	text = fl_test_cli_ok(env, NULL, "checkin", "--now", NULL);
 	g_assert_nonnull(strstr(text, "notes"));
+	return env;
+}
+
+/* a check-in goes to the webhook too, even with no notification server at all */
+static void
+test_webhook_checkin(void)
+{
+	Double d = {0};
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autofree gchar *log = NULL;
+	gint64 deadline;
+
+	double_start(&d);
+	env = webhook_env_after_checkin(&d, "/webhook");
 	/* the double has no event to wait for: ask it until the POST arrived */
 	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 	while (g_get_monotonic_time() < deadline) {
@@ -333,26 +344,13 @@ test_webhook_refused(void)
 {
 	Double d = {0};
 	g_autoptr(FlTestEnv) env = NULL;
-	g_autofree gchar *config = NULL;
-	g_autofree gchar *repo = NULL;
-	g_autofree gchar *state = NULL;
 	g_autofree gchar *daemon_log_path = NULL;
 	g_autofree gchar *daemon_log = NULL;
 	g_autofree gchar *line = NULL;
 	gint64 deadline;
-	guint id;
 
 	double_start(&d);
-	config = g_strdup_printf(
-		"[checkin]\nevery=12h\nwebhook=http://127.0.0.1:%u/webhook/403/TOKEN-0xdeadbeef\n",
-		d.port);
-	env = fl_test_env_new(config);
-	fl_test_env_start_daemon(env, NULL);
-	repo = make_repo(env);
-	id = fl_test_run_session(env, repo, "--name", "notes", "--", "echo v2 >> CHANGES", NULL);
-	state = fl_test_wait_ended(env, id, WAIT_MS);
-	g_assert_cmpstr(state, ==, "done");
-	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	env = webhook_env_after_checkin(&d, "/webhook/403/TOKEN-0xdeadbeef");
 	/* the daemon's log is a file: read it until the line is there */
 	daemon_log_path = g_build_filename(env->root, "flotillad.log", NULL);
 	deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
