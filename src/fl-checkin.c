@@ -12,6 +12,8 @@
 
 /* other items listed under the current one before "+N more" */
 #define FL_DIGEST_LINES 5
+/* items the text form (preview, webhooks) shows in full before "… and N more" */
+#define FL_DIGEST_TEXT_ITEMS 10
 
 /*
  * The digest is a walk: it covers the sessions that awaited the user when it was delivered
@@ -74,7 +76,7 @@ fl_checkin_kind(const FlSessionData *d)
 	return FL_DIGEST_KIND_DRAFT;
 }
 
-/* the ledger's name for why a session is in a digest */
+/* the ledger's name for why a session is in a digest (fl_store_get_attention() agrees) */
 static const gchar *
 fl_checkin_event(const FlSessionData *d)
 {
@@ -95,13 +97,11 @@ fl_checkin_item_event(const FlDigestItem *item)
 	return "failed";
 }
 
-/* @since: an announcement before it makes the item a reminder */
+/* @announced: when the ledger first told of it (0 = never); before @since makes it a reminder */
 static FlDigestItem *
-fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 since)
+fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 {
-	FlStore *store = fl_fleet_get_store(self->fleet);
 	FlDigestItem *item = fl_digest_item_new(d->id, fl_checkin_kind(d), d->goal);
-	gint64 announced = fl_store_ledger_get(store, d->id, fl_checkin_event(d));
 
 	item->name = g_strdup(d->name);
 	item->repo = g_strdup(d->repo);
@@ -120,7 +120,8 @@ static GPtrArray *
 fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError **error)
 {
 	FlStore *store = fl_fleet_get_store(self->fleet);
-	g_autoptr(GPtrArray) datas = fl_store_get_attention(store, error);
+	g_autoptr(GArray) announced = NULL;
+	g_autoptr(GPtrArray) datas = fl_store_get_attention(store, &announced, error);
 	g_autoptr(GPtrArray) items = NULL;
 
 	if (datas == NULL)
@@ -128,7 +129,8 @@ fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError 
 	items = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
 	for (guint i = 0; i < datas->len; i++)
 		g_ptr_array_add(items,
-				fl_checkin_item_new(self, g_ptr_array_index(datas, i), since));
+				fl_checkin_item_new(g_ptr_array_index(datas, i),
+						    g_array_index(announced, gint64, i), since));
 	fl_digest_sort(items);
 	if (datas_out != NULL)
 		*datas_out = g_steal_pointer(&datas);
@@ -226,7 +228,10 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 		else if (d->review == FL_REVIEW_NONE &&
 			 (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED))
 			g_ptr_array_add(pending,
-					fl_checkin_item_new(self, d, self->digest_started));
+					fl_checkin_item_new(
+						d,
+						fl_store_ledger_get(store, id, fl_checkin_event(d)),
+						self->digest_started));
 		/* else answered or cancelled meanwhile: nothing to say about it any more */
 	}
 	fl_digest_sort(pending);
@@ -255,7 +260,7 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 
 		if (d == NULL)
 			continue;
-		item = fl_checkin_item_new(self, d, G_MININT64);
+		item = fl_checkin_item_new(d, 0, G_MININT64);
 		item->approvable = FALSE;
 		g_free(item->name);
 		/* TRANSLATORS: a settled item of the digest: outcome, then its name or goal */
@@ -474,7 +479,7 @@ fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 	if (config->webhook == NULL)
 		return;
 	summary = fl_digest_summary(items, label);
-	text = fl_digest_text(items, label);
+	text = fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
 	b = json_builder_new();
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "url");
@@ -544,7 +549,7 @@ fl_checkin_deliver(FlCheckin *self, const gchar *label)
 	self->digest_open = TRUE;
 	fl_checkin_post_digest(self);
 	fl_checkin_send_webhook(self, items, label);
-	return fl_digest_text(items, label);
+	return fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
 }
 
 gchar *
@@ -567,7 +572,7 @@ fl_checkin_digest_text(FlCheckin *self, gboolean deliver)
 	}
 	if (items->len == 0)
 		return g_strdup(_("Nothing awaits you."));
-	return fl_digest_text(items, label);
+	return fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
 }
 
 GVariant *
@@ -793,7 +798,7 @@ fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, const
 	const gchar *actions[] = {"default", _("Open review"), NULL};
 	gboolean blocked = g_strcmp0(event, "blocked") == 0;
 
-	g_ptr_array_add(items, fl_checkin_item_new(self, d, G_MININT64));
+	g_ptr_array_add(items, fl_checkin_item_new(d, 0, G_MININT64));
 	if (blocked)
 		summary = g_strdup_printf(_("Session #%u needs input"), d->id);
 	else

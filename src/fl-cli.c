@@ -773,11 +773,31 @@ fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
 static void
 fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *keys)
 {
+	guint n = g_strv_length((gchar **)keys);
+	g_autofree GVariant **values = g_new0(GVariant *, n);
+	GVariantIter iter;
+	GVariant *entry;
+
+	/* one pass over the dictionary: a lookup per key reads it from the start each time,
+	 * which was most of `ls --all --json` */
+	g_variant_iter_init(&iter, dict);
+	while ((entry = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autoptr(GVariant) owned = entry;
+		g_autoptr(GVariant) key = g_variant_get_child_value(entry, 0);
+		const gchar *name = g_variant_get_string(key, NULL);
+		for (guint i = 0; i < n; i++) {
+			if (values[i] == NULL && strcmp(keys[i], name) == 0) {
+				g_autoptr(GVariant) boxed = g_variant_get_child_value(entry, 1);
+				values[i] = g_variant_get_variant(boxed);
+				break;
+			}
+		}
+	}
 	json_builder_begin_object(builder);
-	for (guint i = 0; keys[i] != NULL; i++) {
-		g_autoptr(GVariant) value = g_variant_lookup_value(dict, keys[i], NULL);
+	for (guint i = 0; i < n; i++) {
 		json_builder_set_member_name(builder, keys[i]);
-		fl_cli_json_add_value(builder, value);
+		fl_cli_json_add_value(builder, values[i]);
+		g_clear_pointer(&values[i], g_variant_unref);
 	}
 	json_builder_end_object(builder);
 }
@@ -1649,14 +1669,106 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 	g_string_free(out, TRUE);
 }
 
+/*
+ * `ls --all` fetches the list in pages: one message for 100 000 sessions would be ~90 MB that
+ * the daemon builds while its main loop waits and the CLI holds as a tree of millions of
+ * values; the next page is asked for while the last one is printed
+ */
+#define FL_CLI_LS_PAGE 500
+
+typedef struct {
+	GVariant *sessions; /* (owned) (nullable) */
+	GError *error;      /* (owned) (nullable) */
+	gboolean done;
+} FlCliPage;
+
+static void
+fl_cli_page_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	FlCliPage *page = user_data;
+
+	fl_dbus_flotilla1_call_list_sessions_finish(FL_DBUS_FLOTILLA1(source), &page->sessions, res,
+						    &page->error);
+	page->done = TRUE;
+}
+
+/* @before: only sessions with a lower id (with @all), 0 = from the newest */
+static void
+fl_cli_page_request(FlDbusFlotilla1 *proxy, gboolean all, guint limit, guint before,
+		    FlCliPage *page)
+{
+	GVariantBuilder builder;
+
+	page->done = FALSE;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "all", g_variant_new_boolean(all));
+	if (limit > 0)
+		g_variant_builder_add(&builder, "{sv}", "limit", g_variant_new_uint32(limit));
+	if (before > 0)
+		g_variant_builder_add(&builder, "{sv}", "before", g_variant_new_uint32(before));
+	fl_dbus_flotilla1_call_list_sessions(proxy, g_variant_builder_end(&builder), NULL,
+					     fl_cli_page_cb, page);
+}
+
+static GVariant *
+fl_cli_page_wait(FlCliPage *page, GError **error)
+{
+	while (!page->done)
+		g_main_context_iteration(NULL, TRUE);
+	if (page->error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&page->error));
+		return NULL;
+	}
+	return g_steal_pointer(&page->sessions);
+}
+
+/* one element of the array `ls --json` prints, as json-glib would pretty-print the array */
+static void
+fl_cli_json_print_element(JsonGenerator *generator, GVariant *session, gboolean first)
+{
+	g_autoptr(JsonBuilder) json = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *data = NULL;
+	GString *out;
+
+	fl_cli_json_add_session(json, session);
+	root = json_builder_get_root(json);
+	json_generator_set_root(generator, root);
+	data = json_generator_to_data(generator, NULL);
+	out = g_string_sized_new(strlen(data) + 256);
+	g_string_append(out, first ? "[\n  " : ",\n  ");
+	/* JSON escapes the newlines of strings: every line break is the generator's */
+	for (const gchar *p = data; *p != '\0'; p++) {
+		g_string_append_c(out, *p);
+		if (*p == '\n')
+			g_string_append(out, "  ");
+	}
+	fputs(out->str, stdout);
+	g_string_free(out, TRUE);
+}
+
+/* the size of the next page of `ls --all`, @printed of @limit (0 = every session) shown */
+static guint
+fl_cli_ls_page_size(guint limit, guint printed)
+{
+	return limit > 0 ? MIN(limit - printed, FL_CLI_LS_PAGE) : FL_CLI_LS_PAGE;
+}
+
 static gboolean
 fl_cli_cmd_ls(FlCli *cli, gchar **args, GError **error)
 {
 	g_autoptr(GVariant) sessions = NULL;
-	g_autoptr(GVariant) options = NULL;
+	g_autoptr(GPtrArray) kept = NULL;
+	g_autoptr(JsonGenerator) generator = NULL;
 	g_autofree gchar *held = NULL;
 	FlDbusFlotilla1 *proxy;
-	GVariantBuilder builder;
+	FlCliPage page = {NULL, NULL, FALSE};
+	guint limit = cli->limit > 0 ? (guint)cli->limit : 0;
+	guint asked;
+	guint printed = 0;
+	guint before = 0;
+	guint skip_from = 0;
+	gboolean more = TRUE;
 
 	if (!fl_cli_args_none(args, error))
 		return FALSE;
@@ -1666,32 +1778,66 @@ fl_cli_cmd_ls(FlCli *cli, gchar **args, GError **error)
 	if (proxy == NULL)
 		return FALSE;
 
-	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&builder, "{sv}", "all", g_variant_new_boolean(cli->all));
-	if (cli->limit > 0)
-		g_variant_builder_add(&builder, "{sv}", "limit",
-				      g_variant_new_uint32((guint32)cli->limit));
-	options = g_variant_ref_sink(g_variant_builder_end(&builder));
-	if (!fl_dbus_flotilla1_call_list_sessions_sync(proxy, options, &sessions, NULL, error))
-		return FALSE;
-
 	if (cli->json) {
-		g_autoptr(JsonBuilder) json = json_builder_new();
-		g_autoptr(JsonNode) root = NULL;
+		generator = json_generator_new();
+		json_generator_set_pretty(generator, TRUE);
+	} else {
+		kept = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+	}
+	/* the default view is short: one call */
+	asked = cli->all ? fl_cli_ls_page_size(limit, 0) : limit;
+	fl_cli_page_request(proxy, cli->all, asked, 0, &page);
+	while (more) {
+		g_autoptr(GVariant) first = NULL;
 		GVariantIter iter;
 		GVariant *session;
+		guint n;
 
-		json_builder_begin_array(json);
+		sessions = fl_cli_page_wait(&page, error);
+		if (sessions == NULL)
+			return FALSE;
+		n = g_variant_n_children(sessions);
+		if (n > 0)
+			first = g_variant_get_child_value(sessions, 0);
+		if (before > 0 && first != NULL && fl_cli_dict_id(first) >= before) {
+			/* a flotillad from before paging ignores "before": the rest in one call,
+			 * without what was printed already */
+			g_clear_pointer(&sessions, g_variant_unref);
+			fl_cli_page_request(proxy, TRUE, limit, 0, &page);
+			sessions = fl_cli_page_wait(&page, error);
+			if (sessions == NULL)
+				return FALSE;
+			skip_from = before;
+			more = FALSE;
+		} else {
+			more = cli->all && n == asked && (limit == 0 || printed + n < limit);
+		}
+		if (more) {
+			g_autoptr(GVariant) last = g_variant_get_child_value(sessions, n - 1);
+			before = fl_cli_dict_id(last);
+			asked = fl_cli_ls_page_size(limit, printed + n);
+			fl_cli_page_request(proxy, TRUE, asked, before, &page);
+		}
 		g_variant_iter_init(&iter, sessions);
 		while ((session = g_variant_iter_next_value(&iter)) != NULL) {
-			fl_cli_json_add_session(json, session);
-			g_variant_unref(session);
+			g_autoptr(GVariant) owned = session;
+			if (skip_from > 0 && fl_cli_dict_id(session) >= skip_from)
+				continue;
+			if (generator != NULL)
+				fl_cli_json_print_element(generator, session, printed == 0);
+			else
+				g_ptr_array_add(kept, g_steal_pointer(&owned));
+			printed++;
 		}
-		json_builder_end_array(json);
-		root = json_builder_get_root(json);
-		fl_cli_print_json(root, TRUE);
+		g_clear_pointer(&sessions, g_variant_unref);
+	}
+
+	if (generator != NULL) {
+		fputs(printed == 0 ? "[]\n" : "\n]\n", stdout);
 		return TRUE;
 	}
+	sessions = g_variant_ref_sink(g_variant_new_array(
+		G_VARIANT_TYPE("a{sv}"), (GVariant *const *)kept->pdata, kept->len));
 	held = fl_cli_status_held(cli, error);
 	if (held == NULL)
 		return FALSE;

@@ -167,13 +167,18 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
 	gboolean all = FALSE;
 	guint limit = 0;
+	guint before = 0;
 	GVariant *v;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	g_variant_dict_lookup(dict, "all", "b", &all);
 	g_variant_dict_lookup(dict, "limit", "u", &limit);
-	v = fl_store_list_variants(self->store, all, limit, 20, &error);
+	g_variant_dict_lookup(dict, "before", "u", &before);
+	if (all)
+		v = fl_store_list_page(self->store, before, limit, &error);
+	else
+		v = fl_store_list_variants(self->store, FALSE, limit, 20, &error);
 	if (v == NULL) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
 	} else {

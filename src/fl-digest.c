@@ -441,19 +441,27 @@ fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines
 }
 
 gchar *
-fl_digest_text(GPtrArray *items, const gchar *label)
+fl_digest_text(GPtrArray *items, const gchar *label, guint max_items)
 {
 	g_autofree gchar *summary = NULL;
 	GString *out;
+	guint shown;
 
 	g_return_val_if_fail(items != NULL, NULL);
 
+	shown = max_items > 0 ? MIN(items->len, max_items) : items->len;
 	summary = fl_digest_summary(items, label);
 	out = g_string_new(summary);
 	/* a blank line before each item: the item's own lines start with a newline */
-	for (guint i = 0; i < items->len; i++) {
+	for (guint i = 0; i < shown; i++) {
 		g_string_append_c(out, '\n');
 		fl_digest_append_item(out, g_ptr_array_index(items, i), FALSE);
+	}
+	if (shown < items->len) {
+		guint rest = items->len - shown;
+		g_string_append(out, "\n\n");
+		/* TRANSLATORS: after the first items of a long digest, how many it leaves out */
+		g_string_append_printf(out, ngettext("… and %u more", "… and %u more", rest), rest);
 	}
 	g_string_append_c(out, '\n');
 	return g_string_free(out, FALSE);

@@ -58,9 +58,12 @@ fl_digest_summary(GPtrArray *items, const gchar *label);
 gchar *
 fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines);
 
-/* plain-text digest for `flotilla checkin --preview` and webhooks: summary + every item */
+/*
+ * plain-text digest for `flotilla checkin --preview` and webhooks: the summary, then the first
+ * @max_items items in full (0 = every item) and how many more there are
+ */
 gchar *
-fl_digest_text(GPtrArray *items, const gchar *label);
+fl_digest_text(GPtrArray *items, const gchar *label, guint max_items);
 
 /* makes @s valid UTF-8 without control characters (except \n when @keep_newlines) */
 gchar *

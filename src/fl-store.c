@@ -10,10 +10,28 @@
 #include "fl-error.h"
 #include "fl-util.h"
 
+/* the statements of the hot paths: parsed once per connection, not once per call */
+typedef enum {
+	FL_STORE_STMT_INSERT_SESSION,
+	FL_STORE_STMT_UPDATE_SESSION,
+	FL_STORE_STMT_GET_SESSION,
+	FL_STORE_STMT_ACTIVE,
+	FL_STORE_STMT_ATTENTION,
+	FL_STORE_STMT_LIST_ALL,
+	FL_STORE_STMT_LIST_VIEW,
+	FL_STORE_STMT_COUNT_PENDING,
+	FL_STORE_STMT_ADD_EVENT,
+	FL_STORE_STMT_GET_EVENTS,
+	FL_STORE_STMT_LEDGER_GET,
+	FL_STORE_STMT_LEDGER_SET,
+	FL_STORE_N_STMTS,
+} FlStoreStmt;
+
 struct _FlStore {
 	GObject parent_instance;
-	gchar *state_dir; /* (owned) */
-	sqlite3 *db;      /* (owned) */
+	gchar *state_dir;                      /* (owned) */
+	sqlite3 *db;                           /* (owned) */
+	sqlite3_stmt *stmts[FL_STORE_N_STMTS]; /* (owned) (nullable) prepared on first use */
 };
 
 G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
@@ -22,6 +40,65 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"id, name, goal, agent, repo, base, base_commit, branch, worktree, verify_command, "       \
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session"
+/* the first column after them */
+#define FL_SESSION_N_COLUMNS 26
+
+/*
+ * The attention query and the default view are unions of parts that an index answers (the
+ * partial indexes of the migrations, the rowid), so they cost what they return, not what the
+ * store holds. SQLite only uses a partial index when the WHERE clause repeats the index's
+ * condition word for word, hence the redundant-looking terms.
+ */
+static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
+	[FL_STORE_STMT_INSERT_SESSION] =
+		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+		"?23, ?24, ?25, ?26)",
+	[FL_STORE_STMT_UPDATE_SESSION] =
+		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
+		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
+		"review=?12, created=?13, started=?14, finished=?15, exit_code=?16, signal=?17, "
+		"verify=?18, diffstat=?19, cost_usd=?20, turns=?21, waiting_for=?22, "
+		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26 WHERE id=?1",
+	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
+	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
+				 "('queued', 'running', 'blocked') ORDER BY id",
+	/*
+	 * drafts to decide, sessions waiting for the user, failures not yet announced: their ids
+	 * in one set first, so the rows come out in id order without sorting them; then when the
+	 * ledger first announced the session for the reason it is here (as fl-checkin.c names
+	 * the reasons)
+	 */
+	[FL_STORE_STMT_ATTENTION] =
+		"SELECT " FL_SESSION_COLUMNS ", (SELECT announced FROM ledger WHERE "
+		"ledger.session_id = sessions.id AND ledger.event = CASE WHEN state = 'blocked' "
+		"THEN 'blocked' WHEN review = 'pending' THEN 'draft' ELSE 'failed' END) FROM "
+		"sessions WHERE id IN (SELECT id FROM sessions WHERE review = 'pending' UNION ALL "
+		"SELECT id FROM sessions WHERE state IN ('queued', 'running', 'blocked') AND state "
+		"= 'blocked' UNION ALL SELECT id FROM sessions WHERE state IN ('failed', "
+		"'interrupted') AND review = 'none' AND NOT EXISTS (SELECT 1 FROM ledger WHERE "
+		"ledger.session_id = sessions.id AND ledger.event = 'failed')) ORDER BY id",
+	[FL_STORE_STMT_LIST_ALL] = "SELECT " FL_SESSION_COLUMNS
+				   " FROM sessions WHERE id < ?2 ORDER BY id DESC LIMIT ?1",
+	/* the indexed subsets plus a bounded tail: cheap with 100 000 rows */
+	[FL_STORE_STMT_LIST_VIEW] =
+		"SELECT * FROM (SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
+		"('queued', 'running', 'blocked') UNION SELECT " FL_SESSION_COLUMNS
+		" FROM sessions WHERE review = 'pending' UNION SELECT * FROM "
+		"(SELECT " FL_SESSION_COLUMNS
+		" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC "
+		"LIMIT ?1",
+	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
+	[FL_STORE_STMT_ADD_EVENT] =
+		"INSERT INTO events (session_id, time, kind, source, note) VALUES (?1, ?2, ?3, "
+		"?4, ?5)",
+	[FL_STORE_STMT_GET_EVENTS] = "SELECT time, kind, source, note FROM events WHERE "
+				     "session_id = ?1 ORDER BY id",
+	[FL_STORE_STMT_LEDGER_GET] =
+		"SELECT announced FROM ledger WHERE session_id = ?1 AND event = ?2",
+	[FL_STORE_STMT_LEDGER_SET] = "INSERT OR IGNORE INTO ledger (session_id, event, "
+				     "announced) VALUES (?1, ?2, ?3)",
+};
 
 /* each entry migrates from version i to i + 1; never edit a released one, append */
 static const gchar *const fl_store_migrations[] = {
@@ -45,6 +122,9 @@ static const gchar *const fl_store_migrations[] = {
 	"CREATE TABLE ledger ("
 	"  session_id INTEGER NOT NULL, event TEXT NOT NULL, announced INTEGER NOT NULL,"
 	"  PRIMARY KEY (session_id, event));",
+	/* the failures a digest may still have to announce, without reading every session */
+	"CREATE INDEX sessions_failed ON sessions(state)"
+	"  WHERE state IN ('failed', 'interrupted') AND review = 'none';",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -71,19 +151,38 @@ fl_store_exec(FlStore *self, const gchar *sql, GError **error)
 	return TRUE;
 }
 
-static sqlite3_stmt *
-fl_store_prepare(FlStore *self, const gchar *sql, GError **error)
-{
-	sqlite3_stmt *stmt = NULL;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 
-	if (sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+/* a statement of the cache: g_autoptr() gives it back reset, holding no read snapshot */
+typedef sqlite3_stmt FlStoreCached;
+
+static void
+fl_store_cached_release(FlStoreCached *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlStoreCached, fl_store_cached_release)
+
+static FlStoreCached *
+fl_store_cached(FlStore *self, FlStoreStmt which, GError **error)
+{
+	if (self->stmts[which] == NULL &&
+	    sqlite3_prepare_v3(self->db, fl_store_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+			       &self->stmts[which], NULL) != SQLITE_OK) {
 		fl_store_fail(self, error, "database");
 		return NULL;
 	}
-	return stmt;
+	/* still being stepped by a caller further up: sharing it would cut that one short */
+	if (sqlite3_stmt_busy(self->stmts[which])) {
+		g_critical("store statement %u handed out while still in use", (guint)which);
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+				    "database: statement already in use");
+		return NULL;
+	}
+	return self->stmts[which];
 }
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, sqlite3_finalize)
 
 static gint
 fl_store_int_query(FlStore *self, const gchar *sql, GError **error)
@@ -224,8 +323,17 @@ fl_store_new(const gchar *state_dir, GError **error)
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, error_local->message);
 		return NULL;
 	}
-	/* WAL + FULL: a committed row survives power loss, readers never block the writer */
-	if (!fl_store_exec(self, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", error)) {
+	/*
+	 * WAL + FULL: a committed row survives power loss, readers never block the writer.
+	 * A page cache of 512 KiB, not SQLite's 2 MiB: it holds the indexes and the rows the
+	 * hot paths read; a digest of 1000 drafts scattered over the table (or `ls --all`)
+	 * touches more pages than 2 MiB holds, so those reads come from the kernel's cache
+	 * either way, while filling a bigger cache costs a page fault per 4 KiB and stays in RSS
+	 */
+	if (!fl_store_exec(self,
+			   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+			   "PRAGMA cache_size = -512;",
+			   error)) {
 		g_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
@@ -237,6 +345,9 @@ fl_store_finalize(GObject *object)
 {
 	FlStore *self = FL_STORE(object);
 
+	/* sqlite3_close() refuses while any statement is left */
+	for (guint i = 0; i < FL_STORE_N_STMTS; i++)
+		sqlite3_finalize(self->stmts[i]);
 	if (self->db != NULL)
 		sqlite3_close(self->db);
 	g_free(self->state_dir);
@@ -381,13 +492,8 @@ fl_store_clear_ids(GPtrArray *datas)
 gboolean
 fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
 
-	stmt = fl_store_prepare(self,
-				"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, "
-				"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-				"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-				error);
 	if (stmt == NULL)
 		return FALSE;
 	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error))
@@ -416,17 +522,8 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
 gboolean
 fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_UPDATE_SESSION, error);
 
-	stmt = fl_store_prepare(
-		self,
-		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
-		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, "
-		"state=?11, review=?12, created=?13, started=?14, finished=?15, "
-		"exit_code=?16, signal=?17, verify=?18, diffstat=?19, cost_usd=?20, "
-		"turns=?21, waiting_for=?22, final_message=?23, reason=?24, "
-		"merge_commit=?25, agent_session=?26 WHERE id=?1",
-		error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, data->id);
@@ -443,10 +540,8 @@ fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error
 FlSessionData *
 fl_store_get_session(FlStore *self, guint id, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_GET_SESSION, error);
 
-	stmt = fl_store_prepare(self, "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
-				error);
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -457,18 +552,24 @@ fl_store_get_session(FlStore *self, guint id, GError **error)
 	return fl_store_read_session(stmt);
 }
 
+/* @extra (nullable) gets the column after the session's of each row */
 static GPtrArray *
-fl_store_query_sessions(FlStore *self, const gchar *sql, GError **error)
+fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = fl_store_prepare(self, sql, error);
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, which, error);
 	g_autoptr(GPtrArray) result = NULL;
 	gint rc;
 
 	if (stmt == NULL)
 		return NULL;
 	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		g_ptr_array_add(result, fl_store_read_session(stmt));
+		if (extra != NULL) {
+			gint64 value = sqlite3_column_int64(stmt, FL_SESSION_N_COLUMNS);
+			g_array_append_val(extra, value);
+		}
+	}
 	if (rc != SQLITE_DONE) {
 		fl_store_fail(self, error, "database");
 		return NULL;
@@ -479,56 +580,38 @@ fl_store_query_sessions(FlStore *self, const gchar *sql, GError **error)
 GPtrArray *
 fl_store_get_active(FlStore *self, GError **error)
 {
-	return fl_store_query_sessions(self,
-				       "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
-				       "('queued', 'running', 'blocked') ORDER BY id",
-				       error);
+	return fl_store_query_sessions(self, FL_STORE_STMT_ACTIVE, NULL, error);
 }
 
 GPtrArray *
-fl_store_get_attention(FlStore *self, GError **error)
+fl_store_get_attention(FlStore *self, GArray **announced, GError **error)
 {
-	/* drafts to decide, sessions waiting for the user, failures not yet announced */
-	return fl_store_query_sessions(
-		self,
-		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' OR state = "
-		"'blocked' OR (state IN ('failed', 'interrupted') AND review = 'none' AND id NOT "
-		"IN "
-		"(SELECT session_id FROM ledger WHERE event = 'failed')) ORDER BY id",
-		error);
+	g_autoptr(GArray) times = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autoptr(GPtrArray) result = NULL;
+
+	result = fl_store_query_sessions(self, FL_STORE_STMT_ATTENTION, times, error);
+	if (result == NULL)
+		return NULL;
+	if (announced != NULL)
+		*announced = g_steal_pointer(&times);
+	return g_steal_pointer(&result);
 }
 
-GVariant *
-fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error)
+static GVariant *
+fl_store_list(FlStore *self, gboolean all, guint limit, guint recent, guint before, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = NULL;
 	GVariantBuilder builder;
 	gint rc;
 
-	if (all) {
-		stmt = fl_store_prepare(self,
-					"SELECT " FL_SESSION_COLUMNS
-					" FROM sessions ORDER BY id DESC LIMIT ?1",
-					error);
-		if (stmt != NULL)
-			sqlite3_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
-	} else {
-		/* the indexed subsets plus a bounded tail: cheap with 100 000 rows */
-		stmt = fl_store_prepare(
-			self,
-			"SELECT * FROM (SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
-			"('queued', 'running', 'blocked') UNION SELECT " FL_SESSION_COLUMNS
-			" FROM sessions WHERE review = 'pending' UNION SELECT * FROM "
-			"(SELECT " FL_SESSION_COLUMNS
-			" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC LIMIT ?1",
-			error);
-		if (stmt != NULL) {
-			sqlite3_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
-			sqlite3_bind_int64(stmt, 2, recent);
-		}
-	}
+	stmt = fl_store_cached(self, all ? FL_STORE_STMT_LIST_ALL : FL_STORE_STMT_LIST_VIEW, error);
 	if (stmt == NULL)
 		return NULL;
+	sqlite3_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
+	if (all)
+		sqlite3_bind_int64(stmt, 2, before > 0 ? (gint64)before : G_MAXINT64);
+	else
+		sqlite3_bind_int64(stmt, 2, recent);
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		g_autoptr(FlSessionData) d = fl_store_read_session(stmt);
@@ -543,13 +626,23 @@ fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, G
 	return g_variant_builder_end(&builder);
 }
 
+GVariant *
+fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error)
+{
+	return fl_store_list(self, all, limit, recent, 0, error);
+}
+
+GVariant *
+fl_store_list_page(FlStore *self, guint before, guint limit, GError **error)
+{
+	return fl_store_list(self, TRUE, limit, 0, before, error);
+}
+
 guint
 fl_store_count_pending_review(FlStore *self)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_COUNT_PENDING, NULL);
 
-	stmt = fl_store_prepare(self, "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
-				NULL);
 	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
 		return 0;
 	return (guint)sqlite3_column_int64(stmt, 0);
@@ -559,12 +652,8 @@ gboolean
 fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,
 		   const gchar *note, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_ADD_EVENT, error);
 
-	stmt = fl_store_prepare(self,
-				"INSERT INTO events (session_id, time, kind, source, note) VALUES "
-				"(?1, ?2, ?3, ?4, ?5)",
-				error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -580,14 +669,10 @@ fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gch
 GVariant *
 fl_store_get_events(FlStore *self, guint session_id, GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_GET_EVENTS, error);
 	GVariantBuilder builder;
 	gint rc;
 
-	stmt = fl_store_prepare(self,
-				"SELECT time, kind, source, note FROM events WHERE session_id = ?1 "
-				"ORDER BY id",
-				error);
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -612,10 +697,8 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 gint64
 fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_GET, NULL);
 
-	stmt = fl_store_prepare(
-		self, "SELECT announced FROM ledger WHERE session_id = ?1 AND event = ?2", NULL);
 	if (stmt == NULL)
 		return 0;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -629,13 +712,8 @@ gboolean
 fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
 		    GError **error)
 {
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_SET, error);
 
-	stmt = fl_store_prepare(
-		self,
-		"INSERT OR IGNORE INTO ledger (session_id, event, announced) VALUES "
-		"(?1, ?2, ?3)",
-		error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, session_id);

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 1
+#define FL_STORE_SCHEMA_VERSION 2
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
@@ -38,9 +38,18 @@ fl_store_get_active(FlStore *self, GError **error);
  */
 GVariant *
 fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error);
-/* sessions whose review is pending or state blocked (for digests), oldest first */
+/* a page of every session: those older than @before (0 = from the newest), newest first, at
+ * most @limit (0 = no limit) */
+GVariant *
+fl_store_list_page(FlStore *self, guint before, guint limit, GError **error);
+/*
+ * what a digest covers, oldest first: drafts pending review, blocked sessions, failures the
+ * ledger has not announced. @announced (optional) gets a gint64 per session: when the ledger
+ * first announced it for the reason it is listed (its "blocked" event when blocked, else
+ * "draft" when pending review, else "failed"), 0 = never
+ */
 GPtrArray *
-fl_store_get_attention(FlStore *self, GError **error);
+fl_store_get_attention(FlStore *self, GArray **announced, GError **error);
 guint
 fl_store_count_pending_review(FlStore *self);
 

@@ -1065,6 +1065,48 @@ test_preview_and_empty(void)
 	g_assert_cmpuint(mock_count(mock, "Notify"), ==, 2);
 }
 
+/* a long digest prints its most urgent items in full and counts the rest; delivering it
+ * still announces every item, shown or not */
+static void
+test_preview_long(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *scratch = g_build_filename(env->root, "scratch", NULL);
+	g_autoptr(Mock) mock = NULL;
+	g_autofree gchar *preview = NULL;
+	g_autofree gchar *now = NULL;
+	g_autofree gchar *after = NULL;
+	guint ids[12];
+
+	g_assert_cmpint(g_mkdir_with_parents(scratch, 0700), ==, 0);
+	fl_test_env_start_daemon(env, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *name = g_strdup_printf("fail-%02u", i + 1);
+		ids[i] = fl_test_run_session(env, scratch, "--name", name, "--", "exit 3", NULL);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++)
+		wait_ended(env, ids[i], "failed");
+
+	preview = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(preview, "· 12 failed\n"));
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *title = g_strdup_printf("#%u fail-%02u\n", ids[i], i + 1);
+		if (i < 10)
+			g_assert_nonnull(strstr(preview, title));
+		else
+			g_assert_null(strstr(preview, title));
+	}
+	g_assert_true(g_str_has_suffix(preview, "\n… and 2 more\n"));
+
+	mock = mock_start(env, "body body-markup actions");
+	now = fl_test_cli_ok(env, NULL, "checkin", "--now", NULL);
+	g_assert_true(g_str_has_suffix(now, "\n… and 2 more\n"));
+	notify_call_free(mock_wait_notify(mock, 1));
+	/* announced failures are not repeated: the two the text left out went out too */
+	after = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(after, "Nothing awaits"));
+}
+
 static void
 test_review_cli(void)
 {
@@ -1417,6 +1459,7 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/blocked-and-failed-now", test_blocked_and_failed_now);
 	g_test_add_func("/checkin/hung-server", test_hung_server);
 	g_test_add_func("/checkin/preview-and-empty", test_preview_and_empty);
+	g_test_add_func("/checkin/preview-long", test_preview_long);
 	g_test_add_func("/checkin/review-cli", test_review_cli);
 	g_test_add_func("/checkin/status-and-schedule", test_status_and_schedule);
 	g_test_add_func("/checkin/dunst-end-to-end", test_dunst_end_to_end);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fl-store.h"
 #include "fl-test-harness.h"
 
 #define WAIT_MS 30000
@@ -511,6 +512,99 @@ test_bad_state_dir(void)
 	g_assert_cmpmem(before, 8192, after, 8192);
 }
 
+/* ids of `ls --all --json` output, in the order printed */
+static GArray *
+ls_json_ids(FlTestEnv *env, const gchar *limit)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	JsonArray *array;
+
+	if (limit != NULL)
+		out = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", "--limit", limit, NULL);
+	else
+		out = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	json_parser_load_from_data(parser, out, -1, &error);
+	g_assert_no_error(error);
+	array = json_node_get_array(json_parser_get_root(parser));
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonObject *obj = json_array_get_object_element(array, i);
+		guint id = (guint)json_object_get_int_member(obj, "id");
+		g_autofree gchar *goal = g_strdup_printf("stored %u", id);
+		g_assert_cmpstr(json_object_get_string_member(obj, "goal"), ==, goal);
+		g_array_append_val(ids, id);
+	}
+	return ids;
+}
+
+/* a long history is listed in pages; the output is one list, nothing lost or repeated */
+static void
+test_ls_all_pages(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autoptr(FlStore) store = NULL;
+	g_autoptr(GPtrArray) datas =
+		g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	g_autoptr(GArray) all = NULL;
+	g_autoptr(GArray) limited = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) page = NULL;
+	g_autofree gchar *plain = NULL;
+	g_auto(GStrv) lines = NULL;
+	const guint total = 1234;
+
+	/* written as an earlier flotillad would have left them */
+	store = fl_store_new(env->state_dir, &error);
+	g_assert_no_error(error);
+	for (guint i = 1; i <= total; i++) {
+		FlSessionData *d = fl_session_data_new();
+		d->goal = g_strdup_printf("stored %u", i);
+		d->agent = g_strdup("shell");
+		d->state = FL_STATE_DONE;
+		d->created = d->started = d->finished = g_get_real_time();
+		g_ptr_array_add(datas, d);
+	}
+	g_assert_true(fl_store_insert_sessions(store, datas, &error));
+	g_assert_no_error(error);
+	g_clear_object(&store);
+	fl_test_env_start_daemon(env, NULL);
+
+	all = ls_json_ids(env, NULL);
+	g_assert_cmpuint(all->len, ==, total);
+	for (guint i = 0; i < all->len; i++)
+		g_assert_cmpuint(g_array_index(all, guint, i), ==, total - i);
+	/* a limit that ends inside the second page */
+	limited = ls_json_ids(env, "501");
+	g_assert_cmpuint(limited->len, ==, 501);
+	g_assert_cmpuint(g_array_index(limited, guint, 500), ==, total - 500);
+
+	/* the same as lines */
+	plain = fl_test_cli_ok(env, NULL, "ls", "--all", NULL);
+	lines = g_strsplit(plain, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, total + 1);
+	g_assert_true(g_str_has_prefix(lines[0], "1234\tdone\t"));
+	g_assert_true(g_str_has_prefix(lines[total - 1], "1\tdone\t"));
+
+	/* the page the CLI asks for: older than an id */
+	reply = g_dbus_connection_call_sync(
+		env->conn, "io.github.flotilla.Flotilla1", "/io/github/flotilla/Flotilla1",
+		"io.github.flotilla.Flotilla1", "ListSessions",
+		g_variant_new_parsed("({'all': <true>, 'before': <@u 10>, 'limit': <@u 3>},)"),
+		G_VARIANT_TYPE("(aa{sv})"), G_DBUS_CALL_FLAGS_NO_AUTO_START, 5000, NULL, &error);
+	g_assert_no_error(error);
+	page = g_variant_get_child_value(reply, 0);
+	g_assert_cmpuint(g_variant_n_children(page), ==, 3);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GVariant) session = g_variant_get_child_value(page, i);
+		guint id = 0;
+		g_assert_true(g_variant_lookup(session, "id", "u", &id));
+		g_assert_cmpuint(id, ==, 9 - i);
+	}
+}
+
 static void
 test_second_daemon(void)
 {
@@ -555,5 +649,6 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/bad-config", test_bad_config);
 	g_test_add_func("/daemon/bad-state-dir", test_bad_state_dir);
 	g_test_add_func("/daemon/second-daemon", test_second_daemon);
+	g_test_add_func("/daemon/ls-all-pages", test_ls_all_pages);
 	return g_test_run();
 }

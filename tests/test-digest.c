@@ -375,7 +375,7 @@ test_digest_long_goal(void)
 	g_assert_nonnull(strstr(body, "…"));
 	assert_valid_markup(body);
 
-	text = fl_digest_text(items, "15:00");
+	text = fl_digest_text(items, "15:00", 0);
 	g_assert_cmpuint(strlen(text), <, 2048);
 
 	/* thousands of short lines are capped in lines too */
@@ -415,7 +415,7 @@ test_digest_text(void)
 	g_ptr_array_add(items, draft);
 
 	/* summary, then every item in full, plain text, without a position line */
-	text = fl_digest_text(items, "15:00");
+	text = fl_digest_text(items, "15:00", 0);
 	g_assert_cmpstr(text, ==,
 			"Check-in 15:00 · 1 draft · 1 blocked\n"
 			"\n"
@@ -425,6 +425,50 @@ test_digest_text(void)
 			"#2 Add tests\n"
 			"repo: /src/app\n"
 			"verify: passed ✓\n");
+}
+
+/* a long digest in text shows its most urgent items in full, then counts the rest */
+static void
+test_digest_text_capped(void)
+{
+	g_autoptr(GPtrArray) items = items_new();
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *exact = NULL;
+	g_autofree gchar *one_more = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint titles = 0;
+
+	for (guint id = 1; id <= 25; id++) {
+		g_autofree gchar *goal = g_strdup_printf("goal %u", id);
+		g_ptr_array_add(items,
+				item_new(id,
+					 id == 20 ? FL_DIGEST_KIND_BLOCKED : FL_DIGEST_KIND_DRAFT,
+					 goal));
+	}
+	fl_digest_sort(items);
+
+	text = fl_digest_text(items, "15:00", 10);
+	lines = lines_of(text);
+	/* the summary still counts every item */
+	g_assert_cmpstr(lines[0], ==, "Check-in 15:00 · 24 drafts · 1 blocked");
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (lines[i][0] == '#')
+			titles++;
+	}
+	g_assert_cmpuint(titles, ==, 10);
+	/* in digest order: the blocked one first, then the drafts by id */
+	g_assert_true(g_str_has_prefix(lines[2], "#20 goal 20"));
+	g_assert_nonnull(strstr(text, "\n#9 goal 9\n"));
+	g_assert_null(strstr(text, "#10 goal 10"));
+	g_assert_true(g_str_has_suffix(text, "\n\n… and 15 more\n"));
+
+	/* nothing left out, nothing to count */
+	g_ptr_array_set_size(items, 10);
+	exact = fl_digest_text(items, "15:00", 10);
+	g_assert_null(strstr(exact, "more"));
+	g_assert_true(g_str_has_suffix(exact, "\n#9 goal 9\n"));
+	one_more = fl_digest_text(items, "15:00", 9);
+	g_assert_true(g_str_has_suffix(one_more, "\n#8 goal 8\n\n… and 1 more\n"));
 }
 
 int
@@ -441,5 +485,6 @@ main(int argc, char **argv)
 	g_test_add_func("/digest/cap", test_digest_cap);
 	g_test_add_func("/digest/long-goal", test_digest_long_goal);
 	g_test_add_func("/digest/text", test_digest_text);
+	g_test_add_func("/digest/text-capped", test_digest_text_capped);
 	return g_test_run();
 }

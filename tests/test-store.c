@@ -9,6 +9,7 @@
 
 #include "fl-error.h"
 #include "fl-store.h"
+#include "fl-util.h"
 
 /* a private directory per test, removed again by rm_rf() */
 static gchar *
@@ -554,6 +555,7 @@ test_store_pending_attention(void)
 	g_autoptr(FlStore) store = store_open(tmp);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) attention = NULL;
+	g_autoptr(GArray) announced = NULL;
 	g_autoptr(FlSessionData) d = NULL;
 	g_autofree gchar *ids = NULL;
 
@@ -567,12 +569,28 @@ test_store_pending_attention(void)
 	insert_one(store, "decided", FL_STATE_DONE, FL_REVIEW_REJECTED);       /* 7 */
 	insert_one(store, "stopped", FL_STATE_CANCELLED, FL_REVIEW_NONE);      /* 8 */
 	insert_one(store, "failed draft", FL_STATE_FAILED, FL_REVIEW_PENDING); /* 9 */
-	g_assert_cmpuint(fl_store_count_pending_review(store), ==, 3);
+	/* a resumed draft that asks something: listed once */
+	insert_one(store, "asks again", FL_STATE_BLOCKED, FL_REVIEW_PENDING); /* 10 */
+	g_assert_cmpuint(fl_store_count_pending_review(store), ==, 4);
 
-	attention = fl_store_get_attention(store, &error);
+	/* when each was announced for the reason it is listed, not for another one */
+	g_assert_true(fl_store_ledger_set(store, 1, "draft", 1000, &error));
+	g_assert_true(fl_store_ledger_set(store, 3, "blocked", 3000, &error));
+	g_assert_true(fl_store_ledger_set(store, 6, "failed", 6000, &error));
+	g_assert_true(fl_store_ledger_set(store, 9, "failed", 9000, &error));
+	g_assert_true(fl_store_ledger_set(store, 9, "draft", 9001, &error));
+	g_assert_true(fl_store_ledger_set(store, 10, "draft", 10000, &error));
+	g_assert_true(fl_store_ledger_set(store, 10, "blocked", 10001, &error));
+	g_assert_no_error(error);
+	attention = fl_store_get_attention(store, &announced, &error);
 	g_assert_no_error(error);
 	ids = array_ids(attention);
-	g_assert_cmpstr(ids, ==, "1 3 4 5 6 9");
+	g_assert_cmpstr(ids, ==, "1 3 4 5 6 9 10");
+	g_assert_cmpuint(announced->len, ==, attention->len);
+	for (guint i = 0; i < announced->len; i++) {
+		const gint64 expected[] = {1000, 3000, 0, 0, 0, 9001, 10001};
+		g_assert_cmpint(g_array_index(announced, gint64, i), ==, expected[i]);
+	}
 	g_clear_pointer(&ids, g_free);
 	g_clear_pointer(&attention, g_ptr_array_unref);
 
@@ -583,11 +601,11 @@ test_store_pending_attention(void)
 	d->review = FL_REVIEW_APPROVED;
 	g_assert_true(fl_store_update_session(store, d, &error));
 	g_assert_no_error(error);
-	g_assert_cmpuint(fl_store_count_pending_review(store), ==, 2);
-	attention = fl_store_get_attention(store, &error);
+	g_assert_cmpuint(fl_store_count_pending_review(store), ==, 3);
+	attention = fl_store_get_attention(store, NULL, &error);
 	g_assert_no_error(error);
 	ids = array_ids(attention);
-	g_assert_cmpstr(ids, ==, "3 5 6 9");
+	g_assert_cmpstr(ids, ==, "3 5 6 9 10");
 
 	g_clear_object(&store);
 	rm_rf(tmp);
@@ -633,6 +651,23 @@ test_store_events(void)
 
 	g_clear_object(&store);
 	rm_rf(tmp);
+}
+
+/* the times the store reports: ISO 8601 in the local zone, as GLib formats them */
+static void
+test_store_times(void)
+{
+	/* St. John's: half-hour offset, daylight saving time, west of Greenwich */
+	const gint64 seconds[] = {1, 1690000000, 1700000000, 2000000000};
+	g_autofree gchar *zero = fl_time_iso8601(0);
+
+	g_assert_null(zero);
+	for (guint i = 0; i < G_N_ELEMENTS(seconds); i++) {
+		g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(seconds[i]);
+		g_autofree gchar *expected = g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S%:z");
+		g_autofree gchar *got = fl_time_iso8601(seconds[i] * G_USEC_PER_SEC + 999999);
+		g_assert_cmpstr(got, ==, expected);
+	}
 }
 
 static void
@@ -695,6 +730,69 @@ test_store_reopen(void)
 	g_assert_cmpint(atoi(version), ==, FL_STORE_SCHEMA_VERSION);
 	marker = sql_text(db, "SELECT kind FROM events WHERE session_id = 99");
 	g_assert_cmpstr(marker, ==, "marker");
+	rm_rf(tmp);
+}
+
+/* a store written by the first release (schema version 1) is migrated in place */
+static void
+test_store_migrate_v1(void)
+{
+	g_autofree gchar *tmp = make_tmpdir();
+	g_autofree gchar *db = g_build_filename(tmp, "flotilla.db", NULL);
+	g_autofree gchar *version = NULL;
+	g_autofree gchar *indexes = NULL;
+	g_autofree gchar *ids = NULL;
+	g_autoptr(FlStore) store = NULL;
+	g_autoptr(GPtrArray) attention = NULL;
+	g_autoptr(FlSessionData) d = NULL;
+	g_autoptr(GError) error = NULL;
+
+	/* the schema as version 1 created it */
+	sql_exec(db,
+		 "CREATE TABLE sessions ("
+		 "  id INTEGER PRIMARY KEY,"
+		 "  name TEXT, goal TEXT NOT NULL, agent TEXT NOT NULL,"
+		 "  repo TEXT, base TEXT, base_commit TEXT, branch TEXT, worktree TEXT,"
+		 "  verify_command TEXT,"
+		 "  state TEXT NOT NULL, review TEXT NOT NULL DEFAULT 'none',"
+		 "  created INTEGER NOT NULL, started INTEGER, finished INTEGER,"
+		 "  exit_code INTEGER, signal INTEGER, verify TEXT, diffstat TEXT,"
+		 "  cost_usd REAL, turns INTEGER, waiting_for TEXT, final_message TEXT,"
+		 "  reason TEXT, merge_commit TEXT, agent_session TEXT);"
+		 "CREATE INDEX sessions_active ON sessions(state)"
+		 "  WHERE state IN ('queued', 'running', 'blocked');"
+		 "CREATE INDEX sessions_pending ON sessions(review) WHERE review = 'pending';"
+		 "CREATE TABLE events ("
+		 "  id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, time INTEGER NOT NULL,"
+		 "  kind TEXT NOT NULL, source TEXT, note TEXT);"
+		 "CREATE INDEX events_session ON events(session_id);"
+		 "CREATE TABLE ledger ("
+		 "  session_id INTEGER NOT NULL, event TEXT NOT NULL, announced INTEGER NOT NULL,"
+		 "  PRIMARY KEY (session_id, event));"
+		 "INSERT INTO sessions (goal, agent, state, review, created) VALUES"
+		 "  ('told', 'shell', 'failed', 'none', 1), ('draft', 'shell', 'done', 'pending', "
+		 "2),"
+		 "  ('untold', 'shell', 'interrupted', 'none', 3), ('ok', 'shell', 'done', 'none', "
+		 "4);"
+		 "INSERT INTO ledger VALUES (1, 'failed', 5);"
+		 "PRAGMA user_version = 1;");
+
+	store = store_open(tmp);
+	version = sql_text(db, "PRAGMA user_version");
+	g_assert_cmpint(atoi(version), ==, FL_STORE_SCHEMA_VERSION);
+	indexes =
+		sql_text(db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
+			     "WHERE type = 'index' AND tbl_name = 'sessions' ORDER BY name)");
+	g_assert_cmpstr(indexes, ==, "sessions_active sessions_failed sessions_pending");
+	d = get_ok(store, 3);
+	g_assert_cmpstr(d->goal, ==, "untold");
+	g_assert_cmpint(d->state, ==, FL_STATE_INTERRUPTED);
+	attention = fl_store_get_attention(store, NULL, &error);
+	g_assert_no_error(error);
+	ids = array_ids(attention);
+	g_assert_cmpstr(ids, ==, "2 3");
+
+	g_clear_object(&store);
 	rm_rf(tmp);
 }
 
@@ -845,6 +943,7 @@ test_store_scale(void)
 	g_autoptr(GTimer) timer = g_timer_new();
 	g_autoptr(GVariant) view = NULL;
 	g_autoptr(GPtrArray) active = NULL;
+	g_autoptr(GPtrArray) attention = NULL;
 	/* valgrind makes this 50× slower; the point there is leaks, not timing */
 	guint total = g_getenv("FL_TEST_VALGRIND") != NULL ? 2000 : 100000;
 	guint batch = 1000;
@@ -894,6 +993,15 @@ test_store_scale(void)
 		       elapsed * 1000, fl_store_count_pending_review(store));
 	g_assert_cmpuint(active->len, ==, total / 997);
 
+	/* what a digest reads: only the indexed drafts and blocked sessions, however many are
+	 * stored */
+	g_timer_start(timer);
+	attention = fl_store_get_attention(store, NULL, &error);
+	elapsed = g_timer_elapsed(timer, NULL);
+	g_assert_no_error(error);
+	g_test_message("attention: %u sessions in %.1f ms", attention->len, elapsed * 1000);
+	g_assert_cmpuint(attention->len, ==, fl_store_count_pending_review(store));
+
 	g_clear_object(&store);
 	rm_rf(tmp);
 }
@@ -902,6 +1010,8 @@ int
 main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "");
+	/* a zone where the offset is not whole hours and changes over the year */
+	g_setenv("TZ", "America/St_Johns", TRUE);
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/store/create", test_store_create);
 	g_test_add_func("/store/create-existing-dir", test_store_create_existing_dir);
@@ -912,8 +1022,10 @@ main(int argc, char **argv)
 	g_test_add_func("/store/list", test_store_list);
 	g_test_add_func("/store/pending-attention", test_store_pending_attention);
 	g_test_add_func("/store/events", test_store_events);
+	g_test_add_func("/store/times", test_store_times);
 	g_test_add_func("/store/ledger", test_store_ledger);
 	g_test_add_func("/store/reopen", test_store_reopen);
+	g_test_add_func("/store/migrate-v1", test_store_migrate_v1);
 	g_test_add_func("/store/second-instance", test_store_second_instance);
 	g_test_add_func("/store/newer-schema", test_store_newer_schema);
 	g_test_add_func("/store/garbage", test_store_garbage);
