@@ -481,17 +481,10 @@ fl_fleet_run_commit(GTask *task)
 		d->state = FL_STATE_QUEUED;
 		d->created = fl_now();
 	}
-	if (!fl_store_insert_sessions(self->store, rd->datas, &error)) {
+	if (!fl_store_insert_sessions(self->store, rd->datas, "cli", &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	/* one durable write for the audit rows of a batch, not one per goal */
-	fl_store_begin(self->store);
-	for (guint i = 0; i < rd->datas->len; i++) {
-		FlSessionData *d = g_ptr_array_index(rd->datas, i);
-		fl_fleet_audit(self, d->id, "queued", "cli", NULL);
-	}
-	fl_store_commit(self->store);
 	for (guint i = 0; i < rd->datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(rd->datas, i);
 		FlSession *session;

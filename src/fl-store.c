@@ -490,7 +490,7 @@ fl_store_clear_ids(GPtrArray *datas)
 }
 
 gboolean
-fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by, GError **error)
 {
 	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
 
@@ -510,6 +510,12 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error)
 			return FALSE;
 		}
 		d->id = (guint)sqlite3_last_insert_rowid(self->db);
+		if (queued_by != NULL &&
+		    !fl_store_add_event(self, d->id, "queued", queued_by, NULL, error)) {
+			fl_store_exec(self, "ROLLBACK", NULL);
+			fl_store_clear_ids(datas);
+			return FALSE;
+		}
 	}
 	if (!fl_store_exec(self, "COMMIT", error)) {
 		fl_store_exec(self, "ROLLBACK", NULL);

@@ -20,9 +20,10 @@ G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
 
-/* assigns data->id; inserts rows for every item in one transaction */
+/* assigns data->id; inserts rows for every item in one transaction, each with a "queued"
+ * event by @queued_by unless that is NULL */
 gboolean
-fl_store_insert_sessions(FlStore *self, GPtrArray *datas, GError **error);
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by, GError **error);
 gboolean
 fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error);
 /* NULL + FL_ERROR_NOT_FOUND when there is no such session */
