@@ -40,8 +40,6 @@ typedef struct {
 	FlAgentHttpOptions options;
 	GCancellable *cancellable; /* (unowned) (nullable) the task's */
 	guint attempt;             /* requests started so far */
-	GSource *retry_timer;      /* (owned) (nullable) */
-	GSource *retry_cancel;     /* (owned) (nullable) */
 
 	/* the current attempt */
 	FlSseParser *parser; /* (owned) */
@@ -78,19 +76,8 @@ fl_agent_http_wipe(gchar *secret)
 }
 
 static void
-fl_agent_http_clear_source(GSource **source)
-{
-	if (*source == NULL)
-		return;
-	g_source_destroy(*source);
-	g_clear_pointer(source, g_source_unref);
-}
-
-static void
 fl_agent_http_run_free(FlAgentHttpRun *run)
 {
-	fl_agent_http_clear_source(&run->retry_timer);
-	fl_agent_http_clear_source(&run->retry_cancel);
 	if (run->log_fd >= 0)
 		g_close(run->log_fd, NULL);
 	fl_agent_http_wipe(run->key);
@@ -479,40 +466,24 @@ fl_agent_http_status_error(FlAgentHttpRun *run)
 static void
 fl_agent_http_start_attempt(GTask *task);
 
-static gboolean
-fl_agent_http_retry_cb(gpointer user_data)
+static void
+fl_agent_http_retry_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	GTask *task = user_data;
-	FlAgentHttpRun *run = g_task_get_task_data(task);
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GError) error = NULL;
 
-	fl_agent_http_clear_source(&run->retry_timer);
-	fl_agent_http_clear_source(&run->retry_cancel);
+	if (!fl_http_wait_finish(res, &error)) {
+		fl_agent_http_log_line_end(g_task_get_task_data(task));
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
 	fl_agent_http_start_attempt(task);
-	/* the wait's reference */
-	g_object_unref(task);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean
-fl_agent_http_retry_cancelled_cb(GCancellable *cancellable, gpointer user_data)
-{
-	GTask *task = user_data;
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-
-	fl_agent_http_clear_source(&run->retry_timer);
-	fl_agent_http_clear_source(&run->retry_cancel);
-	fl_agent_http_log_line_end(run);
-	g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s",
-				_("Operation was cancelled"));
-	g_object_unref(task);
-	return G_SOURCE_REMOVE;
 }
 
 static void
 fl_agent_http_schedule_retry(GTask *task, const gchar *reason)
 {
 	FlAgentHttpRun *run = g_task_get_task_data(task);
-	GCancellable *cancellable = g_task_get_cancellable(task);
 	guint delay_ms = fl_http_backoff_delay(run->attempt - 1, run->retry_after);
 	guint delay_s = delay_ms == 0 ? 0 : MAX(1u, (delay_ms + 500) / 1000);
 	g_autofree gchar *note = NULL;
@@ -524,18 +495,8 @@ fl_agent_http_schedule_retry(GTask *task, const gchar *reason)
 	g_debug("http agent %s: request %u failed (%s), retrying in %u ms", run->agent_name,
 		run->attempt, safe_reason, delay_ms);
 
-	/* one reference for the wait, released by whichever of the two sources fires */
-	run->retry_timer = g_timeout_source_new(delay_ms);
-	g_source_set_callback(run->retry_timer, fl_agent_http_retry_cb, g_object_ref(task), NULL);
-	g_source_set_static_name(run->retry_timer, "[flotilla] http agent retry");
-	g_source_attach(run->retry_timer, g_task_get_context(task));
-	if (cancellable != NULL) {
-		run->retry_cancel = g_cancellable_source_new(cancellable);
-		g_source_set_callback(run->retry_cancel,
-				      G_SOURCE_FUNC(fl_agent_http_retry_cancelled_cb), task, NULL);
-		g_source_set_static_name(run->retry_cancel, "[flotilla] http agent retry cancel");
-		g_source_attach(run->retry_cancel, g_task_get_context(task));
-	}
+	fl_http_wait_async(delay_ms, g_task_get_cancellable(task), fl_agent_http_retry_cb,
+			   g_object_ref(task));
 }
 
 static void

@@ -748,3 +748,86 @@ fl_http_new(void)
 {
 	return g_object_new(FL_TYPE_HTTP, NULL);
 }
+
+/* ------------------------------------------------------------------------------ waiting */
+
+typedef struct {
+	GSource *timer;  /* (owned) (nullable) */
+	GSource *cancel; /* (owned) (nullable) */
+} FlHttpWait;
+
+static void
+fl_http_wait_clear(FlHttpWait *wait)
+{
+	if (wait->timer != NULL)
+		g_source_destroy(wait->timer);
+	if (wait->cancel != NULL)
+		g_source_destroy(wait->cancel);
+	g_clear_pointer(&wait->timer, g_source_unref);
+	g_clear_pointer(&wait->cancel, g_source_unref);
+}
+
+static void
+fl_http_wait_free(FlHttpWait *wait)
+{
+	fl_http_wait_clear(wait);
+	g_free(wait);
+}
+
+/* whichever source fires first ends the wait and drops the reference it held */
+static void
+fl_http_wait_end(GTask *task)
+{
+	g_autoptr(GError) error = NULL;
+
+	fl_http_wait_clear(g_task_get_task_data(task));
+	if (g_cancellable_set_error_if_cancelled(g_task_get_cancellable(task), &error))
+		g_task_return_error(task, g_steal_pointer(&error));
+	else
+		g_task_return_boolean(task, TRUE);
+	g_object_unref(task);
+}
+
+static gboolean
+fl_http_wait_timer_cb(gpointer user_data)
+{
+	fl_http_wait_end(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fl_http_wait_cancel_cb(GCancellable *cancellable, gpointer user_data)
+{
+	fl_http_wait_end(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+void
+fl_http_wait_async(guint delay_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
+		   gpointer user_data)
+{
+	GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+	FlHttpWait *wait = g_new0(FlHttpWait, 1);
+
+	g_task_set_source_tag(task, fl_http_wait_async);
+	g_task_set_task_data(task, wait, (GDestroyNotify)fl_http_wait_free);
+	wait->timer = g_timeout_source_new(delay_ms);
+	g_source_set_callback(wait->timer, fl_http_wait_timer_cb, task, NULL);
+	g_source_set_static_name(wait->timer, "[flotilla] http retry wait");
+	g_source_attach(wait->timer, g_task_get_context(task));
+	if (cancellable != NULL) {
+		wait->cancel = g_cancellable_source_new(cancellable);
+		g_source_set_callback(wait->cancel, G_SOURCE_FUNC(fl_http_wait_cancel_cb), task,
+				      NULL);
+		g_source_set_static_name(wait->cancel, "[flotilla] http retry wait cancel");
+		g_source_attach(wait->cancel, g_task_get_context(task));
+	}
+}
+
+gboolean
+fl_http_wait_finish(GAsyncResult *result, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(result, NULL), FALSE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == fl_http_wait_async, FALSE);
+	return g_task_propagate_boolean(G_TASK(result), error);
+}

@@ -100,4 +100,17 @@ fl_http_request_finish(FlHttp *self, GAsyncResult *result, guint *status, GError
 guint
 fl_http_backoff_delay(guint attempt, const gchar *retry_after);
 
+/**
+ * fl_http_wait_async:
+ *
+ * Completes after @delay_ms in the thread-default main context, or at once with
+ * %G_IO_ERROR_CANCELLED when @cancellable is cancelled first: the pause before a retry.
+ */
+void
+fl_http_wait_async(guint delay_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
+		   gpointer user_data);
+
+gboolean
+fl_http_wait_finish(GAsyncResult *result, GError **error);
+
 G_END_DECLS

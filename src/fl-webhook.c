@@ -25,8 +25,6 @@ typedef struct {
 	gchar **headers; /* (owned) */
 	GBytes *body;    /* (owned) */
 	guint attempt;
-	GSource *retry_timer;  /* (owned) (nullable) */
-	GSource *retry_cancel; /* (owned) (nullable) */
 	/* the current attempt */
 	guint status;
 	gchar *retry_after;
@@ -34,19 +32,8 @@ typedef struct {
 } FlWebhookSend;
 
 static void
-fl_webhook_clear_source(GSource **source)
-{
-	if (*source == NULL)
-		return;
-	g_source_destroy(*source);
-	g_clear_pointer(source, g_source_unref);
-}
-
-static void
 fl_webhook_send_free(FlWebhookSend *send)
 {
-	fl_webhook_clear_source(&send->retry_timer);
-	fl_webhook_clear_source(&send->retry_cancel);
 	g_clear_object(&send->http);
 	g_strfreev(send->headers);
 	g_clear_pointer(&send->body, g_bytes_unref);
@@ -218,55 +205,29 @@ fl_webhook_reply_message(FlWebhookSend *send)
 static void
 fl_webhook_start_attempt(GTask *task);
 
-static gboolean
-fl_webhook_retry_cb(gpointer user_data)
+static void
+fl_webhook_retry_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	GTask *task = user_data;
-	FlWebhookSend *send = g_task_get_task_data(task);
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GError) error = NULL;
 
-	fl_webhook_clear_source(&send->retry_timer);
-	fl_webhook_clear_source(&send->retry_cancel);
+	if (!fl_http_wait_finish(res, &error)) {
+		fl_webhook_return_error(task, g_steal_pointer(&error));
+		return;
+	}
 	fl_webhook_start_attempt(task);
-	/* the wait's reference */
-	g_object_unref(task);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean
-fl_webhook_retry_cancelled_cb(GCancellable *cancellable, gpointer user_data)
-{
-	GTask *task = user_data;
-	FlWebhookSend *send = g_task_get_task_data(task);
-
-	fl_webhook_clear_source(&send->retry_timer);
-	fl_webhook_clear_source(&send->retry_cancel);
-	fl_webhook_return_error(task, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
-							  _("Operation was cancelled")));
-	g_object_unref(task);
-	return G_SOURCE_REMOVE;
 }
 
 static void
 fl_webhook_schedule_retry(GTask *task, const gchar *reason)
 {
 	FlWebhookSend *send = g_task_get_task_data(task);
-	GCancellable *cancellable = g_task_get_cancellable(task);
 	guint delay_ms = fl_http_backoff_delay(send->attempt - 1, send->retry_after);
 
 	g_debug("webhook at %s: attempt %u failed (%s), retrying in %u ms", send->where,
 		send->attempt, reason, delay_ms);
-	/* one reference for the wait, released by whichever of the two sources fires */
-	send->retry_timer = g_timeout_source_new(delay_ms);
-	g_source_set_callback(send->retry_timer, fl_webhook_retry_cb, g_object_ref(task), NULL);
-	g_source_set_static_name(send->retry_timer, "[flotilla] webhook retry");
-	g_source_attach(send->retry_timer, g_task_get_context(task));
-	if (cancellable != NULL) {
-		send->retry_cancel = g_cancellable_source_new(cancellable);
-		g_source_set_callback(send->retry_cancel,
-				      G_SOURCE_FUNC(fl_webhook_retry_cancelled_cb), task, NULL);
-		g_source_set_static_name(send->retry_cancel, "[flotilla] webhook retry cancel");
-		g_source_attach(send->retry_cancel, g_task_get_context(task));
-	}
+	fl_http_wait_async(delay_ms, g_task_get_cancellable(task), fl_webhook_retry_cb,
+			   g_object_ref(task));
 }
 
 static void

@@ -857,6 +857,68 @@ stop_double(void)
 	g_clear_object(&double_proc);
 }
 
+typedef struct {
+	gboolean done;
+	gboolean ok;
+	GError *error;
+	gint64 done_time;
+} WaitResult;
+
+static void
+wait_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	WaitResult *w = user_data;
+
+	w->ok = fl_http_wait_finish(res, &w->error);
+	w->done_time = g_get_monotonic_time();
+	w->done = TRUE;
+}
+
+static gboolean
+cancel_cb(gpointer user_data)
+{
+	g_cancellable_cancel(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+/* the pause before a retry: it lasts its delay, and a cancel ends it at once */
+static void
+test_http_wait(void)
+{
+	g_autoptr(GCancellable) cancellable = g_cancellable_new();
+	WaitResult full = {0};
+	WaitResult cut = {0};
+	WaitResult already = {0};
+	gint64 start = g_get_monotonic_time();
+
+	fl_http_wait_async(200, cancellable, wait_done_cb, &full);
+	while (!full.done)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_true(full.ok);
+	g_assert_no_error(full.error);
+	g_assert_cmpint(full.done_time - start, >=, 200 * 1000);
+
+	/* an hour's wait, cancelled from the main loop 50 ms in */
+	start = g_get_monotonic_time();
+	fl_http_wait_async(3600 * 1000, cancellable, wait_done_cb, &cut);
+	g_timeout_add(50, cancel_cb, cancellable);
+	while (!cut.done)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_false(cut.ok);
+	g_assert_error(cut.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+	g_assert_cmpint(cut.done_time - start, <, G_USEC_PER_SEC);
+	g_clear_error(&cut.error);
+
+	/* already cancelled: over without waiting */
+	start = g_get_monotonic_time();
+	fl_http_wait_async(3600 * 1000, cancellable, wait_done_cb, &already);
+	while (!already.done)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_error(already.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+	g_assert_cmpint(already.done_time - start, <, G_USEC_PER_SEC);
+	g_clear_error(&already.error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -901,6 +963,7 @@ main(int argc, char **argv)
 	g_test_add_func("/http/post-echo", test_http_post_echo);
 	g_test_add_func("/http/callback-errors", test_http_callback_errors);
 	g_test_add_func("/http/backoff", test_http_backoff);
+	g_test_add_func("/http/wait", test_http_wait);
 	rc = g_test_run();
 
 	stop_double();
