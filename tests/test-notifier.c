@@ -749,9 +749,10 @@ assert_main_loop_runs(Fixture *f, gint64 since)
 	g_assert_cmpint((g_get_monotonic_time() - since) / 1000, <, limit);
 }
 
-/* a blank mock given just the methods a client needs; Notify runs @notify_code */
+/* a blank mock given just the methods a client needs; GetServerInformation runs @info_code
+ * (NULL: it answers at once), Notify runs @notify_code */
 static void
-mock_start_scripted(Fixture *f, const gchar *notify_code)
+mock_start_scripted_full(Fixture *f, const gchar *info_code, const gchar *notify_code)
 {
 	const gchar *argv[] = {python(),    "-m",         "dbusmock", NOTIFY_NAME,
 			       NOTIFY_PATH, NOTIFY_IFACE, NULL};
@@ -762,7 +763,8 @@ mock_start_scripted(Fixture *f, const gchar *notify_code)
 		const gchar *code;
 	} methods[] = {
 		{"GetServerInformation", "", "ssss",
-		 "ret = ('scripted', 'flotilla tests', '1.0', '1.2')"},
+		 info_code != NULL ? info_code
+				   : "ret = ('scripted', 'flotilla tests', '1.0', '1.2')"},
 		{"GetCapabilities", "", "as", "ret = ['actions', 'body', 'body-markup']"},
 		{"Notify", "susssasa{sv}i", "u", notify_code},
 	};
@@ -775,6 +777,38 @@ mock_start_scripted(Fixture *f, const gchar *notify_code)
 				      methods[i].out_sig, methods[i].code),
 			NULL);
 	}
+}
+
+static void
+mock_start_scripted(Fixture *f, const gchar *notify_code)
+{
+	mock_start_scripted_full(f, NULL, notify_code);
+}
+
+/* a server that owns its name before it can answer (still starting up): the notifier asks
+ * again, backing off, and the digest that waited goes out once the server answers */
+static void
+test_server_still_starting(Fixture *f, gconstpointer data)
+{
+	g_auto(NotifyCall) call = {0};
+
+	mock_start_scripted_full(f,
+				 "self.info_calls = getattr(self, 'info_calls', 0) + 1\n"
+				 "if self.info_calls <= 2:\n"
+				 "    import dbus\n"
+				 "    raise dbus.exceptions.DBusException('still starting',\n"
+				 "        name='org.freedesktop.DBus.Error.Failed')\n"
+				 "ret = ('scripted', 'flotilla tests', '1.0', '1.2')",
+				 "ret = 1");
+	notifier_start(f);
+	post_digest(f, 0, "Check-in 15:00 · 2 drafts");
+	wait_count(&f->posted->len, 1);
+	g_assert_cmpuint(methods_called_count(f, "GetServerInformation"), >=, 3);
+	g_assert_cmpuint(f->server_changes->len, ==, 1);
+	g_assert_true(fl_notifier_is_available(f->notifier));
+	g_assert_cmpuint(notify_call_count(f), ==, 1);
+	notify_call_get(f, 0, &call);
+	g_assert_cmpstr(call.summary, ==, "Check-in 15:00 · 2 drafts");
 }
 
 static void
@@ -933,6 +967,8 @@ main(int argc, char **argv)
 		   fixture_tear_down);
 	g_test_add("/notifier/server-restart", Fixture, NULL, fixture_set_up, test_server_restart,
 		   fixture_tear_down);
+	g_test_add("/notifier/server-still-starting", Fixture, NULL, fixture_set_up,
+		   test_server_still_starting, fixture_tear_down);
 	g_test_add("/notifier/shutdown-closes-actions", Fixture, NULL, fixture_set_up,
 		   test_shutdown_closes_actions, fixture_tear_down);
 	g_test_add("/notifier/queue-behind-slow-server", Fixture, NULL, fixture_set_up,
