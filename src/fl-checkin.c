@@ -2,8 +2,12 @@
 
 #include "fl-checkin.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "fl-digest.h"
 #include "fl-notifier.h"
@@ -27,7 +31,8 @@ struct _FlCheckin {
 	FlSchedule *schedule; /* (owned) */
 	FlNotifier *notifier; /* (owned) (nullable) until started */
 	GDateTime *next;      /* (owned) (nullable) */
-	guint timer_id;
+	gint timer_fd;        /* CLOCK_REALTIME timerfd, -1 where there is none */
+	guint timer_id;       /* its source, or the fallback timeout */
 	/* the digest being walked */
 	gboolean digest_open;  /* delivered (or waiting for a server), not closed, not finished */
 	guint digest_handle;   /* its notification, 0 = none on the current server */
@@ -611,19 +616,89 @@ fl_checkin_get_next(FlCheckin *self)
 
 /* ------------------------------------------------------------------ schedule */
 
-static gboolean
-fl_checkin_timer_cb(gpointer user_data)
+static void
+fl_checkin_fire(FlCheckin *self)
 {
-	FlCheckin *self = user_data;
 	g_autofree gchar *label = NULL;
 	g_autofree gchar *text = NULL;
 
-	self->timer_id = 0;
 	/* labelled with the time it was due, even if the timer woke a little early or late */
 	label = g_date_time_format(self->next, "%H:%M");
 	text = fl_checkin_deliver(self, label);
 	fl_checkin_arm(self);
+}
+
+static gboolean
+fl_checkin_timeout_cb(gpointer user_data)
+{
+	FlCheckin *self = user_data;
+
+	self->timer_id = 0;
+	fl_checkin_fire(self);
 	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fl_checkin_timer_fd_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	FlCheckin *self = user_data;
+	guint64 expirations = 0;
+
+	if (read(fd, &expirations, sizeof(expirations)) == (gssize)sizeof(expirations)) {
+		fl_checkin_fire(self);
+	} else if (errno == ECANCELED) {
+		g_autoptr(GDateTime) now = g_date_time_new_now_local();
+
+		/* the clock was set: forward past the check-in, it is due; else count again from
+		 * now, as a clock set back can make an earlier check-in the next one */
+		if (g_date_time_compare(self->next, now) <= 0) {
+			fl_checkin_fire(self);
+		} else {
+			g_clear_pointer(&self->next, g_date_time_unref);
+			fl_checkin_arm(self);
+		}
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Check-ins are due at wall-clock times. A CLOCK_REALTIME timer fires on time after a
+ * suspend, where a GLib timeout (the monotonic clock, which stops while the machine sleeps)
+ * would come late by the time asleep, and it reports a change of the clock. Without
+ * timerfd (it cannot fail on Linux short of running out of descriptors) a timeout does.
+ */
+static gboolean
+fl_checkin_set_timer(FlCheckin *self, GDateTime *when)
+{
+	struct itimerspec spec = {{0, 0}, {(time_t)g_date_time_to_unix(when), 0}};
+
+	if (self->timer_fd < 0) {
+		self->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (self->timer_fd < 0) {
+			g_debug("timerfd_create: %s", g_strerror(errno));
+			return FALSE;
+		}
+		/* a fallback timeout from an earlier failure */
+		g_clear_handle_id(&self->timer_id, g_source_remove);
+		self->timer_id =
+			g_unix_fd_add(self->timer_fd, G_IO_IN, fl_checkin_timer_fd_cb, self);
+	}
+	if (timerfd_settime(self->timer_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec,
+			    NULL) != 0) {
+		g_debug("timerfd_settime: %s", g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+fl_checkin_clear_timer(FlCheckin *self)
+{
+	g_clear_handle_id(&self->timer_id, g_source_remove);
+	if (self->timer_fd >= 0) {
+		close(self->timer_fd);
+		self->timer_fd = -1;
+	}
 }
 
 static void
@@ -638,14 +713,16 @@ fl_checkin_arm(FlCheckin *self)
 		after = g_date_time_ref(self->next);
 	else
 		after = g_date_time_ref(now);
-	g_clear_handle_id(&self->timer_id, g_source_remove);
 	g_clear_pointer(&self->next, g_date_time_unref);
 	self->next = fl_schedule_next(self->schedule, after);
-	delta = g_date_time_difference(self->next, now);
 	/* one timer for the whole wait: an idle daemon sleeps until the check-in */
+	if (fl_checkin_set_timer(self, self->next))
+		return;
+	fl_checkin_clear_timer(self);
+	delta = g_date_time_difference(self->next, now);
 	self->timer_id =
 		g_timeout_add_seconds((guint)MAX(1, (delta + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC),
-				      fl_checkin_timer_cb, self);
+				      fl_checkin_timeout_cb, self);
 }
 
 /* ------------------------------------------------------------------ notifications */
@@ -960,7 +1037,7 @@ fl_checkin_dispose(GObject *object)
 {
 	FlCheckin *self = FL_CHECKIN(object);
 
-	g_clear_handle_id(&self->timer_id, g_source_remove);
+	fl_checkin_clear_timer(self);
 	if (self->fleet != NULL) {
 		g_signal_handlers_disconnect_by_data(self->fleet, self);
 		self->fleet = NULL;
@@ -999,6 +1076,7 @@ fl_checkin_class_init(FlCheckinClass *klass)
 static void
 fl_checkin_init(FlCheckin *self)
 {
+	self->timer_fd = -1;
 	self->digest_ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	self->walked = g_array_new(FALSE, FALSE, sizeof(guint));
 	self->outcomes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
