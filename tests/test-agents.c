@@ -116,19 +116,45 @@ assert_no_key_in_session_dir(FlTestEnv *env, guint id)
 	g_assert_cmpuint(n, >=, 5);
 }
 
+/* session @id of the "writer" agent ended as the scripted answer's draft: done, pending review,
+ * priced (12 tokens in at $3/M, 7 out at $15/M), the text committed as docs/RELEASE.md */
+static void
+assert_writer_draft(FlTestEnv *env, guint id, gchar **diff_out, gchar **log_out)
+{
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+	g_autofree gchar *state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autofree gchar *log = NULL;
+
+	g_assert_cmpstr(state, ==, "done");
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpfloat_with_epsilon(json_object_get_double_member(obj, "cost_usd"),
+				       (12 * 3.0 + 7 * 15.0) / 1e6, 1e-9);
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==,
+			"Hello, wörld!\nSecond line — done.");
+	diff = fl_test_cli_ok(env, NULL, "diff", name, NULL);
+	g_assert_nonnull(strstr(diff, "docs/RELEASE.md"));
+	g_assert_nonnull(strstr(diff, "+Hello, wörld!"));
+	g_assert_nonnull(strstr(diff, "+Second line — done."));
+	log = fl_test_cli_ok(env, NULL, "log", name, NULL);
+	g_assert_cmpstr(log, ==, "Hello, wörld!\nSecond line — done.\n");
+	*diff_out = g_steal_pointer(&diff);
+	*log_out = g_steal_pointer(&log);
+}
+
 static void
 test_http_draft(void)
 {
 	Double d = {0};
 	g_autoptr(FlTestEnv) env = NULL;
 	g_autofree gchar *repo = NULL;
-	g_autofree gchar *state = NULL;
 	g_autofree gchar *diff = NULL;
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *json = NULL;
 	g_autofree gchar *daemon_log = NULL;
 	g_autofree gchar *daemon_log_path = NULL;
-	g_autoptr(JsonObject) obj = NULL;
 	guint id;
 
 	double_start(&d);
@@ -136,20 +162,8 @@ test_http_draft(void)
 	repo = make_repo(env);
 	id = fl_test_run_session(env, repo, "--agent", "writer", "--", "draft release notes for v2",
 				 NULL);
-	state = fl_test_wait_ended(env, id, WAIT_MS);
-	g_assert_cmpstr(state, ==, "done");
-	obj = fl_test_show(env, id);
-	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
-	/* 12 tokens in at $3/M, 7 out at $15/M */
-	g_assert_cmpfloat_with_epsilon(json_object_get_double_member(obj, "cost_usd"),
-				       (12 * 3.0 + 7 * 15.0) / 1e6, 1e-9);
-	g_assert_nonnull(strstr(json_object_get_string_member(obj, "final_message"), "wörld"));
 	/* the text is the draft, committed on the draft branch and merged on approval */
-	diff = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
-	g_assert_nonnull(strstr(diff, "docs/RELEASE.md"));
-	g_assert_nonnull(strstr(diff, "+Hello, wörld!"));
-	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
-	g_assert_nonnull(strstr(log, "Second line"));
+	assert_writer_draft(env, id, &diff, &log);
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
 	g_free(fl_test_sh(repo, "grep -q 'Second line' docs/RELEASE.md"));
 
@@ -173,7 +187,6 @@ test_http_survives_restart(void)
 {
 	Double d = {0};
 	g_autoptr(FlTestEnv) env = NULL;
-	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(JsonObject) started = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *repo = NULL;
@@ -183,7 +196,6 @@ test_http_survives_restart(void)
 	g_autofree gchar *cmdline = NULL;
 	g_autofree gchar *children_path = NULL;
 	g_autofree gchar *children = NULL;
-	g_autofree gchar *state = NULL;
 	g_autofree gchar *diff = NULL;
 	g_autofree gchar *log = NULL;
 	gsize cmdline_len = 0;
@@ -223,19 +235,7 @@ test_http_survives_restart(void)
 	fl_test_env_stop_daemon(env, SIGKILL);
 	fl_test_env_start_daemon(env, NULL);
 	g_free(double_call(&d, "POST", "/release"));
-	state = fl_test_wait_ended(env, id, WAIT_MS);
-	g_assert_cmpstr(state, ==, "done");
-	obj = fl_test_show(env, id);
-	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
-	g_assert_cmpfloat_with_epsilon(json_object_get_double_member(obj, "cost_usd"),
-				       (12 * 3.0 + 7 * 15.0) / 1e6, 1e-9);
-	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==,
-			"Hello, wörld!\nSecond line — done.");
-	diff = fl_test_cli_ok(env, NULL, "diff", name, NULL);
-	g_assert_nonnull(strstr(diff, "+Hello, wörld!"));
-	g_assert_nonnull(strstr(diff, "+Second line — done."));
-	log = fl_test_cli_ok(env, NULL, "log", name, NULL);
-	g_assert_cmpstr(log, ==, "Hello, wörld!\nSecond line — done.\n");
+	assert_writer_draft(env, id, &diff, &log);
 	assert_no_key_in_session_dir(env, id);
 	fl_test_env_stop_daemon(env, SIGTERM);
 	double_stop(&d);
