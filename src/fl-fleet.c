@@ -453,7 +453,6 @@ fl_fleet_run_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	/* a batch of goals usually comes from one directory: it is probed once */
 	g_hash_table_insert(rd->probes, g_steal_pointer(&rd->probing), g_steal_pointer(&info));
 	fl_fleet_run_next(g_steal_pointer(&task));
 }
@@ -548,17 +547,17 @@ fl_fleet_run_next(GTask *task)
 		cur = g_ptr_array_index(rd->datas, rd->next);
 		if (cur->repo == NULL)
 			continue;
-		if (!fl_fleet_maybe_in_repo(cur->repo)) {
-			fl_fleet_apply_probe(self, cur, NULL);
-			continue;
-		}
+		/* a batch of goals usually comes from one directory: it is looked at once */
 		key = g_strdup_printf("%s\n%s", cur->repo, cur->base != NULL ? cur->base : "");
 		if (!g_hash_table_lookup_extended(rd->probes, key, NULL, &info)) {
-			/* fl_fleet_run_probe_cb() comes back here for the same goal */
-			rd->probing = g_steal_pointer(&key);
-			fl_worktree_probe_async(cur->repo, cur->base, NULL, fl_fleet_run_probe_cb,
-						task);
-			return;
+			if (fl_fleet_maybe_in_repo(cur->repo)) {
+				/* fl_fleet_run_probe_cb() comes back here for the same goal */
+				rd->probing = g_steal_pointer(&key);
+				fl_worktree_probe_async(cur->repo, cur->base, NULL,
+							fl_fleet_run_probe_cb, task);
+				return;
+			}
+			g_hash_table_insert(rd->probes, g_steal_pointer(&key), NULL);
 		}
 		fl_fleet_apply_probe(self, cur, info);
 	}
