@@ -34,8 +34,8 @@ typedef struct {
 	gboolean now_blocked;
 	gboolean now_failed;
 	gchar **review_command; /* argv */
-	gchar *webhook;        /* nullable */
-	gchar *webhook_format; /* "json" or "ntfy" */
+	gchar *webhook;         /* nullable */
+	gchar *webhook_format;  /* "json" or "ntfy" */
 	/* [prices] model -> "IN;OUT" dollars per million tokens */
 	GHashTable *prices;
 	/* [repo PATH] verify= */

@@ -271,14 +271,18 @@ test_config_example_commented(void)
 static void
 test_config_example_documents_keys(void)
 {
-	const gchar *required[] = {
-		"fleet", "max-parallel", "fleet", "max-unreviewed", "fleet", "cancel-grace",
-		"fleet", "verify-timeout", "checkin", "times", "checkin", "every", "checkin",
-		"days", "checkin", "quiet-hours", "checkin", "now", "checkin", "review-command",
-		"checkin", "webhook", "checkin", "webhook-format", "repo", "verify", "agent",
-		"command", "agent", "env", "agent", "kind", "agent", "api", "agent", "url",
-		"agent", "model", "agent", "api-key-env", "agent", "output", "agent",
-		"max-tokens", NULL};
+	const gchar *required[] = {"fleet",   "max-parallel", "fleet",   "max-unreviewed",
+				   "fleet",   "cancel-grace", "fleet",   "verify-timeout",
+				   "checkin", "times",        "checkin", "every",
+				   "checkin", "days",         "checkin", "quiet-hours",
+				   "checkin", "now",          "checkin", "review-command",
+				   "checkin", "webhook",      "checkin", "webhook-format",
+				   "repo",    "verify",       "agent",   "command",
+				   "agent",   "env",          "agent",   "kind",
+				   "agent",   "api",          "agent",   "url",
+				   "agent",   "model",        "agent",   "api-key-env",
+				   "agent",   "output",       "agent",   "max-tokens",
+				   NULL};
 	g_autofree gchar *path = example_path();
 	g_autofree gchar *text = NULL;
 	g_autoptr(GError) error = NULL;
@@ -550,7 +554,8 @@ test_config_errors(void)
 		{"[agent x]\nkind=command\n", {"[agent x] command", "needs a command"}},
 		{"[agent x]\nenv=A=1\n", {"[agent x] command", "needs a command"}},
 		{"[agent x]\ncommand=printf 'oops {goal}\n", {"[agent x] command"}},
-		{"[agent x]\nkind=ftp\ncommand=true\n", {"[agent x] kind", "'command', 'claude', 'codex' or 'http'"}},
+		{"[agent x]\nkind=ftp\ncommand=true\n",
+		 {"[agent x] kind", "'command', 'claude', 'codex' or 'http'"}},
 		{"[agent x]\nkind=http\nmodel=m\n", {"[agent x] url", "needs a url"}},
 		{"[agent x]\nurl=https://example.invalid/v1\n",
 		 {"[agent x] model", "needs a model"}},
