@@ -1,6 +1,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -24,12 +25,6 @@ fl_test_wait_file(const gchar *path, guint timeout_ms);
 /* iterates the default main context until @cond returns TRUE or @timeout_ms passes */
 gboolean
 fl_test_wait_for(gboolean (*cond)(gpointer), gpointer user_data, guint timeout_ms);
-
-G_END_DECLS
-
-G_BEGIN_DECLS
-
-#include <json-glib/json-glib.h>
 
 /*
  * One private world per test: a private session bus, a temporary HOME and XDG tree, the real

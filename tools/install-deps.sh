@@ -6,7 +6,7 @@ SUDO=
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
-	build-essential meson ninja-build pkg-config gettext git \
+	build-essential meson ninja-build pkg-config gettext git clang-format \
 	libglib2.0-dev libglib2.0-bin libnotify-dev libcurl4-openssl-dev libjson-glib-dev \
 	libsqlite3-dev libdbus-1-dev dbus dbus-daemon python3 python3-dbusmock zsh \
 	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps \

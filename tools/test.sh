@@ -1,10 +1,14 @@
 #!/bin/sh
-# The test suite: installs dependencies, builds, runs every test (unit and integration).
+# The test suite: installs dependencies, checks the format, builds with warnings as errors,
+# runs every test (unit and integration).
 # FLOTILLA_SKIP_DEPS=1 skips the install step.
 set -eu
 cd "$(dirname "$0")/.."
 [ "${FLOTILLA_SKIP_DEPS:-0}" = 1 ] || sh tools/install-deps.sh
-[ -d build ] || meson setup build
+# the tree stays in clang-format's style (.clang-format; clang-format 14 as on Debian 12)
+clang-format --dry-run --Werror src/*.[ch] tests/*.[ch]
+# a warning is a build failure (a build directory of your own keeps its own setting)
+[ -d build ] || meson setup --werror build
 ninja -C build
 sh tests/setup-claude.sh build >/dev/null
 meson test -C build --print-errorlogs "$@"
