@@ -840,8 +840,8 @@ fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpoin
 	decision->id = id;
 	decision->decision = verdict;
 	/* the same path as `flotilla approve`, recorded as coming from the notification */
-	fl_fleet_decide_async(self->fleet, id, verdict, NULL, "notification", fl_checkin_decide_cb,
-			      decision);
+	fl_fleet_decide_async(self->fleet, id, verdict, NULL, "notification", NULL,
+			      fl_checkin_decide_cb, decision);
 }
 
 static void

@@ -192,6 +192,44 @@ fl_config_get_argv(GKeyFile *kf, const gchar *path, const gchar *group, const gc
 		return TRUE;
 	if (!g_shell_parse_argv(raw, NULL, argv, &error_local))
 		return fl_config_fail(error, path, group, key, error_local->message);
+	/* "{goal" or "goal}" would reach the agent as it stands: a typo, not a placeholder */
+	for (guint i = 0; (*argv)[i] != NULL; i++) {
+		const gchar *arg = (*argv)[i];
+		gint depth = 0;
+
+		for (const gchar *p = arg; *p != '\0' && depth >= 0 && depth <= 1; p++)
+			depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
+		if (depth != 0) {
+			g_autofree gchar *what = g_strdup_printf(
+				/* TRANSLATORS: an argument of a command line in the config file */
+				_("unbalanced brace in '%s' (placeholders are whole arguments like "
+				  "{goal})"),
+				arg);
+			g_clear_pointer(argv, g_strfreev);
+			return fl_config_fail(error, path, group, key, what);
+		}
+	}
+	return TRUE;
+}
+
+/* GKeyFile merges a group written twice into one; in a config that hides a mistake */
+static gboolean
+fl_config_check_duplicate_groups(const gchar *path, const gchar *data, GError **error)
+{
+	g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		gchar *line = g_strstrip(lines[i]);
+		gsize len = strlen(line);
+
+		if (len < 2 || line[0] != '[' || line[len - 1] != ']')
+			continue;
+		line[len - 1] = '\0';
+		if (!g_hash_table_add(seen, g_strdup(line + 1)))
+			return fl_config_fail(error, path, line + 1, NULL,
+					      _("the group appears twice"));
+	}
 	return TRUE;
 }
 
@@ -444,22 +482,28 @@ fl_config_load(const gchar *path, GError **error)
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) error_local = NULL;
 	g_auto(GStrv) groups = NULL;
+	g_autofree gchar *data = NULL;
+	gsize len = 0;
 
 	g_return_val_if_fail(path != NULL, NULL);
 
 	self = fl_config_new_default();
 	self->path = g_strdup(path);
+	if (!g_file_get_contents(path, &data, &len, &error_local) &&
+	    g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+		return g_steal_pointer(&self);
 	/* translations kept so that "key[xx]=" is reported like any unknown key */
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_TRANSLATIONS, &error_local)) {
+	if (data == NULL ||
+	    !g_key_file_load_from_data(kf, data, len, G_KEY_FILE_KEEP_TRANSLATIONS, &error_local)) {
 		g_autofree gchar *msg = NULL;
 		g_autofree gchar *valid = NULL;
-		if (g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-			return g_steal_pointer(&self);
 		msg = g_strdup_printf("%s: %s", path, error_local->message);
 		valid = g_utf8_make_valid(msg, -1);
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, valid);
 		return NULL;
 	}
+	if (!fl_config_check_duplicate_groups(path, data, error))
+		return NULL;
 	groups = g_key_file_get_groups(kf, NULL);
 	for (guint i = 0; groups[i] != NULL; i++) {
 		const gchar *group = groups[i];

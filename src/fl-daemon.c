@@ -25,6 +25,7 @@ struct _FlDaemon {
 	GDBusConnection *connection; /* (owned) (nullable) */
 	guint owner_id;
 	gboolean started;
+	GCancellable *cancellable; /* (owned) the store check under way */
 };
 
 G_DEFINE_TYPE(FlDaemon, fl_daemon, G_TYPE_OBJECT)
@@ -238,10 +239,12 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
 	const gchar *note = NULL;
 	const gchar *source = "cli";
+	const gchar *token = NULL;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return;
 	g_variant_dict_lookup(dict, "note", "&s", &note);
+	g_variant_dict_lookup(dict, "token", "&s", &token);
 	g_variant_dict_lookup(dict, "source", "&s", &source);
 	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
 		/* TRANSLATORS: where a decision came from, e.g. cli or notification */
@@ -250,7 +253,7 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 						      _("unknown source '%s'"), source);
 		return;
 	}
-	fl_fleet_decide_async(self->fleet, id, decision, note, source, fl_daemon_decide_cb,
+	fl_fleet_decide_async(self->fleet, id, decision, note, source, token, fl_daemon_decide_cb,
 			      g_object_ref(invocation));
 }
 
@@ -499,11 +502,28 @@ fl_daemon_name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer 
 	g_signal_emit(self, signals[SIGNAL_QUIT], 0, self->started ? 0 : 1);
 }
 
+static void
+fl_daemon_store_checked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	/* cancelled: the daemon is gone already */
+	if (fl_store_check_finish(FL_STORE(source), res, &error) ||
+	    g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	/* nothing more is read from or written to a store that cannot be trusted */
+	fl_fleet_stop(self->fleet);
+	g_warning("%s", error->message);
+	g_signal_emit(self, signals[SIGNAL_QUIT], 0, 1);
+}
+
 void
 fl_daemon_start(FlDaemon *self, gboolean replace)
 {
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	fl_store_check_async(self->store, self->cancellable, fl_daemon_store_checked_cb, self);
 	if (replace)
 		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
 	self->owner_id =
@@ -552,6 +572,8 @@ fl_daemon_finalize(GObject *object)
 {
 	FlDaemon *self = FL_DAEMON(object);
 
+	g_cancellable_cancel(self->cancellable);
+	g_clear_object(&self->cancellable);
 	if (self->owner_id != 0)
 		g_bus_unown_name(self->owner_id);
 	if (self->connection != NULL)
@@ -578,6 +600,7 @@ fl_daemon_class_init(FlDaemonClass *klass)
 static void
 fl_daemon_init(FlDaemon *self)
 {
+	self->cancellable = g_cancellable_new();
 	self->skeleton = fl_dbus_flotilla1_skeleton_new();
 	fl_dbus_flotilla1_set_version(self->skeleton, PACKAGE_VERSION);
 	g_signal_connect(self->skeleton, "g-authorize-method", G_CALLBACK(fl_daemon_authorize_cb),

@@ -27,7 +27,7 @@ struct _FlFleet {
 	guint running;          /* running + blocked */
 	gboolean stopped;
 	guint start_id;          /* idle source starting newly queued sessions */
-	GHashTable *deciding;    /* (owned) id -> GQueue of GTask waiting for their turn */
+	GHashTable *deciding;    /* (owned) repository -> GQueue of GTask waiting their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
 	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
 };
@@ -66,6 +66,8 @@ static guint signals[SIGNAL_LAST] = {0};
 
 static void
 fl_fleet_maybe_start(FlFleet *self);
+static void
+fl_fleet_recover(FlFleet *self);
 
 /* the state and review words as the CLI shows them, in the user's language */
 static const gchar *
@@ -255,6 +257,7 @@ fl_fleet_start(FlFleet *self)
 		}
 	}
 	g_queue_sort(&self->queue, fl_fleet_cmp_id, NULL);
+	fl_fleet_recover(self);
 	fl_fleet_maybe_start(self);
 }
 
@@ -313,6 +316,7 @@ typedef struct {
 	GPtrArray *datas;   /* (owned) FlSessionData, one per spec once validated */
 	GHashTable *probes; /* (owned) "dir\nbase" -> FlRepoInfo, or NULL: not a repository */
 	gchar *probing;     /* (owned) (nullable) the key of the probe under way */
+	gchar *token;       /* (owned) (nullable) the request's token */
 	guint next;
 } RunData;
 
@@ -323,6 +327,7 @@ run_data_free(RunData *rd)
 	g_ptr_array_unref(rd->datas);
 	g_hash_table_unref(rd->probes);
 	g_free(rd->probing);
+	g_free(rd->token);
 	g_free(rd);
 }
 
@@ -347,7 +352,8 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_spec_str(dict, "name");
 	const gchar *agent = fl_spec_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal", "name", "agent", "repo", "base", "verify", "cwd", NULL};
+	const gchar *known[] = {"goal",   "name", "agent", "repo", "base",
+				"verify", "cwd",  "token", NULL};
 	GVariantIter iter;
 	const gchar *key;
 
@@ -480,7 +486,7 @@ fl_fleet_run_commit(GTask *task)
 		d->state = FL_STATE_QUEUED;
 		d->created = fl_now();
 	}
-	if (!fl_store_insert_sessions(self->store, rd->datas, "cli", &error)) {
+	if (!fl_store_insert_sessions(self->store, rd->datas, "cli", rd->token, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -571,6 +577,8 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 	GTask *task = g_task_new(self, NULL, callback, user_data);
 	RunData *rd = g_new0(RunData, 1);
 	gsize n = g_variant_n_children(specs);
+	g_autoptr(GVariant) first = NULL;
+	g_autofree gchar *answer = NULL;
 
 	rd->specs = g_variant_ref_sink(specs);
 	rd->datas = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
@@ -580,6 +588,23 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 	if (n == 0 || n > FL_BATCH_MAX) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
 					_("a batch holds 1 to %d goals"), FL_BATCH_MAX);
+		g_object_unref(task);
+		return;
+	}
+	/* the first goal's token stands for the whole batch */
+	first = g_variant_get_child_value(specs, 0);
+	g_variant_lookup(first, "token", "s", &rd->token);
+	answer = fl_store_request_get(self->store, rd->token, "Run");
+	if (answer != NULL) {
+		/* queued already by the same request, whose caller lost the answer */
+		g_auto(GStrv) words = g_strsplit(answer, " ", -1);
+		g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+
+		for (guint i = 0; words[i] != NULL; i++) {
+			guint id = (guint)g_ascii_strtoull(words[i], NULL, 10);
+			g_array_append_val(ids, id);
+		}
+		g_task_return_pointer(task, g_steal_pointer(&ids), (GDestroyNotify)g_array_unref);
 		g_object_unref(task);
 		return;
 	}
@@ -804,12 +829,30 @@ fl_fleet_hook_finish(FlFleet *self, GAsyncResult *res, GError **error)
 
 /* ------------------------------------------------------------------ decisions */
 
+/*
+ * Every decision on a draft in a git repository is write-ahead: its intent (with the exact
+ * draft commit) is recorded before git is touched, and the transaction that records the
+ * outcome removes it. A daemon that starts and finds an intent asks git what happened and
+ * finishes the decision (an approval whose merge is on the base branch is recorded as
+ * approved, once) or rolls it back (no merge: the draft stays pending). Decisions in one
+ * repository run one at a time, so concurrent approvals queue instead of racing for the
+ * base branch.
+ */
+
+/* an approval retries this often when the user's own commits move the base meanwhile */
+#define FL_DECIDE_ATTEMPTS 5
+
 typedef struct {
 	guint id;
 	FlDecision decision;
 	gchar *note;
 	gchar *source;
+	gchar *token;        /* (nullable) the request's token */
+	gchar *key;          /* what decisions queue on: the repository, or the session */
 	FlSessionData *data; /* (owned) */
+	FlIntent *intent;    /* (owned) (nullable) the intent recorded for this decision */
+	gboolean recovering; /* finishing an intent a previous daemon left */
+	guint attempts;
 } DecideData;
 
 static void
@@ -817,7 +860,10 @@ decide_data_free(DecideData *dd)
 {
 	g_free(dd->note);
 	g_free(dd->source);
+	g_free(dd->token);
+	g_free(dd->key);
 	fl_session_data_free(dd->data);
+	fl_intent_free(dd->intent);
 	g_free(dd);
 }
 
@@ -836,23 +882,87 @@ fl_decision_verb(FlDecision decision)
 	}
 }
 
+static const gchar *
+fl_decision_op(FlDecision decision)
+{
+	switch (decision) {
+	case FL_DECISION_APPROVE:
+		return "approve";
+	case FL_DECISION_REJECT:
+		return "reject";
+	default:
+		return "revert";
+	}
+}
+
+/* the method name a decision's token is remembered under */
+static const gchar *
+fl_decision_method(FlDecision decision)
+{
+	switch (decision) {
+	case FL_DECISION_APPROVE:
+		return "Approve";
+	case FL_DECISION_REJECT:
+		return "Reject";
+	default:
+		return "Revert";
+	}
+}
+
 static void
 fl_fleet_decide_run(GTask *task);
 
-/* ends the current decision and lets the next waiting one for the same session run */
+/* ends the current decision and lets the next one waiting in the same repository run */
 static void
 fl_fleet_decide_done(GTask *task)
 {
 	FlFleet *self = g_task_get_source_object(task);
 	DecideData *dd = g_task_get_task_data(task);
-	GQueue *waiting = g_hash_table_lookup(self->deciding, GUINT_TO_POINTER(dd->id));
+	GQueue *waiting = g_hash_table_lookup(self->deciding, dd->key);
 	GTask *next = waiting != NULL ? g_queue_pop_head(waiting) : NULL;
 
 	if (next == NULL)
-		g_hash_table_remove(self->deciding, GUINT_TO_POINTER(dd->id));
+		g_hash_table_remove(self->deciding, dd->key);
 	else
 		fl_fleet_decide_run(next);
 	g_object_unref(task);
+}
+
+static void
+fl_fleet_decide_return(GTask *task, const gchar *message)
+{
+	g_task_return_pointer(task, g_strdup(message), g_free);
+	fl_fleet_decide_done(task);
+}
+
+/*
+ * records the outcome in one transaction: the review, the audit row, the intent's end (or
+ * its cleanup phase while the draft is still to be removed) and the answer for the token
+ */
+static void
+fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *message,
+		gboolean cleanup_left)
+{
+	g_autoptr(GError) error = NULL;
+
+	dd->data->review = review;
+	fl_store_begin(self->store);
+	fl_fleet_save(self, dd->data);
+	fl_fleet_audit(self, dd->id, fl_decision_verb(dd->decision), dd->source, dd->note);
+	if (cleanup_left && dd->intent != NULL) {
+		g_free(dd->intent->phase);
+		dd->intent->phase = g_strdup("cleanup");
+		if (!fl_store_intent_set(self->store, dd->intent, &error))
+			g_warning("session %u: %s", dd->id, error->message);
+	} else if (dd->intent != NULL && !fl_store_intent_clear(self->store, dd->id, &error)) {
+		g_warning("session %u: %s", dd->id, error->message);
+	}
+	g_clear_error(&error);
+	if (dd->token != NULL &&
+	    !fl_store_request_set(self->store, dd->token, fl_decision_method(dd->decision), message,
+				  &error))
+		g_warning("session %u: %s", dd->id, error->message);
+	fl_store_commit(self->store);
 }
 
 static void
@@ -861,30 +971,68 @@ fl_fleet_decided(GTask *task, FlReview review, const gchar *message)
 	FlFleet *self = g_task_get_source_object(task);
 	DecideData *dd = g_task_get_task_data(task);
 
-	dd->data->review = review;
-	fl_fleet_save(self, dd->data);
-	fl_fleet_audit(self, dd->id, fl_decision_verb(dd->decision), dd->source, dd->note);
-	g_task_return_pointer(task, g_strdup(message), g_free);
+	fl_fleet_record(self, dd, review, message, FALSE);
 	if (review != FL_REVIEW_PENDING)
 		fl_fleet_maybe_start(self);
-	fl_fleet_decide_done(task);
+	fl_fleet_decide_return(task, message);
 }
 
+/* the decision did not happen: its intent goes, the draft stays as it was */
 static void
 fl_fleet_decide_failed(GTask *task, GError *error)
 {
 	FlFleet *self = g_task_get_source_object(task);
 	DecideData *dd = g_task_get_task_data(task);
+	g_autoptr(GError) store_error = NULL;
 
+	fl_store_begin(self->store);
+	if (dd->intent != NULL && !fl_store_intent_clear(self->store, dd->id, &store_error))
+		g_warning("session %u: %s", dd->id, store_error->message);
 	fl_fleet_audit(self, dd->id, "refused", dd->source, error->message);
+	fl_store_commit(self->store);
 	g_task_return_error(task, error);
 	fl_fleet_decide_done(task);
+}
+
+static gboolean
+fl_fleet_record_intent(FlFleet *self, DecideData *dd, const gchar *draft_tip, GError **error)
+{
+	FlIntent *intent = g_new0(FlIntent, 1);
+
+	intent->id = dd->id;
+	intent->op = g_strdup(fl_decision_op(dd->decision));
+	intent->phase = g_strdup("act");
+	intent->draft_tip = g_strdup(draft_tip);
+	intent->note = g_strdup(dd->note);
+	intent->source = g_strdup(dd->source);
+	intent->token = g_strdup(dd->token);
+	fl_intent_free(dd->intent);
+	dd->intent = intent;
+	if (!fl_store_intent_set(self->store, intent, error)) {
+		g_clear_pointer(&dd->intent, fl_intent_free);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gchar *
+fl_fleet_approved_message(DecideData *dd)
+{
+	g_autofree gchar *shortid =
+		dd->data->merge_commit != NULL ? g_strndup(dd->data->merge_commit, 10) : NULL;
+
+	if (shortid == NULL)
+		return g_strdup_printf(_("session %u approved: merged into %s"), dd->id,
+				       dd->data->base);
+	return g_strdup_printf(_("session %u approved: merged into %s (%s)"), dd->id,
+			       dd->data->base, shortid);
 }
 
 static void
 fl_fleet_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
 	DecideData *dd = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = NULL;
@@ -893,17 +1041,38 @@ fl_fleet_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (!fl_worktree_remove_finish(res, &error))
 		g_warning("session %u: %s", dd->id, error->message);
 	if (dd->decision == FL_DECISION_APPROVE) {
-		g_autofree gchar *shortid = g_strndup(dd->data->merge_commit, 10);
-		message = g_strdup_printf(_("session %u approved: merged into %s (%s)"), dd->id,
-					  dd->data->base, shortid);
-		fl_fleet_decided(task, FL_REVIEW_APPROVED, message);
-	} else {
-		message = g_strdup_printf(_("session %u rejected: worktree and branch removed, "
-					    "patch and log kept"),
-					  dd->id);
-		fl_fleet_decided(task, FL_REVIEW_REJECTED, message);
+		g_clear_error(&error);
+		fl_crash_point("approve:removed");
+		if (!fl_store_intent_clear(self->store, dd->id, &error))
+			g_warning("session %u: %s", dd->id, error->message);
+		message = fl_fleet_approved_message(dd);
+		fl_fleet_maybe_start(self);
+		fl_fleet_decide_return(task, message);
+		return;
 	}
+	fl_crash_point("reject:removed");
+	message = g_strdup_printf(_("session %u rejected: worktree and branch removed, "
+				    "patch and log kept"),
+				  dd->id);
+	fl_fleet_decided(task, FL_REVIEW_REJECTED, message);
 }
+
+/* the merge is on the base branch: the approval is recorded, then the draft goes */
+static void
+fl_fleet_merged(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	g_autofree gchar *message = fl_fleet_approved_message(dd);
+
+	fl_fleet_record(self, dd, FL_REVIEW_APPROVED, message, TRUE);
+	fl_crash_point("approve:recorded");
+	fl_worktree_remove_async(dd->data->repo, dd->data->worktree, dd->data->branch, NULL,
+				 fl_fleet_remove_cb, task);
+}
+
+static void
+fl_fleet_merge(GTask *task);
 
 static void
 fl_fleet_merge_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -914,15 +1083,129 @@ fl_fleet_merge_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *merge = fl_worktree_merge_finish(res, &error);
 
 	if (merge == NULL) {
+		/* the user committed to the base meanwhile: nothing was changed, go again */
+		if (g_error_matches(error, FL_ERROR, FL_ERROR_BUSY) &&
+		    ++dd->attempts < FL_DECIDE_ATTEMPTS) {
+			g_error_free(error);
+			fl_fleet_merge(task);
+			return;
+		}
 		fl_fleet_decide_failed(task, error);
 		return;
 	}
+	fl_crash_point("approve:merged");
 	g_free(dd->data->merge_commit);
 	dd->data->merge_commit = g_steal_pointer(&merge);
-	/* the merge is the decision: record it before cleaning up */
-	fl_fleet_save(g_task_get_source_object(task), dd->data);
-	fl_worktree_remove_async(dd->data->repo, dd->data->worktree, dd->data->branch, NULL,
-				 fl_fleet_remove_cb, task);
+	fl_fleet_merged(task);
+}
+
+static void
+fl_fleet_merge(GTask *task)
+{
+	DecideData *dd = g_task_get_task_data(task);
+	FlSessionData *d = dd->data;
+	g_autofree gchar *first = g_utf8_make_valid(d->goal, -1);
+	g_autofree gchar *msg = NULL;
+	gchar *nl = strchr(first, '\n');
+
+	if (nl != NULL)
+		*nl = '\0';
+	msg = g_strdup_printf("Merge flotilla session %u: %s\n\nGoal: %s\nApproved via %s%s%s\n",
+			      d->id, d->name != NULL ? d->name : first, d->goal, dd->source,
+			      dd->note != NULL ? ": " : "", dd->note != NULL ? dd->note : "");
+	fl_worktree_merge_async(d->repo, d->branch, dd->intent->draft_tip, d->base, msg, NULL,
+				fl_fleet_merge_cb, task);
+}
+
+static void
+fl_fleet_approve_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autoptr(FlMergeState) state = fl_worktree_find_merge_finish(res, &error);
+
+	if (state == NULL) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (state->merged) {
+		/* on the base already (an approval cut short, or merged by hand): record it */
+		g_free(dd->data->merge_commit);
+		dd->data->merge_commit = g_strdup(state->merge_commit);
+		if (dd->intent == NULL &&
+		    !fl_fleet_record_intent(self, dd, state->draft_tip, &error)) {
+			fl_fleet_decide_failed(task, error);
+			return;
+		}
+		fl_fleet_merged(task);
+		return;
+	}
+	if (dd->recovering) {
+		/* no merge happened: roll the intent back, the draft stays pending */
+		error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
+				    _("session %u: flotillad stopped before merging; the draft is "
+				      "still pending"),
+				    dd->id);
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (!fl_fleet_record_intent(self, dd, state->draft_tip, &error)) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_crash_point("approve:intent");
+	fl_fleet_merge(task);
+}
+
+static void
+fl_fleet_reject_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autoptr(FlMergeState) state = fl_worktree_find_merge_finish(res, &error);
+	FlSessionData *d = dd->data;
+
+	if (state == NULL && !g_error_matches(error, FL_ERROR, FL_ERROR_NOT_FOUND)) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	g_clear_error(&error);
+	if (state != NULL && state->merged) {
+		/* never "rejected" while the draft is on the base branch */
+		error = g_error_new(FL_ERROR, FL_ERROR_ALREADY_DECIDED,
+				    _("session %u's draft is already merged into %s: nothing "
+				      "rejected"),
+				    dd->id, d->base);
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (!fl_fleet_record_intent(self, dd, state != NULL ? state->draft_tip : NULL, &error)) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_crash_point("reject:intent");
+	fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, fl_fleet_remove_cb, task);
+}
+
+static void
+fl_fleet_revert(GTask *task);
+
+static void
+fl_fleet_reverted(GTask *task, const gchar *commit)
+{
+	DecideData *dd = g_task_get_task_data(task);
+	g_autofree gchar *shortid = g_strndup(commit, 10);
+	g_autofree gchar *message = g_strdup_printf(_("session %u reverted on %s (%s)"), dd->id,
+						    dd->data->base, shortid);
+	g_autofree gchar *note = dd->note;
+
+	dd->note = g_strdup_printf("%s%s%s", shortid, note != NULL ? ": " : "",
+				   note != NULL ? note : "");
+	fl_fleet_decided(task, FL_REVIEW_REVERTED, message);
 }
 
 static void
@@ -932,20 +1215,96 @@ fl_fleet_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	DecideData *dd = g_task_get_task_data(task);
 	GError *error = NULL;
 	g_autofree gchar *commit = fl_worktree_revert_finish(res, &error);
-	g_autofree gchar *message = NULL;
-	g_autofree gchar *shortid = NULL;
+
+	if (commit == NULL) {
+		if (g_error_matches(error, FL_ERROR, FL_ERROR_BUSY) &&
+		    ++dd->attempts < FL_DECIDE_ATTEMPTS) {
+			g_error_free(error);
+			fl_fleet_revert(task);
+			return;
+		}
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_crash_point("revert:reverted");
+	fl_fleet_reverted(task, commit);
+}
+
+static void
+fl_fleet_revert(GTask *task)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	FlSessionData *d = dd->data;
+	GError *error = NULL;
+	g_autofree gchar *msg = g_strdup_printf("Revert flotilla session %u\n\nThis reverts "
+						"merge %s.\n",
+						d->id, d->merge_commit);
+	g_autofree gchar *scratch =
+		g_build_filename(fl_store_get_state_dir(self->store), "tmp", NULL);
+
+	if (!fl_ensure_dir(scratch, &error)) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_worktree_revert_async(d->repo, d->base, d->merge_commit, msg, scratch, NULL,
+				 fl_fleet_revert_cb, task);
+}
+
+static void
+fl_fleet_revert_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *commit = fl_worktree_find_revert_finish(res, &error);
 
 	if (commit == NULL) {
 		fl_fleet_decide_failed(task, error);
 		return;
 	}
-	shortid = g_strndup(commit, 10);
-	message = g_strdup_printf(_("session %u reverted on %s (%s)"), dd->id, dd->data->base,
-				  shortid);
-	g_free(dd->note);
-	dd->note = g_strdup_printf("%s%s%s", shortid, dd->note != NULL ? ": " : "",
-				   dd->note != NULL ? dd->note : "");
-	fl_fleet_decided(task, FL_REVIEW_REVERTED, message);
+	if (commit[0] != '\0') {
+		fl_fleet_reverted(task, commit);
+		return;
+	}
+	error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
+			    _("session %u: flotillad stopped before reverting; it is still "
+			      "approved"),
+			    dd->id);
+	fl_fleet_decide_failed(task, error);
+}
+
+/* what a previous daemon left half-done: finished or rolled back from git's truth */
+static void
+fl_fleet_recover_run(GTask *task)
+{
+	DecideData *dd = g_task_get_task_data(task);
+	FlSessionData *d = dd->data;
+	const gchar *phase = dd->intent->phase;
+
+	g_message("session %u: finishing the %s a previous flotillad left half-done", dd->id,
+		  dd->intent->op);
+	switch (dd->decision) {
+	case FL_DECISION_APPROVE:
+		if (g_strcmp0(phase, "cleanup") == 0) {
+			/* recorded as approved already: only the draft is left to remove */
+			fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL,
+						 fl_fleet_remove_cb, task);
+			return;
+		}
+		fl_worktree_find_merge_async(d->repo, d->branch, dd->intent->draft_tip, d->base,
+					     NULL, fl_fleet_approve_found_cb, task);
+		return;
+	case FL_DECISION_REJECT:
+		/* the human said no and it was recorded: the removal is finished */
+		fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, fl_fleet_remove_cb,
+					 task);
+		return;
+	default:
+		fl_worktree_find_revert_async(d->repo, d->base, dd->intent->draft_tip, NULL,
+					      fl_fleet_revert_found_cb, task);
+		return;
+	}
 }
 
 static gboolean
@@ -1006,17 +1365,47 @@ fl_fleet_decide_run(GTask *task)
 	DecideData *dd = g_task_get_task_data(task);
 	GError *error = NULL;
 	g_autofree gchar *message = NULL;
+	g_autofree gchar *answer = NULL;
 	FlSessionData *d;
 
 	/* read afresh: a decision that waited for its turn sees the one before it */
 	fl_session_data_free(dd->data);
 	dd->data = fl_store_get_session(self->store, dd->id, &error);
-	if (dd->data == NULL || !fl_fleet_decide_check(self, dd, &error)) {
+	if (dd->data == NULL) {
+		if (dd->recovering) {
+			fl_fleet_decide_failed(task, error);
+			return;
+		}
 		g_task_return_error(task, error);
 		fl_fleet_decide_done(task);
 		return;
 	}
+	if (dd->recovering) {
+		fl_fleet_recover_run(task);
+		return;
+	}
+	/* the same request again (its caller lost the first answer): the first answer */
+	answer = fl_store_request_get(self->store, dd->token, fl_decision_method(dd->decision));
+	if (answer != NULL) {
+		fl_fleet_decide_return(task, answer);
+		return;
+	}
 	d = dd->data;
+	if (dd->decision == FL_DECISION_APPROVE && d->review == FL_REVIEW_APPROVED) {
+		/* approving twice is what a script does after a lost answer: no harm, say so */
+		g_autofree gchar *shortid =
+			d->merge_commit != NULL ? g_strndup(d->merge_commit, 10) : g_strdup("?");
+		message = g_strdup_printf(_("session %u was already approved: merged into %s (%s); "
+					    "nothing changed"),
+					  d->id, d->base != NULL ? d->base : "?", shortid);
+		fl_fleet_decide_return(task, message);
+		return;
+	}
+	if (!fl_fleet_decide_check(self, dd, &error)) {
+		g_task_return_error(task, error);
+		fl_fleet_decide_done(task);
+		return;
+	}
 	if (d->repo == NULL) {
 		/* a scratch session's draft is its output: deciding only records the verdict */
 		if (dd->decision == FL_DECISION_REJECT && d->worktree != NULL) {
@@ -1037,51 +1426,104 @@ fl_fleet_decide_run(GTask *task)
 		return;
 	}
 	switch (dd->decision) {
-	case FL_DECISION_APPROVE: {
-		g_autofree gchar *first = g_utf8_make_valid(d->goal, -1);
-		g_autofree gchar *msg = NULL;
-		gchar *nl = strchr(first, '\n');
-		if (nl != NULL)
-			*nl = '\0';
-		msg = g_strdup_printf(
-			"Merge flotilla session %u: %s\n\nGoal: %s\nApproved via %s%s%s\n", d->id,
-			d->name != NULL ? d->name : first, d->goal, dd->source,
-			dd->note != NULL ? ": " : "", dd->note != NULL ? dd->note : "");
-		fl_worktree_merge_async(d->repo, d->branch, d->base, msg, NULL, fl_fleet_merge_cb,
-					task);
+	case FL_DECISION_APPROVE:
+		fl_worktree_find_merge_async(d->repo, d->branch, NULL, d->base, NULL,
+					     fl_fleet_approve_found_cb, task);
 		break;
-	}
 	case FL_DECISION_REJECT:
-		fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, fl_fleet_remove_cb,
-					 task);
+		fl_worktree_find_merge_async(d->repo, d->branch, NULL, d->base, NULL,
+					     fl_fleet_reject_found_cb, task);
 		break;
-	case FL_DECISION_REVERT: {
-		g_autofree gchar *msg =
-			g_strdup_printf("Revert flotilla session %u\n\nThis reverts "
-					"merge %s.\n",
-					d->id, d->merge_commit);
-		g_autofree gchar *scratch =
-			g_build_filename(fl_store_get_state_dir(self->store), "tmp", NULL);
-		if (!fl_ensure_dir(scratch, &error)) {
+	case FL_DECISION_REVERT:
+		if (!fl_fleet_record_intent(self, dd, d->merge_commit, &error)) {
 			fl_fleet_decide_failed(task, error);
 			return;
 		}
-		fl_worktree_revert_async(d->repo, d->base, d->merge_commit, msg, scratch, NULL,
-					 fl_fleet_revert_cb, task);
+		fl_crash_point("revert:intent");
+		fl_fleet_revert(task);
 		break;
-	}
 	default:
 		g_assert_not_reached();
 	}
 }
 
+/* queues @task behind the decisions under way in the same repository */
+static void
+fl_fleet_decide_queue(FlFleet *self, GTask *task)
+{
+	DecideData *dd = g_task_get_task_data(task);
+	GQueue *waiting = g_hash_table_lookup(self->deciding, dd->key);
+
+	if (waiting != NULL) {
+		g_queue_push_tail(waiting, task);
+		return;
+	}
+	g_hash_table_insert(self->deciding, g_strdup(dd->key), g_queue_new());
+	fl_fleet_decide_run(task);
+}
+
+static gchar *
+fl_fleet_decide_key(const FlSessionData *d, guint id)
+{
+	if (d != NULL && d->repo != NULL)
+		return g_strdup(d->repo);
+	return g_strdup_printf("#%u", id);
+}
+
+/* a recovery has no caller: its answer waits in the store for a retried request */
+static void
+fl_fleet_recover_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+
+	if (message != NULL)
+		g_message("%s", message);
+	else
+		g_message("%s", error->message);
+}
+
+/* the intents a dead daemon left: queued before any new decision can arrive */
+static void
+fl_fleet_recover(FlFleet *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) intents = fl_store_get_intents(self->store, &error);
+
+	if (intents == NULL) {
+		g_warning("cannot read decisions under way: %s", error->message);
+		return;
+	}
+	for (guint i = 0; i < intents->len; i++) {
+		FlIntent *intent = g_ptr_array_index(intents, i);
+		g_autoptr(FlSessionData) d = fl_store_get_session(self->store, intent->id, NULL);
+		GTask *task = g_task_new(self, NULL, fl_fleet_recover_done_cb, NULL);
+		DecideData *dd = g_new0(DecideData, 1);
+
+		dd->id = intent->id;
+		dd->decision = g_strcmp0(intent->op, "approve") == 0  ? FL_DECISION_APPROVE
+			       : g_strcmp0(intent->op, "reject") == 0 ? FL_DECISION_REJECT
+								      : FL_DECISION_REVERT;
+		dd->note = g_strdup(intent->note);
+		dd->source = g_strdup(intent->source != NULL ? intent->source : "cli");
+		dd->token = g_strdup(intent->token);
+		dd->key = fl_fleet_decide_key(d, intent->id);
+		dd->recovering = TRUE;
+		g_ptr_array_index(intents, i) = NULL;
+		dd->intent = intent;
+		g_task_set_task_data(task, dd, (GDestroyNotify)decide_data_free);
+		fl_fleet_decide_queue(self, task);
+	}
+}
+
 void
 fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar *note,
-		      const gchar *source, GAsyncReadyCallback callback, gpointer user_data)
+		      const gchar *source, const gchar *token, GAsyncReadyCallback callback,
+		      gpointer user_data)
 {
 	GTask *task = g_task_new(self, NULL, callback, user_data);
-	DecideData *dd = g_new0(DecideData, 1);
-	GQueue *waiting;
+	g_autoptr(FlSessionData) d = NULL;
+	DecideData *dd;
 
 	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id)) &&
 	    decision != FL_DECISION_REVERT) {
@@ -1094,21 +1536,18 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 						      id),
 				      g_free);
 		g_object_unref(task);
-		g_free(dd);
 		return;
 	}
+	dd = g_new0(DecideData, 1);
 	dd->id = id;
 	dd->decision = decision;
 	dd->note = g_strdup(note);
 	dd->source = g_strdup(source != NULL ? source : "cli");
+	dd->token = g_strdup(token);
+	d = fl_store_get_session(self->store, id, NULL);
+	dd->key = fl_fleet_decide_key(d, id);
 	g_task_set_task_data(task, dd, (GDestroyNotify)decide_data_free);
-	waiting = g_hash_table_lookup(self->deciding, GUINT_TO_POINTER(id));
-	if (waiting != NULL) {
-		g_queue_push_tail(waiting, task);
-		return;
-	}
-	g_hash_table_insert(self->deciding, GUINT_TO_POINTER(id), g_queue_new());
-	fl_fleet_decide_run(task);
+	fl_fleet_decide_queue(self, task);
 }
 
 gchar *
@@ -1174,7 +1613,7 @@ static void
 fl_fleet_init(FlFleet *self)
 {
 	self->live = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
-	self->deciding = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+	self->deciding = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)g_queue_free);
 	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
 	self->permissions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,

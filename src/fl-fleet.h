@@ -10,9 +10,9 @@ G_BEGIN_DECLS
 
 /*
  * The fleet: every live session, the FIFO queue behind max-parallel, the WIP limit on
- * unreviewed drafts, and the decisions on drafts (approve, reject, revert), serialized per
- * session so two racing approvals merge exactly once. Emits "session-changed" (guint id,
- * GVariant *a{sv}) after every change that was saved to the store.
+ * unreviewed drafts, and the decisions on drafts (approve, reject, revert), write-ahead and
+ * serialized per repository so racing approvals queue and each merges exactly once. Emits
+ * "session-changed" (guint id, GVariant *a{sv}) after every change that was saved to the store.
  */
 #define FL_TYPE_FLEET (fl_fleet_get_type())
 G_DECLARE_FINAL_TYPE(FlFleet, fl_fleet, FL, FLEET, GObject)
@@ -51,10 +51,14 @@ fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error);
 gboolean
 fl_fleet_cancel(FlFleet *self, guint id, GError **error);
 
-/* returns a one-line message saying what happened */
+/*
+ * returns a one-line message saying what happened. With a @token (nullable), a second call
+ * with the same token gets the first call's answer instead of deciding again.
+ */
 void
 fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar *note,
-		      const gchar *source, GAsyncReadyCallback callback, gpointer user_data);
+		      const gchar *source, const gchar *token, GAsyncReadyCallback callback,
+		      gpointer user_data);
 gchar *
 fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error);
 

@@ -18,6 +18,10 @@
 #include "fl-util.h"
 #include "fl-worktree.h"
 
+/* how soon a draft that could not be recorded (a lock, a full disk) is tried again */
+#define FL_RECORD_RETRY_MIN_S 2
+#define FL_RECORD_RETRY_MAX_S 300
+
 /* how much of the output tail becomes a shell session's final message */
 #define FL_FINAL_MESSAGE_MAX 2048
 
@@ -42,6 +46,9 @@ struct _FlSession {
 	GInputStream *log_in;      /* (owned) (nullable) */
 	FlClaudeStream *live;      /* (owned) (nullable) */
 	FlState end_state;         /* becomes data->state once the draft is recorded */
+	guint record_delay;        /* seconds before recording the draft again, 0 = first try */
+	guint record_retry_id;
+	gchar *outcome_reason;     /* (owned) (nullable) the reason the agent's end gave */
 	GCancellable *cancellable; /* (owned) for our own git work */
 };
 
@@ -324,6 +331,19 @@ fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+fl_session_make_draft(FlSession *self);
+
+static gboolean
+fl_session_record_retry_cb(gpointer user_data)
+{
+	FlSession *self = user_data;
+
+	self->record_retry_id = 0;
+	fl_session_make_draft(self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
 fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(FlSession) self = user_data;
@@ -332,13 +352,38 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree gchar *log = NULL;
 
 	if (info == NULL) {
+		/* the daemon is going away: the next one records the draft */
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			return;
+		/*
+		 * Not recorded is not "no changes": the worktree and branch stay, the session
+		 * stays running in the store (so a restarted daemon records it too), and the
+		 * recording is tried again, less often each time
+		 */
+		if (self->record_delay == 0) {
+			g_free(self->outcome_reason);
+			self->outcome_reason = g_strdup(self->data->reason);
+		}
+		self->record_delay =
+			CLAMP(self->record_delay * 2, FL_RECORD_RETRY_MIN_S, FL_RECORD_RETRY_MAX_S);
 		g_free(self->data->reason);
-		self->data->reason =
-			g_strdup_printf(_("cannot record the draft: %s"), error->message);
-		if (self->end_state == FL_STATE_DONE)
-			self->end_state = FL_STATE_FAILED;
-		fl_session_finish_done(self, FALSE);
+		self->data->reason = g_strdup_printf(
+			g_dngettext(GETTEXT_PACKAGE,
+				    "cannot record the draft yet (trying again in %u second): %s",
+				    "cannot record the draft yet (trying again in %u seconds): %s",
+				    self->record_delay),
+			self->record_delay, error->message);
+		g_warning("session %u: %s", self->data->id, self->data->reason);
+		fl_session_changed(self);
+		self->record_retry_id =
+			g_timeout_add_seconds(self->record_delay, fl_session_record_retry_cb, self);
 		return;
+	}
+	if (self->record_delay > 0) {
+		/* recorded at last: the reason was only about the recording */
+		self->record_delay = 0;
+		g_free(self->data->reason);
+		self->data->reason = g_steal_pointer(&self->outcome_reason);
 	}
 	g_free(self->data->diffstat);
 	self->data->diffstat = g_strdup(info->diffstat);
@@ -1214,6 +1259,7 @@ fl_session_dispose(GObject *object)
 
 	g_cancellable_cancel(self->cancellable);
 	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
+	g_clear_handle_id(&self->record_retry_id, g_source_remove);
 	G_OBJECT_CLASS(fl_session_parent_class)->dispose(object);
 }
 
@@ -1227,6 +1273,7 @@ fl_session_finalize(GObject *object)
 	g_clear_object(&self->runner);
 	g_clear_object(&self->cancellable);
 	g_free(self->resume_reply);
+	g_free(self->outcome_reason);
 	g_clear_object(&self->log_monitor);
 	g_clear_object(&self->log_in);
 	g_clear_pointer(&self->live, fl_claude_stream_free);

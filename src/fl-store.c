@@ -24,6 +24,11 @@ typedef enum {
 	FL_STORE_STMT_GET_EVENTS,
 	FL_STORE_STMT_LEDGER_GET,
 	FL_STORE_STMT_LEDGER_SET,
+	FL_STORE_STMT_INTENT_SET,
+	FL_STORE_STMT_INTENT_CLEAR,
+	FL_STORE_STMT_INTENTS,
+	FL_STORE_STMT_REQUEST_GET,
+	FL_STORE_STMT_REQUEST_SET,
 	FL_STORE_N_STMTS,
 } FlStoreStmt;
 
@@ -32,6 +37,7 @@ struct _FlStore {
 	gchar *state_dir;                      /* (owned) */
 	sqlite3 *db;                           /* (owned) */
 	sqlite3_stmt *stmts[FL_STORE_N_STMTS]; /* (owned) (nullable) prepared on first use */
+	guint id_floor; /* new ids are above this: the highest id sessions/ held at creation */
 };
 
 G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
@@ -98,6 +104,16 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"SELECT announced FROM ledger WHERE session_id = ?1 AND event = ?2",
 	[FL_STORE_STMT_LEDGER_SET] = "INSERT OR IGNORE INTO ledger (session_id, event, "
 				     "announced) VALUES (?1, ?2, ?3)",
+	[FL_STORE_STMT_INTENT_SET] =
+		"INSERT OR REPLACE INTO intents (session_id, op, phase, draft_tip, note, source, "
+		"token, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[FL_STORE_STMT_INTENT_CLEAR] = "DELETE FROM intents WHERE session_id = ?1",
+	[FL_STORE_STMT_INTENTS] = "SELECT session_id, op, phase, draft_tip, note, source, token, "
+				  "created FROM intents ORDER BY session_id",
+	[FL_STORE_STMT_REQUEST_GET] =
+		"SELECT answer FROM requests WHERE token = ?1 AND method = ?2",
+	[FL_STORE_STMT_REQUEST_SET] = "INSERT OR IGNORE INTO requests (token, method, answer, "
+				      "created) VALUES (?1, ?2, ?3, ?4)",
 };
 
 /* each entry migrates from version i to i + 1; never edit a released one, append */
@@ -125,6 +141,20 @@ static const gchar *const fl_store_migrations[] = {
 	/* the failures a digest may still have to announce, without reading every session */
 	"CREATE INDEX sessions_failed ON sessions(state)"
 	"  WHERE state IN ('failed', 'interrupted') AND review = 'none';",
+	/*
+	 * a decision's intent, written before it touches git and removed once its outcome is
+	 * recorded, so a daemon start finishes or undoes what a dead one left half-done; the
+	 * answers to tokened requests, so a retried call gets the first answer; and settings
+	 * of the store itself (the id floor)
+	 */
+	"CREATE TABLE intents ("
+	"  session_id INTEGER PRIMARY KEY, op TEXT NOT NULL, phase TEXT NOT NULL,"
+	"  draft_tip TEXT, note TEXT, source TEXT, token TEXT, created INTEGER NOT NULL);"
+	"CREATE TABLE requests ("
+	"  token TEXT NOT NULL, method TEXT NOT NULL, answer TEXT, created INTEGER NOT NULL,"
+	"  PRIMARY KEY (token, method));"
+	"CREATE INDEX requests_created ON requests(created);"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value);",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -273,6 +303,147 @@ fl_store_migrate(FlStore *self, const gchar *path, GError **error)
 	return TRUE;
 }
 
+/* a retry comes within minutes of its call: a week of answers is plenty */
+#define FL_STORE_REQUEST_KEEP_US (7 * G_TIME_SPAN_DAY)
+
+static void
+fl_store_prune_requests(FlStore *self)
+{
+	g_autofree gchar *sql =
+		g_strdup_printf("DELETE FROM requests WHERE created < %" G_GINT64_FORMAT,
+				fl_now() - FL_STORE_REQUEST_KEEP_US);
+	g_autoptr(GError) error = NULL;
+
+	if (!fl_store_exec(self, sql, &error))
+		g_debug("%s", error->message);
+}
+
+/* the highest numeric name in @dir: ids a previous store handed out left these behind */
+static guint
+fl_store_highest_id_in(const gchar *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const gchar *name;
+	guint highest = 0;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		guint64 id = 0;
+
+		if (g_ascii_string_to_unsigned(name, 10, 1, G_MAXUINT32, &id, NULL) && id > highest)
+			highest = (guint)id;
+	}
+	return highest;
+}
+
+static gboolean
+fl_store_load_floor(FlStore *self, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	if (sqlite3_prepare_v2(self->db, "SELECT value FROM meta WHERE key = 'id_floor'", -1, &stmt,
+			       NULL) != SQLITE_OK)
+		return fl_store_fail(self, error, "database");
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		self->id_floor = (guint)sqlite3_column_int64(stmt, 0);
+	return TRUE;
+}
+
+/*
+ * A new store next to the files of an old one (it was lost, or moved aside): its ids start
+ * above every session directory and worktree, so `flotilla/<id>` branches and logs of the
+ * old sessions are never mistaken for a new session's
+ */
+static gboolean
+fl_store_set_floor(FlStore *self, GError **error)
+{
+	g_autofree gchar *sessions = g_build_filename(self->state_dir, "sessions", NULL);
+	g_autofree gchar *worktrees = g_build_filename(self->state_dir, "worktrees", NULL);
+	g_autofree gchar *sql = NULL;
+	guint floor = MAX(fl_store_highest_id_in(sessions), fl_store_highest_id_in(worktrees));
+
+	if (floor == 0)
+		return TRUE;
+	sql = g_strdup_printf("INSERT OR REPLACE INTO meta (key, value) VALUES ('id_floor', %u)",
+			      floor);
+	if (!fl_store_exec(self, sql, error))
+		return FALSE;
+	self->id_floor = floor;
+	return TRUE;
+}
+
+/* a file that exists but is empty is a store that was lost, unless nothing ever used it */
+static gboolean
+fl_store_check_empty(FlStore *self, const gchar *path, GError **error)
+{
+	g_autofree gchar *sessions = g_build_filename(self->state_dir, "sessions", NULL);
+	GStatBuf st;
+
+	if (g_stat(path, &st) != 0 || st.st_size != 0 || fl_store_highest_id_in(sessions) == 0)
+		return TRUE;
+	/* TRANSLATORS: the database file, then the directory holding the sessions' files */
+	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+		    _("%s is empty, but %s holds earlier sessions: refusing to start a new store "
+		      "over them (the file is kept); move it aside to start a new store, whose "
+		      "ids continue after the earlier sessions'"),
+		    path, sessions);
+	return FALSE;
+}
+
+/*
+ * Every page checked once after start-up, on a connection of its own in a worker thread:
+ * a store damaged in the middle (a disk error, a copy cut short) is found without making
+ * start-up wait for a read of the whole file
+ */
+static void
+fl_store_check_thread(GTask *task, gpointer source_object, gpointer task_data,
+		      GCancellable *cancellable)
+{
+	const gchar *path = task_data;
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autofree gchar *why = NULL;
+	sqlite3 *db = NULL;
+	const gchar *result = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		result = (const gchar *)sqlite3_column_text(stmt, 0);
+	if (g_strcmp0(result, "ok") != 0)
+		why = fl_text_sanitize(result != NULL ? result
+				       : db != NULL   ? sqlite3_errmsg(db)
+						      : "cannot open",
+				       -1, FALSE);
+	g_clear_pointer(&stmt, sqlite3_finalize);
+	sqlite3_close(db);
+	if (why != NULL) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_FAILED,
+					_("%s is damaged (%s): refusing to use it (the file is "
+					  "kept); restore it from a backup, or move it aside to "
+					  "start a new store"),
+					path, why);
+		return;
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+void
+fl_store_check_async(FlStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+		     gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+	g_task_set_source_tag(task, fl_store_check_async);
+	g_task_set_task_data(task, g_build_filename(self->state_dir, "flotilla.db", NULL), g_free);
+	g_task_run_in_thread(task, fl_store_check_thread);
+}
+
+gboolean
+fl_store_check_finish(FlStore *self, GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error)
 {
@@ -300,6 +471,8 @@ fl_store_new(const gchar *state_dir, GError **error)
 			    state_dir, g_strerror(saved));
 		return NULL;
 	}
+	if (!fl_store_check_empty(self, path, error))
+		return NULL;
 	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), path,
@@ -319,6 +492,15 @@ fl_store_new(const gchar *state_dir, GError **error)
 	}
 	if (version < FL_STORE_SCHEMA_VERSION && !fl_store_migrate(self, path, error))
 		return NULL;
+	if (version == 0 && !fl_store_set_floor(self, error)) {
+		g_prefix_error(error, "%s: ", path);
+		return NULL;
+	}
+	if (!fl_store_load_floor(self, error)) {
+		g_prefix_error(error, "%s: ", path);
+		return NULL;
+	}
+	fl_store_prune_requests(self);
 	if (!fl_ensure_dir(sessions, &error_local)) {
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, error_local->message);
 		return NULL;
@@ -490,18 +672,30 @@ fl_store_clear_ids(GPtrArray *datas)
 }
 
 gboolean
-fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by, GError **error)
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by,
+			 const gchar *token, GError **error)
 {
 	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
+	gint64 next = 0;
 
 	if (stmt == NULL)
 		return FALSE;
 	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error))
 		return FALSE;
+	if (self->id_floor > 0) {
+		/* explicit ids only while the floor is above what the table holds */
+		gint highest =
+			fl_store_int_query(self, "SELECT IFNULL(MAX(id), 0) FROM sessions", NULL);
+		if (highest >= 0 && (guint)highest < self->id_floor)
+			next = (gint64)self->id_floor + 1;
+	}
 	for (guint i = 0; i < datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(datas, i);
 		sqlite3_reset(stmt);
-		sqlite3_bind_null(stmt, 1);
+		if (next > 0)
+			sqlite3_bind_int64(stmt, 1, next++);
+		else
+			sqlite3_bind_null(stmt, 1);
 		fl_store_bind_session(stmt, d);
 		if (sqlite3_step(stmt) != SQLITE_DONE) {
 			fl_store_fail(self, error, "cannot record session");
@@ -512,6 +706,19 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by
 		d->id = (guint)sqlite3_last_insert_rowid(self->db);
 		if (queued_by != NULL &&
 		    !fl_store_add_event(self, d->id, "queued", queued_by, NULL, error)) {
+			fl_store_exec(self, "ROLLBACK", NULL);
+			fl_store_clear_ids(datas);
+			return FALSE;
+		}
+	}
+	if (token != NULL) {
+		/* the answer a retried call with the same token gets: the ids, in order */
+		g_autoptr(GString) ids = g_string_new(NULL);
+		for (guint i = 0; i < datas->len; i++) {
+			FlSessionData *d = g_ptr_array_index(datas, i);
+			g_string_append_printf(ids, "%s%u", i > 0 ? " " : "", d->id);
+		}
+		if (!fl_store_request_set(self, token, "Run", ids->str, error)) {
 			fl_store_exec(self, "ROLLBACK", NULL);
 			fl_store_clear_ids(datas);
 			return FALSE;
@@ -748,4 +955,111 @@ fl_store_commit(FlStore *self)
 		g_warning("%s", error->message);
 		fl_store_exec(self, "ROLLBACK", NULL);
 	}
+}
+
+void
+fl_intent_free(FlIntent *intent)
+{
+	if (intent == NULL)
+		return;
+	g_free(intent->op);
+	g_free(intent->phase);
+	g_free(intent->draft_tip);
+	g_free(intent->note);
+	g_free(intent->source);
+	g_free(intent->token);
+	g_free(intent);
+}
+
+gboolean
+fl_store_intent_set(FlStore *self, const FlIntent *intent, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_SET, error);
+
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, intent->id);
+	fl_store_bind_text(stmt, 2, intent->op);
+	fl_store_bind_text(stmt, 3, intent->phase);
+	fl_store_bind_text(stmt, 4, intent->draft_tip);
+	fl_store_bind_text(stmt, 5, intent->note);
+	fl_store_bind_text(stmt, 6, intent->source);
+	fl_store_bind_text(stmt, 7, intent->token);
+	sqlite3_bind_int64(stmt, 8, intent->created > 0 ? intent->created : fl_now());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record the decision");
+	return TRUE;
+}
+
+gboolean
+fl_store_intent_clear(FlStore *self, guint id, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_CLEAR, error);
+
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record the decision");
+	return TRUE;
+}
+
+GPtrArray *
+fl_store_get_intents(FlStore *self, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENTS, error);
+	g_autoptr(GPtrArray) result = NULL;
+	gint rc;
+
+	if (stmt == NULL)
+		return NULL;
+	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_intent_free);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		FlIntent *intent = g_new0(FlIntent, 1);
+		intent->id = (guint)sqlite3_column_int64(stmt, 0);
+		intent->op = fl_store_column_text(stmt, 1);
+		intent->phase = fl_store_column_text(stmt, 2);
+		intent->draft_tip = fl_store_column_text(stmt, 3);
+		intent->note = fl_store_column_text(stmt, 4);
+		intent->source = fl_store_column_text(stmt, 5);
+		intent->token = fl_store_column_text(stmt, 6);
+		intent->created = sqlite3_column_int64(stmt, 7);
+		g_ptr_array_add(result, intent);
+	}
+	if (rc != SQLITE_DONE) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return g_steal_pointer(&result);
+}
+
+gchar *
+fl_store_request_get(FlStore *self, const gchar *token, const gchar *method)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_GET, NULL);
+
+	if (stmt == NULL || token == NULL)
+		return NULL;
+	sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, method, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return NULL;
+	return fl_store_column_text(stmt, 0);
+}
+
+gboolean
+fl_store_request_set(FlStore *self, const gchar *token, const gchar *method, const gchar *answer,
+		     GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_SET, error);
+
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, method, -1, SQLITE_STATIC);
+	fl_store_bind_text(stmt, 3, answer);
+	sqlite3_bind_int64(stmt, 4, fl_now());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record the answer");
+	return TRUE;
 }

@@ -15,15 +15,27 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 2
+#define FL_STORE_SCHEMA_VERSION 3
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
 
-/* assigns data->id; inserts rows for every item in one transaction, each with a "queued"
- * event by @queued_by unless that is NULL */
+/*
+ * Reads every page of the database in a worker thread (PRAGMA quick_check): an error naming
+ * the file when it is damaged
+ */
+void
+fl_store_check_async(FlStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+		     gpointer user_data);
 gboolean
-fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by, GError **error);
+fl_store_check_finish(FlStore *self, GAsyncResult *res, GError **error);
+
+/* assigns data->id; inserts rows for every item in one transaction, each with a "queued"
+ * event by @queued_by unless that is NULL, and with @token (nullable) remembered as the
+ * request that made them (fl_store_request_get(token, "Run") gives the ids) */
+gboolean
+fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by,
+			 const gchar *token, GError **error);
 gboolean
 fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error);
 /* NULL + FL_ERROR_NOT_FOUND when there is no such session */
@@ -67,6 +79,41 @@ fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event);
 gboolean
 fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
 		    GError **error);
+
+/*
+ * A decision under way (approve, reject, revert): recorded before git is touched, removed
+ * in the transaction that records its outcome. A daemon start finds what a dead one left
+ * and finishes or undoes it from what git says.
+ */
+typedef struct {
+	guint id;
+	gchar *op;        /* "approve", "reject", "revert" */
+	gchar *phase;     /* "act": git may be half-way; "cleanup": decided, removing the draft */
+	gchar *draft_tip; /* approve, reject: the draft's tip; revert: the merge undone */
+	gchar *note;
+	gchar *source;
+	gchar *token; /* the request's token, answered once the intent is done */
+	gint64 created;
+} FlIntent;
+
+void
+fl_intent_free(FlIntent *intent);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlIntent, fl_intent_free)
+
+gboolean
+fl_store_intent_set(FlStore *self, const FlIntent *intent, GError **error);
+gboolean
+fl_store_intent_clear(FlStore *self, guint id, GError **error);
+/* every intent left, by session id */
+GPtrArray *
+fl_store_get_intents(FlStore *self, GError **error);
+
+/* the answer remembered for a request token and method, or NULL (answers are kept a week) */
+gchar *
+fl_store_request_get(FlStore *self, const gchar *token, const gchar *method);
+gboolean
+fl_store_request_set(FlStore *self, const gchar *token, const gchar *method, const gchar *answer,
+		     GError **error);
 
 /* groups the writes between them into one durable transaction (not nestable) */
 void

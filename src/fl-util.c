@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -232,4 +233,27 @@ fl_boot_id(void)
 		g_once_init_leave(&boot_id, g_strstrip(contents));
 	}
 	return boot_id;
+}
+
+void
+fl_crash_point(const gchar *step)
+{
+	static gsize init = 0;
+	static gchar *want = NULL;
+	static guint64 nth = 0;
+	static guint64 seen = 0;
+
+	if (g_once_init_enter(&init)) {
+		const gchar *spec = g_getenv("FL_TEST_CRASH_AT");
+		const gchar *colon = spec != NULL ? strrchr(spec, ':') : NULL;
+
+		if (colon != NULL &&
+		    g_ascii_string_to_unsigned(colon + 1, 10, 1, G_MAXUINT32, &nth, NULL))
+			want = g_strndup(spec, colon - spec);
+		g_once_init_leave(&init, 1);
+	}
+	if (want == NULL || g_strcmp0(step, want) != 0 || ++seen != nth)
+		return;
+	g_message("FL_TEST_CRASH_AT: dying at %s", step);
+	kill(getpid(), SIGKILL);
 }

@@ -52,4 +52,12 @@ fl_proc_starttime(gint pid);
 const gchar *
 fl_boot_id(void);
 
+/*
+ * Tests only: FL_TEST_CRASH_AT=STEP:N in the environment kills the process (SIGKILL, as
+ * kill -9 would) the Nth time it reaches @step, so the crash suite can stop the daemon at
+ * every point of a multi-step operation. Without the variable this does nothing.
+ */
+void
+fl_crash_point(const gchar *step);
+
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-util.h"
 
 #define FL_WORKTREE_IDENT_NAME  "Flotilla"
 #define FL_WORKTREE_IDENT_EMAIL "flotilla@localhost"
@@ -666,6 +667,7 @@ fl_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	fl_crash_point("finalize:patched");
 	fl_git(task, ctx->worktree, NULL, fl_finalize_shortstat_cb, "diff-tree", "-r",
 	       "--shortstat", ctx->base_commit, ctx->head_commit, NULL);
 }
@@ -746,6 +748,7 @@ fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 						       _("cannot commit the leftover changes")));
 		return;
 	}
+	fl_crash_point("finalize:committed");
 	fl_finalize_head(task);
 }
 
@@ -792,8 +795,106 @@ fl_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 						       _("cannot stage the leftover changes")));
 		return;
 	}
+	fl_crash_point("finalize:added");
 	fl_git(task, ctx->worktree, NULL, fl_finalize_staged_cb, "diff", "--cached", "--quiet",
 	       NULL);
+}
+
+/* the directory a process works in, if we may look */
+static gboolean
+fl_proc_cwd_under(const gchar *pid, const gchar *dir)
+{
+	g_autofree gchar *link = g_build_filename("/proc", pid, "cwd", NULL);
+	g_autofree gchar *cwd = g_file_read_link(link, NULL);
+
+	if (cwd == NULL)
+		return FALSE;
+	return g_strcmp0(cwd, dir) == 0 ||
+	       (g_str_has_prefix(cwd, dir) && cwd[strlen(dir)] == G_DIR_SEPARATOR);
+}
+
+static gboolean
+fl_proc_has_open(const gchar *pid, const gchar *path)
+{
+	g_autofree gchar *fds = g_build_filename("/proc", pid, "fd", NULL);
+	g_autoptr(GDir) dir = g_dir_open(fds, 0, NULL);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *link = g_build_filename(fds, name, NULL);
+		g_autofree gchar *target = g_file_read_link(link, NULL);
+
+		if (g_strcmp0(target, path) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/*
+ * Whether any live process may own a lock in @worktree's git directory: one working in the
+ * worktree or the git directory (git -C, an agent's git, a dead daemon's orphaned git), or
+ * a git holding @lock open. Only when none does is the lock a dead process's leftover.
+ */
+static gboolean
+fl_lock_has_owner(const gchar *worktree, const gchar *gitdir, const gchar *lock)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	const gchar *pid;
+
+	while (proc != NULL && (pid = g_dir_read_name(proc)) != NULL) {
+		g_autofree gchar *comm_path = NULL;
+		g_autofree gchar *comm = NULL;
+
+		if (!g_ascii_isdigit(pid[0]))
+			continue;
+		if (fl_proc_cwd_under(pid, worktree) || fl_proc_cwd_under(pid, gitdir))
+			return TRUE;
+		comm_path = g_build_filename("/proc", pid, "comm", NULL);
+		if (g_file_get_contents(comm_path, &comm, NULL, NULL) &&
+		    g_str_has_prefix(comm, "git") && fl_proc_has_open(pid, lock))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* the private git directory of a linked worktree, from its .git file */
+static gchar *
+fl_worktree_gitdir(const gchar *worktree)
+{
+	g_autofree gchar *dotgit = g_build_filename(worktree, ".git", NULL);
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *base = NULL;
+
+	if (!g_file_get_contents(dotgit, &contents, NULL, NULL) ||
+	    !g_str_has_prefix(contents, "gitdir: "))
+		return NULL;
+	g_strstrip(contents);
+	base = g_path_get_dirname(dotgit);
+	return g_canonicalize_filename(contents + strlen("gitdir: "), base);
+}
+
+gboolean
+fl_worktree_clear_stale_locks(const gchar *worktree)
+{
+	const gchar *names[] = {"index.lock", "HEAD.lock", NULL};
+	g_autofree gchar *gitdir = fl_worktree_gitdir(worktree);
+	gboolean cleared = FALSE;
+
+	/* only a draft worktree's own git directory: the user's locks are never ours to touch */
+	if (gitdir == NULL)
+		return FALSE;
+	for (guint i = 0; names[i] != NULL; i++) {
+		g_autofree gchar *lock = g_build_filename(gitdir, names[i], NULL);
+
+		if (!g_file_test(lock, G_FILE_TEST_EXISTS) ||
+		    fl_lock_has_owner(worktree, gitdir, lock))
+			continue;
+		if (g_unlink(lock) == 0) {
+			g_message("removed %s, left behind by a git that is gone", lock);
+			cleared = TRUE;
+		}
+	}
+	return cleared;
 }
 
 void
@@ -818,6 +919,8 @@ fl_worktree_finalize_async(const gchar *worktree, const gchar *base_commit, cons
 	ctx->message = g_strdup(message);
 	ctx->patch_path = g_strdup(patch_path);
 	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_finalize_ctx_free);
+	/* a daemon killed during its git add leaves index.lock behind, which would fail ours */
+	fl_worktree_clear_stale_locks(worktree);
 	fl_git(task, worktree, NULL, fl_finalize_add_cb, "add", "-A", NULL);
 }
 
@@ -1194,6 +1297,7 @@ fl_land_move(GTask *task)
 	g_autofree gchar *ref = NULL;
 	g_autofree gchar *reason = NULL;
 
+	fl_crash_point(ctx->reverting ? "revert:committed" : "approve:committed");
 	if (ctx->checkout != NULL) {
 		/* the checkout's index and files follow; git refuses rather than overwrite */
 		fl_git(task, ctx->checkout, ctx->env, fl_land_move_cb, "merge", "--ff-only",
@@ -1295,7 +1399,15 @@ static void
 fl_merge_start(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
-	g_autofree gchar *ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
+	g_autofree gchar *ref = NULL;
+
+	if (ctx->draft_tip != NULL) {
+		/* exactly the commit the caller recorded as its intent */
+		fl_git(task, ctx->repo, ctx->env, fl_merge_tree_cb, "merge-tree", "--write-tree",
+		       "--name-only", "--no-messages", "-z", ctx->base_tip, ctx->draft_tip, NULL);
+		return;
+	}
+	ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
 
 	fl_git(task, ctx->repo, ctx->env, fl_merge_draft_tip_cb, "rev-parse", "--verify", "--quiet",
 	       ref, NULL);
@@ -1703,8 +1815,8 @@ fl_land_start(GTask *task)
 }
 
 void
-fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *base_branch,
-			const gchar *message, GCancellable *cancellable,
+fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *draft_tip,
+			const gchar *base_branch, const gchar *message, GCancellable *cancellable,
 			GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = NULL;
@@ -1720,6 +1832,7 @@ fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *bas
 			   fl_worktree_merge_async);
 	ctx = g_task_get_task_data(task);
 	ctx->branch = g_strdup(branch);
+	ctx->draft_tip = g_strdup(draft_tip);
 	fl_land_start(task);
 }
 
@@ -1923,4 +2036,219 @@ fl_worktree_remove_finish(GAsyncResult *res, GError **error)
 	g_return_val_if_fail(g_task_is_valid(res, NULL), FALSE);
 	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_remove_async, FALSE);
 	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* what git says about a decision: the truth a restarted daemon finishes or undoes it from */
+
+void
+fl_merge_state_free(FlMergeState *state)
+{
+	if (state == NULL)
+		return;
+	g_free(state->draft_tip);
+	g_free(state->merge_commit);
+	g_free(state);
+}
+
+typedef struct {
+	gchar *repo;
+	gchar *branch;
+	gchar *base_ref;
+	FlMergeState *state;
+} FlFindCtx;
+
+static void
+fl_find_ctx_free(FlFindCtx *ctx)
+{
+	g_free(ctx->repo);
+	g_free(ctx->branch);
+	g_free(ctx->base_ref);
+	fl_merge_state_free(ctx->state);
+	g_free(ctx);
+}
+
+static void
+fl_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFindCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_auto(GStrv) lines = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+	/* "merge parent1 parent2…", newest first: the oldest merge naming the tip brought it in */
+	lines = g_strsplit(run->out, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) ids = g_strsplit(lines[i], " ", -1);
+
+		for (guint j = 1; ids[0] != NULL && ids[j] != NULL; j++) {
+			if (g_strcmp0(ids[j], ctx->state->draft_tip) == 0) {
+				g_free(ctx->state->merge_commit);
+				ctx->state->merge_commit = g_strdup(ids[0]);
+			}
+		}
+	}
+	g_task_return_pointer(task, g_steal_pointer(&ctx->state),
+			      (GDestroyNotify)fl_merge_state_free);
+}
+
+static void
+fl_find_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFindCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *range = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status == 1) {
+		g_task_return_pointer(task, g_steal_pointer(&ctx->state),
+				      (GDestroyNotify)fl_merge_state_free);
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+	ctx->state->merged = TRUE;
+	range = g_strconcat(ctx->state->draft_tip, "..", ctx->base_ref, NULL);
+	fl_git(task, ctx->repo, NULL, fl_find_merges_cb, "log", "--merges", "--ancestry-path",
+	       "--format=%H %P", range, "--", NULL);
+}
+
+static void
+fl_find_ancestor(GTask *task)
+{
+	FlFindCtx *ctx = g_task_get_task_data(task);
+
+	fl_git(task, ctx->repo, NULL, fl_find_ancestor_cb, "merge-base", "--is-ancestor",
+	       ctx->state->draft_tip, ctx->base_ref, NULL);
+}
+
+static void
+fl_find_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFindCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
+						 ctx->branch, ctx->repo));
+		return;
+	}
+	ctx->state->draft_tip = fl_run_line(run);
+	fl_find_ancestor(task);
+}
+
+void
+fl_worktree_find_merge_async(const gchar *repo, const gchar *branch, const gchar *draft_tip,
+			     const gchar *base_branch, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *ref = NULL;
+	FlFindCtx *ctx;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(base_branch != NULL);
+	g_return_if_fail(branch != NULL || draft_tip != NULL);
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_find_merge_async);
+	ctx = g_new0(FlFindCtx, 1);
+	ctx->repo = g_strdup(repo);
+	ctx->branch = g_strdup(branch);
+	ctx->base_ref = g_strconcat("refs/heads/", base_branch, NULL);
+	ctx->state = g_new0(FlMergeState, 1);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_find_ctx_free);
+	if (draft_tip != NULL) {
+		ctx->state->draft_tip = g_strdup(draft_tip);
+		fl_find_ancestor(task);
+		return;
+	}
+	ref = g_strconcat("refs/heads/", branch, "^{commit}", NULL);
+	fl_git(task, repo, NULL, fl_find_tip_cb, "rev-parse", "--verify", "--quiet", ref, NULL);
+}
+
+FlMergeState *
+fl_worktree_find_merge_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_find_merge_async,
+			     NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+static void
+fl_find_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	const gchar *repo = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_auto(GStrv) lines = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, repo));
+		return;
+	}
+	lines = g_strsplit(g_strstrip(run->out), "\n", -1);
+	/* newest first: the oldest one is ours, a later one would be the user's */
+	g_task_return_pointer(
+		task, g_strdup(lines[0] != NULL ? lines[g_strv_length(lines) - 1] : ""), g_free);
+}
+
+void
+fl_worktree_find_revert_async(const gchar *repo, const gchar *base_branch,
+			      const gchar *merge_commit, GCancellable *cancellable,
+			      GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *range = NULL;
+	g_autofree gchar *grep = NULL;
+
+	g_return_if_fail(repo != NULL);
+	g_return_if_fail(base_branch != NULL);
+	g_return_if_fail(merge_commit != NULL);
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_find_revert_async);
+	g_task_set_task_data(task, g_strdup(repo), g_free);
+	range = g_strconcat(merge_commit, "..refs/heads/", base_branch, NULL);
+	grep = g_strconcat("--grep=This reverts merge ", merge_commit, ".", NULL);
+	fl_git(task, repo, NULL, fl_find_revert_cb, "log", "--format=%H", "--fixed-strings", grep,
+	       range, "--", NULL);
+}
+
+gchar *
+fl_worktree_find_revert_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_find_revert_async,
+			     NULL);
+	return g_task_propagate_pointer(G_TASK(res), error);
 }

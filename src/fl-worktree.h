@@ -64,6 +64,15 @@ FlDraftInfo *
 fl_worktree_finalize_finish(GAsyncResult *res, GError **error);
 
 /*
+ * Removes index.lock and HEAD.lock from @worktree's own git directory when no live process
+ * can own them (none works in the worktree or its git directory, no git has them open):
+ * what a git killed with its daemon left. Never touches the main repository's locks.
+ * Returns whether it removed one.
+ */
+gboolean
+fl_worktree_clear_stale_locks(const gchar *worktree);
+
+/*
  * Runs `sh -c @command` in @worktree in its own process group with output to @log_path,
  * killing the group after @timeout_s. Result: "pass", "fail" or "timeout" (never NULL unless
  * the command could not be started at all, then an error).
@@ -76,8 +85,8 @@ gchar *
 fl_worktree_verify_finish(GAsyncResult *res, GError **error);
 
 /*
- * Merges @branch into @base_branch of @repo with a merge commit (--no-ff) whose message is
- * @message, never touching uncommitted user work:
+ * Merges @branch (exactly the commit @draft_tip when not NULL) into @base_branch of @repo with
+ * a merge commit (--no-ff) whose message is @message, never touching uncommitted user work:
  *  - if @base_branch is checked out in some worktree and that worktree has uncommitted
  *    changes to tracked files: FL_ERROR_DIRTY naming the files, nothing changed;
  *  - if the merge conflicts: FL_ERROR_CONFLICT naming the files, nothing changed;
@@ -86,8 +95,8 @@ fl_worktree_verify_finish(GAsyncResult *res, GError **error);
  * Returns the merge commit's id.
  */
 void
-fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *base_branch,
-			const gchar *message, GCancellable *cancellable,
+fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *draft_tip,
+			const gchar *base_branch, const gchar *message, GCancellable *cancellable,
 			GAsyncReadyCallback callback, gpointer user_data);
 gchar *
 fl_worktree_merge_finish(GAsyncResult *res, GError **error);
@@ -114,5 +123,36 @@ fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *bran
 			 gpointer user_data);
 gboolean
 fl_worktree_remove_finish(GAsyncResult *res, GError **error);
+
+typedef struct {
+	gchar *draft_tip;    /* the draft's commit */
+	gboolean merged;     /* it is on the base branch */
+	gchar *merge_commit; /* (nullable) the merge that brought it there, when there is one */
+} FlMergeState;
+
+void
+fl_merge_state_free(FlMergeState *state);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlMergeState, fl_merge_state_free)
+
+/*
+ * Whether a draft (@branch's tip, or @draft_tip when not NULL) is on @base_branch already,
+ * and by which merge commit: what an approval interrupted by a crash left in git.
+ * FL_ERROR_NOT_FOUND when @branch does not exist.
+ */
+void
+fl_worktree_find_merge_async(const gchar *repo, const gchar *branch, const gchar *draft_tip,
+			     const gchar *base_branch, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data);
+FlMergeState *
+fl_worktree_find_merge_finish(GAsyncResult *res, GError **error);
+
+/* the commit on @base_branch that reverts @merge_commit (as fl_worktree_revert_async()
+ * words its message), or "" when there is none */
+void
+fl_worktree_find_revert_async(const gchar *repo, const gchar *base_branch,
+			      const gchar *merge_commit, GCancellable *cancellable,
+			      GAsyncReadyCallback callback, gpointer user_data);
+gchar *
+fl_worktree_find_revert_finish(GAsyncResult *res, GError **error);
 
 G_END_DECLS

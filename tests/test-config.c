@@ -524,6 +524,11 @@ test_config_errors(void)
 {
 	const FlBadConfig cases[] = {
 		{"[fleets]\nmax-parallel=2\n", {"[fleets]", "unknown group"}},
+		{"[fleet]\nmax-parallel=2\n[checkin]\nevery=1h\n[fleet]\nmax-parallel=3\n",
+		 {"[fleet]", "twice"}},
+		{"[agent x]\ncommand=true\n[agent x]\ncommand=false\n", {"[agent x]", "twice"}},
+		{"[agent x]\ncommand=tool --msg {goal\n", {"[agent x] command", "'{goal'"}},
+		{"[agent x]\ncommand=tool goal}\n", {"[agent x] command", "unbalanced"}},
 		{"[Fleet]\n", {"[Fleet]", "unknown group"}},
 		{"[agent]\ncommand=true\n", {"[agent]", "unknown group"}},
 		{"[fleet]\nmax-paralel=2\n", {"[fleet] max-paralel", "unknown key"}},

@@ -567,7 +567,7 @@ test_ls_all_pages(void)
 		d->created = d->started = d->finished = g_get_real_time();
 		g_ptr_array_add(datas, d);
 	}
-	g_assert_true(fl_store_insert_sessions(store, datas, NULL, &error));
+	g_assert_true(fl_store_insert_sessions(store, datas, NULL, NULL, &error));
 	g_assert_no_error(error);
 	g_clear_object(&store);
 	fl_test_env_start_daemon(env, NULL);

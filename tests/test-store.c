@@ -71,7 +71,7 @@ insert_one(FlStore *store, const gchar *goal, FlState state, FlReview review)
 	g_autoptr(GError) error = NULL;
 
 	g_ptr_array_add(datas, session_new(goal, state, review));
-	g_assert_true(fl_store_insert_sessions(store, datas, NULL, &error));
+	g_assert_true(fl_store_insert_sessions(store, datas, NULL, NULL, &error));
 	g_assert_no_error(error);
 	return ((FlSessionData *)g_ptr_array_index(datas, 0))->id;
 }
@@ -277,7 +277,7 @@ test_store_insert_get(void)
 	/* nothing but the required fields */
 	g_ptr_array_add(datas, session_new("second", FL_STATE_QUEUED, FL_REVIEW_NONE));
 	g_ptr_array_add(datas, session_new("third", FL_STATE_QUEUED, FL_REVIEW_NONE));
-	g_assert_true(fl_store_insert_sessions(store, datas, NULL, &error));
+	g_assert_true(fl_store_insert_sessions(store, datas, NULL, NULL, &error));
 	g_assert_no_error(error);
 	for (guint i = 0; i < datas->len; i++)
 		g_assert_cmpuint(((FlSessionData *)g_ptr_array_index(datas, i))->id, ==, i + 1);
@@ -362,7 +362,7 @@ test_store_insert_atomic(void)
 	/* a session without a goal violates the schema: the whole batch must go */
 	g_ptr_array_add(datas, session_new(NULL, FL_STATE_QUEUED, FL_REVIEW_NONE));
 	g_ptr_array_add(datas, session_new("ok too", FL_STATE_QUEUED, FL_REVIEW_NONE));
-	g_assert_false(fl_store_insert_sessions(store, datas, NULL, &error));
+	g_assert_false(fl_store_insert_sessions(store, datas, NULL, NULL, &error));
 	g_assert_error(error, FL_ERROR, FL_ERROR_FAILED);
 	g_test_message("%s", error->message);
 	g_clear_error(&error);
@@ -374,7 +374,7 @@ test_store_insert_atomic(void)
 	g_assert_cmpstr(ids, ==, "1");
 	/* the store still takes writes afterwards: no transaction was left open */
 	g_assert_cmpuint(insert_one(store, "after", FL_STATE_QUEUED, FL_REVIEW_NONE), ==, 2);
-	g_assert_true(fl_store_insert_sessions(store, empty, NULL, &error));
+	g_assert_true(fl_store_insert_sessions(store, empty, NULL, NULL, &error));
 	g_assert_no_error(error);
 
 	g_clear_object(&store);
@@ -667,7 +667,7 @@ test_store_queued_event(void)
 	guint id;
 
 	g_ptr_array_add(datas, session_new("goal", FL_STATE_QUEUED, FL_REVIEW_NONE));
-	g_assert_true(fl_store_insert_sessions(store, datas, "cli", &error));
+	g_assert_true(fl_store_insert_sessions(store, datas, "cli", NULL, &error));
 	g_assert_no_error(error);
 	id = ((FlSessionData *)g_ptr_array_index(datas, 0))->id;
 	events = fl_store_get_events(store, id, &error);
@@ -998,7 +998,7 @@ test_store_scale(void)
 			if (id <= total - 20 && (id % 997 == 0 || id % 499 == 0))
 				expected++;
 		}
-		g_assert_true(fl_store_insert_sessions(store, datas, NULL, &error));
+		g_assert_true(fl_store_insert_sessions(store, datas, NULL, NULL, &error));
 		g_assert_no_error(error);
 	}
 	elapsed = g_timer_elapsed(timer, NULL);

@@ -86,7 +86,7 @@ merge(const gchar *repo, const gchar *branch, const gchar *base_branch, const gc
 {
 	g_autoptr(GAsyncResult) res = NULL;
 
-	fl_worktree_merge_async(repo, branch, base_branch, message, NULL, result_cb, &res);
+	fl_worktree_merge_async(repo, branch, NULL, base_branch, message, NULL, result_cb, &res);
 	wait_result(&res);
 	return fl_worktree_merge_finish(res, error);
 }

@@ -1,0 +1,610 @@
+/*
+ * Crash consistency: the daemon is killed (SIGKILL, at named points inside each multi-step
+ * operation via FL_TEST_CRASH_AT, and at random moments) while it records a draft, approves,
+ * rejects or reverts; after a restart every invariant holds: a draft is there or a human
+ * rejected it, an approval is merged exactly once and recorded so, a retried request gets
+ * the first answer, nothing is doubled, the store is intact. Plus the deterministic repros
+ * of what went wrong before: a stale index.lock, an empty or damaged store, concurrent
+ * approvals in one repository.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "fl-test-harness.h"
+
+#define WAIT_MS 30000
+#define FL_BUS  "io.github.flotilla.Flotilla1"
+#define FL_PATH "/io/github/flotilla/Flotilla1"
+
+static gchar *
+make_repo(FlTestEnv *env, const gchar *name)
+{
+	gchar *repo = g_build_filename(env->root, name, NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(repo, 0700), ==, 0);
+	g_free(fl_test_sh(repo, "git init -q -b main . && git config user.name 'Test User' && "
+				"git config user.email test@example.com && "
+				"echo base > notes.txt && git add notes.txt && "
+				"git commit -q -m initial"));
+	return repo;
+}
+
+static gchar *
+git(const gchar *repo, const gchar *args)
+{
+	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
+
+	return g_strstrip(fl_test_sh(repo, cmd));
+}
+
+static const gchar *
+show_str(FlTestEnv *env, guint id, const gchar *key, JsonObject **keep)
+{
+	g_clear_pointer(keep, json_object_unref);
+	*keep = fl_test_show(env, id);
+	if (!json_object_has_member(*keep, key) || json_object_get_null_member(*keep, key))
+		return NULL;
+	return json_object_get_string_member(*keep, key);
+}
+
+static guint
+run_done(FlTestEnv *env, const gchar *repo, const gchar *goal)
+{
+	guint id = fl_test_run_session(env, repo, "--", goal, NULL);
+	g_autofree gchar *state = fl_test_wait_ended(env, id, WAIT_MS);
+
+	g_assert_cmpstr(state, ==, "done");
+	return id;
+}
+
+/* a decision straight on the bus, with a request token; NULL + error when the daemon died */
+static gchar *
+decide(FlTestEnv *env, const gchar *method, guint id, const gchar *token, GError **error)
+{
+	GVariantBuilder options;
+	g_autoptr(GVariant) reply = NULL;
+	gchar *message = NULL;
+
+	g_variant_builder_init(&options, G_VARIANT_TYPE("a{sv}"));
+	if (token != NULL)
+		g_variant_builder_add(&options, "{sv}", "token", g_variant_new_string(token));
+	reply = g_dbus_connection_call_sync(
+		env->conn, FL_BUS, FL_PATH, FL_BUS, method, g_variant_new("(ua{sv})", id, &options),
+		G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, WAIT_MS, NULL, error);
+	if (reply == NULL)
+		return NULL;
+	g_variant_get(reply, "(s)", &message);
+	return message;
+}
+
+/* starts the daemon with a crash point armed; the CLI and later daemons do not inherit it */
+static void
+start_armed(FlTestEnv *env, const gchar *crash_at)
+{
+	env->envp = g_environ_setenv(env->envp, "FL_TEST_CRASH_AT", crash_at, TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	env->envp = g_environ_unsetenv(env->envp, "FL_TEST_CRASH_AT");
+}
+
+/* the armed daemon died as it should: reaped, and a fresh one takes over */
+static void
+restart_after_crash(FlTestEnv *env)
+{
+	gint status = fl_test_env_stop_daemon(env, SIGKILL);
+
+	g_assert_true(WIFSIGNALED(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
+	fl_test_env_start_daemon(env, NULL);
+}
+
+static gint
+sql_int(const gchar *db_path, const gchar *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	gint value = -1;
+
+	g_assert_cmpint(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	g_assert_cmpint(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		value = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return value;
+}
+
+static void
+assert_store_ok(FlTestEnv *env)
+{
+	g_autofree gchar *db_path = g_build_filename(env->state_dir, "flotilla.db", NULL);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+
+	g_assert_cmpint(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL), ==,
+			SQLITE_OK);
+	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
+	g_assert_cmpstr((const gchar *)sqlite3_column_text(stmt, 0), ==, "ok");
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+/* merges on main that brought in session @id's draft */
+static guint
+count_merges(const gchar *repo, guint id)
+{
+	g_autofree gchar *args =
+		g_strdup_printf("log --merges --format=%%s main | grep -c '^Merge flotilla session "
+				"%u:' || true",
+				id);
+	g_autofree gchar *out = git(repo, args);
+
+	return (guint)g_ascii_strtoull(out, NULL, 10);
+}
+
+static gboolean
+branch_exists(const gchar *repo, guint id)
+{
+	g_autofree gchar *args =
+		g_strdup_printf("rev-parse --verify -q refs/heads/flotilla/%u >/dev/null && echo "
+				"yes || echo no",
+				id);
+	g_autofree gchar *out = git(repo, args);
+
+	return g_strcmp0(out, "yes") == 0;
+}
+
+/* every intent of a decision is finished or rolled back once a daemon has started */
+static void
+assert_no_intent(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *db_path = g_build_filename(env->state_dir, "flotilla.db", NULL);
+	g_autofree gchar *sql =
+		g_strdup_printf("SELECT COUNT(*) FROM intents WHERE session_id = %u", id);
+
+	g_assert_cmpint(sql_int(db_path, sql), ==, 0);
+}
+
+/* after any crash and a retry with the same token: merged once, recorded, draft gone */
+static void
+assert_approved_once(FlTestEnv *env, const gchar *repo, guint id)
+{
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *parent = NULL;
+	const gchar *merge;
+
+	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "approved");
+	merge = show_str(env, id, "merge_commit", &obj);
+	g_assert_nonnull(merge);
+	g_assert_cmpuint(count_merges(repo, id), ==, 1);
+	parent = g_strdup_printf("merge-base --is-ancestor %s main && echo yes", merge);
+	g_free(git(repo, parent));
+	g_assert_false(branch_exists(repo, id));
+	assert_no_intent(env, id);
+	assert_store_ok(env);
+}
+
+static void
+test_approve_crash_points(void)
+{
+	const gchar *steps[] = {"approve:intent",   "approve:committed", "approve:merged",
+				"approve:recorded", "approve:removed",   NULL};
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+
+	for (guint i = 0; steps[i] != NULL; i++) {
+		g_autofree gchar *crash_at = g_strdup_printf("%s:1", steps[i]);
+		g_autofree gchar *goal = g_strdup_printf("echo %u > file%u.txt", i, i);
+		g_autofree gchar *token = g_uuid_string_random();
+		g_autofree gchar *answer = NULL;
+		g_autofree gchar *again = NULL;
+		g_autoptr(GError) error = NULL;
+		guint id;
+
+		g_test_message("crash at %s", steps[i]);
+		start_armed(env, crash_at);
+		id = run_done(env, repo, goal);
+		g_assert_null(decide(env, "Approve", id, token, &error));
+		g_assert_nonnull(error);
+		g_clear_error(&error);
+		restart_after_crash(env);
+		/* the caller lost the answer and asks again with the same token */
+		answer = decide(env, "Approve", id, token, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(answer, "approved"));
+		assert_approved_once(env, repo, id);
+		/* once more, without the token: a no-op that says so */
+		again = decide(env, "Approve", id, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(again, "already approved"));
+		g_assert_cmpuint(count_merges(repo, id), ==, 1);
+		fl_test_env_stop_daemon(env, SIGTERM);
+	}
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+}
+
+static void
+test_reject_crash_points(void)
+{
+	const gchar *steps[] = {"reject:intent", "reject:removed", NULL};
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+
+	for (guint i = 0; steps[i] != NULL; i++) {
+		g_autofree gchar *crash_at = g_strdup_printf("%s:1", steps[i]);
+		g_autofree gchar *token = g_uuid_string_random();
+		g_autofree gchar *answer = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) obj = NULL;
+		guint id;
+
+		start_armed(env, crash_at);
+		id = run_done(env, repo, "echo no > no.txt");
+		g_assert_null(decide(env, "Reject", id, token, &error));
+		g_clear_error(&error);
+		restart_after_crash(env);
+		answer = decide(env, "Reject", id, token, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(answer, "rejected"));
+		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "rejected");
+		g_assert_false(branch_exists(repo, id));
+		g_assert_false(
+			g_file_test(show_str(env, id, "worktree", &obj), G_FILE_TEST_EXISTS));
+		g_assert_cmpuint(count_merges(repo, id), ==, 0);
+		assert_no_intent(env, id);
+		assert_store_ok(env);
+		fl_test_env_stop_daemon(env, SIGTERM);
+	}
+}
+
+static void
+test_revert_crash_points(void)
+{
+	const gchar *steps[] = {"revert:intent", "revert:committed", "revert:reverted", NULL};
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+
+	for (guint i = 0; steps[i] != NULL; i++) {
+		g_autofree gchar *crash_at = g_strdup_printf("%s:1", steps[i]);
+		g_autofree gchar *goal = g_strdup_printf("echo %u > rev%u.txt", i, i);
+		g_autofree gchar *token = g_uuid_string_random();
+		g_autofree gchar *answer = NULL;
+		g_autofree gchar *count = NULL;
+		g_autofree gchar *merged = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) obj = NULL;
+		guint id;
+
+		start_armed(env, crash_at);
+		id = run_done(env, repo, goal);
+		merged = decide(env, "Approve", id, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_null(decide(env, "Revert", id, token, &error));
+		g_clear_error(&error);
+		restart_after_crash(env);
+		answer = decide(env, "Revert", id, token, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(answer, "reverted"));
+		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "reverted");
+		count = g_strdup_printf("log --format=%%s main | grep -c '^Revert flotilla session "
+					"%u$' || true",
+					id);
+		g_assert_cmpstr(git(repo, count), ==, "1");
+		assert_no_intent(env, id);
+		assert_store_ok(env);
+		fl_test_env_stop_daemon(env, SIGTERM);
+	}
+}
+
+/* recording the draft, cut short anywhere: the next daemon records it, nothing is lost */
+static void
+test_finalize_crash_points(void)
+{
+	const gchar *steps[] = {"finalize:added", "finalize:committed", "finalize:patched", NULL};
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+
+	for (guint i = 0; steps[i] != NULL; i++) {
+		g_autofree gchar *crash_at = g_strdup_printf("%s:1", steps[i]);
+		g_autofree gchar *goal = g_strdup_printf("echo %u > draft%u.txt", i, i);
+		g_autofree gchar *state = NULL;
+		g_autofree gchar *show = NULL;
+		g_autofree gchar *patch = NULL;
+		g_autofree gchar *idstr = NULL;
+		g_autoptr(JsonObject) obj = NULL;
+		guint id;
+
+		start_armed(env, crash_at);
+		id = fl_test_run_session(env, repo, "--", goal, NULL);
+		/* it dies recording the draft */
+		g_assert_true(WIFSIGNALED(fl_test_env_stop_daemon(env, 0)));
+		fl_test_env_start_daemon(env, NULL);
+		state = fl_test_wait_ended(env, id, WAIT_MS);
+		g_assert_cmpstr(state, ==, "done");
+		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+		g_assert_true(branch_exists(repo, id));
+		show = g_strdup_printf("show flotilla/%u:draft%u.txt", id, i);
+		g_free(git(repo, show));
+		idstr = g_strdup_printf("%u", id);
+		patch = fl_test_cli_ok(env, NULL, "diff", idstr, NULL);
+		g_assert_nonnull(strstr(patch, "+++ b/draft"));
+		fl_test_env_stop_daemon(env, SIGTERM);
+	}
+}
+
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	const gchar *reason;
+	guint seen;
+	gboolean first;
+} ReasonWait;
+
+static gboolean
+reason_cond(gpointer user_data)
+{
+	ReasonWait *w = user_data;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) props = NULL;
+	const gchar *reason = NULL;
+
+	/* ask again only after a SessionChanged */
+	if (w->first && w->seen == w->env->changes)
+		return FALSE;
+	w->first = TRUE;
+	w->seen = w->env->changes;
+	reply = g_dbus_connection_call_sync(w->env->conn, FL_BUS, FL_PATH, FL_BUS, "GetSession",
+					    g_variant_new("(u)", w->id), G_VARIANT_TYPE("(a{sv})"),
+					    G_DBUS_CALL_FLAGS_NO_AUTO_START, 5000, NULL, NULL);
+	if (reply == NULL)
+		return FALSE;
+	props = g_variant_get_child_value(reply, 0);
+	return g_variant_lookup(props, "reason", "&s", &reason) &&
+	       strstr(reason, w->reason) != NULL;
+}
+
+static gboolean
+fl_test_wait_for_reason(FlTestEnv *env, guint id, const gchar *reason, guint timeout_ms)
+{
+	ReasonWait w = {env, id, reason, 0, FALSE};
+
+	return fl_test_wait_for(reason_cond, &w, timeout_ms);
+}
+
+typedef struct {
+	guint pending;
+	guint ok;
+	GPtrArray *errors;
+} Concurrent;
+
+static void
+concurrent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Concurrent *c = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply =
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+
+	c->pending--;
+	if (reply != NULL)
+		c->ok++;
+	else
+		g_ptr_array_add(c->errors, g_strdup(error->message));
+}
+
+static gboolean
+concurrent_done(gpointer user_data)
+{
+	Concurrent *c = user_data;
+
+	return c->pending == 0;
+}
+
+/* twenty approvals at once in one repository: queued, all merged, each exactly once */
+static void
+test_concurrent_approvals(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=4\nmax-unreviewed=0\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	Concurrent c = {0, 0, errors};
+	guint ids[20];
+
+	fl_test_env_start_daemon(env, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *goal = g_strdup_printf("echo %u > c%u.txt", i, i);
+		ids[i] = fl_test_run_session(env, repo, "--", goal, NULL);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *state = fl_test_wait_ended(env, ids[i], WAIT_MS);
+		g_assert_cmpstr(state, ==, "done");
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		GVariantBuilder options;
+
+		g_variant_builder_init(&options, G_VARIANT_TYPE("a{sv}"));
+		c.pending++;
+		g_dbus_connection_call(env->conn, FL_BUS, FL_PATH, FL_BUS, "Approve",
+				       g_variant_new("(ua{sv})", ids[i], &options),
+				       G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+				       120000, NULL, concurrent_cb, &c);
+	}
+	g_assert_true(fl_test_wait_for(concurrent_done, &c, 120000));
+	for (guint i = 0; i < errors->len; i++)
+		g_test_message("refused: %s", (const gchar *)g_ptr_array_index(errors, i));
+	g_assert_cmpuint(errors->len, ==, 0);
+	g_assert_cmpuint(c.ok, ==, G_N_ELEMENTS(ids));
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *path = g_strdup_printf("c%u.txt", i);
+		g_autofree gchar *file = g_build_filename(repo, path, NULL);
+
+		g_assert_cmpuint(count_merges(repo, ids[i]), ==, 1);
+		g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
+	}
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	assert_store_ok(env);
+}
+
+/* an index.lock a dead git left in a draft's worktree does not cost the draft */
+static void
+test_stale_index_lock(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = run_done(env, repo,
+		      "echo work > work.txt && touch \"$(git rev-parse --git-dir)/index.lock\"");
+	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+	g_assert_true(branch_exists(repo, id));
+	g_free(git(repo, "show flotilla/1:work.txt"));
+}
+
+/* a lock a live process may hold is left alone: the draft waits, then is recorded */
+static void
+test_live_lock_waits(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *go = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *holder_cmd = NULL;
+	g_autofree gchar *goal = NULL;
+	g_autofree gchar *lock = NULL;
+	g_autofree gchar *state = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GSubprocess) holder = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *worktree = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	/* the agent ends once a process that works in its worktree holds the lock */
+	goal = g_strdup_printf("echo work > work.txt; while [ ! -e '%s' ]; do sleep 0.1; done", go);
+	id = fl_test_run_session(env, repo, "--", goal, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
+	worktree = g_strdup(show_str(env, id, "worktree", &obj));
+	lock = g_strdup_printf("%s/.git/worktrees/%u/index.lock", repo, id);
+	/* it starts once the agent has begun working there */
+	holder_cmd = g_strdup_printf("until [ -e '%s/work.txt' ]; do sleep 0.05; done; cd '%s' && "
+				     "touch '%s' && touch '%s' && exec sleep 3",
+				     worktree, worktree, lock, go);
+	{
+		const gchar *argv[] = {"sh", "-c", holder_cmd, NULL};
+		holder = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_NONE, &error);
+		g_assert_no_error(error);
+	}
+	/* while the holder lives, the draft is kept and the session says why it waits */
+	g_assert_true(fl_test_wait_for_reason(env, id, "cannot record the draft yet", WAIT_MS));
+	g_assert_true(g_file_test(worktree, G_FILE_TEST_IS_DIR));
+	g_assert_true(branch_exists(repo, id));
+	g_assert_true(g_file_test(lock, G_FILE_TEST_EXISTS));
+	g_subprocess_wait(holder, NULL, NULL);
+	/* the holder is gone: its lock is stale now, and the next try records the draft */
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+	g_assert_null(show_str(env, id, "reason", &obj));
+}
+
+static void
+write_bytes(const gchar *path, const gchar *contents, gsize len)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_file_set_contents(path, contents, (gssize)len, &error);
+	g_assert_no_error(error);
+}
+
+static gint
+run_daemon_sync(FlTestEnv *env, gchar **err)
+{
+	const gchar *argv[] = {g_getenv("FLOTILLAD"), NULL};
+	gint status = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_spawn_sync(env->root, (gchar **)argv, env->envp, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+		     NULL, err, &status, &error);
+	g_assert_no_error(error);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* an empty store next to earlier sessions is refused and kept; ids never restart at 1 */
+static void
+test_empty_store(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *db = g_build_filename(env->state_dir, "flotilla.db", NULL);
+	g_autofree gchar *old = g_build_filename(env->state_dir, "sessions", "7", NULL);
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+	guint id;
+
+	g_assert_cmpint(g_mkdir_with_parents(old, 0700), ==, 0);
+	write_bytes(db, "", 0);
+	g_assert_cmpint(run_daemon_sync(env, &err), ==, 1);
+	g_assert_nonnull(strstr(err, db));
+	g_assert_nonnull(strstr(err, "empty"));
+	g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+	g_assert_true(g_file_get_contents(db, &contents, &len, NULL));
+	g_assert_cmpuint(len, ==, 0);
+
+	/* moved aside as the message says: a new store, its ids after the old sessions' */
+	g_assert_cmpint(g_unlink(db), ==, 0);
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", "true", NULL);
+	g_assert_cmpuint(id, ==, 8);
+}
+
+/* a store damaged in the middle is refused, named, and left as it is */
+static void
+test_damaged_store(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *db = g_build_filename(env->state_dir, "flotilla.db", NULL);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *err = NULL;
+	gsize len = 0;
+	gsize len_after = 0;
+
+	fl_test_env_start_daemon(env, NULL);
+	for (guint i = 0; i < 30; i++)
+		fl_test_run_session(env, NULL, "--", "true", NULL);
+	fl_test_env_stop_daemon(env, SIGTERM);
+	g_assert_true(g_file_get_contents(db, &before, &len, NULL));
+	g_assert_cmpuint(len, >=, 3 * 4096);
+	/* the third page: a b-tree page of some table or index */
+	memset(before + 2 * 4096 + 8, 0x5a, 200);
+	write_bytes(db, before, len);
+	g_assert_cmpint(run_daemon_sync(env, &err), ==, 1);
+	g_assert_nonnull(strstr(err, db));
+	g_assert_nonnull(strstr(err, "damaged"));
+	g_assert_true(g_file_get_contents(db, &after, &len_after, NULL));
+	g_assert_cmpuint(len_after, ==, len);
+	g_assert_cmpint(memcmp(before, after, len), ==, 0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/crash/approve-points", test_approve_crash_points);
+	g_test_add_func("/crash/reject-points", test_reject_crash_points);
+	g_test_add_func("/crash/revert-points", test_revert_crash_points);
+	g_test_add_func("/crash/finalize-points", test_finalize_crash_points);
+	g_test_add_func("/crash/concurrent-approvals", test_concurrent_approvals);
+	g_test_add_func("/crash/stale-index-lock", test_stale_index_lock);
+	g_test_add_func("/crash/live-lock-waits", test_live_lock_waits);
+	g_test_add_func("/crash/empty-store", test_empty_store);
+	g_test_add_func("/crash/damaged-store", test_damaged_store);
+	return g_test_run();
+}
