@@ -5,10 +5,14 @@
 #include <glib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "fl-proc.h"
+#include "fl-runner-protocol.h"
 
 /*
  * flotilla-runner: the per-session supervisor the daemon execs (the conmon pattern), so a session
@@ -19,8 +23,6 @@
  * sigwaitinfo()/sigtimedwait(), so there are no handlers, no flags and no races with waitpid().
  */
 
-#define FL_RUNNER_EXIT_USAGE           2
-#define FL_RUNNER_EXIT_CANNOT_RUN      127
 #define FL_RUNNER_DEFAULT_GRACE        10.0
 #define FL_RUNNER_MAX_GRACE            (24.0 * 60.0 * 60.0)
 #define FL_RUNNER_CLEANUP_TIMEOUT_USEC (5 * G_USEC_PER_SEC)
@@ -30,6 +32,7 @@ typedef struct {
 	const gchar *dir;
 	const gchar *cwd;
 	gdouble grace;
+	gint lock_fd;   /* -1 when none was passed */
 	GPtrArray *env; /* (element-type utf8) (unowned): KEY=VALUE strings from argv */
 	gchar **argv;   /* (unowned): the tail of main()'s argv */
 } FlRunnerArgs;
@@ -43,7 +46,7 @@ typedef struct {
 
 static const gchar *fl_runner_usage =
 	"usage: flotilla-runner --dir SESSION_DIR [--cwd DIR] [--grace SECONDS] "
-	"[--env KEY=VALUE]... -- PROGRAM [ARG...]";
+	"[--lock-fd FD] [--env KEY=VALUE]... -- PROGRAM [ARG...]";
 
 static gboolean
 fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error)
@@ -59,8 +62,11 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 		if (g_strcmp0(arg, "--") == 0)
 			break;
 		name = eq != NULL ? g_strndup(arg, eq - arg) : g_strdup(arg);
-		if (g_strcmp0(name, "--dir") != 0 && g_strcmp0(name, "--cwd") != 0 &&
-		    g_strcmp0(name, "--grace") != 0 && g_strcmp0(name, "--env") != 0) {
+		if (g_strcmp0(name, FL_RUNNER_OPT_DIR) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_CWD) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_GRACE) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_LOCK_FD) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_ENV) != 0) {
 			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
 				    "unknown argument '%s' (the program goes after --)", arg);
 			return FALSE;
@@ -75,11 +81,24 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 			return FALSE;
 		}
 
-		if (g_strcmp0(name, "--dir") == 0) {
+		if (g_strcmp0(name, FL_RUNNER_OPT_DIR) == 0) {
 			args->dir = value;
-		} else if (g_strcmp0(name, "--cwd") == 0) {
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_CWD) == 0) {
 			args->cwd = value;
-		} else if (g_strcmp0(name, "--grace") == 0) {
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_LOCK_FD) == 0) {
+			guint64 fd = 0;
+
+			/* an open descriptor above stderr, or the lock would be our stdio */
+			if (!g_ascii_string_to_unsigned(value, 10, STDERR_FILENO + 1, G_MAXINT, &fd,
+							NULL) ||
+			    fcntl((gint)fd, F_GETFD) < 0) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "--lock-fd needs an open descriptor above 2, not '%s'",
+					    value);
+				return FALSE;
+			}
+			args->lock_fd = (gint)fd;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_GRACE) == 0) {
 			gchar *end = NULL;
 			gdouble grace = g_ascii_strtod(value, &end);
 
@@ -119,69 +138,6 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 	return TRUE;
 }
 
-/* fields of a /proc/PID/stat line, counted as in proc(5); the command name may hold spaces
- * and parentheses, so counting starts after the last ')' */
-static gboolean
-fl_runner_stat_field(const gchar *stat, guint field, guint64 *value, GError **error)
-{
-	const gchar *rparen = strrchr(stat, ')');
-	g_auto(GStrv) tokens = NULL;
-
-	if (rparen == NULL || field < 3) {
-		g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-				    "malformed /proc stat line");
-		return FALSE;
-	}
-	/* rparen + 1 starts with a space, so tokens[0] is empty and field 3 is tokens[1] */
-	tokens = g_strsplit(rparen + 1, " ", -1);
-	if (g_strv_length(tokens) <= field - 2) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-			    "/proc stat line has no field %u", field);
-		return FALSE;
-	}
-	return g_ascii_string_to_unsigned(g_strstrip(tokens[field - 2]), 10, 0, G_MAXUINT64, value,
-					  error);
-}
-
-static gboolean
-fl_runner_read_starttime(guint64 *starttime, GError **error)
-{
-	g_autofree gchar *stat = NULL;
-
-	if (!g_file_get_contents("/proc/self/stat", &stat, NULL, error))
-		return FALSE;
-	if (!fl_runner_stat_field(stat, 22, starttime, error)) {
-		g_prefix_error(error, "cannot read the start time from /proc/self/stat: ");
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static gchar *
-fl_runner_read_boot_id(GError **error)
-{
-	g_autofree gchar *boot_id = NULL;
-
-	if (!g_file_get_contents("/proc/sys/kernel/random/boot_id", &boot_id, NULL, error))
-		return NULL;
-	g_strstrip(boot_id);
-	/* it goes into JSON unescaped, so only accept what the kernel writes: a UUID */
-	for (const gchar *p = boot_id; *p != '\0'; p++) {
-		if (!g_ascii_isxdigit(*p) && *p != '-') {
-			g_set_error_literal(
-				error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-				"unexpected content in /proc/sys/kernel/random/boot_id");
-			return NULL;
-		}
-	}
-	if (boot_id[0] == '\0') {
-		g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-				    "/proc/sys/kernel/random/boot_id is empty");
-		return NULL;
-	}
-	return g_steal_pointer(&boot_id);
-}
-
 static gchar *
 fl_runner_now_iso8601(void)
 {
@@ -205,9 +161,11 @@ fl_runner_write_file(const gchar *dir, const gchar *name, const gchar *contents,
 static gchar *
 fl_runner_started_json(guint64 starttime, const gchar *boot_id, const gchar *started_at)
 {
-	return g_strdup_printf("{\"v\":1,\"runner_pid\":%d,\"runner_starttime\":%" G_GUINT64_FORMAT
-			       ",\"boot_id\":\"%s\",\"started_at\":\"%s\"}\n",
-			       (gint)getpid(), starttime, boot_id, started_at);
+	return g_strdup_printf(
+		"{\"" FL_RUNNER_KEY_VERSION "\":%d,\"" FL_RUNNER_KEY_RUNNER_PID
+		"\":%d,\"" FL_RUNNER_KEY_RUNNER_STARTTIME "\":%" G_GUINT64_FORMAT
+		",\"" FL_RUNNER_KEY_BOOT_ID "\":\"%s\",\"" FL_RUNNER_KEY_STARTED_AT "\":\"%s\"}\n",
+		FL_RUNNER_PROTOCOL_VERSION, (gint)getpid(), starttime, boot_id, started_at);
 }
 
 static gchar *
@@ -216,9 +174,12 @@ fl_runner_exit_json(const FlRunnerState *state)
 	g_autofree gchar *finished_at = fl_runner_now_iso8601();
 	gboolean exited = WIFEXITED(state->status);
 
-	return g_strdup_printf("{\"v\":1,\"status\":\"%s\",\"code\":%d,\"signal\":%d,"
-			       "\"cancelled\":%s,\"finished_at\":\"%s\"}\n",
-			       exited ? "exited" : "signaled",
+	return g_strdup_printf("{\"" FL_RUNNER_KEY_VERSION "\":%d,\"" FL_RUNNER_KEY_STATUS
+			       "\":\"%s\",\"" FL_RUNNER_KEY_CODE "\":%d,\"" FL_RUNNER_KEY_SIGNAL
+			       "\":%d,\"" FL_RUNNER_KEY_CANCELLED
+			       "\":%s,\"" FL_RUNNER_KEY_FINISHED_AT "\":\"%s\"}\n",
+			       FL_RUNNER_PROTOCOL_VERSION,
+			       exited ? FL_RUNNER_STATUS_EXITED : FL_RUNNER_STATUS_SIGNALED,
 			       exited ? WEXITSTATUS(state->status) : -1,
 			       exited ? 0 : WTERMSIG(state->status),
 			       state->cancelled ? "true" : "false", finished_at);
@@ -417,19 +378,14 @@ fl_runner_kill_children(pid_t self)
 	if (proc == NULL)
 		return;
 	while ((name = g_dir_read_name(proc)) != NULL) {
-		g_autofree gchar *path = NULL;
-		g_autofree gchar *stat = NULL;
+		FlProcStat stat;
 		guint64 pid = 0;
-		guint64 ppid = 0;
 
 		if (!g_ascii_string_to_unsigned(name, 10, 1, G_MAXINT, &pid, NULL))
 			continue;
-		path = g_build_filename("/proc", name, "stat", NULL);
-		if (!g_file_get_contents(path, &stat, NULL, NULL))
+		if (!fl_proc_stat_read((gint)pid, &stat, NULL))
 			continue;
-		if (!fl_runner_stat_field(stat, 4, &ppid, NULL))
-			continue;
-		if (ppid == (guint64)self)
+		if (stat.ppid == (guint64)self)
 			kill((pid_t)pid, SIGKILL);
 	}
 }
@@ -479,10 +435,12 @@ main(int argc, char **argv)
 	g_autofree gchar *exited = NULL;
 	const gint handled_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 	guint64 starttime = 0;
+	FlProcStat self_stat;
 	sigset_t handled;
 	gint log_fd;
 
 	args.grace = FL_RUNNER_DEFAULT_GRACE;
+	args.lock_fd = -1;
 	args.env = env;
 	if (!fl_runner_parse_args(argc, argv, &args, &error)) {
 		g_printerr("flotilla-runner: %s; %s\n", error->message, fl_runner_usage);
@@ -503,7 +461,21 @@ main(int argc, char **argv)
 
 	/* the daemon spawns us without closing its descriptors (so that GLib can use
 	 * posix_spawn); a session that outlives the daemon must not hold any of them open */
-	close_range(STDERR_FILENO + 1, ~0U, 0);
+	if (args.lock_fd < 0) {
+		close_range(STDERR_FILENO + 1, ~0U, 0);
+	} else {
+		if (args.lock_fd > STDERR_FILENO + 1)
+			close_range(STDERR_FILENO + 1, (guint)args.lock_fd - 1, 0);
+		close_range((guint)args.lock_fd + 1, ~0U, 0);
+		/* ours for life (the daemon's copy is closed after the spawn), never the agent's;
+		 * taking it again on the same open file is a no-op when the daemon already did */
+		fcntl(args.lock_fd, F_SETFD, FD_CLOEXEC);
+		if (flock(args.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			g_printerr("flotilla-runner: cannot lock --lock-fd %d: %s\n", args.lock_fd,
+				   g_strerror(errno));
+			return FL_RUNNER_EXIT_USAGE;
+		}
+	}
 	/* the runner outlives the daemon, so it must not share the daemon's session; EPERM only
 	 * when a caller already made us a session or group leader */
 	setsid();
@@ -514,17 +486,18 @@ main(int argc, char **argv)
 		g_printerr("flotilla-runner: %s\n", error->message);
 		return 1;
 	}
-	if (!fl_runner_read_starttime(&starttime, &error)) {
-		g_printerr("flotilla-runner: %s\n", error->message);
+	if (!fl_proc_stat_read(0, &self_stat, &error)) {
+		g_printerr("flotilla-runner: cannot read the start time: %s\n", error->message);
 		return 1;
 	}
-	boot_id = fl_runner_read_boot_id(&error);
+	starttime = self_stat.starttime;
+	boot_id = fl_proc_read_boot_id(&error);
 	if (boot_id == NULL) {
 		g_printerr("flotilla-runner: cannot read the boot id: %s\n", error->message);
 		return 1;
 	}
 
-	log_path = g_build_filename(args.dir, "output.log", NULL);
+	log_path = g_build_filename(args.dir, FL_RUNNER_FILE_LOG, NULL);
 	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0) {
 		g_printerr("flotilla-runner: cannot open %s: %s\n", log_path, g_strerror(errno));
@@ -532,7 +505,7 @@ main(int argc, char **argv)
 	}
 	started_at = fl_runner_now_iso8601();
 	started = fl_runner_started_json(starttime, boot_id, started_at);
-	if (!fl_runner_write_file(args.dir, "started.json", started, &error)) {
+	if (!fl_runner_write_file(args.dir, FL_RUNNER_FILE_STARTED, started, &error)) {
 		g_printerr("flotilla-runner: %s\n", error->message);
 		close(log_fd);
 		return FL_RUNNER_EXIT_USAGE;
@@ -555,7 +528,7 @@ main(int argc, char **argv)
 	fl_runner_kill_remaining();
 
 	exited = fl_runner_exit_json(&state);
-	if (!fl_runner_write_file(args.dir, "exit.json", exited, &error)) {
+	if (!fl_runner_write_file(args.dir, FL_RUNNER_FILE_EXIT, exited, &error)) {
 		g_printerr("flotilla-runner: cannot write exit.json: %s\n", error->message);
 		return 1;
 	}

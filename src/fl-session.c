@@ -15,6 +15,7 @@
 #include "fl-agent-claude.h"
 #include "fl-agent-codex.h"
 #include "fl-error.h"
+#include "fl-proc.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 

@@ -198,43 +198,6 @@ fl_file_tail(const gchar *path, gsize max_bytes)
 	return fl_text_sanitize(begin, n - (begin - buf), TRUE);
 }
 
-guint64
-fl_proc_starttime(gint pid)
-{
-	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
-	g_autofree gchar *contents = NULL;
-	g_auto(GStrv) fields = NULL;
-	const gchar *p;
-
-	if (!g_file_get_contents(path, &contents, NULL, NULL))
-		return 0;
-	/* the command name may contain spaces and parentheses: fields start after the last ')' */
-	p = strrchr(contents, ')');
-	if (p == NULL)
-		return 0;
-	fields = g_strsplit(p + 2, " ", 25);
-	/* field 3 (state) is fields[0], so field 22 is fields[19] */
-	if (g_strv_length(fields) < 21)
-		return 0;
-	if (fields[0][0] == 'Z')
-		return 0;
-	return g_ascii_strtoull(fields[19], NULL, 10);
-}
-
-const gchar *
-fl_boot_id(void)
-{
-	static gchar *boot_id = NULL;
-
-	if (g_once_init_enter(&boot_id)) {
-		gchar *contents = NULL;
-		if (!g_file_get_contents("/proc/sys/kernel/random/boot_id", &contents, NULL, NULL))
-			contents = g_strdup("unknown");
-		g_once_init_leave(&boot_id, g_strstrip(contents));
-	}
-	return boot_id;
-}
-
 void
 fl_crash_point(const gchar *step)
 {

@@ -45,13 +45,6 @@ fl_text_sanitize(const gchar *s, gssize len, gboolean multiline);
 gchar *
 fl_file_tail(const gchar *path, gsize max_bytes);
 
-/* the start time (field 22 of /proc/PID/stat), or 0 when the process is gone */
-guint64
-fl_proc_starttime(gint pid);
-/* this boot's id (trimmed), never NULL */
-const gchar *
-fl_boot_id(void);
-
 /*
  * Tests only: FL_TEST_CRASH_AT=STEP:N in the environment kills the process (SIGKILL, as
  * kill -9 would) the Nth time it reaches @step, so the crash suite can stop the daemon at

@@ -1,13 +1,18 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "fl-proc.h"
 #include "fl-test-harness.h"
 
 /* generous: the runner itself is quick, but the test may run under valgrind */
@@ -107,6 +112,18 @@ wait_exit_code(GSubprocess *proc)
 	g_assert_true(in_time);
 	g_assert_true(g_subprocess_get_if_exited(proc));
 	return g_subprocess_get_exit_status(proc);
+}
+
+/* waits for @proc and returns the signal that killed it */
+static gint
+wait_exit_code_signaled(GSubprocess *proc)
+{
+	gboolean done = FALSE;
+
+	g_subprocess_wait_async(proc, NULL, wait_cb, &done);
+	g_assert_true(fl_test_wait_for(flag_is_set, &done, RUNNER_TIMEOUT_MS));
+	g_assert_true(g_subprocess_get_if_signaled(proc));
+	return g_subprocess_get_term_sig(proc);
 }
 
 static gboolean
@@ -714,6 +731,53 @@ test_runner_outlives_parent(void)
 	fl_test_rm_rf(dir);
 }
 
+static gboolean
+lock_is_held(const gchar *path)
+{
+	gint fd = g_open(path, O_RDWR | O_CLOEXEC, 0);
+	gboolean held;
+
+	g_assert_cmpint(fd, >=, 0);
+	held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+/*
+ * --lock-fd: the runner holds the lock the daemon handed it for exactly its own life; the
+ * agent does not inherit it, so a free lock means "no runner", whatever the agent does
+ */
+static void
+test_runner_lock_fd(void)
+{
+	g_autofree gchar *dir = fl_test_mkdtemp();
+	g_autofree gchar *lock = g_build_filename(dir, "runner.lock", NULL);
+	g_autoptr(GSubprocessLauncher) launcher = runner_launcher(dir, G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(JsonObject) started = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) argv = runner_argv(dir, "--lock-fd", "3", "--", "sleep", "4281", NULL);
+	gint fd = g_open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	gint pid;
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(flock(fd, LOCK_EX | LOCK_NB), ==, 0);
+	g_subprocess_launcher_take_fd(launcher, fd, 3);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv, &error);
+	g_assert_no_error(error);
+	g_clear_object(&launcher); /* closes our copy */
+	started = wait_started(dir);
+	pid = (gint)get_int(started, "runner_pid");
+	g_assert_true(lock_is_held(lock));
+
+	/* the runner dies hard; its agent lives on (the daemon's business), without the lock */
+	kill(pid, SIGKILL);
+	g_assert_cmpint(wait_exit_code_signaled(proc), ==, SIGKILL);
+	g_assert_false(lock_is_held(lock));
+	g_assert_cmpuint(fl_proc_kill_session(pid, 0), ==, 1);
+	fl_test_rm_rf(dir);
+}
+
 static void
 test_runner_bad_usage(void)
 {
@@ -733,6 +797,9 @@ test_runner_bad_usage(void)
 		{runner, "--dir", dir, "--grace", "soon", "--", "true", NULL},
 		{runner, "--dir", dir, "--env", "NOVALUE", "--", "true", NULL},
 		{runner, "--dir", dir, "--cwd", NULL},
+		{runner, "--dir", dir, "--lock-fd", "2", "--", "true", NULL},
+		{runner, "--dir", dir, "--lock-fd", "999", "--", "true", NULL},
+		{runner, "--dir", dir, "--lock-fd", "three", "--", "true", NULL},
 		{runner, "--dir", missing, "--", "true", NULL},
 		{runner, "--dir", file, "--", "true", NULL},
 	};
@@ -782,5 +849,6 @@ main(int argc, char **argv)
 	g_test_add_func("/runner/leftovers-killed", test_runner_leftovers_killed);
 	g_test_add_func("/runner/outlives-parent", test_runner_outlives_parent);
 	g_test_add_func("/runner/bad-usage", test_runner_bad_usage);
+	g_test_add_func("/runner/lock-fd", test_runner_lock_fd);
 	return g_test_run();
 }

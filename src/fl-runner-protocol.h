@@ -1,0 +1,63 @@
+#pragma once
+
+/*
+ * What flotilla-runner and the daemon exchange through the session directory, named once.
+ * flotilla-runner (src/fl-runner.c) is the only writer of started.json and exit.json and
+ * writes them by hand (it links GLib only); the local placement (src/fl-placement-local.c) is
+ * their only reader. Both are written durably (temporary file, fsync, rename), mode 0600.
+ *
+ * started.json, written once before the agent is forked, so "no started.json" proves that the
+ * agent never ran:
+ *   {"v":1,"runner_pid":N,"runner_starttime":N,"boot_id":"UUID","started_at":"ISO 8601"}
+ *   runner_pid is also the process session (setsid) of everything the agent starts; pid,
+ *   start time and boot id together tell the runner from a later process with its pid.
+ *
+ * exit.json, written last, after every process of the session is gone:
+ *   {"v":1,"status":"exited"|"signaled","code":N,"signal":N,"cancelled":BOOL,
+ *    "finished_at":"ISO 8601"}
+ *   code is -1 when signaled, signal 0 when exited; cancelled when a signal from outside
+ *   (the daemon's cancel) stopped the session.
+ *
+ * Version 1 is what every runner so far wrote: a reader must accept files without the keys a
+ * later version adds, and a writer adding keys keeps "v" at 1 unless old readers would be
+ * misled.
+ */
+
+#define FL_RUNNER_PROTOCOL_VERSION 1
+
+/* files in the session directory */
+#define FL_RUNNER_FILE_LOG     "output.log"
+#define FL_RUNNER_FILE_STARTED "started.json"
+#define FL_RUNNER_FILE_EXIT    "exit.json"
+/*
+ * held (flock, exclusive) by the runner for its whole life on a descriptor the daemon opened,
+ * locked and passed with --lock-fd before spawning it: while it is locked, a runner of the
+ * session is alive, even one that has not written started.json yet
+ */
+#define FL_RUNNER_FILE_LOCK "runner.lock"
+
+#define FL_RUNNER_KEY_VERSION          "v"
+#define FL_RUNNER_KEY_RUNNER_PID       "runner_pid"
+#define FL_RUNNER_KEY_RUNNER_STARTTIME "runner_starttime"
+#define FL_RUNNER_KEY_BOOT_ID          "boot_id"
+#define FL_RUNNER_KEY_STARTED_AT       "started_at"
+
+#define FL_RUNNER_KEY_STATUS      "status"
+#define FL_RUNNER_KEY_CODE        "code"
+#define FL_RUNNER_KEY_SIGNAL      "signal"
+#define FL_RUNNER_KEY_CANCELLED   "cancelled"
+#define FL_RUNNER_KEY_FINISHED_AT "finished_at"
+
+#define FL_RUNNER_STATUS_EXITED   "exited"
+#define FL_RUNNER_STATUS_SIGNALED "signaled"
+
+/* the runner's command line: flotilla-runner OPTION... -- PROGRAM [ARG...] */
+#define FL_RUNNER_OPT_DIR     "--dir"
+#define FL_RUNNER_OPT_CWD     "--cwd"
+#define FL_RUNNER_OPT_GRACE   "--grace"
+#define FL_RUNNER_OPT_ENV     "--env"
+#define FL_RUNNER_OPT_LOCK_FD "--lock-fd"
+
+/* the runner's own exit status when it could not start the agent */
+#define FL_RUNNER_EXIT_USAGE      2
+#define FL_RUNNER_EXIT_CANNOT_RUN 127
