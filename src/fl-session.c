@@ -4,18 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gio/gunixfdlist.h>
-#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fl-agent-claude.h"
 #include "fl-agent-codex.h"
 #include "fl-error.h"
-#include "fl-proc.h"
+#include "fl-placement.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -33,11 +29,7 @@ struct _FlSession {
 	gchar *state_dir;       /* (owned) */
 	gchar *runner_path;     /* (owned) */
 	gchar *http_path;       /* (owned) flotilla-http, the http agents' program */
-	GSubprocess *runner;    /* (owned) (nullable) while we are the runner's parent */
-	gint pidfd;             /* adopted runner, -1 when none */
-	gint adopted_pid;       /* adopted runner watched without a pidfd */
-	guint64 adopted_starttime;
-	guint pidfd_watch;
+	FlPlacement *placement; /* (owned) (nullable) where it runs, once it is placed */
 	gboolean cancel_requested;
 	gboolean finishing;
 	gboolean restarted;  /* put back in the queue after a daemon crash */
@@ -310,7 +302,6 @@ fl_session_finish_done(FlSession *self, gboolean changed)
 		g_free(d->final_message);
 		d->final_message = fl_file_tail(log, FL_FINAL_MESSAGE_MAX);
 	}
-	g_clear_object(&self->runner);
 	fl_session_end(self);
 }
 
@@ -596,39 +587,37 @@ fl_session_read_agent_result(FlSession *self)
 }
 
 static void
-fl_session_runner_ended(FlSession *self)
+fl_session_spawn(FlSession *self);
+
+/* the placement's report of the end: the state follows from it, then the draft is made */
+static void
+fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end, gpointer user_data)
 {
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *path = fl_session_file(self, "exit.json");
-	g_autoptr(JsonObject) exit = NULL;
+	FlSession *self = user_data;
 	FlSessionData *d = self->data;
 
 	if (self->finishing)
 		return;
+	if (end->kind == FL_PLACEMENT_END_NOT_STARTED) {
+		/* the daemon died after recording the intent and before the agent started */
+		g_debug("session %u: %s; spawning it again", d->id, end->reason);
+		fl_session_spawn(self);
+		return;
+	}
 	self->finishing = TRUE;
 	fl_session_stop_watching(self);
-	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
-	if (self->pidfd >= 0) {
-		close(self->pidfd);
-		self->pidfd = -1;
-	}
-	exit = fl_read_json_object(path, &error);
-	if (exit == NULL) {
-		self->end_state = FL_STATE_INTERRUPTED;
+	if (end->kind == FL_PLACEMENT_END_LOST) {
+		self->end_state =
+			self->cancel_requested ? FL_STATE_CANCELLED : FL_STATE_INTERRUPTED;
 		g_free(d->reason);
-		d->reason = g_strdup(_("the session's runner vanished before recording an exit "
-				       "status"));
+		d->reason = g_strdup(end->reason);
 	} else {
-		const gchar *status =
-			json_object_get_string_member_with_default(exit, "status", "");
-		gboolean cancelled =
-			json_object_get_boolean_member_with_default(exit, "cancelled", FALSE);
 		d->has_exit = TRUE;
-		d->exit_code = (gint)json_object_get_int_member_with_default(exit, "code", -1);
-		d->signal = (gint)json_object_get_int_member_with_default(exit, "signal", 0);
-		if (cancelled || self->cancel_requested) {
+		d->exit_code = end->code;
+		d->signal = end->signal;
+		if (end->cancelled || self->cancel_requested) {
 			self->end_state = FL_STATE_CANCELLED;
-		} else if (g_strcmp0(status, "exited") == 0 && d->exit_code == 0) {
+		} else if (end->kind == FL_PLACEMENT_END_EXITED && d->exit_code == 0) {
 			self->end_state = FL_STATE_DONE;
 		} else {
 			self->end_state = FL_STATE_FAILED;
@@ -644,23 +633,26 @@ fl_session_runner_ended(FlSession *self)
 	fl_session_make_draft(self);
 }
 
-static void
-fl_session_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+/* the session's placement, made on first use: at the spawn, or from the records an earlier
+ * daemon left when adopting */
+static FlPlacement *
+fl_session_get_placement(FlSession *self, GError **error)
 {
-	g_autoptr(FlSession) self = user_data;
+	g_autofree gchar *dir = NULL;
+	FlPlacementSetup setup = {0};
 
-	g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-	fl_session_runner_ended(self);
-}
-
-static gboolean
-fl_session_pidfd_cb(gint fd, GIOCondition condition, gpointer user_data)
-{
-	FlSession *self = user_data;
-
-	self->pidfd_watch = 0;
-	fl_session_runner_ended(self);
-	return G_SOURCE_REMOVE;
+	if (self->placement != NULL)
+		return self->placement;
+	dir = fl_session_get_dir(self);
+	setup.config = self->config;
+	setup.session_id = self->data->id;
+	setup.session_dir = dir;
+	setup.runner_path = self->runner_path;
+	self->placement = fl_placement_new(&setup, error);
+	if (self->placement == NULL)
+		return NULL;
+	g_signal_connect(self->placement, "ended", G_CALLBACK(fl_session_placement_ended_cb), self);
+	return self->placement;
 }
 
 /* ------------------------------------------------------------------ starting */
@@ -873,21 +865,41 @@ fl_session_build_http_argv(FlSession *self, const FlAgentConfig *agent, GError *
 }
 
 static void
+fl_session_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+
+	if (!fl_placement_spawn_finish(FL_PLACEMENT(source), res, &error)) {
+		fl_session_fail_start(self, error->message);
+		return;
+	}
+	if (g_strcmp0(agent->kind, "claude") == 0 && !self->finishing) {
+		g_autofree gchar *log = fl_placement_get_log_path(self->placement);
+		fl_session_watch_log(self, log);
+	}
+}
+
+static void
 fl_session_spawn(FlSession *self)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GSubprocessLauncher) launcher = NULL;
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
 	g_auto(GStrv) agent_argv = NULL;
-	g_autofree gchar *dir = fl_session_get_dir(self);
-	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
 	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
 	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
-	gint fd;
+	FlPlacementCommand cmd = {NULL};
+	FlPlacement *placement;
 
 	if (self->cancel_requested) {
 		self->end_state = FL_STATE_CANCELLED;
 		fl_session_finish_done(self, FALSE);
+		return;
+	}
+	placement = fl_session_get_placement(self, &error);
+	if (placement == NULL) {
+		fl_session_fail_start(self, error->message);
 		return;
 	}
 	if (g_strcmp0(agent->kind, "claude") == 0)
@@ -905,62 +917,22 @@ fl_session_spawn(FlSession *self)
 		fl_session_fail_start(self, error->message);
 		return;
 	}
-	g_ptr_array_add(argv, g_strdup(self->runner_path));
-	g_ptr_array_add(argv, g_strdup("--dir"));
-	g_ptr_array_add(argv, g_strdup(dir));
-	g_ptr_array_add(argv, g_strdup("--cwd"));
-	g_ptr_array_add(argv, g_strdup(self->data->worktree));
-	g_ptr_array_add(argv, g_strdup("--grace"));
-	g_ptr_array_add(argv, g_strdup_printf("%u", self->config->cancel_grace));
-	g_ptr_array_add(argv, g_strdup("--env"));
-	g_ptr_array_add(argv, g_strdup_printf("FLOTILLA_SESSION=%u", self->data->id));
+	g_ptr_array_add(env, g_strdup_printf("FLOTILLA_SESSION=%u", self->data->id));
 	if (cli != NULL) {
 		/* so `flotilla blocked` works inside sessions run from a build tree */
 		g_autofree gchar *cli_dir = g_path_get_dirname(cli);
-		g_ptr_array_add(argv, g_strdup("--env"));
-		g_ptr_array_add(argv, g_strdup_printf("PATH=%s:%s", cli_dir,
-						      g_getenv("PATH") != NULL ? g_getenv("PATH")
-									       : "/usr/bin:/bin"));
+		g_ptr_array_add(env, g_strdup_printf("PATH=%s:%s", cli_dir,
+						     g_getenv("PATH") != NULL ? g_getenv("PATH")
+									      : "/usr/bin:/bin"));
 	}
-	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
-		g_ptr_array_add(argv, g_strdup("--env"));
-		g_ptr_array_add(argv, g_strdup(agent->env[i]));
-	}
-	g_ptr_array_add(argv, g_strdup("--"));
-	for (guint i = 0; agent_argv[i] != NULL; i++)
-		g_ptr_array_add(argv, g_strdup(agent_argv[i]));
-	g_ptr_array_add(argv, NULL);
-
-	fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		g_autofree gchar *msg =
-			g_strdup_printf(_("cannot open %s: %s"), log, g_strerror(errno));
-		fl_session_fail_start(self, msg);
-		return;
-	}
-	{
-		/* from here on the agent may have run: a restart must not run it twice */
-		g_autofree gchar *spawning = g_build_filename(dir, "spawning", NULL);
-		if (!g_file_set_contents(spawning, "", 0, &error)) {
-			close(fd);
-			fl_session_fail_start(self, error->message);
-			return;
-		}
-	}
-	/* no child setup and no closing of descriptors (the runner does both itself): GLib then
-	 * uses posix_spawn() instead of forking the whole daemon for every session */
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE |
-					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
-	g_subprocess_launcher_take_stdout_fd(launcher, fd);
-	self->runner =
-		g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
-	if (self->runner == NULL) {
-		fl_session_fail_start(self, error->message);
-		return;
-	}
-	if (g_strcmp0(agent->kind, "claude") == 0)
-		fl_session_watch_log(self, log);
-	g_subprocess_wait_async(self->runner, NULL, fl_session_wait_cb, g_object_ref(self));
+	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++)
+		g_ptr_array_add(env, g_strdup(agent->env[i]));
+	g_ptr_array_add(env, NULL);
+	cmd.argv = (const gchar *const *)agent_argv;
+	cmd.env = (const gchar *const *)env->pdata;
+	cmd.cwd = self->data->worktree;
+	fl_placement_spawn_async(placement, &cmd, self->cancellable, fl_session_spawned_cb,
+				 g_object_ref(self));
 }
 
 /*
@@ -1067,8 +1039,8 @@ fl_session_start(FlSession *self)
 	d->started = fl_now();
 	if (d->worktree == NULL)
 		d->worktree = g_build_filename(self->state_dir, "worktrees", id, NULL);
-	/* recorded before anything runs: a crash from here on leaves "running" without
-	 * started.json, which the next start-up turns into "interrupted", never a rerun */
+	/* recorded before anything runs: a crash from here on leaves "running", which the next
+	 * start-up settles from the placement's records (queued again if nothing was placed) */
 	fl_session_changed(self);
 	if (!fl_ensure_dir(dir, &error)) {
 		fl_session_fail_start(self, error->message);
@@ -1091,88 +1063,37 @@ fl_session_start(FlSession *self)
 	fl_session_spawn(self);
 }
 
-static gint
-fl_pidfd_open(gint pid)
-{
-	return (gint)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static gboolean
-fl_session_poll_runner_cb(gpointer user_data)
-{
-	FlSession *self = user_data;
-
-	if (fl_proc_starttime(self->adopted_pid) == self->adopted_starttime)
-		return G_SOURCE_CONTINUE;
-	self->pidfd_watch = 0;
-	fl_session_runner_ended(self);
-	return G_SOURCE_REMOVE;
-}
-
 gboolean
 fl_session_adopt(FlSession *self)
 {
-	g_autofree gchar *exit_path = fl_session_file(self, "exit.json");
-	g_autofree gchar *started_path = fl_session_file(self, "started.json");
-	g_autoptr(JsonObject) started = NULL;
-	gint64 pid;
-	guint64 starttime;
-	const gchar *boot_id;
+	g_autoptr(GError) error = NULL;
+	FlPlacement *placement = fl_session_get_placement(self, &error);
 
-	if (g_file_test(exit_path, G_FILE_TEST_EXISTS)) {
-		fl_session_runner_ended(self);
+	if (placement == NULL) {
+		/* recorded by a daemon that knew a placement this one does not */
+		self->finishing = TRUE;
+		self->end_state = FL_STATE_INTERRUPTED;
+		g_free(self->data->reason);
+		self->data->reason = g_strdup(error->message);
+		fl_session_make_draft(self);
 		return TRUE;
 	}
-	started = fl_read_json_object(started_path, NULL);
-	if (started == NULL) {
-		g_autofree gchar *spawning = fl_session_file(self, "spawning");
-		/* never spawned (the daemon died while preparing): it has not run at all, so
-		 * it goes back to the queue instead of being lost */
-		if (!g_file_test(spawning, G_FILE_TEST_EXISTS)) {
-			self->data->state = FL_STATE_QUEUED;
-			self->data->started = 0;
-			self->restarted = TRUE;
-			fl_session_changed(self);
-			return FALSE;
-		}
-		fl_session_runner_ended(self);
+	if (fl_placement_adopt(placement) == FL_PLACEMENT_ADOPT_WATCHING)
 		return TRUE;
-	}
-	pid = json_object_get_int_member_with_default(started, "runner_pid", 0);
-	starttime =
-		(guint64)json_object_get_int_member_with_default(started, "runner_starttime", 0);
-	boot_id = json_object_get_string_member_with_default(started, "boot_id", "");
-	/* a pid is only ours if boot and start time match: pids get reused */
-	if (pid <= 0 || g_strcmp0(boot_id, fl_boot_id()) != 0 ||
-	    fl_proc_starttime((gint)pid) != starttime) {
-		fl_session_runner_ended(self);
-		return TRUE;
-	}
-	self->pidfd = fl_pidfd_open((gint)pid);
-	if (self->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
-		/* no pidfds here (a kernel before 5.3, a seccomp filter, valgrind): look at the
-		 * runner once a second instead; it is not our child, so nothing else tells */
-		self->adopted_pid = (gint)pid;
-		self->adopted_starttime = starttime;
-		self->pidfd_watch = g_timeout_add_seconds(1, fl_session_poll_runner_cb, self);
-		return TRUE;
-	}
-	if (self->pidfd < 0) {
-		fl_session_runner_ended(self);
-		return TRUE;
-	}
-	/* it could have exited between the check and the open: the pidfd is then readable
-	 * at once, and exit.json tells */
-	self->pidfd_watch = g_unix_fd_add(self->pidfd, G_IO_IN, fl_session_pidfd_cb, self);
-	g_debug("session %u: adopted runner %" G_GINT64_FORMAT, self->data->id, pid);
-	return TRUE;
+	/* never placed (the daemon died while preparing): it has not run at all, so it goes
+	 * back to the queue instead of being lost */
+	self->data->state = FL_STATE_QUEUED;
+	self->data->started = 0;
+	self->restarted = TRUE;
+	fl_session_changed(self);
+	return FALSE;
 }
 
 gboolean
 fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 {
 	FlSessionData *d = self->data;
-	const gchar *files[] = {"exit.json", "started.json", "spawning", NULL};
+	FlPlacement *placement;
 
 	if (d->agent_session == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
@@ -1186,11 +1107,11 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 					 fl_review_to_string(d->review)));
 		return FALSE;
 	}
+	placement = fl_session_get_placement(self, error);
+	if (placement == NULL)
+		return FALSE;
 	/* the previous run's outcome files would make the next start look finished */
-	for (guint i = 0; files[i] != NULL; i++) {
-		g_autofree gchar *path = fl_session_file(self, files[i]);
-		g_unlink(path);
-	}
+	fl_placement_forget(placement);
 	g_free(self->resume_reply);
 	self->resume_reply = g_strdup(reply);
 	self->finishing = FALSE;
@@ -1208,16 +1129,8 @@ void
 fl_session_cancel(FlSession *self)
 {
 	self->cancel_requested = TRUE;
-	if (self->runner != NULL) {
-		g_subprocess_send_signal(self->runner, SIGTERM);
-	} else if (self->pidfd >= 0) {
-		if (syscall(SYS_pidfd_send_signal, self->pidfd, SIGTERM, NULL, 0) != 0)
-			g_debug("session %u: pidfd_send_signal: %s", self->data->id,
-				g_strerror(errno));
-	} else if (self->adopted_pid > 0 &&
-		   fl_proc_starttime(self->adopted_pid) == self->adopted_starttime) {
-		kill(self->adopted_pid, SIGTERM);
-	}
+	if (self->placement != NULL)
+		fl_placement_cancel(self->placement);
 	/* otherwise it is still preparing its worktree: fl_session_spawn() sees the flag */
 }
 
@@ -1259,8 +1172,10 @@ fl_session_dispose(GObject *object)
 	FlSession *self = FL_SESSION(object);
 
 	g_cancellable_cancel(self->cancellable);
-	g_clear_handle_id(&self->pidfd_watch, g_source_remove);
 	g_clear_handle_id(&self->record_retry_id, g_source_remove);
+	if (self->placement != NULL)
+		g_signal_handlers_disconnect_by_data(self->placement, self);
+	g_clear_object(&self->placement);
 	G_OBJECT_CLASS(fl_session_parent_class)->dispose(object);
 }
 
@@ -1269,9 +1184,6 @@ fl_session_finalize(GObject *object)
 {
 	FlSession *self = FL_SESSION(object);
 
-	if (self->pidfd >= 0)
-		close(self->pidfd);
-	g_clear_object(&self->runner);
 	g_clear_object(&self->cancellable);
 	g_free(self->resume_reply);
 	g_free(self->outcome_reason);
@@ -1302,6 +1214,5 @@ fl_session_class_init(FlSessionClass *klass)
 static void
 fl_session_init(FlSession *self)
 {
-	self->pidfd = -1;
 	self->cancellable = g_cancellable_new();
 }

@@ -1,0 +1,221 @@
+/*
+ * The local placement end to end, against the real daemon and runner: a daemon killed at
+ * any point of a spawn neither loses nor doubles the session, and a runner killed with
+ * SIGKILL leaves no process of its session behind.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+
+#include "fl-test-harness.h"
+
+#define WAIT_MS 30000
+
+static void
+assert_ended(FlTestEnv *env, guint id, const gchar *state)
+{
+	g_autofree gchar *got = fl_test_wait_ended(env, id, WAIT_MS);
+
+	g_assert_cmpstr(got, ==, state);
+}
+
+static gboolean
+process_with_arg_exists(const gchar *needle)
+{
+	g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+	const gchar *name;
+
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename("/proc", name, "cmdline", NULL);
+		g_autofree gchar *cmdline = NULL;
+		gsize len = 0;
+		if (!g_ascii_isdigit(name[0]))
+			continue;
+		if (!g_file_get_contents(path, &cmdline, &len, NULL))
+			continue;
+		for (gsize i = 0; i + 1 < len; i++) {
+			if (cmdline[i] == '\0')
+				cmdline[i] = ' ';
+		}
+		if (len > 0 && strstr(cmdline, needle) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gchar *
+session_file(FlTestEnv *env, guint id, const gchar *name)
+{
+	g_autofree gchar *dir = g_strdup_printf("%u", id);
+
+	return g_build_filename(env->state_dir, "sessions", dir, name, NULL);
+}
+
+static gint
+runner_pid(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *path = session_file(env, id, "started.json");
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(fl_test_wait_file(path, WAIT_MS));
+	json_parser_load_from_file(parser, path, &error);
+	g_assert_no_error(error);
+	return (gint)json_object_get_int_member(json_node_get_object(json_parser_get_root(parser)),
+						"runner_pid");
+}
+
+/* the daemon killed itself at a crash point: reap it */
+static void
+await_daemon_death(FlTestEnv *env)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_subprocess_wait(env->daemon, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_signaled(env->daemon));
+	g_assert_cmpint(g_subprocess_get_term_sig(env->daemon), ==, SIGKILL);
+	g_clear_object(&env->daemon);
+}
+
+static gchar *
+count_lines(const gchar *path)
+{
+	g_autofree gchar *cmd = g_strdup_printf("wc -l < '%s'", path);
+	gchar *out = fl_test_sh(NULL, cmd);
+
+	return g_strstrip(out);
+}
+
+/*
+ * The daemon dies (SIGKILL, injected) at @point of the first session's spawn. The next
+ * daemon must run that session exactly once and lose neither it nor the one queued behind
+ * it.
+ */
+static void
+test_crash_at(gconstpointer data)
+{
+	const gchar *point = data;
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=1\n");
+	g_autofree gchar *counter = g_build_filename(env->root, "runs", NULL);
+	g_autofree gchar *goal = g_strdup_printf("echo run >> '%s'; echo ran", counter);
+	g_autofree gchar *runs = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *ls = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	env->envp = g_environ_setenv(env->envp, "FL_TEST_CRASH_AT", point, TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	/* the reply may or may not get out before the daemon dies: the session is recorded
+	 * before it is answered, and is number 1 either way */
+	fl_test_cli(env, NULL, NULL, NULL, "run", "--", goal, NULL);
+	await_daemon_death(env);
+
+	env->envp = g_environ_unsetenv(env->envp, "FL_TEST_CRASH_AT");
+	fl_test_env_start_daemon(env, NULL);
+	g_assert_cmpuint(fl_test_run_session(env, NULL, "--", goal, NULL), ==, 2);
+	assert_ended(env, 1, "done");
+	assert_ended(env, 2, "done");
+	runs = count_lines(counter);
+	g_assert_cmpstr(runs, ==, "2");
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_cmpstr(log, ==, "ran\n");
+
+	ls = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	json_parser_load_from_data(parser, ls, -1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(json_array_get_length(json_node_get_array(json_parser_get_root(parser))),
+			 ==, 2);
+}
+
+/* what a session leaves running: two background children, one of them a group of its own */
+static gchar *
+orphan_goal(FlTestEnv *env, const gchar *tag)
+{
+	g_autofree gchar *ready = g_build_filename(env->root, "ready", NULL);
+
+	return g_strdup_printf("sleep 42%s1 & (set -m; sleep 42%s2 &) ; touch '%s'; wait", tag, tag,
+			       ready);
+}
+
+static void
+assert_no_orphans(const gchar *tag)
+{
+	g_autofree gchar *a = g_strdup_printf("sleep 42%s1", tag);
+	g_autofree gchar *b = g_strdup_printf("sleep 42%s2", tag);
+
+	g_assert_false(process_with_arg_exists(a));
+	g_assert_false(process_with_arg_exists(b));
+}
+
+static void
+kill_runner(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *cmd = g_strdup_printf("kill -9 %d", runner_pid(env, id));
+
+	g_free(fl_test_sh(NULL, cmd));
+}
+
+/* issue 17: the runner dies by SIGKILL while the daemon watches */
+static void
+test_orphans_runner_killed(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *goal = orphan_goal(env, "61");
+	g_autofree gchar *ready = g_build_filename(env->root, "ready", NULL);
+	g_autofree gchar *err = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", goal, NULL);
+	g_assert_true(fl_test_wait_file(ready, WAIT_MS));
+	g_assert_true(process_with_arg_exists("sleep 42611"));
+	g_assert_true(process_with_arg_exists("sleep 42612"));
+	kill_runner(env, id);
+	/* by the time it is reported ended nothing of it runs any more */
+	assert_ended(env, id, "interrupted");
+	assert_no_orphans("61");
+	obj = fl_test_show(env, id);
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "runner"));
+	/* and cancel says it ended, which is now true */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "cancel", "1", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "already ended"));
+}
+
+/* the same while the daemon is down: the next one clears up before recording the end */
+static void
+test_orphans_runner_killed_while_down(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *goal = orphan_goal(env, "62");
+	g_autofree gchar *ready = g_build_filename(env->root, "ready", NULL);
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", goal, NULL);
+	g_assert_true(fl_test_wait_file(ready, WAIT_MS));
+	fl_test_env_stop_daemon(env, SIGKILL);
+	kill_runner(env, id);
+	g_assert_true(process_with_arg_exists("sleep 42621"));
+	g_assert_true(process_with_arg_exists("sleep 42622"));
+	fl_test_env_start_daemon(env, NULL);
+	assert_ended(env, id, "interrupted");
+	assert_no_orphans("62");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_data_func("/placement/crash/after-intent", "placement:intent:1", test_crash_at);
+	g_test_add_data_func("/placement/crash/after-spawn", "placement:spawned:1", test_crash_at);
+	g_test_add_func("/placement/orphans/runner-killed", test_orphans_runner_killed);
+	g_test_add_func("/placement/orphans/runner-killed-while-down",
+			test_orphans_runner_killed_while_down);
+	return g_test_run();
+}
