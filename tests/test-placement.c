@@ -5,11 +5,15 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "fl-session.h"
+#include "fl-store.h"
 #include "fl-test-harness.h"
 
 #define WAIT_MS 30000
@@ -208,6 +212,174 @@ test_orphans_runner_killed_while_down(void)
 	assert_no_orphans("62");
 }
 
+/* ------------------------------------------------------------------ compatibility */
+
+/*
+ * What the daemon before placements (7fe828a) left for a running session: the store row
+ * (running, its worktree), the session directory with output.log and the empty "spawning"
+ * marker, and, once its runner got going, that runner's started.json and exit.json. The
+ * runner is that version's, built from tests/compat/; the store row is written with the
+ * store code, whose schema this change leaves alone.
+ */
+typedef struct {
+	FlTestEnv *env;
+	GPtrArray *runners; /* (element-type GSubprocess) */
+} OldDaemon;
+
+static guint
+old_daemon_add_session(OldDaemon *old, const gchar *goal)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlStore) store = fl_store_new(old->env->state_dir, &error);
+	g_autoptr(GPtrArray) datas =
+		g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	FlSessionData *d = fl_session_data_new();
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *dir = NULL;
+
+	g_assert_no_error(error);
+	d->goal = g_strdup(goal);
+	d->agent = g_strdup("shell");
+	d->created = g_get_real_time();
+	g_ptr_array_add(datas, d);
+	fl_store_insert_sessions(store, datas, "cli", NULL, &error);
+	g_assert_no_error(error);
+	/* as its fl_session_start() recorded it before preparing anything */
+	id = g_strdup_printf("%u", d->id);
+	d->state = FL_STATE_RUNNING;
+	d->started = g_get_real_time();
+	d->worktree = g_build_filename(old->env->state_dir, "worktrees", id, NULL);
+	fl_store_update_session(store, d, &error);
+	g_assert_no_error(error);
+	dir = g_build_filename(old->env->state_dir, "sessions", id, NULL);
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(d->worktree, 0700), ==, 0);
+	return d->id;
+}
+
+/* its fl_session_spawn(): the marker, then the runner with the log as stdout and stderr */
+static void
+old_daemon_spawn(OldDaemon *old, guint id, const gchar *goal, gboolean run)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+	g_autofree gchar *dir = g_build_filename(old->env->state_dir, "sessions", name, NULL);
+	g_autofree gchar *worktree = g_build_filename(old->env->state_dir, "worktrees", name, NULL);
+	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
+	g_autofree gchar *spawning = g_build_filename(dir, "spawning", NULL);
+	g_autofree gchar *env_id = g_strdup_printf("FLOTILLA_SESSION=%u", id);
+	const gchar *argv[] = {g_getenv("FLOTILLA_RUNNER_7FE828A"),
+			       "--dir",
+			       dir,
+			       "--cwd",
+			       worktree,
+			       "--grace",
+			       "10",
+			       "--env",
+			       env_id,
+			       "--",
+			       "sh",
+			       "-c",
+			       goal,
+			       NULL};
+	gint fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_file_set_contents(spawning, "", 0, &error);
+	g_assert_no_error(error);
+	if (!run) {
+		close(fd);
+		return;
+	}
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE |
+					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	g_subprocess_launcher_take_stdout_fd(launcher, fd);
+	g_ptr_array_add(old->runners, g_subprocess_launcher_spawnv(launcher, argv, &error));
+	g_assert_no_error(error);
+}
+
+static void
+touch(const gchar *path)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_file_set_contents(path, "", 0, &error);
+	g_assert_no_error(error);
+}
+
+static gchar *
+gate_goal(const gchar *gate, const gchar *counter, const gchar *text)
+{
+	return g_strdup_printf("while [ ! -e '%s' ]; do sleep 0.02; done; echo run >> '%s'; "
+			       "echo %s",
+			       gate, counter, text);
+}
+
+static void
+test_compat_previous_daemon(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autoptr(GPtrArray) runners = g_ptr_array_new_with_free_func(g_object_unref);
+	OldDaemon old = {env, runners};
+	g_autofree gchar *gate_a = g_build_filename(env->root, "gate-a", NULL);
+	g_autofree gchar *gate_b = g_build_filename(env->root, "gate-b", NULL);
+	g_autofree gchar *counter = g_build_filename(env->root, "runs", NULL);
+	g_autofree gchar *ready = g_build_filename(env->root, "ready", NULL);
+	g_autofree gchar *goal_a = gate_goal(gate_a, counter, "a finished without a daemon");
+	g_autofree gchar *goal_b = gate_goal(gate_b, counter, "b finished under the new one");
+	g_autofree gchar *goal_d = g_strdup_printf("echo run >> '%s'; echo d ran", counter);
+	g_autofree gchar *goal_e = orphan_goal(env, "63");
+	g_autofree gchar *exit_a = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *runs = NULL;
+	guint a, b, c, d, e;
+
+	/* a: its runner ends while no daemon runs; b: still running when the new daemon
+	 * starts; c: the old daemon died between its marker and the runner's started.json;
+	 * d: it died before spawning anything; e: its runner was killed, its agent's children
+	 * live on */
+	a = old_daemon_add_session(&old, goal_a);
+	b = old_daemon_add_session(&old, goal_b);
+	c = old_daemon_add_session(&old, "echo c must not run");
+	d = old_daemon_add_session(&old, goal_d);
+	e = old_daemon_add_session(&old, goal_e);
+	old_daemon_spawn(&old, a, goal_a, TRUE);
+	old_daemon_spawn(&old, b, goal_b, TRUE);
+	old_daemon_spawn(&old, c, "echo c must not run", FALSE);
+	old_daemon_spawn(&old, e, goal_e, TRUE);
+	touch(gate_a);
+	exit_a = session_file(env, a, "exit.json");
+	g_assert_true(fl_test_wait_file(exit_a, WAIT_MS));
+	g_assert_true(fl_test_wait_file(ready, WAIT_MS));
+	kill_runner(env, e);
+	g_assert_true(process_with_arg_exists("sleep 42631"));
+
+	fl_test_env_start_daemon(env, NULL);
+	assert_ended(env, a, "done");
+	g_assert_true(fl_test_wait_state(env, b, "running", WAIT_MS));
+	assert_ended(env, c, "interrupted");
+	assert_ended(env, d, "done");
+	assert_ended(env, e, "interrupted");
+	assert_no_orphans("63");
+	touch(gate_b);
+	assert_ended(env, b, "done");
+
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_cmpstr(log, ==, "a finished without a daemon\n");
+	g_free(log);
+	log = fl_test_cli_ok(env, NULL, "log", "2", NULL);
+	g_assert_cmpstr(log, ==, "b finished under the new one\n");
+	g_free(log);
+	log = fl_test_cli_ok(env, NULL, "log", "4", NULL);
+	g_assert_cmpstr(log, ==, "d ran\n");
+	/* a, b and d once each; c never */
+	runs = count_lines(counter);
+	g_assert_cmpstr(runs, ==, "3");
+	for (guint i = 0; i < runners->len; i++)
+		g_subprocess_wait(g_ptr_array_index(runners, i), NULL, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -217,5 +389,6 @@ main(int argc, char **argv)
 	g_test_add_func("/placement/orphans/runner-killed", test_orphans_runner_killed);
 	g_test_add_func("/placement/orphans/runner-killed-while-down",
 			test_orphans_runner_killed_while_down);
+	g_test_add_func("/placement/compat/previous-daemon", test_compat_previous_daemon);
 	return g_test_run();
 }
