@@ -20,6 +20,7 @@ typedef enum {
 	FL_STORE_STMT_LIST_ALL,
 	FL_STORE_STMT_LIST_VIEW,
 	FL_STORE_STMT_COUNT_PENDING,
+	FL_STORE_STMT_PENDING,
 	FL_STORE_STMT_ADD_EVENT,
 	FL_STORE_STMT_GET_EVENTS,
 	FL_STORE_STMT_LEDGER_GET,
@@ -95,6 +96,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC "
 		"LIMIT ?1",
 	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
+	[FL_STORE_STMT_PENDING] = "SELECT " FL_SESSION_COLUMNS
+				  " FROM sessions WHERE review = 'pending' ORDER BY id",
 	[FL_STORE_STMT_ADD_EVENT] =
 		"INSERT INTO events (session_id, time, kind, source, note) VALUES (?1, ?2, ?3, "
 		"?4, ?5)",
@@ -794,6 +797,12 @@ GPtrArray *
 fl_store_get_active(FlStore *self, GError **error)
 {
 	return fl_store_query_sessions(self, FL_STORE_STMT_ACTIVE, NULL, error);
+}
+
+GPtrArray *
+fl_store_get_pending(FlStore *self, GError **error)
+{
+	return fl_store_query_sessions(self, FL_STORE_STMT_PENDING, NULL, error);
 }
 
 GPtrArray *

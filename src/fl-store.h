@@ -55,6 +55,9 @@ fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, G
  * most @limit (0 = no limit) */
 GVariant *
 fl_store_list_page(FlStore *self, guint before, guint limit, GError **error);
+/* drafts pending review, oldest first */
+GPtrArray *
+fl_store_get_pending(FlStore *self, GError **error);
 /*
  * what a digest covers, oldest first: drafts pending review, blocked sessions, failures the
  * ledger has not announced. @announced (optional) gets a gint64 per session: when the ledger
