@@ -721,12 +721,40 @@ fl_cli_session_title(GVariant *session)
 	return fl_cli_clean_line(title);
 }
 
-static const gchar *const fl_cli_session_keys[] = {
-	"id",           "name",     "goal",      "agent",       "repo",          "base",
-	"base_commit",  "branch",   "worktree",  "state",       "review",        "created",
-	"started",      "finished", "exit_code", "signal",      "verify",        "verify_command",
-	"diffstat",     "cost_usd", "turns",     "waiting_for", "final_message", "reason",
-	"merge_commit", "held",     NULL};
+static const gchar *const fl_cli_session_keys[] = {"id",
+						   "name",
+						   "goal",
+						   "agent",
+						   "repo",
+						   "base",
+						   "base_commit",
+						   "branch",
+						   "worktree",
+						   "state",
+						   "review",
+						   "created",
+						   "started",
+						   "finished",
+						   "exit_code",
+						   "signal",
+						   "verify",
+						   "verify_command",
+						   "diffstat",
+						   "cost_usd",
+						   "turns",
+						   "waiting_for",
+						   "final_message",
+						   "reason",
+						   "merge_commit",
+						   "held",
+						   "landing",
+						   "overlaps",
+						   "merges",
+						   "conflicts",
+						   "stale",
+						   "checked_against",
+						   "conflict_since",
+						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
 static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path", "verify_log_path",
@@ -750,6 +778,19 @@ fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
 		return;
 	}
 	switch (g_variant_classify(value)) {
+	case G_VARIANT_CLASS_ARRAY: {
+		GVariantIter iter;
+		GVariant *child;
+
+		json_builder_begin_array(builder);
+		g_variant_iter_init(&iter, value);
+		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+			fl_cli_json_add_value(builder, child);
+			g_variant_unref(child);
+		}
+		json_builder_end_array(builder);
+		break;
+	}
 	case G_VARIANT_CLASS_BOOLEAN:
 		json_builder_add_boolean_value(builder, g_variant_get_boolean(value));
 		break;
@@ -835,6 +876,14 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   reason          string   why it failed, was cancelled or interrupted
  *   merge_commit    string   the commit that merged an approved draft
  *   held            string   why a queued session does not start yet
+ *   landing         string   for a pending draft: how it stands beside the other drafts of
+ *                            its base branch ("conflicts with main since #12 landed: a.c")
+ *   overlaps        array    ids of other pending drafts changing one of its files
+ *   merges          boolean  whether it merges cleanly onto the base branch's tip now
+ *   conflicts       array    the files that conflict with that tip
+ *   stale           boolean  the base branch moved since the draft was made
+ *   checked_against string   the tip of the base branch the last check used
+ *   conflict_since  integer  the session whose landing made it stop merging
  *
  * `flotilla status --json` prints one object the same way with the keys version, running,
  * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, next_checkin, state_dir.
@@ -1452,6 +1501,7 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 							  : fl_cli_dict_str(session, "created"));
 		if (part != NULL)
 			g_ptr_array_add(parts, part);
+		fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "landing"));
 		break;
 	case FL_CLI_GROUP_RUNNING:
 		if (fl_cli_seconds_since(fl_cli_dict_str(session, "started"), &seconds))
@@ -1658,6 +1708,9 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			note = fl_cli_dict_str(session, "waiting_for");
 		else if (g_strcmp0(state, "queued") == 0)
 			note = held[0] != '\0' ? held : fl_cli_dict_str(session, "held");
+		else if (g_strcmp0(review, "pending") == 0 &&
+			 fl_cli_dict_str(session, "landing") != NULL)
+			note = fl_cli_dict_str(session, "landing");
 		else if (g_strcmp0(state, "done") != 0 && g_strcmp0(state, "running") != 0)
 			note = fl_cli_dict_str(session, "reason");
 		note_clean = fl_cli_clean_line(note != NULL ? note : "");
@@ -1873,6 +1926,23 @@ fl_cli_format_value(const gchar *key, GVariant *value)
 		return fl_cli_clean_text(g_variant_get_string(value, NULL));
 	case G_VARIANT_CLASS_BOOLEAN:
 		return g_strdup(g_variant_get_boolean(value) ? _("yes") : _("no"));
+	case G_VARIANT_CLASS_ARRAY: {
+		/* session ids as "#4, #7", file names as they are: one line, comma separated */
+		GString *joined = g_string_new(NULL);
+		GVariantIter iter;
+		GVariant *child;
+
+		g_variant_iter_init(&iter, value);
+		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+			g_autoptr(GVariant) owned = child;
+			g_autofree gchar *one = fl_cli_format_value(key, owned);
+
+			g_string_append_printf(
+				joined, "%s%s%s", joined->len > 0 ? ", " : "",
+				g_variant_is_of_type(owned, G_VARIANT_TYPE_UINT32) ? "#" : "", one);
+		}
+		return g_string_free(joined, FALSE);
+	}
 	case G_VARIANT_CLASS_DOUBLE:
 		if (g_strcmp0(key, "cost_usd") == 0)
 			return fl_cli_format_cost(g_variant_get_double(value));
@@ -2511,15 +2581,56 @@ fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GEr
 	return TRUE;
 }
 
+/*
+ * "CMD ID [ID…]": decides each in the order given, so `approve 4 7 9` lands 4 first. Every id
+ * is checked before anything is decided; a refusal (a later draft that no longer merges)
+ * leaves that one as it is, says why, and does not undo or stop the others.
+ */
 static gboolean
 fl_cli_cmd_decide(FlCli *cli, gchar **args, FlCliDecideFunc func, GError **error)
 {
-	guint id;
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GError) first = NULL;
+	guint refused = 0;
 
-	if (!fl_cli_args_id(args, &id, error) ||
-	    !fl_cli_check_utf8_option("note", cli->note, error))
+	if (args[1] == NULL)
+		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
+	for (guint i = 1; args[i] != NULL; i++) {
+		guint id;
+
+		if (!fl_cli_parse_id(args[i], &id, error))
+			return FALSE;
+		g_array_append_val(ids, id);
+	}
+	if (!fl_cli_check_utf8_option("note", cli->note, error))
 		return FALSE;
-	return fl_cli_decide(cli, func, id, cli->note, error);
+	if (ids->len == 1)
+		return fl_cli_decide(cli, func, g_array_index(ids, guint, 0), cli->note, error);
+	for (guint i = 0; i < ids->len; i++) {
+		g_autoptr(GError) error_local = NULL;
+		guint id = g_array_index(ids, guint, i);
+
+		if (fl_cli_decide(cli, func, id, cli->note, &error_local))
+			continue;
+		/* no daemon: nothing after this one can be decided either */
+		if (fl_cli_exit_status(error_local) == FL_CLI_EXIT_UNREACHABLE) {
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
+		refused++;
+		fl_cli_report_error(error_local);
+		if (first == NULL)
+			first = g_steal_pointer(&error_local);
+	}
+	if (first != NULL) {
+		/* the exit status of the first refusal, with a line that counts them all */
+		g_set_error(error, first->domain, first->code,
+			    g_dngettext(GETTEXT_PACKAGE, "%u of %u sessions was not decided",
+					"%u of %u sessions were not decided", refused),
+			    refused, ids->len);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static gboolean
@@ -3119,11 +3230,11 @@ static const FlCliCommand fl_cli_commands[] = {
 	 FALSE, FALSE},
 	{"diff", N_("ID"), N_("Print a session's draft as a patch."), NULL, fl_cli_cmd_diff, FALSE,
 	 FALSE},
-	{"approve", N_("ID"), N_("Merge a draft into its base branch."), fl_cli_options_note,
-	 fl_cli_cmd_approve, FALSE, FALSE},
-	{"reject", N_("ID"), N_("Discard a draft; its patch and log are kept."),
+	{"approve", N_("ID…"), N_("Merge drafts into their base branch, in the order given."),
+	 fl_cli_options_note, fl_cli_cmd_approve, FALSE, FALSE},
+	{"reject", N_("ID…"), N_("Discard drafts; their patches and logs are kept."),
 	 fl_cli_options_note, fl_cli_cmd_reject, FALSE, FALSE},
-	{"revert", N_("ID"), N_("Undo the merge of an approved draft."), fl_cli_options_note,
+	{"revert", N_("ID…"), N_("Undo the merges of approved drafts."), fl_cli_options_note,
 	 fl_cli_cmd_revert, FALSE, FALSE},
 	{"cancel", N_("ID"), N_("Stop a queued, running or blocked session."), NULL,
 	 fl_cli_cmd_cancel, FALSE, FALSE},

@@ -258,29 +258,29 @@ fl_coordination_start(FlCoordination *self)
 }
 
 void
-fl_coordination_session_changed(FlCoordination *self, const FlSessionData *d)
+fl_coordination_session_changed(FlCoordination *self, guint id, const gchar *repo,
+				const gchar *base, FlReview review)
 {
 	gpointer before;
 	FlReview old = FL_REVIEW_NONE;
 
 	g_return_if_fail(FL_IS_COORDINATION(self));
-	g_return_if_fail(d != NULL);
-	if (d->repo == NULL)
+	if (repo == NULL || base == NULL)
 		return;
-	before = g_hash_table_lookup(self->reviews, GUINT_TO_POINTER(d->id));
+	before = g_hash_table_lookup(self->reviews, GUINT_TO_POINTER(id));
 	if (before != NULL)
 		old = (FlReview)(GPOINTER_TO_UINT(before) - 1);
-	if (d->review == FL_REVIEW_PENDING || d->review == FL_REVIEW_NONE)
-		g_hash_table_insert(self->reviews, GUINT_TO_POINTER(d->id),
-				    GUINT_TO_POINTER(d->review + 1));
-	else
-		g_hash_table_remove(self->reviews, GUINT_TO_POINTER(d->id));
-	if (old == d->review && before != NULL)
+	if (before != NULL && old == review)
 		return;
-	if (d->review == FL_REVIEW_PENDING || old == FL_REVIEW_PENDING ||
-	    d->review == FL_REVIEW_APPROVED || d->review == FL_REVIEW_REVERTED)
-		fl_coordination_recheck(self, d->repo, d->base,
-					d->review == FL_REVIEW_APPROVED ? d->id : 0);
+	/* only sessions that may still become or be drafts are remembered */
+	if (review == FL_REVIEW_PENDING || review == FL_REVIEW_NONE)
+		g_hash_table_insert(self->reviews, GUINT_TO_POINTER(id),
+				    GUINT_TO_POINTER(review + 1));
+	else
+		g_hash_table_remove(self->reviews, GUINT_TO_POINTER(id));
+	if (review == FL_REVIEW_PENDING || old == FL_REVIEW_PENDING ||
+	    review == FL_REVIEW_APPROVED || review == FL_REVIEW_REVERTED)
+		fl_coordination_recheck(self, repo, base, review == FL_REVIEW_APPROVED ? id : 0);
 }
 
 const FlOverlap *
@@ -298,8 +298,9 @@ fl_coordination_conflict_since(FlCoordination *self, guint id)
 }
 
 void
-fl_coordination_describe(FlCoordination *self, guint id, GVariantDict *dict)
+fl_coordination_describe(FlCoordination *self, guint id, const gchar *base, GVariantDict *dict)
 {
+	g_autofree gchar *summary = NULL;
 	const FlOverlap *o;
 	guint since;
 
@@ -321,6 +322,9 @@ fl_coordination_describe(FlCoordination *self, guint id, GVariantDict *dict)
 	since = fl_coordination_conflict_since(self, id);
 	if (since != 0)
 		g_variant_dict_insert(dict, "conflict_since", "u", since);
+	summary = fl_coordination_summary(self, id, base);
+	if (summary != NULL)
+		g_variant_dict_insert(dict, "landing", "s", summary);
 }
 
 gchar *

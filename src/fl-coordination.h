@@ -29,9 +29,11 @@ fl_coordination_new(FlStore *store);
 void
 fl_coordination_start(FlCoordination *self);
 
-/* a session was saved: re-checks its base branch when its review entered or left pending */
+/* session @id was saved: re-checks its base branch when its review entered or left pending,
+ * or it landed */
 void
-fl_coordination_session_changed(FlCoordination *self, const FlSessionData *data);
+fl_coordination_session_changed(FlCoordination *self, guint id, const gchar *repo,
+				const gchar *base, FlReview review);
 
 /* re-checks the pending drafts of @repo's @base; @landed: the session that just landed, or 0 */
 void
@@ -52,10 +54,10 @@ fl_coordination_is_busy(FlCoordination *self);
 /*
  * Adds what is known of @id to an a{sv} (see data/io.github.flotilla.Flotilla1.xml):
  * "overlaps" (au), "merges" (b), "conflicts" (as), "stale" (b), "checked_against" (s),
- * "conflict_since" (u)
+ * "conflict_since" (u), and "landing" (s): fl_coordination_summary() of @base
  */
 void
-fl_coordination_describe(FlCoordination *self, guint id, GVariantDict *dict);
+fl_coordination_describe(FlCoordination *self, guint id, const gchar *base, GVariantDict *dict);
 
 /*
  * One line for people, NULL when there is nothing to say: "conflicts with main since #12

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fl-checkin.h"
+#include "fl-coordination.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-fleet.h"
@@ -17,12 +18,13 @@
 
 struct _FlDaemon {
 	GObject parent_instance;
-	FlConfig *config;            /* (owned) */
-	FlStore *store;              /* (owned) */
-	FlFleet *fleet;              /* (owned) */
-	FlCheckin *checkin;          /* (owned) */
-	FlDbusFlotilla1 *skeleton;   /* (owned) */
-	GDBusConnection *connection; /* (owned) (nullable) */
+	FlConfig *config;             /* (owned) */
+	FlStore *store;               /* (owned) */
+	FlFleet *fleet;               /* (owned) */
+	FlCheckin *checkin;           /* (owned) */
+	FlCoordination *coordination; /* (owned) */
+	FlDbusFlotilla1 *skeleton;    /* (owned) */
+	GDBusConnection *connection;  /* (owned) (nullable) */
 	guint owner_id;
 	gboolean started;
 	GCancellable *cancellable; /* (owned) the store check under way */
@@ -122,20 +124,36 @@ fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* a queued session held by the WIP limit says why (the "held" key): a new floating
- * dictionary, or NULL when @session is not held */
+/*
+ * What the daemon knows about a session beyond its stored row, added to its a{sv}: why a
+ * queued session is held (the "held" key, @held from fl_fleet_get_held_reason()), and how a
+ * pending draft stands beside the other drafts of its base branch (FlCoordination). Returns
+ * a new floating dictionary, or NULL when there is nothing to add.
+ */
 static GVariant *
-fl_daemon_with_held(GVariant *session, const gchar *held)
+fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 {
 	g_autoptr(GVariantDict) dict = NULL;
 	const gchar *state = NULL;
+	const gchar *review = NULL;
+	const gchar *base = NULL;
+	guint id = 0;
 
-	if (held == NULL || !g_variant_lookup(session, "state", "&s", &state) ||
-	    g_strcmp0(state, "queued") != 0)
-		return NULL;
-	dict = g_variant_dict_new(session);
-	g_variant_dict_insert(dict, "held", "s", held);
-	return g_variant_dict_end(dict);
+	g_variant_lookup(session, "id", "u", &id);
+	g_variant_lookup(session, "base", "&s", &base);
+	g_variant_lookup(session, "state", "&s", &state);
+	g_variant_lookup(session, "review", "&s", &review);
+	if (held != NULL && g_strcmp0(state, "queued") == 0) {
+		dict = g_variant_dict_new(session);
+		g_variant_dict_insert(dict, "held", "s", held);
+	}
+	if (g_strcmp0(review, "pending") == 0 &&
+	    fl_coordination_lookup(self->coordination, id) != NULL) {
+		if (dict == NULL)
+			dict = g_variant_dict_new(session);
+		fl_coordination_describe(self->coordination, id, base, dict);
+	}
+	return dict != NULL ? g_variant_dict_end(dict) : NULL;
 }
 
 static gboolean
@@ -153,9 +171,9 @@ fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *i
 	} else {
 		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
 		g_autoptr(GVariant) owned = g_variant_ref_sink(v);
-		GVariant *with_held = fl_daemon_with_held(owned, held);
+		GVariant *decorated = fl_daemon_decorate(self, owned, held);
 		fl_dbus_flotilla1_complete_get_session(skeleton, invocation,
-						       with_held != NULL ? with_held : owned);
+						       decorated != NULL ? decorated : owned);
 	}
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -184,21 +202,19 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 		g_dbus_method_invocation_return_gerror(invocation, error);
 	} else {
 		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
-		if (held != NULL) {
-			GVariantBuilder b;
-			GVariantIter iter;
-			GVariant *child;
-			g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-			g_variant_iter_init(&iter, v);
-			while ((child = g_variant_iter_next_value(&iter)) != NULL) {
-				g_autoptr(GVariant) owned = child;
-				GVariant *with_held = fl_daemon_with_held(owned, held);
-				g_variant_builder_add_value(&b,
-							    with_held != NULL ? with_held : owned);
-			}
-			g_variant_unref(g_variant_ref_sink(v));
-			v = g_variant_builder_end(&b);
+		GVariantBuilder b;
+		GVariantIter iter;
+		GVariant *child;
+
+		g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+		g_variant_iter_init(&iter, v);
+		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+			g_autoptr(GVariant) owned = child;
+			GVariant *decorated = fl_daemon_decorate(self, owned, held);
+			g_variant_builder_add_value(&b, decorated != NULL ? decorated : owned);
 		}
+		g_variant_unref(g_variant_ref_sink(v));
+		v = g_variant_builder_end(&b);
 		fl_dbus_flotilla1_complete_list_sessions(skeleton, invocation, v);
 	}
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -447,10 +463,45 @@ fl_daemon_session_changed_cb(FlFleet *fleet, guint id, GVariant *props, gpointer
 {
 	FlDaemon *self = user_data;
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(props);
+	g_autoptr(GVariant) decorated = NULL;
 	const gchar *state = "unknown";
+	const gchar *review = "none";
+	const gchar *repo = NULL;
+	const gchar *base = NULL;
+	FlReview r = FL_REVIEW_NONE;
 
 	g_variant_dict_lookup(dict, "state", "&s", &state);
-	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state, props);
+	g_variant_dict_lookup(dict, "review", "&s", &review);
+	g_variant_dict_lookup(dict, "repo", "&s", &repo);
+	g_variant_dict_lookup(dict, "base", "&s", &base);
+	decorated = fl_daemon_decorate(self, props, NULL);
+	if (decorated != NULL)
+		g_variant_ref_sink(decorated);
+	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state,
+					       decorated != NULL ? decorated : props);
+	/* a draft entering or leaving review changes how the others of its branch stand */
+	if (fl_review_from_string(review, &r))
+		fl_coordination_session_changed(self->coordination, id, repo, base, r);
+}
+
+/* what the coordination says about a pending draft changed: tell the clients */
+static void
+fl_daemon_coordination_changed_cb(FlCoordination *coordination, guint id, gpointer user_data)
+{
+	FlDaemon *self = user_data;
+	g_autoptr(GVariant) v = fl_fleet_get_session(self->fleet, id, NULL);
+	g_autoptr(GVariant) decorated = NULL;
+	const gchar *state = "unknown";
+
+	if (v == NULL)
+		return;
+	g_variant_ref_sink(v);
+	decorated = fl_daemon_decorate(self, v, NULL);
+	if (decorated != NULL)
+		g_variant_ref_sink(decorated);
+	g_variant_lookup(v, "state", "&s", &state);
+	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state,
+					       decorated != NULL ? decorated : v);
 }
 
 static void
@@ -477,6 +528,7 @@ fl_daemon_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpoin
 	self->started = TRUE;
 	/* only now: a daemon that lost the race must not touch running sessions */
 	fl_fleet_start(self->fleet);
+	fl_coordination_start(self->coordination);
 	fl_checkin_start(self->checkin);
 	{
 		g_autoptr(GDateTime) next = fl_checkin_get_next(self->checkin);
@@ -562,8 +614,11 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 		return NULL;
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
 	self->checkin = fl_checkin_new(self->fleet);
+	self->coordination = fl_coordination_new(self->store);
 	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),
 			 self);
+	g_signal_connect(self->coordination, "changed",
+			 G_CALLBACK(fl_daemon_coordination_changed_cb), self);
 	return g_steal_pointer(&self);
 }
 
@@ -581,6 +636,9 @@ fl_daemon_finalize(GObject *object)
 	g_clear_object(&self->connection);
 	g_clear_object(&self->skeleton);
 	g_clear_object(&self->checkin);
+	if (self->coordination != NULL)
+		g_signal_handlers_disconnect_by_data(self->coordination, self);
+	g_clear_object(&self->coordination);
 	if (self->fleet != NULL)
 		g_signal_handlers_disconnect_by_data(self->fleet, self);
 	g_clear_object(&self->fleet);

@@ -123,7 +123,8 @@ test_coordination_landing(Fixture *fx, gconstpointer data)
 	sh(fx->repo, "git merge -q --no-ff -m land flotilla/1");
 	one->review = FL_REVIEW_APPROVED;
 	g_assert_true(fl_store_update_session(fx->store, one, &error));
-	fl_coordination_session_changed(fx->coordination, one);
+	fl_coordination_session_changed(fx->coordination, one->id, one->repo, one->base,
+					one->review);
 	settle(fx);
 	g_clear_pointer(&s2, g_free);
 	s2 = fl_coordination_summary(fx->coordination, two->id, "main");
@@ -139,7 +140,8 @@ test_coordination_landing(Fixture *fx, gconstpointer data)
 	/* #2 rejected: it leaves the picture */
 	two->review = FL_REVIEW_REJECTED;
 	g_assert_true(fl_store_update_session(fx->store, two, &error));
-	fl_coordination_session_changed(fx->coordination, two);
+	fl_coordination_session_changed(fx->coordination, two->id, two->repo, two->base,
+					two->review);
 	settle(fx);
 	g_assert_null(fl_coordination_lookup(fx->coordination, two->id));
 }
@@ -158,7 +160,7 @@ test_coordination_moved_outside(Fixture *fx, gconstpointer data)
 	settle(fx);
 	s1 = fl_coordination_summary(fx->coordination, one->id, "main");
 	g_assert_cmpstr(s1, ==, "conflicts with main: a.txt");
-	fl_coordination_describe(fx->coordination, one->id, dict);
+	fl_coordination_describe(fx->coordination, one->id, "main", dict);
 	g_assert_true(g_variant_dict_lookup(dict, "merges", "b", &merges));
 	g_assert_false(merges);
 	g_assert_true(g_variant_dict_contains(dict, "conflicts"));

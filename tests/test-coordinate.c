@@ -1,0 +1,177 @@
+/*
+ * Coordinating parallel drafts with the real daemon, CLI and git: drafts that change the same
+ * files are named to each other, a draft another approval made conflict says which one, and
+ * `approve A B C` lands them in that order, leaving a draft that no longer merges pending.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "fl-test-harness.h"
+
+#define WAIT_MS 30000
+
+static gchar *
+make_repo(FlTestEnv *env)
+{
+	gchar *repo = g_build_filename(env->root, "api", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(repo, 0700), ==, 0);
+	g_free(fl_test_sh(repo, "git init -q -b main . && git config user.name 'Test User' && "
+				"git config user.email test@example.com && "
+				"printf 'one\\ntwo\\n' > notes.txt && printf 'x\\n' > other.txt && "
+				"git add . && git commit -q -m initial"));
+	return repo;
+}
+
+static gchar *
+git(const gchar *repo, const gchar *args)
+{
+	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
+
+	return g_strstrip(fl_test_sh(repo, cmd));
+}
+
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	const gchar *key;
+	const gchar *want; /* the key's string value, or NULL: only present */
+	guint seen;
+} KeyWait;
+
+/* re-read on every SessionChanged: the coordination announces what it found that way */
+static gboolean
+key_is(gpointer user_data)
+{
+	KeyWait *w = user_data;
+	g_autoptr(JsonObject) obj = NULL;
+	JsonNode *node;
+
+	if (w->seen == w->env->changes && w->seen != 0)
+		return FALSE;
+	w->seen = w->env->changes;
+	obj = fl_test_show(w->env, w->id);
+	node = json_object_get_member(obj, w->key);
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return FALSE;
+	return w->want == NULL || g_strcmp0(json_node_get_string(node), w->want) == 0;
+}
+
+static void
+wait_key(FlTestEnv *env, guint id, const gchar *key, const gchar *want)
+{
+	KeyWait w = {env, id, key, want, 0};
+
+	if (!fl_test_wait_for(key_is, &w, WAIT_MS)) {
+		g_autoptr(JsonObject) obj = fl_test_show(env, id);
+		g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), obj);
+		g_autofree gchar *text = json_to_string(node, FALSE);
+
+		g_error("session %u never got %s=%s: %s", id, key, want != NULL ? want : "*", text);
+	}
+}
+
+static guint
+draft(FlTestEnv *env, const gchar *repo, const gchar *goal)
+{
+	guint id = fl_test_run_session(env, repo, "--", goal, NULL);
+	g_autofree gchar *state = fl_test_wait_ended(env, id, WAIT_MS);
+
+	g_assert_cmpstr(state, ==, "done");
+	return id;
+}
+
+static void
+test_coordinate_overlap_and_order(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *tip = NULL;
+	g_autoptr(JsonObject) two = NULL;
+	g_autoptr(JsonObject) three = NULL;
+	JsonArray *overlaps;
+	JsonArray *conflicts;
+	guint a, b, c;
+	gint status;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	b = draft(env, repo, "printf 'uno\\ntwo\\n' > notes.txt");
+	c = draft(env, repo, "printf 'y\\n' > other.txt");
+
+	/* before any landing: #1 and #2 are named to each other, #3 stands alone */
+	wait_key(env, b, "landing", "changes the same files as #1");
+	wait_key(env, a, "landing", "changes the same files as #2");
+	three = fl_test_show(env, c);
+	g_assert_true(json_object_get_boolean_member(three, "merges"));
+	g_assert_true(json_object_has_member(three, "landing"));
+	g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(three, "landing")));
+	out = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(out, "changes the same files as #1"));
+
+	/* in the order given: #1 lands, #2 no longer merges and stays pending, #3 lands */
+	status = fl_test_cli(env, NULL, NULL, &err, "approve", "1", "2", "3", NULL);
+	g_assert_cmpint(status, ==, 1);
+	g_assert_nonnull(strstr(err, "notes.txt"));
+	g_assert_nonnull(strstr(err, "1 of 3 sessions was not decided"));
+	log = git(repo, "log --format=%s main");
+	g_assert_nonnull(strstr(log, "flotilla #1"));
+	g_assert_nonnull(strstr(log, "flotilla #3"));
+	g_assert_null(strstr(log, "flotilla #2"));
+	g_assert_true(strstr(log, "flotilla #3") < strstr(log, "flotilla #1"));
+	contents = git(repo, "show main:notes.txt");
+	g_assert_cmpstr(contents, ==, "ONE\ntwo");
+
+	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
+	two = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(two, "review"), ==, "pending");
+	g_assert_false(json_object_get_boolean_member(two, "merges"));
+	g_assert_true(json_object_get_boolean_member(two, "stale"));
+	g_assert_cmpint(json_object_get_int_member(two, "conflict_since"), ==, 1);
+	conflicts = json_object_get_array_member(two, "conflicts");
+	g_assert_cmpuint(json_array_get_length(conflicts), ==, 1);
+	g_assert_cmpstr(json_array_get_string_element(conflicts, 0), ==, "notes.txt");
+	/* the others have left review: nobody overlaps with #2 any more */
+	overlaps = json_object_get_array_member(two, "overlaps");
+	g_assert_cmpuint(json_array_get_length(overlaps), ==, 0);
+	tip = git(repo, "rev-parse main");
+	g_assert_cmpstr(json_object_get_string_member(two, "checked_against"), ==, tip);
+}
+
+/* bad usage names the id and decides nothing, even for the valid ids before it */
+static void
+test_coordinate_approve_bad_id(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint a;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	head = git(repo, "rev-parse main");
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "approve", "1", "x2", NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "'x2' is not a session id"));
+	after = git(repo, "rev-parse main");
+	g_assert_cmpstr(head, ==, after);
+	obj = fl_test_show(env, a);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/coordinate/overlap-and-order", test_coordinate_overlap_and_order);
+	g_test_add_func("/coordinate/approve-bad-id", test_coordinate_approve_bad_id);
+	return g_test_run();
+}
