@@ -96,8 +96,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC "
 		"LIMIT ?1",
 	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
-	[FL_STORE_STMT_PENDING] = "SELECT " FL_SESSION_COLUMNS
-				  " FROM sessions WHERE review = 'pending' ORDER BY id",
+	[FL_STORE_STMT_PENDING] =
+		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' ORDER BY id",
 	[FL_STORE_STMT_ADD_EVENT] =
 		"INSERT INTO events (session_id, time, kind, source, note) VALUES (?1, ?2, ?3, "
 		"?4, ?5)",
