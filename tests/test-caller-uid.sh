@@ -12,7 +12,11 @@ chmod 755 "$dir"
 daemon_pid=
 bus_pid=
 cleanup() {
-	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+	# the daemon first, and wait for it: it may still be writing below $dir
+	if [ -n "$daemon_pid" ]; then
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
 	[ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
 	rm -rf "$dir"
 }
@@ -57,10 +61,10 @@ case "$out" in
 esac
 n=$("$FLOTILLA" ls --all --json | grep -c '"id"' || true)
 [ "$n" -eq 0 ] || { echo "FAIL: the refused call queued a session"; exit 1; }
-# in a repository of our own, so the session's worktree and branch never touch the project's
-git init -q "$dir/repo"
-git -C "$dir/repo" -c user.name=t -c user.email=t@example.com commit -q --allow-empty -m init
-id=$(cd "$dir/repo" && "$FLOTILLA" run -- true) || { echo "FAIL: the owner's own call failed"; exit 1; }
+# in a scratch directory of our own (no repository: no git work left running after the
+# session ends), so the session never touches the project's checkout
+mkdir "$dir/scratch"
+id=$(cd "$dir/scratch" && "$FLOTILLA" run -- true) || { echo "FAIL: the owner's own call failed"; exit 1; }
 # the session writes below $dir until it ends: wait for it before the teardown removes $dir
-(cd "$dir/repo" && "$FLOTILLA" wait "$id" >/dev/null) || { echo "FAIL: session $id did not finish"; exit 1; }
+"$FLOTILLA" wait "$id" >/dev/null || { echo "FAIL: session $id did not finish"; exit 1; }
 echo "ok: only uid $(id -u) may use flotillad"
