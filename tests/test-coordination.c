@@ -74,7 +74,7 @@ add_draft(Fixture *fx, const gchar *cmdline)
 	d->state = FL_STATE_DONE;
 	d->review = FL_REVIEW_PENDING;
 	g_ptr_array_add(rows, d);
-	fl_store_insert_sessions(fx->store, rows, NULL, &error);
+	fl_store_insert_sessions(fx->store, rows, NULL, NULL, &error);
 	g_assert_no_error(error);
 	d->branch = g_strdup_printf("flotilla/%u", d->id);
 	g_assert_true(fl_store_update_session(fx->store, d, &error));
