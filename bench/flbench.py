@@ -47,6 +47,7 @@ SIZES = {
         "checkin_stored": 10000, "checkin_pending": 1000, "checkin_reps": 5,
         # each round checks out 300 trees of 10 000 files: one round fits the time budget
         "wt_sessions": 100, "wt_files": 10000, "wt_reps": 1,
+        "overlap_drafts": 100, "overlap_files": 10000,
     },
     "tiny": {
         "throughput_n": 10, "throughput_reps": 1, "parallel": 8,
@@ -56,10 +57,12 @@ SIZES = {
         "view_stored": (10, 100), "view_reps": 2,
         "checkin_stored": 100, "checkin_pending": 10, "checkin_reps": 1,
         "wt_sessions": 10, "wt_files": 100, "wt_reps": 1,
+        "overlap_drafts": 10, "overlap_files": 100,
     },
 }
 
-BENCHMARKS = ("throughput", "idle", "memory", "startup", "view", "checkin", "worktrees")
+BENCHMARKS = ("throughput", "idle", "memory", "startup", "view", "checkin", "worktrees",
+              "overlaps")
 
 
 def log(msg):
@@ -957,6 +960,127 @@ def bench_worktrees(ctx):
             f"{per / plain:.1f}× plain git, {per / full:.1f}× by hand")
     ctx.row("worktrees", "… one session's own span (started → finished), mean",
             fmt_ms(raw["flotilla_session_span_median_s"]), "", "", "")
+
+
+# ------------------------------------------------------------------ 8. overlaps
+
+
+def overlap_file(i, files):
+    return f"src/mod{i // 100:03d}/file{i:05d}.c"
+
+
+def make_drafts(repo, n, files, env):
+    """@n draft branches flotilla/1..n from main, each changing two files, plus one more
+    (n + 1, the one that lands) changing file 0, which every tenth draft changes too: after
+    it lands those conflict, the rest still merge. One `git fast-import` for all of them."""
+    tip = subprocess.run(["git", "rev-parse", "main"], cwd=repo, env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    chunks = []
+    for i in range(1, n + 2):
+        touched = [0] if i == n + 1 else [(i * 37) % files, (i * 101 + 7) % files]
+        if i % 10 == 0:
+            touched.append(0)
+        msg = f"flotilla #{i}: draft".encode()
+        chunks.append(b"commit refs/heads/flotilla/%d\ncommitter Bench <bench@localhost> "
+                      b"1700000000 +0000\ndata %d\n%s\nfrom %s\n"
+                      % (i, len(msg), msg, tip.encode()))
+        for f in sorted(set(touched)):
+            data = f"/* changed by draft {i} */\n".encode()
+            chunks.append(b"M 100644 inline %s\ndata %d\n%s\n"
+                          % (overlap_file(f, files).encode(), len(data), data))
+        chunks.append(b"\n")
+    subprocess.run(["git", "fast-import", "--quiet"], input=b"".join(chunks), cwd=repo,
+                   env=env, check=True)
+    return tip
+
+
+def insert_drafts(inst, repo, tip, n):
+    """The drafts as pending sessions in @inst's store (daemon stopped)."""
+    con = sqlite3.connect(inst.db)
+    now_us = int(time.time() * 1e6)
+    rows = []
+    for i in range(1, n + 2):
+        row = dict.fromkeys(SESSION_COLUMNS)
+        row.update(id=i, goal=f"bench draft {i}", agent="shell", repo=repo, base="main",
+                   base_commit=tip, branch=f"flotilla/{i}",
+                   worktree=os.path.join(inst.state_dir, "worktrees", str(i)), state="done",
+                   review="pending", created=now_us, started=now_us, finished=now_us,
+                   exit_code=0, signal=0, diffstat=" 2 files changed")
+        rows.append(tuple(row[c] for c in SESSION_COLUMNS))
+        os.makedirs(os.path.join(inst.state_dir, "sessions", str(i)), 0o700, exist_ok=True)
+    with con:
+        con.executemany(f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(SESSION_COLUMNS))})", rows)
+    con.close()
+
+
+def pending_checked(ctx, tip):
+    """How many pending drafts the daemon has checked against @tip (ListSessions)."""
+    sessions = ctx.bus.bus.call_blocking(BUS_NAME, OBJECT_PATH, BUS_NAME, "ListSessions",
+                                         "a{sv}", ({},), timeout=30)
+    return sum(1 for s in sessions if str(s.get("review", "")) == "pending" and
+               str(s.get("checked_against", "")) == tip)
+
+
+def wait_checked(ctx, tip, n, deadline_s=600):
+    t0 = time.perf_counter()
+    while pending_checked(ctx, tip) < n:
+        if time.perf_counter() - t0 > deadline_s:
+            raise RuntimeError(f"the drafts were not all checked against {tip}")
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+def bench_overlaps(ctx):
+    s = ctx.size
+    n, files = s["overlap_drafts"], s["overlap_files"]
+    inst = Instance(ctx, "overlaps")
+    repo = os.path.join(inst.dir, "repo")
+    make_repo(repo, files, inst.env)
+    tip = make_drafts(repo, n, files, inst.env)
+    inst.init_store()
+    insert_drafts(inst, repo, tip, n)
+    raw = {"drafts": n, "files": files}
+    inst.start()
+    try:
+        # start-up: every pending draft checked once, off the main loop
+        raw["startup_check_s"] = wait_checked(ctx, tip, n + 1)
+        idle_preview, _ = inst.timed_cli("checkin", "--preview")
+        # one approval moves main: the other n drafts are checked again
+        t0 = time.perf_counter()
+        inst.cli("approve", str(n + 1))
+        raw["approve_s"] = time.perf_counter() - t0
+        new_tip = subprocess.run(["git", "rev-parse", "main"], cwd=repo, env=inst.env,
+                                 check=True, capture_output=True, text=True).stdout.strip()
+        # the digest while that check runs: it must not wait for it
+        busy_preview, _ = inst.timed_cli("checkin", "--preview")
+        raw["recheck_s"] = raw["approve_s"] + wait_checked(ctx, new_tip, n)
+        raw["preview_idle_s"], raw["preview_during_check_s"] = idle_preview, busy_preview
+        conflicts = sum(1 for i in range(1, n + 1) if i % 10 == 0)
+        got = inst.cli("ls", "--json").stdout.count("since #%d landed" % (n + 1))
+        if got != conflicts:
+            raise RuntimeError(f"{got} drafts said they conflict since #{n + 1}, "
+                               f"expected {conflicts}")
+    finally:
+        inst.stop()
+    # the same git calls by hand, one after another: what the daemon's worker thread runs
+    script = ('for i in $(seq 1 "$N"); do git -C "$R" diff --name-only -z "$B" "flotilla/$i" '
+              '-- > /dev/null; git -C "$R" merge-tree --write-tree --name-only -z '
+              '--no-messages "$T" "flotilla/$i" > /dev/null || true; done')
+    t0 = time.perf_counter()
+    subprocess.run(["sh", "-c", script], env=dict(inst.env, N=str(n), R=repo, B=tip,
+                                                   T=new_tip), check=True)
+    raw["by_hand_s"] = time.perf_counter() - t0
+    ctx.results["overlaps"] = raw
+    ctx.row("overlaps", f"{n} pending drafts, {files}-file repo: re-check after one approval "
+            "(approve → every draft checked against the new tip)", fmt_ms(raw["recheck_s"]),
+            f"the same git diff + merge-tree calls by hand: {fmt_ms(raw['by_hand_s'])}",
+            "(compare)", f"{raw['recheck_s'] / raw['by_hand_s']:.1f}× by hand")
+    ctx.row("overlaps", "… `checkin --preview` while that check runs, and idle",
+            f"{fmt_ms(busy_preview)} (idle {fmt_ms(idle_preview)})", "", "not delayed",
+            verdict(busy_preview < idle_preview + 0.25))
+    ctx.row("overlaps", "… first check of all drafts at start-up",
+            fmt_ms(raw["startup_check_s"]), "", "", "")
 
 
 # ------------------------------------------------------------------ main

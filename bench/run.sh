@@ -1,7 +1,7 @@
 #!/bin/sh
 # Reproduces the figures in bench/README.md, peers measured in the same run.
 #
-#   bench/run.sh [--tiny] [--only throughput,idle,memory,startup,view,checkin,worktrees] [--keep]
+#   bench/run.sh [--tiny] [--only throughput,idle,memory,startup,view,checkin,worktrees,overlaps] [--keep]
 #
 # --tiny runs every benchmark on sizes of ~10 (under a minute; what CI checks). Results go to
 # bench/results/<date>-<mode>/ (results.json, summary.md); the summary table is printed too.
