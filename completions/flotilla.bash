@@ -2,7 +2,7 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked config help"
 
 _flotilla_agents()
 {
@@ -33,7 +33,7 @@ _flotilla()
 		fi
 		case $word in
 		=) ;;
-		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n)
+		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t)
 			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
 		-*) ;;
 		*)
@@ -63,7 +63,7 @@ _flotilla()
 	--base)
 		mapfile -t COMPREPLY < <(compgen -W "$(git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null)" -- "$cur")
 		return ;;
-	--verify | --name | --note | --limit | -n)
+	--verify | --name | --note | --limit | -n | --timeout | -t)
 		return ;;
 	esac
 
@@ -74,6 +74,7 @@ _flotilla()
 	log) opts="--follow" ;;
 	approve | reject | revert) opts="--note=" ;;
 	checkin) opts="--now --preview" ;;
+	wait) opts="--all --timeout=" ;;
 	esac
 	opts="$opts --help"
 
@@ -82,7 +83,16 @@ _flotilla()
 		[[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 		return
 	fi
-	((npos > 0)) && return
+	# wait takes several ids, config a file after "check"; the others one argument
+	if [[ $cmd == config ]]; then
+		if ((npos == 0)); then
+			mapfile -t COMPREPLY < <(compgen -W "check" -- "$cur")
+		elif ((npos == 1)); then
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		fi
+		return
+	fi
+	((npos > 0)) && [[ $cmd != wait ]] && return
 
 	case $cmd in
 	show | log | diff | approve | reject | revert | cancel | reply | wait)

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fl-config.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
@@ -43,9 +44,11 @@
 #define FL_CLI_RESET  "\033[0m"
 
 /*
- * Exit statuses. FL_ERROR codes (ours, or the daemon's coming back over D-Bus) and
- * G_OPTION_ERROR decide 1 or 2; the one condition no FL_ERROR code describes, the daemon not
- * being reachable at all, has its own domain.
+ * Exit statuses, one rule for every command: 2 for what was typed (bad usage, an unknown id,
+ * a goal over the limit), 1 for a refusal because of the state things are in (already
+ * decided, still running, a conflict, verify failed) and for operations that failed, 3 when
+ * flotillad cannot be reached or started. FL_ERROR codes (ours, or the daemon's coming back
+ * over D-Bus) and G_OPTION_ERROR decide 1 or 2.
  */
 enum {
 	FL_CLI_EXIT_OK = 0,
@@ -82,6 +85,7 @@ typedef struct {
 	gchar *name;
 	gchar *from;
 	gchar *note;
+	gchar *timeout; /* wait --timeout */
 
 	GDBusConnection *connection; /* (owned) (nullable) */
 	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
@@ -90,6 +94,7 @@ typedef struct {
 	gboolean progress;    /* stderr is a terminal: long waits show a live status line there */
 	gboolean interrupted; /* Ctrl-C ended a wait that showed progress */
 	gint status;          /* exit status of a command that ran to its end */
+	gboolean timed_out;   /* wait --timeout ran out */
 
 	/* the flotillad we spawned, while it is our child */
 	guint daemon_child_id;
@@ -139,6 +144,7 @@ fl_cli_free(FlCli *cli)
 	g_free(cli->name);
 	g_free(cli->from);
 	g_free(cli->note);
+	g_free(cli->timeout);
 	g_clear_handle_id(&cli->daemon_child_id, g_source_remove);
 	g_clear_object(&cli->proxy);
 	g_clear_object(&cli->connection);
@@ -415,7 +421,6 @@ fl_cli_exit_status(const GError *error)
 		case FL_ERROR_INVALID_ARGUMENT:
 		case FL_ERROR_NOT_FOUND:
 		case FL_ERROR_LIMIT_EXCEEDED:
-		case FL_ERROR_ALREADY_DECIDED:
 			return FL_CLI_EXIT_USAGE;
 		default:
 			break;
@@ -1041,18 +1046,31 @@ fl_cli_spawn_daemon(FlCli *cli, GError **error)
 	return FALSE;
 }
 
-/* running already, D-Bus activatable, or spawned by us: flotillad owns its name afterwards */
+/*
+ * The reason flotillad gave for not starting, when it wrote one since @since (wall clock,
+ * microseconds): its stderr went to a log file or the journal, where nobody looks.
+ */
+static gchar *
+fl_cli_daemon_start_error(gint64 since)
+{
+	g_autofree gchar *path = fl_start_error_path();
+	g_autofree gchar *contents = NULL;
+	GStatBuf st;
+
+	/* a whole second of slack: file systems with coarse timestamps */
+	if (g_stat(path, &st) != 0 || (gint64)st.st_mtime < since / G_USEC_PER_SEC - 1)
+		return NULL;
+	if (!g_file_get_contents(path, &contents, NULL, NULL) || fl_cli_is_blank(contents))
+		return NULL;
+	return fl_cli_clean_line(contents);
+}
+
 static gboolean
-fl_cli_start_daemon(FlCli *cli, GError **error)
+fl_cli_start_daemon_once(FlCli *cli, GError **error)
 {
 	g_autoptr(GVariant) reply = NULL;
 	g_autoptr(GError) error_local = NULL;
-	gboolean has_owner = FALSE;
 
-	if (!fl_cli_name_has_owner(cli, &has_owner, error))
-		return FALSE;
-	if (has_owner)
-		return TRUE;
 	/* D-Bus activation: installed, or a test bus with a service dir */
 	reply = g_dbus_connection_call_sync(
 		cli->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -1068,6 +1086,32 @@ fl_cli_start_daemon(FlCli *cli, GError **error)
 	return fl_cli_spawn_daemon(cli, error);
 }
 
+/* running already, D-Bus activatable, or spawned by us: flotillad owns its name afterwards */
+static gboolean
+fl_cli_start_daemon(FlCli *cli, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *reason = NULL;
+	gboolean has_owner = FALSE;
+	gint64 since = g_get_real_time();
+
+	if (!fl_cli_name_has_owner(cli, &has_owner, error))
+		return FALSE;
+	if (has_owner)
+		return TRUE;
+	if (fl_cli_start_daemon_once(cli, &error_local))
+		return TRUE;
+	reason = fl_cli_daemon_start_error(since);
+	if (reason == NULL) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	/* TRANSLATORS: %s is flotillad's own one-line reason, e.g. a config file mistake */
+	g_set_error(error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE, _("flotillad cannot start: %s"),
+		    reason);
+	return FALSE;
+}
+
 static gboolean
 fl_cli_connect(FlCli *cli, GError **error)
 {
@@ -1076,8 +1120,17 @@ fl_cli_connect(FlCli *cli, GError **error)
 	if (cli->connection != NULL)
 		return TRUE;
 	cli->connection = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &error_local);
-	if (cli->connection == NULL)
-		return fl_cli_unreachable(error, error_local);
+	if (cli->connection == NULL) {
+		/* GIO's text ("Cannot autolaunch D-Bus without X11 $DISPLAY") names no remedy */
+		g_debug("session bus: %s", error_local->message);
+		g_set_error_literal(
+			error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+			_("there is no D-Bus session bus to reach flotillad on; log in to a "
+			  "desktop "
+			  "or a systemd user session (package dbus-user-session), or start one "
+			  "with 'dbus-run-session -- $SHELL'"));
+		return FALSE;
+	}
 	/* a lost bus becomes exit status 3 instead of GDBus raising SIGTERM */
 	g_dbus_connection_set_exit_on_close(cli->connection, FALSE);
 	return TRUE;
@@ -1096,7 +1149,10 @@ fl_cli_proxy_full(FlCli *cli, gboolean start, GError **error)
 		return NULL;
 	if (start) {
 		if (!fl_cli_start_daemon(cli, &error_local)) {
-			fl_cli_unreachable(error, error_local);
+			if (error_local->domain == FL_CLI_ERROR)
+				g_propagate_error(error, g_steal_pointer(&error_local));
+			else
+				fl_cli_unreachable(error, error_local);
 			return NULL;
 		}
 	} else {
@@ -2077,6 +2133,7 @@ typedef struct {
 	gchar *monitored;      /* (owned) (nullable) what the monitor watches */
 	GError *error;         /* (owned) (nullable) ends the wait */
 	gboolean finished;
+	gboolean held_said; /* wait without a terminal said once why the queue holds it */
 
 	/* the status line on stderr while we wait, when that is a terminal */
 	guint progress_id;
@@ -2151,6 +2208,11 @@ fl_cli_progress_text(FlCliWatch *watch)
 	if (fl_cli_seconds_since(since, &seconds)) {
 		g_autofree gchar *elapsed = fl_cli_format_duration(seconds);
 		g_string_append_printf(text, " · %s", elapsed);
+	}
+	if (g_strcmp0(watch->state, "queued") == 0 && watch->session != NULL &&
+	    fl_cli_dict_str(watch->session, "held") != NULL) {
+		g_autofree gchar *held = fl_cli_clean_line(fl_cli_dict_str(watch->session, "held"));
+		g_string_append_printf(text, " · %s: %s", _("held"), held);
 	}
 	if (g_strcmp0(watch->state, "blocked") == 0 && watch->session != NULL &&
 	    fl_cli_dict_str(watch->session, "waiting_for") != NULL) {
@@ -2333,6 +2395,15 @@ fl_cli_watch_apply(FlCliWatch *watch, const gchar *state, GVariant *props)
 	fl_cli_watch_drain(watch);
 	if (fl_cli_state_is_final(watch->state))
 		watch->finished = TRUE;
+	/* no status line to show it in: a wait that may last until reviews are done says why */
+	if (!watch->print_log && watch->progress_id == 0 && !watch->held_said &&
+	    g_strcmp0(watch->state, "queued") == 0 && fl_cli_dict_str(props, "held") != NULL) {
+		g_autofree gchar *held = fl_cli_clean_line(fl_cli_dict_str(props, "held"));
+		/* TRANSLATORS: e.g. "session 7 is queued; the queue is held: 5 drafts await…" */
+		fprintf(stderr, _("session %u is queued; the queue is held: %s"), watch->id, held);
+		fputc('\n', stderr);
+		watch->held_said = TRUE;
+	}
 	fl_cli_progress_draw(watch);
 }
 
@@ -2387,8 +2458,9 @@ fl_cli_watch_closed_cb(GDBusConnection *connection, gboolean remote_peer_vanishe
 }
 
 /*
- * Until session @id is no longer queued, running or blocked, following its output.log on
- * stdout with @print_log. Sets the exit status: 0 when it ended done, 1 otherwise.
+ * Until session @id is no longer queued, running or blocked (or wait --timeout runs out),
+ * following its output.log on stdout with @print_log. Sets the exit status: 0 when it ended
+ * done and its verify did not fail, 1 otherwise.
  */
 static gboolean
 fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch, GError **error)
@@ -2417,7 +2489,7 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	closed_id = g_signal_connect(cli->connection, "closed", G_CALLBACK(fl_cli_watch_closed_cb),
 				     watch);
 	fl_cli_watch_refresh(watch);
-	while (!watch->finished && watch->error == NULL && !cli->interrupted)
+	while (!watch->finished && watch->error == NULL && !cli->interrupted && !cli->timed_out)
 		g_main_context_iteration(NULL, TRUE);
 	g_clear_handle_id(&watch->progress_id, g_source_remove);
 	g_clear_handle_id(&watch->sigint_id, g_source_remove);
@@ -2428,8 +2500,10 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	if (watch->monitor != NULL)
 		g_signal_handlers_disconnect_by_data(watch->monitor, watch);
 
-	if (cli->interrupted)
+	if (cli->interrupted || (cli->timed_out && !watch->finished)) {
+		cli->status = FL_CLI_EXIT_FAILED;
 		return TRUE;
+	}
 	if (watch->error == NULL && print_log) {
 		/* the runner has exited: what it wrote is all there is */
 		fl_cli_watch_open_log(watch);
@@ -2439,7 +2513,12 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 		g_propagate_error(error, g_steal_pointer(&watch->error));
 		return FALSE;
 	}
-	cli->status = g_strcmp0(watch->state, "done") == 0 ? FL_CLI_EXIT_OK : FL_CLI_EXIT_FAILED;
+	/* a draft whose verify failed is no success: `wait 3 && approve 3` must not merge it */
+	cli->status =
+		g_strcmp0(watch->state, "done") == 0 &&
+				g_strcmp0(fl_cli_dict_str(watch->session, "verify"), "fail") != 0
+			? FL_CLI_EXIT_OK
+			: FL_CLI_EXIT_FAILED;
 	return TRUE;
 }
 
@@ -2453,6 +2532,9 @@ fl_cli_watch_outcome(FlCliWatch *watch)
 
 	if (watch->session != NULL)
 		fl_cli_add_exit(parts, watch->session);
+	if (watch->session != NULL &&
+	    g_strcmp0(fl_cli_dict_str(watch->session, "verify"), "fail") == 0)
+		g_ptr_array_add(parts, g_strdup(_("verify failed")));
 	if (parts->len == 0)
 		return g_strdup_printf(_("session %u: %s"), watch->id, state);
 	g_ptr_array_add(parts, NULL);
@@ -3131,21 +3213,222 @@ fl_cli_cmd_blocked(FlCli *cli, gchar **args, GError **error)
 
 /* ---- wait ---- */
 
+/*
+ * "90", "90s", "30m", "2h", "7d": one number and an optional unit, in seconds. For
+ * wait --timeout and clean --older-than.
+ */
+static gboolean
+fl_cli_parse_duration(const gchar *option, const gchar *text, guint64 *seconds, GError **error)
+{
+	const gchar *units = "smhd";
+	const guint64 scale[] = {1, 60, 3600, 86400};
+	const gchar *unit = NULL;
+	guint64 n = 0;
+	const gchar *p = text;
+
+	while (g_ascii_isdigit(*p) && n < G_MAXUINT32) {
+		n = n * 10 + (guint64)(*p - '0');
+		p++;
+	}
+	if (p != text && p[0] != '\0' && p[1] == '\0')
+		unit = strchr(units, *p);
+	if (p == text || n >= G_MAXUINT32 || (p[0] != '\0' && unit == NULL)) {
+		g_autofree gchar *shown = fl_cli_clean_line(text);
+		return fl_cli_usage_error(error,
+					  _("--%s: '%s' is not a duration like 90s, 30m, 2h or 7d"),
+					  option, shown);
+	}
+	*seconds = n * (unit != NULL ? scale[unit - units] : 1);
+	return TRUE;
+}
+
+static void
+fl_cli_options_wait(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"all", 'a', 0, G_OPTION_ARG_NONE, &cli->all,
+		 N_("Wait for every session that is queued, running or blocked now"), NULL},
+		{"timeout", 't', 0, G_OPTION_ARG_STRING, &cli->timeout,
+		 N_("Give up after DURATION (90s, 30m, 2h); exit status 1"), N_("DURATION")},
+		{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static gint
+fl_cli_cmp_uint(gconstpointer a, gconstpointer b)
+{
+	guint ia = *(const guint *)a;
+	guint ib = *(const guint *)b;
+
+	return ia < ib ? -1 : ia > ib;
+}
+
+/* the ids of the sessions not ended yet, oldest first */
+static GArray *
+fl_cli_active_ids(FlCli *cli, GError **error)
+{
+	g_autoptr(GVariant) sessions = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
+	GVariantBuilder builder;
+	GVariantIter iter;
+	GVariant *session;
+
+	if (proxy == NULL)
+		return NULL;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	if (!fl_dbus_flotilla1_call_list_sessions_sync(proxy, options, &sessions, NULL, error))
+		return NULL;
+	g_variant_iter_init(&iter, sessions);
+	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		if (!fl_cli_state_is_final(fl_cli_dict_str(session, "state"))) {
+			guint id = fl_cli_dict_id(session);
+			g_array_append_val(ids, id);
+		}
+		g_variant_unref(session);
+	}
+	g_array_sort(ids, fl_cli_cmp_uint);
+	return g_steal_pointer(&ids);
+}
+
+static void
+fl_cli_wait_timeout_cb(gpointer user_data)
+{
+	FlCli *cli = user_data;
+
+	cli->timed_out = TRUE;
+}
+
+/*
+ * `wait ID…` or `wait --all`: one line per session as it ends, in the order given. Exit
+ * status 0 only when every one ended done with a verify that did not fail.
+ */
 static gboolean
 fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 {
-	g_auto(FlCliWatch) watch = {NULL};
-	g_autofree gchar *outcome = NULL;
-	guint id;
+	g_autoptr(GArray) ids = NULL;
+	guint64 timeout = 0;
+	guint timeout_id = 0;
+	gint status = FL_CLI_EXIT_OK;
 
-	if (!fl_cli_args_id(args, &id, error))
+	if (cli->timeout != NULL &&
+	    !fl_cli_parse_duration("timeout", cli->timeout, &timeout, error))
 		return FALSE;
-	if (!fl_cli_watch_session(cli, id, FALSE, &watch, error))
+	if (cli->all) {
+		if (args[1] != NULL) {
+			g_autofree gchar *shown = fl_cli_clean_line(args[1]);
+			return fl_cli_usage_error(error, _("unexpected argument '%s' with --all"),
+						  shown);
+		}
+		ids = fl_cli_active_ids(cli, error);
+		if (ids == NULL)
+			return FALSE;
+	} else {
+		if (args[1] == NULL)
+			return fl_cli_usage_error(error, _("'%s' needs a session id or --all"),
+						  args[0]);
+		ids = g_array_new(FALSE, FALSE, sizeof(guint));
+		for (guint i = 1; args[i] != NULL; i++) {
+			guint id;
+			if (!fl_cli_parse_id(args[i], &id, error))
+				return FALSE;
+			g_array_append_val(ids, id);
+		}
+		/* every id is known before we wait for the first: a typo is no hour-long wait */
+		for (guint i = 0; i < ids->len; i++) {
+			g_autoptr(GVariant) session =
+				fl_cli_get_session(cli, g_array_index(ids, guint, i), error);
+			if (session == NULL)
+				return FALSE;
+		}
+	}
+	if (cli->timeout != NULL)
+		timeout_id = g_timeout_add_once((guint)MIN(timeout, G_MAXUINT / 1000) * 1000,
+						fl_cli_wait_timeout_cb, cli);
+	for (guint i = 0; i < ids->len && !cli->interrupted; i++) {
+		g_auto(FlCliWatch) watch = {NULL};
+		g_autofree gchar *outcome = NULL;
+		guint id = g_array_index(ids, guint, i);
+
+		if (!fl_cli_watch_session(cli, id, FALSE, &watch, error)) {
+			if (timeout_id != 0 && !cli->timed_out)
+				g_source_remove(timeout_id);
+			return FALSE;
+		}
+		if (cli->interrupted)
+			break;
+		if (watch.finished) {
+			outcome = fl_cli_watch_outcome(&watch);
+		} else {
+			g_autofree gchar *state =
+				fl_cli_clean_line(fl_cli_state_label(watch.state));
+			/* TRANSLATORS: wait --timeout ran out, e.g. "session 7: still running" */
+			outcome = g_strdup_printf(_("session %u: still %s"), id, state);
+		}
+		fprintf(stdout, "%s\n", outcome);
+		fflush(stdout);
+		if (cli->status != FL_CLI_EXIT_OK)
+			status = cli->status;
+	}
+	if (timeout_id != 0 && !cli->timed_out)
+		g_source_remove(timeout_id);
+	cli->status = status;
+	return TRUE;
+}
+
+/* ---- config ---- */
+
+/*
+ * `config check [FILE]`: reads the file the way flotillad does, without flotillad, so a
+ * mistake is found before a restart fails on it. FILE defaults to the daemon's
+ * ($FLOTILLA_CONFIG, else ~/.config/flotilla/flotilla.conf).
+ */
+static gboolean
+fl_cli_cmd_config(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(FlConfig) config = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *shown = NULL;
+
+	if (args[1] == NULL)
+		return fl_cli_usage_error(error, _("'%s' needs a subcommand: check"), args[0]);
+	if (g_strcmp0(args[1], "check") != 0) {
+		shown = fl_cli_clean_line(args[1]);
+		return fl_cli_usage_error(error, _("unknown subcommand '%s'; try 'config check'"),
+					  shown);
+	}
+	if (args[2] != NULL && args[3] != NULL) {
+		shown = fl_cli_clean_line(args[3]);
+		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+	}
+	if (args[2] != NULL) {
+		path = g_strdup(args[2]);
+		/* a file named here must exist: flotillad's default may be missing, this not */
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+			shown = fl_cli_clean_line(path);
+			return fl_cli_usage_error(error, _("%s: no such file"), shown);
+		}
+	} else if (g_getenv("FLOTILLA_CONFIG") != NULL) {
+		path = g_strdup(g_getenv("FLOTILLA_CONFIG"));
+	} else {
+		path = fl_config_default_path();
+	}
+	shown = fl_cli_clean_line(path);
+	config = fl_config_load(path, error);
+	if (config == NULL) {
+		/* the file is wrong, not the command line: a refusal, exit status 1 */
+		g_autofree gchar *message = fl_cli_clean_line((*error)->message);
+		g_clear_error(error);
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, message);
 		return FALSE;
-	if (cli->interrupted)
-		return TRUE;
-	outcome = fl_cli_watch_outcome(&watch);
-	fprintf(stdout, "%s\n", outcome);
+	}
+	if (!g_file_test(path, G_FILE_TEST_EXISTS))
+		fprintf(stdout, _("%s: no such file; flotillad uses the defaults"), shown);
+	else
+		fprintf(stdout, _("%s: ok"), shown);
+	fputc('\n', stdout);
 	return TRUE;
 }
 
@@ -3240,8 +3523,9 @@ static const FlCliCommand fl_cli_commands[] = {
 	 fl_cli_cmd_cancel, FALSE, FALSE},
 	{"reply", N_("ID TEXT…"), N_("Answer a blocked session; it resumes."), NULL,
 	 fl_cli_cmd_reply, TRUE, FALSE},
-	{"wait", N_("ID"), N_("Wait until a session ends; exit status 0 when it is done."), NULL,
-	 fl_cli_cmd_wait, FALSE, FALSE},
+	{"wait", N_("ID…"),
+	 N_("Wait until sessions end; exit status 0 when all are done and verified."),
+	 fl_cli_options_wait, fl_cli_cmd_wait, FALSE, FALSE},
 	{"review", "", N_("Walk through what awaits a decision."), NULL, fl_cli_cmd_review, FALSE,
 	 FALSE},
 	{"checkin", "", N_("Show the check-in digest."), fl_cli_options_checkin, fl_cli_cmd_checkin,
@@ -3254,6 +3538,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	{"blocked", N_("MESSAGE…"),
 	 N_("Ask the user MESSAGE and print the reply (inside sessions)."), NULL,
 	 fl_cli_cmd_blocked, TRUE, FALSE},
+	{"config", N_("check [FILE]"), N_("Check the configuration file for mistakes."), NULL,
+	 fl_cli_cmd_config, FALSE, FALSE},
 	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,
 	 fl_cli_cmd_help, FALSE, FALSE},
 	{"__complete-ids", N_("[COMMAND]"), N_("List session ids for shell completion."), NULL,
@@ -3364,9 +3650,8 @@ fl_cli_print_usage(FILE *stream)
 	g_string_append_printf(out, "\n%s\n%s\n",
 			       _("Run 'flotilla help COMMAND' or 'flotilla COMMAND --help' for a "
 				 "command's options."),
-			       _("Exit status: 0 ok, 1 the operation failed, 2 bad usage or "
-				 "unknown id, 3 flotillad "
-				 "unreachable."));
+			       _("Exit status: 0 ok, 1 refused because of a session's state or "
+				 "failed, 2 bad usage or unknown id, 3 flotillad unreachable."));
 	fputs(out->str, stream);
 	g_string_free(out, TRUE);
 }

@@ -13,6 +13,7 @@ static const GDBusErrorEntry fl_error_entries[] = {
 	{FL_ERROR_CONFLICT, "io.github.flotilla.Flotilla1.Error.Conflict"},
 	{FL_ERROR_DIRTY, "io.github.flotilla.Flotilla1.Error.Dirty"},
 	{FL_ERROR_BUSY, "io.github.flotilla.Flotilla1.Error.Busy"},
+	{FL_ERROR_WRONG_STATE, "io.github.flotilla.Flotilla1.Error.WrongState"},
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_error_entries) == FL_ERROR_LAST);

@@ -16,6 +16,8 @@ typedef enum {
 	FL_ERROR_CONFLICT,
 	FL_ERROR_DIRTY,
 	FL_ERROR_BUSY,
+	/* the session's state does not allow it (nothing to approve, to revert, …) */
+	FL_ERROR_WRONG_STATE,
 	FL_ERROR_LAST
 } FlError;
 

@@ -1331,7 +1331,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 			return FALSE;
 		}
 		if (d->review != FL_REVIEW_APPROVED || d->merge_commit == NULL) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 				    _("session %u was not merged (review: %s): nothing to revert"),
 				    d->id, fl_fleet_review_word(d->review));
 			return FALSE;
@@ -1340,11 +1340,11 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 	}
 	if (d->review == FL_REVIEW_NONE) {
 		if (dd->decision == FL_DECISION_APPROVE)
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 				    _("session %u made no changes: there is nothing to approve"),
 				    d->id);
 		else
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 				    _("session %u made no changes: there is nothing to reject"),
 				    d->id);
 		return FALSE;

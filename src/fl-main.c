@@ -2,11 +2,13 @@
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <locale.h>
 #include <stdlib.h>
 
 #include "fl-config.h"
 #include "fl-daemon.h"
+#include "fl-util.h"
 
 typedef struct {
 	GMainLoop *loop;
@@ -30,6 +32,20 @@ fl_main_quit_cb(FlDaemon *daemon, gint status, gpointer user_data)
 
 	m->status = status;
 	g_main_loop_quit(m->loop);
+}
+
+/* the reason on stderr (the log or journal) and where the CLI that started us looks for it */
+static gint
+fl_main_fatal(const GError *error)
+{
+	g_autofree gchar *path = fl_start_error_path();
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *line = fl_text_sanitize(error->message, -1, FALSE);
+
+	g_printerr("flotillad: %s\n", error->message);
+	if (g_mkdir_with_parents(dir, 0700) == 0)
+		g_file_set_contents_full(path, line, -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL);
+	return 1;
 }
 
 int
@@ -71,20 +87,21 @@ main(int argc, char *argv[])
 	if (verbose)
 		g_log_set_debug_enabled(TRUE);
 
+	/* a reason left by an earlier start must not explain this one */
+	{
+		g_autofree gchar *start_error = fl_start_error_path();
+		g_unlink(start_error);
+	}
 	config_path = g_strdup(g_getenv("FLOTILLA_CONFIG"));
 	if (config_path == NULL)
 		config_path = fl_config_default_path();
 	config = fl_config_load(config_path, &error);
-	if (config == NULL) {
-		g_printerr("flotillad: %s\n", error->message);
-		return 1;
-	}
+	if (config == NULL)
+		return fl_main_fatal(error);
 	state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
 	daemon = fl_daemon_new(g_steal_pointer(&config), state_dir, &error);
-	if (daemon == NULL) {
-		g_printerr("flotillad: %s\n", error->message);
-		return 1;
-	}
+	if (daemon == NULL)
+		return fl_main_fatal(error);
 	m.loop = g_main_loop_new(NULL, FALSE);
 	g_signal_connect(daemon, "quit", G_CALLBACK(fl_main_quit_cb), &m);
 	g_unix_signal_add(SIGTERM, fl_main_signal_cb, &m);

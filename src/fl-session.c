@@ -1096,7 +1096,7 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	FlPlacement *placement;
 
 	if (d->agent_session == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 			    _("session %u's agent cannot be resumed"), d->id);
 		return FALSE;
 	}

@@ -220,3 +220,9 @@ fl_crash_point(const gchar *step)
 	g_message("FL_TEST_CRASH_AT: dying at %s", step);
 	kill(getpid(), SIGKILL);
 }
+
+gchar *
+fl_start_error_path(void)
+{
+	return g_build_filename(g_get_user_runtime_dir(), "flotilla", "start-error", NULL);
+}

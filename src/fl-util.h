@@ -53,4 +53,12 @@ fl_file_tail(const gchar *path, gsize max_bytes);
 void
 fl_crash_point(const gchar *step);
 
+/*
+ * $XDG_RUNTIME_DIR/flotilla/start-error: the one-line reason flotillad could not start, for
+ * the CLI that started it (its stderr went to a log or the journal). Outside the state
+ * directory, which may be the very thing that is broken.
+ */
+gchar *
+fl_start_error_path(void);
+
 G_END_DECLS

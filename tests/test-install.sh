@@ -114,6 +114,9 @@ if command -v gettext >/dev/null 2>&1; then
 	expect_eq "German 'Approve'" \
 		"$(TEXTDOMAINDIR=$root$FL_LOCALEDIR LANGUAGE=de LC_ALL=C.UTF-8 gettext flotilla 'Approve')" \
 		"Annehmen"
+	expect_eq "German start error" \
+		"$(TEXTDOMAINDIR=$root$FL_LOCALEDIR LANGUAGE=de LC_ALL=C.UTF-8 gettext flotilla 'flotillad cannot start: %s')" \
+		"flotillad kann nicht starten: %s"
 fi
 ok "German translation installed"
 
@@ -160,6 +163,20 @@ bus_pid=$(head -n1 "$tmp/bus.pid")
 DBUS_SESSION_BUS_ADDRESS=$(head -n1 "$tmp/address")
 export DBUS_SESSION_BUS_ADDRESS
 cd "$tmp/work"
+
+# ---- a mistake in the config: the daemon the bus activates says why through flotilla
+conf=$XDG_CONFIG_HOME/flotilla/flotilla.conf
+cp "$conf" "$tmp/good.conf"
+printf '[fleet]\nmax-paralel=3\n' >"$conf"
+set +e
+err=$(flotilla status 2>&1 >/dev/null)
+rc=$?
+set -e
+expect_eq "flotilla status with a bad config: exit status" "$rc" 3
+expect_eq "flotilla status with a bad config" "$err" \
+	"flotilla: flotillad cannot start: $conf: [fleet] max-paralel: unknown key"
+cp "$tmp/good.conf" "$conf"
+ok "an activated flotillad that cannot start: flotilla prints its reason"
 
 # ---- the installed flotilla activates the installed flotillad
 status_out=$(flotilla status) || fail "flotilla status exited $?"

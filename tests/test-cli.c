@@ -1,0 +1,447 @@
+/*
+ * What the command line tells a user when something is wrong: flotillad's own reason when it
+ * cannot start, a sentence with the fix when there is no session bus, `config check`, `wait`
+ * on several sessions, and the bad-usage catalogue as one table (every command × missing,
+ * unknown and non-numeric ids, bad flags, wrong state), each row an exit status and one line.
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "fl-test-harness.h"
+
+#define WAIT_MS 30000
+
+static gchar *
+make_repo(FlTestEnv *env, const gchar *name)
+{
+	gchar *repo = g_build_filename(env->root, name, NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(repo, 0700), ==, 0);
+	g_free(fl_test_sh(repo, "git init -q -b main . && git config user.name 'Test User' && "
+				"git config user.email test@example.com && echo one > notes.txt && "
+				"git add notes.txt && git commit -q -m initial"));
+	return repo;
+}
+
+static void
+assert_ended(FlTestEnv *env, guint id, const gchar *state)
+{
+	g_autofree gchar *got = fl_test_wait_ended(env, id, WAIT_MS);
+
+	g_assert_cmpstr(got, ==, state);
+}
+
+/* exactly one line, "flotilla: …" */
+static void
+assert_one_line(const gchar *err)
+{
+	g_assert_nonnull(err);
+	g_assert_true(g_str_has_prefix(err, "flotilla: "));
+	g_assert_nonnull(strchr(err, '\n'));
+	g_assert_cmpstr(strchr(err, '\n') + 1, ==, "");
+}
+
+static gboolean
+daemon_running(FlTestEnv *env)
+{
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+		env->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+		"NameHasOwner", g_variant_new("(s)", "io.github.flotilla.Flotilla1"),
+		G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+	gboolean owned = FALSE;
+
+	g_assert_nonnull(reply);
+	g_variant_get(reply, "(b)", &owned);
+	return owned;
+}
+
+/* ---- flotillad cannot start ---- */
+
+static const struct {
+	const gchar *config;
+	const gchar *group;
+	const gchar *key;
+} bad_configs[] = {
+	{"[fleet]\nmax-paralel=3\n", "[fleet]", "max-paralel"},
+	{"[fleet]\nmax-parallel=lots\n", "[fleet]", "lots"},
+	{"[checkin]\ntimes=25:00\n", "[checkin]", "times"},
+	{"[flet]\nmax-parallel=3\n", "[flet]", "unknown group"},
+	{"[agent two words]\ncommand=x\n", "[agent two words]", "one word"},
+	{"[checkin]\nwebhook=ftp://example.com\n", "[checkin]", "webhook"},
+	{"max-parallel=3\n", "", ""},
+};
+
+static void
+test_start_error(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *file = g_build_filename(env->root, "not-a-dir", NULL);
+	g_autofree gchar *err = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad_configs); i++) {
+		g_autofree gchar *e = NULL;
+
+		fl_test_env_write_config(env, bad_configs[i].config);
+		/* the CLI starts flotillad itself and reports why it stopped */
+		g_assert_cmpint(fl_test_cli(env, NULL, NULL, &e, "status", NULL), ==, 3);
+		assert_one_line(e);
+		g_assert_nonnull(strstr(e, "flotillad cannot start: "));
+		g_assert_nonnull(strstr(e, env->config_path));
+		g_assert_nonnull(strstr(e, bad_configs[i].group));
+		g_assert_nonnull(strstr(e, bad_configs[i].key));
+		g_assert_null(strstr(e, "exited with status"));
+		g_assert_false(daemon_running(env));
+	}
+
+	/* fixed: the old reason does not come back, the daemon starts */
+	fl_test_env_write_config(env, "[fleet]\nmax-parallel=2\n");
+	g_free(fl_test_cli_ok(env, NULL, "status", NULL));
+	g_assert_true(daemon_running(env));
+	g_assert_false(g_file_test(env->state_dir, G_FILE_TEST_IS_REGULAR));
+
+	/* not only the config: a state directory that cannot be one */
+	{
+		g_autoptr(FlTestEnv) env2 = fl_test_env_new(NULL);
+		g_assert_true(g_file_set_contents(file, "", 0, NULL));
+		env2->envp = g_environ_setenv(env2->envp, "XDG_STATE_HOME", file, TRUE);
+		g_assert_cmpint(fl_test_cli(env2, NULL, NULL, &err, "ls", NULL), ==, 3);
+		assert_one_line(err);
+		g_assert_nonnull(strstr(err, file));
+		g_assert_null(strstr(err, "exited with status"));
+	}
+}
+
+/* ---- no session bus ---- */
+
+static void
+test_no_session_bus(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *address = g_strdup_printf("unix:path=%s/no-bus", env->root);
+	const gchar *commands[] = {"status", "ls", "show", NULL};
+
+	env->envp = g_environ_setenv(env->envp, "DBUS_SESSION_BUS_ADDRESS", address, TRUE);
+	for (guint i = 0; commands[i] != NULL; i++) {
+		const gchar *args[] = {commands[i], i == 2 ? "1" : NULL, NULL};
+		g_autofree gchar *err = NULL;
+
+		g_assert_cmpint(fl_test_cliv(env, NULL, args, NULL, &err), ==, 3);
+		assert_one_line(err);
+		g_assert_nonnull(strstr(err, "session bus"));
+		g_assert_nonnull(strstr(err, "dbus-run-session"));
+		/* GIO's own words name no remedy */
+		g_assert_null(strstr(err, "Could not connect"));
+		g_assert_null(strstr(err, "No such file"));
+	}
+	/* with no address at all GIO would talk of X11 and autolaunch */
+	env->envp = g_environ_unsetenv(env->envp, "DBUS_SESSION_BUS_ADDRESS");
+	{
+		g_autofree gchar *err = NULL;
+		g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "status", NULL), ==, 3);
+		assert_one_line(err);
+		g_assert_null(strstr(err, "X11"));
+		g_assert_nonnull(strstr(err, "dbus-run-session"));
+	}
+}
+
+/* ---- config check ---- */
+
+static void
+test_config_check(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=2\n");
+	g_autofree gchar *other = g_build_filename(env->root, "other.conf", NULL);
+	g_autofree gchar *missing = g_build_filename(env->root, "missing.conf", NULL);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *out2 = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *err2 = NULL;
+	g_autofree gchar *err3 = NULL;
+	g_autofree gchar *err4 = NULL;
+
+	out = fl_test_cli_ok(env, NULL, "config", "check", NULL);
+	g_assert_nonnull(strstr(out, env->config_path));
+	g_assert_nonnull(strstr(out, "ok"));
+
+	/* a mistake: exit 1, the file, group and key on one line */
+	g_assert_true(g_file_set_contents(other, "[checkin]\nevry=30m\n", -1, NULL));
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "config", "check", other, NULL), ==, 1);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, other));
+	g_assert_nonnull(strstr(err, "[checkin]"));
+	g_assert_nonnull(strstr(err, "evry"));
+
+	/* the daemon's file is the default, and FLOTILLA_CONFIG names it as for flotillad */
+	env->envp = g_environ_setenv(env->envp, "FLOTILLA_CONFIG", other, TRUE);
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err2, "config", "check", NULL), ==, 1);
+	g_assert_nonnull(strstr(err2, "evry"));
+	env->envp = g_environ_unsetenv(env->envp, "FLOTILLA_CONFIG");
+
+	/* no file at all is fine for flotillad; a file named on the command line must exist */
+	g_assert_cmpint(g_unlink(env->config_path), ==, 0);
+	out2 = fl_test_cli_ok(env, NULL, "config", "check", NULL);
+	g_assert_nonnull(strstr(out2, "defaults"));
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err3, "config", "check", missing, NULL), ==,
+			2);
+	assert_one_line(err3);
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err4, "config", "chek", NULL), ==, 2);
+	assert_one_line(err4);
+
+	/* checking never starts the daemon */
+	g_assert_false(daemon_running(env));
+}
+
+/* ---- wait ---- */
+
+static void
+test_wait(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=4\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *out2 = NULL;
+	g_autofree gchar *out3 = NULL;
+	g_autofree gchar *out4 = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *sa = NULL;
+	g_autofree gchar *sb = NULL;
+	g_autofree gchar *sv = NULL;
+	g_autofree gchar *sh = NULL;
+	g_autofree gchar *trigger = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *goal = NULL;
+	guint a, b, v, h;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, repo, "--", "echo a > a.txt", NULL);
+	b = fl_test_run_session(env, repo, "--", "echo b > b.txt", NULL);
+	v = fl_test_run_session(env, repo, "--verify", "false", "--", "echo v > v.txt", NULL);
+	sa = g_strdup_printf("%u", a);
+	sb = g_strdup_printf("%u", b);
+	sv = g_strdup_printf("%u", v);
+
+	/* several ids: one line each, 0 when every one is done and verified */
+	out = fl_test_cli_ok(env, NULL, "wait", sa, sb, NULL);
+	g_assert_nonnull(strstr(out, "done"));
+	g_assert_nonnull(strchr(out, '\n'));
+	g_assert_nonnull(strchr(strchr(out, '\n') + 1, '\n'));
+
+	/* a draft whose verify failed: `wait V && approve V` must not merge it */
+	g_assert_cmpint(fl_test_cli(env, NULL, &out2, NULL, "wait", sv, NULL), ==, 1);
+	g_assert_nonnull(strstr(out2, "verify failed"));
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, NULL, "wait", sa, sv, NULL), ==, 1);
+
+	/* --timeout: still running after it, exit 1, the session untouched */
+	goal = g_strdup_printf("while [ ! -e '%s' ]; do sleep 0.1; done", trigger);
+	h = fl_test_run_session(env, NULL, "--", goal, NULL);
+	sh = g_strdup_printf("%u", h);
+	g_assert_true(fl_test_wait_state(env, h, "running", WAIT_MS));
+	g_assert_cmpint(fl_test_cli(env, NULL, &out3, NULL, "wait", "--timeout", "1s", sh, NULL),
+			==, 1);
+	g_assert_nonnull(strstr(out3, "still running"));
+
+	/* --all waits for what is active now, not for what has ended */
+	g_assert_cmpint(fl_test_cli(env, NULL, &out4, NULL, "wait", "--all", "-t", "1", NULL), ==,
+			1);
+	g_assert_true(g_str_has_prefix(out4, "session "));
+	g_assert_nonnull(strstr(out4, sh));
+	g_assert_nonnull(strstr(out4, "still running"));
+	/* one line: only the session still running */
+	g_assert_cmpstr(strchr(out4, '\n'), ==, "\n");
+	g_assert_true(g_file_set_contents(trigger, "", 0, NULL));
+	g_free(fl_test_cli_ok(env, NULL, "wait", sh, NULL));
+	assert_ended(env, h, "done");
+
+	/* an unknown id among known ones: refused before any waiting */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "wait", sa, "42", NULL), ==, 2);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, "42"));
+}
+
+/* a queue held by the WIP limit says why in `wait` too */
+static void
+test_wait_held(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-unreviewed=1\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *sc = NULL;
+	guint a, c;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, repo, "--", "echo a > a.txt", NULL);
+	assert_ended(env, a, "done");
+	c = fl_test_run_session(env, repo, "--", "echo c > c.txt", NULL);
+	sc = g_strdup_printf("%u", c);
+	g_assert_cmpint(fl_test_cli(env, NULL, &out, &err, "wait", "--timeout", "1", sc, NULL), ==,
+			1);
+	g_assert_nonnull(strstr(err, "held"));
+	g_assert_nonnull(strstr(err, "max-unreviewed"));
+	g_assert_nonnull(strstr(out, "still queued"));
+}
+
+/* ---- the bad-usage catalogue ---- */
+
+/* placeholders in a row's arguments, replaced by the ids of sessions in those states */
+#define DRAFT   "<draft>"    /* done, draft pending review */
+#define DECIDED "<decided>"  /* draft rejected */
+#define NOCHG   "<nochange>" /* done, made no changes */
+#define BLOCKED "<blocked>"  /* blocked on a question */
+#define FAILED  "<failed>"   /* exited 1, nothing changed */
+
+typedef struct {
+	const gchar *args[6];
+	gint status;
+	const gchar *needle; /* in the one error line */
+} UsageRow;
+
+static const UsageRow usage_table[] = {
+	/* a command that takes one id, without it, with an unknown one, a non-number, a flag */
+	{{"show"}, 2, "needs a session id"},
+	{{"show", "42"}, 2, "42"},
+	{{"show", "abc"}, 2, "not a session id"},
+	{{"show", "1", "2"}, 2, "unexpected argument"},
+	{{"show", "--bogus", "1"}, 2, "--bogus"},
+	{{"log"}, 2, "needs a session id"},
+	{{"log", "42"}, 2, "42"},
+	{{"log", "x1"}, 2, "not a session id"},
+	{{"log", "--bogus", "1"}, 2, "--bogus"},
+	{{"diff"}, 2, "needs a session id"},
+	{{"diff", "42"}, 2, "42"},
+	{{"diff", "-3"}, 2, "-3"},
+	{{"diff", "--bogus", "1"}, 2, "--bogus"},
+	{{"approve"}, 2, "needs a session id"},
+	{{"approve", "42"}, 2, "42"},
+	{{"approve", "abc"}, 2, "not a session id"},
+	{{"approve", "--bogus", "1"}, 2, "--bogus"},
+	{{"reject"}, 2, "needs a session id"},
+	{{"reject", "42"}, 2, "42"},
+	{{"reject", "0"}, 2, "not a session id"},
+	{{"reject", "--bogus", "1"}, 2, "--bogus"},
+	{{"revert"}, 2, "needs a session id"},
+	{{"revert", "42"}, 2, "42"},
+	{{"revert", "1.5"}, 2, "not a session id"},
+	{{"revert", "--bogus", "1"}, 2, "--bogus"},
+	{{"cancel"}, 2, "needs a session id"},
+	{{"cancel", "42"}, 2, "42"},
+	{{"cancel", "abc"}, 2, "not a session id"},
+	{{"cancel", "--bogus", "1"}, 2, "--bogus"},
+	{{"reply"}, 2, "needs a session id"},
+	{{"reply", "42", "hello"}, 2, "42"},
+	{{"reply", "abc", "hello"}, 2, "not a session id"},
+	{{"reply", BLOCKED}, 2, "reply is empty"},
+	{{"reply", "--bogus", "1", "x"}, 2, "--bogus"},
+	{{"wait"}, 2, "needs a session id"},
+	{{"wait", "42"}, 2, "42"},
+	{{"wait", "abc"}, 2, "not a session id"},
+	{{"wait", "--all", "1"}, 2, "--all"},
+	{{"wait", "--timeout", "soon", "1"}, 2, "soon"},
+	{{"wait", "--bogus", "1"}, 2, "--bogus"},
+	/* commands without ids */
+	{{"run"}, 2, "goal"},
+	{{"run", "--bogus", "--", "x"}, 2, "--bogus"},
+	{{"run", "--agent", "nosuch", "--", "x"}, 2, "nosuch"},
+	{{"ls", "extra"}, 2, "unexpected argument"},
+	{{"ls", "--bogus"}, 2, "--bogus"},
+	{{"ls", "--limit", "many"}, 2, "many"},
+	{{"status", "extra"}, 2, "unexpected argument"},
+	{{"status", "--bogus"}, 2, "--bogus"},
+	{{"checkin", "--bogus"}, 2, "--bogus"},
+	{{"review", "--bogus"}, 2, "--bogus"},
+	{{"config"}, 2, "check"},
+	{{"config", "--bogus"}, 2, "--bogus"},
+	{{"help", "nosuch"}, 2, "nosuch"},
+	{{"blocked", "question"}, 2, "FLOTILLA_SESSION"},
+	{{"nosuch"}, 2, "nosuch"},
+	{{"aprove", "1"}, 2, "approve"},
+	{{"--bogus"}, 2, "--bogus"},
+	/* wrong state: refusals, exit 1, nothing changed */
+	{{"approve", BLOCKED}, 1, "blocked"},
+	{{"approve", NOCHG}, 1, "no changes"},
+	{{"reject", NOCHG}, 1, "no changes"},
+	{{"approve", FAILED}, 1, "no changes"},
+	{{"reject", DECIDED}, 1, "already rejected"},
+	{{"approve", DECIDED}, 1, "already rejected"},
+	{{"revert", DRAFT}, 1, "not merged"},
+	{{"revert", DECIDED}, 1, "not merged"},
+	{{"cancel", DECIDED}, 1, "already ended"},
+	{{"cancel", FAILED}, 1, "already ended"},
+	{{"reply", DRAFT, "more"}, 1, "not waiting for a reply"},
+	{{"wait", FAILED}, 1, NULL},
+};
+
+static void
+test_usage_table(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *ids[5] = {NULL};
+	const gchar *names[] = {DRAFT, DECIDED, NOCHG, BLOCKED, FAILED};
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	guint draft, decided, nochg, blocked, failed;
+
+	fl_test_env_start_daemon(env, NULL);
+	draft = fl_test_run_session(env, repo, "--", "echo d > d.txt", NULL);
+	decided = fl_test_run_session(env, repo, "--", "echo r > r.txt", NULL);
+	nochg = fl_test_run_session(env, repo, "--", "true", NULL);
+	failed = fl_test_run_session(env, repo, "--", "exit 1", NULL);
+	blocked = fl_test_run_session(env, repo, "--", "flotilla blocked 'which one?'", NULL);
+	assert_ended(env, draft, "done");
+	assert_ended(env, decided, "done");
+	assert_ended(env, nochg, "done");
+	assert_ended(env, failed, "failed");
+	g_assert_true(fl_test_wait_state(env, blocked, "blocked", WAIT_MS));
+	g_free(fl_test_cli_ok(env, NULL, "reject", (ids[1] = g_strdup_printf("%u", decided)),
+			      NULL));
+	ids[0] = g_strdup_printf("%u", draft);
+	ids[2] = g_strdup_printf("%u", nochg);
+	ids[3] = g_strdup_printf("%u", blocked);
+	ids[4] = g_strdup_printf("%u", failed);
+	before = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(usage_table); i++) {
+		const UsageRow *row = &usage_table[i];
+		const gchar *args[G_N_ELEMENTS(row->args) + 1] = {NULL};
+		g_autofree gchar *line = NULL;
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		gint status;
+
+		for (guint j = 0; row->args[j] != NULL; j++) {
+			args[j] = row->args[j];
+			for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
+				if (g_strcmp0(row->args[j], names[k]) == 0)
+					args[j] = ids[k];
+			}
+		}
+		line = g_strjoinv(" ", (gchar **)args);
+		status = fl_test_cliv(env, NULL, args, &out, &err);
+		if (status != row->status ||
+		    (row->needle != NULL && strstr(err, row->needle) == NULL))
+			g_error("flotilla %s: exit %d, stderr '%s'; expected exit %d and '%s'",
+				line, status, err, row->status, row->needle);
+		if (row->needle != NULL) {
+			assert_one_line(err);
+			g_assert_cmpstr(out, ==, "");
+		}
+	}
+	/* nothing changed: the same sessions in the same states */
+	after = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	g_assert_cmpstr(before, ==, after);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/cli/start-error", test_start_error);
+	g_test_add_func("/cli/no-session-bus", test_no_session_bus);
+	g_test_add_func("/cli/config-check", test_config_check);
+	g_test_add_func("/cli/wait", test_wait);
+	g_test_add_func("/cli/wait-held", test_wait_held);
+	g_test_add_func("/cli/usage-table", test_usage_table);
+	return g_test_run();
+}
