@@ -2,13 +2,12 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked config help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked pause resume set config help"
 
+# the names `run --agent` accepts, read from the config by flotilla itself
 _flotilla_agents()
 {
-	local conf=${FLOTILLA_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/flotilla/flotilla.conf}
-	printf '%s\n' shell claude codex aider http
-	[[ -r $conf ]] && sed -n 's/^[[:space:]]*\[agent[[:space:]]\{1,\}\([^]]*\)\].*/\1/p' "$conf"
+	flotilla __complete-agents 2>/dev/null
 }
 
 _flotilla()
@@ -68,7 +67,7 @@ _flotilla()
 	esac
 
 	case $cmd in
-	run) opts="--repo= --base= --agent= --verify= --name= --from= --json" ;;
+	run) opts="--repo= --base= --scratch --agent= --verify= --name= --from= --json" ;;
 	ls) opts="--all --limit= --json" ;;
 	show | status) opts="--json" ;;
 	log) opts="--follow" ;;
@@ -84,6 +83,10 @@ _flotilla()
 		return
 	fi
 	# wait takes several ids, config a file after "check"; the others one argument
+	if [[ $cmd == set ]]; then
+		((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "max-parallel max-unreviewed" -- "$cur")
+		return
+	fi
 	if [[ $cmd == config ]]; then
 		if ((npos == 0)); then
 			mapfile -t COMPREPLY < <(compgen -W "check" -- "$cur")

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -78,6 +79,7 @@ typedef struct {
 	gboolean follow;
 	gboolean now;
 	gboolean preview;
+	gboolean scratch;
 	gchar *repo;
 	gchar *base;
 	gchar *agent;
@@ -692,6 +694,14 @@ fl_cli_dict_int(GVariant *dict, const gchar *key, gint64 *out)
 }
 
 static gboolean
+fl_cli_dict_bool(GVariant *dict, const gchar *key)
+{
+	gboolean value = FALSE;
+
+	return g_variant_lookup(dict, key, "b", &value) && value;
+}
+
+static gboolean
 fl_cli_dict_double(GVariant *dict, const gchar *key, gdouble *out)
 {
 	return g_variant_lookup(dict, key, "d", out) && isfinite(*out);
@@ -766,8 +776,8 @@ static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path"
 							NULL};
 
 static const gchar *const fl_cli_status_keys[] = {
-	"version",        "running", "max_parallel", "queued",    "blocked", "unreviewed",
-	"max_unreviewed", "held",    "next_checkin", "state_dir", NULL};
+	"version",        "running", "max_parallel", "queued",       "blocked",   "unreviewed",
+	"max_unreviewed", "held",    "paused",       "next_checkin", "state_dir", NULL};
 
 static void
 fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
@@ -891,7 +901,8 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   conflict_since  integer  the session whose landing made it stop merging
  *
  * `flotilla status --json` prints one object the same way with the keys version, running,
- * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, next_checkin, state_dir.
+ * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, paused (boolean),
+ * next_checkin, state_dir.
  */
 static void
 fl_cli_json_add_session(JsonBuilder *builder, GVariant *session)
@@ -1214,8 +1225,10 @@ fl_cli_options_run(FlCli *cli, GOptionContext *context)
 		 N_("DIR")},
 		{"base", 0, 0, G_OPTION_ARG_FILENAME, &cli->base,
 		 N_("Branch to start from and merge into"), N_("BRANCH")},
+		{"scratch", 0, 0, G_OPTION_ARG_NONE, &cli->scratch,
+		 N_("Run in an empty directory, not in a worktree of a repository"), NULL},
 		{"agent", 0, 0, G_OPTION_ARG_FILENAME, &cli->agent,
-		 N_("Agent to run (default: shell)"), N_("NAME")},
+		 N_("Agent to run (default: [fleet] default-agent, else shell)"), N_("NAME")},
 		{"verify", 0, 0, G_OPTION_ARG_FILENAME, &cli->verify,
 		 N_("Command that checks the draft"), N_("CMD")},
 		{"name", 0, 0, G_OPTION_ARG_FILENAME, &cli->name, N_("Short name for the session"),
@@ -1297,6 +1310,8 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 				      g_variant_new_string(cli->verify));
 	if (cwd != NULL)
 		g_variant_builder_add(&builder, "{sv}", "cwd", g_variant_new_string(cwd));
+	if (cli->scratch)
+		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));
 	return g_variant_builder_end(&builder);
 }
 
@@ -1373,6 +1388,9 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 	    !fl_cli_check_utf8_option("base", cli->base, error) ||
 	    !fl_cli_check_utf8_option("verify", cli->verify, error))
 		return FALSE;
+	if (cli->scratch && cli->base != NULL)
+		return fl_cli_usage_error(error, _("--scratch runs outside any repository: it "
+						   "takes no --base"));
 	if (cli->repo != NULL) {
 		repo = g_canonicalize_filename(cli->repo, cwd);
 		if (!fl_cli_check_utf8_option("repo", repo, error))
@@ -2851,6 +2869,10 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		g_autofree gchar *reason = fl_cli_clean_line(held);
 		fprintf(stdout, _("Queue held: %s"), reason);
 		fputc('\n', stdout);
+	} else if (fl_cli_dict_bool(status, "paused")) {
+		/* nothing queued to hold, but what is queued next will wait */
+		fputs(_("Queue paused; 'flotilla resume' starts it again"), stdout);
+		fputc('\n', stdout);
 	}
 	next = fl_cli_dict_str(status, "next_checkin");
 	if (next != NULL) {
@@ -3255,6 +3277,12 @@ fl_cli_options_wait(FlCli *cli, GOptionContext *context)
 }
 
 static gint
+fl_cli_cmp_str(const void *a, const void *b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+static gint
 fl_cli_cmp_uint(gconstpointer a, gconstpointer b)
 {
 	guint ia = *(const guint *)a;
@@ -3378,6 +3406,67 @@ fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* ---- queue controls ---- */
+
+static gboolean
+fl_cli_cmd_pause(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) options = NULL;
+	FlDbusFlotilla1 *proxy;
+	gboolean pause = g_strcmp0(args[0], "pause") == 0;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	options = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+	if (pause ? !fl_dbus_flotilla1_call_pause_sync(proxy, options, NULL, error)
+		  : !fl_dbus_flotilla1_call_resume_sync(proxy, options, NULL, error))
+		return FALSE;
+	fputs(pause ? _("Queue paused: queued sessions wait; running ones go on.")
+		    : _("Queue resumed."),
+	      stdout);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+/* `set max-parallel N`, `set max-unreviewed N`: now, and saved in the config file */
+static gboolean
+fl_cli_cmd_set(FlCli *cli, gchar **args, GError **error)
+{
+	g_autofree gchar *shown = NULL;
+	FlDbusFlotilla1 *proxy;
+	guint64 value = 0;
+
+	if (args[1] == NULL || args[2] == NULL)
+		return fl_cli_usage_error(
+			error, _("'%s' needs a setting and a value, e.g. 'set max-parallel 4'"),
+			args[0]);
+	if (args[3] != NULL) {
+		shown = fl_cli_clean_line(args[3]);
+		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
+	}
+	if (g_strcmp0(args[1], "max-parallel") != 0 && g_strcmp0(args[1], "max-unreviewed") != 0) {
+		shown = fl_cli_clean_line(args[1]);
+		return fl_cli_usage_error(
+			error, _("unknown setting '%s' (max-parallel or max-unreviewed)"), shown);
+	}
+	if (!g_ascii_string_to_unsigned(args[2], 10, 0, G_MAXUINT32, &value, NULL)) {
+		shown = fl_cli_clean_line(args[2]);
+		return fl_cli_usage_error(error, _("'%s' is not a whole number"), shown);
+	}
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_set_limit_sync(proxy, args[1], (guint)value, NULL, error))
+		return FALSE;
+	/* TRANSLATORS: e.g. "max-parallel is 4 now and in the config file." */
+	fprintf(stdout, _("%s is %u now and in the config file."), args[1], (guint)value);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
 /* ---- config ---- */
 
 /*
@@ -3497,6 +3586,29 @@ fl_cli_cmd_complete_ids(FlCli *cli, gchar **args, GError **error)
 	return TRUE;
 }
 
+/*
+ * `flotilla __complete-agents`: the names `run --agent` accepts, one a line, from the same
+ * configuration flotillad reads; nothing (and no error) when it cannot be read.
+ */
+static gboolean
+fl_cli_cmd_complete_agents(FlCli *cli, gchar **args, GError **error)
+{
+	g_autofree gchar *path = g_getenv("FLOTILLA_CONFIG") != NULL
+					 ? g_strdup(g_getenv("FLOTILLA_CONFIG"))
+					 : fl_config_default_path();
+	g_autoptr(FlConfig) config = fl_config_load(path, NULL);
+	g_autofree const gchar **names = NULL;
+	guint n = 0;
+
+	if (config == NULL)
+		return TRUE;
+	names = (const gchar **)g_hash_table_get_keys_as_array(config->agents, &n);
+	qsort(names, n, sizeof(gchar *), fl_cli_cmp_str);
+	for (guint i = 0; i < n; i++)
+		fprintf(stdout, "%s\n", names[i]);
+	return TRUE;
+}
+
 /* ---- commands ---- */
 
 static gboolean
@@ -3538,12 +3650,20 @@ static const FlCliCommand fl_cli_commands[] = {
 	{"blocked", N_("MESSAGE…"),
 	 N_("Ask the user MESSAGE and print the reply (inside sessions)."), NULL,
 	 fl_cli_cmd_blocked, TRUE, FALSE},
+	{"pause", "", N_("Start no queued session until 'flotilla resume'."), NULL,
+	 fl_cli_cmd_pause, FALSE, FALSE},
+	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."), NULL,
+	 fl_cli_cmd_pause, FALSE, FALSE},
+	{"set", N_("SETTING VALUE"), N_("Change max-parallel or max-unreviewed, now and for good."),
+	 NULL, fl_cli_cmd_set, FALSE, FALSE},
 	{"config", N_("check [FILE]"), N_("Check the configuration file for mistakes."), NULL,
 	 fl_cli_cmd_config, FALSE, FALSE},
 	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,
 	 fl_cli_cmd_help, FALSE, FALSE},
 	{"__complete-ids", N_("[COMMAND]"), N_("List session ids for shell completion."), NULL,
 	 fl_cli_cmd_complete_ids, FALSE, TRUE, TRUE},
+	{"__complete-agents", "", N_("List agent names for shell completion."), NULL,
+	 fl_cli_cmd_complete_agents, FALSE, TRUE, TRUE},
 };
 
 static const FlCliCommand *

@@ -54,6 +54,7 @@ fl_config_new_default(void)
 	self->max_unreviewed = 5;
 	self->cancel_grace = 10;
 	self->verify_timeout = 600;
+	self->default_agent = g_strdup("shell");
 	self->now_blocked = TRUE;
 	self->review_command = g_strdupv((gchar **)review);
 	self->repo_verify = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -79,6 +80,7 @@ fl_config_free(FlConfig *self)
 	if (self == NULL)
 		return;
 	g_free(self->path);
+	g_free(self->default_agent);
 	g_free(self->checkin_times);
 	g_free(self->checkin_every);
 	g_free(self->checkin_days);
@@ -236,20 +238,34 @@ fl_config_check_duplicate_groups(const gchar *path, const gchar *data, GError **
 static gboolean
 fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 {
-	const gchar *keys[] = {"max-parallel", "max-unreviewed", "cancel-grace", "verify-timeout",
-			       NULL};
+	const gchar *keys[] = {"max-parallel",   "max-unreviewed", "cancel-grace",
+			       "verify-timeout", "default-agent",  NULL};
+	g_autofree gchar *agent = NULL;
 
 	if (!g_key_file_has_group(kf, "fleet"))
 		return TRUE;
-	return fl_config_check_keys(kf, self->path, "fleet", keys, error) &&
-	       fl_config_get_uint(kf, self->path, "fleet", "max-parallel", 1, 256,
-				  &self->max_parallel, error) &&
-	       fl_config_get_uint(kf, self->path, "fleet", "max-unreviewed", 0, 10000,
-				  &self->max_unreviewed, error) &&
-	       fl_config_get_uint(kf, self->path, "fleet", "cancel-grace", 0, 3600,
-				  &self->cancel_grace, error) &&
-	       fl_config_get_uint(kf, self->path, "fleet", "verify-timeout", 1, 86400,
-				  &self->verify_timeout, error);
+	if (!fl_config_check_keys(kf, self->path, "fleet", keys, error) ||
+	    !fl_config_get_uint(kf, self->path, "fleet", "max-parallel", 1, 256,
+				&self->max_parallel, error) ||
+	    !fl_config_get_uint(kf, self->path, "fleet", "max-unreviewed", 0, 10000,
+				&self->max_unreviewed, error) ||
+	    !fl_config_get_uint(kf, self->path, "fleet", "cancel-grace", 0, 3600,
+				&self->cancel_grace, error) ||
+	    !fl_config_get_uint(kf, self->path, "fleet", "verify-timeout", 1, 86400,
+				&self->verify_timeout, error))
+		return FALSE;
+	agent = g_key_file_get_value(kf, "fleet", "default-agent", NULL);
+	if (agent == NULL)
+		return TRUE;
+	g_strstrip(agent);
+	/* the [agent] groups are loaded by now: a name that runs nothing fails here, not at run */
+	if (fl_config_get_agent(self, agent) == NULL) {
+		g_autofree gchar *what = g_strdup_printf(_("unknown agent '%s'"), agent);
+		return fl_config_fail(error, self->path, "fleet", "default-agent", what);
+	}
+	g_free(self->default_agent);
+	self->default_agent = g_steal_pointer(&agent);
+	return TRUE;
 }
 
 static gboolean

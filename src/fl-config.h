@@ -26,6 +26,7 @@ typedef struct {
 	guint max_unreviewed; /* 0 = no limit */
 	guint cancel_grace;   /* seconds between SIGTERM and SIGKILL */
 	guint verify_timeout; /* seconds */
+	gchar *default_agent; /* for sessions run without --agent; "shell" by default */
 	/* [checkin] */
 	gchar *checkin_times;
 	gchar *checkin_every;

@@ -12,6 +12,7 @@
 #include "fl-error.h"
 #include "fl-fleet.h"
 #include "fl-store.h"
+#include "fl-util.h"
 
 #define FL_BUS_NAME    "io.github.flotilla.Flotilla1"
 #define FL_OBJECT_PATH "/io/github/flotilla/Flotilla1"
@@ -391,11 +392,137 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 			      g_variant_new_string(fl_store_get_state_dir(self->store)));
 	if (held != NULL)
 		g_variant_builder_add(&b, "{sv}", "held", g_variant_new_string(held));
+	g_variant_builder_add(&b, "{sv}", "paused",
+			      g_variant_new_boolean(fl_fleet_get_paused(self->fleet)));
 	if (next != NULL) {
 		g_autofree gchar *iso = g_date_time_format(next, "%Y-%m-%dT%H:%M:%S%:z");
 		g_variant_builder_add(&b, "{sv}", "next_checkin", g_variant_new_string(iso));
 	}
 	fl_dbus_flotilla1_complete_get_status(skeleton, invocation, g_variant_builder_end(&b));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Pause and Resume take no options yet: a key we do not know must not be ignored */
+static gboolean
+fl_daemon_check_no_options(GDBusMethodInvocation *invocation, GVariant *options)
+{
+	GVariantIter iter;
+	const gchar *key;
+
+	g_variant_iter_init(&iter, options);
+	if (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
+		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
+						      FL_ERROR_INVALID_ARGUMENT,
+						      _("unknown option '%s'"), key);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant *options,
+		     gboolean paused)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (fl_daemon_not_ready(self, invocation) ||
+	    !fl_daemon_check_no_options(invocation, options))
+		return;
+	if (!fl_fleet_set_paused(self->fleet, paused, &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, NULL);
+}
+
+static gboolean
+fl_daemon_handle_pause(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+		       GVariant *options, FlDaemon *self)
+{
+	fl_daemon_set_paused(self, invocation, options, TRUE);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_resume(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			GVariant *options, FlDaemon *self)
+{
+	fl_daemon_set_paused(self, invocation, options, FALSE);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/*
+ * Writes [fleet] @name=@value into the configuration file, keeping the user's comments and
+ * everything else, so that the next start (or a look at the file) agrees with what runs.
+ */
+static gboolean
+fl_daemon_save_limit(FlDaemon *self, const gchar *name, guint value, GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *data = NULL;
+	g_autofree gchar *dir = NULL;
+	gsize len = 0;
+
+	if (self->config->path == NULL) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("flotillad runs without a configuration file to save to"));
+		return FALSE;
+	}
+	if (!g_key_file_load_from_file(kf, self->config->path,
+				       G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS,
+				       &error_local) &&
+	    !g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"),
+			    self->config->path, error_local->message);
+		return FALSE;
+	}
+	g_key_file_set_uint64(kf, "fleet", name, value);
+	data = g_key_file_to_data(kf, &len, NULL);
+	dir = g_path_get_dirname(self->config->path);
+	return fl_ensure_dir(dir, error) &&
+	       fl_write_file_durable(self->config->path, data, (gssize)len, error);
+}
+
+static gboolean
+fl_daemon_handle_set_limit(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			   const gchar *name, guint value, FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	guint *field;
+	guint min;
+	guint max;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	/* the same ranges as in the file (fl-config.c) */
+	if (g_strcmp0(name, "max-parallel") == 0) {
+		field = &self->config->max_parallel;
+		min = 1;
+		max = 256;
+	} else if (g_strcmp0(name, "max-unreviewed") == 0) {
+		field = &self->config->max_unreviewed;
+		min = 0;
+		max = 10000;
+	} else {
+		g_dbus_method_invocation_return_error(
+			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("unknown setting '%s' (max-parallel or max-unreviewed)"), name);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	if (value < min || value > max) {
+		g_dbus_method_invocation_return_error(
+			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("%s is a whole number from %u to %u"), name, min, max);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	if (!fl_daemon_save_limit(self, name, value, &error)) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	g_message("%s set to %u", name, value);
+	*field = value;
+	fl_fleet_kick(self->fleet);
+	fl_dbus_flotilla1_complete_set_limit(skeleton, invocation);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -689,4 +816,9 @@ fl_daemon_init(FlDaemon *self)
 	g_signal_connect(self->skeleton, "handle-review-items",
 			 G_CALLBACK(fl_daemon_handle_review_items), self);
 	g_signal_connect(self->skeleton, "handle-hook", G_CALLBACK(fl_daemon_handle_hook), self);
+	g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(fl_daemon_handle_pause), self);
+	g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(fl_daemon_handle_resume),
+			 self);
+	g_signal_connect(self->skeleton, "handle-set-limit", G_CALLBACK(fl_daemon_handle_set_limit),
+			 self);
 }

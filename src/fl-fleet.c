@@ -2,9 +2,11 @@
 
 #include "fl-fleet.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-agent-claude.h"
 #include "fl-error.h"
@@ -26,6 +28,7 @@ struct _FlFleet {
 	GQueue queue;           /* (unowned FlSession) queued, FIFO */
 	guint running;          /* running + blocked */
 	gboolean stopped;
+	gboolean paused;         /* flotilla pause: queued sessions wait for flotilla resume */
 	guint start_id;          /* idle source starting newly queued sessions */
 	GHashTable *deciding;    /* (owned) repository -> GQueue of GTask waiting their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
@@ -187,7 +190,11 @@ fl_fleet_get_held_reason(FlFleet *self)
 {
 	guint pending;
 
-	if (self->queue.length == 0 || self->config->max_unreviewed == 0)
+	if (self->queue.length == 0)
+		return NULL;
+	if (self->paused)
+		return g_strdup(_("paused; 'flotilla resume' starts the queue again"));
+	if (self->config->max_unreviewed == 0)
 		return NULL;
 	pending = fl_store_count_pending_review(self->store);
 	if (pending < self->config->max_unreviewed)
@@ -214,6 +221,46 @@ fl_fleet_maybe_start(FlFleet *self)
 		self->running++;
 		fl_session_start(session);
 	}
+}
+
+/* the file whose presence keeps the queue paused across restarts */
+static gchar *
+fl_fleet_paused_path(FlFleet *self)
+{
+	return g_build_filename(fl_store_get_state_dir(self->store), "paused", NULL);
+}
+
+gboolean
+fl_fleet_set_paused(FlFleet *self, gboolean paused, GError **error)
+{
+	g_autofree gchar *path = fl_fleet_paused_path(self);
+
+	if (paused) {
+		if (!fl_write_file_durable(path, "", 0, error))
+			return FALSE;
+	} else if (g_unlink(path) != 0 && errno != ENOENT) {
+		gint errsv = errno;
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot remove %s: %s"), path,
+			    g_strerror(errsv));
+		return FALSE;
+	}
+	if (self->paused != paused)
+		g_message("queue %s", paused ? "paused" : "resumed");
+	self->paused = paused;
+	fl_fleet_maybe_start(self);
+	return TRUE;
+}
+
+gboolean
+fl_fleet_get_paused(FlFleet *self)
+{
+	return self->paused;
+}
+
+void
+fl_fleet_kick(FlFleet *self)
+{
+	fl_fleet_maybe_start(self);
 }
 
 static gint
@@ -344,6 +391,50 @@ fl_spec_str(GVariantDict *dict, const gchar *key)
 	return s;
 }
 
+/* whether the directories of @path hold an executable @program */
+static gboolean
+fl_fleet_find_program(const gchar *path, const gchar *program)
+{
+	g_auto(GStrv) dirs = g_strsplit(path, ":", -1);
+
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		g_autofree gchar *candidate =
+			g_build_filename(dirs[i][0] != '\0' ? dirs[i] : ".", program, NULL);
+		if (g_file_test(candidate, G_FILE_TEST_IS_REGULAR) &&
+		    g_access(candidate, X_OK) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/*
+ * An agent whose program is not installed is refused now, at run, not found out as a failed
+ * session later. Looked up as the runner will: in the agent's own PATH= when it sets one,
+ * else in flotillad's (which sessions inherit).
+ */
+static gboolean
+fl_fleet_check_program(const FlAgentConfig *agent, GError **error)
+{
+	const gchar *program = agent->command != NULL ? agent->command[0] : NULL;
+	const gchar *path = g_getenv("PATH");
+
+	/* http agents run flotilla-http, ours; a template is known only per session */
+	if (g_strcmp0(agent->kind, "http") == 0 || program == NULL || strchr(program, '{') != NULL)
+		return TRUE;
+	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
+		if (g_str_has_prefix(agent->env[i], "PATH="))
+			path = agent->env[i] + 5;
+	}
+	if (strchr(program, '/') != NULL
+		    ? g_access(program, X_OK) == 0
+		    : fl_fleet_find_program(path != NULL ? path : "/usr/bin:/bin", program))
+		return TRUE;
+	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+		    _("agent '%s' needs the program '%s', which is not installed here"),
+		    agent->name, program);
+	return FALSE;
+}
+
 static gboolean
 fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError **error)
 {
@@ -352,8 +443,9 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_spec_str(dict, "name");
 	const gchar *agent = fl_spec_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal",   "name", "agent", "repo", "base",
-				"verify", "cwd",  "token", NULL};
+	const gchar *known[] = {"goal",   "name", "agent", "repo",    "base",
+				"verify", "cwd",  "token", "scratch", NULL};
+	const gchar *base = fl_spec_str(dict, "base");
 	GVariantIter iter;
 	const gchar *key;
 
@@ -382,7 +474,7 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		return FALSE;
 	}
 	if (agent == NULL)
-		agent = "shell";
+		agent = self->config->default_agent;
 	agent_config = fl_config_get_agent(self->config, agent);
 	if (agent_config == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown agent '%s'"),
@@ -398,11 +490,20 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 			    agent_config->kind);
 		return FALSE;
 	}
+	if (!fl_fleet_check_program(agent_config, error))
+		return FALSE;
+	/* a draft built on a draft would merge unreviewed work along with it */
+	if (base != NULL && g_str_has_prefix(base, "flotilla/")) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is a draft branch; pass the branch it was made from as --base"),
+			    base);
+		return FALSE;
+	}
 	d->goal = g_strdup(goal);
 	d->name = g_strdup(name);
 	d->agent = g_strdup(agent);
 	d->verify_command = g_strdup(fl_spec_str(dict, "verify"));
-	d->base = g_strdup(fl_spec_str(dict, "base"));
+	d->base = g_strdup(base);
 	return TRUE;
 }
 
@@ -505,6 +606,28 @@ fl_fleet_run_commit(GTask *task)
 	g_task_return_pointer(task, g_steal_pointer(&ids), (GDestroyNotify)g_array_unref);
 }
 
+/* member @key of spec @index of @specs */
+static const gchar *
+fl_fleet_spec_str(GVariant *specs, gsize index, const gchar *key)
+{
+	g_autoptr(GVariant) spec = g_variant_get_child_value(specs, index);
+	const gchar *value = NULL;
+
+	/* a string inside @specs, which outlives the caller's use */
+	if (!g_variant_lookup(spec, key, "&s", &value))
+		return NULL;
+	return value;
+}
+
+static gboolean
+fl_fleet_spec_bool(GVariant *specs, gsize index, const gchar *key)
+{
+	g_autoptr(GVariant) spec = g_variant_get_child_value(specs, index);
+	gboolean value = FALSE;
+
+	return g_variant_lookup(spec, key, "b", &value) && value;
+}
+
 /* validates the goals one by one and learns the repository of each, then queues them all
  * at once (or none) */
 static void
@@ -553,6 +676,11 @@ fl_fleet_run_next(GTask *task)
 		cur = g_ptr_array_index(rd->datas, rd->next);
 		if (cur->repo == NULL)
 			continue;
+		if (fl_fleet_spec_bool(rd->specs, rd->next, "scratch")) {
+			/* asked for: an empty directory even inside a repository */
+			fl_fleet_apply_probe(self, cur, NULL);
+			continue;
+		}
 		/* a batch of goals usually comes from one directory: it is looked at once */
 		key = g_strdup_printf("%s\n%s", cur->repo, cur->base != NULL ? cur->base : "");
 		if (!g_hash_table_lookup_extended(rd->probes, key, NULL, &info)) {
@@ -564,6 +692,17 @@ fl_fleet_run_next(GTask *task)
 				return;
 			}
 			g_hash_table_insert(rd->probes, g_steal_pointer(&key), NULL);
+		}
+		/* --repo names where the work belongs: an empty scratch directory instead would
+		 * lose it, so that takes --scratch */
+		if (info == NULL && fl_fleet_spec_str(rd->specs, rd->next, "repo") != NULL) {
+			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+						_("%s is not in a git repository; pass --scratch "
+						  "to run in an empty "
+						  "directory instead"),
+						cur->repo);
+			g_object_unref(task);
+			return;
 		}
 		fl_fleet_apply_probe(self, cur, info);
 	}
@@ -1568,6 +1707,10 @@ fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path,
 	self->store = g_object_ref(store);
 	self->runner_path = g_strdup(runner_path);
 	self->http_path = g_strdup(http_path);
+	{
+		g_autofree gchar *paused = fl_fleet_paused_path(self);
+		self->paused = g_file_test(paused, G_FILE_TEST_EXISTS);
+	}
 	return self;
 }
 

@@ -95,5 +95,13 @@ fl_fleet_get_blocked(FlFleet *self);
 /* why queued sessions wait although slots are free, or NULL */
 gchar *
 fl_fleet_get_held_reason(FlFleet *self);
+/* a paused queue starts no session until resumed; saved in the state directory */
+gboolean
+fl_fleet_set_paused(FlFleet *self, gboolean paused, GError **error);
+gboolean
+fl_fleet_get_paused(FlFleet *self);
+/* starts what the limits allow now, after they changed */
+void
+fl_fleet_kick(FlFleet *self);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 #include "fl-test-harness.h"
@@ -292,7 +293,7 @@ test_wait_held(void)
 #define FAILED  "<failed>"   /* exited 1, nothing changed */
 
 typedef struct {
-	const gchar *args[6];
+	const gchar *args[8];
 	gint status;
 	const gchar *needle; /* in the one error line */
 } UsageRow;
@@ -343,6 +344,10 @@ static const UsageRow usage_table[] = {
 	{{"run"}, 2, "goal"},
 	{{"run", "--bogus", "--", "x"}, 2, "--bogus"},
 	{{"run", "--agent", "nosuch", "--", "x"}, 2, "nosuch"},
+	{{"run", "--base", "flotilla/1", "--", "x"}, 2, "draft branch"},
+	{{"run", "--scratch", "--base", "main", "--", "x"}, 2, "--base"},
+	{{"run", "--repo", "/", "--", "x"}, 2, "--scratch"},
+	{{"run", "--agent", "ghost", "--", "x"}, 1, "flotilla-no-such-program"},
 	{{"ls", "extra"}, 2, "unexpected argument"},
 	{{"ls", "--bogus"}, 2, "--bogus"},
 	{{"ls", "--limit", "many"}, 2, "many"},
@@ -350,6 +355,15 @@ static const UsageRow usage_table[] = {
 	{{"status", "--bogus"}, 2, "--bogus"},
 	{{"checkin", "--bogus"}, 2, "--bogus"},
 	{{"review", "--bogus"}, 2, "--bogus"},
+	{{"pause", "now"}, 2, "unexpected argument"},
+	{{"resume", "--bogus"}, 2, "--bogus"},
+	{{"set"}, 2, "needs a setting"},
+	{{"set", "max-parallel"}, 2, "needs a setting"},
+	{{"set", "max-paralel", "2"}, 2, "max-paralel"},
+	{{"set", "max-parallel", "two"}, 2, "two"},
+	{{"set", "max-parallel", "0"}, 2, "1 to 256"},
+	{{"set", "max-unreviewed", "10001"}, 2, "0 to 10000"},
+	{{"set", "max-parallel", "2", "3"}, 2, "unexpected argument"},
 	{{"config"}, 2, "check"},
 	{{"config", "--bogus"}, 2, "--bogus"},
 	{{"help", "nosuch"}, 2, "nosuch"},
@@ -375,7 +389,8 @@ static const UsageRow usage_table[] = {
 static void
 test_usage_table(void)
 {
-	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autoptr(FlTestEnv) env =
+		fl_test_env_new("[agent ghost]\ncommand=flotilla-no-such-program {goal}\n");
 	g_autofree gchar *repo = make_repo(env, "api");
 	g_autofree gchar *ids[5] = {NULL};
 	const gchar *names[] = {DRAFT, DECIDED, NOCHG, BLOCKED, FAILED};
@@ -433,6 +448,150 @@ test_usage_table(void)
 	g_assert_cmpstr(before, ==, after);
 }
 
+/* ---- queue controls ---- */
+
+static gboolean
+status_paused(FlTestEnv *env)
+{
+	g_autofree gchar *out = fl_test_cli_ok(env, NULL, "status", "--json", NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonObject *obj;
+
+	g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
+	obj = json_node_get_object(json_parser_get_root(parser));
+	return json_object_get_boolean_member(obj, "paused");
+}
+
+static void
+test_pause_set(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("# my limits\n[fleet]\n# how many at once\n"
+						   "max-parallel=3\n");
+	g_autofree gchar *status = NULL;
+	g_autofree gchar *conf = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(JsonObject) held = NULL;
+	g_autoptr(JsonObject) ran = NULL;
+	guint a, b;
+
+	fl_test_env_start_daemon(env, NULL);
+	g_free(fl_test_cli_ok(env, NULL, "pause", NULL));
+	g_assert_true(status_paused(env));
+	a = fl_test_run_session(env, NULL, "--", "echo a", NULL);
+
+	/* queued and saying why, in status, show and wait */
+	status = fl_test_cli_ok(env, NULL, "status", NULL);
+	g_assert_nonnull(strstr(status, "paused"));
+	held = fl_test_show(env, a);
+	g_assert_cmpstr(json_object_get_string_member(held, "state"), ==, "queued");
+	g_assert_nonnull(strstr(json_object_get_string_member(held, "held"), "flotilla resume"));
+	g_assert_cmpint(fl_test_cli(env, NULL, &out, &err, "wait", "-t", "1", "1", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "paused"));
+
+	/* a restart keeps it paused */
+	fl_test_env_stop_daemon(env, SIGTERM);
+	fl_test_env_start_daemon(env, NULL);
+	g_assert_true(status_paused(env));
+	{
+		g_autoptr(JsonObject) again = fl_test_show(env, a);
+		g_assert_cmpstr(json_object_get_string_member(again, "state"), ==, "queued");
+	}
+
+	g_free(fl_test_cli_ok(env, NULL, "resume", NULL));
+	assert_ended(env, a, "done");
+	g_assert_false(status_paused(env));
+
+	/* set: now, and in the file with the user's comments kept */
+	g_free(fl_test_cli_ok(env, NULL, "set", "max-parallel", "1", NULL));
+	g_assert_true(g_file_get_contents(env->config_path, &conf, NULL, NULL));
+	g_assert_nonnull(strstr(conf, "max-parallel=1"));
+	g_assert_nonnull(strstr(conf, "# how many at once"));
+	g_assert_nonnull(strstr(conf, "# my limits"));
+	g_free(fl_test_cli_ok(env, NULL, "config", "check", NULL));
+	{
+		g_autofree gchar *json = fl_test_cli_ok(env, NULL, "status", "--json", NULL);
+		g_assert_nonnull(strstr(json, "\"max_parallel\" : 1"));
+	}
+	b = fl_test_run_session(env, NULL, "--", "echo b", NULL);
+	assert_ended(env, b, "done");
+	ran = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(ran, "state"), ==, "done");
+	/* the next start reads what was set */
+	fl_test_env_stop_daemon(env, SIGTERM);
+	fl_test_env_start_daemon(env, NULL);
+	{
+		g_autofree gchar *json = fl_test_cli_ok(env, NULL, "status", "--json", NULL);
+		g_assert_nonnull(strstr(json, "\"max_parallel\" : 1"));
+	}
+	g_free(fl_test_cli_ok(env, NULL, "set", "max-unreviewed", "0", NULL));
+}
+
+/* ---- defaults that fit ---- */
+
+static const gchar *
+show_str(JsonObject *obj, const gchar *key)
+{
+	return json_object_has_member(obj, key) && !json_object_get_null_member(obj, key)
+		       ? json_object_get_string_member(obj, key)
+		       : NULL;
+}
+
+static void
+test_defaults(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(
+		"[fleet]\ndefault-agent=echoer\n"
+		"[agent echoer]\ncommand=sh -c 'echo via-echoer: \"$1\"' sh {goal}\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *plain = g_build_filename(env->root, "plain", NULL);
+	g_autofree gchar *here = g_build_filename(plain, "here", NULL);
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *ls = NULL;
+	g_autoptr(JsonObject) a = NULL;
+	g_autoptr(JsonObject) b = NULL;
+	g_autoptr(JsonObject) c = NULL;
+	guint ia, ib, ic;
+
+	g_assert_cmpint(g_mkdir_with_parents(plain, 0700), ==, 0);
+	fl_test_env_start_daemon(env, NULL);
+
+	/* no --agent: the configured default, not the shell */
+	ia = fl_test_run_session(env, repo, "--", "write the docs", NULL);
+	assert_ended(env, ia, "done");
+	a = fl_test_show(env, ia);
+	g_assert_cmpstr(show_str(a, "agent"), ==, "echoer");
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_nonnull(strstr(log, "via-echoer: write the docs"));
+
+	/* a --repo that is no repository: refused, nothing queued; with --scratch it runs */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "run", "--repo", plain, "--agent",
+				    "shell", "--", "touch here", NULL),
+			==, 2);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, plain));
+	g_assert_nonnull(strstr(err, "--scratch"));
+	ls = fl_test_cli_ok(env, NULL, "ls", "--all", NULL);
+	/* one line a session in a pipe: still only the first */
+	g_assert_cmpstr(strchr(ls, '\n'), ==, "\n");
+	ib = fl_test_run_session(env, NULL, "--repo", plain, "--scratch", "--agent", "shell", "--",
+				 "touch here", NULL);
+	assert_ended(env, ib, "done");
+	b = fl_test_show(env, ib);
+	g_assert_null(show_str(b, "repo"));
+	/* the scratch directory is a fresh one, not the directory named */
+	g_assert_false(g_file_test(here, G_FILE_TEST_EXISTS));
+
+	/* --scratch inside a repository: an empty directory, no branch */
+	ic = fl_test_run_session(env, repo, "--scratch", "--agent", "shell", "--",
+				 "test ! -e notes.txt", NULL);
+	assert_ended(env, ic, "done");
+	c = fl_test_show(env, ic);
+	g_assert_null(show_str(c, "repo"));
+	g_assert_null(show_str(c, "branch"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -443,5 +602,7 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/wait", test_wait);
 	g_test_add_func("/cli/wait-held", test_wait_held);
 	g_test_add_func("/cli/usage-table", test_usage_table);
+	g_test_add_func("/cli/defaults", test_defaults);
+	g_test_add_func("/cli/pause-set", test_pause_set);
 	return g_test_run();
 }

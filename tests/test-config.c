@@ -349,6 +349,16 @@ test_config_values(void)
 	g_assert_true(config->now_failed);
 	assert_argv(config->review_command, review);
 
+	g_assert_cmpstr(config->default_agent, ==, "shell");
+	/* a default agent: a preset or one of the file's own, whatever the group order */
+	{
+		g_autoptr(FlConfig) preset = load_ok(dir, "[fleet]\ndefault-agent = claude\n");
+		g_autoptr(FlConfig) own = load_ok(dir, "[fleet]\ndefault-agent=mine\n"
+						       "[agent mine]\ncommand=true\n");
+		g_assert_cmpstr(preset->default_agent, ==, "claude");
+		g_assert_cmpstr(own->default_agent, ==, "mine");
+	}
+
 	none = load_ok(dir, "[checkin]\nevery=1h30m\nnow=none\n");
 	g_assert_cmpstr(none->checkin_every, ==, "1h30m");
 	g_assert_false(none->now_blocked);
@@ -573,6 +583,8 @@ test_config_errors(void)
 		{"[agent a/b]\ncommand=true\n", {"[agent a/b]", "one word"}},
 		{"[repo src/api]\nverify=make\n", {"[repo src/api]", "absolute path"}},
 		{"[repo ~/src/api]\nverify=make\n", {"[repo ~/src/api]", "absolute path"}},
+		{"[fleet]\ndefault-agent=cluade\n", {"[fleet] default-agent", "'cluade'"}},
+		{"[fleet]\ndefault-agent=\n", {"[fleet] default-agent", "unknown agent"}},
 	};
 	g_autofree gchar *dir = make_tmpdir();
 

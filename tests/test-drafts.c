@@ -364,9 +364,11 @@ test_unusual_repos(void)
 	assert_git(repo, "show main:d.txt", "d");
 	g_assert_false(path_exists(repo, "d.txt"));
 
-	/* a plain directory: the session runs in a scratch directory, its output is the draft */
+	/* a plain directory, --scratch said: the session runs in a scratch directory, its
+	 * output is the draft */
 	g_assert_cmpint(g_mkdir_with_parents(plain, 0700), ==, 0);
-	c = fl_test_run_session(env, NULL, "--repo", plain, "--", "echo drafted > notes.txt", NULL);
+	c = fl_test_run_session(env, NULL, "--repo", plain, "--scratch", "--",
+				"echo drafted > notes.txt", NULL);
 	wait_state(env, c, "done");
 	scratch = fl_test_show(env, c);
 	g_assert_true(json_object_get_null_member(scratch, "repo"));

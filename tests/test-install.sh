@@ -261,6 +261,10 @@ if command -v bash >/dev/null 2>&1; then
 	expect_eq "bash: flotilla run --ag<tab>" "$(complete_bash flotilla run --ag)" "--agent="
 	expect_eq "bash: flotilla log 1 <tab>" "$(complete_bash flotilla log 1 '')" ""
 	expect_eq "bash: flotilla wait <tab>" "$(complete_bash flotilla wait '')" "3"
+	# the agents run --agent accepts: presets and the config's own, no kinds like "http"
+	expect_eq "bash: flotilla run --agent <tab>" \
+		"$(complete_bash flotilla run --agent '' | tr ' ' '\n' | sort | tr '\n' ' ')" \
+		"aider claude codex llm shell "
 	ok "bash completion: commands, options, session ids"
 fi
 for c in $commands; do
