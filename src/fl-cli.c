@@ -500,9 +500,63 @@ fl_cli_parse_id(const gchar *text, guint *id, GError **error)
 	return TRUE;
 }
 
+static FlDbusFlotilla1 *
+fl_cli_proxy(FlCli *cli, GError **error);
+
+/*
+ * "7", "#7", or the name given with `run --name` when exactly one session has it. Text that
+ * starts like a number is an id only: "1x" is a mistyped id, not a name to look up.
+ */
+static gboolean
+fl_cli_resolve_id(FlCli *cli, const gchar *text, guint *id, GError **error)
+{
+	g_autoptr(GVariant) sessions = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_autofree gchar *shown = NULL;
+	FlDbusFlotilla1 *proxy;
+	GVariantBuilder builder;
+	GVariantIter iter;
+	GVariant *session;
+	guint matches = 0;
+
+	if (text[0] == '\0' || text[0] == '#' || text[0] == '-' || g_ascii_isdigit(text[0]) ||
+	    !g_utf8_validate(text, -1, NULL))
+		return fl_cli_parse_id(text, id, error);
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "all", g_variant_new_boolean(TRUE));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	if (!fl_dbus_flotilla1_call_list_sessions_sync(proxy, options, &sessions, NULL, error))
+		return FALSE;
+	g_variant_iter_init(&iter, sessions);
+	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		const gchar *name = NULL;
+		if (g_variant_lookup(session, "name", "&s", &name) && g_strcmp0(name, text) == 0) {
+			guint32 found = 0;
+			if (g_variant_lookup(session, "id", "u", &found))
+				*id = found;
+			matches++;
+		}
+		g_variant_unref(session);
+	}
+	shown = fl_cli_clean_line(text);
+	if (matches == 1)
+		return TRUE;
+	if (matches == 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND,
+			    _("no session %s: neither an id nor the name of one"), shown);
+		return FALSE;
+	}
+	g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+		    _("%u sessions are named '%s': give the id"), matches, shown);
+	return FALSE;
+}
+
 /* the one positional argument of "CMD ID" */
 static gboolean
-fl_cli_args_id(gchar **args, guint *id, GError **error)
+fl_cli_args_id(FlCli *cli, gchar **args, guint *id, GError **error)
 {
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
@@ -510,7 +564,7 @@ fl_cli_args_id(gchar **args, guint *id, GError **error)
 		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
-	return fl_cli_parse_id(args[1], id, error);
+	return fl_cli_resolve_id(cli, args[1], id, error);
 }
 
 static gboolean
@@ -2119,7 +2173,7 @@ fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 	g_autoptr(GVariant) session = NULL;
 	guint id;
 
-	if (!fl_cli_args_id(args, &id, error))
+	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
 	session = fl_cli_get_session(cli, id, error);
 	if (session == NULL)
@@ -2580,7 +2634,7 @@ fl_cli_cmd_log(FlCli *cli, gchar **args, GError **error)
 	const gchar *path;
 	guint id;
 
-	if (!fl_cli_args_id(args, &id, error))
+	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
 	if (cli->follow) {
 		g_auto(FlCliWatch) watch = {NULL};
@@ -2627,7 +2681,7 @@ fl_cli_cmd_diff(FlCli *cli, gchar **args, GError **error)
 	const gchar *path;
 	guint id;
 
-	if (!fl_cli_args_id(args, &id, error))
+	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
 	session = fl_cli_get_session(cli, id, error);
 	if (session == NULL)
@@ -2698,7 +2752,7 @@ fl_cli_cmd_decide(FlCli *cli, gchar **args, FlCliDecideFunc func, GError **error
 	for (guint i = 1; args[i] != NULL; i++) {
 		guint id;
 
-		if (!fl_cli_parse_id(args[i], &id, error))
+		if (!fl_cli_resolve_id(cli, args[i], &id, error))
 			return FALSE;
 		g_array_append_val(ids, id);
 	}
@@ -2757,7 +2811,7 @@ fl_cli_cmd_cancel(FlCli *cli, gchar **args, GError **error)
 	FlDbusFlotilla1 *proxy;
 	guint id;
 
-	if (!fl_cli_args_id(args, &id, error))
+	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
@@ -2778,7 +2832,7 @@ fl_cli_cmd_reply(FlCli *cli, gchar **args, GError **error)
 
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
-	if (!fl_cli_parse_id(args[1], &id, error))
+	if (!fl_cli_resolve_id(cli, args[1], &id, error))
 		return FALSE;
 	text = fl_cli_args_text(args + 1);
 	if (!fl_cli_check_text(_("reply"), text, strlen(text), error))
@@ -3360,7 +3414,7 @@ fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 		ids = g_array_new(FALSE, FALSE, sizeof(guint));
 		for (guint i = 1; args[i] != NULL; i++) {
 			guint id;
-			if (!fl_cli_parse_id(args[i], &id, error))
+			if (!fl_cli_resolve_id(cli, args[i], &id, error))
 				return FALSE;
 			g_array_append_val(ids, id);
 		}

@@ -302,12 +302,12 @@ static const UsageRow usage_table[] = {
 	/* a command that takes one id, without it, with an unknown one, a non-number, a flag */
 	{{"show"}, 2, "needs a session id"},
 	{{"show", "42"}, 2, "42"},
-	{{"show", "abc"}, 2, "not a session id"},
+	{{"show", "abc"}, 2, "neither an id"},
 	{{"show", "1", "2"}, 2, "unexpected argument"},
 	{{"show", "--bogus", "1"}, 2, "--bogus"},
 	{{"log"}, 2, "needs a session id"},
 	{{"log", "42"}, 2, "42"},
-	{{"log", "x1"}, 2, "not a session id"},
+	{{"log", "x1"}, 2, "neither an id"},
 	{{"log", "--bogus", "1"}, 2, "--bogus"},
 	{{"diff"}, 2, "needs a session id"},
 	{{"diff", "42"}, 2, "42"},
@@ -315,7 +315,7 @@ static const UsageRow usage_table[] = {
 	{{"diff", "--bogus", "1"}, 2, "--bogus"},
 	{{"approve"}, 2, "needs a session id"},
 	{{"approve", "42"}, 2, "42"},
-	{{"approve", "abc"}, 2, "not a session id"},
+	{{"approve", "abc"}, 2, "neither an id"},
 	{{"approve", "--bogus", "1"}, 2, "--bogus"},
 	{{"reject"}, 2, "needs a session id"},
 	{{"reject", "42"}, 2, "42"},
@@ -324,19 +324,20 @@ static const UsageRow usage_table[] = {
 	{{"revert"}, 2, "needs a session id"},
 	{{"revert", "42"}, 2, "42"},
 	{{"revert", "1.5"}, 2, "not a session id"},
+	{{"revert", "#x"}, 2, "not a session id"},
 	{{"revert", "--bogus", "1"}, 2, "--bogus"},
 	{{"cancel"}, 2, "needs a session id"},
 	{{"cancel", "42"}, 2, "42"},
-	{{"cancel", "abc"}, 2, "not a session id"},
+	{{"cancel", "abc"}, 2, "neither an id"},
 	{{"cancel", "--bogus", "1"}, 2, "--bogus"},
 	{{"reply"}, 2, "needs a session id"},
 	{{"reply", "42", "hello"}, 2, "42"},
-	{{"reply", "abc", "hello"}, 2, "not a session id"},
+	{{"reply", "abc", "hello"}, 2, "neither an id"},
 	{{"reply", BLOCKED}, 2, "reply is empty"},
 	{{"reply", "--bogus", "1", "x"}, 2, "--bogus"},
 	{{"wait"}, 2, "needs a session id"},
 	{{"wait", "42"}, 2, "42"},
-	{{"wait", "abc"}, 2, "not a session id"},
+	{{"wait", "abc"}, 2, "neither an id"},
 	{{"wait", "--all", "1"}, 2, "--all"},
 	{{"wait", "--timeout", "soon", "1"}, 2, "soon"},
 	{{"wait", "--bogus", "1"}, 2, "--bogus"},
@@ -446,6 +447,36 @@ test_usage_table(void)
 	/* nothing changed: the same sessions in the same states */
 	after = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
 	g_assert_cmpstr(before, ==, after);
+}
+
+/* ---- sessions by name ---- */
+
+static void
+test_names(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *show = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *err2 = NULL;
+	guint a;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, NULL, "--name", "docs", "--", "echo hello docs", NULL);
+	fl_test_run_session(env, NULL, "--name", "twin", "--", "true", NULL);
+	fl_test_run_session(env, NULL, "--name", "twin", "--", "true", NULL);
+	/* a unique name stands for the id, in every command that takes one */
+	out = fl_test_cli_ok(env, NULL, "wait", "docs", NULL);
+	g_assert_cmpstr(out, ==, "session 1: done (exit 0)\n");
+	show = fl_test_cli_ok(env, NULL, "log", "docs", NULL);
+	g_assert_nonnull(strstr(show, "hello docs"));
+	g_assert_cmpuint(a, ==, 1);
+	/* two of that name: which one is not guessed */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "show", "twin", NULL), ==, 2);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, "2 sessions are named 'twin'"));
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err2, "cancel", "nobody", NULL), ==, 2);
+	assert_one_line(err2);
 }
 
 /* ---- queue controls ---- */
@@ -603,6 +634,7 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/wait-held", test_wait_held);
 	g_test_add_func("/cli/usage-table", test_usage_table);
 	g_test_add_func("/cli/defaults", test_defaults);
+	g_test_add_func("/cli/names", test_names);
 	g_test_add_func("/cli/pause-set", test_pause_set);
 	return g_test_run();
 }
