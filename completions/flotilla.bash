@@ -2,7 +2,7 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked pause resume set config help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry pause resume set config help"
 
 # the names `run --agent` accepts, read from the config by flotilla itself
 _flotilla_agents()
@@ -69,7 +69,7 @@ _flotilla()
 	case $cmd in
 	run) opts="--repo= --base= --scratch --agent= --verify= --name= --from= --json" ;;
 	ls) opts="--all --limit= --json" ;;
-	show | status) opts="--json" ;;
+	show | status | retry) opts="--json" ;;
 	log) opts="--follow" ;;
 	approve | reject | revert) opts="--note=" ;;
 	checkin) opts="--now --preview" ;;
@@ -98,7 +98,7 @@ _flotilla()
 	((npos > 0)) && [[ $cmd != wait ]] && return
 
 	case $cmd in
-	show | log | diff | approve | reject | revert | cancel | reply | wait)
+	show | log | diff | approve | reject | revert | cancel | reply | wait | retry)
 		mapfile -t COMPREPLY < <(compgen -W "$(flotilla __complete-ids "$cmd" 2>/dev/null | cut -f1)" -- "$cur") ;;
 	help)
 		mapfile -t COMPREPLY < <(compgen -W "$_flotilla_commands" -- "$cur") ;;

@@ -3460,6 +3460,62 @@ fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* ---- retry ---- */
+
+/* a string member of @session as a spec entry, when it has one */
+static void
+fl_cli_spec_copy(GVariantBuilder *builder, GVariant *session, const gchar *from, const gchar *to)
+{
+	const gchar *value = fl_cli_dict_str(session, from);
+
+	if (value != NULL)
+		g_variant_builder_add(builder, "{sv}", to, g_variant_new_string(value));
+}
+
+/*
+ * `retry ID`: a new session with the goal, name, agent, repository, base and verify command
+ * of an ended one, its history linked to the old one's.
+ */
+static gboolean
+fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) session = NULL;
+	GVariantBuilder builder;
+	FlDbusFlotilla1 *proxy;
+	const gchar *state;
+	guint id;
+
+	if (!fl_cli_args_id(cli, args, &id, error))
+		return FALSE;
+	session = fl_cli_get_session(cli, id, error);
+	if (session == NULL)
+		return FALSE;
+	state = fl_cli_dict_str(session, "state");
+	if (!fl_cli_state_is_final(state)) {
+		g_autofree gchar *shown = fl_cli_clean_line(fl_cli_state_label(state));
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+			    _("session %u is still %s: retry it once it has ended"), id, shown);
+		return FALSE;
+	}
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	fl_cli_spec_copy(&builder, session, "goal", "goal");
+	fl_cli_spec_copy(&builder, session, "name", "name");
+	fl_cli_spec_copy(&builder, session, "agent", "agent");
+	fl_cli_spec_copy(&builder, session, "repo", "repo");
+	fl_cli_spec_copy(&builder, session, "base", "base");
+	fl_cli_spec_copy(&builder, session, "verify_command", "verify");
+	/* the first ran without a repository: so does the retry, wherever it is started */
+	if (fl_cli_dict_str(session, "repo") == NULL)
+		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));
+	g_variant_builder_add(&builder, "{sv}", "retry-of", g_variant_new_uint32(id));
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL) {
+		g_variant_builder_clear(&builder);
+		return FALSE;
+	}
+	return fl_cli_run_one(cli, proxy, g_variant_builder_end(&builder), error);
+}
+
 /* ---- queue controls ---- */
 
 static gboolean
@@ -3592,6 +3648,8 @@ fl_cli_complete_matches(const gchar *command, GVariant *session)
 		return g_strcmp0(state, "blocked") == 0;
 	if (g_strcmp0(command, "cancel") == 0 || g_strcmp0(command, "wait") == 0)
 		return !fl_cli_state_is_final(state);
+	if (g_strcmp0(command, "retry") == 0)
+		return fl_cli_state_is_final(state);
 	return TRUE;
 }
 
@@ -3704,6 +3762,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	{"blocked", N_("MESSAGE…"),
 	 N_("Ask the user MESSAGE and print the reply (inside sessions)."), NULL,
 	 fl_cli_cmd_blocked, TRUE, FALSE},
+	{"retry", N_("ID"), N_("Run an ended session's goal again as a new session."),
+	 fl_cli_options_json, fl_cli_cmd_retry, FALSE, FALSE},
 	{"pause", "", N_("Start no queued session until 'flotilla resume'."), NULL,
 	 fl_cli_cmd_pause, FALSE, FALSE},
 	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."), NULL,

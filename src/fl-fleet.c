@@ -443,8 +443,8 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_spec_str(dict, "name");
 	const gchar *agent = fl_spec_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal",   "name", "agent", "repo",    "base",
-				"verify", "cwd",  "token", "scratch", NULL};
+	const gchar *known[] = {"goal", "name",  "agent",   "repo",     "base", "verify",
+				"cwd",  "token", "scratch", "retry-of", NULL};
 	const gchar *base = fl_spec_str(dict, "base");
 	GVariantIter iter;
 	const gchar *key;
@@ -492,6 +492,19 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	}
 	if (!fl_fleet_check_program(agent_config, error))
 		return FALSE;
+	if (g_variant_dict_contains(dict, "retry-of")) {
+		guint32 old = 0;
+		g_autoptr(FlSessionData) od = NULL;
+
+		if (!g_variant_dict_lookup(dict, "retry-of", "u", &old)) {
+			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					    _("retry-of is a session id"));
+			return FALSE;
+		}
+		od = fl_store_get_session(self->store, old, error);
+		if (od == NULL)
+			return FALSE;
+	}
 	/* a draft built on a draft would merge unreviewed work along with it */
 	if (base != NULL && g_str_has_prefix(base, "flotilla/")) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
@@ -599,6 +612,17 @@ fl_fleet_run_commit(GTask *task)
 		session = fl_fleet_add_live(self, d);
 		g_queue_push_tail(&self->queue, session);
 		fl_fleet_emit_changed(self, d);
+		/* `flotilla retry`: each session's history names the other */
+		{
+			g_autoptr(GVariant) spec = g_variant_get_child_value(rd->specs, i);
+			guint32 old = 0;
+			if (g_variant_lookup(spec, "retry-of", "u", &old)) {
+				g_autofree gchar *to_new = g_strdup_printf("#%u", d->id);
+				g_autofree gchar *to_old = g_strdup_printf("#%u", old);
+				fl_fleet_audit(self, old, "retried-as", "cli", to_new);
+				fl_fleet_audit(self, d->id, "retry-of", "cli", to_old);
+			}
+		}
 	}
 	/* answer first: the caller waits for the ids, not for the sessions to spawn */
 	if (self->start_id == 0)

@@ -356,6 +356,10 @@ static const UsageRow usage_table[] = {
 	{{"status", "--bogus"}, 2, "--bogus"},
 	{{"checkin", "--bogus"}, 2, "--bogus"},
 	{{"review", "--bogus"}, 2, "--bogus"},
+	{{"retry"}, 2, "needs a session id"},
+	{{"retry", "42"}, 2, "42"},
+	{{"retry", "--bogus", "1"}, 2, "--bogus"},
+	{{"retry", BLOCKED}, 1, "still blocked"},
 	{{"pause", "now"}, 2, "unexpected argument"},
 	{{"resume", "--bogus"}, 2, "--bogus"},
 	{{"set"}, 2, "needs a setting"},
@@ -447,6 +451,50 @@ test_usage_table(void)
 	/* nothing changed: the same sessions in the same states */
 	after = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
 	g_assert_cmpstr(before, ==, after);
+}
+
+/* ---- retry ---- */
+
+static void
+test_retry(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *flag = g_build_filename(env->root, "ready", NULL);
+	g_autofree gchar *goal = g_strdup_printf("test -e '%s' && echo fixed > fix.txt", flag);
+	g_autofree gchar *old_id = NULL;
+	g_autofree gchar *new_id = NULL;
+	g_autofree gchar *history = NULL;
+	g_autofree gchar *history2 = NULL;
+	g_autoptr(JsonObject) old = NULL;
+	g_autoptr(JsonObject) retry = NULL;
+	guint a, b;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, repo, "--name", "fixer", "--verify", "test -e fix.txt", "--",
+				goal, NULL);
+	assert_ended(env, a, "failed");
+	g_assert_true(g_file_set_contents(flag, "", 0, NULL));
+	/* from anywhere: the retry keeps the repository, agent, name and verify */
+	old_id = g_strdup_printf("%u", a);
+	new_id = fl_test_cli_ok(env, NULL, "retry", old_id, NULL);
+	b = (guint)g_ascii_strtoull(new_id, NULL, 10);
+	g_assert_cmpuint(b, ==, a + 1);
+	assert_ended(env, b, "done");
+	old = fl_test_show(env, a);
+	retry = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(retry, "goal"), ==, goal);
+	g_assert_cmpstr(json_object_get_string_member(retry, "repo"), ==,
+			json_object_get_string_member(old, "repo"));
+	g_assert_cmpstr(json_object_get_string_member(retry, "agent"), ==, "shell");
+	g_assert_cmpstr(json_object_get_string_member(retry, "verify"), ==, "pass");
+	g_assert_cmpstr(json_object_get_string_member(old, "state"), ==, "failed");
+	/* linked both ways in their histories */
+	history = fl_test_cli_ok(env, NULL, "show", old_id, NULL);
+	g_assert_nonnull(strstr(history, "retried-as"));
+	g_assert_nonnull(strstr(history, g_strstrip(new_id)));
+	history2 = fl_test_cli_ok(env, NULL, "show", new_id, NULL);
+	g_assert_nonnull(strstr(history2, "retry-of"));
 }
 
 /* ---- sessions by name ---- */
@@ -635,6 +683,7 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/usage-table", test_usage_table);
 	g_test_add_func("/cli/defaults", test_defaults);
 	g_test_add_func("/cli/names", test_names);
+	g_test_add_func("/cli/retry", test_retry);
 	g_test_add_func("/cli/pause-set", test_pause_set);
 	return g_test_run();
 }
