@@ -75,6 +75,7 @@ grep -qx 'Type=dbus' "$unit" || fail "$unit: not Type=dbus"
 grep -qx 'BusName=io.github.flotilla.Flotilla1' "$unit" || fail "$unit: wrong BusName="
 grep -qx "ExecStart=$FL_LIBEXECDIR/flotillad" "$unit" || fail "$unit: ExecStart= is not $FL_LIBEXECDIR/flotillad"
 grep -qx 'KillMode=process' "$unit" || fail "$unit: sessions would die with the daemon"
+grep -qx 'Slice=background.slice' "$unit" || fail "$unit: not in background.slice"
 if grep -q '@' "$service" "$unit"; then fail "an unsubstituted @variable@ is left"; fi
 ok "D-Bus service and systemd user unit name $FL_LIBEXECDIR/flotillad"
 
@@ -119,6 +120,19 @@ if command -v gettext >/dev/null 2>&1; then
 		"flotillad kann nicht starten: %s"
 fi
 ok "German translation installed"
+
+doc=$root$FL_DATADIR/doc/flotilla
+for f in README.md COPYING; do
+	[ -f "$doc/$f" ] || fail "no $f in $doc"
+done
+grep -q 'GNU GENERAL PUBLIC LICENSE' "$doc/COPYING" || fail "$doc/COPYING is not the GPL"
+ok "README.md and COPYING in $doc"
+
+# -Dtests=false: a build without the test suite configures and has no tests
+"$MESON" setup -Dtests=false "$tmp/notests" "$FL_SOURCE_ROOT" >"$tmp/notests.log" 2>&1 ||
+	{ cat "$tmp/notests.log"; fail "meson setup -Dtests=false failed"; }
+expect_eq "tests in a -Dtests=false build" "$("$MESON" introspect --tests "$tmp/notests")" "[]"
+ok "-Dtests=false configures without the test suite"
 
 bash_completion=$root$FL_BASH_COMPLETION_DIR/flotilla
 zsh_completion=$root$FL_ZSH_COMPLETION_DIR/_flotilla
