@@ -1009,7 +1009,9 @@ fl_checkin_start(FlCheckin *self)
 					 config->checkin_days, config->checkin_quiet_hours, NULL);
 	/* the config was validated when loaded */
 	g_return_if_fail(self->schedule != NULL);
-	self->notifier = fl_notifier_new(_("Flotilla"), "flotilla");
+	/* the desktop file id is the bus name: desktops tie the two together (portals, the
+	 * notification settings of one application) */
+	self->notifier = fl_notifier_new(_("Flotilla"), "io.github.flotilla.Flotilla1");
 	g_signal_connect(self->notifier, "action-invoked", G_CALLBACK(fl_checkin_action_cb), self);
 	g_signal_connect(self->notifier, "closed", G_CALLBACK(fl_checkin_closed_cb), self);
 	g_signal_connect(self->notifier, "server-changed", G_CALLBACK(fl_checkin_server_changed_cb),

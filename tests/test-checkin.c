@@ -575,7 +575,7 @@ test_digest_walk(void)
 	g_assert_true(strstr(first->body, "#3 failed") < strstr(first->body, "#1 draft"));
 	g_assert_null(strstr(first->body, "reminder"));
 	g_assert_true(strv_equal(first->actions, want_actions));
-	g_assert_cmpstr(hint_str(first, "desktop-entry"), ==, "flotilla");
+	g_assert_cmpstr(hint_str(first, "desktop-entry"), ==, "io.github.flotilla.Flotilla1");
 	g_assert_cmpstr(first->app_name, ==, "Flotilla");
 
 	/* Approve from the notification: the same path as the CLI, recorded as such */
@@ -921,7 +921,7 @@ test_blocked_and_failed_now(void)
 	g_assert_nonnull(strstr(asks->summary, "needs input"));
 	g_assert_nonnull(strstr(asks->body, "migrate-db"));
 	g_assert_nonnull(strstr(asks->body, "which db?"));
-	g_assert_cmpstr(hint_str(asks, "desktop-entry"), ==, "flotilla");
+	g_assert_cmpstr(hint_str(asks, "desktop-entry"), ==, "io.github.flotilla.Flotilla1");
 	g_assert_true(g_variant_lookup(asks->hints, "urgency", "y", &urgency));
 	g_assert_cmpuint(urgency, ==, 2);
 

@@ -79,7 +79,8 @@ grep -qx 'Slice=background.slice' "$unit" || fail "$unit: not in background.slic
 if grep -q '@' "$service" "$unit"; then fail "an unsubstituted @variable@ is left"; fi
 ok "D-Bus service and systemd user unit name $FL_LIBEXECDIR/flotillad"
 
-desktop=$root$FL_DATADIR/applications/flotilla.desktop
+# its id is the bus name, as desktops expect of a D-Bus-activated application
+desktop=$root$FL_DATADIR/applications/io.github.flotilla.Flotilla1.desktop
 [ -f "$desktop" ] || fail "no desktop file at $desktop"
 grep -qx 'NoDisplay=true' "$desktop" || fail "$desktop is shown in menus"
 grep -q '^Comment\[de\]=' "$desktop" || fail "$desktop has no German comment"
