@@ -129,6 +129,14 @@ done
 grep -q 'GNU GENERAL PUBLIC LICENSE' "$doc/COPYING" || fail "$doc/COPYING is not the GPL"
 ok "README.md and COPYING in $doc"
 
+metainfo=$root$FL_DATADIR/metainfo/io.github.flotilla.Flotilla1.metainfo.xml
+[ -f "$metainfo" ] || fail "no AppStream metainfo at $metainfo"
+appstreamcli validate --no-net "$metainfo" >"$tmp/appstream.log" 2>&1 ||
+	{ cat "$tmp/appstream.log"; fail "appstreamcli validate $metainfo"; }
+grep -q '<launchable type="desktop-id">io.github.flotilla.Flotilla1.desktop</launchable>' \
+	"$metainfo" || fail "$metainfo does not launch the installed desktop file"
+ok "AppStream metainfo validates"
+
 # -Dtests=false: a build without the test suite configures and has no tests
 "$MESON" setup -Dtests=false "$tmp/notests" "$FL_SOURCE_ROOT" >"$tmp/notests.log" 2>&1 ||
 	{ cat "$tmp/notests.log"; fail "meson setup -Dtests=false failed"; }
