@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Flotilla benchmarks, with peers measured in the same run.
 
 Run through bench/run.sh, which gives this script a private session bus (dbus-run-session)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Reproduces the figures in bench/README.md, peers measured in the same run.
 #
 #   bench/run.sh [--tiny] [--only throughput,idle,memory,startup,view,checkin,worktrees,overlaps] [--keep]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds tests/fuzz-sse.c with libFuzzer + ASan + UBSan and fuzzes the SSE parser for a
 # bounded time. FUZZ_SECONDS (default 30) bounds the run; crashes are saved in the current
 # directory as crash-*, leak-* or timeout-* files prefixed fuzz-sse-

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs the pinned Claude Code CLI from npm into BUILDDIR/claude-code (idempotent) and prints
 # the path of its `claude` binary alone on stdout; everything else goes to stderr.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Agents other than the shell, through the real daemon: an HTTP LLM agent against a scripted
  * model API on 127.0.0.1 (tests/doubles/llm-double.py).

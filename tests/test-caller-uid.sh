@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Only the user who owns flotillad may call it. A bus that lets any user connect, the real
 # daemon, and a call from another uid (setpriv; needs root, which CI has): AccessDenied,
 # and nothing queued. The owner's own call still works.

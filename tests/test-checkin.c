@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Check-ins end to end: the real daemon and CLI on a private bus, real git repositories with
  * drafts made by `flotilla run`, and real notification servers on that bus: python-dbusmock's

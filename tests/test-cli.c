@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What the command line tells a user when something is wrong: flotillad's own reason when it
  * cannot start, a sentence with the fix when there is no session bus, `config check`, `wait`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Coordinating parallel drafts with the real daemon, CLI and git: drafts that change the same
  * files are named to each other, a draft another approval made conflict says which one, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Crash consistency: the daemon is killed (SIGKILL, at named points inside each multi-step
  * operation via FL_TEST_CRASH_AT, and at random moments) while it records a draft, approves,

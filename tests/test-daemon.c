@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The fleet skeleton end to end: the real flotillad on a private bus, driven by the real
  * flotilla CLI, checked the way a user would see it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Every output is a draft: real git repositories, the real daemon and CLI. Sessions run in
  * worktrees on flotilla/<id>; approve merges, reject discards, revert undoes, and none of it

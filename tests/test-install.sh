@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # `meson install --destdir ROOT`, then checks that what lands in ROOT works as installed: the
 # D-Bus service and systemd unit name the real daemon path, a private bus whose service
 # directory holds the installed service file activates the installed flotillad for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The local placement end to end, against the real daemon and runner: a daemon killed at
  * any point of a spawn neither loses nor doubles the session, and a runner killed with

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # po/POTFILES.in lists exactly the source files that have translatable strings: a file that
 # is missing there never reaches translators, a stale entry breaks `ninja flotilla-pot`.
 # Also: every language in po/LINGUAS has its .po, and each .po is well-formed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* /proc parsing shared by the daemon and the runner */
 #include "config.h"
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Flotilla demo: a small fleet on the embedded shell agent in a throw-away git repository,
 # showing the queue and the cap, cancel, survival of a daemon crash, a check-in digest as a
 # real desktop notification (dunst under Xvfb) and approval from the notification itself.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs what building, testing and the demo need on Debian 12 or newer.
 set -eu
 SUDO=

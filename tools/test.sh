@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The test suite: installs dependencies, checks the format, builds with warnings as errors,
 # runs every test (unit and integration).
 # FLOTILLA_SKIP_DEPS=1 skips the install step.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A scripted Anthropic Messages API on 127.0.0.1 for driving the real Claude Code CLI offline.
 
 Usage: anthropic-double.py SCRIPT.json REQUESTS.jsonl

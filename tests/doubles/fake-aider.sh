@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A stand-in `aider` for flotilla's daemon tests: a recorded one-shot run,
 #
 #   aider --message GOAL [--yes-always] [--no-auto-commits] [--no-gitignore] [FILE…]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A stand-in `codex` for flotilla's daemon tests: replays a recorded `codex exec --json` run.
 #
 #   codex [GLOBAL-OPTIONS] exec [OPTIONS] [--] GOAL

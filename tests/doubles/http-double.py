@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scripted HTTP server for flotilla's HTTP tests (stdlib only, loopback only).
 
 Binds 127.0.0.1 on a free port, prints the port alone on its first stdout line, then serves
