@@ -174,6 +174,9 @@ fl_placement_local_poll_runner_cb(gpointer user_data)
 
 /* ------------------------------------------------------------------ spawn */
 
+static void
+fl_placement_local_signal(FlPlacementLocal *self, gint sig);
+
 /* the runner's lock, taken before the spawn and handed to it; -1 and @error when a runner
  * of this session still holds it */
 static gint
@@ -280,6 +283,10 @@ fl_placement_local_spawn_async(FlPlacement *placement, const FlPlacementCommand 
 		(gint)g_ascii_strtoll(g_subprocess_get_identifier(self->runner), NULL, 10);
 	self->runner_starttime = fl_proc_starttime(self->runner_pid);
 	g_subprocess_wait_async(self->runner, self->cancellable, fl_placement_local_wait_cb, self);
+	/* a cancel that came while the intent was being recorded: the runner holds SIGTERM
+	 * pending until it is ready for it */
+	if (self->cancel_requested)
+		fl_placement_local_signal(self, SIGTERM);
 	g_task_return_boolean(task, TRUE);
 }
 

@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "fl-session.h"
@@ -381,6 +382,56 @@ test_compat_previous_daemon(void)
 		g_subprocess_wait(g_ptr_array_index(runners, i), NULL, NULL);
 }
 
+/*
+ * A daemon died after recording its intent, while its runner was alive but not yet past
+ * started.json (the test holds the runner's lock in its place). The next daemon must wait:
+ * not run the session a second time, not call it interrupted; once the lock is free and
+ * still no started.json, the agent provably never ran and is started, once.
+ */
+static void
+test_adopt_waits_for_locked_runner(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autoptr(GPtrArray) runners = g_ptr_array_new_with_free_func(g_object_unref);
+	OldDaemon old = {env, runners};
+	g_autofree gchar *counter = g_build_filename(env->root, "runs", NULL);
+	g_autofree gchar *goal = g_strdup_printf("echo run >> '%s'; echo ran", counter);
+	g_autofree gchar *intent = NULL;
+	g_autofree gchar *lock = NULL;
+	g_autofree gchar *runs = NULL;
+	g_autofree gchar *log = NULL;
+	g_autoptr(GError) error = NULL;
+	guint later;
+	guint id;
+	gint fd;
+
+	id = old_daemon_add_session(&old, goal);
+	intent = session_file(env, id, "placement.json");
+	g_file_set_contents(intent,
+			    "{\"v\":1,\"kind\":\"local\",\"name\":\"local\",\"attempt\":1,"
+			    "\"job\":\"flotilla-1-1\"}",
+			    -1, &error);
+	g_assert_no_error(error);
+	lock = session_file(env, id, "runner.lock");
+	fd = g_open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(flock(fd, LOCK_EX | LOCK_NB), ==, 0);
+
+	fl_test_env_start_daemon(env, NULL);
+	/* a session queued after it runs to its end meanwhile: the daemon is not stuck */
+	later = fl_test_run_session(env, NULL, "--", "echo later", NULL);
+	assert_ended(env, later, "done");
+	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
+	g_assert_false(g_file_test(counter, G_FILE_TEST_EXISTS));
+
+	close(fd);
+	assert_ended(env, id, "done");
+	runs = count_lines(counter);
+	g_assert_cmpstr(runs, ==, "1");
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_cmpstr(log, ==, "ran\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -391,5 +442,7 @@ main(int argc, char **argv)
 	g_test_add_func("/placement/orphans/runner-killed-while-down",
 			test_orphans_runner_killed_while_down);
 	g_test_add_func("/placement/compat/previous-daemon", test_compat_previous_daemon);
+	g_test_add_func("/placement/adopt/waits-for-locked-runner",
+			test_adopt_waits_for_locked_runner);
 	return g_test_run();
 }
