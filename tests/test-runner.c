@@ -757,7 +757,9 @@ test_runner_lock_fd(void)
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(JsonObject) started = NULL;
 	g_autoptr(GError) error = NULL;
-	g_auto(GStrv) argv = runner_argv(dir, "--lock-fd", "3", "--", "sleep", "4281", NULL);
+	g_autofree gchar *up = g_build_filename(dir, "agent-up", NULL);
+	g_autofree gchar *script = g_strdup_printf("touch '%s'; exec sleep 4281", up);
+	g_auto(GStrv) argv = runner_argv(dir, "--lock-fd", "3", "--", "sh", "-c", script, NULL);
 	gint fd = g_open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	gint pid;
 
@@ -770,6 +772,8 @@ test_runner_lock_fd(void)
 	started = wait_started(dir);
 	pid = (gint)get_int(started, "runner_pid");
 	g_assert_true(lock_is_held(lock));
+	/* the agent has exec'd: between fork and exec it shares the runner's descriptors */
+	g_assert_true(fl_test_wait_file(up, RUNNER_TIMEOUT_MS));
 
 	/* the runner dies hard; its agent lives on (the daemon's business), without the lock */
 	kill(pid, SIGKILL);
