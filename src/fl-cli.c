@@ -824,6 +824,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "stale",
 						   "checked_against",
 						   "conflict_since",
+						   "placement_status",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
@@ -954,6 +955,8 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   stale           boolean  the base branch moved since the draft was made
  *   checked_against string   the tip of the base branch the last check used
  *   conflict_since  integer  the session whose landing made it stop merging
+ *   placement_status string  where a running session's process is, when there is more to
+ *                            say than "running" (e.g. waiting for its runner to start)
  *
  * `flotilla status --json` prints one object the same way with the keys version, running,
  * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, paused (boolean),

@@ -39,7 +39,8 @@ struct _FlPlacementLocal {
 	guint reap_id; /* waiting for the session's remaining processes to die */
 	gint64 reap_deadline;
 	gboolean cancel_requested;
-	gboolean gone;             /* the runner is gone: only the end remains to be reported */
+	gboolean gone;       /* the runner is gone: only the end remains to be reported */
+	const gchar *status; /* (nullable) untranslated: what fl_placement_get_status() says */
 	GCancellable *cancellable; /* (owned) our wait on the runner */
 };
 
@@ -49,6 +50,15 @@ static gchar *
 fl_placement_local_file(FlPlacementLocal *self, const gchar *name)
 {
 	return fl_placement_get_file(FL_PLACEMENT(self), name);
+}
+
+static void
+fl_placement_local_set_status(FlPlacementLocal *self, const gchar *status)
+{
+	if (self->status == status)
+		return;
+	self->status = status;
+	fl_placement_status_changed(FL_PLACEMENT(self));
 }
 
 static void
@@ -91,6 +101,7 @@ fl_placement_local_report(FlPlacementLocal *self)
 	if (!fl_placement_local_read_exit(self, &end))
 		end.reason = _("the session's runner vanished before recording an exit status");
 	end.cancelled = end.cancelled || self->cancel_requested;
+	fl_placement_local_set_status(self, NULL);
 	fl_placement_emit_ended(FL_PLACEMENT(self), &end);
 }
 
@@ -128,6 +139,7 @@ fl_placement_local_runner_gone(FlPlacementLocal *self)
 	    fl_proc_kill_session(self->runner_pid, self->runner_starttime) > 0) {
 		g_debug("session %u: killing what its runner left",
 			fl_placement_get_session_id(FL_PLACEMENT(self)));
+		fl_placement_local_set_status(self, N_("stopping what its runner left running"));
 		self->reap_deadline = g_get_monotonic_time() + FL_PLACEMENT_LOCAL_REAP_USEC;
 		self->reap_id =
 			g_timeout_add(FL_PLACEMENT_LOCAL_REAP_MS, fl_placement_local_reap_cb, self);
@@ -370,6 +382,7 @@ fl_placement_local_adopt_started(FlPlacementLocal *self, JsonObject *started)
 		self->watch =
 			g_unix_fd_add(self->pidfd, G_IO_IN, fl_placement_local_pidfd_cb, self);
 	}
+	fl_placement_local_set_status(self, NULL);
 	g_debug("session %u: adopted runner %" G_GINT64_FORMAT,
 		fl_placement_get_session_id(FL_PLACEMENT(self)), pid);
 	if (self->cancel_requested)
@@ -419,6 +432,7 @@ fl_placement_local_adopt(FlPlacement *placement)
 		return FL_PLACEMENT_ADOPT_WATCHING;
 	}
 	if (locked) {
+		fl_placement_local_set_status(self, N_("waiting for its runner to start"));
 		self->watch = g_timeout_add(FL_PLACEMENT_LOCAL_POLL_MS,
 					    fl_placement_local_adopt_again_cb, self);
 		return FL_PLACEMENT_ADOPT_WATCHING;
@@ -428,6 +442,7 @@ fl_placement_local_adopt(FlPlacement *placement)
 		FlPlacementEnd end = {FL_PLACEMENT_END_NOT_STARTED, -1, 0, self->cancel_requested,
 				      _("the daemon stopped before the session's runner started")};
 		self->gone = TRUE;
+		fl_placement_local_set_status(self, NULL);
 		fl_placement_emit_ended(placement, &end);
 		return FL_PLACEMENT_ADOPT_WATCHING;
 	}
@@ -469,6 +484,14 @@ fl_placement_local_forget(FlPlacement *placement)
 	self->gone = FALSE;
 }
 
+static gchar *
+fl_placement_local_get_status(FlPlacement *placement)
+{
+	FlPlacementLocal *self = FL_PLACEMENT_LOCAL(placement);
+
+	return self->status != NULL ? g_strdup(_(self->status)) : NULL;
+}
+
 static void
 fl_placement_local_dispose(GObject *object)
 {
@@ -503,6 +526,7 @@ fl_placement_local_class_init(FlPlacementLocalClass *klass)
 	placement_class->adopt = fl_placement_local_adopt;
 	placement_class->cancel = fl_placement_local_cancel;
 	placement_class->forget = fl_placement_local_forget;
+	placement_class->get_status = fl_placement_local_get_status;
 }
 
 static void

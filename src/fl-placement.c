@@ -45,7 +45,7 @@ typedef struct {
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE(FlPlacement, fl_placement, G_TYPE_OBJECT)
 
-enum { SIGNAL_ENDED, SIGNAL_LAST };
+enum { SIGNAL_ENDED, SIGNAL_STATUS_CHANGED, SIGNAL_LAST };
 static guint fl_placement_signals[SIGNAL_LAST] = {0};
 
 static const FlPlacementKind *
@@ -438,6 +438,12 @@ fl_placement_emit_ended(FlPlacement *self, const FlPlacementEnd *end)
 	g_signal_emit(self, fl_placement_signals[SIGNAL_ENDED], 0, end);
 }
 
+void
+fl_placement_status_changed(FlPlacement *self)
+{
+	g_signal_emit(self, fl_placement_signals[SIGNAL_STATUS_CHANGED], 0);
+}
+
 static void
 fl_placement_finalize(GObject *object)
 {
@@ -462,6 +468,10 @@ fl_placement_class_init(FlPlacementClass *klass)
 	fl_placement_signals[SIGNAL_ENDED] =
 		g_signal_new("ended", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
 			     NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+	/* "status-changed": fl_placement_get_status() has something new to say */
+	fl_placement_signals[SIGNAL_STATUS_CHANGED] =
+		g_signal_new("status-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+			     NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

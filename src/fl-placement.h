@@ -62,8 +62,10 @@ G_BEGIN_DECLS
  *    or removed. The FlPlacementEnd says how it ended; LOST becomes `interrupted`.
  *  forget: before a finished session runs again (a resumed conversation), the previous
  *    run's records are removed so they cannot make the new run look finished.
- *  status: a short text for `flotilla show` about where the run is, NULL when there is
- *    nothing to say (local), e.g. "queued on lab: Resources".
+ *  status: a short text for `flotilla show` (placement_status) and `flotilla ls` about where
+ *    the run is, NULL when there is nothing to say, e.g. "queued on lab: Resources"; the
+ *    local placement speaks only while it waits for a runner to start or kills what a dead
+ *    runner left. Emit "status-changed" (fl_placement_status_changed()) when it changes.
  *
  * All calls are made from the main loop and must never block it.
  */
@@ -189,5 +191,8 @@ fl_placement_record(FlPlacement *self, const gchar *key, const gchar *value, GEr
 /* reports the end: emits "ended" once; later calls are ignored */
 void
 fl_placement_emit_ended(FlPlacement *self, const FlPlacementEnd *end);
+/* emits "status-changed": call it whenever get_status() would answer differently */
+void
+fl_placement_status_changed(FlPlacement *self);
 
 G_END_DECLS

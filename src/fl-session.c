@@ -133,6 +133,7 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->reason);
 	g_free(d->merge_commit);
 	g_free(d->agent_session);
+	g_free(d->placement_status);
 	g_free(d);
 }
 
@@ -211,6 +212,7 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_variant_add_str(&b, "final_message", d->final_message);
 	fl_variant_add_str(&b, "reason", d->reason);
 	fl_variant_add_str(&b, "merge_commit", d->merge_commit);
+	fl_variant_add_str(&b, "placement_status", d->placement_status);
 	/* the log is created by the runner; point at it for `flotilla log` even before */
 	if (d->state != FL_STATE_QUEUED || g_file_test(log, G_FILE_TEST_EXISTS))
 		fl_variant_add_str(&b, "log_path", log);
@@ -634,6 +636,19 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 	fl_session_make_draft(self);
 }
 
+static void
+fl_session_placement_status_cb(FlPlacement *placement, gpointer user_data)
+{
+	FlSession *self = user_data;
+	g_autofree gchar *status = fl_placement_get_status(placement);
+
+	if (g_strcmp0(status, self->data->placement_status) == 0)
+		return;
+	g_free(self->data->placement_status);
+	self->data->placement_status = g_steal_pointer(&status);
+	fl_session_changed(self);
+}
+
 /* the session's placement, made on first use: at the spawn, or from the records an earlier
  * daemon left when adopting */
 static FlPlacement *
@@ -653,6 +668,8 @@ fl_session_get_placement(FlSession *self, GError **error)
 	if (self->placement == NULL)
 		return NULL;
 	g_signal_connect(self->placement, "ended", G_CALLBACK(fl_session_placement_ended_cb), self);
+	g_signal_connect(self->placement, "status-changed",
+			 G_CALLBACK(fl_session_placement_status_cb), self);
 	return self->placement;
 }
 

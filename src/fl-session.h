@@ -65,7 +65,8 @@ typedef struct {
 	gchar *final_message;
 	gchar *reason;
 	gchar *merge_commit;
-	gchar *agent_session; /* e.g. the Claude session UUID */
+	gchar *agent_session;    /* e.g. the Claude session UUID */
+	gchar *placement_status; /* not stored: what the placement says about the run now */
 } FlSessionData;
 
 FlSessionData *

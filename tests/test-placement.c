@@ -400,6 +400,8 @@ test_adopt_waits_for_locked_runner(void)
 	g_autofree gchar *lock = NULL;
 	g_autofree gchar *runs = NULL;
 	g_autofree gchar *log = NULL;
+	g_autofree gchar *ls = NULL;
+	g_autoptr(JsonObject) obj = NULL;
 	g_autoptr(GError) error = NULL;
 	guint later;
 	guint id;
@@ -423,9 +425,18 @@ test_adopt_waits_for_locked_runner(void)
 	assert_ended(env, later, "done");
 	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
 	g_assert_false(g_file_test(counter, G_FILE_TEST_EXISTS));
+	/* and says why it is running without output */
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "placement_status"), ==,
+			"waiting for its runner to start");
+	ls = fl_test_cli_ok(env, NULL, "show", "1", NULL);
+	g_assert_nonnull(strstr(ls, "waiting for its runner to start"));
 
 	close(fd);
 	assert_ended(env, id, "done");
+	g_clear_pointer(&obj, json_object_unref);
+	obj = fl_test_show(env, id);
+	g_assert_true(json_object_get_null_member(obj, "placement_status"));
 	runs = count_lines(counter);
 	g_assert_cmpstr(runs, ==, "1");
 	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
