@@ -30,6 +30,8 @@
 /* approve, reject and revert merge or delete branches in git before they answer */
 #define FL_CLI_GIT_TIMEOUT_MS   300000
 #define FL_CLI_START_TIMEOUT_MS 10000
+/* a call that lost its daemon asks the next one this often */
+#define FL_CLI_RETRIES          3
 #define FL_CLI_PAYLOAD_MAX      (1024 * 1024)
 #define FL_CLI_FROM_MAX         (16 * 1024 * 1024)
 #define FL_CLI_COLUMNS_DEFAULT  80
@@ -79,6 +81,7 @@ typedef struct {
 	gint limit; /* -1 when not given */
 	gboolean follow;
 	gboolean now;
+	gchar *token; /* (nullable) the request token of this invocation's Run */
 	gboolean preview;
 	gboolean scratch;
 	gchar *repo;
@@ -141,6 +144,7 @@ static void
 fl_cli_free(FlCli *cli)
 {
 	g_free(cli->repo);
+	g_free(cli->token);
 	g_free(cli->base);
 	g_free(cli->agent);
 	g_free(cli->verify);
@@ -1253,6 +1257,25 @@ fl_cli_proxy(FlCli *cli, GError **error)
 	return fl_cli_proxy_full(cli, TRUE, error);
 }
 
+/*
+ * A call that lost its daemon half-way (killed, replaced, restarted) lost only the answer:
+ * what it asked for may have happened. Once a daemon owns the name again (started as any
+ * call starts it, within the start-up deadline) the caller asks again with the same request
+ * token and gets the first answer, so it never reports "unreachable" for something done
+ * nor does it twice. FALSE, with @error kept, when this is not such a loss or the retries
+ * are used up.
+ */
+static gboolean
+fl_cli_retry_lost(FlCli *cli, GError **error, guint *attempts)
+{
+	if (*error == NULL || !fl_cli_error_is_lost_daemon(*error) || ++*attempts > FL_CLI_RETRIES)
+		return FALSE;
+	g_debug("lost flotillad (%s); asking the next one", (*error)->message);
+	g_clear_error(error);
+	g_clear_object(&cli->proxy);
+	return fl_cli_proxy(cli, error) != NULL;
+}
+
 static void
 fl_cli_set_timeout(FlCli *cli, gint timeout_ms)
 {
@@ -1347,9 +1370,11 @@ fl_cli_read_goals(const gchar *path, GPtrArray *goals, GError **error)
 	return TRUE;
 }
 
-/* the spec a{sv} of one session; @cwd and @repo are NULL when not valid UTF-8 / not given */
+/* the spec a{sv} of one session; @cwd and @repo are NULL when not valid UTF-8 / not given,
+ * @token is the request's (NULL after the first spec of a batch) */
 static GVariant *
-fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *repo)
+fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *repo,
+		const gchar *token)
 {
 	GVariantBuilder builder;
 
@@ -1370,6 +1395,8 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 		g_variant_builder_add(&builder, "{sv}", "cwd", g_variant_new_string(cwd));
 	if (cli->scratch)
 		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));
+	if (token != NULL)
+		g_variant_builder_add(&builder, "{sv}", "token", g_variant_new_string(token));
 	return g_variant_builder_end(&builder);
 }
 
@@ -1381,10 +1408,16 @@ fl_cli_run_one(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *spec, GError **erro
 	g_autoptr(JsonNode) root = NULL;
 	guint id = 0;
 
+	guint attempts = 0;
+
 	/* the daemon runs git to learn the goal's repository before it answers */
 	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
-	if (!fl_dbus_flotilla1_call_run_sync(proxy, spec_owned, &id, NULL, error))
-		return FALSE;
+	while (!fl_dbus_flotilla1_call_run_sync(proxy, spec_owned, &id, NULL, error)) {
+		if (!fl_cli_retry_lost(cli, error, &attempts))
+			return FALSE;
+		proxy = cli->proxy;
+		fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+	}
 	if (!cli->json) {
 		fprintf(stdout, "%u\n", id);
 		return TRUE;
@@ -1409,11 +1442,16 @@ fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **e
 	g_autoptr(JsonNode) root = NULL;
 	GVariantIter iter;
 	guint id;
+	guint attempts = 0;
 
 	/* thousands of goals in many repositories take the daemon a while to validate */
 	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
-	if (!fl_dbus_flotilla1_call_run_batch_sync(proxy, specs_owned, &ids, NULL, error))
-		return FALSE;
+	while (!fl_dbus_flotilla1_call_run_batch_sync(proxy, specs_owned, &ids, NULL, error)) {
+		if (!fl_cli_retry_lost(cli, error, &attempts))
+			return FALSE;
+		proxy = cli->proxy;
+		fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+	}
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "ids");
 	json_builder_begin_array(builder);
@@ -1472,16 +1510,19 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 		g_ptr_array_add(goals, g_steal_pointer(&goal));
 	}
 
+	/* one per invocation: a retry after a lost answer is the same request */
+	cli->token = g_uuid_string_random();
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;
 	if (cli->from == NULL)
-		return fl_cli_run_one(cli, proxy, fl_cli_run_spec(cli, goals->pdata[0], cwd, repo),
+		return fl_cli_run_one(cli, proxy,
+				      fl_cli_run_spec(cli, goals->pdata[0], cwd, repo, cli->token),
 				      error);
 	g_variant_builder_init(&specs, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < goals->len; i++)
-		g_variant_builder_add_value(&specs,
-					    fl_cli_run_spec(cli, goals->pdata[i], cwd, repo));
+		g_variant_builder_add_value(&specs, fl_cli_run_spec(cli, goals->pdata[i], cwd, repo,
+								    i == 0 ? cli->token : NULL));
 	return fl_cli_run_batch(cli, proxy, g_variant_builder_end(&specs), error);
 }
 
@@ -2210,6 +2251,7 @@ typedef struct {
 	GError *error;         /* (owned) (nullable) ends the wait */
 	gboolean finished;
 	gboolean held_said; /* wait without a terminal said once why the queue holds it */
+	gboolean lost; /* flotillad went away: the session goes on, wait for the next one */
 
 	/* the status line on stderr while we wait, when that is a terminal */
 	guint progress_id;
@@ -2489,6 +2531,11 @@ fl_cli_watch_refresh(FlCliWatch *watch)
 	GError *error = NULL;
 	g_autoptr(GVariant) session = fl_cli_get_session(watch->cli, watch->id, &error);
 
+	if (session == NULL && fl_cli_error_is_lost_daemon(error)) {
+		g_error_free(error);
+		watch->lost = TRUE;
+		return;
+	}
 	if (session == NULL) {
 		fl_cli_watch_fail(watch, error);
 		return;
@@ -2513,12 +2560,31 @@ fl_cli_watch_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 	g_autofree gchar *owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(object));
 
 	if (owner == NULL) {
-		fl_cli_watch_fail(watch,
-				  g_error_new_literal(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
-						      _("cannot reach flotillad: it went away")));
+		/* its sessions run on without it: the wait goes on with the next daemon */
+		watch->lost = TRUE;
 		return;
 	}
 	/* replaced (flotillad --replace): signals from the old one may be lost, ask the new one */
+	fl_cli_watch_refresh(watch);
+}
+
+/*
+ * flotillad went away (killed, restarted, replaced): started again as any call starts it,
+ * within the same deadline, it tells how the session went on; no daemon by then is an error
+ */
+static void
+fl_cli_watch_reconnect(FlCliWatch *watch)
+{
+	GError *error = NULL;
+
+	watch->lost = FALSE;
+	if (!fl_cli_start_daemon(watch->cli, &error)) {
+		g_autofree gchar *message = fl_cli_clean_line(error->message);
+		fl_cli_watch_fail(watch, g_error_new(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
+						     _("cannot reach flotillad: %s"), message));
+		g_error_free(error);
+		return;
+	}
 	fl_cli_watch_refresh(watch);
 }
 
@@ -2565,8 +2631,13 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 	closed_id = g_signal_connect(cli->connection, "closed", G_CALLBACK(fl_cli_watch_closed_cb),
 				     watch);
 	fl_cli_watch_refresh(watch);
-	while (!watch->finished && watch->error == NULL && !cli->interrupted && !cli->timed_out)
+	while (!watch->finished && watch->error == NULL && !cli->interrupted && !cli->timed_out) {
+		if (watch->lost) {
+			fl_cli_watch_reconnect(watch);
+			continue;
+		}
 		g_main_context_iteration(NULL, TRUE);
+	}
 	g_clear_handle_id(&watch->progress_id, g_source_remove);
 	g_clear_handle_id(&watch->sigint_id, g_source_remove);
 	fl_cli_progress_clear(watch);
@@ -2719,6 +2790,7 @@ fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GEr
 	g_autoptr(GVariant) options = NULL;
 	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
 	GVariantBuilder builder;
+	guint attempts = 0;
 	gboolean ok;
 
 	if (proxy == NULL)
@@ -2727,9 +2799,16 @@ fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GEr
 	if (note != NULL)
 		g_variant_builder_add(&builder, "{sv}", "note", g_variant_new_string(note));
 	g_variant_builder_add(&builder, "{sv}", "source", g_variant_new_string("cli"));
+	/* one token per decision: `review` decides several in one invocation */
+	g_variant_builder_add(&builder, "{sv}", "token",
+			      g_variant_new_take_string(g_uuid_string_random()));
 	options = g_variant_ref_sink(g_variant_builder_end(&builder));
 	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
-	ok = func(proxy, id, options, &message, NULL, error);
+	while (!(ok = func(proxy, id, options, &message, NULL, error)) &&
+	       fl_cli_retry_lost(cli, error, &attempts)) {
+		proxy = cli->proxy;
+		fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+	}
 	fl_cli_set_timeout(cli, FL_CLI_CALL_TIMEOUT_MS);
 	if (!ok)
 		return FALSE;
@@ -2930,6 +3009,12 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 	} else if (fl_cli_dict_bool(status, "paused")) {
 		/* nothing queued to hold, but what is queued next will wait */
 		fputs(_("Queue paused; 'flotilla resume' starts it again"), stdout);
+		fputc('\n', stdout);
+	}
+	if (fl_cli_dict_str(status, "store_error") != NULL) {
+		/* the daemon keeps what it could not save and tries again: say so */
+		g_autofree gchar *line = fl_cli_clean_line(fl_cli_dict_str(status, "store_error"));
+		fprintf(stdout, _("Not saved yet: %s"), line);
 		fputc('\n', stdout);
 	}
 	next = fl_cli_dict_str(status, "next_checkin");

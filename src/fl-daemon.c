@@ -395,6 +395,9 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 		g_variant_builder_add(&b, "{sv}", "held", g_variant_new_string(held));
 	g_variant_builder_add(&b, "{sv}", "paused",
 			      g_variant_new_boolean(fl_fleet_get_paused(self->fleet)));
+	if (fl_fleet_get_store_error(self->fleet) != NULL)
+		g_variant_builder_add(&b, "{sv}", "store_error",
+				      g_variant_new_string(fl_fleet_get_store_error(self->fleet)));
 	if (next != NULL) {
 		g_autofree gchar *iso = g_date_time_format(next, "%Y-%m-%dT%H:%M:%S%:z");
 		g_variant_builder_add(&b, "{sv}", "next_checkin", g_variant_new_string(iso));

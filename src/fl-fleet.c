@@ -34,6 +34,9 @@ struct _FlFleet {
 	GHashTable *deciding;    /* (owned) repository -> GQueue of GTask waiting their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
 	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
+	GHashTable *unsaved;     /* (owned) id -> Unsaved: what the store did not take yet */
+	guint unsaved_id;        /* the timer writing them again */
+	gchar *store_error;      /* (owned) (nullable) why the store does not take them */
 };
 
 /* how long an agent's permission request waits for the user before it is denied */
@@ -113,12 +116,120 @@ fl_fleet_emit_changed(FlFleet *self, const FlSessionData *d)
 	g_signal_emit(self, signals[SIGNAL_SESSION_CHANGED], 0, d->id, v);
 }
 
+/* how often what the store could not take (a full disk) is written again */
+#define FL_UNSAVED_RETRY_S 2
+
+/* a session's data the store did not take, with the audit row that goes with it */
+typedef struct {
+	FlSessionData *data; /* (owned) */
+	gchar *kind;         /* (nullable) */
+	gchar *note;         /* (nullable) */
+} Unsaved;
+
+static void
+unsaved_free(Unsaved *u)
+{
+	fl_session_data_free(u->data);
+	g_free(u->kind);
+	g_free(u->note);
+	g_free(u);
+}
+
+/* the row and its audit row in one transaction, or neither */
+static gboolean
+fl_fleet_write(FlFleet *self, const FlSessionData *d, const gchar *kind, const gchar *note,
+	       GError **error)
+{
+	fl_store_begin(self->store);
+	if (!fl_store_update_session(self->store, d, error) ||
+	    (kind != NULL &&
+	     !fl_store_add_event(self->store, d->id, kind, "daemon", note, error))) {
+		fl_store_rollback(self->store);
+		return FALSE;
+	}
+	if (!fl_store_commit(self->store)) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("the database did not take the change"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+fl_fleet_unsaved_retry_cb(gpointer user_data)
+{
+	FlFleet *self = user_data;
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->unsaved);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		Unsaved *u = value;
+		g_autoptr(GError) error = NULL;
+
+		if (!fl_fleet_write(self, u->data, u->kind, u->note, &error))
+			return G_SOURCE_CONTINUE;
+		g_message("session %u: saved at last", u->data->id);
+		fl_fleet_emit_changed(self, u->data);
+		g_hash_table_iter_remove(&iter);
+	}
+	g_clear_pointer(&self->store_error, g_free);
+	self->unsaved_id = 0;
+	fl_fleet_maybe_start(self);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * The store did not take @d (a full disk, a write error): memory keeps it, says so, and
+ * writes it again every few seconds until the store takes it, without a restart
+ */
+static void
+fl_fleet_keep_unsaved(FlFleet *self, const FlSessionData *d, const gchar *kind, const gchar *note,
+		      const GError *error)
+{
+	g_autofree gchar *db =
+		g_build_filename(fl_store_get_state_dir(self->store), "flotilla.db", NULL);
+	Unsaved *u = g_new0(Unsaved, 1);
+	Unsaved *old = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(d->id));
+
+	u->data = fl_session_data_copy(d);
+	/* an audit row still waiting is kept unless this change brings its own */
+	u->kind = g_strdup(kind != NULL ? kind : old != NULL ? old->kind : NULL);
+	u->note = g_strdup(kind != NULL ? note : old != NULL ? old->note : NULL);
+	g_hash_table_replace(self->unsaved, GUINT_TO_POINTER(d->id), u);
+	g_free(self->store_error);
+	self->store_error = g_strdup_printf(_("cannot write %s: %s (kept in memory, trying "
+					      "again)"),
+					    db, error->message);
+	g_warning("session %u: %s", d->id, self->store_error);
+	if (self->unsaved_id == 0)
+		self->unsaved_id =
+			g_timeout_add_seconds(FL_UNSAVED_RETRY_S, fl_fleet_unsaved_retry_cb, self);
+}
+
+/* saves @d with its audit row (@kind, nullable), or keeps it until the store takes it */
+static void
+fl_fleet_save_full(FlFleet *self, const FlSessionData *d, const gchar *kind, const gchar *note)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* a change waiting already goes first: the store never sees them out of order */
+	if (g_hash_table_contains(self->unsaved, GUINT_TO_POINTER(d->id)) ||
+	    !fl_fleet_write(self, d, kind, note, &error)) {
+		if (error == NULL)
+			error = g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
+						    _("an earlier change is not written yet"));
+		fl_fleet_keep_unsaved(self, d, kind, note, error);
+	}
+	fl_fleet_emit_changed(self, d);
+}
+
+/* inside a transaction of the caller's */
 static void
 fl_fleet_save(FlFleet *self, const FlSessionData *d)
 {
 	g_autoptr(GError) error = NULL;
 
-	/* the store is the truth: a failed write is loud, but the session goes on */
 	if (!fl_store_update_session(self->store, d, &error))
 		g_warning("session %u: %s", d->id, error->message);
 	fl_fleet_emit_changed(self, d);
@@ -138,7 +249,7 @@ fl_fleet_session_changed_cb(FlSession *session, gpointer user_data)
 {
 	FlFleet *self = user_data;
 
-	fl_fleet_save(self, fl_session_get_data(session));
+	fl_fleet_save_full(self, fl_session_get_data(session), NULL, NULL);
 }
 
 static void
@@ -157,10 +268,7 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 	}
 	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
 	/* the final state and its audit row: one durable write */
-	fl_store_begin(self->store);
-	fl_fleet_save(self, d);
-	fl_fleet_audit(self, id, fl_state_to_string(d->state), "daemon", d->reason);
-	fl_store_commit(self->store);
+	fl_fleet_save_full(self, d, fl_state_to_string(d->state), d->reason);
 	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
 		self->running--;
 	g_signal_handlers_disconnect_by_data(session, self);
@@ -184,6 +292,12 @@ fl_fleet_add_live(FlFleet *self, FlSessionData *data)
 	g_signal_connect(session, "ended", G_CALLBACK(fl_fleet_session_ended_cb), self);
 	g_hash_table_insert(self->live, GUINT_TO_POINTER(data->id), session);
 	return session;
+}
+
+const gchar *
+fl_fleet_get_store_error(FlFleet *self)
+{
+	return self->store_error;
 }
 
 gchar *
@@ -346,10 +460,15 @@ GVariant *
 fl_fleet_get_session(FlFleet *self, guint id, GError **error)
 {
 	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	Unsaved *unsaved = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(id));
 	g_autoptr(FlSessionData) d = NULL;
 
 	if (live != NULL)
 		return fl_session_data_to_variant(fl_session_get_data(live),
+						  fl_store_get_state_dir(self->store));
+	/* what memory knows, not the older row the store still holds */
+	if (unsaved != NULL)
+		return fl_session_data_to_variant(unsaved->data,
 						  fl_store_get_state_dir(self->store));
 	d = fl_store_get_session(self->store, id, error);
 	if (d == NULL)
@@ -605,6 +724,7 @@ fl_fleet_run_commit(GTask *task)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	fl_crash_point("run:queued");
 	for (guint i = 0; i < rd->datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(rd->datas, i);
 		FlSession *session;
@@ -1126,7 +1246,15 @@ fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *mes
 	    !fl_store_request_set(self->store, dd->token, fl_decision_method(dd->decision), message,
 				  &error))
 		g_warning("session %u: %s", dd->id, error->message);
-	fl_store_commit(self->store);
+	if (!fl_store_commit(self->store) ||
+	    g_hash_table_contains(self->unsaved, GUINT_TO_POINTER(dd->id))) {
+		/* git has done it: the store learns it when it can (and a restart finds the
+		 * intent, which git's truth finishes) */
+		g_autoptr(GError) full = g_error_new_literal(
+			FL_ERROR, FL_ERROR_FAILED, _("the database did not take the change"));
+		fl_fleet_keep_unsaved(self, dd->data, fl_decision_verb(dd->decision), dd->note,
+				      full);
+	}
 }
 
 static void
@@ -1530,11 +1658,17 @@ fl_fleet_decide_run(GTask *task)
 	GError *error = NULL;
 	g_autofree gchar *message = NULL;
 	g_autofree gchar *answer = NULL;
+	Unsaved *unsaved;
 	FlSessionData *d;
 
-	/* read afresh: a decision that waited for its turn sees the one before it */
+	/* read afresh: a decision that waited for its turn sees the one before it; memory's
+	 * data when the store has not taken it yet */
 	fl_session_data_free(dd->data);
-	dd->data = fl_store_get_session(self->store, dd->id, &error);
+	unsaved = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(dd->id));
+	if (unsaved != NULL)
+		dd->data = fl_session_data_copy(unsaved->data);
+	else
+		dd->data = fl_store_get_session(self->store, dd->id, &error);
 	if (dd->data == NULL) {
 		if (dd->recovering) {
 			fl_fleet_decide_failed(task, error);
@@ -1747,6 +1881,9 @@ fl_fleet_finalize(GObject *object)
 	gpointer value;
 
 	g_clear_handle_id(&self->start_id, g_source_remove);
+	g_clear_handle_id(&self->unsaved_id, g_source_remove);
+	g_hash_table_unref(self->unsaved);
+	g_free(self->store_error);
 	g_hash_table_iter_init(&iter, self->live);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_signal_handlers_disconnect_by_data(value, self);
@@ -1786,4 +1923,6 @@ fl_fleet_init(FlFleet *self)
 	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
 	self->permissions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 						  (GDestroyNotify)permission_free);
+	self->unsaved = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					      (GDestroyNotify)unsaved_free);
 }

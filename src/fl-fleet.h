@@ -93,6 +93,9 @@ guint
 fl_fleet_get_queued(FlFleet *self);
 guint
 fl_fleet_get_blocked(FlFleet *self);
+/* why changes are kept in memory because the store does not take them, or NULL */
+const gchar *
+fl_fleet_get_store_error(FlFleet *self);
 /* why queued sessions wait although slots are free, or NULL */
 gchar *
 fl_fleet_get_held_reason(FlFleet *self);

@@ -18,7 +18,7 @@
 
 /* how soon a draft that could not be recorded (a lock, a full disk) is tried again */
 #define FL_RECORD_RETRY_MIN_S 2
-#define FL_RECORD_RETRY_MAX_S 300
+#define FL_RECORD_RETRY_MAX_S 30
 
 /* how much of the output tail becomes a shell session's final message */
 #define FL_FINAL_MESSAGE_MAX 2048
@@ -110,6 +110,30 @@ fl_session_data_new(void)
 
 	d->cost_usd = -1;
 	return d;
+}
+
+FlSessionData *
+fl_session_data_copy(const FlSessionData *d)
+{
+	FlSessionData *c = g_memdup2(d, sizeof(*d));
+
+	c->name = g_strdup(d->name);
+	c->goal = g_strdup(d->goal);
+	c->agent = g_strdup(d->agent);
+	c->repo = g_strdup(d->repo);
+	c->base = g_strdup(d->base);
+	c->base_commit = g_strdup(d->base_commit);
+	c->branch = g_strdup(d->branch);
+	c->worktree = g_strdup(d->worktree);
+	c->verify_command = g_strdup(d->verify_command);
+	c->verify = g_strdup(d->verify);
+	c->diffstat = g_strdup(d->diffstat);
+	c->waiting_for = g_strdup(d->waiting_for);
+	c->final_message = g_strdup(d->final_message);
+	c->reason = g_strdup(d->reason);
+	c->merge_commit = g_strdup(d->merge_commit);
+	c->agent_session = g_strdup(d->agent_session);
+	return c;
 }
 
 void

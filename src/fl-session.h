@@ -71,6 +71,8 @@ typedef struct {
 
 FlSessionData *
 fl_session_data_new(void);
+FlSessionData *
+fl_session_data_copy(const FlSessionData *data);
 void
 fl_session_data_free(FlSessionData *data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlSessionData, fl_session_data_free)

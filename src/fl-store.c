@@ -956,7 +956,7 @@ fl_store_begin(FlStore *self)
 		g_warning("%s", error->message);
 }
 
-void
+gboolean
 fl_store_commit(FlStore *self)
 {
 	g_autoptr(GError) error = NULL;
@@ -964,7 +964,17 @@ fl_store_commit(FlStore *self)
 	if (!fl_store_exec(self, "COMMIT", &error)) {
 		g_warning("%s", error->message);
 		fl_store_exec(self, "ROLLBACK", NULL);
+		return FALSE;
 	}
+	return TRUE;
+}
+
+void
+fl_store_rollback(FlStore *self)
+{
+	/* SQLite may have rolled back already (a full disk does): nothing to say then */
+	if (sqlite3_get_autocommit(self->db) == 0)
+		fl_store_exec(self, "ROLLBACK", NULL);
 }
 
 void

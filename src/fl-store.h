@@ -122,8 +122,11 @@ fl_store_request_set(FlStore *self, const gchar *token, const gchar *method, con
 /* groups the writes between them into one durable transaction (not nestable) */
 void
 fl_store_begin(FlStore *self);
-void
+/* FALSE when the transaction could not be committed (it is rolled back) */
+gboolean
 fl_store_commit(FlStore *self);
+void
+fl_store_rollback(FlStore *self);
 
 const gchar *
 fl_store_get_state_dir(FlStore *self);

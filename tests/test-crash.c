@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-test-harness.h"
 
@@ -594,6 +595,315 @@ test_damaged_store(void)
 	g_assert_cmpint(memcmp(before, after, len), ==, 0);
 }
 
+/* a `run` whose answer was lost to a crash: one session, exit 0, its id printed */
+static void
+test_cli_run_retries(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *all = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	start_armed(env, "run:queued:1");
+	g_assert_cmpint(fl_test_cli(env, NULL, &out, NULL, "run", "--", "true", NULL), ==, 0);
+	g_assert_cmpstr(g_strstrip(out), ==, "1");
+	all = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	json_parser_load_from_data(parser, all, -1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(json_array_get_length(json_node_get_array(json_parser_get_root(parser))),
+			 ==, 1);
+	fl_test_env_stop_daemon(env, SIGKILL);
+}
+
+/* an `approve` whose answer was lost: exit 0 once, merged once */
+static void
+test_cli_approve_retries(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *idstr = NULL;
+	guint id;
+
+	start_armed(env, "approve:merged:1");
+	id = run_done(env, repo, "echo a > a.txt");
+	idstr = g_strdup_printf("%u", id);
+	g_assert_cmpint(fl_test_cli(env, NULL, &out, NULL, "approve", idstr, NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "approved"));
+	g_assert_cmpuint(count_merges(repo, id), ==, 1);
+	fl_test_env_stop_daemon(env, SIGKILL);
+}
+
+/* `wait` and `log --follow` go on through a daemon's death, as the session does */
+static void
+test_wait_rides_restart(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *go = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *goal = g_strdup_printf(
+		"echo before; while [ ! -e '%s' ]; do sleep 0.1; done; echo after", go);
+	g_autoptr(GSubprocessLauncher) launcher =
+		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autoptr(GSubprocess) wait = NULL;
+	g_autoptr(GSubprocess) follow = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *wait_out = NULL;
+	g_autofree gchar *follow_out = NULL;
+	g_autofree gchar *idstr = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", goal, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
+	idstr = g_strdup_printf("%u", id);
+	g_subprocess_launcher_set_environ(launcher, env->envp);
+	wait = g_subprocess_launcher_spawn(launcher, &error, g_getenv("FLOTILLA"), "wait", idstr,
+					   NULL);
+	g_assert_no_error(error);
+	follow = g_subprocess_launcher_spawn(launcher, &error, g_getenv("FLOTILLA"), "log",
+					     "--follow", idstr, NULL);
+	g_assert_no_error(error);
+	/* the daemon dies under them; they start the next one themselves */
+	fl_test_env_stop_daemon(env, SIGKILL);
+	g_assert_true(g_file_set_contents(go, "", 0, NULL));
+	g_assert_true(g_subprocess_communicate_utf8(wait, NULL, NULL, &wait_out, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(follow, NULL, NULL, &follow_out, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(g_subprocess_get_exit_status(wait), ==, 0);
+	g_assert_nonnull(strstr(wait_out, "done"));
+	g_assert_cmpint(g_subprocess_get_exit_status(follow), ==, 0);
+	g_assert_nonnull(strstr(follow_out, "before\nafter"));
+}
+
+typedef struct {
+	gboolean done;
+	gchar *answer;
+	GError *error;
+} Pending;
+
+static void
+pending_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Pending *p = user_data;
+	g_autoptr(GVariant) reply =
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &p->error);
+
+	if (reply != NULL)
+		g_variant_get(reply, "(s)", &p->answer);
+	p->done = TRUE;
+}
+
+static gboolean
+pending_done(gpointer user_data)
+{
+	return ((Pending *)user_data)->done;
+}
+
+static gboolean
+flag_true(gpointer user_data)
+{
+	return *(gboolean *)user_data;
+}
+
+static void
+set_flag(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+}
+
+/* kill -9 after @ms milliseconds of the main loop running (the call under way) */
+static void
+kill_after(FlTestEnv *env, guint ms)
+{
+	gboolean fired = FALSE;
+
+	g_timeout_add_once(ms, set_flag, &fired);
+	g_assert_true(fl_test_wait_for(flag_true, &fired, WAIT_MS));
+	fl_test_env_stop_daemon(env, SIGKILL);
+}
+
+/* kill -9 at random moments of approve, reject, revert and draft recording, many times */
+static void
+test_random_kills(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	const gchar *methods[] = {"Approve", "Reject", "Revert"};
+
+	fl_test_env_start_daemon(env, NULL);
+	for (guint round = 0; round < 9; round++) {
+		const gchar *method = methods[round % G_N_ELEMENTS(methods)];
+		g_autofree gchar *goal = g_strdup_printf("echo %u > r%u.txt", round, round);
+		g_autofree gchar *token = g_uuid_string_random();
+		g_autofree gchar *answer = NULL;
+		g_autofree gchar *exit_json = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonObject) obj = NULL;
+		GVariantBuilder options;
+		Pending p = {FALSE, NULL, NULL};
+		guint delay = (guint)g_random_int_range(0, 120);
+		guint id;
+
+		/* the draft's recording, cut at a random moment */
+		id = fl_test_run_session(env, repo, "--", goal, NULL);
+		exit_json = g_strdup_printf("%s/sessions/%u/exit.json", env->state_dir, id);
+		g_assert_true(fl_test_wait_file(exit_json, WAIT_MS));
+		kill_after(env, (guint)g_random_int_range(0, 60));
+		fl_test_env_start_daemon(env, NULL);
+		g_free(fl_test_wait_ended(env, id, WAIT_MS));
+		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+		g_assert_true(branch_exists(repo, id));
+		if (g_strcmp0(method, "Revert") == 0) {
+			g_free(decide(env, "Approve", id, NULL, &error));
+			g_assert_no_error(error);
+		}
+		g_test_message("round %u: %s of %u killed after %u ms", round, method, id, delay);
+		g_variant_builder_init(&options, G_VARIANT_TYPE("a{sv}"));
+		g_variant_builder_add(&options, "{sv}", "token", g_variant_new_string(token));
+		g_dbus_connection_call(env->conn, FL_BUS, FL_PATH, FL_BUS, method,
+				       g_variant_new("(ua{sv})", id, &options),
+				       G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+				       WAIT_MS, NULL, pending_cb, &p);
+		kill_after(env, delay);
+		g_assert_true(fl_test_wait_for(pending_done, &p, WAIT_MS));
+		g_free(p.answer);
+		g_clear_error(&p.error);
+		fl_test_env_start_daemon(env, NULL);
+		answer = decide(env, method, id, token, &error);
+		g_assert_no_error(error);
+		if (g_strcmp0(method, "Approve") == 0) {
+			assert_approved_once(env, repo, id);
+		} else if (g_strcmp0(method, "Reject") == 0) {
+			g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "rejected");
+			g_assert_false(branch_exists(repo, id));
+			g_assert_cmpuint(count_merges(repo, id), ==, 0);
+		} else {
+			g_autofree gchar *count = g_strdup_printf(
+				"log --format=%%s main | grep -c '^Revert flotilla session %u$' || "
+				"true",
+				id);
+			g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "reverted");
+			g_assert_cmpuint(count_merges(repo, id), ==, 1);
+			g_assert_cmpstr(git(repo, count), ==, "1");
+		}
+		assert_no_intent(env, id);
+	}
+	assert_store_ok(env);
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+}
+
+static gchar *
+status_str(FlTestEnv *env, const gchar *key)
+{
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) status = NULL;
+	const gchar *value = NULL;
+
+	reply = g_dbus_connection_call_sync(env->conn, FL_BUS, FL_PATH, FL_BUS, "GetStatus", NULL,
+					    G_VARIANT_TYPE("(a{sv})"),
+					    G_DBUS_CALL_FLAGS_NO_AUTO_START, WAIT_MS, NULL, NULL);
+	g_assert_nonnull(reply);
+	status = g_variant_get_child_value(reply, 0);
+	if (!g_variant_lookup(status, key, "&s", &value))
+		return NULL;
+	return g_strdup(value);
+}
+
+static gboolean
+store_saved(gpointer user_data)
+{
+	FlTestEnv *env = user_data;
+	g_autofree gchar *error = status_str(env, "store_error");
+
+	return error == NULL;
+}
+
+/*
+ * A full disk under the state directory (a small tmpfs): the session's end is kept in memory
+ * and shown as it is, the status names the file that cannot be written, and once there is
+ * room again it is saved without a restart
+ */
+static void
+test_disk_full(void)
+{
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autofree gchar *go = NULL;
+	g_autofree gchar *goal = NULL;
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *error = NULL;
+	g_autofree gchar *filler = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	if (geteuid() != 0) {
+		g_test_skip("mounting a tmpfs needs root (CI runs as root)");
+		return;
+	}
+	env = fl_test_env_new(NULL);
+	go = g_build_filename(env->root, "go", NULL);
+	filler = g_build_filename(env->state_dir, "filler", NULL);
+	cmd = g_strdup_printf("mkdir -p '%s' && mount -t tmpfs -o size=4m,mode=0700 tmpfs '%s'",
+			      env->state_dir, env->state_dir);
+	g_free(fl_test_sh(NULL, cmd));
+	fl_test_env_start_daemon(env, NULL);
+	goal = g_strdup_printf("while [ ! -e '%s' ]; do sleep 0.1; done", go);
+	id = fl_test_run_session(env, NULL, "--", goal, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
+	/* full, but for a page or two: the runner's exit.json fits, the store's write not */
+	g_free(cmd);
+	cmd = g_strdup_printf("cd '%s' && head -c 8192 /dev/zero > reserve && "
+			      "(dd if=/dev/zero of=filler bs=64k 2>/dev/null || true) && "
+			      "rm reserve",
+			      env->state_dir);
+	g_free(fl_test_sh(NULL, cmd));
+	g_assert_true(g_file_set_contents(go, "", 0, NULL));
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	error = status_str(env, "store_error");
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error, "flotilla.db"));
+	/* room again: saved without a restart */
+	g_assert_cmpint(g_unlink(filler), ==, 0);
+	g_assert_true(fl_test_wait_for(store_saved, env, WAIT_MS));
+	fl_test_env_stop_daemon(env, SIGTERM);
+	fl_test_env_start_daemon(env, NULL);
+	g_assert_cmpstr(show_str(env, id, "state", &obj), ==, "done");
+	fl_test_env_stop_daemon(env, SIGTERM);
+	g_free(cmd);
+	cmd = g_strdup_printf("umount '%s'", env->state_dir);
+	g_free(fl_test_sh(NULL, cmd));
+}
+
+/* `flotillad --replace` (how the config is reloaded) while a big draft is being recorded */
+static void
+test_replace_during_finalize(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *exit_json = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *count = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, repo, "--",
+				 "mkdir many && awk 'BEGIN { for (i = 1; i <= 1000; i++) { f = "
+				 "sprintf(\"many/%d\", i); print i > f; close(f) } }'",
+				 NULL);
+	exit_json = g_strdup_printf("%s/sessions/%u/exit.json", env->state_dir, id);
+	g_assert_true(fl_test_wait_file(exit_json, WAIT_MS));
+	fl_test_env_start_daemon(env, "--replace");
+	state = fl_test_wait_ended(env, id, 120000);
+	g_assert_cmpstr(state, ==, "done");
+	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+	count = git(repo, "ls-tree -r --name-only flotilla/1 many | wc -l");
+	g_assert_cmpstr(count, ==, "1000");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -602,10 +912,16 @@ main(int argc, char *argv[])
 	g_test_add_func("/crash/reject-points", test_reject_crash_points);
 	g_test_add_func("/crash/revert-points", test_revert_crash_points);
 	g_test_add_func("/crash/finalize-points", test_finalize_crash_points);
+	g_test_add_func("/crash/random-kills", test_random_kills);
 	g_test_add_func("/crash/concurrent-approvals", test_concurrent_approvals);
 	g_test_add_func("/crash/stale-index-lock", test_stale_index_lock);
 	g_test_add_func("/crash/live-lock-waits", test_live_lock_waits);
 	g_test_add_func("/crash/empty-store", test_empty_store);
 	g_test_add_func("/crash/damaged-store", test_damaged_store);
+	g_test_add_func("/crash/disk-full", test_disk_full);
+	g_test_add_func("/crash/replace-during-finalize", test_replace_during_finalize);
+	g_test_add_func("/crash/cli-run-retries", test_cli_run_retries);
+	g_test_add_func("/crash/cli-approve-retries", test_cli_approve_retries);
+	g_test_add_func("/crash/wait-rides-restart", test_wait_rides_restart);
 	return g_test_run();
 }
