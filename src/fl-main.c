@@ -9,6 +9,7 @@
 
 #include "fl-config.h"
 #include "fl-daemon.h"
+#include "fl-store.h"
 #include "fl-util.h"
 
 typedef struct {
@@ -49,13 +50,58 @@ fl_main_fatal(const GError *error)
 	return 1;
 }
 
+/* --check and --rebuild: offline, on the store of the state directory; never start the daemon */
+static int
+fl_main_doctor(gboolean check, const gchar *rebuild)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
+	g_autofree gchar *db = g_build_filename(state_dir, "flotilla.db", NULL);
+	guint count = 0;
+
+	if (check) {
+		if (!fl_store_check_path(db, &count, &error)) {
+			g_printerr("flotillad: %s\n", error->message);
+			/* TRANSLATORS: how to recover; keep the option and the file name */
+			g_printerr(
+				_("flotillad: flotillad --rebuild NEW.db builds a new store from "
+				  "the sessions' files; stop flotillad and move NEW.db to %s to "
+				  "use it\n"),
+				db);
+			return 1;
+		}
+		g_print(g_dngettext(GETTEXT_PACKAGE, "%s: ok, %u session\n",
+				    "%s: ok, %u sessions\n", count),
+			db, count);
+		return 0;
+	}
+	if (!fl_store_rebuild(state_dir, rebuild, &count, &error)) {
+		g_printerr("flotillad: %s\n", error->message);
+		return 1;
+	}
+	g_print(g_dngettext(GETTEXT_PACKAGE,
+			    "%s: %u session rebuilt; stop flotillad and move it to %s to use it\n",
+			    "%s: %u sessions rebuilt; stop flotillad and move it to %s to use it\n",
+			    count),
+		rebuild, count, db);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	gboolean replace = FALSE;
 	gboolean verbose = FALSE;
 	gboolean version = FALSE;
+	gboolean check = FALSE;
+	g_autofree gchar *rebuild = NULL;
 	const GOptionEntry entries[] = {
+		{"check", 0, 0, G_OPTION_ARG_NONE, &check,
+		 N_("Check the store's integrity and exit"), NULL},
+		{"rebuild", 0, 0, G_OPTION_ARG_FILENAME, &rebuild,
+		 N_("Build a new store in FILE from the sessions' files and draft branches, and "
+		    "exit"),
+		 N_("FILE")},
 		{"replace", 'r', 0, G_OPTION_ARG_NONE, &replace, N_("Replace a running flotillad"),
 		 NULL},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log debug messages"), NULL},
@@ -87,6 +133,9 @@ main(int argc, char *argv[])
 	}
 	if (verbose)
 		g_log_set_debug_enabled(TRUE);
+
+	if (check || rebuild != NULL)
+		return fl_main_doctor(check, rebuild);
 
 	/* a reason left by an earlier start must not explain this one */
 	{

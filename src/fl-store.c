@@ -387,8 +387,8 @@ fl_store_check_empty(FlStore *self, const gchar *path, GError **error)
 	/* TRANSLATORS: the database file, then the directory holding the sessions' files */
 	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
 		    _("%s is empty, but %s holds earlier sessions: refusing to start a new store "
-		      "over them (the file is kept); move it aside to start a new store, whose "
-		      "ids continue after the earlier sessions'"),
+		      "over them (the file is kept); flotillad --rebuild NEW.db recovers them "
+		      "into a new store"),
 		    path, sessions);
 	return FALSE;
 }
@@ -421,11 +421,12 @@ fl_store_check_thread(GTask *task, gpointer source_object, gpointer task_data,
 	g_clear_pointer(&stmt, sqlite3_finalize);
 	sqlite3_close(db);
 	if (why != NULL) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_FAILED,
-					_("%s is damaged (%s): refusing to use it (the file is "
-					  "kept); restore it from a backup, or move it aside to "
-					  "start a new store"),
-					path, why);
+		g_task_return_new_error(
+			task, FL_ERROR, FL_ERROR_FAILED,
+			_("%s is damaged (%s): refusing to use it (the file is "
+			  "kept); restore it from a backup, or recover the sessions "
+			  "into a new store with flotillad --rebuild NEW.db"),
+			path, why);
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
@@ -1081,5 +1082,226 @@ fl_store_request_set(FlStore *self, const gchar *token, const gchar *method, con
 	sqlite3_bind_int64(stmt, 4, fl_now());
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return fl_store_fail(self, error, "cannot record the answer");
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------ check and rebuild */
+
+gboolean
+fl_store_check_path(const gchar *path, guint *count, GError **error)
+{
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autofree gchar *why = NULL;
+	sqlite3 *db = NULL;
+	const gchar *result = NULL;
+	GStatBuf st;
+
+	if (g_stat(path, &st) != 0) {
+		gint saved = errno;
+		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("cannot read %s: %s"), path,
+			    g_strerror(saved));
+		return FALSE;
+	}
+	if (st.st_size == 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is empty"), path);
+		return FALSE;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check(1)", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		result = (const gchar *)sqlite3_column_text(stmt, 0);
+	if (g_strcmp0(result, "ok") != 0)
+		why = fl_text_sanitize(result != NULL ? result
+				       : db != NULL   ? sqlite3_errmsg(db)
+						      : "cannot open",
+				       -1, FALSE);
+	g_clear_pointer(&stmt, sqlite3_finalize);
+	if (why == NULL && count != NULL &&
+	    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sessions", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		*count = (guint)sqlite3_column_int64(stmt, 0);
+	g_clear_pointer(&stmt, sqlite3_finalize);
+	sqlite3_close(db);
+	if (why != NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is damaged: %s"), path, why);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* stdout of git in @dir, stripped; NULL when it fails */
+static gchar *
+fl_store_git(const gchar *dir, const gchar *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autofree gchar *out = NULL;
+	gint status = 0;
+
+	g_ptr_array_add(argv, (gpointer) "git");
+	g_ptr_array_add(argv, (gpointer) "-C");
+	g_ptr_array_add(argv, (gpointer)dir);
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	if (!g_spawn_sync(NULL, (gchar **)argv->pdata, NULL,
+			  G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+			  &status, NULL) ||
+	    !g_spawn_check_wait_status(status, NULL))
+		return NULL;
+	return g_strstrip(g_steal_pointer(&out));
+}
+
+/* the repository a draft worktree belongs to, from its .git file and the commondir */
+static gchar *
+fl_store_worktree_repo(const gchar *worktree)
+{
+	const gchar *args[] = {"rev-parse", "--path-format=absolute", "--git-common-dir", NULL};
+	g_autofree gchar *dotgit = g_build_filename(worktree, ".git", NULL);
+	g_autofree gchar *common = NULL;
+
+	if (!g_file_test(dotgit, G_FILE_TEST_IS_REGULAR))
+		return NULL;
+	common = fl_store_git(worktree, args);
+	if (common == NULL || !g_str_has_suffix(common, "/.git"))
+		return NULL;
+	return g_path_get_dirname(common);
+}
+
+/* what the files of session @id say about it: enough to review, approve or reject a draft */
+static FlSessionData *
+fl_store_recover_session(const gchar *state_dir, guint id)
+{
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+	g_autofree gchar *dir = g_build_filename(state_dir, "sessions", name, NULL);
+	g_autofree gchar *exit_path = g_build_filename(dir, "exit.json", NULL);
+	g_autofree gchar *request_path = g_build_filename(dir, "http-request.json", NULL);
+	g_autofree gchar *log_path = g_build_filename(dir, "output.log", NULL);
+	g_autofree gchar *worktree = g_build_filename(state_dir, "worktrees", name, NULL);
+	g_autoptr(JsonObject) exit = fl_read_json_object(exit_path, NULL);
+	g_autoptr(JsonObject) request = fl_read_json_object(request_path, NULL);
+	FlSessionData *d = fl_session_data_new();
+	GStatBuf st;
+
+	d->id = id;
+	d->agent = g_strdup("shell");
+	d->created = g_stat(dir, &st) == 0 ? (gint64)st.st_mtime * G_USEC_PER_SEC : fl_now();
+	d->finished = d->created;
+	d->goal = g_strdup(fl_json_get_string(request, "goal"));
+	if (exit != NULL) {
+		d->has_exit = TRUE;
+		d->exit_code = (gint)json_object_get_int_member_with_default(exit, "code", -1);
+		d->signal = (gint)json_object_get_int_member_with_default(exit, "signal", 0);
+		d->state = d->exit_code == 0 && d->signal == 0 ? FL_STATE_DONE : FL_STATE_FAILED;
+	} else {
+		d->state = FL_STATE_INTERRUPTED;
+	}
+	d->final_message = fl_file_tail(log_path, 2048);
+	d->reason = g_strdup(_("recovered from the session's files: the store was rebuilt"));
+	if (g_file_test(worktree, G_FILE_TEST_IS_DIR)) {
+		d->worktree = g_strdup(worktree);
+		d->repo = fl_store_worktree_repo(worktree);
+	}
+	if (d->repo != NULL) {
+		g_autofree gchar *branch = g_strdup_printf("flotilla/%u", id);
+		g_autofree gchar *ref = g_strdup_printf("refs/heads/%s", branch);
+		const gchar *head_args[] = {"symbolic-ref", "--short", "HEAD", NULL};
+		const gchar *subject_args[] = {"log", "-1", "--format=%s", ref, NULL};
+		g_autofree gchar *subject = NULL;
+		g_autofree gchar *prefix = g_strdup_printf("flotilla #%u: ", id);
+
+		d->branch = g_strdup(branch);
+		/* the base is not in the files: the branch checked out in the repository */
+		d->base = fl_store_git(d->repo, head_args);
+		if (d->base != NULL) {
+			const gchar *base_args[] = {"merge-base", d->base, ref, NULL};
+			const gchar *diff_args[] = {"diff-tree", "--quiet", "-r",
+						    d->base,     ref,       NULL};
+			g_autofree gchar *same = NULL;
+
+			d->base_commit = fl_store_git(d->repo, base_args);
+			same = fl_store_git(d->repo, diff_args);
+			d->review = same != NULL ? FL_REVIEW_NONE : FL_REVIEW_PENDING;
+		}
+		subject = fl_store_git(d->repo, subject_args);
+		if (d->goal == NULL && subject != NULL && g_str_has_prefix(subject, prefix))
+			d->goal = g_strdup(subject + strlen(prefix));
+	}
+	if (d->goal == NULL)
+		d->goal = g_strdup(_("(the goal was lost with the store)"));
+	return d;
+}
+
+static gint
+fl_store_cmp_uint(gconstpointer a, gconstpointer b)
+{
+	guint ia = *(const guint *)a;
+	guint ib = *(const guint *)b;
+
+	return ia < ib ? -1 : ia > ib;
+}
+
+gboolean
+fl_store_rebuild(const gchar *state_dir, const gchar *target, guint *count, GError **error)
+{
+	g_autoptr(FlStore) self = NULL;
+	g_autofree gchar *sessions = g_build_filename(state_dir, "sessions", NULL);
+	g_autoptr(GDir) dir = NULL;
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(FlStoreCached) stmt = NULL;
+	const gchar *name;
+
+	/* never over an existing file: the user decides what to adopt */
+	if (g_file_test(target, G_FILE_TEST_EXISTS)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("%s exists already: give a new file"), target);
+		return FALSE;
+	}
+	self = g_object_new(FL_TYPE_STORE, NULL);
+	self->state_dir = g_strdup(state_dir);
+	if (sqlite3_open_v2(target, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), target,
+			    self->db != NULL ? sqlite3_errmsg(self->db) : "?");
+		return FALSE;
+	}
+	if (g_chmod(target, 0600) != 0 || !fl_store_migrate(self, target, error) ||
+	    !fl_store_set_floor(self, error))
+		return FALSE;
+	dir = g_dir_open(sessions, 0, error);
+	if (dir == NULL)
+		return FALSE;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		guint64 id = 0;
+
+		if (g_ascii_string_to_unsigned(name, 10, 1, G_MAXUINT32, &id, NULL)) {
+			guint value = (guint)id;
+			g_array_append_val(ids, value);
+		}
+	}
+	g_array_sort(ids, fl_store_cmp_uint);
+	stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
+	if (stmt == NULL || !fl_store_exec(self, "BEGIN IMMEDIATE", error))
+		return FALSE;
+	for (guint i = 0; i < ids->len; i++) {
+		g_autoptr(FlSessionData) d =
+			fl_store_recover_session(state_dir, g_array_index(ids, guint, i));
+
+		sqlite3_reset(stmt);
+		sqlite3_bind_int64(stmt, 1, d->id);
+		fl_store_bind_session(stmt, d);
+		if (sqlite3_step(stmt) != SQLITE_DONE ||
+		    !fl_store_add_event(self, d->id, "rebuilt", "doctor", NULL, error)) {
+			if (error != NULL && *error == NULL)
+				fl_store_fail(self, error, target);
+			fl_store_exec(self, "ROLLBACK", NULL);
+			return FALSE;
+		}
+	}
+	sqlite3_reset(stmt);
+	if (!fl_store_exec(self, "COMMIT", error))
+		return FALSE;
+	if (count != NULL)
+		*count = ids->len;
 	return TRUE;
 }

@@ -131,4 +131,16 @@ fl_store_rollback(FlStore *self);
 const gchar *
 fl_store_get_state_dir(FlStore *self);
 
+/* `flotillad --check`: the whole file checked (integrity_check); @count gets the sessions */
+gboolean
+fl_store_check_path(const gchar *path, guint *count, GError **error);
+/*
+ * `flotillad --rebuild FILE`: a new store at @target (which must not exist) holding one
+ * session per directory under @state_dir/sessions/, with what its files, its worktree and its
+ * `flotilla/<id>` branch tell (a pending draft can be reviewed, approved or rejected again),
+ * for the user to move in place of a lost or damaged flotilla.db
+ */
+gboolean
+fl_store_rebuild(const gchar *state_dir, const gchar *target, guint *count, GError **error);
+
 G_END_DECLS

@@ -904,6 +904,72 @@ test_replace_during_finalize(void)
 	g_assert_cmpstr(count, ==, "1000");
 }
 
+static gint
+flotillad_doctor(FlTestEnv *env, const gchar *arg, const gchar *file, gchar **out, gchar **err)
+{
+	const gchar *argv[] = {g_getenv("FLOTILLAD"), arg, file, NULL};
+	gint status = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_spawn_sync(env->root, (gchar **)argv, env->envp, G_SPAWN_DEFAULT, NULL, NULL, out, err,
+		     &status, &error);
+	g_assert_no_error(error);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* a lost store: --check says so, --rebuild recovers the sessions into a file of the user's
+ * choosing, and once moved in place the pending draft can be approved as before */
+static void
+test_check_and_rebuild(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *db = g_build_filename(env->state_dir, "flotilla.db", NULL);
+	g_autofree gchar *rebuilt = g_build_filename(env->root, "rebuilt.db", NULL);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *answer = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(GError) error = NULL;
+	guint draft, scratch, next;
+
+	fl_test_env_start_daemon(env, NULL);
+	draft = run_done(env, repo, "echo a > a.txt");
+	scratch = run_done(env, NULL, "true");
+	fl_test_env_stop_daemon(env, SIGTERM);
+	g_assert_cmpint(flotillad_doctor(env, "--check", NULL, &out, &err), ==, 0);
+	g_assert_nonnull(strstr(out, "ok"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	write_bytes(db, "", 0);
+	g_assert_cmpint(flotillad_doctor(env, "--check", NULL, &out, &err), ==, 1);
+	g_assert_nonnull(strstr(err, db));
+	g_assert_nonnull(strstr(err, "--rebuild"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(flotillad_doctor(env, "--rebuild", rebuilt, &out, &err), ==, 0);
+	g_assert_nonnull(strstr(out, "2 sessions"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	/* never over an existing file */
+	g_assert_cmpint(flotillad_doctor(env, "--rebuild", rebuilt, &out, &err), ==, 1);
+	g_assert_nonnull(strstr(err, "exists"));
+
+	/* adopted as the message says */
+	g_assert_cmpint(g_rename(rebuilt, db), ==, 0);
+	fl_test_env_start_daemon(env, NULL);
+	g_assert_cmpstr(show_str(env, draft, "review", &obj), ==, "pending");
+	g_assert_cmpstr(show_str(env, draft, "goal", &obj), ==, "echo a > a.txt");
+	g_assert_cmpstr(show_str(env, scratch, "state", &obj), ==, "done");
+	answer = decide(env, "Approve", draft, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_merges(repo, draft), ==, 1);
+	next = fl_test_run_session(env, NULL, "--", "true", NULL);
+	g_assert_cmpuint(next, ==, scratch + 1);
+	assert_store_ok(env);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -919,6 +985,7 @@ main(int argc, char *argv[])
 	g_test_add_func("/crash/empty-store", test_empty_store);
 	g_test_add_func("/crash/damaged-store", test_damaged_store);
 	g_test_add_func("/crash/disk-full", test_disk_full);
+	g_test_add_func("/crash/check-and-rebuild", test_check_and_rebuild);
 	g_test_add_func("/crash/replace-during-finalize", test_replace_during_finalize);
 	g_test_add_func("/crash/cli-run-retries", test_cli_run_retries);
 	g_test_add_func("/crash/cli-approve-retries", test_cli_approve_retries);
