@@ -10,10 +10,12 @@
  */
 #include "config.h"
 
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fl-test-harness.h"
@@ -528,12 +530,14 @@ write_bytes(const gchar *path, const gchar *contents, gsize len)
 static gint
 run_daemon_sync(FlTestEnv *env, gchar **err)
 {
-	const gchar *argv[] = {g_getenv("FLOTILLAD"), NULL};
+	/* bounded: a daemon that wrongly accepted the store would otherwise run on */
+	const gchar *argv[] = {"timeout", "60", g_getenv("FLOTILLAD"), NULL};
 	gint status = 0;
 	g_autoptr(GError) error = NULL;
 
-	g_spawn_sync(env->root, (gchar **)argv, env->envp, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
-		     NULL, err, &status, &error);
+	g_spawn_sync(env->root, (gchar **)argv, env->envp,
+		     G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, err,
+		     &status, &error);
 	g_assert_no_error(error);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -564,6 +568,7 @@ test_empty_store(void)
 	fl_test_env_start_daemon(env, NULL);
 	id = fl_test_run_session(env, NULL, "--", "true", NULL);
 	g_assert_cmpuint(id, ==, 8);
+	g_free(fl_test_wait_ended(env, id, WAIT_MS));
 }
 
 /* a store damaged in the middle is refused, named, and left as it is */
@@ -579,13 +584,16 @@ test_damaged_store(void)
 	gsize len_after = 0;
 
 	fl_test_env_start_daemon(env, NULL);
-	for (guint i = 0; i < 30; i++)
-		fl_test_run_session(env, NULL, "--", "true", NULL);
+	for (guint i = 0; i < 5; i++) {
+		guint id = fl_test_run_session(env, NULL, "--", "true", NULL);
+		g_free(fl_test_wait_ended(env, id, WAIT_MS));
+	}
 	fl_test_env_stop_daemon(env, SIGTERM);
 	g_assert_true(g_file_get_contents(db, &before, &len, NULL));
 	g_assert_cmpuint(len, >=, 3 * 4096);
-	/* the third page: a b-tree page of some table or index */
-	memset(before + 2 * 4096 + 8, 0x5a, 200);
+	/* the second page, the root of the sessions table: its header garbled, as a bad
+	 * sector or a copy cut short would leave it */
+	memset(before + 4096, 0x5a, 200);
 	write_bytes(db, before, len);
 	g_assert_cmpint(run_daemon_sync(env, &err), ==, 1);
 	g_assert_nonnull(strstr(err, db));
@@ -593,6 +601,47 @@ test_damaged_store(void)
 	g_assert_true(g_file_get_contents(db, &after, &len_after, NULL));
 	g_assert_cmpuint(len_after, ==, len);
 	g_assert_cmpint(memcmp(before, after, len), ==, 0);
+}
+
+static gboolean
+pidfd_readable_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+is_true(gpointer user_data)
+{
+	return *(gboolean *)user_data;
+}
+
+/*
+ * The daemon a CLI started by itself (not the harness's): stopped, and gone, before the
+ * test's directory is removed under it
+ */
+static void
+stop_cli_daemon(FlTestEnv *env)
+{
+	g_autoptr(GVariant) reply = NULL;
+	gboolean gone = FALSE;
+	guint32 pid = 0;
+	gint pidfd;
+
+	reply = g_dbus_connection_call_sync(
+		env->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+		"GetConnectionUnixProcessID", g_variant_new("(s)", FL_BUS), G_VARIANT_TYPE("(u)"),
+		G_DBUS_CALL_FLAGS_NONE, WAIT_MS, NULL, NULL);
+	if (reply == NULL)
+		return;
+	g_variant_get(reply, "(u)", &pid);
+	/* not our child: its pidfd becomes readable when it exits */
+	pidfd = (gint)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	g_assert_cmpint(pidfd, >=, 0);
+	g_unix_fd_add(pidfd, G_IO_IN, pidfd_readable_cb, &gone);
+	g_assert_cmpint(kill((pid_t)pid, SIGTERM), ==, 0);
+	g_assert_true(fl_test_wait_for(is_true, &gone, WAIT_MS));
+	close(pidfd);
 }
 
 /* a `run` whose answer was lost to a crash: one session, exit 0, its id printed */
@@ -613,7 +662,9 @@ test_cli_run_retries(void)
 	g_assert_no_error(error);
 	g_assert_cmpuint(json_array_get_length(json_node_get_array(json_parser_get_root(parser))),
 			 ==, 1);
+	g_free(fl_test_wait_ended(env, 1, WAIT_MS));
 	fl_test_env_stop_daemon(env, SIGKILL);
+	stop_cli_daemon(env);
 }
 
 /* an `approve` whose answer was lost: exit 0 once, merged once */
@@ -633,6 +684,7 @@ test_cli_approve_retries(void)
 	g_assert_nonnull(strstr(out, "approved"));
 	g_assert_cmpuint(count_merges(repo, id), ==, 1);
 	fl_test_env_stop_daemon(env, SIGKILL);
+	stop_cli_daemon(env);
 }
 
 /* `wait` and `log --follow` go on through a daemon's death, as the session does */
@@ -675,6 +727,7 @@ test_wait_rides_restart(void)
 	g_assert_nonnull(strstr(wait_out, "done"));
 	g_assert_cmpint(g_subprocess_get_exit_status(follow), ==, 0);
 	g_assert_nonnull(strstr(follow_out, "before\nafter"));
+	stop_cli_daemon(env);
 }
 
 typedef struct {
@@ -967,6 +1020,7 @@ test_check_and_rebuild(void)
 	g_assert_cmpuint(count_merges(repo, draft), ==, 1);
 	next = fl_test_run_session(env, NULL, "--", "true", NULL);
 	g_assert_cmpuint(next, ==, scratch + 1);
+	g_free(fl_test_wait_ended(env, next, WAIT_MS));
 	assert_store_ok(env);
 }
 
