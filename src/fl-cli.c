@@ -2251,7 +2251,7 @@ typedef struct {
 	GError *error;         /* (owned) (nullable) ends the wait */
 	gboolean finished;
 	gboolean held_said; /* wait without a terminal said once why the queue holds it */
-	gboolean lost; /* flotillad went away: the session goes on, wait for the next one */
+	gboolean lost;      /* flotillad went away: the session goes on, wait for the next one */
 
 	/* the status line on stderr while we wait, when that is a terminal */
 	guint progress_id;
