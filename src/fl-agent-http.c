@@ -3,845 +3,305 @@
 
 #include "fl-agent-http.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fl-agent.h"
 #include "fl-error.h"
-#include "fl-sse.h"
 #include "fl-util.h"
 
-/* generous for one SSE line or event; real deltas are tiny */
-#define FL_AGENT_HTTP_MAX_LINE  (1024 * 1024)
-#define FL_AGENT_HTTP_MAX_EVENT (4 * 1024 * 1024)
-/* far beyond max-tokens=1000000: only a broken or hostile server gets here */
-#define FL_AGENT_HTTP_MAX_TEXT (16 * 1024 * 1024)
-/* enough for any API error message */
-#define FL_AGENT_HTTP_MAX_ERROR_BODY (64 * 1024)
-#define FL_AGENT_HTTP_REDACTED       "[redacted]"
+/* ------------------------------------------------------------------ the contract */
 
-/* owned by the GTask as its task data */
-typedef struct {
-	FlHttp *http; /* (owned) */
-	gchar *agent_name;
-	gboolean openai;
-	gchar *url;
-	gchar *model;
-	gchar *key;      /* (owned) (nullable) secret: wiped when freed */
-	gchar **headers; /* (owned) carry the key: wiped when freed */
-	GBytes *body;    /* (owned) */
-	gchar *log_path; /* (nullable) */
-	gint log_fd;     /* -1 when there is no log */
-	gboolean log_at_line_start;
-	FlAgentHttpOptions options;
-	GCancellable *cancellable; /* (unowned) (nullable) the task's */
-	guint attempt;             /* requests started so far */
-
-	/* the current attempt */
-	FlSseParser *parser; /* (owned) */
-	guint status;
-	gchar *retry_after;
-	GString *error_body;  /* (owned) body of a non-2xx response */
-	GError *stream_error; /* (owned) (nullable) what stopped the stream on our side */
-	gboolean done_marker; /* message_stop or [DONE] */
-
-	/* the answer */
-	GString *text; /* (owned) */
-	guint input_tokens;
-	guint output_tokens;
-	gchar *reported_model;
-	gchar *stop_reason;
-} FlAgentHttpRun;
+void
+fl_agent_http_request_free(FlAgentHttpRequest *request)
+{
+	if (request == NULL)
+		return;
+	g_free(request->agent);
+	g_free(request->api);
+	g_free(request->url);
+	g_free(request->model);
+	g_free(request->api_key_env);
+	g_free(request->goal);
+	g_free(request->output);
+	g_free(request->result);
+	g_free(request);
+}
 
 void
 fl_agent_http_result_free(FlAgentHttpResult *result)
 {
 	if (result == NULL)
 		return;
-	g_free(result->text);
 	g_free(result->model);
 	g_free(result->stop_reason);
+	g_free(result->text);
+	g_free(result->error);
 	g_free(result);
 }
 
 static void
-fl_agent_http_wipe(gchar *secret)
+fl_agent_http_add_string(JsonBuilder *builder, const gchar *name, const gchar *value)
 {
-	if (secret != NULL)
-		explicit_bzero(secret, strlen(secret));
+	if (value == NULL)
+		return;
+	json_builder_set_member_name(builder, name);
+	json_builder_add_string_value(builder, value);
 }
 
 static void
-fl_agent_http_run_free(FlAgentHttpRun *run)
+fl_agent_http_add_uint(JsonBuilder *builder, const gchar *name, guint value)
 {
-	if (run->log_fd >= 0)
-		g_close(run->log_fd, NULL);
-	fl_agent_http_wipe(run->key);
-	g_free(run->key);
-	for (guint i = 0; run->headers != NULL && run->headers[i] != NULL; i++)
-		fl_agent_http_wipe(run->headers[i]);
-	g_strfreev(run->headers);
-	g_clear_object(&run->http);
-	g_clear_pointer(&run->body, g_bytes_unref);
-	g_clear_pointer(&run->parser, fl_sse_parser_free);
-	g_string_free(run->error_body, TRUE);
-	g_string_free(run->text, TRUE);
-	g_clear_error(&run->stream_error);
-	g_free(run->agent_name);
-	g_free(run->url);
-	g_free(run->model);
-	g_free(run->log_path);
-	g_free(run->retry_after);
-	g_free(run->reported_model);
-	g_free(run->stop_reason);
-	g_free(run);
+	json_builder_set_member_name(builder, name);
+	json_builder_add_int_value(builder, value);
 }
 
-/* whatever a server or libcurl says goes through here before anyone sees it */
 static gchar *
-fl_agent_http_redact(FlAgentHttpRun *run, const gchar *message)
+fl_agent_http_to_data(JsonBuilder *builder)
 {
-	GString *str = g_string_new(message);
-
-	if (run->key != NULL && run->key[0] != '\0')
-		g_string_replace(str, run->key, FL_AGENT_HTTP_REDACTED, 0);
-	return g_string_free(str, FALSE);
-}
-
-static void
-fl_agent_http_return_error(GTask *task, GError *error)
-{
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-	g_autofree gchar *message = fl_agent_http_redact(run, error->message);
-
-	g_debug("http agent %s: failed after %u request(s): %s", run->agent_name, run->attempt,
-		message);
-	g_task_return_new_error(task, error->domain, error->code, "%s", message);
-	g_error_free(error);
-}
-
-static gboolean
-fl_agent_http_write_all(gint fd, const gchar *data, gsize len, GError **error)
-{
-	while (len > 0) {
-		gssize n = write(fd, data, len);
-
-		if (n < 0) {
-			gint errsv = errno;
-
-			if (errsv == EINTR)
-				continue;
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("cannot write to the session log: %s"), g_strerror(errsv));
-			return FALSE;
-		}
-		data += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
-}
-
-static gboolean
-fl_agent_http_log(FlAgentHttpRun *run, const gchar *data, gsize len, GError **error)
-{
-	if (run->log_fd < 0 || len == 0)
-		return TRUE;
-	if (!fl_agent_http_write_all(run->log_fd, data, len, error))
-		return FALSE;
-	run->log_at_line_start = data[len - 1] == '\n';
-	return TRUE;
-}
-
-/* a flotilla note in the log starts on a line of its own */
-static void
-fl_agent_http_log_line_end(FlAgentHttpRun *run)
-{
-	g_autoptr(GError) error = NULL;
-
-	if (run->log_fd < 0 || run->log_at_line_start)
-		return;
-	if (!fl_agent_http_log(run, "\n", 1, &error))
-		g_debug("http agent %s: %s", run->agent_name, error->message);
-}
-
-static void
-fl_agent_http_log_note(FlAgentHttpRun *run, const gchar *note)
-{
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *safe = fl_agent_http_redact(run, note);
-	g_autofree gchar *line = g_strdup_printf("flotilla: %s\n", safe);
-
-	fl_agent_http_log_line_end(run);
-	if (!fl_agent_http_log(run, line, strlen(line), &error))
-		g_debug("http agent %s: %s", run->agent_name, error->message);
-}
-
-/* JSON accessors that tolerate whatever shape a server sends */
-
-static JsonObject *
-fl_agent_http_json_object(JsonObject *obj, const gchar *name)
-{
-	JsonNode *node = obj != NULL ? json_object_get_member(obj, name) : NULL;
-
-	if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
-		return NULL;
-	return json_node_get_object(node);
-}
-
-static void
-fl_agent_http_set_string(gchar **dst, const gchar *value)
-{
-	if (value == NULL || g_strcmp0(*dst, value) == 0)
-		return;
-	g_free(*dst);
-	*dst = g_strdup(value);
-}
-
-static void
-fl_agent_http_stream_fail(FlAgentHttpRun *run, GError *error)
-{
-	if (run->stream_error == NULL) {
-		run->stream_error = error;
-		return;
-	}
-	g_error_free(error);
-}
-
-static void
-fl_agent_http_add_text(FlAgentHttpRun *run, const gchar *text)
-{
-	gsize len = strlen(text);
-	GError *error = NULL;
-
-	if (len == 0)
-		return;
-	if (len > FL_AGENT_HTTP_MAX_TEXT - run->text->len) {
-		fl_agent_http_stream_fail(
-			run, g_error_new(FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-					 _("the model's answer is longer than %u MiB"),
-					 (guint)(FL_AGENT_HTTP_MAX_TEXT / (1024 * 1024))));
-		return;
-	}
-	g_string_append_len(run->text, text, (gssize)len);
-	if (!fl_agent_http_log(run, text, len, &error)) {
-		fl_agent_http_stream_fail(run, error);
-		return;
-	}
-	if (run->options.text_func != NULL)
-		run->options.text_func(text, run->options.text_func_data);
-}
-
-/* the API's own words from an Anthropic or OpenAI error object */
-static gchar *
-fl_agent_http_error_object_message(JsonObject *error_obj)
-{
-	const gchar *message = fl_json_get_string(error_obj, "message");
-	const gchar *type = fl_json_get_string(error_obj, "type");
-
-	if (message != NULL)
-		return g_strdup(message);
-	if (type != NULL)
-		return g_strdup(type);
-	return g_strdup(_("no error message"));
-}
-
-/* an error event in a stream that started fine: its type tells overload from bad input */
-static void
-fl_agent_http_error_event(FlAgentHttpRun *run, JsonObject *error_obj)
-{
-	g_autofree gchar *message = fl_agent_http_error_object_message(error_obj);
-	const gchar *type = fl_json_get_string(error_obj, "type");
-
-	if (type != NULL && g_strcmp0(type, message) != 0) {
-		fl_agent_http_stream_fail(run, g_error_new(FL_ERROR, FL_ERROR_FAILED,
-							   _("the model API reported an error "
-							     "(%s): %s"),
-							   type, message));
-		return;
-	}
-	fl_agent_http_stream_fail(run,
-				  g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					      _("the model API reported an error: %s"), message));
-}
-
-static void
-fl_agent_http_anthropic_event(FlAgentHttpRun *run, const gchar *type, JsonObject *obj)
-{
-	if (g_strcmp0(type, "message_start") == 0) {
-		JsonObject *message = fl_agent_http_json_object(obj, "message");
-		JsonObject *usage = fl_agent_http_json_object(message, "usage");
-
-		fl_agent_http_set_string(&run->reported_model,
-					 fl_json_get_string(message, "model"));
-		fl_json_get_uint(usage, "input_tokens", &run->input_tokens);
-		fl_json_get_uint(usage, "output_tokens", &run->output_tokens);
-		return;
-	}
-	if (g_strcmp0(type, "content_block_delta") == 0) {
-		JsonObject *delta = fl_agent_http_json_object(obj, "delta");
-		const gchar *text = fl_json_get_string(delta, "text");
-
-		/* thinking and tool-input deltas are not part of the answer */
-		if (g_strcmp0(fl_json_get_string(delta, "type"), "text_delta") == 0 && text != NULL)
-			fl_agent_http_add_text(run, text);
-		return;
-	}
-	if (g_strcmp0(type, "message_delta") == 0) {
-		JsonObject *delta = fl_agent_http_json_object(obj, "delta");
-		JsonObject *usage = fl_agent_http_json_object(obj, "usage");
-
-		fl_agent_http_set_string(&run->stop_reason,
-					 fl_json_get_string(delta, "stop_reason"));
-		/* cumulative counts: the last ones win */
-		fl_json_get_uint(usage, "input_tokens", &run->input_tokens);
-		fl_json_get_uint(usage, "output_tokens", &run->output_tokens);
-		return;
-	}
-	if (g_strcmp0(type, "message_stop") == 0) {
-		run->done_marker = TRUE;
-		return;
-	}
-	if (g_strcmp0(type, "error") == 0)
-		fl_agent_http_error_event(run, fl_agent_http_json_object(obj, "error"));
-	/* ping, content_block_start/stop and future events carry nothing we need */
-}
-
-static void
-fl_agent_http_openai_event(FlAgentHttpRun *run, JsonObject *obj)
-{
-	JsonObject *error_obj = fl_agent_http_json_object(obj, "error");
-	JsonObject *usage = fl_agent_http_json_object(obj, "usage");
-	JsonNode *choices = json_object_get_member(obj, "choices");
-
-	if (error_obj != NULL) {
-		fl_agent_http_error_event(run, error_obj);
-		return;
-	}
-	fl_agent_http_set_string(&run->reported_model, fl_json_get_string(obj, "model"));
-	if (choices != NULL && JSON_NODE_HOLDS_ARRAY(choices) &&
-	    json_array_get_length(json_node_get_array(choices)) > 0) {
-		JsonNode *first = json_array_get_element(json_node_get_array(choices), 0);
-		JsonObject *choice =
-			JSON_NODE_HOLDS_OBJECT(first) ? json_node_get_object(first) : NULL;
-		JsonObject *delta = fl_agent_http_json_object(choice, "delta");
-		const gchar *content = fl_json_get_string(delta, "content");
-
-		if (content != NULL)
-			fl_agent_http_add_text(run, content);
-		fl_agent_http_set_string(&run->stop_reason,
-					 fl_json_get_string(choice, "finish_reason"));
-	}
-	fl_json_get_uint(usage, "prompt_tokens", &run->input_tokens);
-	fl_json_get_uint(usage, "completion_tokens", &run->output_tokens);
-}
-
-static void
-fl_agent_http_sse_event_cb(const gchar *event_type, const gchar *data, const gchar *id,
-			   gpointer user_data)
-{
-	FlAgentHttpRun *run = user_data;
-	g_autoptr(JsonParser) parser = NULL;
-	g_autoptr(GError) error = NULL;
-	JsonNode *root;
-
-	/* the rest of a chunk must not reach the caller after a cancellation */
-	if (run->stream_error != NULL || run->done_marker ||
-	    g_cancellable_is_cancelled(run->cancellable))
-		return;
-	if (run->openai && g_strcmp0(data, "[DONE]") == 0) {
-		run->done_marker = TRUE;
-		return;
-	}
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, data, -1, &error)) {
-		fl_agent_http_stream_fail(run, g_error_new(FL_ERROR, FL_ERROR_FAILED,
-							   _("the model API sent invalid JSON: %s"),
-							   error->message));
-		return;
-	}
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		fl_agent_http_stream_fail(
-			run, g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-						 _("the model API sent an event that is not a "
-						   "JSON object")));
-		return;
-	}
-	if (run->openai) {
-		fl_agent_http_openai_event(run, json_node_get_object(root));
-		return;
-	}
-	/* the type inside the data is authoritative; the SSE event name is the fallback */
-	fl_agent_http_anthropic_event(
-		run,
-		fl_json_get_string(json_node_get_object(root), "type") != NULL
-			? fl_json_get_string(json_node_get_object(root), "type")
-			: event_type,
-		json_node_get_object(root));
-}
-
-static gboolean
-fl_agent_http_is_success(guint status)
-{
-	return status >= 200 && status < 300;
-}
-
-static gboolean
-fl_agent_http_response_cb(guint status, GHashTable *headers, gpointer user_data, GError **error)
-{
-	FlAgentHttpRun *run = user_data;
-
-	run->status = status;
-	fl_agent_http_set_string(&run->retry_after, g_hash_table_lookup(headers, "retry-after"));
-	return TRUE;
-}
-
-static gboolean
-fl_agent_http_data_cb(const guint8 *data, gsize len, gpointer user_data, GError **error)
-{
-	FlAgentHttpRun *run = user_data;
-	GError *feed_error = NULL;
-
-	if (!fl_agent_http_is_success(run->status)) {
-		/* only the start of an error body: the message is always near the top */
-		gsize room = FL_AGENT_HTTP_MAX_ERROR_BODY - run->error_body->len;
-
-		g_string_append_len(run->error_body, (const gchar *)data, (gssize)MIN(len, room));
-		return TRUE;
-	}
-	if (!fl_sse_parser_feed(run->parser, data, len, &feed_error))
-		fl_agent_http_stream_fail(run, feed_error);
-	if (run->stream_error != NULL) {
-		g_propagate_error(error, g_error_copy(run->stream_error));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* "HTTP 400: <what the API said>", the API's own words when its body has them */
-static GError *
-fl_agent_http_status_error(FlAgentHttpRun *run)
-{
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	g_autofree gchar *message = NULL;
-	g_autofree gchar *body = g_utf8_make_valid(run->error_body->str, run->error_body->len);
-	JsonNode *root = NULL;
-
-	if (json_parser_load_from_data(parser, body, -1, NULL))
-		root = json_parser_get_root(parser);
-	if (root != NULL && JSON_NODE_HOLDS_OBJECT(root)) {
-		JsonObject *obj = json_node_get_object(root);
-		JsonObject *error_obj = fl_agent_http_json_object(obj, "error");
-
-		if (error_obj != NULL)
-			message = fl_agent_http_error_object_message(error_obj);
-		else if (fl_json_get_string(obj, "error") != NULL)
-			message = g_strdup(fl_json_get_string(obj, "error"));
-		else if (fl_json_get_string(obj, "message") != NULL)
-			message = g_strdup(fl_json_get_string(obj, "message"));
-		else if (fl_json_get_string(obj, "detail") != NULL)
-			message = g_strdup(fl_json_get_string(obj, "detail"));
-	}
-	if (message == NULL) {
-		/* not JSON: one line of the body is better than nothing */
-		g_strstrip(body);
-		for (gchar *p = body; *p != '\0'; p++) {
-			if (g_ascii_iscntrl(*p))
-				*p = ' ';
-		}
-		if (g_utf8_strlen(body, -1) > 200) {
-			gchar *end = g_utf8_offset_to_pointer(body, 200);
-
-			end[0] = '\0';
-		}
-		message = g_strdup(body[0] != '\0' ? body : _("no error message"));
-	}
-	return g_error_new(FL_ERROR, FL_ERROR_FAILED, _("HTTP %u: %s"), run->status, message);
-}
-
-static void
-fl_agent_http_start_attempt(GTask *task);
-
-static void
-fl_agent_http_retry_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	g_autoptr(GError) error = NULL;
-
-	if (!fl_http_wait_finish(res, &error)) {
-		fl_agent_http_log_line_end(g_task_get_task_data(task));
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	fl_agent_http_start_attempt(task);
-}
-
-static void
-fl_agent_http_schedule_retry(GTask *task, const gchar *reason)
-{
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-	guint delay_ms = fl_http_backoff_delay(run->attempt - 1, run->retry_after);
-	guint delay_s = delay_ms == 0 ? 0 : MAX(1u, (delay_ms + 500) / 1000);
-	g_autofree gchar *note = NULL;
-	g_autofree gchar *safe_reason = fl_agent_http_redact(run, reason);
-
-	/* TRANSLATORS: a line in the session log; the reason is e.g. "HTTP 429" */
-	note = g_strdup_printf(_("retrying in %u s (%s)"), delay_s, safe_reason);
-	fl_agent_http_log_note(run, note);
-	g_debug("http agent %s: request %u failed (%s), retrying in %u ms", run->agent_name,
-		run->attempt, safe_reason, delay_ms);
-
-	fl_http_wait_async(delay_ms, g_task_get_cancellable(task), fl_agent_http_retry_cb,
-			   g_object_ref(task));
-}
-
-static void
-fl_agent_http_return_result(GTask *task)
-{
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-	FlAgentHttpResult *result = g_new0(FlAgentHttpResult, 1);
-
-	fl_agent_http_log_line_end(run);
-	result->text = g_strndup(run->text->str, run->text->len);
-	result->input_tokens = run->input_tokens;
-	result->output_tokens = run->output_tokens;
-	result->model = g_strdup(run->reported_model != NULL ? run->reported_model : run->model);
-	result->stop_reason = g_strdup(run->stop_reason);
-	result->attempts = run->attempt;
-	g_debug("http agent %s: done after %u request(s): %u bytes, %u+%u tokens", run->agent_name,
-		run->attempt, (guint)run->text->len, run->input_tokens, run->output_tokens);
-	g_task_return_pointer(task, result, (GDestroyNotify)fl_agent_http_result_free);
-}
-
-/* the outcome of a request that got a 2xx status */
-static GError *
-fl_agent_http_stream_outcome(FlAgentHttpRun *run, GError *transfer_error)
-{
-	GError *error = NULL;
-
-	if (transfer_error != NULL) {
-		if (fl_sse_parser_is_mid_event(run->parser))
-			return g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					   _("the model API stream ended in the middle of an "
-					     "event: %s"),
-					   transfer_error->message);
-		return g_error_new(FL_ERROR, FL_ERROR_FAILED, _("the model API stream broke: %s"),
-				   transfer_error->message);
-	}
-	if (!fl_sse_parser_finish(run->parser, &error)) {
-		if (fl_sse_parser_is_mid_event(run->parser)) {
-			g_clear_error(&error);
-			return g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-						   _("the model API stream ended in the middle "
-						     "of an event"));
-		}
-		g_prefix_error(&error, "%s", _("the model API stream broke: "));
-		return error;
-	}
-	if (!run->done_marker && run->stop_reason == NULL)
-		return g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-					   _("the model API stream ended before the answer was "
-					     "complete"));
-	return NULL;
-}
-
-static void
-fl_agent_http_request_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GError) failure = NULL;
-	g_autofree gchar *reason = NULL;
-	guint status = 0;
-	gboolean retryable = FALSE;
-
-	fl_http_request_finish(FL_HTTP(source), res, &status, &error);
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-		fl_agent_http_log_line_end(run);
-		fl_agent_http_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (run->stream_error != NULL) {
-		/* our own reason, which fl_http also reports */
-		fl_agent_http_log_line_end(run);
-		fl_agent_http_return_error(task, g_steal_pointer(&run->stream_error));
-		return;
-	}
-	if (status == 0) {
-		/* no response at all: nothing was generated, trying again is safe */
-		failure = error != NULL ? g_steal_pointer(&error)
-					: g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-							      _("the model API sent no response"));
-		reason = g_strdup(failure->message);
-		retryable = g_error_matches(failure, FL_ERROR, FL_ERROR_FAILED);
-	} else if (fl_agent_http_is_success(status)) {
-		/* a stream that started is not retried: the model would start over */
-		failure = fl_agent_http_stream_outcome(run, error);
-		if (failure == NULL) {
-			fl_agent_http_return_result(task);
-			return;
-		}
-	} else {
-		run->status = status;
-		failure = fl_agent_http_status_error(run);
-		reason = g_strdup_printf("HTTP %u", status);
-		retryable = status == 408 || status == 429 || status >= 500;
-	}
-
-	if (retryable && run->attempt < run->options.max_attempts) {
-		fl_agent_http_schedule_retry(task, reason);
-		return;
-	}
-	fl_agent_http_log_line_end(run);
-	if (retryable && run->attempt > 1) {
-		fl_agent_http_return_error(task, g_error_new(failure->domain, failure->code,
-							     _("%s (gave up after %u attempts)"),
-							     failure->message, run->attempt));
-		return;
-	}
-	fl_agent_http_return_error(task, g_steal_pointer(&failure));
-}
-
-static void
-fl_agent_http_start_attempt(GTask *task)
-{
-	FlAgentHttpRun *run = g_task_get_task_data(task);
-	FlHttpRequest request = {
-		.url = run->url,
-		.headers = (const gchar *const *)run->headers,
-		.body = run->body,
-		.connect_timeout_s = run->options.connect_timeout_s,
-		.idle_timeout_s = run->options.idle_timeout_s,
-		.response_func = fl_agent_http_response_cb,
-		.data_func = fl_agent_http_data_cb,
-		.func_data = run,
-	};
-
-	run->attempt++;
-	run->status = 0;
-	run->done_marker = FALSE;
-	g_clear_pointer(&run->retry_after, g_free);
-	g_clear_pointer(&run->parser, fl_sse_parser_free);
-	run->parser = fl_sse_parser_new(FL_AGENT_HTTP_MAX_LINE, FL_AGENT_HTTP_MAX_EVENT,
-					fl_agent_http_sse_event_cb, run);
-	g_string_truncate(run->error_body, 0);
-	g_string_truncate(run->text, 0);
-	g_clear_pointer(&run->stop_reason, g_free);
-	g_debug("http agent %s: request %u of %u", run->agent_name, run->attempt,
-		run->options.max_attempts);
-	fl_http_request_async(run->http, &request, g_task_get_cancellable(task),
-			      fl_agent_http_request_done_cb, g_object_ref(task));
-}
-
-static GBytes *
-fl_agent_http_build_body(FlAgentHttpRun *run, const gchar *goal, guint max_tokens)
-{
-	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autoptr(JsonGenerator) generator = json_generator_new();
 	g_autoptr(JsonNode) root = NULL;
-	gsize len = 0;
-	gchar *data;
 
-	json_builder_begin_object(builder);
-	json_builder_set_member_name(builder, "model");
-	json_builder_add_string_value(builder, run->model);
-	if (!run->openai) {
-		json_builder_set_member_name(builder, "max_tokens");
-		json_builder_add_int_value(builder, max_tokens);
-	}
-	json_builder_set_member_name(builder, "stream");
-	json_builder_add_boolean_value(builder, TRUE);
-	if (run->openai) {
-		/* the usage arrives in one last chunk only when asked for */
-		json_builder_set_member_name(builder, "stream_options");
-		json_builder_begin_object(builder);
-		json_builder_set_member_name(builder, "include_usage");
-		json_builder_add_boolean_value(builder, TRUE);
-		json_builder_end_object(builder);
-	}
-	json_builder_set_member_name(builder, "messages");
-	json_builder_begin_array(builder);
-	json_builder_begin_object(builder);
-	json_builder_set_member_name(builder, "role");
-	json_builder_add_string_value(builder, "user");
-	json_builder_set_member_name(builder, "content");
-	json_builder_add_string_value(builder, goal);
 	json_builder_end_object(builder);
-	json_builder_end_array(builder);
-	json_builder_end_object(builder);
-
 	root = json_builder_get_root(builder);
 	json_generator_set_root(generator, root);
-	data = json_generator_to_data(generator, &len);
-	return g_bytes_new_take(data, len);
+	return json_generator_to_data(generator, NULL);
 }
 
-/* the key from the environment, checked so that it cannot break the header it goes in */
-static gboolean
-fl_agent_http_read_key(FlAgentHttpRun *run, const gchar *env_name, GError **error)
+static gchar *
+fl_agent_http_dup(JsonObject *obj, const gchar *name)
 {
-	const gchar *value = g_getenv(env_name);
-	g_autofree gchar *key = NULL;
+	return g_strdup(fl_json_get_string(obj, name));
+}
 
-	if (value == NULL || value[0] == '\0') {
+gboolean
+fl_agent_http_request_write(const FlAgentHttpRequest *request, const gchar *path, GError **error)
+{
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autofree gchar *json = NULL;
+
+	g_return_val_if_fail(request != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	json_builder_begin_object(builder);
+	fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_VERSION, 1);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_AGENT, request->agent);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_API, request->api);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_URL, request->url);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_MODEL, request->model);
+	fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_MAX_TOKENS, request->max_tokens);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_API_KEY_ENV, request->api_key_env);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_GOAL, request->goal);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_OUTPUT, request->output);
+	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_RESULT, request->result);
+	json = fl_agent_http_to_data(builder);
+	/* the goal may be private: 0600 like the log; no fsync on the main loop for a file
+	 * read at once */
+	return g_file_set_contents_full(
+		path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
+		0600, error);
+}
+
+FlAgentHttpRequest *
+fl_agent_http_request_read(const gchar *path, GError **error)
+{
+	g_autoptr(JsonObject) obj = fl_read_json_object(path, error);
+	g_autoptr(FlAgentHttpRequest) request = NULL;
+
+	if (obj == NULL)
+		return NULL;
+	request = g_new0(FlAgentHttpRequest, 1);
+	request->agent = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_AGENT);
+	request->api = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_API);
+	request->url = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_URL);
+	request->model = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_MODEL);
+	fl_json_get_uint(obj, FL_AGENT_HTTP_KEY_MAX_TOKENS, &request->max_tokens);
+	request->api_key_env = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_API_KEY_ENV);
+	request->goal = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_GOAL);
+	request->output = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_OUTPUT);
+	request->result = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_RESULT);
+	if (request->url == NULL || request->model == NULL || request->goal == NULL ||
+	    request->result == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("the environment variable %s is not set: agent %s needs it for its "
-			      "API key"),
-			    env_name, run->agent_name);
-		return FALSE;
+			    _("%s is not a complete HTTP agent request"), path);
+		return NULL;
 	}
-	/* a trailing newline from $(cat keyfile) is common and harmless */
-	key = g_strstrip(g_strdup(value));
-	for (const gchar *p = key; *p != '\0'; p++) {
-		if (*p > 0x20 && *p < 0x7f)
-			continue;
-		fl_agent_http_wipe(key);
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("the environment variable %s does not hold a usable API key (it "
-			      "contains spaces, control or non-ASCII characters)"),
-			    env_name);
-		return FALSE;
-	}
-	if (key[0] == '\0') {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("the environment variable %s is empty: agent %s needs it for its "
-			      "API key"),
-			    env_name, run->agent_name);
-		return FALSE;
-	}
-	run->key = g_steal_pointer(&key);
-	return TRUE;
+	return g_steal_pointer(&request);
 }
 
-static void
-fl_agent_http_build_headers(FlAgentHttpRun *run)
+gboolean
+fl_agent_http_result_write(const FlAgentHttpResult *result, const gchar *path, GError **error)
 {
-	g_autoptr(GPtrArray) headers = g_ptr_array_new();
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autofree gchar *json = NULL;
 
-	if (run->openai) {
-		if (run->key != NULL)
-			g_ptr_array_add(headers,
-					g_strdup_printf("Authorization: Bearer %s", run->key));
-		g_ptr_array_add(headers, g_strdup("Content-Type: application/json"));
-	} else {
-		if (run->key != NULL)
-			g_ptr_array_add(headers, g_strdup_printf("x-api-key: %s", run->key));
-		g_ptr_array_add(headers, g_strdup("anthropic-version: 2023-06-01"));
-		g_ptr_array_add(headers, g_strdup("content-type: application/json"));
+	g_return_val_if_fail(result != NULL, FALSE);
+	g_return_val_if_fail(path != NULL, FALSE);
+
+	json_builder_begin_object(builder);
+	fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_VERSION, 1);
+	if (result->text != NULL) {
+		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_MODEL, result->model);
+		fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_INPUT_TOKENS,
+				       result->input_tokens);
+		fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_OUTPUT_TOKENS,
+				       result->output_tokens);
+		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_STOP_REASON,
+					 result->stop_reason);
+		fl_agent_http_add_uint(builder, FL_AGENT_HTTP_KEY_ATTEMPTS, result->attempts);
+		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_TEXT, result->text);
 	}
-	g_ptr_array_add(headers, g_strdup("Accept: text/event-stream"));
-	g_ptr_array_add(headers, NULL);
-	run->headers = (gchar **)g_ptr_array_steal(headers, NULL);
-}
+	if (result->error != NULL) {
+		g_autofree gchar *line = fl_text_sanitize(result->error, -1, FALSE);
 
-static gboolean
-fl_agent_http_open_log(FlAgentHttpRun *run, GError **error)
-{
-	gint fd = g_open(run->log_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	gchar last = '\n';
-	struct stat st;
-
-	if (fd < 0) {
-		gint errsv = errno;
-
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("cannot open the session log %s: %s"), run->log_path,
-			    g_strerror(errsv));
-		return FALSE;
+		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_ERROR, line);
 	}
-	run->log_fd = fd;
-	/* our notes go on lines of their own even after what others wrote */
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
-		last = '\n';
-	run->log_at_line_start = last == '\n';
-	return TRUE;
-}
-
-void
-fl_agent_http_run_full_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
-			     const gchar *log_path, const FlAgentHttpOptions *options,
-			     GCancellable *cancellable, GAsyncReadyCallback callback,
-			     gpointer user_data)
-{
-	g_autoptr(GTask) task = NULL;
-	g_autoptr(GError) error = NULL;
-	FlAgentHttpRun *run;
-
-	g_return_if_fail(FL_IS_HTTP(http));
-	g_return_if_fail(agent != NULL);
-	g_return_if_fail(agent->url != NULL);
-	g_return_if_fail(agent->model != NULL);
-	g_return_if_fail(goal != NULL);
-	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
-
-	task = g_task_new(NULL, cancellable, callback, user_data);
-	g_task_set_source_tag(task, fl_agent_http_run_full_async);
-	run = g_new0(FlAgentHttpRun, 1);
-	run->log_fd = -1;
-	run->log_at_line_start = TRUE;
-	run->http = g_object_ref(http);
-	run->agent_name = g_strdup(agent->name != NULL ? agent->name : "http");
-	run->openai = g_strcmp0(agent->api, "openai") == 0;
-	run->url = g_strdup(agent->url);
-	run->model = g_strdup(agent->model);
-	run->log_path = g_strdup(log_path);
-	run->error_body = g_string_new(NULL);
-	run->text = g_string_new(NULL);
-	if (options != NULL)
-		run->options = *options;
-	if (run->options.connect_timeout_s == 0)
-		run->options.connect_timeout_s = FL_AGENT_HTTP_CONNECT_TIMEOUT_S;
-	if (run->options.idle_timeout_s == 0)
-		run->options.idle_timeout_s = FL_AGENT_HTTP_IDLE_TIMEOUT_S;
-	if (run->options.max_attempts == 0)
-		run->options.max_attempts = FL_AGENT_HTTP_MAX_ATTEMPTS;
-	run->cancellable = g_task_get_cancellable(task);
-	g_task_set_task_data(task, run, (GDestroyNotify)fl_agent_http_run_free);
-
-	if (g_task_return_error_if_cancelled(task))
-		return;
-	if (!g_utf8_validate(goal, -1, NULL)) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "%s",
-					_("the goal is not valid UTF-8"));
-		return;
-	}
-	if (agent->api_key_env != NULL &&
-	    !fl_agent_http_read_key(run, agent->api_key_env, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (run->log_path != NULL && !fl_agent_http_open_log(run, &error)) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	fl_agent_http_build_headers(run);
-	run->body = fl_agent_http_build_body(run, goal,
-					     agent->max_tokens > 0 ? agent->max_tokens : 4096);
-	fl_agent_http_start_attempt(task);
-}
-
-void
-fl_agent_http_run_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
-			const gchar *log_path, GCancellable *cancellable,
-			GAsyncReadyCallback callback, gpointer user_data)
-{
-	fl_agent_http_run_full_async(http, agent, goal, log_path, NULL, cancellable, callback,
-				     user_data);
+	json = fl_agent_http_to_data(builder);
+	return fl_write_file_durable(path, json, -1, error);
 }
 
 FlAgentHttpResult *
-fl_agent_http_run_finish(GAsyncResult *result, GError **error)
+fl_agent_http_result_read(const gchar *path, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
-	g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == fl_agent_http_run_full_async,
-			     NULL);
-	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+	g_autoptr(JsonObject) obj = fl_read_json_object(path, error);
+	FlAgentHttpResult *result;
 
-	return g_task_propagate_pointer(G_TASK(result), error);
+	if (obj == NULL)
+		return NULL;
+	result = g_new0(FlAgentHttpResult, 1);
+	result->model = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_MODEL);
+	fl_json_get_uint(obj, FL_AGENT_HTTP_KEY_INPUT_TOKENS, &result->input_tokens);
+	fl_json_get_uint(obj, FL_AGENT_HTTP_KEY_OUTPUT_TOKENS, &result->output_tokens);
+	result->stop_reason = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_STOP_REASON);
+	fl_json_get_uint(obj, FL_AGENT_HTTP_KEY_ATTEMPTS, &result->attempts);
+	result->text = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_TEXT);
+	result->error = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_ERROR);
+	return result;
 }
+
+/* ------------------------------------------------------------------ the agent kind */
+
+static gboolean
+fl_agent_http_validate(FlAgentConfig *agent, const gchar **key, GError **error)
+{
+	if (agent->url == NULL) {
+		*key = "url";
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("an http agent needs a url"));
+		return FALSE;
+	}
+	if (agent->api == NULL)
+		agent->api = g_strdup("anthropic");
+	if (g_strcmp0(agent->api, "anthropic") != 0 && g_strcmp0(agent->api, "openai") != 0) {
+		*key = "api";
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("must be 'anthropic' or 'openai'"));
+		return FALSE;
+	}
+	if (agent->model == NULL) {
+		*key = "model";
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("an http agent needs a model"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* where the answer lands, relative to the worktree and never outside it; NULL without an
+ * error for nowhere */
+static const gchar *
+fl_agent_http_output_path(const FlAgentRun *run, GError **error)
+{
+	const gchar *output = run->agent->output;
+	g_auto(GStrv) parts = NULL;
+
+	if (output == NULL)
+		output = run->data->repo == NULL ? "draft.md" : NULL;
+	if (output == NULL)
+		return NULL;
+	parts = g_strsplit(output, "/", -1);
+	for (guint i = 0; parts[i] != NULL; i++) {
+		if (g_path_is_absolute(output) || g_strcmp0(parts[i], "..") == 0) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("output=%s must stay inside the worktree"), output);
+			return NULL;
+		}
+	}
+	return output;
+}
+
+/* flotilla-http run like any command (see src/fl-http-main.c), with the request it reads
+ * from the session directory */
+static gchar **
+fl_agent_http_build_argv(const FlAgentRun *run, GError **error)
+{
+	g_autoptr(GError) local_error = NULL;
+	g_autofree gchar *request_path = fl_agent_run_file(run, FL_AGENT_HTTP_REQUEST_FILE);
+	g_autofree gchar *result_path = fl_agent_run_file(run, FL_AGENT_HTTP_RESULT_FILE);
+	const gchar *output = fl_agent_http_output_path(run, &local_error);
+	const FlAgentConfig *agent = run->agent;
+	const gchar *argv[] = {run->http_path, "agent", request_path, NULL};
+	FlAgentHttpRequest request = {
+		.agent = agent->name,
+		.api = agent->api,
+		.url = agent->url,
+		.model = agent->model,
+		.max_tokens = agent->max_tokens,
+		.api_key_env = agent->api_key_env,
+		.goal = run->data->goal,
+		.output = (gchar *)output,
+		.result = result_path,
+	};
+
+	/* before the request is sent and paid for */
+	if (local_error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&local_error));
+		return NULL;
+	}
+	if (!fl_agent_http_request_write(&request, request_path, error))
+		return NULL;
+	return g_strdupv((gchar **)argv);
+}
+
+/* flotilla-http's result: the answer with its token counts, and the error if it failed */
+static void
+fl_agent_http_read_outcome(const FlAgentRun *run, FlState *end_state)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *path = fl_agent_run_file(run, FL_AGENT_HTTP_RESULT_FILE);
+	g_autoptr(FlAgentHttpResult) result = fl_agent_http_result_read(path, &error);
+	FlSessionData *d = run->data;
+
+	if (result == NULL) {
+		/* killed, or it could not even start: the exit status tells; a success needs
+		 * the result, though */
+		if (*end_state == FL_STATE_DONE) {
+			*end_state = FL_STATE_FAILED;
+			g_free(d->reason);
+			d->reason = g_strdup(error->message);
+		}
+		return;
+	}
+	if (result->text != NULL) {
+		d->cost_usd = fl_config_get_cost(run->config, result->model, result->input_tokens,
+						 result->output_tokens);
+		d->turns = 1;
+		fl_agent_set_final_message(d, result->text);
+	}
+	if (*end_state == FL_STATE_CANCELLED || *end_state == FL_STATE_INTERRUPTED)
+		return;
+	if (result->error != NULL) {
+		*end_state = FL_STATE_FAILED;
+		g_free(d->reason);
+		d->reason = g_strdup(result->error);
+	}
+}
+
+FL_AGENT_DEFINE_CLASS(http) = {
+	.kind = "http",
+	/* flotilla-http needs no file of the user's: the key comes in its environment */
+	.needs_network = TRUE,
+	.validate = fl_agent_http_validate,
+	.build_argv = fl_agent_http_build_argv,
+	.read_outcome = fl_agent_http_read_outcome,
+};

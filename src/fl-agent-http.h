@@ -1,102 +1,95 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include <gio/gio.h>
-
-#include "fl-config.h"
-#include "fl-http.h"
+#include <glib.h>
 
 G_BEGIN_DECLS
 
-#define FL_AGENT_HTTP_CONNECT_TIMEOUT_S 15
-#define FL_AGENT_HTTP_IDLE_TIMEOUT_S    60
-#define FL_AGENT_HTTP_MAX_ATTEMPTS      4
+/*
+ * kind=http (the class is in fl-agent-http.c): an Anthropic or OpenAI-compatible API call.
+ * flotillad does not make it: flotilla-runner runs `flotilla-http agent REQUEST` like any
+ * agent (so it survives a daemon restart and a cancel kills it), which streams the answer into
+ * output.log (fl-llm.c) and leaves a result behind. This header is the contract between the
+ * two processes: both files, their keys, one writer and one reader each, used on both sides.
+ * The file names and keys are on-disk contracts: sessions started by an earlier daemon are
+ * finished by a later one.
+ */
 
-/**
- * FlAgentHttpResult:
- * @text: everything the model wrote, valid UTF-8
- * @input_tokens: as the API reported them, 0 if it did not
- * @output_tokens: as the API reported them, 0 if it did not
- * @model: the model that answered as the API names it, else the configured one
- * @stop_reason: (nullable): why the model stopped ("end_turn", "max_tokens", "stop",
- *   "length"…) when the API said
- * @attempts: requests made, 1 when the first one succeeded
+#define FL_AGENT_HTTP_REQUEST_FILE "http-request.json"
+#define FL_AGENT_HTTP_RESULT_FILE  "http-result.json"
+
+/* the version both files carry */
+#define FL_AGENT_HTTP_KEY_VERSION "v"
+
+/* request keys */
+#define FL_AGENT_HTTP_KEY_AGENT       "agent"
+#define FL_AGENT_HTTP_KEY_API         "api"
+#define FL_AGENT_HTTP_KEY_URL         "url"
+#define FL_AGENT_HTTP_KEY_MODEL       "model"
+#define FL_AGENT_HTTP_KEY_MAX_TOKENS  "max_tokens"
+#define FL_AGENT_HTTP_KEY_API_KEY_ENV "api_key_env"
+#define FL_AGENT_HTTP_KEY_GOAL        "goal"
+#define FL_AGENT_HTTP_KEY_OUTPUT      "output"
+#define FL_AGENT_HTTP_KEY_RESULT      "result"
+
+/* result keys (and "model" as above) */
+#define FL_AGENT_HTTP_KEY_INPUT_TOKENS  "input_tokens"
+#define FL_AGENT_HTTP_KEY_OUTPUT_TOKENS "output_tokens"
+#define FL_AGENT_HTTP_KEY_STOP_REASON   "stop_reason"
+#define FL_AGENT_HTTP_KEY_ATTEMPTS      "attempts"
+#define FL_AGENT_HTTP_KEY_TEXT          "text"
+#define FL_AGENT_HTTP_KEY_ERROR         "error"
+
+/*
+ * What flotilla-http is to do. Never the API key: flotilla-http takes it from the environment
+ * variable @api_key_env names. @output is relative to the worktree (flotilla-http's cwd) and
+ * already checked to stay inside it; NULL: the answer goes nowhere but the log.
  */
 typedef struct {
-	gchar *text;
+	gchar *agent;
+	gchar *api; /* "anthropic" or "openai" */
+	gchar *url;
+	gchar *model;
+	guint max_tokens;
+	gchar *api_key_env; /* (nullable) */
+	gchar *goal;
+	gchar *output; /* (nullable) */
+	gchar *result; /* where the result goes */
+} FlAgentHttpRequest;
+
+void
+fl_agent_http_request_free(FlAgentHttpRequest *request);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlAgentHttpRequest, fl_agent_http_request_free)
+
+/* writes @request to @path, mode 0600 (the goal may be private) */
+gboolean
+fl_agent_http_request_write(const FlAgentHttpRequest *request, const gchar *path, GError **error);
+/* fails unless @path holds a request with url, model, goal and result */
+FlAgentHttpRequest *
+fl_agent_http_request_read(const gchar *path, GError **error);
+
+/*
+ * What came of it: the answer with its token counts once one arrived (@text non-NULL), and
+ * @error, one line, when the run failed.
+ */
+typedef struct {
+	gchar *model;
 	guint input_tokens;
 	guint output_tokens;
-	gchar *model;
-	gchar *stop_reason;
+	gchar *stop_reason; /* (nullable) */
 	guint attempts;
+	gchar *text;  /* (nullable) */
+	gchar *error; /* (nullable) */
 } FlAgentHttpResult;
 
 void
 fl_agent_http_result_free(FlAgentHttpResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlAgentHttpResult, fl_agent_http_result_free)
 
-/**
- * FlAgentHttpTextFunc:
- *
- * Called with each piece of text as it arrives (valid UTF-8, NUL-terminated), right after it
- * was appended to the log.
- */
-typedef void (*FlAgentHttpTextFunc)(const gchar *text, gpointer user_data);
-
-/**
- * FlAgentHttpOptions:
- * @connect_timeout_s: 0 for %FL_AGENT_HTTP_CONNECT_TIMEOUT_S
- * @idle_timeout_s: 0 for %FL_AGENT_HTTP_IDLE_TIMEOUT_S
- * @max_attempts: 0 for %FL_AGENT_HTTP_MAX_ATTEMPTS
- * @text_func: (nullable)
- * @text_func_data: must stay valid until the run completes
- *
- * Copied by fl_agent_http_run_full_async(); the struct can live on the stack.
- */
-typedef struct {
-	guint connect_timeout_s;
-	guint idle_timeout_s;
-	guint max_attempts;
-	FlAgentHttpTextFunc text_func;
-	gpointer text_func_data;
-} FlAgentHttpOptions;
-
-/**
- * fl_agent_http_run_async:
- * @agent: a kind=http agent; copied, need not outlive the call
- * @goal: the user message
- * @log_path: (nullable): the session log; text is appended (O_APPEND, created 0600) as it
- *   streams in, with a one-line "flotilla: retrying in N s (…)" note before each retry
- *
- * Sends @goal to the agent's Anthropic Messages or OpenAI chat-completions endpoint and
- * streams the answer. 429, 5xx and failures to get any response are retried (at most
- * %FL_AGENT_HTTP_MAX_ATTEMPTS requests, exponential backoff with jitter, Retry-After
- * honoured); a stream that broke after it started is not, as the model would start over.
- * The API key is read from the environment variable named by api_key_env (none is sent when
- * the agent names none) and never appears in the log, in errors or in debug output.
- * Cancelling @cancellable aborts the transfer or the wait before a retry at once.
- */
-void
-fl_agent_http_run_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
-			const gchar *log_path, GCancellable *cancellable,
-			GAsyncReadyCallback callback, gpointer user_data);
-
-/* as fl_agent_http_run_async() with @options (nullable: the defaults) */
-void
-fl_agent_http_run_full_async(FlHttp *http, const FlAgentConfig *agent, const gchar *goal,
-			     const gchar *log_path, const FlAgentHttpOptions *options,
-			     GCancellable *cancellable, GAsyncReadyCallback callback,
-			     gpointer user_data);
-
-/**
- * fl_agent_http_run_finish:
- *
- * Fails with %FL_ERROR_INVALID_ARGUMENT when the key's environment variable is unset or the
- * agent is not usable, "HTTP <status>: <the API's error message>" for refused requests,
- * %FL_ERROR_LIMIT_EXCEEDED for an absurdly long answer, %G_IO_ERROR_CANCELLED, or
- * %FL_ERROR_FAILED with the reason (timeouts, broken or truncated streams, API errors).
- */
+/* writes @result to @path durably: the daemon may read it after a crash of either process */
+gboolean
+fl_agent_http_result_write(const FlAgentHttpResult *result, const gchar *path, GError **error);
 FlAgentHttpResult *
-fl_agent_http_run_finish(GAsyncResult *result, GError **error);
+fl_agent_http_result_read(const gchar *path, GError **error);
 
 G_END_DECLS
