@@ -13,6 +13,7 @@
 #include "fl-agent-codex.h"
 #include "fl-error.h"
 #include "fl-placement.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -263,17 +264,20 @@ fl_session_file(FlSession *self, const gchar *name)
 static void
 fl_session_fail_start(FlSession *self, const gchar *reason)
 {
-	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autofree gchar *dir = fl_session_get_dir(self);
 	g_autofree gchar *line = g_strdup_printf("flotilla: %s\n", reason);
+	g_autoptr(GError) error = NULL;
 	gint fd;
 
 	g_warning("session %u: %s", self->data->id, reason);
 	/* say it where the user looks first: the session's log */
-	fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = fl_safe_open(dir, "output.log", O_WRONLY | O_CREAT | O_APPEND, 0600, FALSE, &error);
 	if (fd >= 0) {
 		if (write(fd, line, strlen(line)) < 0)
-			g_debug("cannot write to %s", log);
+			g_debug("cannot write to the log of session %u", self->data->id);
 		close(fd);
+	} else {
+		g_debug("session %u: %s", self->data->id, error->message);
 	}
 	g_free(self->data->reason);
 	self->data->reason = g_strdup(reason);
@@ -409,7 +413,7 @@ static void
 fl_session_make_draft(FlSession *self)
 {
 	FlSessionData *d = self->data;
-	g_autofree gchar *patch = NULL;
+	g_autofree gchar *dir = NULL;
 	g_autofree gchar *message = NULL;
 	guint n;
 
@@ -418,11 +422,11 @@ fl_session_make_draft(FlSession *self)
 		return;
 	}
 	if (d->repo != NULL) {
-		patch = fl_session_file(self, "draft.patch");
+		dir = fl_session_get_dir(self);
 		message = g_strdup_printf("flotilla #%u: %s", d->id,
 					  d->name != NULL ? d->name : d->goal);
-		fl_worktree_finalize_async(d->worktree, d->base_commit, message, patch,
-					   self->cancellable, fl_session_finalize_cb,
+		fl_worktree_finalize_async(d->repo, d->worktree, d->branch, d->base_commit, message,
+					   dir, self->cancellable, fl_session_finalize_cb,
 					   g_object_ref(self));
 		return;
 	}
@@ -844,6 +848,7 @@ fl_session_build_http_argv(FlSession *self, const FlAgentConfig *agent, GError *
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autoptr(JsonGenerator) generator = json_generator_new();
 	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *dir = fl_session_get_dir(self);
 	g_autofree gchar *request = fl_session_file(self, "http-request.json");
 	g_autofree gchar *result = fl_session_file(self, "http-result.json");
 	g_autofree gchar *json = NULL;
@@ -874,10 +879,7 @@ fl_session_build_http_argv(FlSession *self, const FlAgentConfig *agent, GError *
 	json = json_generator_to_data(generator, NULL);
 	/* the goal may be private: 0600 like the log; no fsync on the main loop for a file
 	 * read at once */
-	if (!g_file_set_contents_full(request, json, -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT |
-					      G_FILE_SET_CONTENTS_ONLY_EXISTING,
-				      0600, error))
+	if (!fl_safe_write_file(dir, "http-request.json", json, -1, 0600, FALSE, FALSE, error))
 		return NULL;
 	return g_strdupv((gchar **)argv);
 }
