@@ -129,6 +129,8 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->verify_command);
 	g_free(d->verify);
 	g_free(d->diffstat);
+	g_free(d->links_outside);
+	g_free(d->verify_commit);
 	g_free(d->waiting_for);
 	g_free(d->final_message);
 	g_free(d->reason);
@@ -204,7 +206,9 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	}
 	fl_variant_add_str(&b, "verify", d->verify);
 	fl_variant_add_str(&b, "verify_command", d->verify_command);
+	fl_variant_add_str(&b, "verify_commit", d->verify_commit);
 	fl_variant_add_str(&b, "diffstat", d->diffstat);
+	fl_variant_add_str(&b, "links_outside", d->links_outside);
 	if (d->cost_usd >= 0)
 		g_variant_builder_add(&b, "{sv}", "cost_usd", g_variant_new_double(d->cost_usd));
 	if (d->turns > 0)
@@ -349,6 +353,7 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlDraftInfo) info = fl_worktree_finalize_finish(res, &error);
 	g_autofree gchar *log = NULL;
+	g_auto(GStrv) secret_env = NULL;
 
 	if (info == NULL) {
 		/* the daemon is going away: the next one records the draft */
@@ -386,14 +391,19 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	g_free(self->data->diffstat);
 	self->data->diffstat = g_strdup(info->diffstat);
+	g_free(self->data->links_outside);
+	self->data->links_outside = g_strdup(info->links_outside);
 	if (!info->changed || self->data->verify_command == NULL) {
 		fl_session_finish_done(self, info->changed);
 		return;
 	}
 	log = fl_session_file(self, "verify.log");
+	g_free(self->data->verify_commit);
+	self->data->verify_commit = g_strdup(info->head_commit);
+	secret_env = fl_config_get_api_key_envs(self->config);
 	fl_worktree_verify_async(self->data->worktree, self->data->verify_command, log,
-				 self->config->verify_timeout, self->cancellable,
-				 fl_session_verify_cb, g_object_ref(self));
+				 self->config->verify_timeout, (const gchar *const *)secret_env,
+				 self->cancellable, fl_session_verify_cb, g_object_ref(self));
 }
 
 static guint
@@ -1141,6 +1151,7 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	d->has_exit = FALSE;
 	g_clear_pointer(&d->reason, g_free);
 	g_clear_pointer(&d->verify, g_free);
+	g_clear_pointer(&d->verify_commit, g_free);
 	fl_session_changed(self);
 	return TRUE;
 }

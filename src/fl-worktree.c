@@ -42,6 +42,7 @@ fl_draft_info_free(FlDraftInfo *info)
 		return;
 	g_free(info->diffstat);
 	g_free(info->head_commit);
+	g_free(info->links_outside);
 	g_free(info);
 }
 
@@ -264,9 +265,10 @@ fl_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_task_return_pointer(task, g_steal_pointer(&run), (GDestroyNotify)fl_run_free);
 }
 
-/* runs @argv with @env, collecting stdout and stderr; finishes with an FlRun */
+/* runs @argv with @env and @input (nullable) on stdin, collecting stdout and stderr;
+ * finishes with an FlRun */
 static void
-fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
+fl_run_async(const gchar *const *argv, gchar **env, GBytes *input, GCancellable *cancellable,
 	     GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
@@ -277,9 +279,10 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 	g_task_set_source_tag(task, fl_run_async);
 	/* every descriptor the daemon opens is close-on-exec, so inheriting them is safe, and
 	 * it lets GLib posix_spawn() git instead of forking the whole daemon for each run */
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-					     G_SUBPROCESS_FLAGS_STDERR_PIPE |
-					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
+		G_SUBPROCESS_FLAGS_INHERIT_FDS |
+		(input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE));
 	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
@@ -287,7 +290,7 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 						       argv[0], error->message));
 		return;
 	}
-	g_subprocess_communicate_async(proc, NULL, cancellable, fl_run_communicate_cb,
+	g_subprocess_communicate_async(proc, input, cancellable, fl_run_communicate_cb,
 				       g_steal_pointer(&task));
 }
 
@@ -308,6 +311,7 @@ typedef struct {
 	const gchar *dir;
 	const gchar *git_dir;
 	const gchar *work_tree;
+	GBytes *input; /* what git reads on stdin, or NULL */
 } FlGitWhere;
 
 /*
@@ -356,7 +360,8 @@ fl_git_valist(const FlGitWhere *where, gchar **env, GCancellable *cancellable,
 	g_ptr_array_add(argv, NULL);
 	if (env == NULL)
 		env = default_env = fl_git_environ(NULL, NULL);
-	fl_run_async((const gchar *const *)argv->pdata, env, cancellable, callback, user_data);
+	fl_run_async((const gchar *const *)argv->pdata, env, where->input, cancellable, callback,
+		     user_data);
 }
 
 static void
@@ -374,6 +379,21 @@ fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback,
 	va_start(args, callback);
 	fl_git_valist(&where, env, g_task_get_cancellable(task), callback, g_object_ref(task),
 		      args);
+	va_end(args);
+}
+
+static void
+fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback,
+	     ...) G_GNUC_NULL_TERMINATED;
+
+/* one git step of @task where @where says, with its stdin */
+static void
+fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback, ...)
+{
+	va_list args;
+
+	va_start(args, callback);
+	fl_git_valist(where, env, g_task_get_cancellable(task), callback, g_object_ref(task), args);
 	va_end(args);
 }
 
@@ -418,7 +438,7 @@ fl_rm_rf(GTask *task, const gchar *path, GAsyncReadyCallback callback)
 	const gchar *argv[] = {"rm", "-rf", "--", path, NULL};
 	g_auto(GStrv) env = g_get_environ();
 
-	fl_run_async(argv, env, NULL, callback, g_object_ref(task));
+	fl_run_async(argv, env, NULL, NULL, callback, g_object_ref(task));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -687,6 +707,8 @@ typedef struct {
 	gchar *patch;
 	gsize patch_len;
 	gchar *head_commit;
+	GPtrArray *links;     /* paths of the links the draft adds or changes */
+	gchar *links_outside; /* those leading out, one "PATH -> TARGET" a line */
 } FlFinalizeCtx;
 
 static void
@@ -704,6 +726,8 @@ fl_finalize_ctx_free(FlFinalizeCtx *ctx)
 	g_free(ctx->tree);
 	g_free(ctx->patch);
 	g_free(ctx->head_commit);
+	g_clear_pointer(&ctx->links, g_ptr_array_unref);
+	g_free(ctx->links_outside);
 	g_free(ctx);
 }
 
@@ -729,6 +753,7 @@ fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	info->changed = ctx->patch_len > 0;
 	info->diffstat = g_strstrip(g_strdup(run->out));
 	info->head_commit = g_strdup(ctx->head_commit);
+	info->links_outside = g_strdup(ctx->links_outside);
 	g_task_return_pointer(task, g_steal_pointer(&info), (GDestroyNotify)fl_draft_info_free);
 }
 
@@ -807,6 +832,152 @@ fl_finalize_patch(GTask *task)
 		  NULL);
 }
 
+/* links a draft adds that lead out of the repository: at most this many are named */
+#define FL_WORKTREE_LINKS_MAX 20
+
+/*
+ * Whether a symbolic link at @path (relative to the repository's top) pointing at @target
+ * leads out of the repository, or into its .git: absolute, or more ".." than it is deep.
+ */
+static gboolean
+fl_link_escapes(const gchar *path, const gchar *target)
+{
+	g_auto(GStrv) dirs = g_strsplit(path, "/", -1);
+	g_auto(GStrv) parts = g_strsplit(target, "/", -1);
+	gint depth = (gint)g_strv_length(dirs) - 1;
+
+	if (target[0] == '/' || target[0] == '\0')
+		return target[0] == '/';
+	for (guint i = 0; parts[i] != NULL; i++) {
+		if (parts[i][0] == '\0' || strcmp(parts[i], ".") == 0)
+			continue;
+		if (g_ascii_strcasecmp(parts[i], ".git") == 0)
+			return TRUE;
+		if (strcmp(parts[i], "..") == 0) {
+			if (--depth < 0)
+				return TRUE;
+		} else {
+			depth++;
+		}
+	}
+	return FALSE;
+}
+
+static void
+fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GString) out = g_string_new(NULL);
+	guint shown = 0;
+	guint more = 0;
+	gsize pos = 0;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	/* cat-file --batch: "<id> blob <size>\n<contents>\n" for each link, in the order asked */
+	for (guint i = 0; i < ctx->links->len; i++) {
+		const gchar *path = g_ptr_array_index(ctx->links, i);
+		const gchar *nl = memchr(run->out + pos, '\n', run->out_len - pos);
+		g_autofree gchar *header = NULL;
+		g_autofree gchar *target = NULL;
+		g_autofree gchar *shown_path = NULL;
+		g_autofree gchar *shown_target = NULL;
+		g_auto(GStrv) words = NULL;
+		guint64 size = 0;
+
+		if (nl == NULL)
+			break;
+		header = g_strndup(run->out + pos, nl - (run->out + pos));
+		words = g_strsplit(header, " ", -1);
+		if (g_strv_length(words) != 3 ||
+		    !g_ascii_string_to_unsigned(words[2], 10, 0, G_MAXSIZE, &size, NULL))
+			break;
+		pos = nl - run->out + 1;
+		if (size > run->out_len - pos)
+			break;
+		target = g_strndup(run->out + pos, size);
+		pos += size + 1;
+		if (!fl_link_escapes(path, target))
+			continue;
+		if (shown++ >= FL_WORKTREE_LINKS_MAX) {
+			more++;
+			continue;
+		}
+		if (out->len > 0)
+			g_string_append_c(out, '\n');
+		shown_path = fl_text_printable(path);
+		shown_target = fl_text_printable(target);
+		g_string_append_printf(out, "%s -> %s", shown_path, shown_target);
+	}
+	if (more > 0)
+		/* TRANSLATORS: links a draft adds that the list leaves out after the first 20 */
+		g_string_append_printf(out, ngettext("\n+%u more", "\n+%u more", more), more);
+	if (out->len > 0)
+		ctx->links_outside = g_strdup(out->str);
+	fl_finalize_patch(task);
+}
+
+static void
+fl_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autoptr(GString) ids = g_string_new(NULL);
+	g_autoptr(GBytes) input = NULL;
+	FlGitWhere where = {.git_dir = ctx->common};
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	/* -z raw: ":OLDMODE NEWMODE OLDID NEWID STATUS", then the path, for each change */
+	fields = fl_split_z(run->out, run->out_len);
+	ctx->links = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i + 1 < fields->len; i += 2) {
+		g_auto(GStrv) meta = g_strsplit(g_ptr_array_index(fields, i), " ", -1);
+
+		if (g_strv_length(meta) != 5 || strcmp(meta[1], "120000") != 0)
+			continue;
+		g_ptr_array_add(ctx->links, g_strdup(g_ptr_array_index(fields, i + 1)));
+		g_string_append_printf(ids, "%s\n", meta[3]);
+	}
+	if (ctx->links->len == 0) {
+		fl_finalize_patch(task);
+		return;
+	}
+	/* their targets, all in one git: a draft may add thousands of links */
+	input = g_string_free_to_bytes(g_steal_pointer(&ids));
+	where.input = input;
+	fl_git_where(task, &where, NULL, fl_finalize_link_targets_cb, "cat-file", "--batch", NULL);
+}
+
+/* the links the draft adds or changes that lead out of the repository, for the review */
+static void
+fl_finalize_links(GTask *task)
+{
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_links_cb, "diff-tree", "-r", "-z",
+		  "--no-renames", "--diff-filter=AMT", "--no-ext-diff", "--no-textconv",
+		  ctx->base_commit, ctx->head_commit, NULL);
+}
+
 /*
  * The admin directory git made for @worktree in @common, found from the outside: the entry
  * whose gitdir file names @worktree's .git (what `git worktree add` wrote), never what the
@@ -860,7 +1031,7 @@ fl_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
-	fl_finalize_patch(task);
+	fl_finalize_links(task);
 }
 
 static void
@@ -888,7 +1059,7 @@ fl_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	 * it through index.lock and a rename, so a link planted there is replaced, not followed */
 	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
 	if (admin == NULL) {
-		fl_finalize_patch(task);
+		fl_finalize_links(task);
 		return;
 	}
 	index = g_build_filename(admin, "index", NULL);
@@ -945,7 +1116,7 @@ fl_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_strcmp0(tip_tree, ctx->tree) == 0) {
 		/* nothing left over: the draft is what the agent committed */
 		ctx->head_commit = g_strdup(ctx->tip);
-		fl_finalize_patch(task);
+		fl_finalize_links(task);
 		return;
 	}
 	env = fl_git_environ(FL_WORKTREE_IDENT_NAME, FL_WORKTREE_IDENT_EMAIL);
@@ -1261,10 +1432,46 @@ fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_pointer(task, g_strdup("fail"), g_free);
 }
 
+/* whether a variable of this name is a credential by how such variables are named */
+static gboolean
+fl_env_name_is_secret(const gchar *name)
+{
+	const gchar *suffixes[] = {"_API_KEY",    "_APIKEY",     "_TOKEN",    "_SECRET",
+				   "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD", NULL};
+	g_autofree gchar *upper = g_ascii_strup(name, -1);
+
+	for (guint i = 0; suffixes[i] != NULL; i++) {
+		if (g_str_has_suffix(upper, suffixes[i]))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* @env without the credentials: @secret_env by name, and whatever is named like one */
+static gchar **
+fl_env_without_secrets(gchar **env, const gchar *const *secret_env)
+{
+	g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; env[i] != NULL; i++) {
+		const gchar *eq = strchr(env[i], '=');
+		g_autofree gchar *name =
+			eq != NULL ? g_strndup(env[i], eq - env[i]) : g_strdup(env[i]);
+
+		if (fl_env_name_is_secret(name) ||
+		    (secret_env != NULL && g_strv_contains(secret_env, name)))
+			continue;
+		g_ptr_array_add(kept, g_strdup(env[i]));
+	}
+	g_ptr_array_add(kept, NULL);
+	g_strfreev(env);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+}
+
 void
 fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
-			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
-			 gpointer user_data)
+			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -1303,6 +1510,8 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	env = g_environ_unsetenv(env, "GIT_DIR");
 	env = g_environ_unsetenv(env, "GIT_WORK_TREE");
 	env = g_environ_unsetenv(env, "GIT_INDEX_FILE");
+	/* the draft's code runs here: the user's API keys are not for it */
+	env = fl_env_without_secrets(g_steal_pointer(&env), secret_env);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_subprocess_launcher_take_stdout_fd(launcher, fd);

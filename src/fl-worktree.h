@@ -45,6 +45,9 @@ typedef struct {
 	gboolean changed; /* the draft branch differs from base_commit */
 	gchar *diffstat;  /* e.g. "3 files changed, 10 insertions(+), 2 deletions(-)", "" if none */
 	gchar *head_commit; /* tip of the draft branch */
+	/* links the draft adds or changes that lead out of the repository (absolute, "../"
+	 * beyond its top, or into .git), one "PATH -> TARGET" a line; NULL when none */
+	gchar *links_outside;
 } FlDraftInfo;
 
 void
@@ -84,11 +87,15 @@ fl_worktree_clear_stale_locks(const gchar *worktree, const gchar *gitdir);
  * Runs `sh -c @command` in @worktree in its own process group with output to @log_path,
  * killing the group after @timeout_s. Result: "pass", "fail" or "timeout" (never NULL unless
  * the command could not be started at all, then an error).
+ *
+ * The command runs code the agent wrote: it gets no credentials. The variables named in
+ * @secret_env (the agents' api-key-env) are removed from its environment, and so is every
+ * variable named like one (*_API_KEY, *_TOKEN, *_SECRET, *_PASSWORD, …).
  */
 void
 fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
-			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
-			 gpointer user_data);
+			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
 gchar *
 fl_worktree_verify_finish(GAsyncResult *res, GError **error);
 

@@ -44,9 +44,12 @@ home_digest(const gchar *home)
 }
 
 static void
-hostile_setup(Hostile *h)
+hostile_setup_with(Hostile *h, const gchar *config, const gchar *const *daemon_env)
 {
-	h->env = fl_test_env_new(NULL);
+	h->env = fl_test_env_new(config);
+	for (guint i = 0; daemon_env != NULL && daemon_env[i] != NULL; i += 2)
+		h->env->envp =
+			g_environ_setenv(h->env->envp, daemon_env[i], daemon_env[i + 1], TRUE);
 	h->repo = g_build_filename(h->env->root, "repo", NULL);
 	h->evil = g_build_filename(h->env->root, "evil", NULL);
 	g_assert_cmpint(g_mkdir_with_parents(h->repo, 0700), ==, 0);
@@ -60,6 +63,12 @@ hostile_setup(Hostile *h)
 	fl_test_env_start_daemon(h->env, NULL);
 	h->repo_digest = repo_digest(h->repo);
 	h->home_digest = home_digest(h->env->home);
+}
+
+static void
+hostile_setup(Hostile *h)
+{
+	hostile_setup_with(h, NULL, NULL);
 }
 
 static void
@@ -239,6 +248,95 @@ test_session_dir_links(void)
 	hostile_teardown(&h);
 }
 
+/* the verify command runs code the agent wrote: it must not see the user's API keys, neither
+ * the ones an agent is configured with nor any other credential-looking variable */
+static void
+test_verify_without_keys(void)
+{
+	const gchar *daemon_env[] = {
+		"FL_TEST_WRITER_KEY", "sk-configured-SECRET", "ANTHROPIC_API_KEY",
+		"sk-ant-SECRET",      "GITHUB_TOKEN",         "ghp-SECRET",
+		"FL_TEST_KEEP",       "still here",           NULL};
+	Hostile h = {0};
+	g_autofree gchar *name = NULL;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *log = NULL;
+	guint id;
+
+	hostile_setup_with(&h,
+			   "[agent writer]\nkind=http\napi=anthropic\nurl=http://127.0.0.1:9/\n"
+			   "model=m\napi-key-env=FL_TEST_WRITER_KEY\n",
+			   daemon_env);
+	/* the draft's own test script is what verify runs */
+	id = hostile_run(&h, "printf '#!/bin/sh\\nenv\\n' > check.sh && chmod +x check.sh",
+			 "./check.sh");
+	name = g_strdup_printf("%u", id);
+	dir = g_build_filename(h.env->state_dir, "sessions", name, NULL);
+	log = fl_test_sh(dir, "cat verify.log");
+	g_assert_nonnull(strstr(log, "FL_TEST_KEEP=still here"));
+	g_assert_null(strstr(log, "SECRET"));
+	/* and it says which commit it checked: the draft's */
+	{
+		g_autoptr(JsonObject) obj = fl_test_show(h.env, id);
+		g_autofree gchar *rev = g_strdup_printf("git rev-parse flotilla/%u", id);
+		g_autofree gchar *tip = g_strstrip(fl_test_sh(h.repo, rev));
+
+		g_assert_cmpstr(json_object_get_string_member(obj, "verify_commit"), ==, tip);
+	}
+	hostile_assert_untouched(&h);
+	hostile_teardown(&h);
+}
+
+/* a draft that adds links out of the repository (absolute, "../" beyond the top, into .git) is
+ * flagged where the user decides: show, show --json, the digest; links inside are not */
+static void
+test_links_outside_flagged(void)
+{
+	Hostile h = {0};
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *name = NULL;
+	g_autofree gchar *show = NULL;
+	g_autofree gchar *digest = NULL;
+	guint id;
+
+	hostile_setup(&h);
+	id = hostile_run(&h,
+			 "mkdir docs && ln -s /etc/passwd passwd && ln -s ../../../outside up && "
+			 "ln -s README docs/fine && ln -s ../notes.txt docs/ok && "
+			 "ln -s .git/config cfg && ln -s docs/../../x sneaky",
+			 NULL);
+	obj = fl_test_show(h.env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpstr(json_object_get_string_member(obj, "links_outside"), ==,
+			"cfg -> .git/config\npasswd -> /etc/passwd\nsneaky -> docs/../../x\n"
+			"up -> ../../../outside");
+	name = g_strdup_printf("%u", id);
+	show = fl_test_cli_ok(h.env, NULL, "show", name, NULL);
+	g_assert_nonnull(strstr(show, "links_outside: cfg -> .git/config\n"));
+	g_assert_nonnull(strstr(show, "  up -> ../../../outside\n"));
+	digest = fl_test_cli_ok(h.env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(digest, "links out of the repository: cfg -> .git/config, …"));
+	hostile_assert_untouched(&h);
+	hostile_teardown(&h);
+}
+
+/* links inside the repository are not worth a warning */
+static void
+test_links_inside_not_flagged(void)
+{
+	Hostile h = {0};
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	hostile_setup(&h);
+	id = hostile_run(&h, "mkdir -p a/b && ln -s ../../notes.txt a/b/up && ln -s a/b link",
+			 NULL);
+	obj = fl_test_show(h.env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_true(json_object_get_null_member(obj, "links_outside"));
+	hostile_teardown(&h);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -248,5 +346,8 @@ main(int argc, char *argv[])
 	g_test_add_func("/githard/head-to-main", test_head_to_main);
 	g_test_add_func("/githard/admin-dir-links", test_admin_dir_links);
 	g_test_add_func("/githard/session-dir-links", test_session_dir_links);
+	g_test_add_func("/githard/verify-without-keys", test_verify_without_keys);
+	g_test_add_func("/githard/links-outside-flagged", test_links_outside_flagged);
+	g_test_add_func("/githard/links-inside-not-flagged", test_links_inside_not_flagged);
 	return g_test_run();
 }

@@ -78,7 +78,8 @@ verify(const gchar *worktree, const gchar *command, const gchar *log_path, guint
 {
 	g_autoptr(GAsyncResult) res = NULL;
 
-	fl_worktree_verify_async(worktree, command, log_path, timeout_s, NULL, result_cb, &res);
+	fl_worktree_verify_async(worktree, command, log_path, timeout_s, NULL, NULL, result_cb,
+				 &res);
 	wait_result(&res);
 	return fl_worktree_verify_finish(res, error);
 }
@@ -575,7 +576,7 @@ test_verify_cancel(void)
 	guint poll_id;
 
 	/* no timeout at all: only the cancellation ends it */
-	fl_worktree_verify_async(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 0,
+	fl_worktree_verify_async(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 0, NULL,
 				 cancellable, result_cb, &res);
 	poll_id = g_timeout_add(20, poll_cb, NULL);
 	g_assert_true(fl_test_wait_for(pid_written, pid_path, WAIT_MS));
