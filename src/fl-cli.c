@@ -814,7 +814,9 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "signal",
 						   "verify",
 						   "verify_command",
+						   "verify_commit",
 						   "diffstat",
+						   "links_outside",
 						   "cost_usd",
 						   "turns",
 						   "waiting_for",
@@ -944,7 +946,11 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   signal          integer  the signal that ended the agent
  *   verify          string   pass, fail, timeout
  *   verify_command  string   the command that checked the draft
+ *   verify_commit   string   the draft commit it checked (run without the API keys)
  *   diffstat        string   the draft's size, as git summarises it
+ *   links_outside   string   symbolic links the draft adds that lead out of the repository
+ *                            (absolute, "../" beyond its top, or into .git), one
+ *                            "PATH -> TARGET" a line
  *   cost_usd        number   what the agent reported spending, in US dollars
  *   turns           integer  agent turns
  *   waiting_for     string   what a blocked session asks
@@ -3233,6 +3239,9 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 		g_string_append_printf(out, "  %s\n", mark);
 	}
 	fl_cli_append_item_field(out, _("diffstat"), fl_cli_dict_str(item, "diffstat"));
+	/* TRANSLATORS: symbolic links a draft adds that point out of the repository */
+	fl_cli_append_item_field(out, _("links outside the repository"),
+				 fl_cli_dict_str(item, "links_outside"));
 	if (fl_cli_dict_double(item, "cost_usd", &cost)) {
 		g_autofree gchar *shown = fl_cli_format_cost(cost);
 		fl_cli_append_item_field(out, _("cost"), shown);
