@@ -132,6 +132,32 @@ fl_slurm_run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_task_return_pointer(task, run, (GDestroyNotify)fl_slurm_run_free);
 }
 
+/*
+ * What the Slurm commands get of the daemon's environment. sbatch hands its whole environment
+ * to the job and the controller records it for every administrator to read, so secrets (API
+ * keys) must not be in it. --export=NONE would do that too, but then slurmd loads the user's
+ * login environment for every job, seconds each on a desktop's shell setup.
+ */
+static gchar **
+fl_slurm_environ(void)
+{
+	const gchar *keep[] = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", NULL};
+	g_auto(GStrv) all = g_get_environ();
+	g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; all[i] != NULL; i++) {
+		const gchar *eq = strchr(all[i], '=');
+		g_autofree gchar *name = eq != NULL ? g_strndup(all[i], eq - all[i]) : NULL;
+
+		/* SLURM_CONF and the like choose the cluster and how its commands behave */
+		if (name != NULL &&
+		    (g_strv_contains(keep, name) || g_str_has_prefix(name, "SLURM_")))
+			g_ptr_array_add(env, g_strdup(all[i]));
+	}
+	g_ptr_array_add(env, NULL);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&env), FALSE);
+}
+
 /* runs a Slurm command; the task finishes with an FlSlurmRun (any exit status) */
 static void
 fl_slurm_run(GTask *task, GAsyncReadyCallback callback, const gchar *const *argv)
@@ -141,10 +167,13 @@ fl_slurm_run(GTask *task, GAsyncReadyCallback callback, const gchar *const *argv
 	g_autoptr(GError) error = NULL;
 	GTask *run_task = g_task_new(NULL, g_task_get_cancellable(task), callback, task);
 
+	g_auto(GStrv) env = fl_slurm_environ();
+
 	/* every descriptor of the daemon is close-on-exec: GLib can posix_spawn() then */
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
 					     G_SUBPROCESS_FLAGS_STDERR_PIPE |
 					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
 		/* no Slurm client on this machine is a setup problem, not a passing outage */
@@ -256,9 +285,6 @@ fl_slurm_submit_async(const FlSlurmSubmit *spec, GCancellable *cancellable,
 	/* a job must run once: requeued after a node failure it would redo the agent's work
 	 * over a half-written worktree */
 	g_ptr_array_add(argv, g_strdup("--no-requeue"));
-	/* nothing of the daemon's environment travels: Slurm records it for every admin to
-	 * read, and secrets in it would leak; the script sets what the job needs */
-	g_ptr_array_add(argv, g_strdup("--export=NONE"));
 	if (spec->partition != NULL)
 		g_ptr_array_add(argv, g_strdup_printf("--partition=%s", spec->partition));
 	if (spec->memory_mb > 0)

@@ -8,7 +8,9 @@ G_BEGIN_DECLS
 /*
  * A Slurm client over Slurm's own commands (sbatch, squeue, scancel, sinfo), run as
  * GSubprocesses so that nothing waits on the controller in the daemon's main loop. The
- * commands find their cluster the usual way (/etc/slurm/slurm.conf or $SLURM_CONF).
+ * commands find their cluster the usual way (/etc/slurm/slurm.conf or $SLURM_CONF) and get
+ * only a few harmless variables of the daemon's environment: a job inherits sbatch's, and
+ * Slurm keeps a copy of it.
  *
  * Jobs are found by name, never only by id: a job is submitted under a name fixed before the
  * submission (fl_slurm_job_name()), so a daemon that died between sbatch and recording the
