@@ -20,6 +20,17 @@ typedef struct {
 	guint max_tokens;
 } FlAgentConfig;
 
+/* [cluster NAME]: a scheduler sessions can be placed on (`run --on NAME`) */
+typedef struct {
+	gchar *name;
+	gchar *kind;        /* "slurm" */
+	gchar *partition;   /* NULL: the cluster's default partition */
+	gchar *shared_dir;  /* absolute; the same path on this machine and on the nodes */
+	guint64 memory_mb;  /* 0: the partition's default */
+	guint time_minutes; /* 0: the partition's default */
+	guint cpus;         /* 0: one */
+} FlClusterConfig;
+
 typedef struct {
 	gchar *path; /* file it came from, NULL for defaults */
 	/* [fleet] */
@@ -28,6 +39,7 @@ typedef struct {
 	guint cancel_grace;   /* seconds between SIGTERM and SIGKILL */
 	guint verify_timeout; /* seconds */
 	gchar *default_agent; /* for sessions run without --agent; "shell" by default */
+	gchar *placement;     /* where sessions run unless `run --on` says: NULL = local */
 	/* [checkin] */
 	gchar *checkin_times;
 	gchar *checkin_every;
@@ -44,6 +56,8 @@ typedef struct {
 	GHashTable *repo_verify; /* path -> command */
 	/* [agent NAME] */
 	GHashTable *agents; /* name -> FlAgentConfig* */
+	/* [cluster NAME] */
+	GHashTable *clusters; /* name -> FlClusterConfig* */
 } FlConfig;
 
 /* the built-in defaults (no file) */
@@ -65,6 +79,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlConfig, fl_config_free)
 /* an agent by name: configured ones first, then presets; NULL when unknown */
 const FlAgentConfig *
 fl_config_get_agent(const FlConfig *self, const gchar *name);
+/* a [cluster NAME] by name, NULL when there is none */
+const FlClusterConfig *
+fl_config_get_cluster(const FlConfig *self, const gchar *name);
+/* the placements that are not the local one, sorted by name */
+GList *
+fl_config_get_cluster_names(const FlConfig *self);
 /* the verify command configured for the repository at @toplevel, or NULL */
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);

@@ -9,8 +9,10 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-placement-slurm.h"
 #include "fl-slurm.h"
 #include "fl-test-harness.h"
 
@@ -30,6 +32,30 @@ cluster(const gchar *command)
 	if (rc != 0)
 		g_test_message("slurm-cluster.sh %s: %s", command, err);
 	return rc;
+}
+
+/*
+ * A test that fails aborts, and daemons it started would run on: a watcher in a session of
+ * its own stops the cluster once this process is gone, however it went
+ */
+static void
+watch_over_cluster(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *script =
+		g_build_filename(g_getenv("G_TEST_SRCDIR"), "doubles", "slurm-cluster.sh", NULL);
+	g_autofree gchar *dir = g_shell_quote(cluster_dir);
+	g_autofree gchar *quoted = g_shell_quote(script);
+	g_autofree gchar *cmd = g_strdup_printf(
+		"tail --pid=%d -f /dev/null; [ -d %s ] || exit 0; sh %s %s stop; rm -rf %s",
+		(gint)getpid(), dir, quoted, dir, dir);
+	const gchar *argv[] = {"setsid", "sh", "-c", cmd, NULL};
+
+	g_spawn_async(NULL, (gchar **)argv, NULL,
+		      G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL |
+			      G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+		      NULL, NULL, NULL, &error);
+	g_assert_no_error(error);
 }
 
 static gboolean
@@ -482,6 +508,477 @@ test_client_restarts(void)
 	g_assert_cmpstr(job->id, ==, id);
 }
 
+/* ------------------------------------------------------------------ sessions on the cluster */
+
+static gchar *
+make_repo(FlTestEnv *env)
+{
+	gchar *repo = g_build_filename(env->root, "repo", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(repo, 0700), ==, 0);
+	g_free(fl_test_sh(repo, "git init -q -b main . && git config user.name 'Test User' && "
+				"git config user.email test@example.com && "
+				"echo one > notes.txt && git add notes.txt && "
+				"git commit -q -m initial"));
+	return repo;
+}
+
+/* a world whose config has [cluster lab] on the test's cluster */
+static FlTestEnv *
+lab_env_new(const gchar *extra)
+{
+	g_autofree gchar *shared = g_build_filename(cluster_dir, "shared", NULL);
+	g_autofree gchar *config =
+		g_strdup_printf("[fleet]\ncancel-grace=2\n%s\n[cluster lab]\nkind=slurm\n"
+				"partition=agents\nshared-dir=%s\ntime=10m\n",
+				extra != NULL ? extra : "", shared);
+	FlTestEnv *env = fl_test_env_new(config);
+
+	/* an API key in the daemon's environment must reach neither Slurm nor the script */
+	env->envp =
+		g_environ_setenv(env->envp, "ANTHROPIC_API_KEY", "sk-test-never-in-slurm", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	return env;
+}
+
+static gchar *
+job_dir(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *shared = g_build_filename(cluster_dir, "shared", NULL);
+	g_autofree gchar *name = g_strdup_printf("%u", id);
+	g_autofree gchar *session_dir = g_build_filename(env->state_dir, "sessions", name, NULL);
+
+	return fl_placement_slurm_job_dir(shared, session_dir, id);
+}
+
+/* all jobs Slurm knows for session @id of @env, any attempt */
+static guint
+count_jobs(FlTestEnv *env, guint id)
+{
+	g_autofree gchar *dir = job_dir(env, id);
+	g_autofree gchar *parent = g_path_get_dirname(dir);
+	g_autofree gchar *origin = g_path_get_basename(parent);
+	g_autofree gchar *prefix = g_strdup_printf("flotilla-%s-%u-", origin, id);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) jobs = list(NULL, prefix, &error);
+
+	g_assert_no_error(error);
+	return jobs->len;
+}
+
+static void
+assert_ended(FlTestEnv *env, guint id, const gchar *state)
+{
+	g_autofree gchar *got = fl_test_wait_ended(env, id, WAIT_MS);
+
+	if (g_strcmp0(got, state) != 0) {
+		g_autoptr(JsonObject) obj = fl_test_show(env, id);
+		g_test_message("session %u: %s (%s)", id, got,
+			       json_object_get_string_member_with_default(obj, "reason", ""));
+	}
+	g_assert_cmpstr(got, ==, state);
+}
+
+/* waits until `show` says what Slurm says matches @needle */
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	const gchar *needle;
+} StatusWait;
+
+static gboolean
+status_matches(gpointer user_data)
+{
+	StatusWait *w = user_data;
+	g_autoptr(JsonObject) obj = fl_test_show(w->env, w->id);
+	const gchar *status =
+		json_object_get_string_member_with_default(obj, "placement_status", NULL);
+
+	return status != NULL && strstr(status, w->needle) != NULL;
+}
+
+static void
+wait_status(FlTestEnv *env, guint id, const gchar *needle)
+{
+	StatusWait w = {env, id, needle};
+
+	/* every SessionChanged wakes the loop; the status changes come with one */
+	if (!fl_test_wait_for(status_matches, &w, WAIT_MS)) {
+		g_autoptr(JsonObject) obj = fl_test_show(env, id);
+		g_test_message("placement_status: %s", json_object_get_string_member_with_default(
+							       obj, "placement_status", "(none)"));
+		g_assert_not_reached();
+	}
+}
+
+static gboolean
+tree_contains(const gchar *dir, const gchar *needle)
+{
+	g_autofree gchar *cmd = g_strdup_printf("grep -rqa -- '%s' '%s'", needle, dir);
+	const gchar *argv[] = {"sh", "-c", cmd, NULL};
+
+	return fl_test_run(NULL, argv, NULL, NULL) == 0;
+}
+
+/* a shell session on the cluster, to a draft and an approval, like a local one */
+static void
+test_session_draft(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *notes = NULL;
+	g_autofree gchar *state = g_build_filename(cluster_dir, "state", NULL);
+	g_autoptr(JsonObject) obj = NULL;
+	GStatBuf st;
+	guint id;
+
+	id = fl_test_run_session(
+		env, repo, "--on", "lab", "--",
+		"echo two >> notes.txt; "
+		"echo new > new.txt; git add new.txt; git commit -qm 'agent commit'; "
+		"echo left > left.txt; echo finished-on-$SLURMD_NODENAME",
+		NULL);
+	assert_ended(env, id, "done");
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpstr(json_object_get_string_member(obj, "placement"), ==, "lab");
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "diffstat"), "3 files"));
+	/* the log came back and is read on this machine */
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_nonnull(strstr(log, "finished-on-"));
+	g_assert_null(strstr(log, "finished-on-\n"));
+
+	/* the job's script names files only: no goal, no key; Slurm's records hold no key */
+	dir = job_dir(env, id);
+	script = g_build_filename(dir, "job.sh", NULL);
+	g_assert_false(tree_contains(script, "left.txt"));
+	g_assert_false(tree_contains(state, "sk-test-never-in-slurm"));
+	g_assert_false(tree_contains(script, "sk-test-never-in-slurm"));
+	g_assert_cmpint(g_stat(dir, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+	{
+		g_autofree gchar *env_file = g_build_filename(dir, "job.env", NULL);
+		g_assert_cmpint(g_stat(env_file, &st), ==, 0);
+		g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+		/* the agent got it from there */
+		g_assert_true(tree_contains(env_file, "sk-test-never-in-slurm"));
+	}
+
+	/* the user's repository: untouched until the approval merges the draft */
+	notes = fl_test_sh(repo, "git status --porcelain; git branch --list 'flotilla/*'");
+	g_assert_cmpstr(notes, ==, "+ flotilla/1\n");
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	g_free(notes);
+	notes = fl_test_sh(repo, "git show main:notes.txt; git show main:new.txt main:left.txt");
+	g_assert_cmpstr(notes, ==, "one\ntwo\nnew\nleft\n");
+	g_assert_cmpuint(count_jobs(env, id), ==, 1);
+}
+
+/* --on with what cannot work: clear errors, exit 2, nothing queued */
+static void
+test_session_bad_input(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *scratch = g_build_filename(env->root, "scratch", NULL);
+	const gchar *cases[][6] = {
+		{"--on", "nosuch", "--", "true", NULL},
+		{"--memory", "4G", "--", "true", NULL},
+		{"--on", "lab", "--memory", "lots", "--", "true"},
+		{"--on", "lab", "--timeout", "soon", "--", "true"},
+	};
+
+	g_assert_cmpint(g_mkdir(scratch, 0700), ==, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+		g_auto(GStrv) args = NULL;
+		g_autofree gchar *err = NULL;
+
+		g_strv_builder_add(b, "run");
+		for (guint j = 0; j < G_N_ELEMENTS(cases[i]) && cases[i][j] != NULL; j++)
+			g_strv_builder_add(b, cases[i][j]);
+		args = g_strv_builder_end(b);
+		g_assert_cmpint(fl_test_cliv(env, repo, (const gchar *const *)args, NULL, &err), ==,
+				2);
+		g_test_message("%s", err);
+		/* one line */
+		g_assert_cmpstr(strchr(err, '\n'), ==, "\n");
+	}
+	{
+		g_autofree gchar *err = NULL;
+		g_assert_cmpint(fl_test_cli(env, scratch, NULL, &err, "run", "--on", "lab", "--",
+					    "true", NULL),
+				==, 2);
+		g_assert_nonnull(strstr(err, "git repository"));
+	}
+	{
+		g_autofree gchar *ls = fl_test_cli_ok(env, NULL, "ls", "--all", NULL);
+		g_assert_cmpstr(ls, ==, "");
+	}
+}
+
+/* cancel: the agent gets SIGTERM through scancel and the batch script, and it ends cancelled */
+static void
+test_session_cancel(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	guint id;
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--",
+				 "trap 'echo got-term; exit 9' TERM; sleep 300 & wait", NULL);
+	wait_status(env, id, "running on lab");
+	g_free(fl_test_cli_ok(env, NULL, "cancel", "1", NULL));
+	assert_ended(env, id, "cancelled");
+	{
+		g_autofree gchar *log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+		g_assert_nonnull(strstr(log, "got-term"));
+	}
+}
+
+/* over the memory limit: the cgroup kills it, and the session says why */
+static void
+test_session_memory(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	if (!cluster_has_limits()) {
+		g_test_skip("no writable cgroup v1 memory hierarchy here: jobs run unlimited");
+		return;
+	}
+	id = fl_test_run_session(env, repo, "--on", "lab", "--memory", "100M", "--",
+				 "python3 -c 'a = bytearray(300 * 1024 * 1024); "
+				 "import time; time.sleep(2)'",
+				 NULL);
+	assert_ended(env, id, "failed");
+	obj = fl_test_show(env, id);
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "memory limit"));
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "100 MB"));
+}
+
+/* the daemon killed right after sbatch, before it recorded the job id: found by name */
+static void
+test_session_crash_at(gconstpointer data)
+{
+	const gchar *point = data;
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+
+	fl_test_env_stop_daemon(env, SIGTERM);
+	env->envp = g_environ_setenv(env->envp, "FL_TEST_CRASH_AT", point, TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	fl_test_cli(env, repo, NULL, NULL, "run", "--on", "lab", "--", "echo ran >> runs.txt",
+		    NULL);
+	g_subprocess_wait(env->daemon, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_signaled(env->daemon));
+	g_clear_object(&env->daemon);
+
+	env->envp = g_environ_unsetenv(env->envp, "FL_TEST_CRASH_AT");
+	fl_test_env_start_daemon(env, NULL);
+	assert_ended(env, 1, "done");
+	/* once, not twice, and not lost */
+	g_assert_cmpuint(count_jobs(env, 1), ==, 1);
+	obj = fl_test_show(env, 1);
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "diffstat"), "1 file"));
+	{
+		g_autofree gchar *runs = fl_test_sh(repo, "git show flotilla/1:runs.txt");
+		g_assert_cmpstr(runs, ==, "ran\n");
+	}
+}
+
+/* the daemon killed while the job runs, and gone until it ended: the draft is not lost */
+static void
+test_session_daemon_killed(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *go = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *goal = g_strdup_printf(
+		"while [ ! -e '%s' ]; do sleep 0.2; done; echo after > after.txt", go);
+	guint id;
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", goal, NULL);
+	wait_status(env, id, "running on lab");
+	fl_test_env_stop_daemon(env, SIGKILL);
+	g_assert_true(g_file_set_contents(go, "", 0, NULL));
+	{
+		/* the job ends while no daemon watches */
+		g_autofree gchar *dir = job_dir(env, id);
+		g_autofree gchar *result = g_build_filename(dir, "result.json", NULL);
+		g_assert_true(fl_test_wait_file(result, WAIT_MS));
+	}
+	fl_test_env_start_daemon(env, NULL);
+	assert_ended(env, id, "done");
+	g_assert_cmpuint(count_jobs(env, id), ==, 1);
+	{
+		g_autofree gchar *after = fl_test_sh(repo, "git show flotilla/1:after.txt");
+		g_assert_cmpstr(after, ==, "after\n");
+	}
+}
+
+/* slurmctld and slurmd restart under a running job: it goes on and its draft comes back */
+static void
+test_session_slurm_restarts(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *go = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *goal = g_strdup_printf(
+		"while [ ! -e '%s' ]; do sleep 0.2; done; echo after > after.txt", go);
+	guint id;
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", goal, NULL);
+	wait_status(env, id, "running on lab");
+	g_assert_cmpint(cluster("restart-ctld"), ==, 0);
+	g_assert_cmpint(cluster("restart-slurmd"), ==, 0);
+	g_assert_true(g_file_set_contents(go, "", 0, NULL));
+	assert_ended(env, id, "done");
+	g_assert_cmpuint(count_jobs(env, id), ==, 1);
+}
+
+/* the node marked down under a running job: Slurm kills it, and the session says so instead
+ * of waiting for it forever or pretending it finished */
+static void
+test_session_node_down_running(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", "sleep 300", NULL);
+	wait_status(env, id, "running on lab");
+	g_assert_cmpint(cluster("node-down"), ==, 0);
+	assert_ended(env, id, "interrupted");
+	obj = fl_test_show(env, id);
+	g_test_message("%s", json_object_get_string_member(obj, "reason"));
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "lab"));
+	g_assert_cmpint(cluster("node-up"), ==, 0);
+	g_assert_cmpuint(count_jobs(env, id), ==, 1);
+}
+
+/* a node out of service: the job waits, the session says why; a controller that is away:
+ * the session waits for it; `status` says both */
+static void
+test_session_cluster_down(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *status = NULL;
+	g_autofree gchar *ls = NULL;
+	guint first;
+	guint second;
+
+	g_assert_cmpint(cluster("node-down"), ==, 0);
+	first = fl_test_run_session(env, repo, "--on", "lab", "--", "echo a > a.txt", NULL);
+	wait_status(env, first, "queued on lab: ");
+	ls = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_test_message("%s", ls);
+	g_assert_nonnull(strstr(ls, "queued on lab"));
+	status = fl_test_cli_ok(env, NULL, "status", NULL);
+	g_assert_nonnull(strstr(status, "cluster lab: reachable"));
+	g_assert_nonnull(strstr(status, "1 session there"));
+	g_clear_pointer(&status, g_free);
+
+	g_assert_cmpint(cluster("stop-ctld"), ==, 0);
+	second = fl_test_run_session(env, repo, "--on", "lab", "--", "echo b > b.txt", NULL);
+	wait_status(env, second, "unreachable");
+	wait_status(env, first, "unreachable");
+	status = fl_test_cli_ok(env, NULL, "status", NULL);
+	g_assert_nonnull(strstr(status, "cluster lab: unreachable"));
+
+	g_assert_cmpint(cluster("start-ctld"), ==, 0);
+	g_assert_cmpint(cluster("node-up"), ==, 0);
+	assert_ended(env, first, "done");
+	assert_ended(env, second, "done");
+	g_assert_cmpuint(count_jobs(env, first), ==, 1);
+	g_assert_cmpuint(count_jobs(env, second), ==, 1);
+}
+
+/* a Claude session on the cluster: the real CLI against the scripted model API, to a draft
+ * with its final message and cost, and an approval */
+static void
+test_session_claude(void)
+{
+	const gchar *claude = g_getenv("FL_CLAUDE");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *double_py =
+		g_test_build_filename(G_TEST_DIST, "doubles", "anthropic-double.py", NULL);
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *requests = NULL;
+	g_autofree gchar *work = NULL;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *base_url = NULL;
+	g_autofree gchar *line = NULL;
+	g_autofree gchar *shared = g_build_filename(cluster_dir, "shared", NULL);
+	g_autofree gchar *merged = NULL;
+	g_autoptr(GString) text = NULL;
+	g_autoptr(GDataInputStream) out = NULL;
+	g_autoptr(GSubprocess) model = NULL;
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *repo = NULL;
+	guint id;
+
+	if (claude == NULL || !g_file_test(claude, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_test_skip("the Claude Code CLI is not installed: run tests/setup-claude.sh");
+		return;
+	}
+	config = g_strdup_printf("[agent claude]\nkind=claude\ncommand=%s\n[cluster lab]\n"
+				 "kind=slurm\nshared-dir=%s\n",
+				 claude, shared);
+	env = fl_test_env_new(config);
+	repo = make_repo(env);
+	/* the agent works in the job's clone, on the "node" */
+	dir = job_dir(env, 1);
+	work = g_build_filename(dir, "work", NULL);
+	text = g_string_new("[{\"text\": \"Writing.\", \"tool_use\": {\"name\": \"Write\", "
+			    "\"input\": {\"file_path\": \"WORK/hello.txt\", \"content\": "
+			    "\"hello from the node\\n\"}}}, {\"text\": \"Wrote hello.txt\"}]");
+	g_string_replace(text, "WORK", work, 0);
+	script = g_build_filename(env->root, "script.json", NULL);
+	requests = g_build_filename(env->root, "requests.jsonl", NULL);
+	g_file_set_contents(script, text->str, -1, &error);
+	g_assert_no_error(error);
+	model = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+				 &error, g_getenv("FL_TEST_PYTHON"), double_py, script, requests,
+				 NULL);
+	g_assert_no_error(error);
+	out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(model));
+	line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+	g_assert_no_error(error);
+	base_url = g_strdup_printf("http://127.0.0.1:%s", line);
+	env->envp = g_environ_setenv(env->envp, "ANTHROPIC_BASE_URL", base_url, TRUE);
+	env->envp = g_environ_setenv(env->envp, "ANTHROPIC_API_KEY", "dummy-key", TRUE);
+	env->envp =
+		g_environ_setenv(env->envp, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--agent", "claude", "--",
+				 "say hello in a file", NULL);
+	assert_ended(env, id, "done");
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==, "Wrote hello.txt");
+	g_assert_cmpfloat(json_object_get_double_member(obj, "cost_usd"), >, 0);
+	g_assert_cmpint(json_object_get_int_member(obj, "turns"), >=, 2);
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	merged = fl_test_sh(repo, "git show main:hello.txt");
+	g_assert_cmpstr(merged, ==, "hello from the node\n");
+	g_subprocess_force_exit(model);
+	g_subprocess_wait(model, NULL, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -496,10 +993,24 @@ main(int argc, char **argv)
 	g_test_add_func("/slurm/client/memory", test_client_memory);
 	g_test_add_func("/slurm/client/node-down", test_client_node_down);
 	g_test_add_func("/slurm/client/restarts", test_client_restarts);
+	g_test_add_func("/slurm/session/draft", test_session_draft);
+	g_test_add_func("/slurm/session/bad-input", test_session_bad_input);
+	g_test_add_func("/slurm/session/claude", test_session_claude);
+	g_test_add_func("/slurm/session/cancel", test_session_cancel);
+	g_test_add_func("/slurm/session/memory", test_session_memory);
+	g_test_add_data_func("/slurm/session/crash-after-intent", "placement:intent:1",
+			     test_session_crash_at);
+	g_test_add_data_func("/slurm/session/crash-after-sbatch", "slurm:submitted:1",
+			     test_session_crash_at);
+	g_test_add_func("/slurm/session/daemon-killed", test_session_daemon_killed);
+	g_test_add_func("/slurm/session/slurm-restarts", test_session_slurm_restarts);
+	g_test_add_func("/slurm/session/cluster-down", test_session_cluster_down);
+	g_test_add_func("/slurm/session/node-down-running", test_session_node_down_running);
 
 	/* world-readable: munged and the job (as another "machine") must reach into it */
 	cluster_dir = fl_test_mkdtemp();
 	g_assert_cmpint(g_chmod(cluster_dir, 0755), ==, 0);
+	watch_over_cluster();
 	conf = g_build_filename(cluster_dir, "slurm.conf", NULL);
 	g_setenv("SLURM_CONF", conf, TRUE);
 	if (cluster("start") != 0) {
