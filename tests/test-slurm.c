@@ -726,13 +726,32 @@ test_session_cancel(void)
 {
 	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
 	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(GSubprocessLauncher) launcher =
+		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_autoptr(GSubprocess) follow = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *followed = NULL;
+	g_autofree gchar *started = g_build_filename(env->root, "started", NULL);
+	g_autofree gchar *goal = g_strdup_printf(
+		"trap 'echo got-term; exit 9' TERM; echo started-on-node; touch '%s'; "
+		"sleep 300 & wait",
+		started);
 	guint id;
 
-	id = fl_test_run_session(env, repo, "--on", "lab", "--",
-				 "trap 'echo got-term; exit 9' TERM; sleep 300 & wait", NULL);
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", goal, NULL);
 	wait_status(env, id, "running on lab");
+	/* the log streams from the shared directory while the job runs, to its end */
+	g_subprocess_launcher_set_environ(launcher, env->envp);
+	follow = g_subprocess_launcher_spawn(launcher, &error, g_getenv("FLOTILLA"), "log", "1",
+					     "--follow", NULL);
+	g_assert_no_error(error);
+	g_assert_true(fl_test_wait_file(started, WAIT_MS));
 	g_free(fl_test_cli_ok(env, NULL, "cancel", "1", NULL));
 	assert_ended(env, id, "cancelled");
+	g_subprocess_communicate_utf8(follow, NULL, NULL, &followed, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(followed, "started-on-node"));
+	g_assert_nonnull(strstr(followed, "got-term"));
 	{
 		g_autofree gchar *log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
 		g_assert_nonnull(strstr(log, "got-term"));
