@@ -447,6 +447,7 @@ fl_placement_slurm_listed_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) jobs = fl_slurm_list_finish(res, &error);
 	FlSlurmJob *job = NULL;
+	guint chosen = 0;
 
 	self->polling = FALSE;
 	if (self->finishing || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -468,15 +469,13 @@ fl_placement_slurm_listed_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	for (guint i = 0; i < jobs->len; i++) {
 		FlSlurmJob *candidate = g_ptr_array_index(jobs, i);
 		/* never submitted twice, but should it ever be, the recorded one is ours */
-		if (job == NULL || g_strcmp0(candidate->id, self->job_id) == 0)
+		if (job == NULL || g_strcmp0(candidate->id, self->job_id) == 0) {
 			job = candidate;
+			chosen = i;
+		}
 	}
 	if (job != NULL) {
-		g_ptr_array_steal(jobs, NULL);
-		for (guint i = 0; i < jobs->len; i++) {
-			if (g_ptr_array_index(jobs, i) != job)
-				fl_slurm_job_free(g_ptr_array_index(jobs, i));
-		}
+		job = g_ptr_array_steal_index(jobs, chosen);
 		fl_placement_slurm_set_job(self, job);
 		if (self->job_id == NULL) {
 			g_autoptr(GError) record_error = NULL;
