@@ -49,6 +49,7 @@ SIZES = {
         # each round checks out 300 trees of 10 000 files: one round fits the time budget
         "wt_sessions": 100, "wt_files": 10000, "wt_reps": 1,
         "overlap_drafts": 100, "overlap_files": 10000,
+        "slurm_sessions": 20,
     },
     "tiny": {
         "throughput_n": 10, "throughput_reps": 1, "parallel": 8,
@@ -59,11 +60,12 @@ SIZES = {
         "checkin_stored": 100, "checkin_pending": 10, "checkin_reps": 1,
         "wt_sessions": 10, "wt_files": 100, "wt_reps": 1,
         "overlap_drafts": 10, "overlap_files": 100,
+        "slurm_sessions": 3,
     },
 }
 
 BENCHMARKS = ("throughput", "idle", "memory", "startup", "view", "checkin", "worktrees",
-              "overlaps")
+              "overlaps", "slurm")
 
 
 def log(msg):
@@ -1082,6 +1084,94 @@ def bench_overlaps(ctx):
             verdict(busy_preview < idle_preview + 0.25))
     ctx.row("overlaps", "… first check of all drafts at start-up",
             fmt_ms(raw["startup_check_s"]), "", "", "")
+# ------------------------------------------------------------------ slurm
+
+
+def slurm_wait_gone(names, env, deadline_s=600):
+    """Until none of the jobs @names is pending, running or completing (Slurm has no event
+    to wait on; squeue is what its users poll too)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < deadline_s:
+        r = subprocess.run(["squeue", "--me", "-h", "-t", "PD,R,CG,CF", "-o", "%j",
+                            "--name=" + ",".join(names)], env=env, capture_output=True,
+                           text=True)
+        if r.returncode == 0 and not r.stdout.strip():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("Slurm jobs did not finish in time")
+
+
+def bench_slurm(ctx):
+    """Per-session overhead of flotilla on Slurm (bundle, job script, sbatch, squeue, the
+    draft fetched back) beside the same work submitted with sbatch by hand, on a real
+    single-node cluster started for the run (tests/doubles/slurm-cluster.sh)."""
+    s = ctx.size
+    n = s["slurm_sessions"]
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(top, "tests", "doubles", "slurm-cluster.sh")
+    if os.geteuid() != 0 or shutil.which("slurmctld", path="/usr/sbin:/usr/bin") is None:
+        ctx.row("slurm", "sessions on Slurm", "skipped: needs root and the Slurm packages "
+                "(tools/install-deps.sh)", "", "", "")
+        return
+    cluster = tempfile.mkdtemp(prefix="flbench-slurm-", dir="/tmp")
+    os.chmod(cluster, 0o755)
+    subprocess.run(["sh", script, cluster, "start"], check=True)
+    try:
+        env = dict(os.environ, SLURM_CONF=os.path.join(cluster, "slurm.conf"))
+        # by hand: each job clones a bundle, changes a file, commits, bundles the commit back
+        base = Instance(ctx, "slurm-base")
+        repo = os.path.join(base.dir, "repo")
+        make_repo(repo, 10, base.env)
+        hand = os.path.join(cluster, "hand")
+        os.makedirs(hand)
+        git("bundle", "create", "-q", os.path.join(hand, "repo.bundle"), "HEAD", cwd=repo,
+            env=base.env)
+        job = os.path.join(hand, "job.sh")
+        with open(job, "w") as f:
+            f.write("#!/bin/sh\nd=$1\ngit clone -q repo.bundle \"$d\" && cd \"$d\" && "
+                    "echo \"$d\" > bench-change.txt && git add -A && "
+                    "git -c user.name=b -c user.email=b@localhost commit -qm change && "
+                    "git bundle create -q ../\"$d\".bundle HEAD~1..HEAD\n")
+        names = [f"flbench-hand-{i}" for i in range(n)]
+        t0 = time.perf_counter()
+        for i, name in enumerate(names):
+            subprocess.run(["sbatch", "--parsable", "-J", name, "-D", hand, "-o",
+                            os.path.join(hand, name + ".out"), job, f"w{i}"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+        slurm_wait_gone(names, env)
+        by_hand = time.perf_counter() - t0
+        bundles = [b for b in os.listdir(hand) if b.startswith("w") and b.endswith(".bundle")]
+        if len(bundles) != n:
+            raise RuntimeError(f"{len(bundles)} of {n} jobs by hand left a bundle")
+
+        inst = Instance(ctx, "slurm-flotilla", max_parallel=s["parallel"])
+        with open(inst.config_file, "a") as f:
+            f.write(f"\n[cluster bench]\nkind=slurm\nshared-dir={cluster}/shared\n")
+        inst.env["SLURM_CONF"] = env["SLURM_CONF"]
+        goals = os.path.join(inst.dir, "goals.txt")
+        write_goals(goals, n, 'echo "$FLOTILLA_SESSION" > bench-change.txt')
+        inst.start()
+        try:
+            t0 = time.perf_counter()
+            inst.cli("run", "--on", "bench", "--repo", repo, "--from", goals)
+            # each status asks the cluster (sinfo): no need to ask it 200 times a second
+            ctx.bus.wait_idle(interval=0.1)
+            through = time.perf_counter() - t0
+            drafts = inst.query("SELECT COUNT(*) FROM sessions WHERE state = 'done' AND "
+                                "review = 'pending'")[0][0]
+            if drafts != n:
+                rows = inst.query("SELECT id, state, reason FROM sessions LIMIT 5")
+                raise RuntimeError(f"{drafts} of {n} sessions on Slurm became drafts: {rows}")
+        finally:
+            inst.stop()
+    finally:
+        subprocess.run(["sh", script, cluster, "stop"])
+        shutil.rmtree(cluster, ignore_errors=True)
+    ctx.results["slurm"] = {"sessions": n, "flotilla_s": through, "by_hand_s": by_hand}
+    ctx.row("slurm", f"{n} sessions on a single-node Slurm: wall time per session (submit to "
+            "draft recorded)", fmt_ms(through / n),
+            f"sbatch by hand (clone, commit, bundle; squeue): {fmt_ms(by_hand / n)}",
+            "(compare)", f"+{fmt_ms((through - by_hand) / n)} per session")
 
 
 # ------------------------------------------------------------------ main

@@ -33,7 +33,8 @@ _flotilla()
 		fi
 		case $word in
 		=) ;;
-		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t)
+		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t | \
+			--on | --memory)
 			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
 		-*) ;;
 		*)
@@ -63,12 +64,12 @@ _flotilla()
 	--base)
 		mapfile -t COMPREPLY < <(compgen -W "$(git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null)" -- "$cur")
 		return ;;
-	--verify | --name | --note | --limit | -n | --timeout | -t)
+	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory)
 		return ;;
 	esac
 
 	case $cmd in
-	run) opts="--repo= --base= --scratch --agent= --verify= --name= --from= --json" ;;
+	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --from= --json" ;;
 	ls) opts="--all --limit= --json" ;;
 	show | status | retry) opts="--json" ;;
 	log) opts="--follow" ;;

@@ -89,10 +89,12 @@ typedef struct {
 	gchar *base;
 	gchar *agent;
 	gchar *verify;
+	gchar *on; /* run --on: a [cluster NAME] or local */
+	gchar *memory;
 	gchar *name;
 	gchar *from;
 	gchar *note;
-	gchar *timeout; /* wait --timeout */
+	gchar *timeout; /* wait --timeout, run --timeout (on a cluster) */
 
 	GDBusConnection *connection; /* (owned) (nullable) */
 	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
@@ -149,6 +151,8 @@ fl_cli_free(FlCli *cli)
 	g_free(cli->base);
 	g_free(cli->agent);
 	g_free(cli->verify);
+	g_free(cli->on);
+	g_free(cli->memory);
 	g_free(cli->name);
 	g_free(cli->from);
 	g_free(cli->note);
@@ -831,6 +835,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "stale",
 						   "checked_against",
 						   "conflict_since",
+						   "placement",
 						   "placement_status",
 						   NULL};
 
@@ -839,8 +844,17 @@ static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path"
 							NULL};
 
 static const gchar *const fl_cli_status_keys[] = {
-	"version",        "running", "max_parallel", "queued",       "blocked",   "unreviewed",
-	"max_unreviewed", "held",    "paused",       "next_checkin", "state_dir", NULL};
+	"version", "running",      "max_parallel",   "queued",
+	"blocked", "unreviewed",   "max_unreviewed", "held",
+	"paused",  "next_checkin", "state_dir",      "clusters",
+	NULL};
+
+/* one [cluster NAME] in `status --json` */
+static const gchar *const fl_cli_cluster_keys[] = {"name",   "kind",    "reachable",
+						   "status", "running", NULL};
+
+static void
+fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *keys);
 
 static void
 fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
@@ -860,6 +874,16 @@ fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
 		GVariantIter iter;
 		GVariant *child;
 
+		if (g_variant_is_of_type(value, G_VARIANT_TYPE("aa{sv}"))) {
+			/* the clusters of `status` */
+			json_builder_begin_array(builder);
+			for (gsize i = 0; i < g_variant_n_children(value); i++) {
+				g_autoptr(GVariant) cluster = g_variant_get_child_value(value, i);
+				fl_cli_json_add_dict(builder, cluster, fl_cli_cluster_keys);
+			}
+			json_builder_end_array(builder);
+			break;
+		}
 		json_builder_begin_array(builder);
 		g_variant_iter_init(&iter, value);
 		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
@@ -1319,6 +1343,12 @@ fl_cli_options_run(FlCli *cli, GOptionContext *context)
 		 N_("Agent to run (default: [fleet] default-agent, else shell)"), N_("NAME")},
 		{"verify", 0, 0, G_OPTION_ARG_FILENAME, &cli->verify,
 		 N_("Command that checks the draft"), N_("CMD")},
+		{"on", 0, 0, G_OPTION_ARG_FILENAME, &cli->on,
+		 N_("Run on this cluster ([cluster NAME] in the config) or 'local'"), N_("NAME")},
+		{"memory", 0, 0, G_OPTION_ARG_FILENAME, &cli->memory,
+		 N_("Memory limit on the cluster, e.g. 4G"), N_("SIZE")},
+		{"timeout", 0, 0, G_OPTION_ARG_FILENAME, &cli->timeout,
+		 N_("Time limit on the cluster, e.g. 2h"), N_("DURATION")},
 		{"name", 0, 0, G_OPTION_ARG_FILENAME, &cli->name, N_("Short name for the session"),
 		 N_("NAME")},
 		{"from", 0, 0, G_OPTION_ARG_FILENAME, &cli->from,
@@ -1404,6 +1434,14 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));
 	if (token != NULL)
 		g_variant_builder_add(&builder, "{sv}", "token", g_variant_new_string(token));
+	if (cli->on != NULL)
+		g_variant_builder_add(&builder, "{sv}", "placement", g_variant_new_string(cli->on));
+	if (cli->memory != NULL)
+		g_variant_builder_add(&builder, "{sv}", "memory",
+				      g_variant_new_string(cli->memory));
+	if (cli->timeout != NULL)
+		g_variant_builder_add(&builder, "{sv}", "timeout",
+				      g_variant_new_string(cli->timeout));
 	return g_variant_builder_end(&builder);
 }
 
@@ -1489,7 +1527,10 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 	if (!fl_cli_check_utf8_option("name", cli->name, error) ||
 	    !fl_cli_check_utf8_option("agent", cli->agent, error) ||
 	    !fl_cli_check_utf8_option("base", cli->base, error) ||
-	    !fl_cli_check_utf8_option("verify", cli->verify, error))
+	    !fl_cli_check_utf8_option("verify", cli->verify, error) ||
+	    !fl_cli_check_utf8_option("on", cli->on, error) ||
+	    !fl_cli_check_utf8_option("memory", cli->memory, error) ||
+	    !fl_cli_check_utf8_option("timeout", cli->timeout, error))
 		return FALSE;
 	if (cli->scratch && cli->base != NULL)
 		return fl_cli_usage_error(error, _("--scratch runs outside any repository: it "
@@ -1784,6 +1825,9 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 		fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "landing"));
 		break;
 	case FL_CLI_GROUP_RUNNING:
+		/* on a cluster: what Slurm says ("queued on lab: Resources") */
+		if (fl_cli_dict_str(session, "placement_status") != NULL)
+			fl_cli_add_clean(parts, NULL, fl_cli_dict_str(session, "placement_status"));
 		if (fl_cli_seconds_since(fl_cli_dict_str(session, "started"), &seconds))
 			g_ptr_array_add(parts, fl_cli_format_duration(seconds));
 		if (fl_cli_dict_int(session, "turns", &turns))
@@ -1798,6 +1842,7 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 			g_ptr_array_add(parts, part);
 		break;
 	case FL_CLI_GROUP_QUEUED:
+		fl_cli_add_clean(parts, _("on"), fl_cli_dict_str(session, "placement"));
 		fl_cli_add_clean(parts, _("held"), fl_cli_dict_str(session, "held"));
 		break;
 	case FL_CLI_GROUP_FINISHED:
@@ -1994,10 +2039,12 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			note = fl_cli_dict_str(session, "waiting_for");
 		else if (g_strcmp0(state, "queued") == 0)
 			note = held[0] != '\0' ? held : fl_cli_dict_str(session, "held");
+		else if (g_strcmp0(state, "running") == 0)
+			note = fl_cli_dict_str(session, "placement_status");
 		else if (g_strcmp0(review, "pending") == 0 &&
 			 fl_cli_dict_str(session, "landing") != NULL)
 			note = fl_cli_dict_str(session, "landing");
-		else if (g_strcmp0(state, "done") != 0 && g_strcmp0(state, "running") != 0)
+		else if (g_strcmp0(state, "done") != 0)
 			note = fl_cli_dict_str(session, "reason");
 		note_clean = fl_cli_clean_line(note != NULL ? note : "");
 		g_string_append_printf(out, "%u\t%s\t%s\t%s\t%s\n", fl_cli_dict_id(session),
@@ -3082,6 +3129,40 @@ fl_cli_format_count(GVariant *status, const gchar *label, const gchar *key, cons
 	return g_strdup_printf("%s %" G_GINT64_FORMAT, label, count);
 }
 
+/* after the fleet's line, one per [cluster NAME] */
+static void
+fl_cli_print_clusters(GVariant *status)
+{
+	g_autoptr(GVariant) clusters =
+		g_variant_lookup_value(status, "clusters", G_VARIANT_TYPE("aa{sv}"));
+
+	for (gsize i = 0; clusters != NULL && i < g_variant_n_children(clusters); i++) {
+		g_autoptr(GVariant) cluster = g_variant_get_child_value(clusters, i);
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *text = NULL;
+		gboolean reachable = FALSE;
+		guint32 running = 0;
+		const gchar *what;
+
+		g_variant_lookup(cluster, "reachable", "b", &reachable);
+		g_variant_lookup(cluster, "running", "u", &running);
+		name = fl_cli_clean_line(fl_cli_dict_str(cluster, "name") != NULL
+						 ? fl_cli_dict_str(cluster, "name")
+						 : "?");
+		text = fl_cli_clean_line(fl_cli_dict_str(cluster, "status") != NULL
+						 ? fl_cli_dict_str(cluster, "status")
+						 : "");
+		/* TRANSLATORS: "cluster lab: reachable · up, 1 node idle · 2 sessions there" */
+		what = reachable ? _("reachable") : _("unreachable");
+		fprintf(stdout, _("cluster %s: %s · %s · "), name, what, text);
+		fprintf(stdout,
+			g_dngettext(GETTEXT_PACKAGE, "%u session there", "%u sessions there",
+				    running),
+			running);
+		fputc('\n', stdout);
+	}
+}
+
 static gboolean
 fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 {
@@ -3141,6 +3222,7 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		fprintf(stdout, _("next check-in: %s"), when);
 		fputc('\n', stdout);
 	}
+	fl_cli_print_clusters(status);
 	return TRUE;
 }
 

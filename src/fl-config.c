@@ -11,6 +11,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-schedule.h"
+#include "fl-slurm.h"
 
 static void
 fl_agent_config_free(FlAgentConfig *agent)
@@ -26,6 +27,18 @@ fl_agent_config_free(FlAgentConfig *agent)
 	g_free(agent->api_key_env);
 	g_free(agent->output);
 	g_free(agent);
+}
+
+static void
+fl_cluster_config_free(FlClusterConfig *cluster)
+{
+	if (cluster == NULL)
+		return;
+	g_free(cluster->name);
+	g_free(cluster->kind);
+	g_free(cluster->partition);
+	g_free(cluster->shared_dir);
+	g_free(cluster);
 }
 
 static FlAgentConfig *
@@ -57,6 +70,8 @@ fl_config_new_default(void)
 	self->prices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					     (GDestroyNotify)fl_agent_config_free);
+	self->clusters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					       (GDestroyNotify)fl_cluster_config_free);
 	for (guint i = 0; kinds[i] != NULL; i++) {
 		for (const FlAgentPreset *p = kinds[i]->presets; p != NULL && p->name != NULL; p++)
 			g_hash_table_insert(self->agents, g_strdup(p->name),
@@ -82,6 +97,8 @@ fl_config_free(FlConfig *self)
 	g_free(self->webhook);
 	g_free(self->webhook_format);
 	g_hash_table_unref(self->agents);
+	g_hash_table_unref(self->clusters);
+	g_free(self->placement);
 	g_free(self);
 }
 
@@ -229,8 +246,13 @@ fl_config_check_duplicate_groups(const gchar *path, const gchar *data, GError **
 static gboolean
 fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 {
-	const gchar *keys[] = {"max-parallel",   "max-unreviewed", "cancel-grace",
-			       "verify-timeout", "default-agent",  NULL};
+	const gchar *keys[] = {"max-parallel",
+			       "max-unreviewed",
+			       "cancel-grace",
+			       "verify-timeout",
+			       "default-agent",
+			       "placement",
+			       NULL};
 	g_autofree gchar *agent = NULL;
 
 	if (!g_key_file_has_group(kf, "fleet"))
@@ -245,6 +267,16 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 	    !fl_config_get_uint(kf, self->path, "fleet", "verify-timeout", 1, 86400,
 				&self->verify_timeout, error))
 		return FALSE;
+	if (!fl_config_get_str(kf, self->path, "fleet", "placement", &self->placement, error))
+		return FALSE;
+	/* "local" is the default spelled out */
+	if (g_strcmp0(self->placement, "local") == 0)
+		g_clear_pointer(&self->placement, g_free);
+	if (self->placement != NULL && fl_config_get_cluster(self, self->placement) == NULL) {
+		g_autofree gchar *what = g_strdup_printf(
+			_("no [cluster %s] in this file (or 'local')"), self->placement);
+		return fl_config_fail(error, self->path, "fleet", "placement", what);
+	}
 	agent = g_key_file_get_value(kf, "fleet", "default-agent", NULL);
 	if (agent == NULL)
 		return TRUE;
@@ -468,6 +500,55 @@ fl_config_load_prices(FlConfig *self, GKeyFile *kf, GError **error)
 	return TRUE;
 }
 
+static gboolean
+fl_config_load_cluster(FlConfig *self, GKeyFile *kf, const gchar *group, const gchar *name,
+		       GError **error)
+{
+	const gchar *keys[] = {"kind", "partition", "shared-dir", "memory", "time", "cpus", NULL};
+	g_autofree gchar *memory = NULL;
+	g_autofree gchar *time = NULL;
+	FlClusterConfig *cluster;
+
+	if (!fl_config_check_keys(kf, self->path, group, keys, error))
+		return FALSE;
+	if (name[0] == '\0' || strpbrk(name, " \t/") != NULL || g_strcmp0(name, "local") == 0)
+		return fl_config_fail(error, self->path, group, NULL,
+				      _("a cluster name must be one word other than 'local'"));
+	/* freed with the config even when invalid */
+	cluster = g_new0(FlClusterConfig, 1);
+	cluster->name = g_strdup(name);
+	g_hash_table_insert(self->clusters, g_strdup(name), cluster);
+	if (!fl_config_get_str(kf, self->path, group, "kind", &cluster->kind, error) ||
+	    !fl_config_get_str(kf, self->path, group, "partition", &cluster->partition, error) ||
+	    !fl_config_get_str(kf, self->path, group, "shared-dir", &cluster->shared_dir, error) ||
+	    !fl_config_get_str(kf, self->path, group, "memory", &memory, error) ||
+	    !fl_config_get_str(kf, self->path, group, "time", &time, error) ||
+	    !fl_config_get_uint(kf, self->path, group, "cpus", 1, 4096, &cluster->cpus, error))
+		return FALSE;
+	if (cluster->kind == NULL)
+		return fl_config_fail(error, self->path, group, "kind",
+				      _("missing: which scheduler it is (slurm)"));
+	if (g_strcmp0(cluster->kind, "slurm") != 0)
+		return fl_config_fail(error, self->path, group, "kind",
+				      _("must be 'slurm' (the only kind so far)"));
+	if (cluster->shared_dir == NULL)
+		return fl_config_fail(
+			error, self->path, group, "shared-dir",
+			_("missing: a directory this machine and the nodes both see"));
+	if (!g_path_is_absolute(cluster->shared_dir))
+		return fl_config_fail(error, self->path, group, "shared-dir",
+				      _("must be an absolute path"));
+	if (cluster->partition != NULL && strpbrk(cluster->partition, " \t") != NULL)
+		return fl_config_fail(error, self->path, group, "partition", _("must be one word"));
+	if (memory != NULL && !fl_slurm_parse_memory(memory, &cluster->memory_mb))
+		return fl_config_fail(error, self->path, group, "memory",
+				      _("must be a size like 512M or 4G"));
+	if (time != NULL && !fl_slurm_parse_minutes(time, &cluster->time_minutes))
+		return fl_config_fail(error, self->path, group, "time",
+				      _("must be a duration like 90m or 2h"));
+	return TRUE;
+}
+
 FlConfig *
 fl_config_load(const gchar *path, GError **error)
 {
@@ -513,6 +594,9 @@ fl_config_load(const gchar *path, GError **error)
 		} else if (g_str_has_prefix(group, "repo ")) {
 			if (!fl_config_load_repo(self, kf, group, group + 5, error))
 				return NULL;
+		} else if (g_str_has_prefix(group, "cluster ")) {
+			if (!fl_config_load_cluster(self, kf, group, group + 8, error))
+				return NULL;
 		} else {
 			fl_config_fail(error, path, group, NULL, _("unknown group"));
 			return NULL;
@@ -553,6 +637,18 @@ fl_config_get_api_key_envs(const FlConfig *self)
 	g_ptr_array_sort(names, fl_config_compare_names);
 	g_ptr_array_add(names, NULL);
 	return (gchar **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+}
+
+const FlClusterConfig *
+fl_config_get_cluster(const FlConfig *self, const gchar *name)
+{
+	return name != NULL ? g_hash_table_lookup(self->clusters, name) : NULL;
+}
+
+GList *
+fl_config_get_cluster_names(const FlConfig *self)
+{
+	return g_list_sort(g_hash_table_get_keys(self->clusters), (GCompareFunc)g_strcmp0);
 }
 
 const gchar *

@@ -23,6 +23,17 @@ typedef struct {
 	guint max_tokens;
 } FlAgentConfig;
 
+/* [cluster NAME]: a scheduler sessions can be placed on (`run --on NAME`) */
+typedef struct {
+	gchar *name;
+	gchar *kind;        /* "slurm" */
+	gchar *partition;   /* NULL: the cluster's default partition */
+	gchar *shared_dir;  /* absolute; the same path on this machine and on the nodes */
+	guint64 memory_mb;  /* 0: the partition's default */
+	guint time_minutes; /* 0: the partition's default */
+	guint cpus;         /* 0: one */
+} FlClusterConfig;
+
 typedef struct {
 	gchar *path; /* file it came from, NULL for defaults */
 	/* [fleet] */
@@ -31,6 +42,7 @@ typedef struct {
 	guint cancel_grace;   /* seconds between SIGTERM and SIGKILL */
 	guint verify_timeout; /* seconds */
 	gchar *default_agent; /* for sessions run without --agent; "shell" by default */
+	gchar *placement;     /* where sessions run unless `run --on` says: NULL = local */
 	/* [checkin] */
 	gchar *checkin_times;
 	gchar *checkin_every;
@@ -47,6 +59,8 @@ typedef struct {
 	GHashTable *repo_verify; /* path -> command */
 	/* [agent NAME] */
 	GHashTable *agents; /* name -> FlAgentConfig* */
+	/* [cluster NAME] */
+	GHashTable *clusters; /* name -> FlClusterConfig* */
 } FlConfig;
 
 /* the built-in defaults (no file) */
@@ -71,6 +85,12 @@ fl_config_get_agent(const FlConfig *self, const gchar *name);
 /* every variable an agent takes its API key from (api-key-env), each once, sorted */
 gchar **
 fl_config_get_api_key_envs(const FlConfig *self);
+/* a [cluster NAME] by name, NULL when there is none */
+const FlClusterConfig *
+fl_config_get_cluster(const FlConfig *self, const gchar *name);
+/* the placements that are not the local one, sorted by name */
+GList *
+fl_config_get_cluster_names(const FlConfig *self);
 /* the verify command configured for the repository at @toplevel, or NULL */
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);

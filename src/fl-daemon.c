@@ -12,6 +12,7 @@
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-fleet.h"
+#include "fl-slurm.h"
 #include "fl-store.h"
 #include "fl-util.h"
 
@@ -212,7 +213,18 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 		g_variant_iter_init(&iter, v);
 		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
 			g_autoptr(GVariant) owned = child;
-			GVariant *decorated = fl_daemon_decorate(self, owned, held);
+			g_autoptr(GVariant) placed = NULL;
+			GVariant *decorated;
+			guint32 id = 0;
+
+			/* what Slurm says lives in the daemon, not in the store */
+			if (g_variant_lookup(owned, "id", "u", &id))
+				placed = fl_fleet_get_placed_variant(self->fleet, id);
+			if (placed != NULL) {
+				g_variant_unref(owned);
+				owned = g_variant_ref_sink(g_steal_pointer(&placed));
+			}
+			decorated = fl_daemon_decorate(self, owned, held);
 			g_variant_builder_add_value(&b, decorated != NULL ? decorated : owned);
 		}
 		g_variant_unref(g_variant_ref_sink(v));
@@ -363,10 +375,84 @@ fl_daemon_handle_get_events(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* GetStatus waits for every cluster's answer (sinfo, in parallel) before it answers */
+typedef struct {
+	FlDbusFlotilla1 *skeleton;         /* (owned) */
+	GDBusMethodInvocation *invocation; /* (owned) */
+	GVariant *status;                  /* (owned) what does not depend on the clusters */
+	GPtrArray *clusters;               /* (owned) GVariant a{sv} per cluster, in order */
+	guint pending;
+} FlStatusCtx;
+
+typedef struct {
+	FlStatusCtx *ctx;
+	guint index;
+	gchar *name;
+	guint running;
+} FlStatusPing;
+
+static void
+fl_daemon_status_answer(FlStatusCtx *ctx)
+{
+	GVariantBuilder b;
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *value;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+	g_variant_iter_init(&iter, ctx->status);
+	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+		g_variant_builder_add(&b, "{sv}", key, value);
+		g_variant_unref(value);
+	}
+	g_variant_builder_add(&b, "{sv}", "clusters",
+			      g_variant_new_array(G_VARIANT_TYPE("a{sv}"),
+						  (GVariant **)ctx->clusters->pdata,
+						  ctx->clusters->len));
+	fl_dbus_flotilla1_complete_get_status(ctx->skeleton, ctx->invocation,
+					      g_variant_builder_end(&b));
+	g_object_unref(ctx->skeleton);
+	g_object_unref(ctx->invocation);
+	g_variant_unref(ctx->status);
+	g_ptr_array_unref(ctx->clusters);
+	g_free(ctx);
+}
+
+static void
+fl_daemon_status_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	FlStatusPing *ping = user_data;
+	FlStatusCtx *ctx = ping->ctx;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = fl_slurm_ping_finish(res, &error);
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&b, "{sv}", "name", g_variant_new_string(ping->name));
+	g_variant_builder_add(&b, "{sv}", "kind", g_variant_new_string("slurm"));
+	/* a partition Slurm does not know is reachable but of no use: say so, not "down" */
+	g_variant_builder_add(
+		&b, "{sv}", "reachable",
+		g_variant_new_boolean(text != NULL || !g_error_matches(error, G_IO_ERROR,
+								       G_IO_ERROR_NOT_CONNECTED)));
+	g_variant_builder_add(&b, "{sv}", "status",
+			      g_variant_new_string(text != NULL ? text : error->message));
+	g_variant_builder_add(&b, "{sv}", "running", g_variant_new_uint32(ping->running));
+	g_ptr_array_index(ctx->clusters, ping->index) =
+		g_variant_ref_sink(g_variant_builder_end(&b));
+	g_free(ping->name);
+	g_free(ping);
+	if (--ctx->pending == 0)
+		fl_daemon_status_answer(ctx);
+}
+
 static gboolean
 fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			    FlDaemon *self)
 {
+	g_autoptr(GList) clusters = NULL;
+	FlStatusCtx *ctx;
+	guint i = 0;
 	g_autofree gchar *held = NULL;
 	g_autoptr(GDateTime) next = NULL;
 	GVariantBuilder b;
@@ -402,7 +488,29 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 		g_autofree gchar *iso = g_date_time_format(next, "%Y-%m-%dT%H:%M:%S%:z");
 		g_variant_builder_add(&b, "{sv}", "next_checkin", g_variant_new_string(iso));
 	}
-	fl_dbus_flotilla1_complete_get_status(skeleton, invocation, g_variant_builder_end(&b));
+	clusters = fl_config_get_cluster_names(self->config);
+	if (clusters == NULL) {
+		fl_dbus_flotilla1_complete_get_status(skeleton, invocation,
+						      g_variant_builder_end(&b));
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	ctx = g_new0(FlStatusCtx, 1);
+	ctx->skeleton = g_object_ref(skeleton);
+	ctx->invocation = g_object_ref(invocation);
+	ctx->status = g_variant_ref_sink(g_variant_builder_end(&b));
+	ctx->clusters = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+	g_ptr_array_set_size(ctx->clusters, g_list_length(clusters));
+	ctx->pending = ctx->clusters->len;
+	for (GList *l = clusters; l != NULL; l = l->next, i++) {
+		const FlClusterConfig *cluster = fl_config_get_cluster(self->config, l->data);
+		FlStatusPing *ping = g_new0(FlStatusPing, 1);
+
+		ping->ctx = ctx;
+		ping->index = i;
+		ping->name = g_strdup(cluster->name);
+		ping->running = fl_fleet_get_running_on(self->fleet, cluster->name);
+		fl_slurm_ping_async(cluster->partition, NULL, fl_daemon_status_ping_cb, ping);
+	}
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

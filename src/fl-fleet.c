@@ -11,6 +11,7 @@
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-slurm.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -456,6 +457,33 @@ fl_fleet_get_blocked(FlFleet *self)
 	return n;
 }
 
+guint
+fl_fleet_get_running_on(FlFleet *self, const gchar *placement)
+{
+	GHashTableIter iter;
+	gpointer value;
+	guint n = 0;
+
+	g_hash_table_iter_init(&iter, self->live);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		FlSessionData *d = fl_session_get_data(value);
+		if (d->state != FL_STATE_QUEUED && g_strcmp0(d->placement, placement) == 0)
+			n++;
+	}
+	return n;
+}
+
+GVariant *
+fl_fleet_get_placed_variant(FlFleet *self, guint id)
+{
+	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+
+	if (live == NULL || fl_session_get_data(live)->placement == NULL)
+		return NULL;
+	return fl_session_data_to_variant(fl_session_get_data(live),
+					  fl_store_get_state_dir(self->store));
+}
+
 GVariant *
 fl_fleet_get_session(FlFleet *self, guint id, GError **error)
 {
@@ -563,8 +591,12 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_spec_str(dict, "name");
 	const gchar *agent = fl_spec_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal", "name",  "agent",   "repo",     "base", "verify",
-				"cwd",  "token", "scratch", "retry-of", NULL};
+	const gchar *known[] = {"goal",      "name",   "agent",   "repo",    "base",
+				"verify",    "cwd",    "token",   "scratch", "retry-of",
+				"placement", "memory", "timeout", NULL};
+	const gchar *placement = fl_spec_str(dict, "placement");
+	const gchar *memory = fl_spec_str(dict, "memory");
+	const gchar *timeout = fl_spec_str(dict, "timeout");
 	const gchar *base = fl_spec_str(dict, "base");
 	GVariantIter iter;
 	const gchar *key;
@@ -623,6 +655,35 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 			    base);
 		return FALSE;
 	}
+	/* where it runs is settled now, so that ls says it while the session waits */
+	if (placement == NULL)
+		placement = self->config->placement;
+	if (g_strcmp0(placement, "local") == 0)
+		placement = NULL;
+	if (placement != NULL && fl_config_get_cluster(self->config, placement) == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("no cluster '%s' (configure it as [cluster %s])"), placement,
+			    placement);
+		return FALSE;
+	}
+	if ((memory != NULL || timeout != NULL) && placement == NULL) {
+		/* TRANSLATORS: --memory, --timeout and --on NAME are options: keep them */
+		g_set_error_literal(
+			error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("--memory and --timeout are limits on a cluster: add --on NAME"));
+		return FALSE;
+	}
+	if (memory != NULL && !fl_slurm_parse_memory(memory, &d->memory_mb)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is not a memory size like 512M or 4G"), memory);
+		return FALSE;
+	}
+	if (timeout != NULL && !fl_slurm_parse_minutes(timeout, &d->time_minutes)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is not a duration like 90m or 2h"), timeout);
+		return FALSE;
+	}
+	d->placement = g_strdup(placement);
 	d->goal = g_strdup(goal);
 	d->name = g_strdup(name);
 	d->agent = g_strdup(agent);
@@ -670,6 +731,17 @@ fl_fleet_apply_probe(FlFleet *self, FlSessionData *d, const FlRepoInfo *info)
 	if (d->verify_command == NULL)
 		d->verify_command =
 			g_strdup(fl_config_get_repo_verify(self->config, info->toplevel));
+}
+
+/* a draft comes back from a cluster only as commits: that needs a git repository */
+static gboolean
+fl_fleet_check_placed(const FlSessionData *d, GError **error)
+{
+	if (d->placement == NULL || d->repo != NULL)
+		return TRUE;
+	g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+		    _("a session on cluster %s needs a git repository (--repo DIR)"), d->placement);
+	return FALSE;
 }
 
 static void
@@ -771,6 +843,7 @@ fl_fleet_run_next(GTask *task)
 {
 	FlFleet *self = g_task_get_source_object(task);
 	RunData *rd = g_task_get_task_data(task);
+	GError *placed_error = NULL;
 
 	for (; rd->next < g_variant_n_children(rd->specs); rd->next++) {
 		g_autoptr(GError) error = NULL;
@@ -810,11 +883,16 @@ fl_fleet_run_next(GTask *task)
 			g_ptr_array_add(rd->datas, g_steal_pointer(&d));
 		}
 		cur = g_ptr_array_index(rd->datas, rd->next);
-		if (cur->repo == NULL)
+		if (cur->repo == NULL) {
+			if (!fl_fleet_check_placed(cur, &placed_error))
+				break;
 			continue;
+		}
 		if (fl_fleet_spec_bool(rd->specs, rd->next, "scratch")) {
 			/* asked for: an empty directory even inside a repository */
 			fl_fleet_apply_probe(self, cur, NULL);
+			if (!fl_fleet_check_placed(cur, &placed_error))
+				break;
 			continue;
 		}
 		/* a batch of goals usually comes from one directory: it is looked at once */
@@ -841,6 +919,13 @@ fl_fleet_run_next(GTask *task)
 			return;
 		}
 		fl_fleet_apply_probe(self, cur, info);
+		if (!fl_fleet_check_placed(cur, &placed_error))
+			break;
+	}
+	if (placed_error != NULL) {
+		g_task_return_error(task, placed_error);
+		g_object_unref(task);
+		return;
 	}
 	fl_fleet_run_commit(task);
 	g_object_unref(task);

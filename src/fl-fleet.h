@@ -97,6 +97,13 @@ fl_fleet_get_blocked(FlFleet *self);
 /* why changes are kept in memory because the store does not take them, or NULL */
 const gchar *
 fl_fleet_get_store_error(FlFleet *self);
+/* sessions on @placement (a [cluster NAME]) that are running or blocked there */
+guint
+fl_fleet_get_running_on(FlFleet *self, const gchar *placement);
+/* a live session on a cluster as the store cannot tell it (what Slurm says, where its log is
+ * written), NULL for any other */
+GVariant *
+fl_fleet_get_placed_variant(FlFleet *self, guint id);
 /* why queued sessions wait although slots are free, or NULL */
 gchar *
 fl_fleet_get_held_reason(FlFleet *self);

@@ -8,6 +8,7 @@
 
 #include "fl-error.h"
 #include "fl-placement-local.h"
+#include "fl-placement-slurm.h"
 #include "fl-runner-protocol.h"
 #include "fl-util.h"
 
@@ -28,6 +29,7 @@ typedef struct {
 
 static const FlPlacementKind fl_placement_kinds[] = {
 	{"local", fl_placement_local_get_type},
+	{"slurm", fl_placement_slurm_get_type},
 };
 
 typedef struct {
@@ -38,6 +40,8 @@ typedef struct {
 	gchar *dir;
 	gchar *runner_path;
 	guint attempt;
+	guint64 memory_mb;
+	guint time_minutes;
 	gboolean has_intent;
 	GHashTable *records; /* (owned) key -> value: what the subclass recorded */
 	gboolean ended;
@@ -157,8 +161,15 @@ fl_placement_new(const FlPlacementSetup *setup, GError **error)
 	}
 	if (name == NULL)
 		name = "local";
-	/* a name is its kind until configured placements (clusters) name others */
-	kind_name = recorded_kind != NULL ? recorded_kind : name;
+	/* "local" is its own kind; a [cluster NAME] says its kind */
+	if (recorded_kind != NULL)
+		kind_name = recorded_kind;
+	else if (fl_config_get_cluster(setup->config, name) != NULL)
+		kind_name = fl_config_get_cluster(setup->config, name)->kind;
+	else if (g_strcmp0(name, "local") == 0)
+		kind_name = name;
+	else
+		kind_name = NULL;
 	kind = fl_placement_find_kind(kind_name);
 	if (kind == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown placement '%s'"),
@@ -173,6 +184,8 @@ fl_placement_new(const FlPlacementSetup *setup, GError **error)
 	priv->session_id = setup->session_id;
 	priv->dir = g_strdup(setup->session_dir);
 	priv->runner_path = g_strdup(setup->runner_path);
+	priv->memory_mb = setup->memory_mb;
+	priv->time_minutes = setup->time_minutes;
 	fl_placement_read_intent(self);
 	klass = FL_PLACEMENT_GET_CLASS(self);
 	if (klass->configure != NULL && !klass->configure(self, error))
@@ -376,6 +389,15 @@ fl_placement_get_config(FlPlacement *self)
 	return priv->config;
 }
 
+void
+fl_placement_get_limits(FlPlacement *self, guint64 *memory_mb, guint *time_minutes)
+{
+	FlPlacementPrivate *priv = fl_placement_get_instance_private(self);
+
+	*memory_mb = priv->memory_mb;
+	*time_minutes = priv->time_minutes;
+}
+
 const gchar *
 fl_placement_get_runner_path(FlPlacement *self)
 {
@@ -428,6 +450,12 @@ fl_placement_record(FlPlacement *self, const gchar *key, const gchar *value, GEr
 }
 
 void
+fl_placement_status_changed(FlPlacement *self)
+{
+	g_signal_emit(self, fl_placement_signals[SIGNAL_STATUS_CHANGED], 0);
+}
+
+void
 fl_placement_emit_ended(FlPlacement *self, const FlPlacementEnd *end)
 {
 	FlPlacementPrivate *priv = fl_placement_get_instance_private(self);
@@ -436,12 +464,6 @@ fl_placement_emit_ended(FlPlacement *self, const FlPlacementEnd *end)
 		return;
 	priv->ended = TRUE;
 	g_signal_emit(self, fl_placement_signals[SIGNAL_ENDED], 0, end);
-}
-
-void
-fl_placement_status_changed(FlPlacement *self)
-{
-	g_signal_emit(self, fl_placement_signals[SIGNAL_STATUS_CHANGED], 0);
 }
 
 static void

@@ -105,6 +105,8 @@ typedef struct {
 	guint session_id;
 	const gchar *session_dir; /* state_dir/sessions/<id> */
 	const gchar *runner_path; /* flotilla-runner */
+	guint64 memory_mb;        /* limits asked for the session (run --memory, --timeout); */
+	guint time_minutes;       /* 0: the placement's own */
 } FlPlacementSetup;
 
 #define FL_TYPE_PLACEMENT (fl_placement_get_type())
@@ -171,6 +173,9 @@ fl_placement_get_file(FlPlacement *self, const gchar *name);
 /* for subclasses */
 const FlConfig *
 fl_placement_get_config(FlPlacement *self);
+/* the limits of FlPlacementSetup, 0 where none was asked for */
+void
+fl_placement_get_limits(FlPlacement *self, guint64 *memory_mb, guint *time_minutes);
 const gchar *
 fl_placement_get_runner_path(FlPlacement *self);
 /* the attempt being spawned or adopted (0 before any), and its deterministic job name */

@@ -58,6 +58,10 @@
 #define FL_RUNNER_OPT_GRACE   "--grace"
 #define FL_RUNNER_OPT_ENV     "--env"
 #define FL_RUNNER_OPT_LOCK_FD "--lock-fd"
+/* files of NUL-separated strings (a cluster job's, 0600): KEY=VALUE pairs added like --env,
+ * and the program with its arguments instead of those after -- */
+#define FL_RUNNER_OPT_ENV_FILE  "--env-file"
+#define FL_RUNNER_OPT_ARGV_FILE "--argv-file"
 
 /* the runner's own exit status when it could not start the agent */
 #define FL_RUNNER_EXIT_USAGE      2

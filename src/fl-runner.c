@@ -34,8 +34,8 @@ typedef struct {
 	const gchar *cwd;
 	gdouble grace;
 	gint lock_fd;   /* -1 when none was passed */
-	GPtrArray *env; /* (element-type utf8) (unowned): KEY=VALUE strings from argv */
-	gchar **argv;   /* (unowned): the tail of main()'s argv */
+	GPtrArray *env; /* (element-type utf8) (unowned): KEY=VALUE strings from argv or a file */
+	gchar **argv;   /* (unowned): the tail of main()'s argv, or --argv-file's */
 } FlRunnerArgs;
 
 typedef struct {
@@ -47,7 +47,32 @@ typedef struct {
 
 static const gchar *fl_runner_usage =
 	"usage: flotilla-runner --dir SESSION_DIR [--cwd DIR] [--grace SECONDS] "
-	"[--lock-fd FD] [--env KEY=VALUE]... -- PROGRAM [ARG...]";
+	"[--lock-fd FD] [--env KEY=VALUE]... [--env-file FILE] "
+	"(-- PROGRAM [ARG...] | --argv-file FILE)";
+
+/*
+ * NUL-separated strings from @path. A cluster job passes the agent's command and environment
+ * this way: a command line is visible to every user of the node (ps), a job's script and
+ * environment to every administrator of the cluster; a 0600 file is not. The contents live
+ * as long as the runner.
+ */
+static gchar **
+fl_runner_read_strv(const gchar *path, GError **error)
+{
+	gchar *contents = NULL;
+	gsize len = 0;
+	GPtrArray *items;
+
+	if (!g_file_get_contents(path, &contents, &len, error))
+		return NULL;
+	/* g_file_get_contents() ends the buffer with a NUL of its own, so the last string ends
+	 * even when the file does not */
+	items = g_ptr_array_new();
+	for (gsize off = 0; off < len; off += strlen(contents + off) + 1)
+		g_ptr_array_add(items, contents + off);
+	g_ptr_array_add(items, NULL);
+	return (gchar **)g_ptr_array_free(items, FALSE);
+}
 
 static gboolean
 fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error)
@@ -67,6 +92,8 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 		    g_strcmp0(name, FL_RUNNER_OPT_CWD) != 0 &&
 		    g_strcmp0(name, FL_RUNNER_OPT_GRACE) != 0 &&
 		    g_strcmp0(name, FL_RUNNER_OPT_LOCK_FD) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_ENV_FILE) != 0 &&
+		    g_strcmp0(name, FL_RUNNER_OPT_ARGV_FILE) != 0 &&
 		    g_strcmp0(name, FL_RUNNER_OPT_ENV) != 0) {
 			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
 				    "unknown argument '%s' (the program goes after --)", arg);
@@ -113,6 +140,35 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 				return FALSE;
 			}
 			args->grace = grace;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_ENV_FILE) == 0 ||
+			   g_strcmp0(name, FL_RUNNER_OPT_ARGV_FILE) == 0) {
+			g_autoptr(GError) read_error = NULL;
+			gchar **items = fl_runner_read_strv(value, &read_error);
+			gboolean is_env = g_strcmp0(name, FL_RUNNER_OPT_ENV_FILE) == 0;
+
+			if (items == NULL) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "%s: %s", name, read_error->message);
+				return FALSE;
+			}
+			for (guint j = 0; is_env && items[j] != NULL; j++) {
+				const gchar *sep = strchr(items[j], '=');
+				if (sep == NULL || sep == items[j]) {
+					g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+						    "%s holds '%s', not KEY=VALUE", value,
+						    items[j]);
+					return FALSE;
+				}
+				g_ptr_array_add(args->env, items[j]);
+			}
+			if (!is_env) {
+				if (items[0] == NULL || items[0][0] == '\0') {
+					g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+						    "%s holds no program", value);
+					return FALSE;
+				}
+				args->argv = items;
+			}
 		} else {
 			const gchar *sep = strchr(value, '=');
 
@@ -129,6 +185,14 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 		g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
 				    "--dir SESSION_DIR is required");
 		return FALSE;
+	}
+	if (args->argv != NULL) {
+		if (i + 1 < argc) {
+			g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+					    "a program after -- and --argv-file too");
+			return FALSE;
+		}
+		return TRUE;
 	}
 	if (i + 1 >= argc || argv[i + 1][0] == '\0') {
 		g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,

@@ -160,7 +160,9 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->reason);
 	g_free(d->merge_commit);
 	g_free(d->agent_session);
+	g_free(d->placement);
 	g_free(d->placement_status);
+	g_free(d->log_path);
 	g_free(d);
 }
 
@@ -205,7 +207,8 @@ GVariant *
 fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 {
 	g_autofree gchar *dir = fl_session_dir_for(state_dir, d->id);
-	g_autofree gchar *log = g_build_filename(dir, "output.log", NULL);
+	g_autofree gchar *log = d->log_path != NULL ? g_strdup(d->log_path)
+						    : g_build_filename(dir, "output.log", NULL);
 	GVariantBuilder b;
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
@@ -241,9 +244,13 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_variant_add_str(&b, "final_message", d->final_message);
 	fl_variant_add_str(&b, "reason", d->reason);
 	fl_variant_add_str(&b, "merge_commit", d->merge_commit);
+	fl_variant_add_str(&b, "placement", d->placement);
 	fl_variant_add_str(&b, "placement_status", d->placement_status);
-	/* the log is created by the runner; point at it for `flotilla log` even before */
-	if (d->state != FL_STATE_QUEUED || g_file_test(log, G_FILE_TEST_EXISTS))
+	/* the log is created by the runner; point at it for `flotilla log` even before (a
+	 * session on a cluster: once it is submitted, when it says where) */
+	if ((d->state != FL_STATE_QUEUED &&
+	     (d->placement == NULL || d->log_path != NULL || !fl_state_is_active(d->state))) ||
+	    g_file_test(log, G_FILE_TEST_EXISTS))
 		fl_variant_add_str(&b, "log_path", log);
 	fl_variant_add_file(&b, "patch_path", dir, "draft.patch");
 	fl_variant_add_file(&b, "verify_log_path", dir, "verify.log");
@@ -523,6 +530,9 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 	}
 	self->finishing = TRUE;
 	fl_session_stop_watching(self);
+	/* from now on the log is the copy on this machine, if the placement made one */
+	g_clear_pointer(&d->log_path, g_free);
+	g_clear_pointer(&d->placement_status, g_free);
 	if (end->kind == FL_PLACEMENT_END_LOST) {
 		self->end_state =
 			self->cancel_requested ? FL_STATE_CANCELLED : FL_STATE_INTERRUPTED;
@@ -539,7 +549,10 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 		} else {
 			self->end_state = FL_STATE_FAILED;
 			g_free(d->reason);
-			if (d->signal != 0)
+			/* a placement that knows better (a cluster's memory or time limit) says */
+			if (end->reason != NULL)
+				d->reason = g_strdup(end->reason);
+			else if (d->signal != 0)
 				d->reason = g_strdup_printf(_("killed by signal %d"), d->signal);
 			else
 				d->reason =
@@ -550,16 +563,23 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 	fl_session_make_draft(self);
 }
 
+/* where it runs says more (a cluster's queue): shown by ls and show, not stored */
 static void
 fl_session_placement_status_cb(FlPlacement *placement, gpointer user_data)
 {
 	FlSession *self = user_data;
+	FlSessionData *d = self->data;
 	g_autofree gchar *status = fl_placement_get_status(placement);
+	g_autofree gchar *log = fl_placement_get_log_path(placement);
 
-	if (g_strcmp0(status, self->data->placement_status) == 0)
+	if (self->finishing || !fl_state_is_active(d->state))
 		return;
-	g_free(self->data->placement_status);
-	self->data->placement_status = g_steal_pointer(&status);
+	if (g_strcmp0(status, d->placement_status) == 0 && g_strcmp0(log, d->log_path) == 0)
+		return;
+	g_free(d->placement_status);
+	d->placement_status = g_steal_pointer(&status);
+	g_free(d->log_path);
+	d->log_path = d->placement != NULL ? g_steal_pointer(&log) : NULL;
 	fl_session_changed(self);
 }
 
@@ -578,6 +598,10 @@ fl_session_get_placement(FlSession *self, GError **error)
 	setup.session_id = self->data->id;
 	setup.session_dir = dir;
 	setup.runner_path = self->runner_path;
+	/* NULL: the one an earlier daemon recorded, else this machine */
+	setup.name = self->data->placement;
+	setup.memory_mb = self->data->memory_mb;
+	setup.time_minutes = self->data->time_minutes;
 	self->placement = fl_placement_new(&setup, error);
 	if (self->placement == NULL)
 		return NULL;

@@ -68,8 +68,13 @@ typedef struct {
 	gchar *final_message;
 	gchar *reason;
 	gchar *merge_commit;
-	gchar *agent_session;    /* e.g. the Claude session UUID */
-	gchar *placement_status; /* not stored: what the placement says about the run now */
+	gchar *agent_session; /* e.g. the Claude session UUID */
+	gchar *placement;     /* the [cluster NAME] it runs on; NULL: this machine */
+	guint64 memory_mb;    /* limits asked for with run --memory/--timeout; 0: the cluster's */
+	guint time_minutes;
+	/* not stored: what its placement says while it runs there */
+	gchar *placement_status; /* "queued on lab: Resources" */
+	gchar *log_path;         /* where its log is written, when not in the session dir */
 } FlSessionData;
 
 FlSessionData *

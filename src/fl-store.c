@@ -48,9 +48,9 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"id, name, goal, agent, repo, base, base_commit, branch, worktree, verify_command, "       \
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
-	"links_outside, verify_commit"
+	"links_outside, verify_commit, placement, memory_mb, time_minutes"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 28
+#define FL_SESSION_N_COLUMNS 31
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -62,14 +62,15 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_INSERT_SESSION] =
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?24, ?25, ?26, ?27, ?28)",
+		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
 		"review=?12, created=?13, started=?14, finished=?15, exit_code=?16, signal=?17, "
 		"verify=?18, diffstat=?19, cost_usd=?20, turns=?21, waiting_for=?22, "
 		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26, "
-		"links_outside=?27, verify_commit=?28 WHERE id=?1",
+		"links_outside=?27, verify_commit=?28, placement=?29, memory_mb=?30, "
+		"time_minutes=?31 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -165,6 +166,10 @@ static const gchar *const fl_store_migrations[] = {
 	 * commit its verify command checked */
 	"ALTER TABLE sessions ADD COLUMN links_outside TEXT;"
 	"ALTER TABLE sessions ADD COLUMN verify_commit TEXT;",
+	/* where a session runs (NULL: this machine) and the limits asked for there */
+	"ALTER TABLE sessions ADD COLUMN placement TEXT;"
+	"ALTER TABLE sessions ADD COLUMN memory_mb INTEGER;"
+	"ALTER TABLE sessions ADD COLUMN time_minutes INTEGER;",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -624,6 +629,15 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 	fl_store_bind_text(stmt, 26, d->agent_session);
 	fl_store_bind_text(stmt, 27, d->links_outside);
 	fl_store_bind_text(stmt, 28, d->verify_commit);
+	fl_store_bind_text(stmt, 29, d->placement);
+	if (d->memory_mb > 0)
+		sqlite3_bind_int64(stmt, 30, (gint64)d->memory_mb);
+	else
+		sqlite3_bind_null(stmt, 30);
+	if (d->time_minutes > 0)
+		sqlite3_bind_int64(stmt, 31, d->time_minutes);
+	else
+		sqlite3_bind_null(stmt, 31);
 }
 
 static gchar *
@@ -673,6 +687,9 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->agent_session = fl_store_column_text(stmt, 25);
 	d->links_outside = fl_store_column_text(stmt, 26);
 	d->verify_commit = fl_store_column_text(stmt, 27);
+	d->placement = fl_store_column_text(stmt, 28);
+	d->memory_mb = (guint64)MAX(sqlite3_column_int64(stmt, 29), 0);
+	d->time_minutes = (guint)CLAMP(sqlite3_column_int64(stmt, 30), 0, G_MAXUINT);
 	return g_steal_pointer(&d);
 }
 

@@ -2726,3 +2726,105 @@ fl_worktree_find_revert_finish(GAsyncResult *res, GError **error)
 			     NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* bundles: how a draft branch travels to a cluster node and back */
+
+static void
+fl_bundle_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL)
+		g_task_return_error(task, g_steal_pointer(&error));
+	else if (run->status != 0)
+		g_task_return_error(task,
+				    fl_run_error(run, FL_ERROR_FAILED, g_task_get_task_data(task)));
+	else
+		g_task_return_boolean(task, TRUE);
+}
+
+void
+fl_worktree_bundle_async(const gchar *worktree, const gchar *path, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+
+	g_task_set_source_tag(task, fl_worktree_bundle_async);
+	g_task_set_task_data(task, g_strdup_printf(_("cannot bundle %s"), worktree), g_free);
+	/* HEAD alone: the whole history the draft starts from, under no branch name of ours */
+	fl_git(task, worktree, NULL, fl_bundle_done_cb, "bundle", "create", "--quiet", path, "HEAD",
+	       NULL);
+}
+
+gboolean
+fl_worktree_bundle_finish(GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+typedef struct {
+	gchar *worktree;
+	gchar *head;
+} FlFetchCtx;
+
+static void
+fl_fetch_ctx_free(FlFetchCtx *ctx)
+{
+	g_free(ctx->worktree);
+	g_free(ctx->head);
+	g_free(ctx);
+}
+
+static void
+fl_fetch_bundle_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFetchCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *what = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		what = g_strdup_printf(_("cannot fetch the draft into %s"), ctx->worktree);
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		return;
+	}
+	/* only forward: what the job sends back must build on what it was given */
+	fl_git(task, ctx->worktree, NULL, fl_bundle_done_cb, "merge", "--ff-only", "--quiet",
+	       ctx->head, NULL);
+}
+
+void
+fl_worktree_fetch_bundle_async(const gchar *worktree, const gchar *bundle, const gchar *head,
+			       GCancellable *cancellable, GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+	FlFetchCtx *ctx = g_new0(FlFetchCtx, 1);
+
+	g_task_set_source_tag(task, fl_worktree_fetch_bundle_async);
+	ctx->worktree = g_strdup(worktree);
+	ctx->head = g_strdup(head);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_fetch_ctx_free);
+	if (strspn(head, "0123456789abcdef") != strlen(head) || strlen(head) < 40) {
+		g_task_return_error(
+			task, fl_error_new(FL_ERROR_FAILED, _("'%s' is not a commit id"), head));
+		return;
+	}
+	/* objects only, into the repository the worktree belongs to; no tags, no refs */
+	fl_git(task, worktree, NULL, fl_fetch_bundle_cb, "fetch", "--quiet", "--no-tags",
+	       "--no-write-fetch-head", bundle, "HEAD", NULL);
+}
+
+gboolean
+fl_worktree_fetch_bundle_finish(GAsyncResult *res, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(res), error);
+}

@@ -170,4 +170,22 @@ fl_worktree_find_revert_async(const gchar *repo, const gchar *base_branch,
 gchar *
 fl_worktree_find_revert_finish(GAsyncResult *res, GError **error);
 
+/* writes the history of @worktree's HEAD into the git bundle @path (for a cluster job) */
+void
+fl_worktree_bundle_async(const gchar *worktree, const gchar *path, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+gboolean
+fl_worktree_bundle_finish(GAsyncResult *res, GError **error);
+/*
+ * Brings a job's result back: fetches the objects of @bundle (made by the job from what
+ * fl_worktree_bundle_async() gave it) into @worktree's repository and fast-forwards the
+ * worktree's branch to @head; fails, changing no branch, when @head does not build on it
+ */
+void
+fl_worktree_fetch_bundle_async(const gchar *worktree, const gchar *bundle, const gchar *head,
+			       GCancellable *cancellable, GAsyncReadyCallback callback,
+			       gpointer user_data);
+gboolean
+fl_worktree_fetch_bundle_finish(GAsyncResult *res, GError **error);
+
 G_END_DECLS

@@ -284,7 +284,10 @@ test_config_example_documents_keys(void)
 				   "agent",   "api",          "agent",   "url",
 				   "agent",   "model",        "agent",   "api-key-env",
 				   "agent",   "output",       "agent",   "max-tokens",
-				   NULL};
+				   "fleet",   "placement",    "cluster", "kind",
+				   "cluster", "partition",    "cluster", "shared-dir",
+				   "cluster", "memory",       "cluster", "time",
+				   "cluster", "cpus",         NULL};
 	g_autofree gchar *path = example_path();
 	g_autofree gchar *text = NULL;
 	g_autoptr(GError) error = NULL;
@@ -532,6 +535,48 @@ typedef struct {
 } FlBadConfig;
 
 static void
+test_config_cluster(void)
+{
+	g_autofree gchar *dir = make_tmpdir();
+	g_autoptr(FlConfig) config = load_ok(dir, "[fleet]\n"
+						  "placement=lab\n"
+						  "[cluster lab]\n"
+						  "kind=slurm\n"
+						  "partition=agents\n"
+						  "shared-dir=/shared/flotilla\n"
+						  "memory=4G\n"
+						  "time=2h\n"
+						  "cpus=2\n"
+						  "[cluster big]\n"
+						  "kind=slurm\n"
+						  "shared-dir=/srv/f\n");
+	g_autoptr(FlConfig) local = load_ok(dir, "[fleet]\nplacement=local\n");
+	const FlClusterConfig *lab = fl_config_get_cluster(config, "lab");
+	const FlClusterConfig *big = fl_config_get_cluster(config, "big");
+	g_autoptr(GList) names = fl_config_get_cluster_names(config);
+
+	g_assert_cmpstr(config->placement, ==, "lab");
+	g_assert_nonnull(lab);
+	g_assert_cmpstr(lab->kind, ==, "slurm");
+	g_assert_cmpstr(lab->partition, ==, "agents");
+	g_assert_cmpstr(lab->shared_dir, ==, "/shared/flotilla");
+	g_assert_cmpuint(lab->memory_mb, ==, 4096);
+	g_assert_cmpuint(lab->time_minutes, ==, 120);
+	g_assert_cmpuint(lab->cpus, ==, 2);
+	/* what is not said is the partition's default */
+	g_assert_null(big->partition);
+	g_assert_cmpuint(big->memory_mb, ==, 0);
+	g_assert_cmpuint(big->time_minutes, ==, 0);
+	g_assert_cmpuint(big->cpus, ==, 0);
+	g_assert_cmpuint(g_list_length(names), ==, 2);
+	g_assert_cmpstr(names->data, ==, "big");
+	g_assert_null(fl_config_get_cluster(config, "nosuch"));
+	g_assert_null(fl_config_get_cluster(config, NULL));
+	g_assert_null(local->placement);
+	rm_rf(dir);
+}
+
+static void
 test_config_errors(void)
 {
 	const FlBadConfig cases[] = {
@@ -587,6 +632,27 @@ test_config_errors(void)
 		{"[repo ~/src/api]\nverify=make\n", {"[repo ~/src/api]", "absolute path"}},
 		{"[fleet]\ndefault-agent=cluade\n", {"[fleet] default-agent", "'cluade'"}},
 		{"[fleet]\ndefault-agent=\n", {"[fleet] default-agent", "unknown agent"}},
+		{"[cluster lab]\nshared-dir=/srv/f\n", {"[cluster lab] kind", "slurm"}},
+		{"[cluster lab]\nkind=k8s\nshared-dir=/srv/f\n", {"[cluster lab] kind", "'slurm'"}},
+		{"[cluster lab]\nkind=slurm\n", {"[cluster lab] shared-dir", "missing"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=srv/f\n",
+		 {"[cluster lab] shared-dir", "absolute path"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\nmemory=lots\n",
+		 {"[cluster lab] memory", "4G"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\nmemory=0\n",
+		 {"[cluster lab] memory", "4G"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\ntime=forever\n",
+		 {"[cluster lab] time", "2h"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\ncpus=0\n",
+		 {"[cluster lab] cpus", "'0'"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\npartition=a b\n",
+		 {"[cluster lab] partition", "one word"}},
+		{"[cluster lab]\nkind=slurm\nshared-dir=/srv/f\nqueue=x\n",
+		 {"[cluster lab] queue", "unknown key"}},
+		{"[cluster local]\nkind=slurm\nshared-dir=/srv/f\n",
+		 {"[cluster local]", "'local'"}},
+		{"[cluster a b]\nkind=slurm\nshared-dir=/srv/f\n", {"[cluster a b]", "one word"}},
+		{"[fleet]\nplacement=lab\n", {"[fleet] placement", "[cluster lab]"}},
 	};
 	g_autofree gchar *dir = make_tmpdir();
 
@@ -677,6 +743,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/agent-http", test_config_agent_http);
 	g_test_add_func("/config/cost", test_config_cost);
 	g_test_add_func("/config/repo-verify", test_config_repo_verify);
+	g_test_add_func("/config/cluster", test_config_cluster);
 	g_test_add_func("/config/errors", test_config_errors);
 	g_test_add_func("/config/syntax-error", test_config_syntax_error);
 	return g_test_run();

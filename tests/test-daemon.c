@@ -30,13 +30,35 @@ test_run_show_log(void)
 	g_autoptr(JsonObject) obj = NULL;
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *ls = NULL;
-	const gchar *keys[] = {
-		"id",     "name",        "goal",           "agent",    "repo",
-		"base",   "base_commit", "branch",         "worktree", "state",
-		"review", "created",     "started",        "finished", "exit_code",
-		"signal", "verify",      "verify_command", "diffstat", "cost_usd",
-		"turns",  "waiting_for", "final_message",  "reason",   "merge_commit",
-		"held",   NULL};
+	const gchar *keys[] = {"id",
+			       "name",
+			       "goal",
+			       "agent",
+			       "repo",
+			       "base",
+			       "base_commit",
+			       "branch",
+			       "worktree",
+			       "state",
+			       "review",
+			       "created",
+			       "started",
+			       "finished",
+			       "exit_code",
+			       "signal",
+			       "verify",
+			       "verify_command",
+			       "diffstat",
+			       "cost_usd",
+			       "turns",
+			       "waiting_for",
+			       "final_message",
+			       "reason",
+			       "merge_commit",
+			       "held",
+			       "placement",
+			       "placement_status",
+			       NULL};
 	guint id;
 
 	/* no daemon yet: the CLI starts it */
@@ -57,6 +79,8 @@ test_run_show_log(void)
 	g_assert_cmpint(json_object_get_int_member(obj, "exit_code"), ==, 0);
 	g_assert_nonnull(json_object_get_string_member(obj, "finished"));
 	g_assert_true(json_object_get_null_member(obj, "repo"));
+	/* on this machine */
+	g_assert_true(json_object_get_null_member(obj, "placement"));
 
 	/* stdout and stderr, in order */
 	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);

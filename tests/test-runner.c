@@ -475,6 +475,34 @@ test_runner_cwd_env_stdin(void)
 	fl_test_rm_rf(dir);
 }
 
+/* a cluster job's command and environment come from 0600 files, never its command line */
+static void
+test_runner_argv_env_files(void)
+{
+	g_autofree gchar *dir = fl_test_mkdtemp();
+	g_autofree gchar *argv_file = g_build_filename(dir, "job.argv", NULL);
+	g_autofree gchar *env_file = g_build_filename(dir, "job.env", NULL);
+	g_autofree gchar *log = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	const gchar command[] = "sh\0-c\0echo \"$1|$SECRET|$MULTI\"\0zero\0two words\nand a line";
+	const gchar environment[] = "SECRET=s3cret\0MULTI=a=b";
+	g_auto(GStrv) argv =
+		runner_argv(dir, "--env-file", env_file, "--argv-file", argv_file, NULL);
+
+	g_file_set_contents(argv_file, command, sizeof(command) - 1, &error);
+	g_assert_no_error(error);
+	/* without a final NUL the last string ends at the end of the file */
+	g_file_set_contents(env_file, environment, sizeof(environment) - 1, &error);
+	g_assert_no_error(error);
+	proc = spawn_runner(dir, argv);
+	g_assert_cmpint(wait_exit_code(proc), ==, 0);
+	assert_exit_json(dir, "exited", 0, 0, FALSE);
+	log = read_log(dir);
+	g_assert_cmpstr(log, ==, "two words\nand a line|s3cret|a=b\n");
+	fl_test_rm_rf(dir);
+}
+
 static void
 test_runner_cannot_exec(void)
 {
@@ -807,6 +835,10 @@ test_runner_bad_usage(void)
 		{runner, "--dir", dir, "--lock-fd", "three", "--", "true", NULL},
 		{runner, "--dir", missing, "--", "true", NULL},
 		{runner, "--dir", file, "--", "true", NULL},
+		{runner, "--dir", dir, "--argv-file", missing, NULL},
+		{runner, "--dir", dir, "--env-file", missing, "--", "true", NULL},
+		{runner, "--dir", dir, "--argv-file", file, "--", "true", NULL},
+		{runner, "--dir", dir, "--env-file", file, "--", "true", NULL},
 	};
 
 	g_file_set_contents(file, "not a directory", -1, &error);
@@ -845,6 +877,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/runner/output-and-exit", test_runner_output_and_exit);
 	g_test_add_func("/runner/cwd-env-stdin", test_runner_cwd_env_stdin);
+	g_test_add_func("/runner/argv-env-files", test_runner_argv_env_files);
 	g_test_add_func("/runner/cannot-exec", test_runner_cannot_exec);
 	g_test_add_func("/runner/bad-cwd", test_runner_bad_cwd);
 	g_test_add_func("/runner/cancel-kills-group", test_runner_cancel_kills_group);

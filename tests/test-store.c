@@ -276,6 +276,9 @@ test_store_insert_get(void)
 	d->reason = g_strdup("exit 0");
 	d->merge_commit = g_strdup("fedcba9876543210fedcba9876543210fedcba98");
 	d->agent_session = g_strdup("5f0c8e7e-2d7a-4c39-9a53-8d0f6d3e6a11");
+	d->placement = g_strdup("lab");
+	d->memory_mb = 4096;
+	d->time_minutes = 120;
 	g_ptr_array_add(datas, d);
 	/* nothing but the required fields */
 	g_ptr_array_add(datas, session_new("second", FL_STATE_QUEUED, FL_REVIEW_NONE));
@@ -315,6 +318,9 @@ test_store_insert_get(void)
 	g_assert_cmpstr(full->reason, ==, d->reason);
 	g_assert_cmpstr(full->merge_commit, ==, d->merge_commit);
 	g_assert_cmpstr(full->agent_session, ==, d->agent_session);
+	g_assert_cmpstr(full->placement, ==, "lab");
+	g_assert_cmpuint(full->memory_mb, ==, 4096);
+	g_assert_cmpuint(full->time_minutes, ==, 120);
 
 	bare = get_ok(store, 2);
 	g_assert_cmpstr(bare->goal, ==, "second");
@@ -340,6 +346,8 @@ test_store_insert_get(void)
 	g_assert_null(bare->reason);
 	g_assert_null(bare->merge_commit);
 	g_assert_null(bare->agent_session);
+	g_assert_null(bare->placement);
+	g_assert_cmpuint(bare->memory_mb, ==, 0);
 
 	missing = fl_store_get_session(store, 4, &error);
 	g_assert_null(missing);
@@ -821,6 +829,10 @@ test_store_migrate_v1(void)
 	d = get_ok(store, 3);
 	g_assert_cmpstr(d->goal, ==, "untold");
 	g_assert_cmpint(d->state, ==, FL_STATE_INTERRUPTED);
+	/* sessions from before placements ran on this machine, without limits */
+	g_assert_null(d->placement);
+	g_assert_cmpuint(d->memory_mb, ==, 0);
+	g_assert_cmpuint(d->time_minutes, ==, 0);
 	attention = fl_store_get_attention(store, NULL, &error);
 	g_assert_no_error(error);
 	ids = array_ids(attention);
