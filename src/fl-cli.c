@@ -2011,7 +2011,8 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
  * `flotilla ls` into a pipe or file: one line per session, newest first, tab-separated
  * fields that never contain a tab or newline, in English, with no widths or relative times:
  *   ID  STATE  REVIEW  TITLE  NOTE
- * NOTE is what a blocked session asks, why a failed, cancelled or interrupted one ended, or
+ * NOTE is where a session on a cluster is (Slurm's words) or what a running one did last,
+ * what a blocked session asks, why a failed, cancelled or interrupted one ended, or
  * why the queue does not start a queued one; empty otherwise.
  */
 static void
@@ -2033,14 +2034,16 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 		g_autofree gchar *note_clean = NULL;
 		g_autofree gchar *activity = NULL;
 
-		if (g_strcmp0(state, "running") == 0)
+		/* on a cluster, what Slurm says matters more than the agent's last words */
+		if (g_strcmp0(state, "running") == 0 &&
+		    fl_cli_dict_str(session, "placement_status") != NULL)
+			note = fl_cli_dict_str(session, "placement_status");
+		else if (g_strcmp0(state, "running") == 0)
 			note = activity = fl_cli_last_activity(session, FL_CLI_ACTIVITY_MAX);
 		else if (g_strcmp0(state, "blocked") == 0)
 			note = fl_cli_dict_str(session, "waiting_for");
 		else if (g_strcmp0(state, "queued") == 0)
 			note = held[0] != '\0' ? held : fl_cli_dict_str(session, "held");
-		else if (g_strcmp0(state, "running") == 0)
-			note = fl_cli_dict_str(session, "placement_status");
 		else if (g_strcmp0(review, "pending") == 0 &&
 			 fl_cli_dict_str(session, "landing") != NULL)
 			note = fl_cli_dict_str(session, "landing");
