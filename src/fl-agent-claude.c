@@ -9,45 +9,14 @@
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-jsonl.h"
 #include "fl-util.h"
 
 /* a reason or description is one line a notification can show in full */
-#define FL_CLAUDE_LINE_MAX_CHARS 300
+#define FL_CLAUDE_LINE_MAX_CHARS FL_JSONL_LINE_MAX_CHARS
 #define FL_CLAUDE_TOOL_MAX_CHARS 200
 
 /* ------------------------------------------------------------------ small helpers */
-
-/* @s (up to @len bytes, or its first line when @first_line) as valid single-line UTF-8 of at
- * most @max_chars characters, "…" marking a cut; NULL for NULL or an empty result */
-static gchar *
-fl_claude_one_line(const gchar *s, gssize len, gboolean first_line, gsize max_chars)
-{
-	g_autofree gchar *clean = NULL;
-	g_autofree gchar *stripped = NULL;
-	gsize n;
-
-	if (s == NULL)
-		return NULL;
-	if (len < 0)
-		len = (gssize)strlen(s);
-	if (first_line) {
-		const gchar *nl = memchr(s, '\n', (gsize)len);
-		if (nl != NULL)
-			len = nl - s;
-	}
-	/* never sanitize megabytes to show a few hundred characters */
-	len = MIN(len, (gssize)(max_chars * 4 + 4));
-	clean = fl_text_sanitize(s, len, FALSE);
-	stripped = g_strdup(g_strstrip(clean));
-	if (stripped[0] == '\0')
-		return NULL;
-	n = (gsize)g_utf8_strlen(stripped, -1);
-	if (n > max_chars) {
-		g_autofree gchar *cut = g_utf8_substring(stripped, 0, (glong)max_chars - 1);
-		return g_strconcat(cut, "…", NULL);
-	}
-	return g_steal_pointer(&stripped);
-}
 
 static gboolean
 fl_claude_json_number(JsonObject *obj, const gchar *name, gdouble *value)
@@ -215,10 +184,7 @@ fl_agent_claude_write_settings(const gchar *path, const gchar *flotilla_cli, GEr
 /* ------------------------------------------------------------------ stream-json */
 
 struct _FlClaudeStream {
-	GString *line; /* (owned) the current, unterminated line */
-	guint line_no; /* lines completed so far */
-	guint noise_lines;
-	gchar *last_noise;
+	FlJsonlReader *reader; /* (owned) the line framing, the noise and the sticky error */
 	gchar *session_id;
 	gchar *last_message_id; /* of the main agent's latest assistant message */
 	guint assistant_messages;
@@ -236,7 +202,6 @@ struct _FlClaudeStream {
 	FlClaudeOutcome outcome;
 	gchar *reason;
 	gboolean finished;
-	GError *error; /* (owned) (nullable): the failure that stopped the stream */
 };
 
 const gchar *
@@ -256,12 +221,16 @@ fl_claude_outcome_to_string(FlClaudeOutcome outcome)
 	}
 }
 
+static void
+fl_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data);
+
 FlClaudeStream *
 fl_claude_stream_new(void)
 {
 	FlClaudeStream *self = g_new0(FlClaudeStream, 1);
 
-	self->line = g_string_new(NULL);
+	self->reader = fl_jsonl_reader_new("Claude", FL_CLAUDE_STREAM_MAX_LINE,
+					   fl_claude_stream_take_event_cb, self);
 	return self;
 }
 
@@ -270,8 +239,7 @@ fl_claude_stream_free(FlClaudeStream *self)
 {
 	if (self == NULL)
 		return;
-	g_string_free(self->line, TRUE);
-	g_free(self->last_noise);
+	fl_jsonl_reader_free(self->reader);
 	g_free(self->session_id);
 	g_free(self->last_message_id);
 	g_free(self->last_retry_error);
@@ -280,15 +248,7 @@ fl_claude_stream_free(FlClaudeStream *self)
 	g_free(self->result_text);
 	g_free(self->deferred_tool);
 	g_free(self->reason);
-	g_clear_error(&self->error);
 	g_free(self);
-}
-
-static gboolean
-fl_claude_stream_fail(FlClaudeStream *self, GError **error)
-{
-	g_propagate_error(error, g_error_copy(self->error));
-	return FALSE;
 }
 
 /* what a terminal_reason or error subtype means; @is_limit: the phrase says more than
@@ -359,7 +319,7 @@ fl_claude_stream_classify(FlClaudeStream *self)
 	 * that is no error is the agent's last message, no reason */
 	if (!is_limit && self->result_text_is_error)
 		self->reason =
-			fl_claude_one_line(self->result_text, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
+			fl_jsonl_one_line(self->result_text, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
 	if (self->reason == NULL && known != NULL)
 		self->reason = g_strdup(known);
 	if (self->reason == NULL)
@@ -448,104 +408,19 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 	}
 }
 
-static gboolean
-fl_claude_stream_take_line(FlClaudeStream *self, const gchar *s, gsize len)
-{
-	g_autoptr(JsonParser) parser = NULL;
-	g_autoptr(GError) error_local = NULL;
-	JsonNode *root;
-
-	self->line_no++;
-	if (len > 0 && s[len - 1] == '\r')
-		len--;
-	while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
-		s++;
-		len--;
-	}
-	if (len == 0)
-		return TRUE;
-	if (s[0] != '{') {
-		/* stderr shares the log: warnings, stack traces, "Error: …" */
-		g_autofree gchar *noise =
-			fl_claude_one_line(s, (gssize)len, FALSE, FL_CLAUDE_LINE_MAX_CHARS);
-		self->noise_lines++;
-		if (noise != NULL) {
-			g_free(self->last_noise);
-			self->last_noise = g_steal_pointer(&noise);
-		}
-		return TRUE;
-	}
-	if (!g_utf8_validate_len(s, len, NULL)) {
-		self->error =
-			g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("Claude output line %u is not valid UTF-8"), self->line_no);
-		return FALSE;
-	}
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, s, (gssize)len, &error_local)) {
-		self->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					  _("Claude output line %u is not valid JSON: %s"),
-					  self->line_no, error_local->message);
-		return FALSE;
-	}
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		self->error =
-			g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("Claude output line %u is not a JSON object"), self->line_no);
-		return FALSE;
-	}
-	fl_claude_stream_take_event(self, json_node_get_object(root));
-	return TRUE;
-}
-
 static void
-fl_claude_stream_set_too_long(FlClaudeStream *self)
+fl_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data)
 {
-	self->error = g_error_new(
-		FL_ERROR, FL_ERROR_LIMIT_EXCEEDED, _("Claude output line %u is longer than %u MiB"),
-		self->line_no + 1, (guint)(FL_CLAUDE_STREAM_MAX_LINE / (1024 * 1024)));
+	fl_claude_stream_take_event(user_data, obj);
 }
 
 gboolean
 fl_claude_stream_feed(FlClaudeStream *self, const gchar *data, gsize len, GError **error)
 {
 	g_return_val_if_fail(self != NULL, FALSE);
-	g_return_val_if_fail(data != NULL || len == 0, FALSE);
 	g_return_val_if_fail(!self->finished, FALSE);
 
-	if (self->error != NULL)
-		return fl_claude_stream_fail(self, error);
-	while (len > 0) {
-		const gchar *nl = memchr(data, '\n', len);
-		gsize piece = nl != NULL ? (gsize)(nl - data) : len;
-
-		/* checked before buffering, so garbage never grows the buffer past the limit */
-		if (self->line->len + piece > FL_CLAUDE_STREAM_MAX_LINE) {
-			fl_claude_stream_set_too_long(self);
-			g_string_truncate(self->line, 0);
-			return fl_claude_stream_fail(self, error);
-		}
-		if (nl == NULL) {
-			g_string_append_len(self->line, data, (gssize)piece);
-			return TRUE;
-		}
-		if (self->line->len == 0) {
-			/* the whole line is in this chunk: no copy */
-			if (!fl_claude_stream_take_line(self, data, piece))
-				return fl_claude_stream_fail(self, error);
-		} else {
-			g_string_append_len(self->line, data, (gssize)piece);
-			if (!fl_claude_stream_take_line(self, self->line->str, self->line->len)) {
-				g_string_truncate(self->line, 0);
-				return fl_claude_stream_fail(self, error);
-			}
-			g_string_truncate(self->line, 0);
-		}
-		data += piece + 1;
-		len -= piece + 1;
-	}
-	return TRUE;
+	return fl_jsonl_reader_feed(self->reader, data, len, error);
 }
 
 gboolean
@@ -555,24 +430,18 @@ fl_claude_stream_finish(FlClaudeStream *self, GError **error)
 	g_return_val_if_fail(!self->finished, FALSE);
 
 	self->finished = TRUE;
-	if (self->error != NULL)
-		return fl_claude_stream_fail(self, error);
-	if (self->line->len > 0) {
-		gboolean ok = fl_claude_stream_take_line(self, self->line->str, self->line->len);
-		g_string_truncate(self->line, 0);
-		if (!ok)
-			return fl_claude_stream_fail(self, error);
-	}
+	if (!fl_jsonl_reader_finish(self->reader, error))
+		return FALSE;
 	if (!self->has_result) {
-		if (self->last_noise != NULL)
-			self->error =
-				g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					    _("Claude ended without a result (last output: %s)"),
-					    self->last_noise);
+		const gchar *last_noise = fl_jsonl_reader_get_last_noise(self->reader);
+		if (last_noise != NULL)
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("Claude ended without a result (last output: %s)"),
+				    last_noise);
 		else
-			self->error = g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-							  _("Claude ended without a result"));
-		return fl_claude_stream_fail(self, error);
+			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+					    _("Claude ended without a result"));
+		return FALSE;
 	}
 	return TRUE;
 }
@@ -618,14 +487,14 @@ guint
 fl_claude_stream_get_noise_lines(FlClaudeStream *self)
 {
 	g_return_val_if_fail(self != NULL, 0);
-	return self->noise_lines;
+	return fl_jsonl_reader_get_noise_lines(self->reader);
 }
 
 const gchar *
 fl_claude_stream_get_last_noise(FlClaudeStream *self)
 {
 	g_return_val_if_fail(self != NULL, NULL);
-	return self->last_noise;
+	return fl_jsonl_reader_get_last_noise(self->reader);
 }
 
 gboolean
@@ -744,14 +613,13 @@ fl_claude_describe_tool_input(JsonNode *input)
 		JsonObject *obj = json_node_get_object(input);
 		for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
 			const gchar *value = fl_json_get_string(obj, keys[i]);
-			gchar *line =
-				fl_claude_one_line(value, -1, FALSE, FL_CLAUDE_TOOL_MAX_CHARS);
+			gchar *line = fl_jsonl_one_line(value, -1, FALSE, FL_CLAUDE_TOOL_MAX_CHARS);
 			if (line != NULL)
 				return line;
 		}
 	}
 	compact = json_to_string(input, FALSE);
-	return fl_claude_one_line(compact, -1, FALSE, FL_CLAUDE_TOOL_MAX_CHARS);
+	return fl_jsonl_one_line(compact, -1, FALSE, FL_CLAUDE_TOOL_MAX_CHARS);
 }
 
 static gchar *
@@ -766,16 +634,16 @@ fl_claude_hook_make_summary(FlClaudeHook *self)
 					       self->tool_description);
 		return g_strdup_printf(_("asks to use %s"), self->tool_name);
 	case FL_CLAUDE_HOOK_NOTIFICATION:
-		first = fl_claude_one_line(self->message, -1, FALSE, FL_CLAUDE_LINE_MAX_CHARS);
+		first = fl_jsonl_one_line(self->message, -1, FALSE, FL_CLAUDE_LINE_MAX_CHARS);
 		if (first != NULL)
 			return g_steal_pointer(&first);
 		return g_strdup(self->notification_type != NULL ? self->notification_type
 								: self->event);
 	case FL_CLAUDE_HOOK_STOP:
-		first = fl_claude_one_line(self->message, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
+		first = fl_jsonl_one_line(self->message, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
 		return first != NULL ? g_steal_pointer(&first) : g_strdup(_("finished a turn"));
 	case FL_CLAUDE_HOOK_STOP_FAILURE:
-		first = fl_claude_one_line(self->message, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
+		first = fl_jsonl_one_line(self->message, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
 		if (first != NULL)
 			return g_steal_pointer(&first);
 		return g_strdup_printf(_("failed: %s"),

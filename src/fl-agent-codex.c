@@ -9,48 +9,13 @@
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-jsonl.h"
 #include "fl-util.h"
 
 /* a reason or noise line is one line a notification can show in full */
-#define FL_CODEX_LINE_MAX_CHARS 300
+#define FL_CODEX_LINE_MAX_CHARS FL_JSONL_LINE_MAX_CHARS
 
 /* ------------------------------------------------------------------ small helpers */
-
-/* the first line of @s (up to @len bytes) as valid single-line UTF-8 of at most @max_chars
- * characters, "…" marking a cut; NULL for NULL or an empty result */
-static gchar *
-fl_codex_one_line(const gchar *s, gssize len, gsize max_chars)
-{
-	g_autofree gchar *clean = NULL;
-	g_autofree gchar *stripped = NULL;
-	const gchar *nl;
-	gsize n;
-
-	if (s == NULL)
-		return NULL;
-	if (len < 0)
-		len = (gssize)strlen(s);
-	/* skip leading blank lines, then keep the first line with text */
-	while (len > 0 && g_ascii_isspace(s[0])) {
-		s++;
-		len--;
-	}
-	nl = memchr(s, '\n', (gsize)len);
-	if (nl != NULL)
-		len = nl - s;
-	/* never sanitize megabytes to show a few hundred characters */
-	len = MIN(len, (gssize)(max_chars * 4 + 4));
-	clean = fl_text_sanitize(s, len, FALSE);
-	stripped = g_strdup(g_strstrip(clean));
-	if (stripped[0] == '\0')
-		return NULL;
-	n = (gsize)g_utf8_strlen(stripped, -1);
-	if (n > max_chars) {
-		g_autofree gchar *cut = g_utf8_substring(stripped, 0, (glong)max_chars - 1);
-		return g_strconcat(cut, "…", NULL);
-	}
-	return g_steal_pointer(&stripped);
-}
 
 static JsonObject *
 fl_codex_json_object(JsonObject *obj, const gchar *name)
@@ -116,13 +81,13 @@ fl_codex_error_line(const gchar *message)
 							    ? fl_json_get_string(inner, "message")
 							    : fl_json_get_string(obj, "message");
 				g_autofree gchar *line =
-					fl_codex_one_line(text, -1, FL_CODEX_LINE_MAX_CHARS);
+					fl_jsonl_one_line(text, -1, TRUE, FL_CODEX_LINE_MAX_CHARS);
 				if (line != NULL)
 					return g_steal_pointer(&line);
 			}
 		}
 	}
-	return fl_codex_one_line(message, -1, FL_CODEX_LINE_MAX_CHARS);
+	return fl_jsonl_one_line(message, -1, TRUE, FL_CODEX_LINE_MAX_CHARS);
 }
 
 /* ------------------------------------------------------------------ argv */
@@ -155,13 +120,8 @@ fl_agent_codex_build_argv(const gchar *const *base_argv, const gchar *goal,
 /* ------------------------------------------------------------------ the JSONL stream */
 
 struct _FlCodexStream {
-	GString *line; /* the unfinished line, never longer than the limit */
-	guint line_no;
+	FlJsonlReader *reader; /* (owned) the line framing, the noise and the sticky error */
 	gboolean finished;
-	GError *error; /* sticky: once set, every call fails with it */
-
-	guint noise_lines;
-	gchar *last_noise;
 
 	gchar *thread_id;
 	gchar *last_message;
@@ -193,12 +153,16 @@ fl_codex_outcome_to_string(FlCodexOutcome outcome)
 	}
 }
 
+static void
+fl_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data);
+
 FlCodexStream *
 fl_codex_stream_new(void)
 {
 	FlCodexStream *self = g_new0(FlCodexStream, 1);
 
-	self->line = g_string_new(NULL);
+	self->reader = fl_jsonl_reader_new("Codex", FL_CODEX_STREAM_MAX_LINE,
+					   fl_codex_stream_take_event_cb, self);
 	return self;
 }
 
@@ -207,21 +171,12 @@ fl_codex_stream_free(FlCodexStream *self)
 {
 	if (self == NULL)
 		return;
-	g_string_free(self->line, TRUE);
-	g_free(self->last_noise);
+	fl_jsonl_reader_free(self->reader);
 	g_free(self->thread_id);
 	g_free(self->last_message);
 	g_free(self->last_error);
 	g_free(self->reason);
-	g_clear_error(&self->error);
 	g_free(self);
-}
-
-static gboolean
-fl_codex_stream_fail(FlCodexStream *self, GError **error)
-{
-	g_propagate_error(error, g_error_copy(self->error));
-	return FALSE;
 }
 
 static void
@@ -296,102 +251,19 @@ fl_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 	}
 }
 
-static gboolean
-fl_codex_stream_take_line(FlCodexStream *self, const gchar *s, gsize len)
+static void
+fl_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data)
 {
-	g_autoptr(JsonParser) parser = NULL;
-	g_autoptr(GError) error_local = NULL;
-	JsonNode *root;
-
-	self->line_no++;
-	if (len > 0 && s[len - 1] == '\r')
-		len--;
-	while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
-		s++;
-		len--;
-	}
-	if (len == 0)
-		return TRUE;
-	if (s[0] != '{') {
-		/* stderr may share the log: "Reading additional input from stdin...", warnings,
-		 * Codex's complaint before it exits */
-		g_autofree gchar *noise =
-			fl_codex_one_line(s, (gssize)len, FL_CODEX_LINE_MAX_CHARS);
-		self->noise_lines++;
-		if (noise != NULL) {
-			g_free(self->last_noise);
-			self->last_noise = g_steal_pointer(&noise);
-		}
-		return TRUE;
-	}
-	if (!g_utf8_validate_len(s, len, NULL)) {
-		self->error =
-			g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("Codex output line %u is not valid UTF-8"), self->line_no);
-		return FALSE;
-	}
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, s, (gssize)len, &error_local)) {
-		self->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					  _("Codex output line %u is not valid JSON: %s"),
-					  self->line_no, error_local->message);
-		return FALSE;
-	}
-	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		self->error =
-			g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("Codex output line %u is not a JSON object"), self->line_no);
-		return FALSE;
-	}
-	fl_codex_stream_take_event(self, json_node_get_object(root));
-	return TRUE;
+	fl_codex_stream_take_event(user_data, obj);
 }
 
 gboolean
 fl_codex_stream_feed(FlCodexStream *self, const gchar *data, gsize len, GError **error)
 {
 	g_return_val_if_fail(self != NULL, FALSE);
-	g_return_val_if_fail(data != NULL || len == 0, FALSE);
 	g_return_val_if_fail(!self->finished, FALSE);
 
-	if (self->error != NULL)
-		return fl_codex_stream_fail(self, error);
-	while (len > 0) {
-		const gchar *nl = memchr(data, '\n', len);
-		gsize piece = nl != NULL ? (gsize)(nl - data) : len;
-		gboolean ok;
-
-		/* checked before buffering, so a runaway line never grows the buffer past the
-		 * limit */
-		if (self->line->len + piece > FL_CODEX_STREAM_MAX_LINE) {
-			self->error = g_error_new(
-				FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-				_("Codex output line %u is longer than %u MiB"), self->line_no + 1,
-				(guint)(FL_CODEX_STREAM_MAX_LINE / (1024 * 1024)));
-			/* give the memory back now, not when the stream is freed */
-			g_string_free(self->line, TRUE);
-			self->line = g_string_new(NULL);
-			return fl_codex_stream_fail(self, error);
-		}
-		if (nl == NULL) {
-			g_string_append_len(self->line, data, (gssize)piece);
-			return TRUE;
-		}
-		if (self->line->len == 0) {
-			/* the whole line is in this chunk: no copy */
-			ok = fl_codex_stream_take_line(self, data, piece);
-		} else {
-			g_string_append_len(self->line, data, (gssize)piece);
-			ok = fl_codex_stream_take_line(self, self->line->str, self->line->len);
-			g_string_truncate(self->line, 0);
-		}
-		if (!ok)
-			return fl_codex_stream_fail(self, error);
-		data += piece + 1;
-		len -= piece + 1;
-	}
-	return TRUE;
+	return fl_jsonl_reader_feed(self->reader, data, len, error);
 }
 
 gboolean
@@ -401,26 +273,21 @@ fl_codex_stream_finish(FlCodexStream *self, GError **error)
 	g_return_val_if_fail(!self->finished, FALSE);
 
 	self->finished = TRUE;
-	if (self->error != NULL)
-		return fl_codex_stream_fail(self, error);
-	if (self->line->len > 0) {
-		gboolean ok = fl_codex_stream_take_line(self, self->line->str, self->line->len);
-		g_string_truncate(self->line, 0);
-		if (!ok)
-			return fl_codex_stream_fail(self, error);
-	}
+	if (!fl_jsonl_reader_finish(self->reader, error))
+		return FALSE;
 	if (self->turns == 0 && self->failed_turns == 0) {
 		/* Codex's own words say most: an error event, else its last line on stderr */
-		const gchar *last = self->last_error != NULL ? self->last_error : self->last_noise;
+		const gchar *last = self->last_error != NULL
+					    ? self->last_error
+					    : fl_jsonl_reader_get_last_noise(self->reader);
 		if (last != NULL)
-			self->error = g_error_new(
-				FL_ERROR, FL_ERROR_FAILED,
-				_("Codex ended without finishing a turn (last output: %s)"), last);
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("Codex ended without finishing a turn (last output: %s)"),
+				    last);
 		else
-			self->error =
-				g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-						    _("Codex ended without finishing a turn"));
-		return fl_codex_stream_fail(self, error);
+			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+					    _("Codex ended without finishing a turn"));
+		return FALSE;
 	}
 	/* killed, or crashed, after starting another turn: its work is unfinished */
 	if (self->turn_open)
@@ -488,14 +355,14 @@ guint
 fl_codex_stream_get_noise_lines(FlCodexStream *self)
 {
 	g_return_val_if_fail(self != NULL, 0);
-	return self->noise_lines;
+	return fl_jsonl_reader_get_noise_lines(self->reader);
 }
 
 const gchar *
 fl_codex_stream_get_last_noise(FlCodexStream *self)
 {
 	g_return_val_if_fail(self != NULL, NULL);
-	return self->last_noise;
+	return fl_jsonl_reader_get_last_noise(self->reader);
 }
 
 FlCodexOutcome
