@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fl-agent-http.h"
+#include "fl-llm.h"
 #include "fl-util.h"
 #include "fl-webhook.h"
 
@@ -80,7 +80,7 @@ fl_http_main_write_output(const gchar *output, const gchar *text, GError **error
 }
 
 static gchar *
-fl_http_main_result_json(const FlAgentHttpResult *result, const GError *error)
+fl_http_main_result_json(const FlLlmResult *result, const GError *error)
 {
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autoptr(JsonGenerator) generator = json_generator_new();
@@ -124,7 +124,7 @@ fl_http_main_agent(const gchar *request_path)
 	g_autoptr(GError) write_error = NULL;
 	g_autoptr(JsonObject) request = fl_read_json_object(request_path, &error);
 	g_autoptr(FlHttp) http = NULL;
-	g_autoptr(FlAgentHttpResult) result = NULL;
+	g_autoptr(FlLlmResult) result = NULL;
 	g_autofree gchar *json = NULL;
 	FlHttpMain m = {NULL};
 	FlAgentConfig agent = {NULL};
@@ -136,7 +136,6 @@ fl_http_main_agent(const gchar *request_path)
 		return fl_http_main_fail("flotilla: ", error->message);
 	/* borrowed from @request: the run copies what it keeps */
 	agent.name = (gchar *)fl_json_get_string(request, "agent");
-	agent.kind = (gchar *)"http";
 	agent.api = (gchar *)fl_json_get_string(request, "api");
 	agent.url = (gchar *)fl_json_get_string(request, "url");
 	agent.model = (gchar *)fl_json_get_string(request, "model");
@@ -154,9 +153,9 @@ fl_http_main_agent(const gchar *request_path)
 	http = fl_http_new();
 	m.loop = g_main_loop_new(NULL, FALSE);
 	/* our stdout is the session log: the answer lands there as it streams in */
-	fl_agent_http_run_async(http, &agent, goal, "/dev/stdout", NULL, fl_http_main_done_cb, &m);
+	fl_llm_run_async(http, &agent, goal, "/dev/stdout", NULL, fl_http_main_done_cb, &m);
 	g_main_loop_run(m.loop);
-	result = fl_agent_http_run_finish(m.result, &error);
+	result = fl_llm_run_finish(m.result, &error);
 	fl_http_main_clear(&m);
 	if (result != NULL && output != NULL)
 		fl_http_main_write_output(output, result->text, &error);

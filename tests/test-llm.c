@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fl-agent-http.h"
 #include "fl-error.h"
 #include "fl-http.h"
+#include "fl-llm.h"
 #include "fl-test-harness.h"
 #include "fl-webhook.h"
 
@@ -31,7 +31,7 @@ static GString *log_text; /* every GLib log message while the tests run, debug i
 typedef struct {
 	FlAgentConfig agent;
 	gchar *log_path;
-	FlAgentHttpOptions options;
+	FlLlmOptions options;
 	GCancellable *cancellable;
 	GString *streamed;
 	guint n_pieces;
@@ -40,7 +40,7 @@ typedef struct {
 	gint64 cancel_time;
 	gint64 done_time;
 	gboolean done;
-	FlAgentHttpResult *result;
+	FlLlmResult *result;
 	GError *error;
 } Run;
 
@@ -104,7 +104,7 @@ run_free(Run *run)
 	g_free(run->log_path);
 	g_object_unref(run->cancellable);
 	g_string_free(run->streamed, TRUE);
-	g_clear_pointer(&run->result, fl_agent_http_result_free);
+	g_clear_pointer(&run->result, fl_llm_result_free);
 	g_clear_error(&run->error);
 	g_free(run);
 }
@@ -119,7 +119,7 @@ run_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 	g_assert_true(g_thread_self() == main_thread);
 	g_assert_false(run->done);
 	g_assert_null(source);
-	run->result = fl_agent_http_run_finish(result, &run->error);
+	run->result = fl_llm_run_finish(result, &run->error);
 	g_assert_true((run->result == NULL) != (run->error == NULL));
 	run->done_time = g_get_monotonic_time();
 	run->done = TRUE;
@@ -137,8 +137,8 @@ static void
 run_start(FlHttp *http, Run *run, const gchar *goal)
 {
 	run->start_time = g_get_monotonic_time();
-	fl_agent_http_run_full_async(http, &run->agent, goal, run->log_path, &run->options,
-				     run->cancellable, run_done_cb, run);
+	fl_llm_run_full_async(http, &run->agent, goal, run->log_path, &run->options,
+			      run->cancellable, run_done_cb, run);
 }
 
 static void
@@ -1084,22 +1084,22 @@ main(int argc, char **argv)
 	tmp_dir = fl_test_mkdtemp();
 	start_double();
 
-	g_test_add_func("/agent-http/anthropic-split", test_anthropic_split);
-	g_test_add_func("/agent-http/anthropic-crlf", test_anthropic_crlf);
-	g_test_add_func("/agent-http/openai", test_openai);
-	g_test_add_func("/agent-http/cut", test_cut);
-	g_test_add_func("/agent-http/truncated", test_truncated);
-	g_test_add_func("/agent-http/error-event", test_error_event);
-	g_test_add_func("/agent-http/retry-429", test_retry_429);
-	g_test_add_func("/agent-http/server-error", test_server_error);
-	g_test_add_func("/agent-http/connection-refused", test_connection_refused);
-	g_test_add_func("/agent-http/http-400", test_http_400);
-	g_test_add_func("/agent-http/missing-key", test_missing_key);
-	g_test_add_func("/agent-http/key-never-leaks", test_key_never_leaks);
-	g_test_add_func("/agent-http/cancel-never-ending", test_cancel_never_ending);
-	g_test_add_func("/agent-http/cancel-retry-wait", test_cancel_retry_wait);
-	g_test_add_func("/agent-http/idle-timeout", test_idle_timeout);
-	g_test_add_func("/agent-http/concurrent", test_concurrent);
+	g_test_add_func("/llm/anthropic-split", test_anthropic_split);
+	g_test_add_func("/llm/anthropic-crlf", test_anthropic_crlf);
+	g_test_add_func("/llm/openai", test_openai);
+	g_test_add_func("/llm/cut", test_cut);
+	g_test_add_func("/llm/truncated", test_truncated);
+	g_test_add_func("/llm/error-event", test_error_event);
+	g_test_add_func("/llm/retry-429", test_retry_429);
+	g_test_add_func("/llm/server-error", test_server_error);
+	g_test_add_func("/llm/connection-refused", test_connection_refused);
+	g_test_add_func("/llm/http-400", test_http_400);
+	g_test_add_func("/llm/missing-key", test_missing_key);
+	g_test_add_func("/llm/key-never-leaks", test_key_never_leaks);
+	g_test_add_func("/llm/cancel-never-ending", test_cancel_never_ending);
+	g_test_add_func("/llm/cancel-retry-wait", test_cancel_retry_wait);
+	g_test_add_func("/llm/idle-timeout", test_idle_timeout);
+	g_test_add_func("/llm/concurrent", test_concurrent);
 	g_test_add_func("/webhook/json", test_webhook_json);
 	g_test_add_func("/webhook/ntfy", test_webhook_ntfy);
 	g_test_add_func("/webhook/header-value", test_webhook_header_value);
