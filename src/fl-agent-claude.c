@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-jsonl.h"
 #include "fl-util.h"
@@ -847,3 +848,141 @@ fl_claude_hook_response(FlClaudeHook *self, gboolean allow, const gchar *message
 	root = json_builder_get_root(builder);
 	return json_to_string(root, FALSE);
 }
+
+/* ------------------------------------------------------------------ the agent kind */
+
+static const gchar *const fl_agent_claude_command[] = {"claude", NULL};
+
+static const FlAgentPreset fl_agent_claude_presets[] = {
+	{"claude", fl_agent_claude_command},
+	{NULL, NULL},
+};
+
+/* its login, settings and session store (resume needs it); Claude rewrites ~/.claude.json
+ * (account and project state) on every run, so both are written */
+static const gchar *const fl_agent_claude_home_rw[] = {".claude", ".claude.json", NULL};
+
+/* claude -p with flotilla's hooks, a session id we chose, resumed with the user's reply */
+static gchar **
+fl_agent_claude_class_build_argv(const FlAgentRun *run, GError **error)
+{
+	g_autofree gchar *settings = fl_agent_run_file(run, "claude-settings.json");
+
+	if (run->data->agent_session == NULL)
+		run->data->agent_session = g_uuid_string_random();
+	if (!fl_agent_claude_write_settings(settings, run->cli_path, error))
+		return NULL;
+	return fl_agent_claude_build_argv((const gchar *const *)run->agent->command,
+					  run->data->goal, run->data->agent_session, settings,
+					  run->resume_reply, -1);
+}
+
+static gpointer
+fl_agent_claude_live_new(void)
+{
+	return fl_claude_stream_new();
+}
+
+/* turns and cost as they change, while the session runs */
+static gboolean
+fl_agent_claude_live_feed(gpointer live, const gchar *buf, gsize len, FlSessionData *data,
+			  gboolean *changed)
+{
+	FlClaudeStream *stream = live;
+	guint turns;
+	gdouble cost;
+
+	if (!fl_claude_stream_feed(stream, buf, len, NULL))
+		return FALSE;
+	turns = fl_claude_stream_get_num_turns(stream);
+	cost = fl_claude_stream_get_cost_usd(stream);
+	if (turns != data->turns || (cost > 0 && cost != data->cost_usd)) {
+		data->turns = turns;
+		if (cost > 0)
+			data->cost_usd = cost;
+		*changed = TRUE;
+	}
+	return TRUE;
+}
+
+/* Claude's stream-json decides done vs failed and carries cost, turns, final message */
+static void
+fl_agent_claude_read_outcome(const FlAgentRun *run, FlState *end_state)
+{
+	g_autoptr(FlClaudeStream) stream = fl_claude_stream_new();
+	g_autoptr(GError) error = NULL;
+	FlSessionData *d = run->data;
+
+	/* a resumed session's log holds every run: the last result is the one that counts */
+	if (!fl_agent_feed_log(run, (FlAgentFeedFunc)fl_claude_stream_feed, stream, &error))
+		return;
+	if (error == NULL)
+		fl_claude_stream_finish(stream, &error);
+	if (fl_claude_stream_get_cost_usd(stream) > 0)
+		d->cost_usd = fl_claude_stream_get_cost_usd(stream);
+	d->turns = fl_claude_stream_get_num_turns(stream);
+	fl_agent_set_final_message(d, fl_claude_stream_get_result_text(stream));
+	if (*end_state == FL_STATE_CANCELLED || *end_state == FL_STATE_INTERRUPTED)
+		return;
+	g_clear_pointer(&d->reason, g_free);
+	if (error != NULL) {
+		*end_state = FL_STATE_FAILED;
+		d->reason = g_strdup_printf(_("Claude's output: %s"), error->message);
+	} else if (fl_claude_stream_get_outcome(stream) == FL_CLAUDE_OUTCOME_SUCCEEDED) {
+		*end_state = FL_STATE_DONE;
+	} else {
+		*end_state = FL_STATE_FAILED;
+		d->reason = g_strdup(fl_claude_stream_get_reason(stream));
+	}
+}
+
+FL_AGENT_DECLARE_CLASS(claude);
+
+/* a permission request waits for the user; a notification goes to the audit trail */
+static gboolean
+fl_agent_claude_hook(const gchar *payload, FlAgentHookResult *result, GError **error)
+{
+	g_autoptr(FlClaudeHook) hook = fl_claude_hook_parse(payload, error);
+
+	if (hook == NULL)
+		return FALSE;
+	switch (fl_claude_hook_get_kind(hook)) {
+	case FL_CLAUDE_HOOK_PERMISSION_REQUEST:
+		result->asks = g_strdup_printf(_("permission: %s"),
+					       fl_claude_hook_get_tool_description(hook) != NULL
+						       ? fl_claude_hook_get_tool_description(hook)
+						       : fl_claude_hook_get_tool_name(hook));
+		result->permission =
+			fl_agent_permission_new(&fl_agent_claude_class, g_steal_pointer(&hook));
+		break;
+	case FL_CLAUDE_HOOK_NOTIFICATION:
+		result->notice = g_strdup(fl_claude_hook_get_message(hook));
+		break;
+	default:
+		break;
+	}
+	return TRUE;
+}
+
+static gchar *
+fl_agent_claude_permission_respond(gpointer request, gboolean allow, const gchar *message)
+{
+	return fl_claude_hook_response(request, allow, message);
+}
+
+FL_AGENT_DEFINE_CLASS(claude) = {
+	.kind = "claude",
+	.runs_command = TRUE,
+	.presets = fl_agent_claude_presets,
+	.default_command = fl_agent_claude_command,
+	.home_rw = fl_agent_claude_home_rw,
+	.needs_network = TRUE,
+	.build_argv = fl_agent_claude_class_build_argv,
+	.live_new = fl_agent_claude_live_new,
+	.live_feed = fl_agent_claude_live_feed,
+	.live_free = (GDestroyNotify)fl_claude_stream_free,
+	.read_outcome = fl_agent_claude_read_outcome,
+	.hook = fl_agent_claude_hook,
+	.permission_respond = fl_agent_claude_permission_respond,
+	.permission_free = (GDestroyNotify)fl_claude_hook_free,
+};

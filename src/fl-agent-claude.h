@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 /*
  * The Claude Code agent: how to run `claude -p` for a session, the per-session settings file
  * with the hooks that call back into flotilla, a parser for its stream-json output and the
- * hook payloads and answers. No daemon state lives here.
+ * hook payloads and answers. No daemon state lives here. fl-agent-claude.c also holds the
+ * kind's FlAgentClass (fl-agent.h), through which sessions and the fleet use all of this.
  *
  * Verified against the real CLI, @anthropic-ai/claude-code 2.1.328 (tests/test-claude.c).
  */

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-jsonl.h"
 #include "fl-util.h"
@@ -378,3 +379,67 @@ fl_codex_stream_get_reason(FlCodexStream *self)
 	g_return_val_if_fail(self != NULL, NULL);
 	return self->reason;
 }
+
+/* ------------------------------------------------------------------ the agent kind */
+
+static const gchar *const fl_agent_codex_command[] = {"codex", NULL};
+
+static const FlAgentPreset fl_agent_codex_presets[] = {
+	{"codex", fl_agent_codex_command},
+	{NULL, NULL},
+};
+
+/* auth.json, config.toml and the rollout files `exec resume` reads */
+static const gchar *const fl_agent_codex_home_rw[] = {".codex", NULL};
+
+static gchar **
+fl_agent_codex_class_build_argv(const FlAgentRun *run, GError **error)
+{
+	const gchar *resume = run->resume_reply != NULL ? run->data->agent_session : NULL;
+
+	return fl_agent_codex_build_argv((const gchar *const *)run->agent->command, run->data->goal,
+					 resume, resume != NULL ? run->resume_reply : NULL);
+}
+
+/* codex exec --json: its events decide the outcome and give the thread to resume */
+static void
+fl_agent_codex_read_outcome(const FlAgentRun *run, FlState *end_state)
+{
+	g_autoptr(FlCodexStream) stream = fl_codex_stream_new();
+	g_autoptr(GError) error = NULL;
+	FlSessionData *d = run->data;
+
+	if (!fl_agent_feed_log(run, (FlAgentFeedFunc)fl_codex_stream_feed, stream, &error))
+		return;
+	if (error == NULL)
+		fl_codex_stream_finish(stream, &error);
+	if (fl_codex_stream_get_thread_id(stream) != NULL) {
+		g_free(d->agent_session);
+		d->agent_session = g_strdup(fl_codex_stream_get_thread_id(stream));
+	}
+	d->turns = fl_codex_stream_get_turns(stream);
+	fl_agent_set_final_message(d, fl_codex_stream_get_last_message(stream));
+	if (*end_state == FL_STATE_CANCELLED || *end_state == FL_STATE_INTERRUPTED)
+		return;
+	g_clear_pointer(&d->reason, g_free);
+	if (error != NULL) {
+		*end_state = FL_STATE_FAILED;
+		d->reason = g_strdup_printf(_("Codex's output: %s"), error->message);
+	} else if (fl_codex_stream_get_outcome(stream) == FL_CODEX_OUTCOME_SUCCEEDED) {
+		*end_state = FL_STATE_DONE;
+	} else {
+		*end_state = FL_STATE_FAILED;
+		d->reason = g_strdup(fl_codex_stream_get_reason(stream));
+	}
+}
+
+FL_AGENT_DEFINE_CLASS(codex) = {
+	.kind = "codex",
+	.runs_command = TRUE,
+	.presets = fl_agent_codex_presets,
+	.default_command = fl_agent_codex_command,
+	.home_rw = fl_agent_codex_home_rw,
+	.needs_network = TRUE,
+	.build_argv = fl_agent_codex_class_build_argv,
+	.read_outcome = fl_agent_codex_read_outcome,
+};

@@ -7,7 +7,8 @@ G_BEGIN_DECLS
 
 /*
  * The OpenAI Codex CLI agent: how to run `codex exec --json` for a session and a parser for
- * its JSONL output. No daemon state lives here.
+ * its JSONL output. No daemon state lives here. fl-agent-codex.c also holds the kind's
+ * FlAgentClass (fl-agent.h), through which sessions use all of this.
  *
  * Verified offline against the real CLI, @openai/codex 0.171.0 (`codex-cli 0.171.0`), talking
  * to a local Responses API double:

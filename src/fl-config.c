@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-schedule.h"
 
@@ -17,7 +18,6 @@ fl_agent_config_free(FlAgentConfig *agent)
 	if (agent == NULL)
 		return;
 	g_free(agent->name);
-	g_free(agent->kind);
 	g_strfreev(agent->command);
 	g_strfreev(agent->env);
 	g_free(agent->api);
@@ -29,13 +29,13 @@ fl_agent_config_free(FlAgentConfig *agent)
 }
 
 static FlAgentConfig *
-fl_agent_preset(const gchar *name, const gchar *const *command)
+fl_config_agent_preset(const FlAgentClass *klass, const FlAgentPreset *preset)
 {
 	FlAgentConfig *agent = g_new0(FlAgentConfig, 1);
 
-	agent->name = g_strdup(name);
-	agent->kind = g_strdup("command");
-	agent->command = g_strdupv((gchar **)command);
+	agent->name = g_strdup(preset->name);
+	agent->klass = klass;
+	agent->command = g_strdupv((gchar **)preset->command);
 	return agent;
 }
 
@@ -43,12 +43,7 @@ FlConfig *
 fl_config_new_default(void)
 {
 	FlConfig *self = g_new0(FlConfig, 1);
-	const gchar *shell[] = {"sh", "-c", "{goal}", NULL};
-	const gchar *aider[] = {"aider", "--message", "{goal}", "--yes-always", NULL};
-	const gchar *codex[] = {"codex", NULL};
-	const gchar *claude[] = {"claude", NULL};
-	FlAgentConfig *claude_agent;
-	FlAgentConfig *codex_agent;
+	const FlAgentClass *const *kinds = fl_agent_class_list();
 	const gchar *review[] = {"x-terminal-emulator", "-e", "flotilla", "review", NULL};
 
 	self->max_parallel = 3;
@@ -62,16 +57,11 @@ fl_config_new_default(void)
 	self->prices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					     (GDestroyNotify)fl_agent_config_free);
-	g_hash_table_insert(self->agents, g_strdup("shell"), fl_agent_preset("shell", shell));
-	g_hash_table_insert(self->agents, g_strdup("aider"), fl_agent_preset("aider", aider));
-	codex_agent = fl_agent_preset("codex", codex);
-	g_free(codex_agent->kind);
-	codex_agent->kind = g_strdup("codex");
-	g_hash_table_insert(self->agents, g_strdup("codex"), codex_agent);
-	claude_agent = fl_agent_preset("claude", claude);
-	g_free(claude_agent->kind);
-	claude_agent->kind = g_strdup("claude");
-	g_hash_table_insert(self->agents, g_strdup("claude"), claude_agent);
+	for (guint i = 0; kinds[i] != NULL; i++) {
+		for (const FlAgentPreset *p = kinds[i]->presets; p != NULL && p->name != NULL; p++)
+			g_hash_table_insert(self->agents, g_strdup(p->name),
+					    fl_config_agent_preset(kinds[i], p));
+	}
 	return self;
 }
 
@@ -356,6 +346,8 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	const gchar *keys[] = {"kind",  "command",     "env",    "api",        "url",
 			       "model", "api-key-env", "output", "max-tokens", NULL};
 	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *kind = NULL;
+	const gchar *key = NULL;
 	FlAgentConfig *agent;
 
 	if (!fl_config_check_keys(kf, self->path, group, keys, error))
@@ -367,25 +359,20 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	agent = g_new0(FlAgentConfig, 1);
 	agent->name = g_strdup(name);
 	g_hash_table_insert(self->agents, g_strdup(name), agent);
-	if (!fl_config_get_str(kf, self->path, group, "kind", &agent->kind, error))
+	if (!fl_config_get_str(kf, self->path, group, "kind", &kind, error))
 		return FALSE;
-	if (agent->kind == NULL)
-		agent->kind =
-			g_strdup(g_key_file_has_key(kf, group, "url", NULL) ? "http" : "command");
-	if (g_strcmp0(agent->kind, "command") != 0 && g_strcmp0(agent->kind, "http") != 0 &&
-	    g_strcmp0(agent->kind, "claude") != 0 && g_strcmp0(agent->kind, "codex") != 0)
-		return fl_config_fail(error, self->path, group, "kind",
-				      _("must be 'command', 'claude', 'codex' or 'http'"));
+	if (kind == NULL)
+		kind = g_strdup(g_key_file_has_key(kf, group, "url", NULL) ? "http" : "command");
+	agent->klass = fl_agent_class_lookup(kind);
+	if (agent->klass == NULL) {
+		g_autofree gchar *kinds = fl_agent_class_list_names();
+		g_autofree gchar *what = g_strdup_printf(_("must be one of %s"), kinds);
+		return fl_config_fail(error, self->path, group, "kind", what);
+	}
 	if (!fl_config_get_argv(kf, self->path, group, "command", &agent->command, error))
 		return FALSE;
-	if ((g_strcmp0(agent->kind, "claude") == 0 || g_strcmp0(agent->kind, "codex") == 0) &&
-	    agent->command == NULL) {
-		const gchar *base[] = {agent->kind, NULL};
-		agent->command = g_strdupv((gchar **)base);
-	}
-	if (g_strcmp0(agent->kind, "command") == 0 && agent->command == NULL)
-		return fl_config_fail(error, self->path, group, "command",
-				      _("a command agent needs a command"));
+	if (agent->command == NULL && agent->klass->default_command != NULL)
+		agent->command = g_strdupv((gchar **)agent->klass->default_command);
 	if (g_key_file_has_key(kf, group, "env", NULL)) {
 		agent->env = g_key_file_get_string_list(kf, group, "env", NULL, &error_local);
 		if (agent->env == NULL)
@@ -410,19 +397,8 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	if (!fl_config_get_uint(kf, self->path, group, "max-tokens", 1, 1000000, &agent->max_tokens,
 				error))
 		return FALSE;
-	if (g_strcmp0(agent->kind, "http") == 0) {
-		if (agent->url == NULL)
-			return fl_config_fail(error, self->path, group, "url",
-					      _("an http agent needs a url"));
-		if (agent->api == NULL)
-			agent->api = g_strdup("anthropic");
-		if (g_strcmp0(agent->api, "anthropic") != 0 && g_strcmp0(agent->api, "openai") != 0)
-			return fl_config_fail(error, self->path, group, "api",
-					      _("must be 'anthropic' or 'openai'"));
-		if (agent->model == NULL)
-			return fl_config_fail(error, self->path, group, "model",
-					      _("an http agent needs a model"));
-	}
+	if (agent->klass->validate != NULL && !agent->klass->validate(agent, &key, &error_local))
+		return fl_config_fail(error, self->path, group, key, error_local->message);
 	return TRUE;
 }
 

@@ -5,13 +5,16 @@
 
 G_BEGIN_DECLS
 
+/* an agent kind (fl-agent.h) */
+typedef struct _FlAgentClass FlAgentClass;
+
 typedef struct {
 	gchar *name;
-	gchar *kind;     /* "command" or "http" */
+	const FlAgentClass *klass; /* what kind= names; the kind validated the rest */
 	gchar **command; /* argv template; "{goal}", "{session_id}", "{session_uuid}" fill whole
 			    elements */
 	gchar **env;     /* KEY=VALUE */
-	/* http agents (DESIGN.md §5) */
+	/* http agents (DESIGN.md §5, fl-agent-http.c) */
 	gchar *api; /* "anthropic" or "openai" */
 	gchar *url;
 	gchar *model;
@@ -62,7 +65,7 @@ void
 fl_config_free(FlConfig *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlConfig, fl_config_free)
 
-/* an agent by name: configured ones first, then presets; NULL when unknown */
+/* an agent by name: configured ones first, then the kinds' presets; NULL when unknown */
 const FlAgentConfig *
 fl_config_get_agent(const FlConfig *self, const gchar *name);
 /* the verify command configured for the repository at @toplevel, or NULL */

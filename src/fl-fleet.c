@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fl-agent-claude.h"
+#include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
@@ -45,8 +45,8 @@ struct _FlFleet {
 typedef struct {
 	FlFleet *fleet; /* (unowned) */
 	guint id;
-	GTask *task;        /* (owned) the Hook call, answered with the decision */
-	FlClaudeHook *hook; /* (owned) */
+	GTask *task;                   /* (owned) the Hook call, answered with the decision */
+	FlAgentPermission *permission; /* (owned) the agent kind's own request */
 	guint timeout_id;
 } Permission;
 
@@ -56,13 +56,13 @@ permission_free(Permission *p)
 	g_clear_handle_id(&p->timeout_id, g_source_remove);
 	if (p->task != NULL) {
 		/* never left hanging: no answer is a no */
-		g_task_return_pointer(
-			p->task,
-			fl_claude_hook_response(p->hook, FALSE, "flotilla stopped waiting"),
-			g_free);
+		g_task_return_pointer(p->task,
+				      fl_agent_permission_respond(p->permission, FALSE,
+								  "flotilla stopped waiting"),
+				      g_free);
 		g_object_unref(p->task);
 	}
-	fl_claude_hook_free(p->hook);
+	fl_agent_permission_free(p->permission);
 	g_free(p);
 }
 
@@ -539,7 +539,7 @@ fl_fleet_check_program(const FlAgentConfig *agent, GError **error)
 	const gchar *path = g_getenv("PATH");
 
 	/* http agents run flotilla-http, ours; a template is known only per session */
-	if (g_strcmp0(agent->kind, "http") == 0 || program == NULL || strchr(program, '{') != NULL)
+	if (!agent->klass->runs_command || program == NULL || strchr(program, '{') != NULL)
 		return TRUE;
 	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
 		if (g_str_has_prefix(agent->env[i], "PATH="))
@@ -599,15 +599,6 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	if (agent_config == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown agent '%s'"),
 			    agent);
-		return FALSE;
-	}
-	if (g_strcmp0(agent_config->kind, "command") != 0 &&
-	    g_strcmp0(agent_config->kind, "http") != 0 &&
-	    g_strcmp0(agent_config->kind, "claude") != 0 &&
-	    g_strcmp0(agent_config->kind, "codex") != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("agent '%s' is of kind '%s', which this flotillad cannot run"), agent,
-			    agent_config->kind);
 		return FALSE;
 	}
 	if (!fl_fleet_check_program(agent_config, error))
@@ -971,7 +962,8 @@ fl_fleet_answer_permission(FlFleet *self, guint id, gboolean allow, const gchar 
 
 	if (p == NULL)
 		return;
-	g_task_return_pointer(p->task, fl_claude_hook_response(p->hook, allow, message), g_free);
+	g_task_return_pointer(p->task, fl_agent_permission_respond(p->permission, allow, message),
+			      g_free);
 	g_clear_object(&p->task);
 	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
 	if (session != NULL)
@@ -1055,11 +1047,12 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 {
 	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
 	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	const FlAgentClass *kind = fl_agent_class_lookup(agent);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlClaudeHook) hook = NULL;
+	FlAgentHookResult result = {NULL};
 	Permission *p;
 
-	if (g_strcmp0(agent, "claude") != 0) {
+	if (kind == NULL || kind->hook == NULL) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 					_("no hooks for agent '%s'"), agent);
 		return;
@@ -1069,40 +1062,33 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 					_("no running session %u"), id);
 		return;
 	}
-	hook = fl_claude_hook_parse(payload, &error);
-	if (hook == NULL) {
+	if (!kind->hook(payload, &result, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	switch (fl_claude_hook_get_kind(hook)) {
-	case FL_CLAUDE_HOOK_PERMISSION_REQUEST: {
-		g_autofree gchar *asks = g_strdup_printf(
-			_("permission: %s"), fl_claude_hook_get_tool_description(hook) != NULL
-						     ? fl_claude_hook_get_tool_description(hook)
-						     : fl_claude_hook_get_tool_name(hook));
+	if (result.notice != NULL)
+		fl_fleet_audit(self, id, "notification", "agent", result.notice);
+	if (result.permission != NULL) {
 		/* one question at a time: an older one that still waits is denied */
 		g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
 		p = g_new0(Permission, 1);
 		p->fleet = self;
 		p->id = id;
 		p->task = g_steal_pointer(&task);
-		p->hook = g_steal_pointer(&hook);
+		p->permission = g_steal_pointer(&result.permission);
 		p->timeout_id = g_timeout_add_seconds(FL_PERMISSION_TIMEOUT_S,
 						      fl_fleet_permission_timeout_cb, p);
 		g_hash_table_insert(self->permissions, GUINT_TO_POINTER(id), p);
-		fl_fleet_audit(self, id, "blocked", "agent", asks);
-		fl_session_set_blocked(session, asks);
+		fl_fleet_audit(self, id, "blocked", "agent", result.asks);
+		fl_session_set_blocked(session, result.asks);
 		g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, id,
 			      fl_session_get_data(session));
+		fl_agent_hook_result_clear(&result);
 		return;
 	}
-	case FL_CLAUDE_HOOK_NOTIFICATION:
-		fl_fleet_audit(self, id, "notification", "agent", fl_claude_hook_get_message(hook));
-		break;
-	default:
-		break;
-	}
-	g_task_return_pointer(task, g_strdup(""), g_free);
+	g_task_return_pointer(task, g_strdup(result.response != NULL ? result.response : ""),
+			      g_free);
+	fl_agent_hook_result_clear(&result);
 }
 
 gchar *

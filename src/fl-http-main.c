@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fl-agent-http.h"
 #include "fl-llm.h"
 #include "fl-util.h"
 #include "fl-webhook.h"
@@ -20,13 +21,9 @@
  * flotilla-http agent REQUEST.json
  *   An http agent's run. flotillad has it run by flotilla-runner like any agent: cwd is the
  *   worktree, stdout and stderr are the session log, a cancel kills it, and it outlives a
- *   daemon restart. REQUEST.json, written by flotillad, holds the agent ("agent", "api",
- *   "url", "model", "max_tokens", "api_key_env"), the "goal", where the answer goes
- *   ("output", relative to the worktree, already checked; absent: nowhere) and where the
- *   result goes ("result"). Never the API key: it comes from the environment variable
- *   api_key_env names. The answer streams into the log as it arrives; then the result is
- *   written durably: {"model", "input_tokens", "output_tokens", "stop_reason", "attempts",
- *   "text"} once an answer arrived, with "error" (one line) when the run failed.
+ *   daemon restart. REQUEST.json and the result it leaves are defined, written and read in
+ *   fl-agent-http.[ch], shared with flotillad. The answer streams into the log as it arrives
+ *   (fl-llm.c); then the result is written durably.
  *
  * flotilla-http webhook
  *   POSTs one check-in digest read from stdin as {"url", "format", "summary", "text",
@@ -79,89 +76,51 @@ fl_http_main_write_output(const gchar *output, const gchar *text, GError **error
 	return g_file_set_contents(output, text, -1, error);
 }
 
-static gchar *
-fl_http_main_result_json(const FlLlmResult *result, const GError *error)
-{
-	g_autoptr(JsonBuilder) builder = json_builder_new();
-	g_autoptr(JsonGenerator) generator = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
-
-	json_builder_begin_object(builder);
-	json_builder_set_member_name(builder, "v");
-	json_builder_add_int_value(builder, 1);
-	if (result != NULL) {
-		json_builder_set_member_name(builder, "model");
-		json_builder_add_string_value(builder, result->model);
-		json_builder_set_member_name(builder, "input_tokens");
-		json_builder_add_int_value(builder, result->input_tokens);
-		json_builder_set_member_name(builder, "output_tokens");
-		json_builder_add_int_value(builder, result->output_tokens);
-		if (result->stop_reason != NULL) {
-			json_builder_set_member_name(builder, "stop_reason");
-			json_builder_add_string_value(builder, result->stop_reason);
-		}
-		json_builder_set_member_name(builder, "attempts");
-		json_builder_add_int_value(builder, result->attempts);
-		json_builder_set_member_name(builder, "text");
-		json_builder_add_string_value(builder, result->text);
-	}
-	if (error != NULL) {
-		g_autofree gchar *line = fl_text_sanitize(error->message, -1, FALSE);
-
-		json_builder_set_member_name(builder, "error");
-		json_builder_add_string_value(builder, line);
-	}
-	json_builder_end_object(builder);
-	root = json_builder_get_root(builder);
-	json_generator_set_root(generator, root);
-	return json_generator_to_data(generator, NULL);
-}
-
 static gint
 fl_http_main_agent(const gchar *request_path)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GError) write_error = NULL;
-	g_autoptr(JsonObject) request = fl_read_json_object(request_path, &error);
+	g_autoptr(FlAgentHttpRequest) request = fl_agent_http_request_read(request_path, &error);
 	g_autoptr(FlHttp) http = NULL;
-	g_autoptr(FlLlmResult) result = NULL;
-	g_autofree gchar *json = NULL;
+	g_autoptr(FlLlmResult) answer = NULL;
+	FlAgentHttpResult result = {NULL};
 	FlHttpMain m = {NULL};
 	FlAgentConfig agent = {NULL};
-	const gchar *goal;
-	const gchar *output;
-	const gchar *result_path;
 
 	if (request == NULL)
 		return fl_http_main_fail("flotilla: ", error->message);
 	/* borrowed from @request: the run copies what it keeps */
-	agent.name = (gchar *)fl_json_get_string(request, "agent");
-	agent.api = (gchar *)fl_json_get_string(request, "api");
-	agent.url = (gchar *)fl_json_get_string(request, "url");
-	agent.model = (gchar *)fl_json_get_string(request, "model");
-	agent.api_key_env = (gchar *)fl_json_get_string(request, "api_key_env");
-	fl_json_get_uint(request, "max_tokens", &agent.max_tokens);
-	goal = fl_json_get_string(request, "goal");
-	output = fl_json_get_string(request, "output");
-	result_path = fl_json_get_string(request, "result");
-	if (agent.url == NULL || agent.model == NULL || goal == NULL || result_path == NULL) {
-		g_autofree gchar *message =
-			g_strdup_printf(_("%s is not a complete HTTP agent request"), request_path);
-		return fl_http_main_fail("flotilla: ", message);
-	}
+	agent.name = request->agent;
+	agent.api = request->api;
+	agent.url = request->url;
+	agent.model = request->model;
+	agent.api_key_env = request->api_key_env;
+	agent.max_tokens = request->max_tokens;
 
 	http = fl_http_new();
 	m.loop = g_main_loop_new(NULL, FALSE);
 	/* our stdout is the session log: the answer lands there as it streams in */
-	fl_llm_run_async(http, &agent, goal, "/dev/stdout", NULL, fl_http_main_done_cb, &m);
+	fl_llm_run_async(http, &agent, request->goal, "/dev/stdout", NULL, fl_http_main_done_cb,
+			 &m);
 	g_main_loop_run(m.loop);
-	result = fl_llm_run_finish(m.result, &error);
+	answer = fl_llm_run_finish(m.result, &error);
 	fl_http_main_clear(&m);
-	if (result != NULL && output != NULL)
-		fl_http_main_write_output(output, result->text, &error);
+	if (answer != NULL && request->output != NULL)
+		fl_http_main_write_output(request->output, answer->text, &error);
 
-	json = fl_http_main_result_json(result, error);
-	if (!fl_write_file_durable(result_path, json, -1, &write_error))
+	if (answer != NULL) {
+		/* borrowed from @answer */
+		result.model = answer->model;
+		result.input_tokens = answer->input_tokens;
+		result.output_tokens = answer->output_tokens;
+		result.stop_reason = answer->stop_reason;
+		result.attempts = answer->attempts;
+		result.text = answer->text;
+	}
+	if (error != NULL)
+		result.error = error->message;
+	if (!fl_agent_http_result_write(&result, request->result, &write_error))
 		return fl_http_main_fail("flotilla: ", write_error->message);
 	if (error != NULL)
 		return fl_http_main_fail("flotilla: ", error->message);

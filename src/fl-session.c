@@ -9,8 +9,7 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
-#include "fl-agent-claude.h"
-#include "fl-agent-codex.h"
+#include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-placement.h"
 #include "fl-util.h"
@@ -20,7 +19,7 @@
 #define FL_RECORD_RETRY_MIN_S 2
 #define FL_RECORD_RETRY_MAX_S 30
 
-/* how much of the output tail becomes a shell session's final message */
+/* how much of the output tail becomes the final message of an agent that left none */
 #define FL_FINAL_MESSAGE_MAX 2048
 
 struct _FlSession {
@@ -36,11 +35,12 @@ struct _FlSession {
 	gboolean restarted;  /* put back in the queue after a daemon crash */
 	gchar *resume_reply; /* (owned) (nullable) the user's answer a resumed agent gets */
 	/* live progress of an agent with structured output (turns, cost so far) */
-	GFileMonitor *log_monitor; /* (owned) (nullable) */
-	GInputStream *log_in;      /* (owned) (nullable) */
-	FlClaudeStream *live;      /* (owned) (nullable) */
-	FlState end_state;         /* becomes data->state once the draft is recorded */
-	guint record_delay;        /* seconds before recording the draft again, 0 = first try */
+	GFileMonitor *log_monitor;     /* (owned) (nullable) */
+	GInputStream *log_in;          /* (owned) (nullable) */
+	const FlAgentClass *live_kind; /* whose live_* functions @live belongs to */
+	gpointer live;                 /* (owned) (nullable) */
+	FlState end_state;             /* becomes data->state once the draft is recorded */
+	guint record_delay;            /* seconds before recording the draft again, 0 = first try */
 	guint record_retry_id;
 	gchar *outcome_reason;     /* (owned) (nullable) the reason the agent's end gave */
 	GCancellable *cancellable; /* (owned) for our own git work */
@@ -324,7 +324,7 @@ fl_session_finish_done(FlSession *self, gboolean changed)
 			g_rmdir(d->worktree);
 		}
 	}
-	if (g_strcmp0(d->agent, "shell") == 0 || d->final_message == NULL) {
+	if (d->final_message == NULL) {
 		g_autofree gchar *log = fl_session_file(self, "output.log");
 		g_free(d->final_message);
 		d->final_message = fl_file_tail(log, FL_FINAL_MESSAGE_MAX);
@@ -459,158 +459,34 @@ fl_session_make_draft(FlSession *self)
 	fl_session_finish_done(self, n > 0);
 }
 
-typedef gboolean (*FlSessionFeedFunc)(gpointer stream, const gchar *data, gsize len,
-				      GError **error);
-
-/*
- * Feeds the whole session log to an agent's output parser. FALSE when there is no log to
- * read; a parser error is left in @error with TRUE returned, so the caller records it.
- */
-static gboolean
-fl_session_feed_log(FlSession *self, FlSessionFeedFunc feed, gpointer stream, GError **error)
-{
-	g_autofree gchar *log = fl_session_file(self, "output.log");
-	g_autoptr(GFile) file = g_file_new_for_path(log);
-	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, NULL);
-	gchar buf[65536];
-	gssize n;
-
-	if (in == NULL)
-		return FALSE;
-	while ((n = g_input_stream_read(G_INPUT_STREAM(in), buf, sizeof(buf), NULL, error)) > 0) {
-		if (!feed(stream, buf, (gsize)n, error))
-			break;
-	}
-	return TRUE;
-}
-
-/* Claude's stream-json decides done vs failed and carries cost, turns, final message */
-static void
-fl_session_read_claude(FlSession *self)
-{
-	g_autoptr(FlClaudeStream) stream = fl_claude_stream_new();
-	g_autoptr(GError) error = NULL;
-	FlSessionData *d = self->data;
-
-	/* a resumed session's log holds every run: the last result is the one that counts */
-	if (!fl_session_feed_log(self, (FlSessionFeedFunc)fl_claude_stream_feed, stream, &error))
-		return;
-	if (error == NULL)
-		fl_claude_stream_finish(stream, &error);
-	if (fl_claude_stream_get_cost_usd(stream) > 0)
-		d->cost_usd = fl_claude_stream_get_cost_usd(stream);
-	d->turns = fl_claude_stream_get_num_turns(stream);
-	if (fl_claude_stream_get_result_text(stream) != NULL) {
-		g_free(d->final_message);
-		d->final_message =
-			fl_text_sanitize(fl_claude_stream_get_result_text(stream), -1, TRUE);
-	}
-	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
-		return;
-	g_free(d->reason);
-	d->reason = NULL;
-	if (error != NULL) {
-		self->end_state = FL_STATE_FAILED;
-		d->reason = g_strdup_printf(_("Claude's output: %s"), error->message);
-	} else if (fl_claude_stream_get_outcome(stream) == FL_CLAUDE_OUTCOME_SUCCEEDED) {
-		self->end_state = FL_STATE_DONE;
-	} else {
-		self->end_state = FL_STATE_FAILED;
-		d->reason = g_strdup(fl_claude_stream_get_reason(stream));
-	}
-}
-
-/* codex exec --json: its events decide the outcome and give the thread to resume */
-static void
-fl_session_read_codex(FlSession *self)
-{
-	g_autoptr(FlCodexStream) stream = fl_codex_stream_new();
-	g_autoptr(GError) error = NULL;
-	FlSessionData *d = self->data;
-
-	if (!fl_session_feed_log(self, (FlSessionFeedFunc)fl_codex_stream_feed, stream, &error))
-		return;
-	if (error == NULL)
-		fl_codex_stream_finish(stream, &error);
-	if (fl_codex_stream_get_thread_id(stream) != NULL) {
-		g_free(d->agent_session);
-		d->agent_session = g_strdup(fl_codex_stream_get_thread_id(stream));
-	}
-	d->turns = fl_codex_stream_get_turns(stream);
-	if (fl_codex_stream_get_last_message(stream) != NULL) {
-		g_free(d->final_message);
-		d->final_message =
-			fl_text_sanitize(fl_codex_stream_get_last_message(stream), -1, TRUE);
-	}
-	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
-		return;
-	g_clear_pointer(&d->reason, g_free);
-	if (error != NULL) {
-		self->end_state = FL_STATE_FAILED;
-		d->reason = g_strdup_printf(_("Codex's output: %s"), error->message);
-	} else if (fl_codex_stream_get_outcome(stream) == FL_CODEX_OUTCOME_SUCCEEDED) {
-		self->end_state = FL_STATE_DONE;
-	} else {
-		self->end_state = FL_STATE_FAILED;
-		d->reason = g_strdup(fl_codex_stream_get_reason(stream));
-	}
-}
-
-/* flotilla-http's result: the answer with its token counts, and the error if it failed */
-static void
-fl_session_read_http(FlSession *self)
-{
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *path = fl_session_file(self, "http-result.json");
-	g_autoptr(JsonObject) result = fl_read_json_object(path, &error);
-	FlSessionData *d = self->data;
-	const gchar *text;
-	const gchar *failure;
-
-	if (result == NULL) {
-		/* killed, or it could not even start: the exit status tells; a success needs
-		 * the result, though */
-		if (self->end_state == FL_STATE_DONE) {
-			self->end_state = FL_STATE_FAILED;
-			g_free(d->reason);
-			d->reason = g_strdup(error->message);
-		}
-		return;
-	}
-	text = fl_json_get_string(result, "text");
-	failure = fl_json_get_string(result, "error");
-	if (text != NULL) {
-		guint input_tokens = 0;
-		guint output_tokens = 0;
-
-		fl_json_get_uint(result, "input_tokens", &input_tokens);
-		fl_json_get_uint(result, "output_tokens", &output_tokens);
-		d->cost_usd = fl_config_get_cost(self->config, fl_json_get_string(result, "model"),
-						 input_tokens, output_tokens);
-		d->turns = 1;
-		g_free(d->final_message);
-		d->final_message = fl_text_sanitize(text, -1, TRUE);
-	}
-	if (self->end_state == FL_STATE_CANCELLED || self->end_state == FL_STATE_INTERRUPTED)
-		return;
-	if (failure != NULL) {
-		self->end_state = FL_STATE_FAILED;
-		g_free(d->reason);
-		d->reason = g_strdup(failure);
-	}
-}
-
-static void
-fl_session_read_agent_result(FlSession *self)
+/* a run of @self's agent, for the agent's kind; NULL when the agent is no longer configured */
+static const FlAgentConfig *
+fl_session_agent_run(FlSession *self, FlAgentRun *run, const gchar *dir, const gchar *cli)
 {
 	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
 
-	if (agent != NULL && g_strcmp0(agent->kind, "claude") == 0)
-		fl_session_read_claude(self);
-	else if (agent != NULL && g_strcmp0(agent->kind, "codex") == 0)
-		fl_session_read_codex(self);
-	else if (agent != NULL && g_strcmp0(agent->kind, "http") == 0)
-		fl_session_read_http(self);
+	*run = (FlAgentRun){
+		.data = self->data,
+		.agent = agent,
+		.config = self->config,
+		.session_dir = dir,
+		.cli_path = cli != NULL ? cli : "flotilla",
+		.http_path = self->http_path,
+		.resume_reply = self->resume_reply,
+	};
+	return agent;
+}
+
+/* what the agent's own output says: final message, cost, turns, and maybe done→failed */
+static void
+fl_session_read_agent_result(FlSession *self)
+{
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	FlAgentRun run;
+	const FlAgentConfig *agent = fl_session_agent_run(self, &run, dir, NULL);
+
+	if (agent != NULL && agent->klass->read_outcome != NULL)
+		agent->klass->read_outcome(&run, &self->end_state);
 }
 
 static void
@@ -715,53 +591,6 @@ fl_session_sibling_binary(const gchar *name)
 	return g_steal_pointer(&path);
 }
 
-static gchar **
-fl_session_build_argv(FlSession *self, GError **error)
-{
-	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autofree gchar *id = g_strdup_printf("%u", self->data->id);
-
-	if (agent == NULL || agent->command == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("agent '%s' cannot run commands"), self->data->agent);
-		return NULL;
-	}
-	/* placeholders fill whole elements: a goal never reaches a shell unless the agent
-	 * itself is one */
-	for (guint i = 0; agent->command[i] != NULL; i++) {
-		const gchar *arg = agent->command[i];
-		if (g_strcmp0(arg, "{goal}") == 0)
-			g_ptr_array_add(argv, g_strdup(self->data->goal));
-		else if (g_strcmp0(arg, "{session_id}") == 0)
-			g_ptr_array_add(argv, g_strdup(id));
-		else if (g_strcmp0(arg, "{session_uuid}") == 0)
-			g_ptr_array_add(argv, g_strdup(self->data->agent_session != NULL
-							       ? self->data->agent_session
-							       : ""));
-		else
-			g_ptr_array_add(argv, g_strdup(arg));
-	}
-	g_ptr_array_add(argv, NULL);
-	return (gchar **)g_ptr_array_free(g_steal_pointer(&argv), FALSE);
-}
-
-/* claude -p with flotilla's hooks, a session id we chose, resumed with the user's reply */
-static gchar **
-fl_session_build_claude_argv(FlSession *self, const FlAgentConfig *agent, GError **error)
-{
-	g_autofree gchar *settings = fl_session_file(self, "claude-settings.json");
-	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
-
-	if (self->data->agent_session == NULL)
-		self->data->agent_session = g_uuid_string_random();
-	if (!fl_agent_claude_write_settings(settings, cli != NULL ? cli : "flotilla", error))
-		return NULL;
-	return fl_agent_claude_build_argv((const gchar *const *)agent->command, self->data->goal,
-					  self->data->agent_session, settings, self->resume_reply,
-					  -1);
-}
-
 static void
 fl_session_stop_watching(FlSession *self)
 {
@@ -771,7 +600,9 @@ fl_session_stop_watching(FlSession *self)
 	}
 	g_clear_object(&self->log_monitor);
 	g_clear_object(&self->log_in);
-	g_clear_pointer(&self->live, fl_claude_stream_free);
+	if (self->live != NULL)
+		self->live_kind->live_free(self->live);
+	self->live = NULL;
 }
 
 /* reads what the agent appended and updates turns and cost as they change */
@@ -783,30 +614,23 @@ fl_session_log_changed_cb(GFileMonitor *monitor, GFile *file, GFile *other, GFil
 	FlSessionData *d = self->data;
 	gchar buf[65536];
 	gssize n;
-	guint turns;
-	gdouble cost;
+	gboolean changed = FALSE;
 
 	if (event != G_FILE_MONITOR_EVENT_CHANGED || self->live == NULL)
 		return;
 	/* a regular file: reads never wait, and stop at its current end */
 	while ((n = g_input_stream_read(self->log_in, buf, sizeof(buf), NULL, NULL)) > 0) {
-		if (!fl_claude_stream_feed(self->live, buf, (gsize)n, NULL)) {
+		if (!self->live_kind->live_feed(self->live, buf, (gsize)n, d, &changed)) {
 			fl_session_stop_watching(self);
-			return;
+			break;
 		}
 	}
-	turns = fl_claude_stream_get_num_turns(self->live);
-	cost = fl_claude_stream_get_cost_usd(self->live);
-	if (turns != d->turns || (cost > 0 && cost != d->cost_usd)) {
-		d->turns = turns;
-		if (cost > 0)
-			d->cost_usd = cost;
+	if (changed)
 		fl_session_changed(self);
-	}
 }
 
 static void
-fl_session_watch_log(FlSession *self, const gchar *log)
+fl_session_watch_log(FlSession *self, const FlAgentClass *kind, const gchar *log)
 {
 	g_autoptr(GFile) file = g_file_new_for_path(log);
 	g_autoptr(GFileInputStream) in = g_file_read(file, NULL, NULL);
@@ -820,90 +644,9 @@ fl_session_watch_log(FlSession *self, const gchar *log)
 	if (self->log_monitor == NULL)
 		return;
 	self->log_in = G_INPUT_STREAM(g_steal_pointer(&in));
-	self->live = fl_claude_stream_new();
+	self->live_kind = kind;
+	self->live = kind->live_new();
 	g_signal_connect(self->log_monitor, "changed", G_CALLBACK(fl_session_log_changed_cb), self);
-}
-
-/* where an http agent's text lands, relative to the worktree and never outside it; NULL
- * without an error for nowhere */
-static const gchar *
-fl_session_output_path(FlSession *self, const FlAgentConfig *agent, GError **error)
-{
-	const gchar *output = agent->output;
-	g_auto(GStrv) parts = NULL;
-
-	if (output == NULL)
-		output = self->data->repo == NULL ? "draft.md" : NULL;
-	if (output == NULL)
-		return NULL;
-	parts = g_strsplit(output, "/", -1);
-	for (guint i = 0; parts[i] != NULL; i++) {
-		if (g_path_is_absolute(output) || g_strcmp0(parts[i], "..") == 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("output=%s must stay inside the worktree"), output);
-			return NULL;
-		}
-	}
-	return output;
-}
-
-static void
-fl_session_json_add_string(JsonBuilder *builder, const gchar *name, const gchar *value)
-{
-	if (value == NULL)
-		return;
-	json_builder_set_member_name(builder, name);
-	json_builder_add_string_value(builder, value);
-}
-
-/*
- * An http agent is flotilla-http run like any command (see src/fl-http-main.c), with the
- * request it reads from the session directory. The API key is not in it: the program takes
- * it from the environment it inherits, as named by api-key-env.
- */
-static gchar **
-fl_session_build_http_argv(FlSession *self, const FlAgentConfig *agent, GError **error)
-{
-	g_autoptr(GError) local_error = NULL;
-	g_autoptr(JsonBuilder) builder = json_builder_new();
-	g_autoptr(JsonGenerator) generator = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
-	g_autofree gchar *request = fl_session_file(self, "http-request.json");
-	g_autofree gchar *result = fl_session_file(self, "http-result.json");
-	g_autofree gchar *json = NULL;
-	const gchar *output = fl_session_output_path(self, agent, &local_error);
-	const gchar *argv[] = {self->http_path, "agent", request, NULL};
-
-	/* before the request is sent and paid for */
-	if (local_error != NULL) {
-		g_propagate_error(error, g_steal_pointer(&local_error));
-		return NULL;
-	}
-	json_builder_begin_object(builder);
-	json_builder_set_member_name(builder, "v");
-	json_builder_add_int_value(builder, 1);
-	fl_session_json_add_string(builder, "agent", agent->name);
-	fl_session_json_add_string(builder, "api", agent->api);
-	fl_session_json_add_string(builder, "url", agent->url);
-	fl_session_json_add_string(builder, "model", agent->model);
-	json_builder_set_member_name(builder, "max_tokens");
-	json_builder_add_int_value(builder, agent->max_tokens);
-	fl_session_json_add_string(builder, "api_key_env", agent->api_key_env);
-	fl_session_json_add_string(builder, "goal", self->data->goal);
-	fl_session_json_add_string(builder, "output", output);
-	fl_session_json_add_string(builder, "result", result);
-	json_builder_end_object(builder);
-	root = json_builder_get_root(builder);
-	json_generator_set_root(generator, root);
-	json = json_generator_to_data(generator, NULL);
-	/* the goal may be private: 0600 like the log; no fsync on the main loop for a file
-	 * read at once */
-	if (!g_file_set_contents_full(request, json, -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT |
-					      G_FILE_SET_CONTENTS_ONLY_EXISTING,
-				      0600, error))
-		return NULL;
-	return g_strdupv((gchar **)argv);
 }
 
 static void
@@ -917,9 +660,9 @@ fl_session_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		fl_session_fail_start(self, error->message);
 		return;
 	}
-	if (g_strcmp0(agent->kind, "claude") == 0 && !self->finishing) {
+	if (agent != NULL && agent->klass->live_new != NULL && !self->finishing) {
 		g_autofree gchar *log = fl_placement_get_log_path(self->placement);
-		fl_session_watch_log(self, log);
+		fl_session_watch_log(self, agent->klass, log);
 	}
 }
 
@@ -930,7 +673,9 @@ fl_session_spawn(FlSession *self)
 	g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
 	g_auto(GStrv) agent_argv = NULL;
 	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
-	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	FlAgentRun run;
+	const FlAgentConfig *agent = fl_session_agent_run(self, &run, dir, cli);
 	FlPlacementCommand cmd = {NULL};
 	FlPlacement *placement;
 
@@ -944,17 +689,13 @@ fl_session_spawn(FlSession *self)
 		fl_session_fail_start(self, error->message);
 		return;
 	}
-	if (g_strcmp0(agent->kind, "claude") == 0)
-		agent_argv = fl_session_build_claude_argv(self, agent, &error);
-	else if (g_strcmp0(agent->kind, "http") == 0)
-		agent_argv = fl_session_build_http_argv(self, agent, &error);
-	else if (g_strcmp0(agent->kind, "codex") == 0)
-		agent_argv = fl_agent_codex_build_argv(
-			(const gchar *const *)agent->command, self->data->goal,
-			self->resume_reply != NULL ? self->data->agent_session : NULL,
-			self->resume_reply);
-	else
-		agent_argv = fl_session_build_argv(self, &error);
+	if (agent == NULL) {
+		/* the configuration changed under a queued session */
+		g_autofree gchar *msg = g_strdup_printf(_("unknown agent '%s'"), self->data->agent);
+		fl_session_fail_start(self, msg);
+		return;
+	}
+	agent_argv = agent->klass->build_argv(&run, &error);
 	if (agent_argv == NULL) {
 		fl_session_fail_start(self, error->message);
 		return;
@@ -1231,7 +972,8 @@ fl_session_finalize(GObject *object)
 	g_free(self->outcome_reason);
 	g_clear_object(&self->log_monitor);
 	g_clear_object(&self->log_in);
-	g_clear_pointer(&self->live, fl_claude_stream_free);
+	if (self->live != NULL)
+		self->live_kind->live_free(self->live);
 	fl_session_data_free(self->data);
 	g_free(self->state_dir);
 	g_free(self->runner_path);

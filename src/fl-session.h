@@ -84,9 +84,11 @@ fl_session_data_to_variant(const FlSessionData *data, const gchar *state_dir);
 /*
  * One live session: starts its runner (after preparing the worktree), watches it while the
  * daemon lives, adopts it after a daemon restart, cancels it, and turns what the agent left
- * into a draft. Emits "changed" after every change of its data (which the owner saves in its
- * "changed" handler) and, once it is no longer active, "ended" instead of a last "changed":
- * the owner saves the final data together with whatever else the end means to it.
+ * into a draft. It knows no agent kind: the argv, live progress and outcome come from the
+ * agent's FlAgentClass (fl-agent.h). Emits "changed" after every change of its data (which
+ * the owner saves in its "changed" handler) and, once it is no longer active, "ended" instead
+ * of a last "changed": the owner saves the final data together with whatever else the end
+ * means to it.
  */
 #define FL_TYPE_SESSION (fl_session_get_type())
 G_DECLARE_FINAL_TYPE(FlSession, fl_session, FL, SESSION, GObject)

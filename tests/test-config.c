@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl-agent.h"
 #include "fl-config.h"
 #include "fl-error.h"
 
@@ -91,7 +92,7 @@ assert_defaults(const FlConfig *config)
 	agent = fl_config_get_agent(config, "shell");
 	g_assert_nonnull(agent);
 	g_assert_cmpstr(agent->name, ==, "shell");
-	g_assert_cmpstr(agent->kind, ==, "command");
+	g_assert_cmpstr(agent->klass->kind, ==, "command");
 	assert_argv(agent->command, shell);
 	agent = fl_config_get_agent(config, "aider");
 	g_assert_nonnull(agent);
@@ -388,7 +389,7 @@ test_config_agent_command(void)
 	agent = fl_config_get_agent(config, "echo");
 	g_assert_nonnull(agent);
 	g_assert_cmpstr(agent->name, ==, "echo");
-	g_assert_cmpstr(agent->kind, ==, "command");
+	g_assert_cmpstr(agent->klass->kind, ==, "command");
 	assert_argv(agent->command, echo);
 	g_assert_null(agent->env);
 	assert_argv(fl_config_get_agent(config, "grep")->command, grep);
@@ -413,7 +414,7 @@ test_config_agent_override(void)
 	const FlAgentConfig *agent = fl_config_get_agent(config, "shell");
 
 	g_assert_nonnull(agent);
-	g_assert_cmpstr(agent->kind, ==, "command");
+	g_assert_cmpstr(agent->klass->kind, ==, "command");
 	assert_argv(agent->command, bash);
 	g_assert_cmpstr(agent->env[0], ==, "SHELLOPTS=errexit");
 	assert_argv(fl_config_get_agent(config, "aider")->command, aider);
@@ -438,7 +439,7 @@ test_config_agent_http(void)
 	const FlAgentConfig *agent = fl_config_get_agent(config, "claude-api");
 
 	g_assert_nonnull(agent);
-	g_assert_cmpstr(agent->kind, ==, "http");
+	g_assert_cmpstr(agent->klass->kind, ==, "http");
 	g_assert_cmpstr(agent->api, ==, "anthropic");
 	g_assert_cmpstr(agent->url, ==, "https://api.anthropic.com/v1/messages");
 	g_assert_cmpstr(agent->model, ==, "claude-sonnet-4-5");
@@ -446,7 +447,7 @@ test_config_agent_http(void)
 	g_assert_cmpuint(agent->max_tokens, ==, 4096);
 	g_assert_null(agent->command);
 	agent = fl_config_get_agent(config, "local");
-	g_assert_cmpstr(agent->kind, ==, "http");
+	g_assert_cmpstr(agent->klass->kind, ==, "http");
 	g_assert_cmpstr(agent->api, ==, "openai");
 	g_assert_cmpuint(agent->max_tokens, ==, 512);
 	g_assert_cmpstr(agent->output, ==, "answer.md");
@@ -571,7 +572,7 @@ test_config_errors(void)
 		{"[agent x]\nenv=A=1\n", {"[agent x] command", "needs a command"}},
 		{"[agent x]\ncommand=printf 'oops {goal}\n", {"[agent x] command"}},
 		{"[agent x]\nkind=ftp\ncommand=true\n",
-		 {"[agent x] kind", "'command', 'claude', 'codex' or 'http'"}},
+		 {"[agent x] kind", "must be one of 'command', 'claude', 'codex', 'http'"}},
 		{"[agent x]\nkind=http\nmodel=m\n", {"[agent x] url", "needs a url"}},
 		{"[agent x]\nurl=https://example.invalid/v1\n",
 		 {"[agent x] model", "needs a model"}},

@@ -75,7 +75,6 @@ run_new(const gchar *api, const gchar *path)
 	g_autofree gchar *log_name = g_strdup_printf("log-%s-%p", api, (gpointer)run);
 
 	run->agent.name = g_strdup("writer");
-	run->agent.kind = g_strdup("http");
 	run->agent.api = g_strdup(api);
 	run->agent.url = url_for(where);
 	run->agent.model = g_strdup(g_str_equal(api, "openai") ? "gpt-test" : "claude-test");
@@ -95,7 +94,6 @@ static void
 run_free(Run *run)
 {
 	g_free(run->agent.name);
-	g_free(run->agent.kind);
 	g_free(run->agent.api);
 	g_free(run->agent.url);
 	g_free(run->agent.model);
