@@ -13,7 +13,8 @@
 	X(command)                                                                                 \
 	X(claude)                                                                                  \
 	X(codex)                                                                                   \
-	X(http)
+	X(http)                                                                                    \
+	X(gemini)
 
 #define FL_AGENT_DECLARE(k) FL_AGENT_DECLARE_CLASS(k);
 FL_AGENT_BUILTIN_KINDS(FL_AGENT_DECLARE)

@@ -73,9 +73,10 @@ gboolean
 fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error);
 
 /*
- * an agent hook (`flotilla hook AGENT` inside session @id) with its JSON payload; returns the
- * JSON the hook prints. A permission request waits for approve/reject (or a reply: deny with
- * the text) and is denied when nobody answers in time.
+ * an agent hook (`flotilla hook KIND` inside session @id) with its JSON payload; returns the
+ * JSON the hook prints. The agent kind (fl-agent.h) reads the payload; the fleet only keeps
+ * what it parks: a permission request waits for approve/reject (or a reply: deny with the
+ * text) and is denied when nobody answers in time.
  */
 void
 fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *payload,

@@ -288,7 +288,7 @@ if command -v bash >/dev/null 2>&1; then
 	# the agents run --agent accepts: presets and the config's own, no kinds like "http"
 	expect_eq "bash: flotilla run --agent <tab>" \
 		"$(complete_bash flotilla run --agent '' | tr ' ' '\n' | sort | tr '\n' ' ')" \
-		"aider claude codex llm shell "
+		"aider claude codex gemini llm shell "
 	ok "bash completion: commands, options, session ids"
 fi
 for c in $commands; do

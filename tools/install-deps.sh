@@ -12,5 +12,6 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	libsqlite3-dev libdbus-1-dev dbus dbus-daemon python3 python3-dbusmock zsh \
 	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps \
 	task-spooler appstream
-# the real Claude Code CLI for the agent tests comes from npm (tests/setup-claude.sh)
+# the real Claude Code and Gemini CLIs for the agent tests come from npm
+# (tests/setup-claude.sh, tests/setup-gemini.sh)
 command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs npm

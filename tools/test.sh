@@ -12,6 +12,7 @@ clang-format --dry-run --Werror src/*.[ch] tests/*.[ch]
 [ -d build ] || meson setup --werror build
 ninja -C build
 sh tests/setup-claude.sh build >/dev/null
+sh tests/setup-gemini.sh build >/dev/null
 meson test -C build --print-errorlogs "$@"
 # the benchmarks still run (tiny sizes; figures in bench/README.md come from a full run)
 FLBENCH_BUILD="$PWD/build" sh bench/run.sh --tiny
