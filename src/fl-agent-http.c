@@ -8,6 +8,7 @@
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 
 /* ------------------------------------------------------------------ the contract */
@@ -79,6 +80,8 @@ fl_agent_http_request_write(const FlAgentHttpRequest *request, const gchar *path
 {
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autofree gchar *json = NULL;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *name = NULL;
 
 	g_return_val_if_fail(request != NULL, FALSE);
 	g_return_val_if_fail(path != NULL, FALSE);
@@ -95,11 +98,11 @@ fl_agent_http_request_write(const FlAgentHttpRequest *request, const gchar *path
 	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_OUTPUT, request->output);
 	fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_RESULT, request->result);
 	json = fl_agent_http_to_data(builder);
-	/* the goal may be private: 0600 like the log; no fsync on the main loop for a file
-	 * read at once */
-	return g_file_set_contents_full(
-		path, json, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
-		0600, error);
+	dir = g_path_get_dirname(path);
+	name = g_path_get_basename(path);
+	/* the goal may be private: 0600 like the log; never through a link planted there; no
+	 * fsync on the main loop for a file read at once */
+	return fl_safe_write_file(dir, name, json, -1, 0600, FALSE, FALSE, error);
 }
 
 FlAgentHttpRequest *

@@ -113,6 +113,7 @@ fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 	item->repo = g_strdup(d->repo);
 	item->verify = g_strdup(d->verify);
 	item->diffstat = g_strdup(d->diffstat);
+	item->links_outside = g_strdup(d->links_outside);
 	item->cost_usd = d->cost_usd;
 	item->waiting_for = g_strdup(d->waiting_for);
 	item->reason = g_strdup(d->reason);
@@ -458,6 +459,10 @@ fl_checkin_webhook_item(FlDigestItem *item)
 	if (item->diffstat != NULL) {
 		json_builder_set_member_name(b, "diffstat");
 		json_builder_add_string_value(b, item->diffstat);
+	}
+	if (item->links_outside != NULL) {
+		json_builder_set_member_name(b, "links_outside");
+		json_builder_add_string_value(b, item->links_outside);
 	}
 	json_builder_end_object(b);
 	return json_builder_get_root(b);

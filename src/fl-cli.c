@@ -40,6 +40,7 @@
 #define FL_CLI_COMPLETE_TITLE   60
 #define FL_CLI_COMPLETE_TIMEOUT 2000
 #define FL_CLI_PROGRESS_MS      100
+#define FL_CLI_ACTIVITY_MAX     60
 
 #define FL_CLI_BOLD   "\033[1m"
 #define FL_CLI_GREEN  "\033[32m"
@@ -813,7 +814,9 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "signal",
 						   "verify",
 						   "verify_command",
+						   "verify_commit",
 						   "diffstat",
+						   "links_outside",
 						   "cost_usd",
 						   "turns",
 						   "waiting_for",
@@ -943,7 +946,11 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   signal          integer  the signal that ended the agent
  *   verify          string   pass, fail, timeout
  *   verify_command  string   the command that checked the draft
+ *   verify_commit   string   the draft commit it checked (run without the API keys)
  *   diffstat        string   the draft's size, as git summarises it
+ *   links_outside   string   symbolic links the draft adds that lead out of the repository
+ *                            (absolute, "../" beyond its top, or into .git), one
+ *                            "PATH -> TARGET" a line
  *   cost_usd        number   what the agent reported spending, in US dollars
  *   turns           integer  agent turns
  *   waiting_for     string   what a blocked session asks
@@ -1644,6 +1651,106 @@ fl_cli_add_exit(GPtrArray *parts, GVariant *session)
 		g_ptr_array_add(parts, g_strdup_printf(_("exit %d"), (gint)value));
 }
 
+/* what a line of Claude's stream-json says the agent is doing, or NULL */
+static gchar *
+fl_cli_activity_from_json(const gchar *line)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonObject *obj;
+	JsonObject *message;
+	JsonArray *content;
+	const gchar *type;
+
+	/* most lines are plain output: only what looks like an object is parsed */
+	if (line[0] != '{' || !json_parser_load_from_data(parser, line, -1, NULL) ||
+	    json_parser_get_root(parser) == NULL ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+		return NULL;
+	obj = json_node_get_object(json_parser_get_root(parser));
+	type = fl_json_get_string(obj, "type");
+	if (g_strcmp0(type, "assistant") != 0 || !json_object_has_member(obj, "message") ||
+	    !JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "message")))
+		return NULL;
+	message = json_object_get_object_member(obj, "message");
+	if (!json_object_has_member(message, "content") ||
+	    !JSON_NODE_HOLDS_ARRAY(json_object_get_member(message, "content")))
+		return NULL;
+	content = json_object_get_array_member(message, "content");
+	for (guint i = json_array_get_length(content); i > 0; i--) {
+		JsonNode *node = json_array_get_element(content, i - 1);
+		JsonObject *item = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+		const gchar *kind = fl_json_get_string(item, "type");
+		if (g_strcmp0(kind, "tool_use") == 0 && fl_json_get_string(item, "name") != NULL)
+			/* TRANSLATORS: what an agent does now, e.g. "tool Bash" */
+			return g_strdup_printf(_("tool %s"), fl_json_get_string(item, "name"));
+		if (g_strcmp0(kind, "text") == 0 && fl_json_get_string(item, "text") != NULL)
+			return g_strdup(fl_json_get_string(item, "text"));
+	}
+	return NULL;
+}
+
+/*
+ * What a running session is doing now: the last line of its output that says something (a
+ * shell's last output line, Claude's current tool or last message) and how long ago it was
+ * written, e.g. "running tests… (12s ago)". NULL when there is nothing to show.
+ */
+static gchar *
+fl_cli_last_activity(GVariant *session, gsize max_chars)
+{
+	const gchar *path = fl_cli_dict_str(session, "log_path");
+	g_autoptr(GFile) file = NULL;
+	g_autoptr(GFileInputStream) in = NULL;
+	g_autoptr(GFileInfo) info = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *buf = NULL;
+	g_autofree gchar *ago = NULL;
+	goffset size;
+	gssize n;
+
+	if (path == NULL)
+		return NULL;
+	file = g_file_new_for_path(path);
+	info = g_file_query_info(file,
+				 G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED,
+				 G_FILE_QUERY_INFO_NONE, NULL, NULL);
+	in = g_file_read(file, NULL, NULL);
+	if (info == NULL || in == NULL)
+		return NULL;
+	/* the end of the log only: it may be gigabytes */
+	size = g_file_info_get_size(info);
+	if (size > 16384)
+		g_seekable_seek(G_SEEKABLE(in), size - 16384, G_SEEK_SET, NULL, NULL);
+	buf = g_malloc(16385);
+	n = g_input_stream_read(G_INPUT_STREAM(in), buf, 16384, NULL, NULL);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	lines = g_strsplit(buf, "\n", -1);
+	{
+		g_autoptr(GDateTime) mtime = g_file_info_get_modification_date_time(info);
+		g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+		if (mtime != NULL)
+			ago = fl_cli_format_duration(
+				MAX(0, g_date_time_difference(now, mtime) / G_TIME_SPAN_SECOND));
+	}
+	for (guint i = g_strv_length(lines); i > 0; i--) {
+		g_autofree gchar *said = fl_cli_activity_from_json(lines[i - 1]);
+		g_autofree gchar *clean = fl_cli_clean_line(said != NULL ? said : lines[i - 1]);
+		g_autofree gchar *shown = NULL;
+
+		/* an unrecognised JSON line says nothing to a person */
+		if (clean[0] == '\0' || (said == NULL && clean[0] == '{'))
+			continue;
+		shown = fl_cli_ellipsize(clean, max_chars);
+		if (ago == NULL)
+			return g_steal_pointer(&shown);
+		/* TRANSLATORS: the last thing a session did and how long ago, "make: ok (5s ago)"
+		 */
+		return g_strdup_printf(_("%s (%s ago)"), shown, ago);
+	}
+	return NULL;
+}
+
 /* what the group's reader wants to know about one session, plain text */
 static gchar *
 fl_cli_session_detail(GVariant *session, FlCliGroup group)
@@ -1686,6 +1793,9 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 							(guint)turns));
 		if (fl_cli_dict_double(session, "cost_usd", &cost))
 			g_ptr_array_add(parts, fl_cli_format_cost(cost));
+		part = fl_cli_last_activity(session, FL_CLI_ACTIVITY_MAX);
+		if (part != NULL)
+			g_ptr_array_add(parts, part);
 		break;
 	case FL_CLI_GROUP_QUEUED:
 		fl_cli_add_clean(parts, _("held"), fl_cli_dict_str(session, "held"));
@@ -1876,8 +1986,11 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 		g_autofree gchar *review_clean =
 			fl_cli_clean_line(review != NULL ? review : "none");
 		g_autofree gchar *note_clean = NULL;
+		g_autofree gchar *activity = NULL;
 
-		if (g_strcmp0(state, "blocked") == 0)
+		if (g_strcmp0(state, "running") == 0)
+			note = activity = fl_cli_last_activity(session, FL_CLI_ACTIVITY_MAX);
+		else if (g_strcmp0(state, "blocked") == 0)
 			note = fl_cli_dict_str(session, "waiting_for");
 		else if (g_strcmp0(state, "queued") == 0)
 			note = held[0] != '\0' ? held : fl_cli_dict_str(session, "held");
@@ -2232,6 +2345,11 @@ fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 		return TRUE;
 	}
 	fl_cli_print_session_fields(session);
+	if (!fl_cli_state_is_final(fl_cli_dict_str(session, "state"))) {
+		g_autofree gchar *now = fl_cli_last_activity(session, 200);
+		if (now != NULL)
+			fprintf(stdout, "%s: %s\n", _("now"), now);
+	}
 	fl_cli_print_history(cli, id);
 	return TRUE;
 }
@@ -3121,6 +3239,9 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 		g_string_append_printf(out, "  %s\n", mark);
 	}
 	fl_cli_append_item_field(out, _("diffstat"), fl_cli_dict_str(item, "diffstat"));
+	/* TRANSLATORS: symbolic links a draft adds that point out of the repository */
+	fl_cli_append_item_field(out, _("links outside the repository"),
+				 fl_cli_dict_str(item, "links_outside"));
 	if (fl_cli_dict_double(item, "cost_usd", &cost)) {
 		g_autofree gchar *shown = fl_cli_format_cost(cost);
 		fl_cli_append_item_field(out, _("cost"), shown);

@@ -529,6 +529,32 @@ fl_config_get_agent(const FlConfig *self, const gchar *name)
 	return g_hash_table_lookup(self->agents, name);
 }
 
+static gint
+fl_config_compare_names(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+gchar **
+fl_config_get_api_key_envs(const FlConfig *self)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->agents);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		const FlAgentConfig *agent = value;
+
+		if (agent->api_key_env != NULL &&
+		    !g_ptr_array_find_with_equal_func(names, agent->api_key_env, g_str_equal, NULL))
+			g_ptr_array_add(names, g_strdup(agent->api_key_env));
+	}
+	g_ptr_array_sort(names, fl_config_compare_names);
+	g_ptr_array_add(names, NULL);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+}
+
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel)
 {

@@ -68,6 +68,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlConfig, fl_config_free)
 /* an agent by name: configured ones first, then the kinds' presets; NULL when unknown */
 const FlAgentConfig *
 fl_config_get_agent(const FlConfig *self, const gchar *name);
+/* every variable an agent takes its API key from (api-key-env), each once, sorted */
+gchar **
+fl_config_get_api_key_envs(const FlConfig *self);
 /* the verify command configured for the repository at @toplevel, or NULL */
 const gchar *
 fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);

@@ -35,6 +35,7 @@ fl_digest_item_free(FlDigestItem *item)
 	g_free(item->repo);
 	g_free(item->verify);
 	g_free(item->diffstat);
+	g_free(item->links_outside);
 	g_free(item->waiting_for);
 	g_free(item->reason);
 	g_free(item);
@@ -311,6 +312,21 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 		g_autofree gchar *line = fl_digest_one_line(item->diffstat, FL_DIGEST_FIELD_MAX);
 		if (line[0] != '\0')
 			fl_digest_append_line(out, markup, line);
+	}
+	if (item->links_outside != NULL) {
+		g_auto(GStrv) links = g_strsplit(item->links_outside, "\n", 2);
+		g_autofree gchar *first = fl_digest_one_line(links[0], FL_DIGEST_FIELD_MAX);
+		g_autofree gchar *line = NULL;
+
+		/* a warning, whatever else the draft looks like: the first one, and that there
+		 * are more */
+		if (links[1] != NULL)
+			/* TRANSLATORS: %s is "PATH -> TARGET", a symbolic link the draft adds */
+			line = g_strdup_printf(_("links out of the repository: %s, …"), first);
+		else
+			/* TRANSLATORS: %s is "PATH -> TARGET", a symbolic link the draft adds */
+			line = g_strdup_printf(_("links out of the repository: %s"), first);
+		fl_digest_append_line(out, markup, line);
 	}
 	if (item->cost_usd >= 0) {
 		gchar amount[G_ASCII_DTOSTR_BUF_SIZE];

@@ -21,14 +21,15 @@ typedef struct {
 	FlDigestKind kind;
 	gchar *name; /* nullable */
 	gchar *goal;
-	gchar *repo;         /* nullable */
-	gchar *verify;       /* nullable: "pass", "fail", "timeout" */
-	gchar *diffstat;     /* nullable */
-	gdouble cost_usd;    /* < 0 when unknown */
-	gchar *waiting_for;  /* nullable: what a blocked session asks */
-	gchar *reason;       /* nullable: why it failed */
-	gboolean reminder;   /* already announced in an earlier digest */
-	gboolean approvable; /* Approve/Reject make sense for it */
+	gchar *repo;          /* nullable */
+	gchar *verify;        /* nullable: "pass", "fail", "timeout" */
+	gchar *diffstat;      /* nullable */
+	gchar *links_outside; /* nullable: links the draft adds leading out of the repo */
+	gdouble cost_usd;     /* < 0 when unknown */
+	gchar *waiting_for;   /* nullable: what a blocked session asks */
+	gchar *reason;        /* nullable: why it failed */
+	gboolean reminder;    /* already announced in an earlier digest */
+	gboolean approvable;  /* Approve/Reject make sense for it */
 } FlDigestItem;
 
 FlDigestItem *

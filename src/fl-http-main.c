@@ -11,6 +11,7 @@
 
 #include "fl-agent-http.h"
 #include "fl-llm.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 #include "fl-webhook.h"
 
@@ -66,14 +67,12 @@ fl_http_main_fail(const gchar *prefix, const gchar *message)
 	return FL_HTTP_MAIN_EXIT_FAILED;
 }
 
+/* the worktree (our cwd) is the agent's: a directory it made a symbolic link, committed or
+ * not, must not carry the answer out of it */
 static gboolean
 fl_http_main_write_output(const gchar *output, const gchar *text, GError **error)
 {
-	g_autofree gchar *dir = g_path_get_dirname(output);
-
-	if (!fl_ensure_dir(dir, error))
-		return FALSE;
-	return g_file_set_contents(output, text, -1, error);
+	return fl_safe_write_file(".", output, text, -1, 0644, TRUE, FALSE, error);
 }
 
 static gint

@@ -15,6 +15,7 @@
 
 #include "fl-proc.h"
 #include "fl-runner-protocol.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 
 /* what the daemon before placements wrote right before spawning a runner: the agent may have
@@ -195,14 +196,12 @@ static gint
 fl_placement_local_take_lock(FlPlacementLocal *self, GError **error)
 {
 	g_autofree gchar *path = fl_placement_local_file(self, FL_RUNNER_FILE_LOCK);
-	gint fd = g_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	/* the session's directory: never through a link planted there */
+	gint fd = fl_safe_open(dir, FL_RUNNER_FILE_LOCK, O_RDWR | O_CREAT, 0600, FALSE, error);
 
-	if (fd < 0) {
-		gint saved = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot open %s: %s"), path, g_strerror(saved));
+	if (fd < 0)
 		return -1;
-	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		gint saved = errno;
 		close(fd);
@@ -258,6 +257,8 @@ fl_placement_local_spawn_async(FlPlacement *placement, const FlPlacementCommand 
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GPtrArray) argv = fl_placement_local_runner_argv(self, cmd);
 	g_autofree gchar *log = fl_placement_get_log_path(placement);
+	g_autofree gchar *log_dir = g_path_get_dirname(log);
+	g_autofree gchar *log_name = g_path_get_basename(log);
 	gint log_fd;
 	gint lock_fd;
 
@@ -265,11 +266,10 @@ fl_placement_local_spawn_async(FlPlacement *placement, const FlPlacementCommand 
 	self->runner_pid = 0;
 	self->runner_starttime = 0;
 	/* the runner appends to the log too; its own complaints land there for the user */
-	log_fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	log_fd =
+		fl_safe_open(log_dir, log_name, O_WRONLY | O_CREAT | O_APPEND, 0600, FALSE, &error);
 	if (log_fd < 0) {
-		gint saved = errno;
-		g_task_return_new_error(task, G_FILE_ERROR, g_file_error_from_errno(saved),
-					_("cannot open %s: %s"), log, g_strerror(saved));
+		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	lock_fd = fl_placement_local_take_lock(self, &error);

@@ -12,6 +12,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-placement.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -152,6 +153,8 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->verify_command);
 	g_free(d->verify);
 	g_free(d->diffstat);
+	g_free(d->links_outside);
+	g_free(d->verify_commit);
 	g_free(d->waiting_for);
 	g_free(d->final_message);
 	g_free(d->reason);
@@ -227,7 +230,9 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	}
 	fl_variant_add_str(&b, "verify", d->verify);
 	fl_variant_add_str(&b, "verify_command", d->verify_command);
+	fl_variant_add_str(&b, "verify_commit", d->verify_commit);
 	fl_variant_add_str(&b, "diffstat", d->diffstat);
+	fl_variant_add_str(&b, "links_outside", d->links_outside);
 	if (d->cost_usd >= 0)
 		g_variant_builder_add(&b, "{sv}", "cost_usd", g_variant_new_double(d->cost_usd));
 	if (d->turns > 0)
@@ -287,17 +292,20 @@ fl_session_file(FlSession *self, const gchar *name)
 static void
 fl_session_fail_start(FlSession *self, const gchar *reason)
 {
-	g_autofree gchar *log = fl_session_file(self, "output.log");
+	g_autofree gchar *dir = fl_session_get_dir(self);
 	g_autofree gchar *line = g_strdup_printf("flotilla: %s\n", reason);
+	g_autoptr(GError) error = NULL;
 	gint fd;
 
 	g_warning("session %u: %s", self->data->id, reason);
 	/* say it where the user looks first: the session's log */
-	fd = g_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = fl_safe_open(dir, "output.log", O_WRONLY | O_CREAT | O_APPEND, 0600, FALSE, &error);
 	if (fd >= 0) {
 		if (write(fd, line, strlen(line)) < 0)
-			g_debug("cannot write to %s", log);
+			g_debug("cannot write to the log of session %u", self->data->id);
 		close(fd);
+	} else {
+		g_debug("session %u: %s", self->data->id, error->message);
 	}
 	g_free(self->data->reason);
 	self->data->reason = g_strdup(reason);
@@ -369,6 +377,7 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlDraftInfo) info = fl_worktree_finalize_finish(res, &error);
 	g_autofree gchar *log = NULL;
+	g_auto(GStrv) secret_env = NULL;
 
 	if (info == NULL) {
 		/* the daemon is going away: the next one records the draft */
@@ -406,14 +415,19 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	g_free(self->data->diffstat);
 	self->data->diffstat = g_strdup(info->diffstat);
+	g_free(self->data->links_outside);
+	self->data->links_outside = g_strdup(info->links_outside);
 	if (!info->changed || self->data->verify_command == NULL) {
 		fl_session_finish_done(self, info->changed);
 		return;
 	}
 	log = fl_session_file(self, "verify.log");
+	g_free(self->data->verify_commit);
+	self->data->verify_commit = g_strdup(info->head_commit);
+	secret_env = fl_config_get_api_key_envs(self->config);
 	fl_worktree_verify_async(self->data->worktree, self->data->verify_command, log,
-				 self->config->verify_timeout, self->cancellable,
-				 fl_session_verify_cb, g_object_ref(self));
+				 self->config->verify_timeout, (const gchar *const *)secret_env,
+				 self->cancellable, fl_session_verify_cb, g_object_ref(self));
 }
 
 static guint
@@ -433,7 +447,7 @@ static void
 fl_session_make_draft(FlSession *self)
 {
 	FlSessionData *d = self->data;
-	g_autofree gchar *patch = NULL;
+	g_autofree gchar *dir = NULL;
 	g_autofree gchar *message = NULL;
 	guint n;
 
@@ -442,11 +456,11 @@ fl_session_make_draft(FlSession *self)
 		return;
 	}
 	if (d->repo != NULL) {
-		patch = fl_session_file(self, "draft.patch");
+		dir = fl_session_get_dir(self);
 		message = g_strdup_printf("flotilla #%u: %s", d->id,
 					  d->name != NULL ? d->name : d->goal);
-		fl_worktree_finalize_async(d->worktree, d->base_commit, message, patch,
-					   self->cancellable, fl_session_finalize_cb,
+		fl_worktree_finalize_async(d->repo, d->worktree, d->branch, d->base_commit, message,
+					   dir, self->cancellable, fl_session_finalize_cb,
 					   g_object_ref(self));
 		return;
 	}
@@ -904,6 +918,7 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	d->has_exit = FALSE;
 	g_clear_pointer(&d->reason, g_free);
 	g_clear_pointer(&d->verify, g_free);
+	g_clear_pointer(&d->verify_commit, g_free);
 	fl_session_changed(self);
 	return TRUE;
 }

@@ -57,8 +57,11 @@ typedef struct {
 	gboolean has_exit;
 	gint exit_code;
 	gint signal;
-	gchar *verify; /* "pass", "fail", "timeout" */
+	gchar *verify;        /* "pass", "fail", "timeout" */
+	gchar *verify_commit; /* the draft commit verify checked */
 	gchar *diffstat;
+	/* links the draft adds that lead out of the repository, "PATH -> TARGET" a line */
+	gchar *links_outside;
 	gdouble cost_usd; /* < 0 unknown */
 	guint turns;
 	gchar *waiting_for;

@@ -47,9 +47,10 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 #define FL_SESSION_COLUMNS                                                                         \
 	"id, name, goal, agent, repo, base, base_commit, branch, worktree, verify_command, "       \
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
-	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session"
+	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
+	"links_outside, verify_commit"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 26
+#define FL_SESSION_N_COLUMNS 28
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -61,13 +62,14 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_INSERT_SESSION] =
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?24, ?25, ?26)",
+		"?23, ?24, ?25, ?26, ?27, ?28)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
 		"review=?12, created=?13, started=?14, finished=?15, exit_code=?16, signal=?17, "
 		"verify=?18, diffstat=?19, cost_usd=?20, turns=?21, waiting_for=?22, "
-		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26 WHERE id=?1",
+		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26, "
+		"links_outside=?27, verify_commit=?28 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -159,6 +161,10 @@ static const gchar *const fl_store_migrations[] = {
 	"  PRIMARY KEY (token, method));"
 	"CREATE INDEX requests_created ON requests(created);"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value);",
+	/* the links a draft adds that lead out of its repository, for the review; the draft
+	 * commit its verify command checked */
+	"ALTER TABLE sessions ADD COLUMN links_outside TEXT;"
+	"ALTER TABLE sessions ADD COLUMN verify_commit TEXT;",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -616,6 +622,8 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 	fl_store_bind_text(stmt, 24, d->reason);
 	fl_store_bind_text(stmt, 25, d->merge_commit);
 	fl_store_bind_text(stmt, 26, d->agent_session);
+	fl_store_bind_text(stmt, 27, d->links_outside);
+	fl_store_bind_text(stmt, 28, d->verify_commit);
 }
 
 static gchar *
@@ -663,6 +671,8 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->reason = fl_store_column_text(stmt, 23);
 	d->merge_commit = fl_store_column_text(stmt, 24);
 	d->agent_session = fl_store_column_text(stmt, 25);
+	d->links_outside = fl_store_column_text(stmt, 26);
+	d->verify_commit = fl_store_column_text(stmt, 27);
 	return g_steal_pointer(&d);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-safe-path.h"
 
 gint64
 fl_now(void)
@@ -92,9 +93,11 @@ fl_ensure_dir(const gchar *path, GError **error)
 gboolean
 fl_write_file_durable(const gchar *path, const gchar *contents, gssize len, GError **error)
 {
-	return g_file_set_contents_full(
-		path, contents, len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-		0600, error);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *name = g_path_get_basename(path);
+
+	/* session directories are written by sessions too: never through a link planted there */
+	return fl_safe_write_file(dir, name, contents, len, 0600, FALSE, TRUE, error);
 }
 
 JsonObject *

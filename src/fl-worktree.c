@@ -13,10 +13,14 @@
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-safe-path.h"
 #include "fl-util.h"
 
 #define FL_WORKTREE_IDENT_NAME  "Flotilla"
 #define FL_WORKTREE_IDENT_EMAIL "flotilla@localhost"
+/* in the session directory: the draft's patch, and the index it was made with */
+#define FL_WORKTREE_PATCH "draft.patch"
+#define FL_WORKTREE_INDEX "draft.index"
 /* error messages name at most this many files, then "+N more" */
 #define FL_WORKTREE_NAMES_MAX 10
 
@@ -38,6 +42,7 @@ fl_draft_info_free(FlDraftInfo *info)
 		return;
 	g_free(info->diffstat);
 	g_free(info->head_commit);
+	g_free(info->links_outside);
 	g_free(info);
 }
 
@@ -200,10 +205,19 @@ fl_run_debug(const FlRun *run, const gchar *what)
 static gchar **
 fl_git_environ(const gchar *name, const gchar *email)
 {
-	const gchar *unset[] = {
-		"GIT_DIR",        "GIT_WORK_TREE",        "GIT_INDEX_FILE",
-		"GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-		"GIT_NAMESPACE",  "GIT_PREFIX",           NULL};
+	const gchar *unset[] = {"GIT_DIR",
+				"GIT_WORK_TREE",
+				"GIT_INDEX_FILE",
+				"GIT_COMMON_DIR",
+				"GIT_OBJECT_DIRECTORY",
+				"GIT_ALTERNATE_OBJECT_DIRECTORIES",
+				"GIT_NAMESPACE",
+				"GIT_PREFIX",
+				"GIT_EXTERNAL_DIFF",
+				"GIT_PAGER",
+				"GIT_ASKPASS",
+				"SSH_ASKPASS",
+				NULL};
 	gchar **env = g_get_environ();
 
 	for (guint i = 0; unset[i] != NULL; i++)
@@ -211,8 +225,15 @@ fl_git_environ(const gchar *name, const gchar *email)
 	env = g_environ_setenv(env, "LC_ALL", "C", TRUE);
 	env = g_environ_setenv(env, "GIT_TERMINAL_PROMPT", "0", TRUE);
 	env = g_environ_setenv(env, "GIT_EDITOR", "true", TRUE);
+	env = g_environ_setenv(env, "GIT_PAGER", "cat", TRUE);
 	/* status must not rewrite the index of the user's checkout behind their back */
 	env = g_environ_setenv(env, "GIT_OPTIONAL_LOCKS", "0", TRUE);
+	/* what a draft commits may set up for itself is never what flotilla's git obeys: no
+	 * system-wide attributes, no replace refs (the patch shown must be what is merged),
+	 * and no transport a URL in a file could ask for */
+	env = g_environ_setenv(env, "GIT_ATTR_NOSYSTEM", "1", TRUE);
+	env = g_environ_setenv(env, "GIT_NO_REPLACE_OBJECTS", "1", TRUE);
+	env = g_environ_setenv(env, "GIT_PROTOCOL_FROM_USER", "0", TRUE);
 	if (name != NULL) {
 		env = g_environ_setenv(env, "GIT_AUTHOR_NAME", name, TRUE);
 		env = g_environ_setenv(env, "GIT_AUTHOR_EMAIL", email, TRUE);
@@ -244,9 +265,10 @@ fl_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_task_return_pointer(task, g_steal_pointer(&run), (GDestroyNotify)fl_run_free);
 }
 
-/* runs @argv with @env, collecting stdout and stderr; finishes with an FlRun */
+/* runs @argv with @env and @input (nullable) on stdin, collecting stdout and stderr;
+ * finishes with an FlRun */
 static void
-fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
+fl_run_async(const gchar *const *argv, gchar **env, GBytes *input, GCancellable *cancellable,
 	     GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
@@ -257,9 +279,10 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 	g_task_set_source_tag(task, fl_run_async);
 	/* every descriptor the daemon opens is close-on-exec, so inheriting them is safe, and
 	 * it lets GLib posix_spawn() git instead of forking the whole daemon for each run */
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-					     G_SUBPROCESS_FLAGS_STDERR_PIPE |
-					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
+		G_SUBPROCESS_FLAGS_INHERIT_FDS |
+		(input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE));
 	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
@@ -267,7 +290,7 @@ fl_run_async(const gchar *const *argv, gchar **env, GCancellable *cancellable,
 						       argv[0], error->message));
 		return;
 	}
-	g_subprocess_communicate_async(proc, NULL, cancellable, fl_run_communicate_cb,
+	g_subprocess_communicate_async(proc, input, cancellable, fl_run_communicate_cb,
 				       g_steal_pointer(&task));
 }
 
@@ -277,47 +300,118 @@ fl_run_finish(GAsyncResult *res, GError **error)
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
+/*
+ * Where one git command runs. Either @dir, a directory of the user's own (their repository,
+ * the checkout of the base branch, a scratch worktree flotillad made), where git may find
+ * the repository itself; or, for anything a session could have touched, @git_dir and
+ * @work_tree given explicitly: git then never reads a draft worktree's .git file, nor the
+ * worktree's admin directory (its commondir, config.worktree, HEAD), which a session writes.
+ */
+typedef struct {
+	const gchar *dir;
+	const gchar *git_dir;
+	const gchar *work_tree;
+	GBytes *input; /* what git reads on stdin, or NULL */
+} FlGitWhere;
+
+/*
+ * Settings given on the command line win over every configuration file, so none of these
+ * can be turned back on by a file a session wrote: no hooks, no fsmonitor daemon, no pager,
+ * no credential helper, no network, no signing passphrase. The user's own configuration
+ * (which a confined session cannot write) stays in force otherwise.
+ */
+static const gchar *const fl_git_hardening[] = {
+	"core.hooksPath=/dev/null",
+	"core.fsmonitor=false",
+	"core.pager=cat",
+	"credential.helper=",
+	"protocol.allow=never",
+	"commit.gpgSign=false",
+	/* nor housekeeping after each commit: that is the user's git's job, not a session's */
+	"maintenance.auto=false",
+	"gc.auto=0",
+	NULL,
+};
+
 static void
-fl_git_valist(const gchar *dir, gchar **env, GCancellable *cancellable,
+fl_git_valist(const FlGitWhere *where, gchar **env, GCancellable *cancellable,
 	      GAsyncReadyCallback callback, gpointer user_data, va_list args)
 {
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_auto(GStrv) default_env = NULL;
 	const gchar *arg;
 
-	/* flotilla's git calls never run the user's hooks nor ask for a signing passphrase */
-	g_ptr_array_add(argv, (gpointer) "git");
-	g_ptr_array_add(argv, (gpointer) "-C");
-	g_ptr_array_add(argv, (gpointer)dir);
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "core.hooksPath=/dev/null");
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "commit.gpgSign=false");
-	/* nor housekeeping after each commit: that is the user's git's job, not a session's */
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "maintenance.auto=false");
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "gc.auto=0");
+	g_ptr_array_add(argv, g_strdup("git"));
+	g_ptr_array_add(argv, g_strdup("--no-pager"));
+	if (where->git_dir != NULL) {
+		g_ptr_array_add(argv, g_strconcat("--git-dir=", where->git_dir, NULL));
+		if (where->work_tree != NULL)
+			g_ptr_array_add(argv, g_strconcat("--work-tree=", where->work_tree, NULL));
+	} else {
+		g_ptr_array_add(argv, g_strdup("-C"));
+		g_ptr_array_add(argv, g_strdup(where->dir));
+	}
+	for (guint i = 0; fl_git_hardening[i] != NULL; i++) {
+		g_ptr_array_add(argv, g_strdup("-c"));
+		g_ptr_array_add(argv, g_strdup(fl_git_hardening[i]));
+	}
 	while ((arg = va_arg(args, const gchar *)) != NULL)
-		g_ptr_array_add(argv, (gpointer)arg);
+		g_ptr_array_add(argv, g_strdup(arg));
 	g_ptr_array_add(argv, NULL);
 	if (env == NULL)
 		env = default_env = fl_git_environ(NULL, NULL);
-	fl_run_async((const gchar *const *)argv->pdata, env, cancellable, callback, user_data);
+	fl_run_async((const gchar *const *)argv->pdata, env, where->input, cancellable, callback,
+		     user_data);
 }
 
 static void
 fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback,
        ...) G_GNUC_NULL_TERMINATED;
 
-/* one git step of @task: @callback gets a reference to @task as its user data */
+/* one git step of @task in @dir, a directory of the user's: @callback gets a reference to
+ * @task as its user data */
 static void
 fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback, ...)
+{
+	FlGitWhere where = {.dir = dir};
+	va_list args;
+
+	va_start(args, callback);
+	fl_git_valist(&where, env, g_task_get_cancellable(task), callback, g_object_ref(task),
+		      args);
+	va_end(args);
+}
+
+static void
+fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback,
+	     ...) G_GNUC_NULL_TERMINATED;
+
+/* one git step of @task where @where says, with its stdin */
+static void
+fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback, ...)
 {
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(dir, env, g_task_get_cancellable(task), callback, g_object_ref(task), args);
+	fl_git_valist(where, env, g_task_get_cancellable(task), callback, g_object_ref(task), args);
+	va_end(args);
+}
+
+static void
+fl_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
+	  GAsyncReadyCallback callback, ...) G_GNUC_NULL_TERMINATED;
+
+/* like fl_git() with the repository given, never looked for: see FlGitWhere */
+static void
+fl_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
+	  GAsyncReadyCallback callback, ...)
+{
+	FlGitWhere where = {.git_dir = git_dir, .work_tree = work_tree};
+	va_list args;
+
+	va_start(args, callback);
+	fl_git_valist(&where, env, g_task_get_cancellable(task), callback, g_object_ref(task),
+		      args);
 	va_end(args);
 }
 
@@ -329,10 +423,11 @@ fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback,
 static void
 fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback, ...)
 {
+	FlGitWhere where = {.dir = dir};
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(dir, NULL, NULL, callback, g_object_ref(task), args);
+	fl_git_valist(&where, NULL, NULL, callback, g_object_ref(task), args);
 	va_end(args);
 }
 
@@ -343,7 +438,7 @@ fl_rm_rf(GTask *task, const gchar *path, GAsyncReadyCallback callback)
 	const gchar *argv[] = {"rm", "-rf", "--", path, NULL};
 	g_auto(GStrv) env = g_get_environ();
 
-	fl_run_async(argv, env, NULL, callback, g_object_ref(task));
+	fl_run_async(argv, env, NULL, NULL, callback, g_object_ref(task));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -591,25 +686,48 @@ fl_worktree_create_finish(GAsyncResult *res, GError **error)
 /* ---------------------------------------------------------------------------------------- */
 /* finalize */
 
+/*
+ * A draft worktree and its admin directory are the session's: it can rewrite the .git file to
+ * name another repository, plant links, point HEAD at the base branch. So the draft is taken
+ * from outside, in the user's repository (the common git dir) with a private index in the
+ * session's directory: the branch's tip, plus whatever the worktree holds now on top of it.
+ * Nothing in the worktree's .git file or admin directory is read by git on our behalf.
+ */
 typedef struct {
+	gchar *repo;
 	gchar *worktree;
+	gchar *branch;
 	gchar *base_commit;
 	gchar *message;
-	gchar *patch_path;
+	gchar *session_dir;
+	gchar **env; /* with GIT_INDEX_FILE = the private index */
+	gchar *common;
+	gchar *tip;
+	gchar *tree;
 	gchar *patch;
 	gsize patch_len;
 	gchar *head_commit;
+	GPtrArray *links;     /* paths of the links the draft adds or changes */
+	gchar *links_outside; /* those leading out, one "PATH -> TARGET" a line */
 } FlFinalizeCtx;
 
 static void
 fl_finalize_ctx_free(FlFinalizeCtx *ctx)
 {
+	g_free(ctx->repo);
 	g_free(ctx->worktree);
+	g_free(ctx->branch);
 	g_free(ctx->base_commit);
 	g_free(ctx->message);
-	g_free(ctx->patch_path);
+	g_free(ctx->session_dir);
+	g_strfreev(ctx->env);
+	g_free(ctx->common);
+	g_free(ctx->tip);
+	g_free(ctx->tree);
 	g_free(ctx->patch);
 	g_free(ctx->head_commit);
+	g_clear_pointer(&ctx->links, g_ptr_array_unref);
+	g_free(ctx->links_outside);
 	g_free(ctx);
 }
 
@@ -635,6 +753,7 @@ fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	info->changed = ctx->patch_len > 0;
 	info->diffstat = g_strstrip(g_strdup(run->out));
 	info->head_commit = g_strdup(ctx->head_commit);
+	info->links_outside = g_strdup(ctx->links_outside);
 	g_task_return_pointer(task, g_steal_pointer(&info), (GDestroyNotify)fl_draft_info_free);
 }
 
@@ -646,9 +765,8 @@ fl_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data
 	g_autoptr(GError) error = NULL;
 
 	/* the parent task keeps ctx alive and does not touch it until this returns */
-	if (!g_file_set_contents_full(ctx->patch_path, ctx->patch, (gssize)ctx->patch_len,
-				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-				      0600, &error)) {
+	if (!fl_safe_write_file(ctx->session_dir, FL_WORKTREE_PATCH, ctx->patch,
+				(gssize)ctx->patch_len, 0600, FALSE, TRUE, &error)) {
 		g_task_return_error(task,
 				    fl_error_new(FL_ERROR_FAILED, _("cannot write the patch: %s"),
 						 error->message));
@@ -669,8 +787,9 @@ fl_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	fl_crash_point("finalize:patched");
-	fl_git(task, ctx->worktree, NULL, fl_finalize_shortstat_cb, "diff-tree", "-r",
-	       "--shortstat", ctx->base_commit, ctx->head_commit, NULL);
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_shortstat_cb, "diff-tree", "-r",
+		  "--no-ext-diff", "--no-textconv", "--shortstat", ctx->base_commit,
+		  ctx->head_commit, NULL);
 }
 
 static void
@@ -703,7 +822,199 @@ fl_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-fl_finalize_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_finalize_patch(GTask *task)
+{
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+
+	/* plumbing: the user's diff config (colours, prefixes, external tools) stays out */
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_patch_cb, "diff-tree", "-r", "-p",
+		  "--binary", "--no-ext-diff", "--no-textconv", ctx->base_commit, ctx->head_commit,
+		  NULL);
+}
+
+/* links a draft adds that lead out of the repository: at most this many are named */
+#define FL_WORKTREE_LINKS_MAX 20
+
+/*
+ * Whether a symbolic link at @path (relative to the repository's top) pointing at @target
+ * leads out of the repository, or into its .git: absolute, or more ".." than it is deep.
+ */
+static gboolean
+fl_link_escapes(const gchar *path, const gchar *target)
+{
+	g_auto(GStrv) dirs = g_strsplit(path, "/", -1);
+	g_auto(GStrv) parts = g_strsplit(target, "/", -1);
+	gint depth = (gint)g_strv_length(dirs) - 1;
+
+	if (target[0] == '/' || target[0] == '\0')
+		return target[0] == '/';
+	for (guint i = 0; parts[i] != NULL; i++) {
+		if (parts[i][0] == '\0' || strcmp(parts[i], ".") == 0)
+			continue;
+		if (g_ascii_strcasecmp(parts[i], ".git") == 0)
+			return TRUE;
+		if (strcmp(parts[i], "..") == 0) {
+			if (--depth < 0)
+				return TRUE;
+		} else {
+			depth++;
+		}
+	}
+	return FALSE;
+}
+
+static void
+fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GString) out = g_string_new(NULL);
+	guint shown = 0;
+	guint more = 0;
+	gsize pos = 0;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	/* cat-file --batch: "<id> blob <size>\n<contents>\n" for each link, in the order asked */
+	for (guint i = 0; i < ctx->links->len; i++) {
+		const gchar *path = g_ptr_array_index(ctx->links, i);
+		const gchar *nl = memchr(run->out + pos, '\n', run->out_len - pos);
+		g_autofree gchar *header = NULL;
+		g_autofree gchar *target = NULL;
+		g_autofree gchar *shown_path = NULL;
+		g_autofree gchar *shown_target = NULL;
+		g_auto(GStrv) words = NULL;
+		guint64 size = 0;
+
+		if (nl == NULL)
+			break;
+		header = g_strndup(run->out + pos, nl - (run->out + pos));
+		words = g_strsplit(header, " ", -1);
+		if (g_strv_length(words) != 3 ||
+		    !g_ascii_string_to_unsigned(words[2], 10, 0, G_MAXSIZE, &size, NULL))
+			break;
+		pos = nl - run->out + 1;
+		if (size > run->out_len - pos)
+			break;
+		target = g_strndup(run->out + pos, size);
+		pos += size + 1;
+		if (!fl_link_escapes(path, target))
+			continue;
+		if (shown++ >= FL_WORKTREE_LINKS_MAX) {
+			more++;
+			continue;
+		}
+		if (out->len > 0)
+			g_string_append_c(out, '\n');
+		shown_path = fl_text_printable(path);
+		shown_target = fl_text_printable(target);
+		g_string_append_printf(out, "%s -> %s", shown_path, shown_target);
+	}
+	if (more > 0)
+		/* TRANSLATORS: links a draft adds that the list leaves out after the first 20 */
+		g_string_append_printf(out, ngettext("\n+%u more", "\n+%u more", more), more);
+	if (out->len > 0)
+		ctx->links_outside = g_strdup(out->str);
+	fl_finalize_patch(task);
+}
+
+static void
+fl_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(GPtrArray) fields = NULL;
+	g_autoptr(GString) ids = g_string_new(NULL);
+	g_autoptr(GBytes) input = NULL;
+	FlGitWhere where = {.git_dir = ctx->common};
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		return;
+	}
+	/* -z raw: ":OLDMODE NEWMODE OLDID NEWID STATUS", then the path, for each change */
+	fields = fl_split_z(run->out, run->out_len);
+	ctx->links = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i + 1 < fields->len; i += 2) {
+		g_auto(GStrv) meta = g_strsplit(g_ptr_array_index(fields, i), " ", -1);
+
+		if (g_strv_length(meta) != 5 || strcmp(meta[1], "120000") != 0)
+			continue;
+		g_ptr_array_add(ctx->links, g_strdup(g_ptr_array_index(fields, i + 1)));
+		g_string_append_printf(ids, "%s\n", meta[3]);
+	}
+	if (ctx->links->len == 0) {
+		fl_finalize_patch(task);
+		return;
+	}
+	/* their targets, all in one git: a draft may add thousands of links */
+	input = g_string_free_to_bytes(g_steal_pointer(&ids));
+	where.input = input;
+	fl_git_where(task, &where, NULL, fl_finalize_link_targets_cb, "cat-file", "--batch", NULL);
+}
+
+/* the links the draft adds or changes that lead out of the repository, for the review */
+static void
+fl_finalize_links(GTask *task)
+{
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_links_cb, "diff-tree", "-r", "-z",
+		  "--no-renames", "--diff-filter=AMT", "--no-ext-diff", "--no-textconv",
+		  ctx->base_commit, ctx->head_commit, NULL);
+}
+
+/*
+ * The admin directory git made for @worktree in @common, found from the outside: the entry
+ * whose gitdir file names @worktree's .git (what `git worktree add` wrote), never what the
+ * worktree's own .git file says. NULL when there is none.
+ */
+static gchar *
+fl_worktree_admin_dir(const gchar *common, const gchar *worktree)
+{
+	g_autofree gchar *admin_root = g_build_filename(common, "worktrees", NULL);
+	g_autofree gchar *real = realpath(worktree, NULL);
+	g_autofree gchar *want = NULL;
+	g_autofree gchar *first = NULL;
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (real == NULL)
+		return NULL;
+	want = g_build_filename(real, ".git", NULL);
+	/* usually named after the worktree; git picks another name when that one is taken */
+	first = g_path_get_basename(real);
+	dir = g_dir_open(admin_root, 0, NULL);
+	for (name = first; name != NULL; name = dir != NULL ? g_dir_read_name(dir) : NULL) {
+		g_autofree gchar *admin = g_build_filename(admin_root, name, NULL);
+		g_autofree gchar *gitdir_path = g_build_filename(admin, "gitdir", NULL);
+		g_autofree gchar *gitdir = NULL;
+
+		if (g_file_test(admin, G_FILE_TEST_IS_SYMLINK) ||
+		    !g_file_get_contents(gitdir_path, &gitdir, NULL, NULL))
+			continue;
+		if (g_strcmp0(g_strchomp(gitdir), want) == 0)
+			return g_steal_pointer(&admin);
+	}
+	return NULL;
+}
+
+static void
+fl_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
@@ -714,31 +1025,25 @@ fl_finalize_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
+	/* a live git holding the worktree's index: the agent's work may not be over; the
+	 * branch has moved already, so trying again later commits nothing twice */
 	if (run->status != 0) {
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
-	ctx->head_commit = fl_run_line(run);
-	/* plumbing: the user's diff config (colours, prefixes, external tools) stays out */
-	fl_git(task, ctx->worktree, NULL, fl_finalize_patch_cb, "diff-tree", "-r", "-p", "--binary",
-	       ctx->base_commit, ctx->head_commit, NULL);
+	fl_finalize_links(task);
 }
 
 static void
-fl_finalize_head(GTask *task)
-{
-	FlFinalizeCtx *ctx = g_task_get_task_data(task);
-
-	fl_git(task, ctx->worktree, NULL, fl_finalize_head_cb, "rev-parse", "--verify",
-	       "HEAD^{commit}", NULL);
-}
-
-static void
-fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *admin = NULL;
+	g_autofree gchar *index = NULL;
+	g_auto(GStrv) env = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -750,33 +1055,97 @@ fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	fl_crash_point("finalize:committed");
-	fl_finalize_head(task);
+	/* the worktree's index follows, so a resumed session sees a clean checkout; git writes
+	 * it through index.lock and a rename, so a link planted there is replaced, not followed */
+	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
+	if (admin == NULL) {
+		fl_finalize_links(task);
+		return;
+	}
+	index = g_build_filename(admin, "index", NULL);
+	env = fl_git_environ(NULL, NULL);
+	env = g_environ_setenv(env, "GIT_INDEX_FILE", index, TRUE);
+	fl_git_at(task, ctx->common, NULL, env, fl_finalize_admin_index_cb, "read-tree",
+		  ctx->head_commit, NULL);
 }
 
 static void
-fl_finalize_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *ref = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
+						       _("cannot commit the leftover changes")));
+		return;
+	}
+	ctx->head_commit = fl_run_line(run);
+	/* only the draft branch moves, and only from the tip the draft was made on */
+	ref = g_strconcat("refs/heads/", ctx->branch, NULL);
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_moved_cb, "update-ref", "-m",
+		  "flotilla: leftover changes", ref, ctx->head_commit, ctx->tip, NULL);
+}
+
+static void
+fl_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *tip_tree = NULL;
 	g_auto(GStrv) env = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	if (run->status == 0) {
-		fl_finalize_head(task);
-		return;
-	}
-	if (run->status != 1) {
+	if (run->status != 0) {
 		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
+	tip_tree = fl_run_line(run);
+	if (g_strcmp0(tip_tree, ctx->tree) == 0) {
+		/* nothing left over: the draft is what the agent committed */
+		ctx->head_commit = g_strdup(ctx->tip);
+		fl_finalize_links(task);
+		return;
+	}
 	env = fl_git_environ(FL_WORKTREE_IDENT_NAME, FL_WORKTREE_IDENT_EMAIL);
-	fl_git(task, ctx->worktree, env, fl_finalize_commit_cb, "commit", "--quiet", "--no-verify",
-	       "--allow-empty-message", "-m", ctx->message, NULL);
+	fl_git_at(task, ctx->common, NULL, env, fl_finalize_commit_cb, "commit-tree", ctx->tree,
+		  "-p", ctx->tip, "-m", ctx->message, NULL);
+}
+
+static void
+fl_finalize_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *rev = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
+						       _("cannot stage the leftover changes")));
+		return;
+	}
+	ctx->tree = fl_run_line(run);
+	rev = g_strconcat(ctx->tip, "^{tree}", NULL);
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_tip_tree_cb, "rev-parse", "--verify",
+		  rev, NULL);
 }
 
 static void
@@ -797,8 +1166,84 @@ fl_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	fl_crash_point("finalize:added");
-	fl_git(task, ctx->worktree, NULL, fl_finalize_staged_cb, "diff", "--cached", "--quiet",
-	       NULL);
+	fl_git_at(task, ctx->common, NULL, ctx->env, fl_finalize_tree_cb, "write-tree", NULL);
+}
+
+static void
+fl_finalize_read_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
+						       _("cannot stage the leftover changes")));
+		return;
+	}
+	/* everything in the worktree, .gitignore honoured; links are recorded, never followed */
+	fl_git_at(task, ctx->common, ctx->worktree, ctx->env, fl_finalize_add_cb, "add", "-A",
+		  NULL);
+}
+
+static void
+fl_finalize_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task,
+				    fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
+						 ctx->branch, ctx->repo));
+		return;
+	}
+	ctx->tip = fl_run_line(run);
+	/* the stat data of the last run makes the next one cheap: kept in the session */
+	fl_git_at(task, ctx->common, NULL, ctx->env, fl_finalize_read_tree_cb, "read-tree",
+		  ctx->tip, NULL);
+}
+
+static void
+fl_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autofree gchar *ref = NULL;
+	g_autofree gchar *admin = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+	ctx->common = fl_run_line(run);
+	/* a daemon killed during one of its gits leaves a lock behind, which would fail ours:
+	 * in the worktree's admin directory (found from the repository, never from the
+	 * worktree's .git file) and at the private index */
+	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
+	if (admin != NULL)
+		fl_worktree_clear_stale_locks(ctx->worktree, admin);
+	fl_worktree_clear_stale_locks(ctx->worktree, ctx->session_dir);
+	ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
+	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_tip_cb, "rev-parse", "--verify",
+		  "--quiet", ref, NULL);
 }
 
 /* the directory a process works in, if we may look */
@@ -858,32 +1303,12 @@ fl_lock_has_owner(const gchar *worktree, const gchar *gitdir, const gchar *lock)
 	return FALSE;
 }
 
-/* the private git directory of a linked worktree, from its .git file */
-static gchar *
-fl_worktree_gitdir(const gchar *worktree)
-{
-	g_autofree gchar *dotgit = g_build_filename(worktree, ".git", NULL);
-	g_autofree gchar *contents = NULL;
-	g_autofree gchar *base = NULL;
-
-	if (!g_file_get_contents(dotgit, &contents, NULL, NULL) ||
-	    !g_str_has_prefix(contents, "gitdir: "))
-		return NULL;
-	g_strstrip(contents);
-	base = g_path_get_dirname(dotgit);
-	return g_canonicalize_filename(contents + strlen("gitdir: "), base);
-}
-
 gboolean
-fl_worktree_clear_stale_locks(const gchar *worktree)
+fl_worktree_clear_stale_locks(const gchar *worktree, const gchar *gitdir)
 {
-	const gchar *names[] = {"index.lock", "HEAD.lock", NULL};
-	g_autofree gchar *gitdir = fl_worktree_gitdir(worktree);
+	const gchar *names[] = {"index.lock", "HEAD.lock", FL_WORKTREE_INDEX ".lock", NULL};
 	gboolean cleared = FALSE;
 
-	/* only a draft worktree's own git directory: the user's locks are never ours to touch */
-	if (gitdir == NULL)
-		return FALSE;
 	for (guint i = 0; names[i] != NULL; i++) {
 		g_autofree gchar *lock = g_build_filename(gitdir, names[i], NULL);
 
@@ -899,30 +1324,39 @@ fl_worktree_clear_stale_locks(const gchar *worktree)
 }
 
 void
-fl_worktree_finalize_async(const gchar *worktree, const gchar *base_commit, const gchar *message,
-			   const gchar *patch_path, GCancellable *cancellable,
-			   GAsyncReadyCallback callback, gpointer user_data)
+fl_worktree_finalize_async(const gchar *repo, const gchar *worktree, const gchar *branch,
+			   const gchar *base_commit, const gchar *message, const gchar *session_dir,
+			   GCancellable *cancellable, GAsyncReadyCallback callback,
+			   gpointer user_data)
 {
 	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *index = NULL;
 	FlFinalizeCtx *ctx;
 
+	g_return_if_fail(repo != NULL);
 	g_return_if_fail(worktree != NULL);
+	g_return_if_fail(branch != NULL);
 	g_return_if_fail(base_commit != NULL);
 	g_return_if_fail(message != NULL);
-	g_return_if_fail(patch_path != NULL);
+	g_return_if_fail(session_dir != NULL);
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 
 	task = g_task_new(NULL, cancellable, callback, user_data);
 	g_task_set_source_tag(task, fl_worktree_finalize_async);
 	ctx = g_new0(FlFinalizeCtx, 1);
-	ctx->worktree = g_strdup(worktree);
+	ctx->repo = g_strdup(repo);
+	ctx->worktree = g_canonicalize_filename(worktree, NULL);
+	ctx->branch = g_strdup(branch);
 	ctx->base_commit = g_strdup(base_commit);
 	ctx->message = g_strdup(message);
-	ctx->patch_path = g_strdup(patch_path);
+	ctx->session_dir = g_strdup(session_dir);
+	index = g_build_filename(session_dir, FL_WORKTREE_INDEX, NULL);
+	ctx->env = fl_git_environ(NULL, NULL);
+	ctx->env = g_environ_setenv(ctx->env, "GIT_INDEX_FILE", index, TRUE);
 	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_finalize_ctx_free);
-	/* a daemon killed during its git add leaves index.lock behind, which would fail ours */
-	fl_worktree_clear_stale_locks(worktree);
-	fl_git(task, worktree, NULL, fl_finalize_add_cb, "add", "-A", NULL);
+	/* the user's repository is theirs: found from it, never from the worktree */
+	fl_git(task, repo, NULL, fl_finalize_common_cb, "rev-parse", "--path-format=absolute",
+	       "--git-common-dir", NULL);
 }
 
 FlDraftInfo *
@@ -998,16 +1432,54 @@ fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_pointer(task, g_strdup("fail"), g_free);
 }
 
+/* whether a variable of this name is a credential by how such variables are named */
+static gboolean
+fl_env_name_is_secret(const gchar *name)
+{
+	const gchar *suffixes[] = {"_API_KEY",    "_APIKEY",     "_TOKEN",    "_SECRET",
+				   "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD", NULL};
+	g_autofree gchar *upper = g_ascii_strup(name, -1);
+
+	for (guint i = 0; suffixes[i] != NULL; i++) {
+		if (g_str_has_suffix(upper, suffixes[i]))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* @env without the credentials: @secret_env by name, and whatever is named like one */
+static gchar **
+fl_env_without_secrets(gchar **env, const gchar *const *secret_env)
+{
+	g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; env[i] != NULL; i++) {
+		const gchar *eq = strchr(env[i], '=');
+		g_autofree gchar *name =
+			eq != NULL ? g_strndup(env[i], eq - env[i]) : g_strdup(env[i]);
+
+		if (fl_env_name_is_secret(name) ||
+		    (secret_env != NULL && g_strv_contains(secret_env, name)))
+			continue;
+		g_ptr_array_add(kept, g_strdup(env[i]));
+	}
+	g_ptr_array_add(kept, NULL);
+	g_strfreev(env);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&kept), FALSE);
+}
+
 void
 fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
-			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
-			 gpointer user_data)
+			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = NULL;
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) env = g_get_environ();
+	g_autofree gchar *log_dir = NULL;
+	g_autofree gchar *log_name = NULL;
 	const gchar *argv[] = {"/bin/sh", "-c", command, NULL};
 	const gchar *ident;
 	FlVerifyCtx *ctx;
@@ -1023,22 +1495,23 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	ctx = g_new0(FlVerifyCtx, 1);
 	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_verify_ctx_free);
 
-	fd = g_open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* a fresh file, replacing whatever (a link included) a session left under that name */
+	log_dir = g_path_get_dirname(log_path);
+	log_name = g_path_get_basename(log_path);
+	fd = -1;
+	if (fl_safe_write_file(log_dir, log_name, "", 0, 0600, FALSE, FALSE, &error))
+		fd = fl_safe_open(log_dir, log_name, O_WRONLY | O_TRUNC, 0600, FALSE, &error);
 	if (fd < 0) {
-		gint errsv = errno;
-
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot open %s: %s"),
-						       log_path, g_strerror(errsv)));
+		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "%s", error->message));
 		return;
 	}
-	/* an old log may have been created with a laxer mode */
-	if (fchmod(fd, 0600) != 0)
-		g_debug("cannot chmod %s: %s", log_path, g_strerror(errno));
 
 	/* git commands in the user's verify step must see the draft worktree */
 	env = g_environ_unsetenv(env, "GIT_DIR");
 	env = g_environ_unsetenv(env, "GIT_WORK_TREE");
 	env = g_environ_unsetenv(env, "GIT_INDEX_FILE");
+	/* the draft's code runs here: the user's API keys are not for it */
+	env = fl_env_without_secrets(g_steal_pointer(&env), secret_env);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_subprocess_launcher_take_stdout_fd(launcher, fd);

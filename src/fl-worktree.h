@@ -45,6 +45,9 @@ typedef struct {
 	gboolean changed; /* the draft branch differs from base_commit */
 	gchar *diffstat;  /* e.g. "3 files changed, 10 insertions(+), 2 deletions(-)", "" if none */
 	gchar *head_commit; /* tip of the draft branch */
+	/* links the draft adds or changes that lead out of the repository (absolute, "../"
+	 * beyond its top, or into .git), one "PATH -> TARGET" a line; NULL when none */
+	gchar *links_outside;
 } FlDraftInfo;
 
 void
@@ -52,36 +55,47 @@ fl_draft_info_free(FlDraftInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlDraftInfo, fl_draft_info_free)
 
 /*
- * After the agent ended: commits leftover changes in @worktree (including untracked files,
- * honouring .gitignore) to its branch with @message, then writes the patch
- * base_commit..HEAD (git format-patch style, or `git diff` of the range) to @patch_path
- * durably (mode 0600) and returns the diffstat. Idempotent: running it twice is harmless.
+ * After the agent ended: commits what @worktree holds beyond the tip of @branch (leftover
+ * changes, untracked files, honouring .gitignore) onto @branch with @message, then writes
+ * the patch @base_commit..@branch (`git diff` of the range) durably (mode 0600) to
+ * draft.patch in @session_dir and returns the diffstat. Idempotent: running it twice is
+ * harmless.
+ *
+ * The worktree is untrusted: git runs in @repo's own git dir with a private index kept in
+ * @session_dir (draft.index), so nothing the session wrote in the worktree's .git file or
+ * admin directory is read, and no ref but @branch moves.
  */
 void
-fl_worktree_finalize_async(const gchar *worktree, const gchar *base_commit, const gchar *message,
-			   const gchar *patch_path, GCancellable *cancellable,
-			   GAsyncReadyCallback callback, gpointer user_data);
+fl_worktree_finalize_async(const gchar *repo, const gchar *worktree, const gchar *branch,
+			   const gchar *base_commit, const gchar *message, const gchar *session_dir,
+			   GCancellable *cancellable, GAsyncReadyCallback callback,
+			   gpointer user_data);
 FlDraftInfo *
 fl_worktree_finalize_finish(GAsyncResult *res, GError **error);
 
 /*
- * Removes index.lock and HEAD.lock from @worktree's own git directory when no live process
- * can own them (none works in the worktree or its git directory, no git has them open):
- * what a git killed with its daemon left. Never touches the main repository's locks.
- * Returns whether it removed one.
+ * Removes index.lock, HEAD.lock and draft.index.lock from @gitdir (a draft worktree's admin
+ * directory, or the session directory holding its private index) when no live process can
+ * own them (none works in @worktree or @gitdir, no git has them open): what a git killed
+ * with its daemon left. Never touches the main repository's locks. Returns whether it
+ * removed one.
  */
 gboolean
-fl_worktree_clear_stale_locks(const gchar *worktree);
+fl_worktree_clear_stale_locks(const gchar *worktree, const gchar *gitdir);
 
 /*
  * Runs `sh -c @command` in @worktree in its own process group with output to @log_path,
  * killing the group after @timeout_s. Result: "pass", "fail" or "timeout" (never NULL unless
  * the command could not be started at all, then an error).
+ *
+ * The command runs code the agent wrote: it gets no credentials. The variables named in
+ * @secret_env (the agents' api-key-env) are removed from its environment, and so is every
+ * variable named like one (*_API_KEY, *_TOKEN, *_SECRET, *_PASSWORD, …).
  */
 void
 fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
-			 guint timeout_s, GCancellable *cancellable, GAsyncReadyCallback callback,
-			 gpointer user_data);
+			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
 gchar *
 fl_worktree_verify_finish(GAsyncResult *res, GError **error);
 

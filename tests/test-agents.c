@@ -242,6 +242,42 @@ test_http_survives_restart(void)
 	double_stop(&d);
 }
 
+/* the repository holds a committed link, docs -> a directory outside it: the answer meant for
+ * docs/RELEASE.md must not land out there; the session fails saying why */
+static void
+test_http_output_through_link(void)
+{
+	Double d = {0};
+	g_autoptr(FlTestEnv) env = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *outside = NULL;
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *listing = NULL;
+	const gchar *reason;
+	guint id;
+
+	double_start(&d);
+	env = env_with_writer(&d, "split");
+	repo = make_repo(env);
+	outside = g_build_filename(env->root, "outside", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(outside, 0700), ==, 0);
+	cmd = g_strdup_printf("ln -s %s docs && git add docs && git commit -q -m link", outside);
+	g_free(fl_test_sh(repo, cmd));
+	id = fl_test_run_session(env, repo, "--agent", "writer", "--", "draft release notes", NULL);
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "failed");
+	obj = fl_test_show(env, id);
+	reason = json_object_get_string_member(obj, "reason");
+	g_assert_nonnull(strstr(reason, "docs/RELEASE.md"));
+	g_assert_nonnull(strstr(reason, "symbolic link"));
+	listing = fl_test_sh(outside, "ls -A");
+	g_assert_cmpstr(listing, ==, "");
+	fl_test_env_stop_daemon(env, SIGTERM);
+	double_stop(&d);
+}
+
 static void
 test_http_failures(void)
 {
@@ -654,6 +690,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/agents/http-draft", test_http_draft);
 	g_test_add_func("/agents/http-failures", test_http_failures);
+	g_test_add_func("/agents/http-output-through-link", test_http_output_through_link);
 	g_test_add_func("/agents/http-survives-restart", test_http_survives_restart);
 	g_test_add_func("/agents/webhook-checkin", test_webhook_checkin);
 	g_test_add_func("/agents/webhook-refused", test_webhook_refused);

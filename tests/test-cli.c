@@ -454,6 +454,51 @@ test_usage_table(void)
 	g_assert_cmpstr(before, ==, after);
 }
 
+/* ---- what a session is doing now ---- */
+
+static void
+test_activity(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *go = g_build_filename(env->root, "go", NULL);
+	g_autofree gchar *go2 = g_build_filename(env->root, "go2", NULL);
+	g_autofree gchar *log =
+		g_build_filename(env->state_dir, "sessions", "1", "output.log", NULL);
+	g_autofree gchar *goal = g_strdup_printf(
+		"echo compiling; echo step two; echo; "
+		"while [ ! -e '%s' ]; do sleep 0.1; done; "
+		"echo '{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"tool_use\","
+		"\"name\":\"Bash\"}]}}'; echo '{\"type\":\"system\"}'; "
+		"while [ ! -e '%s' ]; do sleep 0.1; done",
+		go, go2);
+	g_autofree gchar *show = NULL;
+	g_autofree gchar *show2 = NULL;
+	g_autofree gchar *ls = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", goal, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "running", WAIT_MS));
+	g_assert_true(fl_test_wait_file(log, WAIT_MS));
+	/* the last line that says something, and how long ago */
+	while (show == NULL || strstr(show, "now: step two") == NULL) {
+		g_free(show);
+		show = fl_test_cli_ok(env, NULL, "show", "1", NULL);
+	}
+	g_assert_nonnull(strstr(show, " ago)"));
+	ls = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(ls, "\tstep two ("));
+	/* an agent's stream-json: its current tool, not the raw JSON */
+	g_assert_true(g_file_set_contents(go, "", 0, NULL));
+	while (show2 == NULL || strstr(show2, "now: tool Bash") == NULL) {
+		g_free(show2);
+		show2 = fl_test_cli_ok(env, NULL, "show", "1", NULL);
+		g_assert_null(strstr(show2, "now: {"));
+	}
+	g_assert_true(g_file_set_contents(go2, "", 0, NULL));
+	assert_ended(env, id, "done");
+}
+
 /* ---- retry ---- */
 
 static void
@@ -685,6 +730,7 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/defaults", test_defaults);
 	g_test_add_func("/cli/names", test_names);
 	g_test_add_func("/cli/retry", test_retry);
+	g_test_add_func("/cli/activity", test_activity);
 	g_test_add_func("/cli/pause-set", test_pause_set);
 	return g_test_run();
 }

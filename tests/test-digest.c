@@ -172,6 +172,7 @@ test_digest_body_fields(void)
 	failed->verify = g_strdup("fail");
 	passed->verify = g_strdup("pass");
 	passed->diffstat = g_strdup("3 files changed, 40 insertions(+), 2 deletions(-)");
+	passed->links_outside = g_strdup("etc -> /etc\nup -> ../..");
 	passed->cost_usd = 0;
 	timeout->verify = g_strdup("timeout");
 	timeout->reminder = TRUE;
@@ -194,6 +195,8 @@ test_digest_body_fields(void)
 	g_assert_nonnull(strstr(body_passed, "\nverify: passed ✓\n"));
 	g_assert_nonnull(
 		strstr(body_passed, "\n3 files changed, 40 insertions(+), 2 deletions(-)\n"));
+	/* a draft that links out of its repository says so, whatever else it looks like */
+	g_assert_nonnull(strstr(body_passed, "\nlinks out of the repository: etc -> /etc, …\n"));
 	/* zero is a known cost; only a negative one is unknown */
 	g_assert_nonnull(strstr(body_passed, "\ncost: $0.00\n"));
 	g_assert_nonnull(strstr(body_passed, "\n2 of 3\n"));

@@ -267,6 +267,8 @@ test_store_insert_get(void)
 	d->signal = 0;
 	d->verify = g_strdup("pass");
 	d->diffstat = g_strdup(" 2 files changed, 10 insertions(+), 3 deletions(-)");
+	d->links_outside = g_strdup("etc -> /etc\nup -> ../..");
+	d->verify_commit = g_strdup("0123456789abcdef0123456789abcdef01234567");
 	d->cost_usd = 0.0;
 	d->turns = 7;
 	d->waiting_for = g_strdup("permission to run rm");
@@ -304,6 +306,8 @@ test_store_insert_get(void)
 	g_assert_cmpint(full->signal, ==, 0);
 	g_assert_cmpstr(full->verify, ==, "pass");
 	g_assert_cmpstr(full->diffstat, ==, d->diffstat);
+	g_assert_cmpstr(full->links_outside, ==, d->links_outside);
+	g_assert_cmpstr(full->verify_commit, ==, d->verify_commit);
 	g_assert_cmpfloat(full->cost_usd, ==, 0.0);
 	g_assert_cmpuint(full->turns, ==, 7);
 	g_assert_cmpstr(full->waiting_for, ==, d->waiting_for);
@@ -328,6 +332,7 @@ test_store_insert_get(void)
 	g_assert_false(bare->has_exit);
 	g_assert_null(bare->verify);
 	g_assert_null(bare->diffstat);
+	g_assert_null(bare->links_outside);
 	g_assert_cmpfloat(bare->cost_usd, <, 0);
 	g_assert_cmpuint(bare->turns, ==, 0);
 	g_assert_null(bare->waiting_for);

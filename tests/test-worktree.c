@@ -58,14 +58,16 @@ create(const gchar *repo, const gchar *path, const gchar *branch, const gchar *b
 	return fl_worktree_create_finish(res, error);
 }
 
+/* the draft of @worktree on @branch, its patch in @session_dir/draft.patch */
 static FlDraftInfo *
-finalize(const gchar *worktree, const gchar *base_commit, const gchar *message,
-	 const gchar *patch_path, GError **error)
+finalize(const gchar *repo, const gchar *worktree, const gchar *branch, const gchar *base_commit,
+	 const gchar *message, const gchar *session_dir, GError **error)
 {
 	g_autoptr(GAsyncResult) res = NULL;
 
-	fl_worktree_finalize_async(worktree, base_commit, message, patch_path, NULL, result_cb,
-				   &res);
+	g_assert_cmpint(g_mkdir_with_parents(session_dir, 0700), ==, 0);
+	fl_worktree_finalize_async(repo, worktree, branch, base_commit, message, session_dir, NULL,
+				   result_cb, &res);
 	wait_result(&res);
 	return fl_worktree_finalize_finish(res, error);
 }
@@ -76,7 +78,8 @@ verify(const gchar *worktree, const gchar *command, const gchar *log_path, guint
 {
 	g_autoptr(GAsyncResult) res = NULL;
 
-	fl_worktree_verify_async(worktree, command, log_path, timeout_s, NULL, result_cb, &res);
+	fl_worktree_verify_async(worktree, command, log_path, timeout_s, NULL, NULL, result_cb,
+				 &res);
 	wait_result(&res);
 	return fl_worktree_verify_finish(res, error);
 }
@@ -182,7 +185,7 @@ draft_new(const gchar *repo, const gchar *tmp, const gchar *id, const gchar *cmd
 {
 	g_autofree gchar *base = sh_line(repo, "git rev-parse main");
 	g_autofree gchar *worktree = g_build_filename(tmp, "wt", id, NULL);
-	g_autofree gchar *patch = g_strdup_printf("%s/%s.patch", tmp, id);
+	g_autofree gchar *session = g_strdup_printf("%s/session-%s", tmp, id);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlDraftInfo) info = NULL;
 	gchar *branch = g_strconcat("flotilla/", id, NULL);
@@ -190,7 +193,7 @@ draft_new(const gchar *repo, const gchar *tmp, const gchar *id, const gchar *cmd
 	g_assert_true(create(repo, worktree, branch, base, &error));
 	g_assert_no_error(error);
 	g_free(fl_test_sh(worktree, cmdline));
-	info = finalize(worktree, base, "draft", patch, &error);
+	info = finalize(repo, worktree, branch, base, "draft", session, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(info);
 	g_assert_true(info->changed);
@@ -316,7 +319,8 @@ test_create_finalize(void)
 	g_autofree gchar *repo = repo_new(tmp, "repo");
 	g_autofree gchar *base = NULL;
 	g_autofree gchar *wt = g_build_filename(tmp, "state", "worktrees", "1", NULL);
-	g_autofree gchar *patch_path = g_build_filename(tmp, "1.patch", NULL);
+	g_autofree gchar *session = g_build_filename(tmp, "session-1", NULL);
+	g_autofree gchar *patch_path = g_build_filename(session, "draft.patch", NULL);
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *branch_tip = NULL;
 	g_autofree gchar *subject = NULL;
@@ -354,7 +358,8 @@ test_create_finalize(void)
 	write_file(wt, "README", "hello agent\n");
 	write_file(wt, "notes.txt", "new file\n");
 	write_file(wt, "build.log", "noise\n");
-	info = finalize(wt, base, "flotilla: leftover changes", patch_path, &error);
+	info = finalize(repo, wt, "flotilla/1", base, "flotilla: leftover changes", session,
+			&error);
 	g_assert_no_error(error);
 	g_assert_true(info->changed);
 	g_assert_cmpstr(info->diffstat, ==, "2 files changed, 2 insertions(+), 1 deletion(-)");
@@ -372,7 +377,7 @@ test_create_finalize(void)
 	/* the patch is private and holds the change, the new file, not the ignored one */
 	g_assert_cmpint(g_stat(patch_path, &st), ==, 0);
 	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
-	patch = read_file(tmp, "1.patch");
+	patch = read_file(session, "draft.patch");
 	g_assert_nonnull(strstr(patch, "+hello agent\n"));
 	g_assert_nonnull(strstr(patch, "-hello\n"));
 	g_assert_nonnull(strstr(patch, "b/notes.txt"));
@@ -385,7 +390,8 @@ test_create_finalize(void)
 	g_assert_cmpstr(repo_head, ==, base);
 
 	/* finalizing twice changes nothing */
-	again = finalize(wt, base, "flotilla: leftover changes", patch_path, &error);
+	again = finalize(repo, wt, "flotilla/1", base, "flotilla: leftover changes", session,
+			 &error);
 	g_assert_no_error(error);
 	g_assert_true(again->changed);
 	g_assert_cmpstr(again->head_commit, ==, info->head_commit);
@@ -401,7 +407,7 @@ test_finalize_agent_commits(void)
 	g_autofree gchar *repo = repo_new(tmp, "repo");
 	g_autofree gchar *base = sh_line(repo, "git rev-parse HEAD");
 	g_autofree gchar *wt = g_build_filename(tmp, "wt", NULL);
-	g_autofree gchar *patch_path = g_build_filename(tmp, "2.patch", NULL);
+	g_autofree gchar *session = g_build_filename(tmp, "session-2", NULL);
 	g_autofree gchar *agent_commit = NULL;
 	g_autofree gchar *patch = NULL;
 	g_autoptr(FlDraftInfo) info = NULL;
@@ -413,13 +419,13 @@ test_finalize_agent_commits(void)
 	g_free(fl_test_sh(wt, "git add agent.txt && git commit -q -m 'agent work'"));
 	agent_commit = sh_line(wt, "git rev-parse HEAD");
 
-	info = finalize(wt, base, "leftovers", patch_path, &error);
+	info = finalize(repo, wt, "flotilla/2", base, "leftovers", session, &error);
 	g_assert_no_error(error);
 	g_assert_true(info->changed);
 	/* nothing was left over: no extra commit */
 	g_assert_cmpstr(info->head_commit, ==, agent_commit);
 	g_assert_cmpstr(info->diffstat, ==, "1 file changed, 1 insertion(+)");
-	patch = read_file(tmp, "2.patch");
+	patch = read_file(session, "draft.patch");
 	g_assert_nonnull(strstr(patch, "+committed by the agent"));
 
 	fl_test_rm_rf(tmp);
@@ -432,19 +438,19 @@ test_finalize_unchanged(void)
 	g_autofree gchar *repo = repo_new(tmp, "repo");
 	g_autofree gchar *base = sh_line(repo, "git rev-parse HEAD");
 	g_autofree gchar *wt = g_build_filename(tmp, "wt", NULL);
-	g_autofree gchar *patch_path = g_build_filename(tmp, "3.patch", NULL);
+	g_autofree gchar *session = g_build_filename(tmp, "session-3", NULL);
 	g_autofree gchar *patch = NULL;
 	g_autoptr(FlDraftInfo) info = NULL;
 	g_autoptr(GError) error = NULL;
 
 	g_assert_true(create(repo, wt, "flotilla/3", base, &error));
 	g_assert_no_error(error);
-	info = finalize(wt, base, "leftovers", patch_path, &error);
+	info = finalize(repo, wt, "flotilla/3", base, "leftovers", session, &error);
 	g_assert_no_error(error);
 	g_assert_false(info->changed);
 	g_assert_cmpstr(info->diffstat, ==, "");
 	g_assert_cmpstr(info->head_commit, ==, base);
-	patch = read_file(tmp, "3.patch");
+	patch = read_file(session, "draft.patch");
 	g_assert_cmpstr(patch, ==, "");
 
 	fl_test_rm_rf(tmp);
@@ -570,7 +576,7 @@ test_verify_cancel(void)
 	guint poll_id;
 
 	/* no timeout at all: only the cancellation ends it */
-	fl_worktree_verify_async(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 0,
+	fl_worktree_verify_async(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 0, NULL,
 				 cancellable, result_cb, &res);
 	poll_id = g_timeout_add(20, poll_cb, NULL);
 	g_assert_true(fl_test_wait_for(pid_written, pid_path, WAIT_MS));
@@ -1031,7 +1037,7 @@ test_unicode_paths(void)
 	g_autofree gchar *real = realpath(repo, NULL);
 	g_autofree gchar *base = sh_line(repo, "git rev-parse HEAD");
 	g_autofree gchar *wt = g_build_filename(tmp, "work trees ü", "draft 1", NULL);
-	g_autofree gchar *patch_path = g_build_filename(tmp, "patch ü.diff", NULL);
+	g_autofree gchar *session = g_build_filename(tmp, "session ü", NULL);
 	g_autofree gchar *merged = NULL;
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *contents = NULL;
@@ -1046,7 +1052,7 @@ test_unicode_paths(void)
 	g_assert_true(create(repo, wt, "flotilla/1", base, &error));
 	g_assert_no_error(error);
 	write_file(wt, "fichier ü.txt", "contenu\n");
-	draft = finalize(wt, base, "leftovers ü", patch_path, &error);
+	draft = finalize(repo, wt, "flotilla/1", base, "leftovers ü", session, &error);
 	g_assert_no_error(error);
 	g_assert_true(draft->changed);
 	g_assert_cmpstr(draft->diffstat, ==, "1 file changed, 1 insertion(+)");
