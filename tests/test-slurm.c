@@ -781,6 +781,31 @@ test_session_memory(void)
 	g_assert_nonnull(strstr(json_object_get_string_member(obj, "reason"), "100 MB"));
 }
 
+/* over its wall time (`run --timeout`): Slurm stops the job, the session ends failed and
+ * says which limit; the draft branch is not made from a half-finished job */
+static void
+test_session_time_limit(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	const gchar *reason;
+	guint id;
+
+	/* Slurm counts whole minutes and looks at running jobs' limits every 30 s */
+	id = fl_test_run_session(env, repo, "--on", "lab", "--timeout", "1m", "--",
+				 "echo partial > partial.txt; sleep 600", NULL);
+	state = fl_test_wait_ended(env, id, 3 * WAIT_MS);
+	g_assert_cmpstr(state, ==, "failed");
+	obj = fl_test_show(env, id);
+	reason = json_object_get_string_member(obj, "reason");
+	g_test_message("%s", reason);
+	g_assert_nonnull(strstr(reason, "time limit of 1 minute"));
+	g_assert_nonnull(strstr(reason, "lab"));
+	g_assert_cmpuint(count_jobs(env, id), ==, 1);
+}
+
 /* the daemon killed right after sbatch, before it recorded the job id: found by name */
 static void
 test_session_crash_at(gconstpointer data)
@@ -1017,6 +1042,7 @@ main(int argc, char **argv)
 	g_test_add_func("/slurm/session/claude", test_session_claude);
 	g_test_add_func("/slurm/session/cancel", test_session_cancel);
 	g_test_add_func("/slurm/session/memory", test_session_memory);
+	g_test_add_func("/slurm/session/time-limit", test_session_time_limit);
 	g_test_add_data_func("/slurm/session/crash-after-intent", "placement:intent:1",
 			     test_session_crash_at);
 	g_test_add_data_func("/slurm/session/crash-after-sbatch", "slurm:submitted:1",
