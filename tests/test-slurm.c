@@ -948,8 +948,24 @@ test_session_cluster_down(void)
 	g_assert_cmpuint(count_jobs(env, second), ==, 1);
 }
 
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	const gchar *final;
+} FinalWait;
+
+static gboolean
+final_message_is(gpointer user_data)
+{
+	FinalWait *w = user_data;
+	g_autoptr(JsonObject) obj = fl_test_show(w->env, w->id);
+
+	return g_strcmp0(json_object_get_string_member_with_default(obj, "final_message", NULL),
+			 w->final) == 0;
+}
+
 /* a Claude session on the cluster: the real CLI against the scripted model API, to a draft
- * with its final message and cost, and an approval */
+ * with its final message and cost, a reply that resumes it there, and an approval */
 static void
 test_session_claude(void)
 {
@@ -972,6 +988,9 @@ test_session_claude(void)
 	g_autoptr(FlTestEnv) env = NULL;
 	g_autoptr(JsonObject) obj = NULL;
 	g_autofree gchar *repo = NULL;
+	g_autofree gchar *asked = NULL;
+	g_auto(GStrv) lines = NULL;
+	FinalWait fw = {0};
 	guint id;
 
 	if (claude == NULL || !g_file_test(claude, G_FILE_TEST_IS_EXECUTABLE)) {
@@ -988,7 +1007,10 @@ test_session_claude(void)
 	work = g_build_filename(dir, "work", NULL);
 	text = g_string_new("[{\"text\": \"Writing.\", \"tool_use\": {\"name\": \"Write\", "
 			    "\"input\": {\"file_path\": \"WORK/hello.txt\", \"content\": "
-			    "\"hello from the node\\n\"}}}, {\"text\": \"Wrote hello.txt\"}]");
+			    "\"hello from the node\\n\"}}}, {\"text\": \"Wrote hello.txt\"}, "
+			    "{\"text\": \"And bye.\", \"tool_use\": {\"name\": \"Write\", "
+			    "\"input\": {\"file_path\": \"WORK/bye.txt\", \"content\": "
+			    "\"bye from the node\\n\"}}}, {\"text\": \"Said bye too.\"}]");
 	g_string_replace(text, "WORK", work, 0);
 	script = g_build_filename(env->root, "script.json", NULL);
 	requests = g_build_filename(env->root, "requests.jsonl", NULL);
@@ -1016,9 +1038,29 @@ test_session_claude(void)
 	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==, "Wrote hello.txt");
 	g_assert_cmpfloat(json_object_get_double_member(obj, "cost_usd"), >, 0);
 	g_assert_cmpint(json_object_get_int_member(obj, "turns"), >=, 2);
+
+	/* a reply resumes the same Claude conversation on the node, in the work it left */
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "also say bye", NULL));
+	fw.env = env;
+	fw.id = id;
+	fw.final = "Said bye too.";
+	g_assert_true(fl_test_wait_for(final_message_is, &fw, WAIT_MS));
+	assert_ended(env, id, "done");
+	g_file_get_contents(requests, &asked, NULL, &error);
+	g_assert_no_error(error);
+	lines = g_strsplit(g_strstrip(asked), "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, 4);
+	/* the resumed request carries the first exchange, then the reply */
+	g_assert_nonnull(strstr(lines[2], "say hello in a file"));
+	g_assert_nonnull(strstr(lines[2], "Wrote hello.txt"));
+	g_assert_nonnull(strstr(lines[2], "also say bye"));
+
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
 	merged = fl_test_sh(repo, "git show main:hello.txt");
 	g_assert_cmpstr(merged, ==, "hello from the node\n");
+	g_free(merged);
+	merged = fl_test_sh(repo, "git show main:bye.txt");
+	g_assert_cmpstr(merged, ==, "bye from the node\n");
 	g_subprocess_force_exit(model);
 	g_subprocess_wait(model, NULL, NULL);
 }
