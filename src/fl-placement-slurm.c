@@ -544,6 +544,13 @@ fl_placement_slurm_poll(FlPlacementSlurm *self)
  * administrators read, so the goal and the environment (with API keys) stay in 0600 files.
  * Signals: scancel --batch reaches this shell alone; it hands SIGTERM to the runner, which
  * gives the agent the grace period, and then the script still sends back what was done.
+ *
+ * The job's own git directory ($d/git) is where the draft is made; the agent works in its
+ * own clone ($d/work, with its .git). After the agent, the script never runs git in that
+ * clone — its config could name an fsmonitor, a filter or an upload-pack program — it
+ * fetches the clone's HEAD as a remote would (upload-pack runs no hook and reads no such
+ * setting), takes it only when it builds on the draft, then commits what is left in the
+ * files with its own git directory and config.
  */
 static gchar *
 fl_placement_slurm_script(FlPlacementSlurm *self)
@@ -562,18 +569,26 @@ fl_placement_slurm_script(FlPlacementSlurm *self)
 		"umask 077\n"
 		"cd \"$d\" || exit 1\n"
 		"g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false "
-		"-c commit.gpgSign=false -c gc.auto=0 -C \"$d/work\" \"$@\"; }\n"
+		"-c commit.gpgSign=false -c gc.auto=0 --git-dir=\"$d/git\" --work-tree=\"$d/work\" "
+		"\"$@\"; }\n"
 		"fail() {\n"
 		"\tprintf 'flotilla: %%s\\n' \"$1\" >>output.log\n"
 		"\tprintf '{\"v\":1,\"error\":\"%%s\"}\\n' \"$1\" >result.json.tmp &&\n"
 		"\t\tmv result.json.tmp result.json\n"
 		"\texit 1\n"
 		"}\n"
-		"# a resumed session goes on in the work directory it left\n"
-		"if [ ! -d work/.git ]; then\n"
-		"\trm -rf work && git init -q work && g fetch -q \"$d/repo.bundle\" HEAD &&\n"
-		"\t\tg checkout -q -B draft FETCH_HEAD ||\n"
+		"# a resumed session goes on from the draft and in the work directory it left\n"
+		"if [ ! -d git ]; then\n"
+		"\trm -rf git.tmp work && git init -q --bare git.tmp &&\n"
+		"\t\tgit --git-dir=git.tmp config core.bare false &&\n"
+		"\t\tgit --git-dir=git.tmp fetch -q \"$d/repo.bundle\" +HEAD:refs/heads/draft &&\n"
+		"\t\tgit --git-dir=git.tmp symbolic-ref HEAD refs/heads/draft && mv git.tmp git "
+		"||\n"
 		"\t\tfail 'cannot unpack repo.bundle on '\"$(hostname)\"\n"
+		"fi\n"
+		"if [ ! -d work ]; then\n"
+		"\trm -rf work.tmp && git clone -q --no-hardlinks -b draft \"$d/git\" work.tmp &&\n"
+		"\t\tmv work.tmp work || fail 'cannot make the work directory on '\"$(hostname)\"\n"
 		"fi\n"
 		"base=$(g rev-parse HEAD) || fail 'no commit in the work directory'\n"
 		"\"$runner\" --dir \"$d\" --cwd \"$d/work\" --grace %u --env-file \"$d/job.env\" "
@@ -583,11 +598,18 @@ fl_placement_slurm_script(FlPlacementSlurm *self)
 		"# wait returns early for every trapped signal\n"
 		"while :; do wait $pid; kill -0 $pid 2>/dev/null || break; done\n"
 		"trap '' TERM INT\n"
-		"g add -A && { g diff --cached --quiet || GIT_AUTHOR_NAME=Flotilla "
+		"if [ -d work/.git ] && [ ! -L work/.git ] &&\n"
+		"\tg fetch -q --no-tags --no-write-fetch-head \"file://$d/work/.git\" "
+		"+HEAD:refs/heads/agent 2>/dev/null &&\n"
+		"\tg merge-base --is-ancestor HEAD agent; then\n"
+		"\tg update-ref refs/heads/draft agent\n"
+		"fi\n"
+		"g read-tree HEAD && g add -A && { g diff --cached --quiet || "
+		"GIT_AUTHOR_NAME=Flotilla "
 		"GIT_AUTHOR_EMAIL=flotilla@localhost GIT_COMMITTER_NAME=Flotilla "
 		"GIT_COMMITTER_EMAIL=flotilla@localhost g commit -q --no-verify -F "
 		"\"$d/job.commit\"; "
-		"}\n"
+		"} || fail 'cannot record the work on '\"$(hostname)\"\n"
 		"head=$(g rev-parse HEAD)\n"
 		"bundle=false\n"
 		"rm -f result.bundle\n"

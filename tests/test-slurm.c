@@ -677,6 +677,71 @@ test_session_draft(void)
 	g_assert_cmpuint(count_jobs(env, id), ==, 1);
 }
 
+/*
+ * An agent that sets up its clone on the node to run a program in whatever git runs there
+ * next: the job's own git after it (commit, bundle) runs none of them, and the work still
+ * comes back as the draft
+ */
+static void
+test_session_clone_hostile(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *marks = g_build_filename(env->root, "marks", NULL);
+	g_autofree gchar *goal = NULL;
+	g_autofree gchar *files = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autoptr(GDir) dir = NULL;
+	guint id;
+
+	g_assert_cmpint(g_mkdir(marks, 0755), ==, 0);
+	goal = g_strdup_printf(
+		"m=%s; for h in pre-commit post-commit reference-transaction; "
+		"do "
+		"printf '#!/bin/sh\\ntouch %%s/hook-%%s\\n' $m $h > .git/hooks/$h; "
+		"chmod +x .git/hooks/$h; done; "
+		"git config core.fsmonitor \"touch $m/fsmonitor\"; "
+		"git config filter.evil.clean \"touch $m/filter; cat\"; "
+		"git config filter.evil.required true; "
+		"git config remote.origin.uploadpack \"touch $m/uploadpack; false\"; "
+		"git config core.hooksPath .git/hooks; "
+		"echo '* filter=evil' > .gitattributes; echo changed >> notes.txt",
+		marks);
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", goal, NULL);
+	assert_ended(env, id, "done");
+
+	dir = g_dir_open(marks, 0, NULL);
+	g_assert_nonnull(dir);
+	g_assert_null(g_dir_read_name(dir));
+	/* the work came back whole, .gitattributes too */
+	diff = fl_test_cli_ok(env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "+changed"));
+	g_assert_nonnull(strstr(diff, "+* filter=evil"));
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	files = fl_test_sh(repo, "git show main:notes.txt");
+	g_assert_cmpstr(files, ==, "one\nchanged\n");
+}
+
+/* an agent that swaps its clone's .git for a pointer elsewhere: its commits are not taken
+ * from there, its files are */
+static void
+test_session_clone_swapped(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *files = NULL;
+	guint id;
+
+	id = fl_test_run_session(env, repo, "--on", "lab", "--",
+				 "echo more >> notes.txt; rm -rf .git; "
+				 "echo 'gitdir: /nonexistent' > .git",
+				 NULL);
+	assert_ended(env, id, "done");
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	files = fl_test_sh(repo, "git show main:notes.txt; git show main:.git 2>&1 | head -c 5");
+	g_assert_cmpstr(files, ==, "one\nmore\nfatal");
+}
+
 /* --on with what cannot work: clear errors, exit 2, nothing queued */
 static void
 test_session_bad_input(void)
@@ -1081,6 +1146,8 @@ main(int argc, char **argv)
 	g_test_add_func("/slurm/client/restarts", test_client_restarts);
 	g_test_add_func("/slurm/session/draft", test_session_draft);
 	g_test_add_func("/slurm/session/bad-input", test_session_bad_input);
+	g_test_add_func("/slurm/session/clone-hostile", test_session_clone_hostile);
+	g_test_add_func("/slurm/session/clone-swapped", test_session_clone_swapped);
 	g_test_add_func("/slurm/session/claude", test_session_claude);
 	g_test_add_func("/slurm/session/cancel", test_session_cancel);
 	g_test_add_func("/slurm/session/memory", test_session_memory);
