@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-git.h"
 
 FlOverlapDraft *
 fl_overlap_draft_new(guint id, const gchar *branch, const gchar *base_commit)
@@ -58,48 +59,31 @@ fl_overlap_ctx_free(FlOverlapCtx *ctx)
 
 /*
  * Runs one read-only git command in @repo in this worker thread; returns its exit status
- * (-1 when it did not exit) and stdout. Only object reads: nothing here can run a hook, an
- * fsmonitor or a filter, and the environment does not let an outer repository leak in.
+ * (-1 when it did not exit) and stdout. Only object reads, with the same command-line
+ * hardening and environment as every other git flotillad runs (fl-git.h).
  */
 static gint
 fl_overlap_git(const gchar *repo, gchar **out, gsize *out_len, GCancellable *cancellable,
 	       GError **error, ...)
 {
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GPtrArray) argv = fl_git_argv_new(repo, NULL, NULL);
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GBytes) bytes = NULL;
-	const gchar *unset[] = {"GIT_DIR",
-				"GIT_WORK_TREE",
-				"GIT_INDEX_FILE",
-				"GIT_COMMON_DIR",
-				"GIT_OBJECT_DIRECTORY",
-				"GIT_ALTERNATE_OBJECT_DIRECTORIES",
-				NULL};
+	g_auto(GStrv) env = fl_git_environ(NULL, NULL);
 	const gchar *arg;
 	va_list args;
 
-	g_ptr_array_add(argv, (gpointer) "git");
-	g_ptr_array_add(argv, (gpointer) "-C");
-	g_ptr_array_add(argv, (gpointer)repo);
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "core.fsmonitor=false");
-	g_ptr_array_add(argv, (gpointer) "-c");
-	g_ptr_array_add(argv, (gpointer) "core.hooksPath=/dev/null");
 	va_start(args, error);
 	while ((arg = va_arg(args, const gchar *)) != NULL)
-		g_ptr_array_add(argv, (gpointer)arg);
+		g_ptr_array_add(argv, g_strdup(arg));
 	va_end(args);
 	g_ptr_array_add(argv, NULL);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
 					     G_SUBPROCESS_FLAGS_STDERR_SILENCE |
 					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
-	for (guint i = 0; unset[i] != NULL; i++)
-		g_subprocess_launcher_unsetenv(launcher, unset[i]);
-	g_subprocess_launcher_setenv(launcher, "LC_ALL", "C", TRUE);
-	g_subprocess_launcher_setenv(launcher, "GIT_OPTIONAL_LOCKS", "0", TRUE);
-	g_subprocess_launcher_setenv(launcher, "GIT_TERMINAL_PROMPT", "0", TRUE);
+	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, error);
 	if (proc == NULL)
 		return -1;

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include "fl-git.h"
+
+/*
+ * Settings given on the command line win over every configuration file, so none of these
+ * can be turned back on by a file a session wrote: no hooks, no fsmonitor daemon, no pager,
+ * no credential helper, no network, no signing passphrase. The user's own configuration
+ * (which a confined session cannot write) stays in force otherwise.
+ */
+static const gchar *const fl_git_hardening[] = {
+	"core.hooksPath=/dev/null",
+	"core.fsmonitor=false",
+	"core.pager=cat",
+	"credential.helper=",
+	"protocol.allow=never",
+	"commit.gpgSign=false",
+	/* nor housekeeping after each commit: that is the user's git's job, not a session's */
+	"maintenance.auto=false",
+	"gc.auto=0",
+	NULL,
+};
+
+GPtrArray *
+fl_git_argv_new(const gchar *dir, const gchar *git_dir, const gchar *work_tree)
+{
+	GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+
+	g_return_val_if_fail(dir != NULL || git_dir != NULL, NULL);
+
+	g_ptr_array_add(argv, g_strdup("git"));
+	g_ptr_array_add(argv, g_strdup("--no-pager"));
+	if (git_dir != NULL) {
+		g_ptr_array_add(argv, g_strconcat("--git-dir=", git_dir, NULL));
+		if (work_tree != NULL)
+			g_ptr_array_add(argv, g_strconcat("--work-tree=", work_tree, NULL));
+	} else {
+		g_ptr_array_add(argv, g_strdup("-C"));
+		g_ptr_array_add(argv, g_strdup(dir));
+	}
+	for (guint i = 0; fl_git_hardening[i] != NULL; i++) {
+		g_ptr_array_add(argv, g_strdup("-c"));
+		g_ptr_array_add(argv, g_strdup(fl_git_hardening[i]));
+	}
+	return argv;
+}
+
+gchar **
+fl_git_environ(const gchar *name, const gchar *email)
+{
+	const gchar *unset[] = {"GIT_DIR",
+				"GIT_WORK_TREE",
+				"GIT_INDEX_FILE",
+				"GIT_COMMON_DIR",
+				"GIT_OBJECT_DIRECTORY",
+				"GIT_ALTERNATE_OBJECT_DIRECTORIES",
+				"GIT_NAMESPACE",
+				"GIT_PREFIX",
+				"GIT_EXTERNAL_DIFF",
+				"GIT_PAGER",
+				"GIT_ASKPASS",
+				"SSH_ASKPASS",
+				NULL};
+	gchar **env = g_get_environ();
+
+	for (guint i = 0; unset[i] != NULL; i++)
+		env = g_environ_unsetenv(env, unset[i]);
+	env = g_environ_setenv(env, "LC_ALL", "C", TRUE);
+	env = g_environ_setenv(env, "GIT_TERMINAL_PROMPT", "0", TRUE);
+	env = g_environ_setenv(env, "GIT_EDITOR", "true", TRUE);
+	env = g_environ_setenv(env, "GIT_PAGER", "cat", TRUE);
+	/* status must not rewrite the index of the user's checkout behind their back */
+	env = g_environ_setenv(env, "GIT_OPTIONAL_LOCKS", "0", TRUE);
+	/* what a draft commits may set up for itself is never what flotilla's git obeys: no
+	 * system-wide attributes, no replace refs (the patch shown must be what is merged),
+	 * and no transport a URL in a file could ask for */
+	env = g_environ_setenv(env, "GIT_ATTR_NOSYSTEM", "1", TRUE);
+	env = g_environ_setenv(env, "GIT_NO_REPLACE_OBJECTS", "1", TRUE);
+	env = g_environ_setenv(env, "GIT_PROTOCOL_FROM_USER", "0", TRUE);
+	if (name != NULL) {
+		env = g_environ_setenv(env, "GIT_AUTHOR_NAME", name, TRUE);
+		env = g_environ_setenv(env, "GIT_AUTHOR_EMAIL", email, TRUE);
+		env = g_environ_setenv(env, "GIT_COMMITTER_NAME", name, TRUE);
+		env = g_environ_setenv(env, "GIT_COMMITTER_EMAIL", email, TRUE);
+	}
+	return env;
+}

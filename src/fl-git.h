@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * How flotillad runs git, wherever it runs it (fl-worktree.c on the main loop, fl-overlap.c
+ * in a worker thread): one command-line prefix and one environment, so that nothing a
+ * session wrote (a worktree's .git file, a config, an attribute) can make git run a program
+ * or reach the network.
+ */
+
+/*
+ * "git --no-pager", where it runs, then the hardening settings; the caller appends the
+ * command and its arguments (g_strdup'd: the array frees them) and a NULL. Either @dir, a
+ * directory of the user's own where git may find the repository itself, or @git_dir (and
+ * @work_tree) given explicitly for anything a session could have touched.
+ */
+GPtrArray *
+fl_git_argv_new(const gchar *dir, const gchar *git_dir, const gchar *work_tree);
+
+/* the daemon's environment made predictable for git and cut loose from any outer
+ * repository; @name and @email (nullable) become author and committer */
+gchar **
+fl_git_environ(const gchar *name, const gchar *email);
+
+G_END_DECLS
