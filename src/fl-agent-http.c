@@ -9,6 +9,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-safe-path.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 /* ------------------------------------------------------------------ the contract */
@@ -155,7 +156,7 @@ fl_agent_http_result_write(const FlAgentHttpResult *result, const gchar *path, G
 		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_TEXT, result->text);
 	}
 	if (result->error != NULL) {
-		g_autofree gchar *line = fl_text_sanitize(result->error, -1, FALSE);
+		g_autofree gchar *line = fl_text_clean(result->error, -1, FL_TEXT_NONE);
 
 		fl_agent_http_add_string(builder, FL_AGENT_HTTP_KEY_ERROR, line);
 	}

@@ -3,6 +3,7 @@
 
 #include "fl-agent.h"
 
+#include "fl-text.h"
 #include "fl-util.h"
 
 /*
@@ -154,5 +155,5 @@ fl_agent_set_final_message(FlSessionData *data, const gchar *text)
 	if (text == NULL)
 		return;
 	g_free(data->final_message);
-	data->final_message = fl_text_sanitize(text, -1, TRUE);
+	data->final_message = fl_text_clean(text, -1, FL_TEXT_MULTILINE);
 }

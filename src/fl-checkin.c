@@ -13,6 +13,7 @@
 #include "fl-digest.h"
 #include "fl-notifier.h"
 #include "fl-schedule.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 /* other items listed under the current one before "+N more" */
@@ -300,7 +301,9 @@ fl_checkin_post_finished(FlCheckin *self)
 			g_string_append_c(body, '\n');
 		g_string_append_printf(body, "#%u %s", id, outcome != NULL ? outcome : "?");
 	}
-	text = fl_digest_clean_text(body->str, TRUE);
+	text = fl_text_clean(body->str, -1,
+			     FL_TEXT_MULTILINE | FL_TEXT_COLLAPSE_SPACE |
+				     FL_TEXT_MAX_BLANK_LINES_1);
 	g_string_free(body, TRUE);
 	markup = g_markup_escape_text(text, -1);
 	fl_notifier_post(self->notifier, self->digest_handle, _("All reviewed"), markup, text, NULL,
@@ -358,7 +361,7 @@ fl_checkin_post_digest(FlCheckin *self)
 	markup = fl_digest_body(items, index, TRUE, FL_DIGEST_LINES);
 	plain = fl_digest_body(items, index, FALSE, FL_DIGEST_LINES);
 	if (self->last_note != NULL) {
-		g_autofree gchar *note = fl_digest_clean_text(self->last_note, FALSE);
+		g_autofree gchar *note = fl_text_clean(self->last_note, -1, FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *escaped = g_markup_escape_text(note, -1);
 		gchar *m = g_strdup_printf("<i>%s</i>\n%s", escaped, markup);
 		gchar *p = g_strdup_printf("%s\n%s", note, plain);
@@ -415,7 +418,7 @@ fl_checkin_last_line(GBytes *bytes)
 	lines = g_strsplit(g_strstrip(text), "\n", -1);
 	if (lines[0] == NULL)
 		return NULL;
-	return fl_text_sanitize(lines[g_strv_length(lines) - 1], -1, FALSE);
+	return fl_text_clean(lines[g_strv_length(lines) - 1], -1, FL_TEXT_NONE);
 }
 
 static void

@@ -22,6 +22,7 @@
 #include "fl-config.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
+#include "fl-text.h"
 #include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
 
 #define FL_CLI_BUS_NAME        "io.github.flotilla.Flotilla1"
@@ -165,63 +166,8 @@ fl_cli_free(FlCli *cli)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlCli, fl_cli_free)
 
-/* ---- text: everything we print is valid UTF-8 and cannot drive the terminal ---- */
-
-static gboolean
-fl_cli_is_bidi_control(gunichar c)
-{
-	/* embeddings, overrides and isolates can make a line display as something else */
-	return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
-}
-
-/* one line: whitespace and control characters collapse to single spaces */
-static gchar *
-fl_cli_clean_line(const gchar *text)
-{
-	g_autofree gchar *valid = g_utf8_make_valid(text, -1);
-	GString *out = g_string_new(NULL);
-	gboolean space = FALSE;
-
-	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if (fl_cli_is_bidi_control(c))
-			continue;
-		if (g_unichar_isspace(c) || g_unichar_iscntrl(c)) {
-			space = TRUE;
-			continue;
-		}
-		if (space && out->len > 0)
-			g_string_append_c(out, ' ');
-		space = FALSE;
-		g_string_append_unichar(out, c);
-	}
-	return g_string_free(out, FALSE);
-}
-
-/* several lines: keeps newlines and tabs, shows other control characters as U+FFFD */
-static gchar *
-fl_cli_clean_text(const gchar *text)
-{
-	g_autofree gchar *valid = g_utf8_make_valid(text, -1);
-	GString *out = g_string_new(NULL);
-
-	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if (fl_cli_is_bidi_control(c))
-			continue;
-		if (c == '\r') {
-			if (p[1] != '\n')
-				g_string_append_c(out, '\n');
-		} else if (c == '\n' || c == '\t') {
-			g_string_append_c(out, (gchar)c);
-		} else if (g_unichar_iscntrl(c)) {
-			g_string_append_unichar(out, 0xFFFD);
-		} else {
-			g_string_append_unichar(out, c);
-		}
-	}
-	return g_strchomp(g_string_free(out, FALSE));
-}
+/* ---- text: everything we print went through fl_text_clean(): valid UTF-8 that cannot drive
+ * the terminal ---- */
 
 static gsize
 fl_cli_unichar_width(gunichar c)
@@ -449,7 +395,7 @@ fl_cli_report_error(GError *error)
 	g_autofree gchar *message = NULL;
 
 	g_dbus_error_strip_remote_error(error);
-	message = fl_cli_clean_line(error->message);
+	message = fl_text_clean(error->message, -1, FL_TEXT_COLLAPSE_SPACE);
 	/* a call that lost the daemon half-way reads like a failed connection */
 	if (status == FL_CLI_EXIT_UNREACHABLE && error->domain != FL_CLI_ERROR)
 		fprintf(stderr, "flotilla: %s %s\n", _("cannot reach flotillad:"), message);
@@ -480,7 +426,7 @@ fl_cli_unreachable(GError **error, GError *cause)
 	g_autofree gchar *message = NULL;
 
 	g_dbus_error_strip_remote_error(cause);
-	message = fl_cli_clean_line(cause->message);
+	message = fl_text_clean(cause->message, -1, FL_TEXT_COLLAPSE_SPACE);
 	g_set_error(error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE, _("cannot reach flotillad: %s"),
 		    message);
 	return FALSE;
@@ -503,7 +449,7 @@ fl_cli_parse_id(const gchar *text, guint *id, GError **error)
 		value = value * 10 + (guint64)(*q - '0');
 	}
 	if (*p == '\0' || value == 0 || value > G_MAXUINT32) {
-		g_autofree gchar *shown = fl_cli_clean_line(text);
+		g_autofree gchar *shown = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("'%s' is not a session id"), shown);
 	}
 	*id = (guint)value;
@@ -551,7 +497,7 @@ fl_cli_resolve_id(FlCli *cli, const gchar *text, guint *id, GError **error)
 		}
 		g_variant_unref(session);
 	}
-	shown = fl_cli_clean_line(text);
+	shown = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 	if (matches == 1)
 		return TRUE;
 	if (matches == 0) {
@@ -571,7 +517,7 @@ fl_cli_args_id(FlCli *cli, gchar **args, guint *id, GError **error)
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
 	if (args[2] != NULL) {
-		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		g_autofree gchar *shown = fl_text_clean(args[2], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
 	return fl_cli_resolve_id(cli, args[1], id, error);
@@ -584,7 +530,7 @@ fl_cli_args_none(gchar **args, GError **error)
 
 	if (args[1] == NULL)
 		return TRUE;
-	shown = fl_cli_clean_line(args[1]);
+	shown = fl_text_clean(args[1], -1, FL_TEXT_COLLAPSE_SPACE);
 	return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 }
 
@@ -797,7 +743,7 @@ fl_cli_session_title(GVariant *session)
 		title = fl_cli_dict_str(session, "goal");
 	if (title == NULL)
 		return g_strdup(_("(no goal)"));
-	return fl_cli_clean_line(title);
+	return fl_text_clean(title, -1, FL_TEXT_COLLAPSE_SPACE);
 }
 
 static const gchar *const fl_cli_session_keys[] = {"id",
@@ -904,9 +850,13 @@ fl_cli_json_add_value(JsonBuilder *builder, GVariant *value)
 		break;
 	case G_VARIANT_CLASS_STRING:
 	case G_VARIANT_CLASS_OBJECT_PATH:
-	case G_VARIANT_CLASS_SIGNATURE:
-		json_builder_add_string_value(builder, g_variant_get_string(value, NULL));
+	case G_VARIANT_CLASS_SIGNATURE: {
+		/* `jq -r` prints these to a terminal: the same rules as our own output */
+		g_autofree gchar *clean =
+			fl_text_clean(g_variant_get_string(value, NULL), -1, FL_TEXT_MULTILINE);
+		json_builder_add_string_value(builder, clean);
 		break;
+	}
 	default:
 		json_builder_add_null_value(builder);
 		break;
@@ -1166,7 +1116,7 @@ fl_cli_daemon_start_error(gint64 since)
 		return NULL;
 	if (!g_file_get_contents(path, &contents, NULL, NULL) || fl_cli_is_blank(contents))
 		return NULL;
-	return fl_cli_clean_line(contents);
+	return fl_text_clean(contents, -1, FL_TEXT_COLLAPSE_SPACE);
 }
 
 static gboolean
@@ -1628,7 +1578,7 @@ fl_cli_add_clean(GPtrArray *parts, const gchar *label, const gchar *text)
 
 	if (text == NULL)
 		return;
-	clean = fl_cli_clean_line(text);
+	clean = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 	if (label == NULL)
 		g_ptr_array_add(parts, g_steal_pointer(&clean));
 	else
@@ -1651,7 +1601,7 @@ fl_cli_short_diffstat(const gchar *diffstat)
 		guint64 n = g_ascii_strtoull(part, &end, 10);
 
 		if (end == part)
-			return fl_cli_clean_line(diffstat);
+			return fl_text_clean(diffstat, -1, FL_TEXT_COLLAPSE_SPACE);
 		while (*end == ' ')
 			end++;
 		if (g_str_has_prefix(end, "file"))
@@ -1661,7 +1611,7 @@ fl_cli_short_diffstat(const gchar *diffstat)
 		else if (g_str_has_prefix(end, "deletion"))
 			deletions = n;
 		else
-			return fl_cli_clean_line(diffstat);
+			return fl_text_clean(diffstat, -1, FL_TEXT_COLLAPSE_SPACE);
 	}
 	return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%lu file +%lu -%lu",
 					   "%lu files +%lu -%lu", (gulong)files),
@@ -1776,7 +1726,8 @@ fl_cli_last_activity(GVariant *session, gsize max_chars)
 	}
 	for (guint i = g_strv_length(lines); i > 0; i--) {
 		g_autofree gchar *said = fl_cli_activity_from_json(lines[i - 1]);
-		g_autofree gchar *clean = fl_cli_clean_line(said != NULL ? said : lines[i - 1]);
+		g_autofree gchar *clean = fl_text_clean(said != NULL ? said : lines[i - 1], -1,
+							FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *shown = NULL;
 
 		/* an unrecognised JSON line says nothing to a person */
@@ -1892,7 +1843,8 @@ fl_cli_session_line(FlCli *cli, GVariant *session, FlCliGroup group, const FlCli
 	g_autofree gchar *title_full = fl_cli_session_title(session);
 	g_autofree gchar *title = fl_cli_ellipsize(title_full, layout->title);
 	const gchar *state_raw = fl_cli_dict_str(session, "state");
-	g_autofree gchar *state = fl_cli_clean_line(fl_cli_state_label(state_raw));
+	g_autofree gchar *state =
+		fl_text_clean(fl_cli_state_label(state_raw), -1, FL_TEXT_COLLAPSE_SPACE);
 	g_autofree gchar *detail_full = fl_cli_session_detail(session, group);
 	g_autofree gchar *detail = NULL;
 	const gchar *state_color = fl_cli_state_color(state_raw);
@@ -1995,7 +1947,7 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
 			g_string_append_printf(out, "%s\n", line);
 		}
 		if (held_here) {
-			g_autofree gchar *reason = fl_cli_clean_line(held);
+			g_autofree gchar *reason = fl_text_clean(held, -1, FL_TEXT_COLLAPSE_SPACE);
 			g_autofree gchar *text = g_strdup_printf(_("Queue held: %s"), reason);
 			g_autofree gchar *shown = fl_cli_ellipsize(text, layout.columns);
 			g_string_append_printf(out, "%s\n", shown);
@@ -2028,9 +1980,10 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 		const gchar *review = fl_cli_dict_str(session, "review");
 		const gchar *note = NULL;
 		g_autofree gchar *title = fl_cli_session_title(session);
-		g_autofree gchar *state_clean = fl_cli_clean_line(state != NULL ? state : "");
+		g_autofree gchar *state_clean =
+			fl_text_clean(state != NULL ? state : "", -1, FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *review_clean =
-			fl_cli_clean_line(review != NULL ? review : "none");
+			fl_text_clean(review != NULL ? review : "none", -1, FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *note_clean = NULL;
 		g_autofree gchar *activity = NULL;
 
@@ -2049,7 +2002,7 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			note = fl_cli_dict_str(session, "landing");
 		else if (g_strcmp0(state, "done") != 0)
 			note = fl_cli_dict_str(session, "reason");
-		note_clean = fl_cli_clean_line(note != NULL ? note : "");
+		note_clean = fl_text_clean(note != NULL ? note : "", -1, FL_TEXT_COLLAPSE_SPACE);
 		g_string_append_printf(out, "%u\t%s\t%s\t%s\t%s\n", fl_cli_dict_id(session),
 				       state_clean, review_clean, title, note_clean);
 		g_variant_unref(session);
@@ -2259,7 +2212,7 @@ fl_cli_format_value(const gchar *key, GVariant *value)
 	case G_VARIANT_CLASS_STRING:
 	case G_VARIANT_CLASS_OBJECT_PATH:
 	case G_VARIANT_CLASS_SIGNATURE:
-		return fl_cli_clean_text(g_variant_get_string(value, NULL));
+		return fl_text_clean(g_variant_get_string(value, NULL), -1, FL_TEXT_MULTILINE);
 	case G_VARIANT_CLASS_BOOLEAN:
 		return g_strdup(g_variant_get_boolean(value) ? _("yes") : _("no"));
 	case G_VARIANT_CLASS_ARRAY: {
@@ -2286,7 +2239,7 @@ fl_cli_format_value(const gchar *key, GVariant *value)
 			g_ascii_formatd(buf, sizeof buf, "%g", g_variant_get_double(value)));
 	default: {
 		g_autofree gchar *printed = g_variant_print(value, FALSE);
-		return fl_cli_clean_line(printed);
+		return fl_text_clean(printed, -1, FL_TEXT_COLLAPSE_SPACE);
 	}
 	}
 }
@@ -2340,7 +2293,7 @@ fl_cli_print_session_fields(GVariant *session)
 	while (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
 		if (!g_strv_contains(fl_cli_session_keys, key) &&
 		    !g_strv_contains(fl_cli_session_path_keys, key))
-			g_ptr_array_add(others, fl_cli_clean_line(key));
+			g_ptr_array_add(others, fl_text_clean(key, -1, FL_TEXT_COLLAPSE_SPACE));
 	}
 	g_ptr_array_sort(others, fl_cli_compare_str);
 	for (guint i = 0; i < others->len; i++)
@@ -2365,7 +2318,7 @@ fl_cli_print_history(FlCli *cli, guint id)
 	g_print("%s\n", _("history:"));
 	g_variant_iter_init(&iter, events);
 	while (g_variant_iter_next(&iter, "(&s&s&s&s)", &when, &kind, &source, &note)) {
-		g_autofree gchar *clean = fl_cli_clean_line(note);
+		g_autofree gchar *clean = fl_text_clean(note, -1, FL_TEXT_COLLAPSE_SPACE);
 		g_print("  %s  %s", when, kind);
 		if (source[0] != '\0')
 			g_print(" (%s)", source);
@@ -2483,7 +2436,7 @@ fl_cli_progress_text(FlCliWatch *watch)
 	GString *text = g_string_new(frame);
 	gint64 seconds;
 
-	state = fl_cli_clean_line(fl_cli_state_label(watch->state));
+	state = fl_text_clean(fl_cli_state_label(watch->state), -1, FL_TEXT_COLLAPSE_SPACE);
 	head = g_strdup_printf(_("session %u: %s"), watch->id, state);
 	g_string_append_printf(text, " %s", head);
 	if (watch->session != NULL) {
@@ -2497,13 +2450,14 @@ fl_cli_progress_text(FlCliWatch *watch)
 	}
 	if (g_strcmp0(watch->state, "queued") == 0 && watch->session != NULL &&
 	    fl_cli_dict_str(watch->session, "held") != NULL) {
-		g_autofree gchar *held = fl_cli_clean_line(fl_cli_dict_str(watch->session, "held"));
+		g_autofree gchar *held = fl_text_clean(fl_cli_dict_str(watch->session, "held"), -1,
+						       FL_TEXT_COLLAPSE_SPACE);
 		g_string_append_printf(text, " · %s: %s", _("held"), held);
 	}
 	if (g_strcmp0(watch->state, "blocked") == 0 && watch->session != NULL &&
 	    fl_cli_dict_str(watch->session, "waiting_for") != NULL) {
-		g_autofree gchar *asks =
-			fl_cli_clean_line(fl_cli_dict_str(watch->session, "waiting_for"));
+		g_autofree gchar *asks = fl_text_clean(
+			fl_cli_dict_str(watch->session, "waiting_for"), -1, FL_TEXT_COLLAPSE_SPACE);
 		g_string_append_printf(text, " · %s: %s", _("asks"), asks);
 	}
 	return g_string_free(text, FALSE);
@@ -2684,7 +2638,8 @@ fl_cli_watch_apply(FlCliWatch *watch, const gchar *state, GVariant *props)
 	/* no status line to show it in: a wait that may last until reviews are done says why */
 	if (!watch->print_log && watch->progress_id == 0 && !watch->held_said &&
 	    g_strcmp0(watch->state, "queued") == 0 && fl_cli_dict_str(props, "held") != NULL) {
-		g_autofree gchar *held = fl_cli_clean_line(fl_cli_dict_str(props, "held"));
+		g_autofree gchar *held =
+			fl_text_clean(fl_cli_dict_str(props, "held"), -1, FL_TEXT_COLLAPSE_SPACE);
 		/* TRANSLATORS: e.g. "session 7 is queued; the queue is held: 5 drafts await…" */
 		fprintf(stderr, _("session %u is queued; the queue is held: %s"), watch->id, held);
 		fputc('\n', stderr);
@@ -2747,7 +2702,8 @@ fl_cli_watch_reconnect(FlCliWatch *watch)
 
 	watch->lost = FALSE;
 	if (!fl_cli_start_daemon(watch->cli, &error)) {
-		g_autofree gchar *message = fl_cli_clean_line(error->message);
+		g_autofree gchar *message =
+			fl_text_clean(error->message, -1, FL_TEXT_COLLAPSE_SPACE);
 		fl_cli_watch_fail(watch, g_error_new(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
 						     _("cannot reach flotillad: %s"), message));
 		g_error_free(error);
@@ -2842,7 +2798,8 @@ static gchar *
 fl_cli_watch_outcome(FlCliWatch *watch)
 {
 	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
-	g_autofree gchar *state = fl_cli_clean_line(fl_cli_state_label(watch->state));
+	g_autofree gchar *state =
+		fl_text_clean(fl_cli_state_label(watch->state), -1, FL_TEXT_COLLAPSE_SPACE);
 	g_autofree gchar *detail = NULL;
 
 	if (watch->session != NULL)
@@ -2980,7 +2937,7 @@ fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GEr
 	fl_cli_set_timeout(cli, FL_CLI_CALL_TIMEOUT_MS);
 	if (!ok)
 		return FALSE;
-	clean = fl_cli_clean_text(message);
+	clean = fl_text_clean(message, -1, FL_TEXT_MULTILINE);
 	if (clean[0] != '\0')
 		fprintf(stdout, "%s\n", clean);
 	return TRUE;
@@ -3110,7 +3067,7 @@ fl_cli_format_next_checkin(const gchar *iso)
 	g_autofree gchar *in = NULL;
 
 	if (when == NULL)
-		return fl_cli_clean_line(iso);
+		return fl_text_clean(iso, -1, FL_TEXT_COLLAPSE_SPACE);
 	local = g_date_time_to_local(when);
 	shown = g_date_time_format(local, "%Y-%m-%d %H:%M");
 	in = fl_cli_format_duration(g_date_time_difference(local, now) / G_TIME_SPAN_SECOND);
@@ -3149,12 +3106,14 @@ fl_cli_print_clusters(GVariant *status)
 
 		g_variant_lookup(cluster, "reachable", "b", &reachable);
 		g_variant_lookup(cluster, "running", "u", &running);
-		name = fl_cli_clean_line(fl_cli_dict_str(cluster, "name") != NULL
-						 ? fl_cli_dict_str(cluster, "name")
-						 : "?");
-		text = fl_cli_clean_line(fl_cli_dict_str(cluster, "status") != NULL
-						 ? fl_cli_dict_str(cluster, "status")
-						 : "");
+		name = fl_text_clean(fl_cli_dict_str(cluster, "name") != NULL
+					     ? fl_cli_dict_str(cluster, "name")
+					     : "?",
+				     -1, FL_TEXT_COLLAPSE_SPACE);
+		text = fl_text_clean(fl_cli_dict_str(cluster, "status") != NULL
+					     ? fl_cli_dict_str(cluster, "status")
+					     : "",
+				     -1, FL_TEXT_COLLAPSE_SPACE);
 		/* TRANSLATORS: "cluster lab: reachable · up, 1 node idle · 2 sessions there" */
 		what = reachable ? _("reachable") : _("unreachable");
 		fprintf(stdout, _("cluster %s: %s · %s · "), name, what, text);
@@ -3194,9 +3153,10 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		fl_cli_print_json(root, TRUE);
 		return TRUE;
 	}
-	version = fl_cli_clean_line(fl_cli_dict_str(status, "version") != NULL
-					    ? fl_cli_dict_str(status, "version")
-					    : "?");
+	version = fl_text_clean(fl_cli_dict_str(status, "version") != NULL
+					? fl_cli_dict_str(status, "version")
+					: "?",
+				-1, FL_TEXT_COLLAPSE_SPACE);
 	running = fl_cli_format_count(status, _("running"), "running", "max_parallel");
 	queued = fl_cli_format_count(status, _("queued"), "queued", NULL);
 	blocked = fl_cli_format_count(status, _("blocked"), "blocked", NULL);
@@ -3205,7 +3165,7 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		drafts);
 	held = fl_cli_dict_str(status, "held");
 	if (held != NULL) {
-		g_autofree gchar *reason = fl_cli_clean_line(held);
+		g_autofree gchar *reason = fl_text_clean(held, -1, FL_TEXT_COLLAPSE_SPACE);
 		fprintf(stdout, _("Queue held: %s"), reason);
 		fputc('\n', stdout);
 	} else if (fl_cli_dict_bool(status, "paused")) {
@@ -3215,7 +3175,8 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 	}
 	if (fl_cli_dict_str(status, "store_error") != NULL) {
 		/* the daemon keeps what it could not save and tries again: say so */
-		g_autofree gchar *line = fl_cli_clean_line(fl_cli_dict_str(status, "store_error"));
+		g_autofree gchar *line = fl_text_clean(fl_cli_dict_str(status, "store_error"), -1,
+						       FL_TEXT_COLLAPSE_SPACE);
 		fprintf(stdout, _("Not saved yet: %s"), line);
 		fputc('\n', stdout);
 	}
@@ -3262,7 +3223,7 @@ fl_cli_cmd_checkin(FlCli *cli, gchar **args, GError **error)
 	options = g_variant_ref_sink(g_variant_builder_end(&builder));
 	if (!fl_dbus_flotilla1_call_checkin_sync(proxy, options, &text, NULL, error))
 		return FALSE;
-	clean = fl_cli_clean_text(text);
+	clean = fl_text_clean(text, -1, FL_TEXT_MULTILINE);
 	fprintf(stdout, "%s\n", clean[0] != '\0' ? clean : _("Nothing to check in."));
 	return TRUE;
 }
@@ -3276,7 +3237,7 @@ fl_cli_append_item_field(GString *out, const gchar *label, const gchar *value)
 
 	if (value == NULL)
 		return;
-	clean = fl_cli_clean_text(value);
+	clean = fl_text_clean(value, -1, FL_TEXT_MULTILINE);
 	fl_cli_append_field(out, "  ", label, clean);
 }
 
@@ -3525,7 +3486,7 @@ fl_cli_cmd_hook(FlCli *cli, gchar **args, GError **error)
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'hook' needs an agent name"));
 	if (args[2] != NULL) {
-		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		g_autofree gchar *shown = fl_text_clean(args[2], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
 	if (!g_utf8_validate(args[1], -1, NULL))
@@ -3604,7 +3565,7 @@ fl_cli_parse_duration(const gchar *option, const gchar *text, guint64 *seconds, 
 	if (p != text && p[0] != '\0' && p[1] == '\0')
 		unit = strchr(units, *p);
 	if (p == text || n >= G_MAXUINT32 || (p[0] != '\0' && unit == NULL)) {
-		g_autofree gchar *shown = fl_cli_clean_line(text);
+		g_autofree gchar *shown = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error,
 					  _("--%s: '%s' is not a duration like 90s, 30m, 2h or 7d"),
 					  option, shown);
@@ -3695,7 +3656,8 @@ fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 		return FALSE;
 	if (cli->all) {
 		if (args[1] != NULL) {
-			g_autofree gchar *shown = fl_cli_clean_line(args[1]);
+			g_autofree gchar *shown =
+				fl_text_clean(args[1], -1, FL_TEXT_COLLAPSE_SPACE);
 			return fl_cli_usage_error(error, _("unexpected argument '%s' with --all"),
 						  shown);
 		}
@@ -3739,8 +3701,8 @@ fl_cli_cmd_wait(FlCli *cli, gchar **args, GError **error)
 		if (watch.finished) {
 			outcome = fl_cli_watch_outcome(&watch);
 		} else {
-			g_autofree gchar *state =
-				fl_cli_clean_line(fl_cli_state_label(watch.state));
+			g_autofree gchar *state = fl_text_clean(fl_cli_state_label(watch.state), -1,
+								FL_TEXT_COLLAPSE_SPACE);
 			/* TRANSLATORS: wait --timeout ran out, e.g. "session 7: still running" */
 			outcome = g_strdup_printf(_("session %u: still %s"), id, state);
 		}
@@ -3787,7 +3749,8 @@ fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
 		return FALSE;
 	state = fl_cli_dict_str(session, "state");
 	if (!fl_cli_state_is_final(state)) {
-		g_autofree gchar *shown = fl_cli_clean_line(fl_cli_state_label(state));
+		g_autofree gchar *shown =
+			fl_text_clean(fl_cli_state_label(state), -1, FL_TEXT_COLLAPSE_SPACE);
 		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 			    _("session %u is still %s: retry it once it has ended"), id, shown);
 		return FALSE;
@@ -3849,16 +3812,16 @@ fl_cli_cmd_set(FlCli *cli, gchar **args, GError **error)
 			error, _("'%s' needs a setting and a value, e.g. 'set max-parallel 4'"),
 			args[0]);
 	if (args[3] != NULL) {
-		shown = fl_cli_clean_line(args[3]);
+		shown = fl_text_clean(args[3], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
 	if (g_strcmp0(args[1], "max-parallel") != 0 && g_strcmp0(args[1], "max-unreviewed") != 0) {
-		shown = fl_cli_clean_line(args[1]);
+		shown = fl_text_clean(args[1], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(
 			error, _("unknown setting '%s' (max-parallel or max-unreviewed)"), shown);
 	}
 	if (!g_ascii_string_to_unsigned(args[2], 10, 0, G_MAXUINT32, &value, NULL)) {
-		shown = fl_cli_clean_line(args[2]);
+		shown = fl_text_clean(args[2], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("'%s' is not a whole number"), shown);
 	}
 	proxy = fl_cli_proxy(cli, error);
@@ -3889,19 +3852,19 @@ fl_cli_cmd_config(FlCli *cli, gchar **args, GError **error)
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'%s' needs a subcommand: check"), args[0]);
 	if (g_strcmp0(args[1], "check") != 0) {
-		shown = fl_cli_clean_line(args[1]);
+		shown = fl_text_clean(args[1], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unknown subcommand '%s'; try 'config check'"),
 					  shown);
 	}
 	if (args[2] != NULL && args[3] != NULL) {
-		shown = fl_cli_clean_line(args[3]);
+		shown = fl_text_clean(args[3], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
 	if (args[2] != NULL) {
 		path = g_strdup(args[2]);
 		/* a file named here must exist: flotillad's default may be missing, this not */
 		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-			shown = fl_cli_clean_line(path);
+			shown = fl_text_clean(path, -1, FL_TEXT_COLLAPSE_SPACE);
 			return fl_cli_usage_error(error, _("%s: no such file"), shown);
 		}
 	} else if (g_getenv("FLOTILLA_CONFIG") != NULL) {
@@ -3909,11 +3872,12 @@ fl_cli_cmd_config(FlCli *cli, gchar **args, GError **error)
 	} else {
 		path = fl_config_default_path();
 	}
-	shown = fl_cli_clean_line(path);
+	shown = fl_text_clean(path, -1, FL_TEXT_COLLAPSE_SPACE);
 	config = fl_config_load(path, error);
 	if (config == NULL) {
 		/* the file is wrong, not the command line: a refusal, exit status 1 */
-		g_autofree gchar *message = fl_cli_clean_line((*error)->message);
+		g_autofree gchar *message =
+			fl_text_clean((*error)->message, -1, FL_TEXT_COLLAPSE_SPACE);
 		g_clear_error(error);
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, message);
 		return FALSE;
@@ -3984,8 +3948,9 @@ fl_cli_cmd_complete_ids(FlCli *cli, gchar **args, GError **error)
 			g_autofree gchar *title_full = fl_cli_session_title(session);
 			g_autofree gchar *title =
 				fl_cli_ellipsize(title_full, FL_CLI_COMPLETE_TITLE);
-			g_autofree gchar *state = fl_cli_clean_line(
-				fl_cli_state_label(fl_cli_dict_str(session, "state")));
+			g_autofree gchar *state =
+				fl_text_clean(fl_cli_state_label(fl_cli_dict_str(session, "state")),
+					      -1, FL_TEXT_COLLAPSE_SPACE);
 			fprintf(stdout, "%u\t%s\t%s\n", fl_cli_dict_id(session), state, title);
 		}
 		g_variant_unref(session);
@@ -4145,7 +4110,7 @@ fl_cli_suggest(const gchar *name)
 static gboolean
 fl_cli_unknown_command(const gchar *name, GError **error)
 {
-	g_autofree gchar *shown = fl_cli_clean_line(name);
+	g_autofree gchar *shown = fl_text_clean(name, -1, FL_TEXT_COLLAPSE_SPACE);
 	const gchar *suggestion = fl_cli_suggest(name);
 
 	if (suggestion != NULL)
@@ -4223,7 +4188,7 @@ fl_cli_cmd_help(FlCli *cli, gchar **args, GError **error)
 		return TRUE;
 	}
 	if (args[2] != NULL) {
-		g_autofree gchar *shown = fl_cli_clean_line(args[2]);
+		g_autofree gchar *shown = fl_text_clean(args[2], -1, FL_TEXT_COLLAPSE_SPACE);
 		return fl_cli_usage_error(error, _("unexpected argument '%s'"), shown);
 	}
 	cmd = fl_cli_command_find(args[1]);
@@ -4301,7 +4266,7 @@ fl_cli_run(FlCli *cli, gint argc, gchar **argv)
 		return fl_cli_flush(FL_CLI_EXIT_OK);
 	}
 	if (argv[1][0] == '-') {
-		g_autofree gchar *shown = fl_cli_clean_line(argv[1]);
+		g_autofree gchar *shown = fl_text_clean(argv[1], -1, FL_TEXT_COLLAPSE_SPACE);
 		fl_cli_usage_error(&error, _("unknown option '%s'; see 'flotilla help'"), shown);
 		return fl_cli_report_error(error);
 	}

@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "fl-text.h"
+
 /* caps in characters, so one item cannot flood a notification bubble */
 #define FL_DIGEST_GOAL_MAX     200
 #define FL_DIGEST_GOAL_LINES   5
@@ -59,109 +61,17 @@ fl_digest_sort(GPtrArray *items)
 	g_ptr_array_sort(items, fl_digest_item_cmp);
 }
 
-/* bidirectional overrides can make a goal display as something other than what it says */
-static gboolean
-fl_digest_is_bidi_control(gunichar c)
+/* the digest's text: fl_text_clean() with spaces collapsed, multi-line fields with at most one
+ * empty line in a row; "" for NULL */
+static gchar *
+fl_digest_clean(const gchar *s, gboolean multiline)
 {
-	return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
-}
-
-/* the end of an escape sequence starting at @p (which points at ESC) */
-static const gchar *
-fl_digest_skip_escape(const gchar *p)
-{
-	p++;
-	if (*p == '[') {
-		/* CSI: parameter and intermediate bytes, then one final byte 0x40..0x7e */
-		p++;
-		while (*p >= 0x20 && *p <= 0x3f)
-			p++;
-		if (*p >= 0x40 && *p <= 0x7e)
-			p++;
-		return p;
-	}
-	if (*p == ']') {
-		/* OSC: up to BEL or ESC \ */
-		p++;
-		while (*p != '\0' && *p != '\a' && *p != '\x1b')
-			p++;
-		if (*p == '\a')
-			p++;
-		else if (*p == '\x1b' && p[1] == '\\')
-			p += 2;
-		return p;
-	}
-	if (*p >= 0x20 && *p <= 0x7e)
-		p++;
-	return p;
-}
-
-gchar *
-fl_digest_clean_text(const gchar *s, gboolean keep_newlines)
-{
-	g_autofree gchar *valid = NULL;
-	GString *out;
-	gboolean pending_space = FALSE;
-
 	if (s == NULL)
 		return g_strdup("");
-	valid = g_utf8_make_valid(s, -1);
-	out = g_string_sized_new(strlen(valid));
-	for (const gchar *p = valid; *p != '\0';) {
-		gunichar c = g_utf8_get_char(p);
-		gboolean is_break = c == '\n' || c == '\r' || c == 0x2028 || c == 0x2029;
-
-		if (c == 0x1b) {
-			/* colour codes from agent output: drop them whole, not just the ESC */
-			p = fl_digest_skip_escape(p);
-			continue;
-		}
-		p = g_utf8_next_char(p);
-		if (is_break && keep_newlines) {
-			/* CR LF and a lone CR both end one line */
-			if (c == '\r' && *p == '\n')
-				p++;
-			/* no leading newline, and at most one empty line in a row */
-			if (out->len > 0 && !g_str_has_suffix(out->str, "\n\n"))
-				g_string_append_c(out, '\n');
-			pending_space = FALSE;
-			continue;
-		}
-		if (is_break || c == '\t' || c == ' ') {
-			pending_space = TRUE;
-			continue;
-		}
-		if (g_unichar_iscntrl(c) || fl_digest_is_bidi_control(c))
-			continue;
-		if (pending_space && out->len > 0 && out->str[out->len - 1] != '\n')
-			g_string_append_c(out, ' ');
-		pending_space = FALSE;
-		g_string_append_unichar(out, c);
-	}
-	if (keep_newlines) {
-		while (out->len > 0 && out->str[out->len - 1] == '\n')
-			g_string_truncate(out, out->len - 1);
-	}
-	return g_string_free(out, FALSE);
-}
-
-/* at most @max_chars characters, "…" marking a cut */
-static gchar *
-fl_digest_ellipsize(const gchar *s, guint max_chars)
-{
-	const gchar *end = s;
-	GString *out;
-
-	for (guint n = 0; n < max_chars; n++) {
-		if (*end == '\0')
-			return g_strdup(s);
-		end = g_utf8_next_char(end);
-	}
-	if (*end == '\0')
-		return g_strdup(s);
-	out = g_string_new_len(s, g_utf8_offset_to_pointer(s, max_chars - 1) - s);
-	g_string_append(out, "…");
-	return g_string_free(out, FALSE);
+	return fl_text_clean(s, -1,
+			     multiline ? FL_TEXT_MULTILINE | FL_TEXT_COLLAPSE_SPACE |
+						 FL_TEXT_MAX_BLANK_LINES_1
+				       : FL_TEXT_COLLAPSE_SPACE);
 }
 
 /* keeps the end of a path, where the project name is */
@@ -196,8 +106,8 @@ fl_digest_cap_lines(const gchar *s, guint max_lines)
 static gchar *
 fl_digest_one_line(const gchar *s, guint max_chars)
 {
-	g_autofree gchar *clean = fl_digest_clean_text(s, FALSE);
-	return fl_digest_ellipsize(clean, max_chars);
+	g_autofree gchar *clean = fl_digest_clean(s, FALSE);
+	return fl_text_ellipsize(clean, max_chars);
 }
 
 static void
@@ -269,8 +179,8 @@ fl_digest_verify_text(const gchar *verify)
 static gchar *
 fl_digest_block_text(const gchar *s)
 {
-	g_autofree gchar *clean = fl_digest_clean_text(s, TRUE);
-	g_autofree gchar *short_text = fl_digest_ellipsize(clean, FL_DIGEST_GOAL_MAX);
+	g_autofree gchar *clean = fl_digest_clean(s, TRUE);
+	g_autofree gchar *short_text = fl_text_ellipsize(clean, FL_DIGEST_GOAL_MAX);
 	return fl_digest_cap_lines(short_text, FL_DIGEST_GOAL_LINES);
 }
 
@@ -280,14 +190,14 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 {
 	g_autofree gchar *title_text = NULL;
 	g_autofree gchar *title = NULL;
-	g_autofree gchar *goal_line = fl_digest_clean_text(item->goal, FALSE);
+	g_autofree gchar *goal_line = fl_digest_clean(item->goal, FALSE);
 	g_autofree gchar *goal_block = fl_digest_block_text(item->goal);
 	gboolean goal_in_title = FALSE;
 
 	if (item->name != NULL && item->name[0] != '\0') {
 		title_text = fl_digest_one_line(item->name, FL_DIGEST_TITLE_MAX);
 	} else {
-		title_text = fl_digest_ellipsize(goal_line, FL_DIGEST_TITLE_MAX);
+		title_text = fl_text_ellipsize(goal_line, FL_DIGEST_TITLE_MAX);
 		goal_in_title = g_strcmp0(title_text, goal_block) == 0;
 	}
 	if (title_text[0] != '\0')
@@ -299,7 +209,7 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 	if (!goal_in_title && goal_block[0] != '\0')
 		fl_digest_append_line(out, markup, goal_block);
 	if (item->repo != NULL) {
-		g_autofree gchar *clean = fl_digest_clean_text(item->repo, FALSE);
+		g_autofree gchar *clean = fl_digest_clean(item->repo, FALSE);
 		g_autofree gchar *repo = fl_digest_ellipsize_start(clean, FL_DIGEST_FIELD_MAX);
 		g_autofree gchar *line = g_strdup_printf(_("repo: %s"), repo);
 		fl_digest_append_line(out, markup, line);

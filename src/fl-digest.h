@@ -54,8 +54,8 @@ fl_digest_summary(GPtrArray *items, const gchar *label);
  * Body: the item at @current in full (goal, repo, verify, diffstat, cost, what it asks / why
  * it failed; "2 of 4" position when more than one), then the others one line each in order,
  * at most @max_lines of them, then "+N more". With @markup, text is escaped for the
- * notification body markup subset (<b>, <i> only); without, plain text. All text is made
- * valid UTF-8, control characters other than newline stripped, long goals ellipsized.
+ * notification body markup subset (<b>, <i> only); without, plain text. All text goes through
+ * fl_text_clean() (spaces collapsed, at most one empty line in a row), long goals ellipsized.
  */
 gchar *
 fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines);
@@ -66,9 +66,5 @@ fl_digest_body(GPtrArray *items, guint current, gboolean markup, guint max_lines
  */
 gchar *
 fl_digest_text(GPtrArray *items, const gchar *label, guint max_items);
-
-/* makes @s valid UTF-8 without control characters (except \n when @keep_newlines) */
-gchar *
-fl_digest_clean_text(const gchar *s, gboolean keep_newlines);
 
 G_END_DECLS

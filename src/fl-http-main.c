@@ -12,6 +12,7 @@
 #include "fl-agent-http.h"
 #include "fl-llm.h"
 #include "fl-safe-path.h"
+#include "fl-text.h"
 #include "fl-util.h"
 #include "fl-webhook.h"
 
@@ -61,7 +62,7 @@ fl_http_main_clear(FlHttpMain *m)
 static gint
 fl_http_main_fail(const gchar *prefix, const gchar *message)
 {
-	g_autofree gchar *line = fl_text_sanitize(message, -1, FALSE);
+	g_autofree gchar *line = fl_text_clean(message, -1, FL_TEXT_NONE);
 
 	g_printerr("%s%s\n", prefix, line);
 	return FL_HTTP_MAIN_EXIT_FAILED;

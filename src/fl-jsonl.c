@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 struct _FlJsonlReader {
@@ -26,8 +27,6 @@ gchar *
 fl_jsonl_one_line(const gchar *s, gssize len, gboolean first_line, gsize max_chars)
 {
 	g_autofree gchar *clean = NULL;
-	g_autofree gchar *stripped = NULL;
-	gsize n;
 
 	if (s == NULL)
 		return NULL;
@@ -47,16 +46,10 @@ fl_jsonl_one_line(const gchar *s, gssize len, gboolean first_line, gsize max_cha
 	}
 	/* never sanitize megabytes to show a few hundred characters */
 	len = MIN(len, (gssize)(max_chars * 4 + 4));
-	clean = fl_text_sanitize(s, len, FALSE);
-	stripped = g_strdup(g_strstrip(clean));
-	if (stripped[0] == '\0')
+	clean = fl_text_clean(s, len, FL_TEXT_COLLAPSE_SPACE);
+	if (clean[0] == '\0')
 		return NULL;
-	n = (gsize)g_utf8_strlen(stripped, -1);
-	if (n > max_chars) {
-		g_autofree gchar *cut = g_utf8_substring(stripped, 0, (glong)max_chars - 1);
-		return g_strconcat(cut, "…", NULL);
-	}
-	return g_steal_pointer(&stripped);
+	return fl_text_ellipsize(clean, max_chars);
 }
 
 FlJsonlReader *

@@ -10,6 +10,7 @@
 #include "fl-config.h"
 #include "fl-daemon.h"
 #include "fl-store.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 typedef struct {
@@ -42,7 +43,7 @@ fl_main_fatal(const GError *error)
 {
 	g_autofree gchar *path = fl_start_error_path();
 	g_autofree gchar *dir = g_path_get_dirname(path);
-	g_autofree gchar *line = fl_text_sanitize(error->message, -1, FALSE);
+	g_autofree gchar *line = fl_text_clean(error->message, -1, FL_TEXT_NONE);
 
 	g_printerr("flotillad: %s\n", error->message);
 	if (g_mkdir_with_parents(dir, 0700) == 0)

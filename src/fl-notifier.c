@@ -5,6 +5,8 @@
 
 #include <libnotify/notify.h>
 
+#include "fl-text.h"
+
 /*
  * Threading: FlNotifier lives on the owner's thread. Every libnotify call happens on one worker
  * thread that runs its own GMainContext, pushed as thread-default before notify_init() so the
@@ -202,30 +204,6 @@ fl_callback_data_new(FlWorker *w, guint handle, const gchar *key)
 	cb_data->handle = handle;
 	cb_data->key = g_strdup(key);
 	return cb_data;
-}
-
-/*
- * Valid UTF-8 without control characters: libnotify would send "[Invalid UTF-8]" for the
- * whole field, and servers render control bytes badly. Newlines separate body paragraphs.
- */
-static gchar *
-fl_notifier_clean_text(const gchar *text, gboolean keep_newlines)
-{
-	gchar *clean;
-	gchar *p;
-
-	if (text == NULL)
-		return NULL;
-	clean = g_utf8_make_valid(text, -1);
-	for (p = clean; *p != '\0'; p++) {
-		guchar c = (guchar)*p;
-
-		if (c == '\n' && keep_newlines)
-			continue;
-		if (c < 0x20 || c == 0x7f)
-			*p = ' ';
-	}
-	return clean;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -901,22 +879,26 @@ fl_notifier_post(FlNotifier *self, guint handle, const gchar *summary, const gch
 		return handle;
 
 	post = g_new0(FlPost, 1);
-	post->summary = fl_notifier_clean_text(summary, FALSE);
+	/* libnotify would send "[Invalid UTF-8]" for a whole field, and servers render control
+	 * bytes badly: every field goes through fl_text_clean(); newlines separate paragraphs */
+	post->summary = fl_text_clean(summary, -1, FL_TEXT_NONE);
 	if (body_markup == NULL && body_plain != NULL) {
 		escaped = g_markup_escape_text(body_plain, -1);
 		body_markup = escaped;
 	}
-	post->body_markup = fl_notifier_clean_text(body_markup != NULL ? body_markup : "", TRUE);
-	post->body_plain = fl_notifier_clean_text(body_plain != NULL ? body_plain : "", TRUE);
+	post->body_markup =
+		fl_text_clean(body_markup != NULL ? body_markup : "", -1, FL_TEXT_MULTILINE);
+	post->body_plain =
+		fl_text_clean(body_plain != NULL ? body_plain : "", -1, FL_TEXT_MULTILINE);
 	if (actions != NULL && actions[0] != NULL) {
 		guint n = g_strv_length((gchar **)actions);
 
 		post->actions = g_new0(gchar *, n + 1);
 		for (guint i = 0; i < n; i++)
-			post->actions[i] = fl_notifier_clean_text(actions[i], FALSE);
+			post->actions[i] = fl_text_clean(actions[i], -1, FL_TEXT_NONE);
 	}
 	post->urgency = urgency;
-	post->category = fl_notifier_clean_text(category, FALSE);
+	post->category = fl_text_clean(category, -1, FL_TEXT_NONE);
 	fl_notifier_queue(self, handle, post);
 	return handle;
 }

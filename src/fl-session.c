@@ -13,6 +13,7 @@
 #include "fl-error.h"
 #include "fl-placement.h"
 #include "fl-safe-path.h"
+#include "fl-text.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 
@@ -257,9 +258,24 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	return g_variant_builder_end(&b);
 }
 
+/* what an agent wrote (its last message, why it failed, what it asks) is cleaned once, here,
+ * before it is stored and broadcast: every consumer then gets the same text */
+static void
+fl_session_clean_texts(FlSessionData *d)
+{
+	gchar **fields[] = {&d->final_message, &d->reason, &d->waiting_for};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
+		gchar *clean = fl_text_clean(*fields[i], -1, FL_TEXT_MULTILINE);
+		g_free(*fields[i]);
+		*fields[i] = clean;
+	}
+}
+
 static void
 fl_session_changed(FlSession *self)
 {
+	fl_session_clean_texts(self->data);
 	g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
 }
 
@@ -267,6 +283,7 @@ static void
 fl_session_end(FlSession *self)
 {
 	self->data->finished = fl_now();
+	fl_session_clean_texts(self->data);
 	g_signal_emit(self, signals[SIGNAL_ENDED], 0);
 }
 

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "fl-error.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 /* the statements of the hot paths: parsed once per connection, not once per call */
@@ -425,10 +426,10 @@ fl_store_check_thread(GTask *task, gpointer source_object, gpointer task_data,
 	    sqlite3_step(stmt) == SQLITE_ROW)
 		result = (const gchar *)sqlite3_column_text(stmt, 0);
 	if (g_strcmp0(result, "ok") != 0)
-		why = fl_text_sanitize(result != NULL ? result
-				       : db != NULL   ? sqlite3_errmsg(db)
-						      : "cannot open",
-				       -1, FALSE);
+		why = fl_text_clean(result != NULL ? result
+				    : db != NULL   ? sqlite3_errmsg(db)
+						   : "cannot open",
+				    -1, FL_TEXT_NONE);
 	g_clear_pointer(&stmt, sqlite3_finalize);
 	sqlite3_close(db);
 	if (why != NULL) {
@@ -1139,10 +1140,10 @@ fl_store_check_path(const gchar *path, guint *count, GError **error)
 	    sqlite3_step(stmt) == SQLITE_ROW)
 		result = (const gchar *)sqlite3_column_text(stmt, 0);
 	if (g_strcmp0(result, "ok") != 0)
-		why = fl_text_sanitize(result != NULL ? result
-				       : db != NULL   ? sqlite3_errmsg(db)
-						      : "cannot open",
-				       -1, FALSE);
+		why = fl_text_clean(result != NULL ? result
+				    : db != NULL   ? sqlite3_errmsg(db)
+						   : "cannot open",
+				    -1, FL_TEXT_NONE);
 	g_clear_pointer(&stmt, sqlite3_finalize);
 	if (why == NULL && count != NULL &&
 	    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sessions", -1, &stmt, NULL) == SQLITE_OK &&

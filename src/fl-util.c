@@ -13,6 +13,7 @@
 
 #include "fl-error.h"
 #include "fl-safe-path.h"
+#include "fl-text.h"
 
 gint64
 fl_now(void)
@@ -144,31 +145,6 @@ fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value)
 }
 
 gchar *
-fl_text_sanitize(const gchar *s, gssize len, gboolean multiline)
-{
-	g_autofree gchar *valid = NULL;
-	GString *out;
-
-	if (s == NULL)
-		return NULL;
-	valid = g_utf8_make_valid(s, len);
-	out = g_string_sized_new(strlen(valid));
-	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if ((c == '\n' || c == '\t') && multiline) {
-			g_string_append_c(out, (gchar)c);
-		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
-			/* terminal escapes from agent output must not reach the user's tty */
-			if (c == '\n' || c == '\t')
-				g_string_append_c(out, ' ');
-		} else {
-			g_string_append_unichar(out, c);
-		}
-	}
-	return g_string_free(out, FALSE);
-}
-
-gchar *
 fl_file_tail(const gchar *path, gsize max_bytes)
 {
 	g_autofree gchar *buf = NULL;
@@ -199,7 +175,7 @@ fl_file_tail(const gchar *path, gsize max_bytes)
 		if (nl != NULL && nl + 1 < buf + n)
 			begin = nl + 1;
 	}
-	return fl_text_sanitize(begin, n - (begin - buf), TRUE);
+	return fl_text_clean(begin, n - (begin - buf), FL_TEXT_MULTILINE);
 }
 
 void

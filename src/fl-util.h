@@ -38,11 +38,8 @@ fl_json_get_string(JsonObject *obj, const gchar *name);
 gboolean
 fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value);
 
-/* valid UTF-8 with control characters (except newline and tab when @multiline) replaced */
-gchar *
-fl_text_sanitize(const gchar *s, gssize len, gboolean multiline);
-
-/* the last @max_bytes of a file, cut at a line start, sanitized; NULL if empty or missing */
+/* the last @max_bytes of a file, cut at a line start, cleaned (fl_text_clean() MULTILINE);
+ * NULL if empty or missing */
 gchar *
 fl_file_tail(const gchar *path, gsize max_bytes);
 

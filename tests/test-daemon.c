@@ -420,6 +420,58 @@ test_invalid_utf8_output(void)
 	g_assert_nonnull(strstr(json_object_get_string_member(obj, "final_message"), "bytes"));
 }
 
+/*
+ * One text, one rule set: what an agent writes with a colour code and a right-to-left override
+ * reads the same in `show --json`, in `ls` and in the check-in digest, without either
+ */
+static void
+test_hostile_text_same_everywhere(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	const gchar *hostile = "printf '\\033[31mALERT\\033[0m \\342\\200\\256gnp.exe\\n'";
+	const gchar *clean = "ALERT gnp.exe";
+	g_autofree gchar *blocks = g_strdup_printf("flotilla blocked \"$(%s)\"", hostile);
+	g_autofree gchar *fails = g_strdup_printf("%s; exit 1", hostile);
+	g_autofree gchar *ls = NULL;
+	g_autofree gchar *ls_json = NULL;
+	g_autofree gchar *digest = NULL;
+	g_autofree gchar *human = NULL;
+	g_autofree gchar *line = NULL;
+	g_autofree gchar *asks = NULL;
+	g_autoptr(JsonObject) blocked = NULL;
+	g_autoptr(JsonObject) failed = NULL;
+	guint a, b;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, NULL, "--name", "asks", "--", blocks, NULL);
+	g_assert_true(fl_test_wait_state(env, a, "blocked", WAIT_MS));
+	b = fl_test_run_session(env, NULL, "--name", "says", "--", fails, NULL);
+	assert_ended(env, b, "failed");
+
+	blocked = fl_test_show(env, a);
+	g_assert_cmpstr(json_object_get_string_member(blocked, "waiting_for"), ==, clean);
+	failed = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(failed, "final_message"), ==, clean);
+	ls_json = fl_test_cli_ok(env, NULL, "ls", "--json", NULL);
+	g_assert_nonnull(strstr(ls_json, clean));
+	/* `ls` into a pipe: "ID STATE REVIEW TITLE NOTE", the note being what it asks */
+	ls = fl_test_cli_ok(env, NULL, "ls", NULL);
+	line = g_strdup_printf("%u\tblocked\tnone\tasks\t%s\n", a, clean);
+	g_assert_nonnull(strstr(ls, line));
+	digest = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	asks = g_strdup_printf("asks: %s", clean);
+	g_assert_nonnull(strstr(digest, asks));
+	human = fl_test_cli_ok(env, NULL, "show", "2", NULL);
+	g_assert_nonnull(strstr(human, clean));
+	/* (the goals hold "\\033[31m" as text: the exact fields above show none of it is left) */
+	for (const gchar *out[] = {ls, ls_json, digest, human}, **p = out; p < out + 4; p++) {
+		g_assert_null(strchr(*p, '\033'));
+		g_assert_null(strstr(*p, "\xe2\x80\xae"));
+	}
+	fl_test_cli_ok(env, NULL, "cancel", "1", NULL);
+	assert_ended(env, a, "cancelled");
+}
+
 static guint64
 daemon_rss_kb(FlTestEnv *env)
 {
@@ -670,6 +722,7 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/bad-ids", test_bad_ids);
 	g_test_add_func("/daemon/bad-goals", test_bad_goals);
 	g_test_add_func("/daemon/invalid-utf8-output", test_invalid_utf8_output);
+	g_test_add_func("/daemon/hostile-text-same-everywhere", test_hostile_text_same_everywhere);
 	g_test_add_func("/daemon/huge-output-flat-memory", test_huge_output_flat_memory);
 	g_test_add_func("/daemon/bad-config", test_bad_config);
 	g_test_add_func("/daemon/bad-state-dir", test_bad_state_dir);

@@ -645,7 +645,7 @@ test_invalid_utf8(Fixture *f, gconstpointer data)
 	wait_count(&f->posted->len, 1);
 	notify_call_get(f, 0, &call);
 	g_assert_cmpstr(call.summary, ==, "Blocked: fix\xef\xbf\xbd login");
-	g_assert_cmpstr(call.body, ==, "agent said \xef\xbf\xbd( oops ");
+	g_assert_cmpstr(call.body, ==, "agent said \xef\xbf\xbd( oops");
 }
 
 static void

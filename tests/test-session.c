@@ -329,8 +329,9 @@ test_session_draft(Fixture *f, gconstpointer user_data)
 	g_assert_cmpstr(d->diffstat, ==, "1 file");
 	notes = g_build_filename(d->worktree, "NOTES.md", NULL);
 	g_assert_true(g_file_test(notes, G_FILE_TEST_IS_REGULAR));
-	/* an agent that said nothing structured: its log tail is its final word */
-	g_assert_cmpstr(d->final_message, ==, "done\n");
+	/* an agent that said nothing structured: its log tail is its final word (cleaned: no
+	 * trailing line break) */
+	g_assert_cmpstr(d->final_message, ==, "done");
 }
 
 /* a non-zero exit fails; so does an agent whose own output says it failed */
