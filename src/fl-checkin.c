@@ -29,12 +29,15 @@
  */
 struct _FlCheckin {
 	GObject parent_instance;
-	FlFleet *fleet;       /* (unowned) owns us through the daemon */
-	FlSchedule *schedule; /* (owned) */
-	FlNotifier *notifier; /* (owned) (nullable) until started */
-	GDateTime *next;      /* (owned) (nullable) */
-	gint timer_fd;        /* CLOCK_REALTIME timerfd, -1 where there is none */
-	guint timer_id;       /* its source, or the fallback timeout */
+	FlFleet *fleet;         /* (unowned) owns us through the daemon: decisions, signals */
+	FlStore *store;         /* (owned) sessions and the ledger */
+	const FlConfig *config; /* (unowned) outlives the daemon's parts */
+	gchar *http_path;       /* (owned) flotilla-http, which sends the webhook */
+	FlSchedule *schedule;   /* (owned) */
+	FlNotifier *notifier;   /* (owned) (nullable) until started */
+	GDateTime *next;        /* (owned) (nullable) */
+	gint timer_fd;          /* CLOCK_REALTIME timerfd, -1 where there is none */
+	guint timer_id;         /* its source, or the fallback timeout */
 	/* the digest being walked */
 	gboolean digest_open;  /* delivered (or waiting for a server), not closed, not finished */
 	guint digest_handle;   /* its notification, 0 = none on the current server */
@@ -127,7 +130,7 @@ fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 static GPtrArray *
 fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError **error)
 {
-	FlStore *store = fl_fleet_get_store(self->fleet);
+	FlStore *store = self->store;
 	g_autoptr(GArray) announced = NULL;
 	g_autoptr(GPtrArray) datas = fl_store_get_attention(store, &announced, error);
 	g_autoptr(GPtrArray) items = NULL;
@@ -151,7 +154,7 @@ fl_checkin_announce(FlCheckin *self, guint id, const gchar *event)
 	g_autoptr(GError) error = NULL;
 
 	/* the first announcement counts: the store keeps the earliest time */
-	if (!fl_store_ledger_set(fl_fleet_get_store(self->fleet), id, event, fl_now(), &error))
+	if (!fl_store_ledger_set(self->store, id, event, fl_now(), &error))
 		g_warning("%s", error->message);
 }
 
@@ -190,7 +193,7 @@ fl_checkin_review_outcome(FlReview review)
 static GPtrArray *
 fl_checkin_walk(FlCheckin *self, guint *current)
 {
-	FlStore *store = fl_fleet_get_store(self->fleet);
+	FlStore *store = self->store;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) waiting = fl_checkin_collect(self, self->digest_started, NULL, &error);
 	g_autoptr(GPtrArray) pending = NULL;
@@ -395,12 +398,12 @@ fl_checkin_post_digest(FlCheckin *self)
 
 	/* each event goes into one digest: what is on screen now counts as announced; one
 	 * transaction, so a digest of 1000 drafts costs one fsync, not 1000 */
-	fl_store_begin(fl_fleet_get_store(self->fleet));
+	fl_store_begin(self->store);
 	for (guint i = index; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
 		fl_checkin_announce(self, item->id, fl_checkin_item_event(item));
 	}
-	fl_store_commit(fl_fleet_get_store(self->fleet));
+	fl_store_commit(self->store);
 }
 
 /* the last line flotilla-http wrote on stderr: its reason for failing */
@@ -476,8 +479,8 @@ fl_checkin_webhook_item(FlDigestItem *item)
 static void
 fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 {
-	const FlConfig *config = fl_fleet_get_config(self->fleet);
-	const gchar *helper = fl_fleet_get_http_path(self->fleet);
+	const FlConfig *config = self->config;
+	const gchar *helper = self->http_path;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonBuilder) b = NULL;
 	g_autoptr(JsonGenerator) generator = NULL;
@@ -602,7 +605,7 @@ fl_checkin_review_items(FlCheckin *self, GError **error)
 	items = fl_checkin_collect(self, G_MAXINT64, &datas, error);
 	if (items == NULL)
 		return NULL;
-	state_dir = fl_store_get_state_dir(fl_fleet_get_store(self->fleet));
+	state_dir = fl_store_get_state_dir(self->store);
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
@@ -780,7 +783,7 @@ fl_checkin_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 fl_checkin_open_review(FlCheckin *self)
 {
-	const FlConfig *config = fl_fleet_get_config(self->fleet);
+	const FlConfig *config = self->config;
 	g_autoptr(GError) error = NULL;
 
 	/* without a pid to wait for, GLib reaps the intermediate child itself */
@@ -838,7 +841,7 @@ fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpoin
 		g_debug("ignoring stale action '%s' on notification %u", key, handle);
 		return;
 	}
-	d = fl_store_get_session(fl_fleet_get_store(self->fleet), id, NULL);
+	d = fl_store_get_session(self->store, id, NULL);
 	if (d == NULL || d->review != FL_REVIEW_PENDING || fl_state_is_active(d->state)) {
 		g_debug("ignoring action '%s': session %u awaits no decision", key, id);
 		return;
@@ -924,8 +927,8 @@ fl_checkin_server_changed_cb(FlNotifier *notifier, gboolean available, gpointer 
 	/* a new server knows nothing of ours: show what is still open afresh */
 	g_hash_table_iter_init(&iter, self->now_handles);
 	while (g_hash_table_iter_next(&iter, &key, &value)) {
-		g_autoptr(FlSessionData) d = fl_store_get_session(fl_fleet_get_store(self->fleet),
-								  GPOINTER_TO_UINT(key), NULL);
+		g_autoptr(FlSessionData) d =
+			fl_store_get_session(self->store, GPOINTER_TO_UINT(key), NULL);
 		if (d == NULL || d->state != FL_STATE_BLOCKED) {
 			g_hash_table_iter_remove(&iter);
 			continue;
@@ -937,12 +940,13 @@ fl_checkin_server_changed_cb(FlNotifier *notifier, gboolean available, gpointer 
 }
 
 static void
-fl_checkin_session_blocked_cb(FlFleet *fleet, guint id, gpointer data, gpointer user_data)
+fl_checkin_session_blocked_cb(FlFleet *fleet, const FlSessionData *data, gpointer user_data)
 {
 	FlCheckin *self = user_data;
+	guint id = data->id;
 	guint handle;
 
-	if (!fl_fleet_get_config(fleet)->now_blocked)
+	if (!self->config->now_blocked)
 		return;
 	handle = GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
 	/* without a server it waits, and is posted when one appears */
@@ -965,43 +969,39 @@ fl_checkin_withdraw_now(FlCheckin *self, guint id)
 }
 
 static void
-fl_checkin_session_ended_cb(FlFleet *fleet, guint id, gpointer data, gpointer user_data)
+fl_checkin_session_ended_cb(FlFleet *fleet, const FlSessionData *d, gpointer user_data)
 {
 	FlCheckin *self = user_data;
-	const FlSessionData *d = data;
 
-	fl_checkin_withdraw_now(self, id);
+	fl_checkin_withdraw_now(self, d->id);
 	/* a failure told at once is not repeated when no server hears it: the next check-in
 	 * says it instead */
-	if (d->state == FL_STATE_FAILED && fl_fleet_get_config(fleet)->now_failed &&
+	if (d->state == FL_STATE_FAILED && self->config->now_failed &&
 	    fl_notifier_is_available(self->notifier))
 		fl_checkin_post_now(self, 0, d, "failed");
 }
 
 static gboolean
-fl_checkin_review_settled(const gchar *review)
+fl_checkin_review_settled(FlReview review)
 {
-	return g_strcmp0(review, "approved") == 0 || g_strcmp0(review, "rejected") == 0 ||
-	       g_strcmp0(review, "reverted") == 0;
+	return review == FL_REVIEW_APPROVED || review == FL_REVIEW_REJECTED ||
+	       review == FL_REVIEW_REVERTED;
 }
 
 static void
-fl_checkin_session_changed_cb(FlFleet *fleet, guint id, GVariant *props, gpointer user_data)
+fl_checkin_session_changed_cb(FlFleet *fleet, const FlSessionData *d, gpointer user_data)
 {
 	FlCheckin *self = user_data;
-	const gchar *state = NULL;
-	const gchar *review = NULL;
 
 	/* answered from the CLI: withdraw the "needs input" notification */
-	if (g_variant_lookup(props, "state", "&s", &state) && g_strcmp0(state, "running") == 0)
-		fl_checkin_withdraw_now(self, id);
+	if (d->state == FL_STATE_RUNNING)
+		fl_checkin_withdraw_now(self, d->id);
 
 	/* decided elsewhere (the CLI, `flotilla review`): the open digest moves on, so its
 	 * buttons never point at a settled draft */
-	if (self->digest_open && !self->deciding &&
-	    g_variant_lookup(props, "review", "&s", &review) && fl_checkin_review_settled(review) &&
-	    fl_checkin_ids_contain(self->digest_ids, id) &&
-	    !fl_checkin_ids_contain(self->walked, id))
+	if (self->digest_open && !self->deciding && fl_checkin_review_settled(d->review) &&
+	    fl_checkin_ids_contain(self->digest_ids, d->id) &&
+	    !fl_checkin_ids_contain(self->walked, d->id))
 		fl_checkin_post_digest(self);
 }
 
@@ -1013,7 +1013,7 @@ fl_checkin_start(FlCheckin *self)
 	g_return_if_fail(FL_IS_CHECKIN(self));
 	g_return_if_fail(self->schedule == NULL);
 
-	config = fl_fleet_get_config(self->fleet);
+	config = self->config;
 	self->schedule = fl_schedule_new(config->checkin_times, config->checkin_every,
 					 config->checkin_days, config->checkin_quiet_hours, NULL);
 	/* the config was validated when loaded */
@@ -1035,11 +1035,20 @@ fl_checkin_start(FlCheckin *self)
 }
 
 FlCheckin *
-fl_checkin_new(FlFleet *fleet)
+fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gchar *http_path)
 {
-	FlCheckin *self = g_object_new(FL_TYPE_CHECKIN, NULL);
+	FlCheckin *self;
 
+	g_return_val_if_fail(FL_IS_FLEET(fleet), NULL);
+	g_return_val_if_fail(FL_IS_STORE(store), NULL);
+	g_return_val_if_fail(config != NULL, NULL);
+	g_return_val_if_fail(http_path != NULL, NULL);
+
+	self = g_object_new(FL_TYPE_CHECKIN, NULL);
 	self->fleet = fleet;
+	self->store = g_object_ref(store);
+	self->config = config;
+	self->http_path = g_strdup(http_path);
 	return self;
 }
 
@@ -1066,6 +1075,8 @@ fl_checkin_finalize(GObject *object)
 
 	g_clear_pointer(&self->schedule, fl_schedule_free);
 	g_clear_pointer(&self->next, g_date_time_unref);
+	g_clear_object(&self->store);
+	g_free(self->http_path);
 	g_free(self->digest_label);
 	g_free(self->last_note);
 	g_array_unref(self->digest_ids);

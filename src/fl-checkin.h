@@ -16,8 +16,10 @@ G_BEGIN_DECLS
 #define FL_TYPE_CHECKIN (fl_checkin_get_type())
 G_DECLARE_FINAL_TYPE(FlCheckin, fl_checkin, FL, CHECKIN, GObject)
 
+/* @fleet: decides drafts and tells about sessions; @store: the sessions and the ledger of what
+ * was announced; @http_path: flotilla-http, which sends the webhook */
 FlCheckin *
-fl_checkin_new(FlFleet *fleet);
+fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gchar *http_path);
 /* arms the schedule and starts watching for a notification server */
 void
 fl_checkin_start(FlCheckin *self);

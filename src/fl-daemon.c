@@ -164,11 +164,13 @@ fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *i
 			     FlDaemon *self)
 {
 	g_autoptr(GError) error = NULL;
+	g_autoptr(FlSessionData) d = NULL;
 	GVariant *v;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
-	v = fl_fleet_get_session(self->fleet, id, &error);
+	d = fl_fleet_get_session(self->fleet, id, &error);
+	v = d != NULL ? fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)) : NULL;
 	if (v == NULL) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
 	} else {
@@ -213,16 +215,17 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 		g_variant_iter_init(&iter, v);
 		while ((child = g_variant_iter_next_value(&iter)) != NULL) {
 			g_autoptr(GVariant) owned = child;
-			g_autoptr(GVariant) placed = NULL;
+			g_autoptr(FlSessionData) placed = NULL;
 			GVariant *decorated;
 			guint32 id = 0;
 
 			/* what Slurm says lives in the daemon, not in the store */
 			if (g_variant_lookup(owned, "id", "u", &id))
-				placed = fl_fleet_get_placed_variant(self->fleet, id);
+				placed = fl_fleet_get_placed(self->fleet, id);
 			if (placed != NULL) {
 				g_variant_unref(owned);
-				owned = g_variant_ref_sink(g_steal_pointer(&placed));
+				owned = g_variant_ref_sink(fl_session_data_to_variant(
+					placed, fl_store_get_state_dir(self->store)));
 			}
 			decorated = fl_daemon_decorate(self, owned, held);
 			g_variant_builder_add_value(&b, decorated != NULL ? decorated : owned);
@@ -698,29 +701,19 @@ fl_daemon_handle_hook(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocati
 /* ------------------------------------------------------------------ bus */
 
 static void
-fl_daemon_session_changed_cb(FlFleet *fleet, guint id, GVariant *props, gpointer user_data)
+fl_daemon_session_changed_cb(FlFleet *fleet, const FlSessionData *d, gpointer user_data)
 {
 	FlDaemon *self = user_data;
-	g_autoptr(GVariantDict) dict = g_variant_dict_new(props);
-	g_autoptr(GVariant) decorated = NULL;
-	const gchar *state = "unknown";
-	const gchar *review = "none";
-	const gchar *repo = NULL;
-	const gchar *base = NULL;
-	FlReview r = FL_REVIEW_NONE;
+	g_autoptr(GVariant) props = g_variant_ref_sink(
+		fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)));
+	g_autoptr(GVariant) decorated = fl_daemon_decorate(self, props, NULL);
 
-	g_variant_dict_lookup(dict, "state", "&s", &state);
-	g_variant_dict_lookup(dict, "review", "&s", &review);
-	g_variant_dict_lookup(dict, "repo", "&s", &repo);
-	g_variant_dict_lookup(dict, "base", "&s", &base);
-	decorated = fl_daemon_decorate(self, props, NULL);
 	if (decorated != NULL)
 		g_variant_ref_sink(decorated);
-	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state,
+	fl_dbus_flotilla1_emit_session_changed(self->skeleton, d->id, fl_state_to_string(d->state),
 					       decorated != NULL ? decorated : props);
 	/* a draft entering or leaving review changes how the others of its branch stand */
-	if (fl_review_from_string(review, &r))
-		fl_coordination_session_changed(self->coordination, id, repo, base, r);
+	fl_coordination_session_changed(self->coordination, d->id, d->repo, d->base, d->review);
 }
 
 /* what the coordination says about a pending draft changed: tell the clients */
@@ -728,18 +721,17 @@ static void
 fl_daemon_coordination_changed_cb(FlCoordination *coordination, guint id, gpointer user_data)
 {
 	FlDaemon *self = user_data;
-	g_autoptr(GVariant) v = fl_fleet_get_session(self->fleet, id, NULL);
+	g_autoptr(FlSessionData) d = fl_fleet_get_session(self->fleet, id, NULL);
+	g_autoptr(GVariant) v = NULL;
 	g_autoptr(GVariant) decorated = NULL;
-	const gchar *state = "unknown";
 
-	if (v == NULL)
+	if (d == NULL)
 		return;
-	g_variant_ref_sink(v);
+	v = g_variant_ref_sink(fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)));
 	decorated = fl_daemon_decorate(self, v, NULL);
 	if (decorated != NULL)
 		g_variant_ref_sink(decorated);
-	g_variant_lookup(v, "state", "&s", &state);
-	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, state,
+	fl_dbus_flotilla1_emit_session_changed(self->skeleton, id, fl_state_to_string(d->state),
 					       decorated != NULL ? decorated : v);
 }
 
@@ -852,7 +844,7 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 	if (self->store == NULL)
 		return NULL;
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
-	self->checkin = fl_checkin_new(self->fleet);
+	self->checkin = fl_checkin_new(self->fleet, self->store, self->config, http);
 	self->coordination = fl_coordination_new(self->store);
 	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),
 			 self);

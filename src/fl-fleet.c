@@ -25,7 +25,7 @@ struct _FlFleet {
 	const FlConfig *config; /* (unowned) */
 	FlStore *store;         /* (owned) */
 	gchar *runner_path;     /* (owned) */
-	gchar *http_path;       /* (owned) flotilla-http: http agents and webhooks */
+	gchar *http_path;       /* (owned) flotilla-http, which http agents run */
 	GHashTable *live;       /* (owned) id -> FlSession (owned): every active session */
 	GQueue queue;           /* (unowned FlSession) queued, FIFO */
 	guint running;          /* running + blocked */
@@ -90,31 +90,10 @@ fl_fleet_review_word(FlReview review)
 	return g_dpgettext2(GETTEXT_PACKAGE, "review state", fl_review_to_string(review));
 }
 
-FlStore *
-fl_fleet_get_store(FlFleet *self)
-{
-	return self->store;
-}
-
-const FlConfig *
-fl_fleet_get_config(FlFleet *self)
-{
-	return self->config;
-}
-
-const gchar *
-fl_fleet_get_http_path(FlFleet *self)
-{
-	return self->http_path;
-}
-
 static void
 fl_fleet_emit_changed(FlFleet *self, const FlSessionData *d)
 {
-	g_autoptr(GVariant) v = g_variant_ref_sink(
-		fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)));
-
-	g_signal_emit(self, signals[SIGNAL_SESSION_CHANGED], 0, d->id, v);
+	g_signal_emit(self, signals[SIGNAL_SESSION_CHANGED], 0, d);
 }
 
 /* how often what the store could not take (a full disk) is written again */
@@ -273,7 +252,7 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
 		self->running--;
 	g_signal_handlers_disconnect_by_data(session, self);
-	g_signal_emit(self, signals[SIGNAL_SESSION_ENDED], 0, id, d);
+	g_signal_emit(self, signals[SIGNAL_SESSION_ENDED], 0, d);
 	g_hash_table_remove(self->live, GUINT_TO_POINTER(id));
 	fl_fleet_maybe_start(self);
 }
@@ -473,35 +452,28 @@ fl_fleet_get_running_on(FlFleet *self, const gchar *placement)
 	return n;
 }
 
-GVariant *
-fl_fleet_get_placed_variant(FlFleet *self, guint id)
+FlSessionData *
+fl_fleet_get_placed(FlFleet *self, guint id)
 {
 	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 
 	if (live == NULL || fl_session_get_data(live)->placement == NULL)
 		return NULL;
-	return fl_session_data_to_variant(fl_session_get_data(live),
-					  fl_store_get_state_dir(self->store));
+	return fl_session_data_copy(fl_session_get_data(live));
 }
 
-GVariant *
+FlSessionData *
 fl_fleet_get_session(FlFleet *self, guint id, GError **error)
 {
 	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	Unsaved *unsaved = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(id));
-	g_autoptr(FlSessionData) d = NULL;
 
 	if (live != NULL)
-		return fl_session_data_to_variant(fl_session_get_data(live),
-						  fl_store_get_state_dir(self->store));
+		return fl_session_data_copy(fl_session_get_data(live));
 	/* what memory knows, not the older row the store still holds */
 	if (unsaved != NULL)
-		return fl_session_data_to_variant(unsaved->data,
-						  fl_store_get_state_dir(self->store));
-	d = fl_store_get_session(self->store, id, error);
-	if (d == NULL)
-		return NULL;
-	return fl_session_data_to_variant(d, fl_store_get_state_dir(self->store));
+		return fl_session_data_copy(unsaved->data);
+	return fl_store_get_session(self->store, id, error);
 }
 
 /* ------------------------------------------------------------------ run */
@@ -1030,7 +1002,7 @@ fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyC
 	g_hash_table_insert(self->blocks, GUINT_TO_POINTER(id), g_steal_pointer(&task));
 	fl_fleet_audit(self, id, "blocked", "agent", message);
 	fl_session_set_blocked(session, message);
-	g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, id, fl_session_get_data(session));
+	g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, fl_session_get_data(session));
 }
 
 gchar *
@@ -1166,7 +1138,7 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 		g_hash_table_insert(self->permissions, GUINT_TO_POINTER(id), p);
 		fl_fleet_audit(self, id, "blocked", "agent", result.asks);
 		fl_session_set_blocked(session, result.asks);
-		g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, id,
+		g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0,
 			      fl_session_get_data(session));
 		fl_agent_hook_result_clear(&result);
 		return;
@@ -1973,16 +1945,17 @@ static void
 fl_fleet_class_init(FlFleetClass *klass)
 {
 	G_OBJECT_CLASS(klass)->finalize = fl_fleet_finalize;
-	signals[SIGNAL_SESSION_CHANGED] =
-		g_signal_new("session-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-			     NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_VARIANT);
-	/* (guint id, FlSessionData *data (unowned)) */
-	signals[SIGNAL_SESSION_ENDED] =
-		g_signal_new("session-ended", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
-			     NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_POINTER);
-	signals[SIGNAL_SESSION_BLOCKED] =
-		g_signal_new("session-blocked", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-			     NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_POINTER);
+	/* the three carry the session's data, unowned and unchanged until the handlers return
+	 * (STATIC_SCOPE: no copy per emission); see fl-fleet.h */
+	signals[SIGNAL_SESSION_CHANGED] = g_signal_new(
+		"session-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+		G_TYPE_NONE, 1, FL_TYPE_SESSION_DATA | G_SIGNAL_TYPE_STATIC_SCOPE);
+	signals[SIGNAL_SESSION_ENDED] = g_signal_new(
+		"session-ended", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+		G_TYPE_NONE, 1, FL_TYPE_SESSION_DATA | G_SIGNAL_TYPE_STATIC_SCOPE);
+	signals[SIGNAL_SESSION_BLOCKED] = g_signal_new(
+		"session-blocked", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+		G_TYPE_NONE, 1, FL_TYPE_SESSION_DATA | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void

@@ -12,8 +12,16 @@ G_BEGIN_DECLS
 /*
  * The fleet: every live session, the FIFO queue behind max-parallel, the WIP limit on
  * unreviewed drafts, and the decisions on drafts (approve, reject, revert), write-ahead and
- * serialized per repository so racing approvals queue and each merges exactly once. Emits
- * "session-changed" (guint id, GVariant *a{sv}) after every change that was saved to the store.
+ * serialized per repository so racing approvals queue and each merges exactly once.
+ *
+ * Signals, each with the session's FlSessionData (FL_TYPE_SESSION_DATA, unowned: copy it to
+ * keep it); fl-daemon.c turns them into D-Bus, fl-checkin.c into notifications:
+ *   "session-changed" (FlSessionData *data): after every change that was saved to the store,
+ *                     the session's end included;
+ *   "session-blocked" (FlSessionData *data): the session waits for the user (`flotilla
+ *                     blocked`, an agent's permission request); data->waiting_for says on what;
+ *   "session-ended"   (FlSessionData *data): the session is no longer active; its final state
+ *                     and audit row are stored.
  */
 #define FL_TYPE_FLEET (fl_fleet_get_type())
 G_DECLARE_FINAL_TYPE(FlFleet, fl_fleet, FL, FLEET, GObject)
@@ -34,13 +42,6 @@ fl_fleet_start(FlFleet *self);
 /* stop starting sessions (the daemon is going away; sessions keep running) */
 void
 fl_fleet_stop(FlFleet *self);
-
-FlStore *
-fl_fleet_get_store(FlFleet *self);
-const FlConfig *
-fl_fleet_get_config(FlFleet *self);
-const gchar *
-fl_fleet_get_http_path(FlFleet *self);
 
 /* @specs: aa{sv} as in the D-Bus Run method; result: the new ids (GArray of guint) */
 void
@@ -84,8 +85,8 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 gchar *
 fl_fleet_hook_finish(FlFleet *self, GAsyncResult *res, GError **error);
 
-/* a{sv} of one session */
-GVariant *
+/* a copy of one session's data, live or from the store */
+FlSessionData *
 fl_fleet_get_session(FlFleet *self, guint id, GError **error);
 
 guint
@@ -102,8 +103,8 @@ guint
 fl_fleet_get_running_on(FlFleet *self, const gchar *placement);
 /* a live session on a cluster as the store cannot tell it (what Slurm says, where its log is
  * written), NULL for any other */
-GVariant *
-fl_fleet_get_placed_variant(FlFleet *self, guint id);
+FlSessionData *
+fl_fleet_get_placed(FlFleet *self, guint id);
 /* why queued sessions wait although slots are free, or NULL */
 gchar *
 fl_fleet_get_held_reason(FlFleet *self);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
-#include "fl-session.h"
+#include "fl-session-data.h"
 
 G_BEGIN_DECLS
 

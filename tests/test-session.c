@@ -280,7 +280,7 @@ await_turns(Fixture *f, guint turns)
 static gchar *
 session_file(Fixture *f, guint id, const gchar *name)
 {
-	g_autofree gchar *dir = fl_session_dir_for(f->state_dir, id);
+	g_autofree gchar *dir = fl_session_data_dir(f->state_dir, id);
 
 	return g_build_filename(dir, name, NULL);
 }
@@ -488,7 +488,7 @@ test_session_adopt(Fixture *f, gconstpointer user_data)
 static void
 test_session_interrupted(Fixture *f, gconstpointer user_data)
 {
-	g_autofree gchar *dir = fl_session_dir_for(f->state_dir, 8);
+	g_autofree gchar *dir = fl_session_data_dir(f->state_dir, 8);
 	g_autofree gchar *started = g_build_filename(dir, "started.json", NULL);
 	g_autofree gchar *json = g_strdup_printf(
 		"{\"v\":1,\"runner_pid\":%d,\"runner_starttime\":1,\"boot_id\":\"%s\"}", G_MAXINT,
@@ -545,7 +545,7 @@ test_session_unknown_agent(Fixture *f, gconstpointer user_data)
 static FlSession *
 old_session_new(Fixture *f, guint id, const gchar *agent, const gchar *const *files)
 {
-	g_autofree gchar *dir = fl_session_dir_for(f->state_dir, id);
+	g_autofree gchar *dir = fl_session_data_dir(f->state_dir, id);
 	g_autofree gchar *worktree = g_strdup_printf("%s/worktrees/%u", f->state_dir, id);
 	FlSessionData *d = fl_session_data_new();
 	FlSession *session;

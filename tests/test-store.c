@@ -1052,6 +1052,46 @@ test_store_scale(void)
 	rm_rf(tmp);
 }
 
+/* the fleet's signals carry the data as a boxed value: a copy owns every string it holds */
+static void
+test_session_data_boxed(void)
+{
+	FlSessionData *d = fl_session_data_new();
+	FlSessionData *copy = NULL;
+	GValue value = G_VALUE_INIT;
+
+	d->id = 7;
+	d->goal = g_strdup("fix the login");
+	d->final_message = g_strdup("Fertig ✓");
+	d->verify_commit = g_strdup("0123abcd");
+	d->links_outside = g_strdup("etc -> /etc");
+	d->placement = g_strdup("lab");
+	d->placement_status = g_strdup("waiting for a slot");
+	d->log_path = g_strdup("/scratch/7/output.log");
+	d->state = FL_STATE_DONE;
+	d->review = FL_REVIEW_REVERTED;
+	d->cost_usd = 0.5;
+	g_value_init(&value, FL_TYPE_SESSION_DATA);
+	g_value_set_boxed(&value, d);
+	fl_session_data_free(d);
+	copy = g_value_dup_boxed(&value);
+	g_value_unset(&value);
+	g_assert_cmpuint(copy->id, ==, 7);
+	g_assert_cmpstr(copy->goal, ==, "fix the login");
+	g_assert_cmpstr(copy->final_message, ==, "Fertig ✓");
+	/* every string is the copy's own: the original and the GValue's copy are gone */
+	g_assert_cmpstr(copy->verify_commit, ==, "0123abcd");
+	g_assert_cmpstr(copy->links_outside, ==, "etc -> /etc");
+	g_assert_cmpstr(copy->placement, ==, "lab");
+	g_assert_cmpstr(copy->placement_status, ==, "waiting for a slot");
+	g_assert_cmpstr(copy->log_path, ==, "/scratch/7/output.log");
+	g_assert_null(copy->reason);
+	g_assert_cmpint(copy->state, ==, FL_STATE_DONE);
+	g_assert_cmpint(copy->review, ==, FL_REVIEW_REVERTED);
+	g_assert_cmpfloat(copy->cost_usd, ==, 0.5);
+	g_boxed_free(FL_TYPE_SESSION_DATA, copy);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1060,6 +1100,7 @@ main(int argc, char **argv)
 	g_setenv("TZ", "America/St_Johns", TRUE);
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/store/create", test_store_create);
+	g_test_add_func("/store/session-data-boxed", test_session_data_boxed);
 	g_test_add_func("/store/create-existing-dir", test_store_create_existing_dir);
 	g_test_add_func("/store/insert-get", test_store_insert_get);
 	g_test_add_func("/store/insert-atomic", test_store_insert_atomic);

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The value of a session: its states, its review, the record the store keeps and the fleet's
+ * signals carry. No behaviour lives here; FlSession (fl-session.h) runs one.
+ */
+
+typedef enum {
+	FL_STATE_QUEUED,
+	FL_STATE_RUNNING,
+	FL_STATE_BLOCKED,
+	FL_STATE_DONE,
+	FL_STATE_FAILED,
+	FL_STATE_CANCELLED,
+	FL_STATE_INTERRUPTED,
+} FlState;
+
+typedef enum {
+	FL_REVIEW_NONE,
+	FL_REVIEW_PENDING,
+	FL_REVIEW_APPROVED,
+	FL_REVIEW_REJECTED,
+	FL_REVIEW_REVERTED,
+} FlReview;
+
+const gchar *
+fl_state_to_string(FlState state);
+gboolean
+fl_state_from_string(const gchar *s, FlState *state);
+const gchar *
+fl_review_to_string(FlReview review);
+gboolean
+fl_review_from_string(const gchar *s, FlReview *review);
+/* queued, running and blocked sessions are active: they have not ended yet */
+gboolean
+fl_state_is_active(FlState state);
+
+/*
+ * Everything recorded about a session: one row of the store, and the value the fleet's
+ * signals carry (a boxed type, so it can travel in signals and GValues).
+ */
+typedef struct {
+	guint id;
+	gchar *name;
+	gchar *goal;
+	gchar *agent;
+	gchar *repo; /* toplevel of the git repository, NULL for scratch sessions */
+	gchar *base;
+	gchar *base_commit;
+	gchar *branch;
+	gchar *worktree; /* where the agent runs: a git worktree or a scratch directory */
+	gchar *verify_command;
+	FlState state;
+	FlReview review;
+	gint64 created; /* µs since the epoch, 0 = not yet */
+	gint64 started;
+	gint64 finished;
+	gboolean has_exit;
+	gint exit_code;
+	gint signal;
+	gchar *verify;        /* "pass", "fail", "timeout" */
+	gchar *verify_commit; /* the draft commit verify checked */
+	gchar *diffstat;
+	/* links the draft adds that lead out of the repository, "PATH -> TARGET" a line */
+	gchar *links_outside;
+	gdouble cost_usd; /* < 0 unknown */
+	guint turns;
+	gchar *waiting_for;
+	gchar *final_message;
+	gchar *reason;
+	gchar *merge_commit;
+	gchar *agent_session; /* e.g. the Claude session UUID */
+	gchar *placement;     /* the [cluster NAME] it runs on; NULL: this machine */
+	guint64 memory_mb;    /* limits asked for with run --memory/--timeout; 0: the cluster's */
+	guint time_minutes;
+	/* not stored: what its placement says while it runs there */
+	gchar *placement_status; /* "queued on lab: Resources" */
+	gchar *log_path;         /* where its log is written, when not in the session dir */
+} FlSessionData;
+
+#define FL_TYPE_SESSION_DATA (fl_session_data_get_type())
+GType
+fl_session_data_get_type(void);
+
+FlSessionData *
+fl_session_data_new(void);
+FlSessionData *
+fl_session_data_copy(const FlSessionData *data);
+void
+fl_session_data_free(FlSessionData *data);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlSessionData, fl_session_data_free)
+
+/* the session directory for @id under @state_dir */
+gchar *
+fl_session_data_dir(const gchar *state_dir, guint id);
+
+/* the a{sv} of the D-Bus API (see data/io.github.flotilla.Flotilla1.xml) */
+GVariant *
+fl_session_data_to_variant(const FlSessionData *data, const gchar *state_dir);
+
+G_END_DECLS
