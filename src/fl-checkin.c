@@ -81,30 +81,30 @@ fl_checkin_kind(const FlSessionData *d)
 		return FL_DIGEST_KIND_BLOCKED;
 	if (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED)
 		return FL_DIGEST_KIND_FAILED;
-	if (g_strcmp0(d->verify, "pass") == 0)
+	if (d->verify == FL_VERIFY_PASS)
 		return FL_DIGEST_KIND_DRAFT_PASSED;
 	return FL_DIGEST_KIND_DRAFT;
 }
 
-/* the ledger's name for why a session is in a digest (fl_store_get_attention() agrees) */
-static const gchar *
+/* why a session is in a digest, for the ledger (fl_store_get_attention() agrees) */
+static FlLedgerEvent
 fl_checkin_event(const FlSessionData *d)
 {
 	if (d->state == FL_STATE_BLOCKED)
-		return "blocked";
+		return FL_LEDGER_EVENT_BLOCKED;
 	if (d->review == FL_REVIEW_PENDING)
-		return "draft";
-	return "failed";
+		return FL_LEDGER_EVENT_DRAFT;
+	return FL_LEDGER_EVENT_FAILED;
 }
 
-static const gchar *
+static FlLedgerEvent
 fl_checkin_item_event(const FlDigestItem *item)
 {
 	if (item->kind == FL_DIGEST_KIND_BLOCKED)
-		return "blocked";
+		return FL_LEDGER_EVENT_BLOCKED;
 	if (item->approvable)
-		return "draft";
-	return "failed";
+		return FL_LEDGER_EVENT_DRAFT;
+	return FL_LEDGER_EVENT_FAILED;
 }
 
 /* @announced: when the ledger first told of it (0 = never); before @since makes it a reminder */
@@ -115,7 +115,7 @@ fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 
 	item->name = g_strdup(d->name);
 	item->repo = g_strdup(d->repo);
-	item->verify = g_strdup(d->verify);
+	item->verify = d->verify;
 	item->diffstat = g_strdup(d->diffstat);
 	item->links_outside = g_strdup(d->links_outside);
 	item->cost_usd = d->cost_usd;
@@ -149,7 +149,7 @@ fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError 
 }
 
 static void
-fl_checkin_announce(FlCheckin *self, guint id, const gchar *event)
+fl_checkin_announce(FlCheckin *self, guint id, FlLedgerEvent event)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -445,22 +445,37 @@ fl_checkin_webhook_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_message("check-in webhook: %s", line);
 }
 
+/* the webhook JSON's "kind": a draft whose verify passed is a draft */
+static const gchar *
+fl_checkin_webhook_kind(FlDigestKind kind)
+{
+	switch (kind) {
+	case FL_DIGEST_KIND_BLOCKED:
+		return "blocked";
+	case FL_DIGEST_KIND_FAILED:
+		return "failed";
+	case FL_DIGEST_KIND_DRAFT_PASSED:
+	case FL_DIGEST_KIND_DRAFT:
+	default:
+		return "draft";
+	}
+}
+
 static JsonNode *
 fl_checkin_webhook_item(FlDigestItem *item)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	const gchar *kinds[] = {"blocked", "failed", "draft", "draft"};
 
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "id");
 	json_builder_add_int_value(b, item->id);
 	json_builder_set_member_name(b, "kind");
-	json_builder_add_string_value(b, kinds[item->kind]);
+	json_builder_add_string_value(b, fl_checkin_webhook_kind(item->kind));
 	json_builder_set_member_name(b, "goal");
 	json_builder_add_string_value(b, item->goal);
-	if (item->verify != NULL) {
+	if (item->verify != FL_VERIFY_NONE) {
 		json_builder_set_member_name(b, "verify");
-		json_builder_add_string_value(b, item->verify);
+		json_builder_add_string_value(b, fl_verify_to_string(item->verify));
 	}
 	if (item->diffstat != NULL) {
 		json_builder_set_member_name(b, "diffstat");
@@ -877,7 +892,7 @@ fl_checkin_closed_cb(FlNotifier *notifier, guint handle, guint reason, gpointer 
 }
 
 static guint
-fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, const gchar *event)
+fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLedgerEvent event)
 {
 	g_autoptr(GPtrArray) items =
 		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
@@ -885,7 +900,7 @@ fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, const
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *plain = NULL;
 	const gchar *actions[] = {"default", _("Open review"), NULL};
-	gboolean blocked = g_strcmp0(event, "blocked") == 0;
+	gboolean blocked = event == FL_LEDGER_EVENT_BLOCKED;
 
 	g_ptr_array_add(items, fl_checkin_item_new(d, 0, G_MININT64));
 	if (blocked)
@@ -933,8 +948,8 @@ fl_checkin_server_changed_cb(FlNotifier *notifier, gboolean available, gpointer 
 			g_hash_table_iter_remove(&iter);
 			continue;
 		}
-		g_hash_table_iter_replace(
-			&iter, GUINT_TO_POINTER(fl_checkin_post_now(self, 0, d, "blocked")));
+		g_hash_table_iter_replace(&iter, GUINT_TO_POINTER(fl_checkin_post_now(
+							 self, 0, d, FL_LEDGER_EVENT_BLOCKED)));
 	}
 	fl_checkin_post_digest(self);
 }
@@ -951,7 +966,7 @@ fl_checkin_session_blocked_cb(FlFleet *fleet, const FlSessionData *data, gpointe
 	handle = GPOINTER_TO_UINT(g_hash_table_lookup(self->now_handles, GUINT_TO_POINTER(id)));
 	/* without a server it waits, and is posted when one appears */
 	if (fl_notifier_is_available(self->notifier))
-		handle = fl_checkin_post_now(self, handle, data, "blocked");
+		handle = fl_checkin_post_now(self, handle, data, FL_LEDGER_EVENT_BLOCKED);
 	g_hash_table_insert(self->now_handles, GUINT_TO_POINTER(id), GUINT_TO_POINTER(handle));
 }
 
@@ -978,7 +993,7 @@ fl_checkin_session_ended_cb(FlFleet *fleet, const FlSessionData *d, gpointer use
 	 * says it instead */
 	if (d->state == FL_STATE_FAILED && self->config->now_failed &&
 	    fl_notifier_is_available(self->notifier))
-		fl_checkin_post_now(self, 0, d, "failed");
+		fl_checkin_post_now(self, 0, d, FL_LEDGER_EVENT_FAILED);
 }
 
 static gboolean

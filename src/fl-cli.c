@@ -22,6 +22,7 @@
 #include "fl-config.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
+#include "fl-session-data.h"
 #include "fl-text.h"
 #include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
 
@@ -1620,15 +1621,29 @@ fl_cli_short_diffstat(const gchar *diffstat)
 
 /* "verify ✓", "verify ✗", "verify ✗ timeout" */
 static gchar *
-fl_cli_verify_mark(const gchar *verify)
+fl_cli_verify_mark(FlVerify verify)
 {
-	if (g_strcmp0(verify, "pass") == 0)
+	switch (verify) {
+	case FL_VERIFY_PASS:
 		return g_strdup(_("verify ✓"));
-	if (g_strcmp0(verify, "fail") == 0)
+	case FL_VERIFY_FAIL:
 		return g_strdup(_("verify ✗"));
-	if (g_strcmp0(verify, "timeout") == 0)
+	case FL_VERIFY_TIMEOUT:
 		return g_strdup(_("verify ✗ timeout"));
-	return NULL;
+	case FL_VERIFY_NONE:
+	default:
+		return NULL;
+	}
+}
+
+/* the session's verify result; FL_VERIFY_NONE when it has none (or one we do not know) */
+static FlVerify
+fl_cli_dict_verify(GVariant *session)
+{
+	FlVerify verify;
+
+	fl_verify_from_string(fl_cli_dict_str(session, "verify"), &verify);
+	return verify;
 }
 
 static void
@@ -1766,7 +1781,7 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 		if (fl_cli_dict_str(session, "diffstat") != NULL)
 			g_ptr_array_add(
 				parts, fl_cli_short_diffstat(fl_cli_dict_str(session, "diffstat")));
-		part = fl_cli_verify_mark(fl_cli_dict_str(session, "verify"));
+		part = fl_cli_verify_mark(fl_cli_dict_verify(session));
 		if (part != NULL)
 			g_ptr_array_add(parts, part);
 		part = fl_cli_format_age(finished != NULL ? finished
@@ -2785,11 +2800,10 @@ fl_cli_watch_session(FlCli *cli, guint id, gboolean print_log, FlCliWatch *watch
 		return FALSE;
 	}
 	/* a draft whose verify failed is no success: `wait 3 && approve 3` must not merge it */
-	cli->status =
-		g_strcmp0(watch->state, "done") == 0 &&
-				g_strcmp0(fl_cli_dict_str(watch->session, "verify"), "fail") != 0
-			? FL_CLI_EXIT_OK
-			: FL_CLI_EXIT_FAILED;
+	cli->status = g_strcmp0(watch->state, "done") == 0 &&
+				      fl_cli_dict_verify(watch->session) != FL_VERIFY_FAIL
+			      ? FL_CLI_EXIT_OK
+			      : FL_CLI_EXIT_FAILED;
 	return TRUE;
 }
 
@@ -2804,8 +2818,7 @@ fl_cli_watch_outcome(FlCliWatch *watch)
 
 	if (watch->session != NULL)
 		fl_cli_add_exit(parts, watch->session);
-	if (watch->session != NULL &&
-	    g_strcmp0(fl_cli_dict_str(watch->session, "verify"), "fail") == 0)
+	if (watch->session != NULL && fl_cli_dict_verify(watch->session) == FL_VERIFY_FAIL)
 		g_ptr_array_add(parts, g_strdup(_("verify failed")));
 	if (parts->len == 0)
 		return g_strdup_printf(_("session %u: %s"), watch->id, state);
@@ -3249,7 +3262,7 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *styled = NULL;
 	g_autofree gchar *repo = NULL;
-	g_autofree gchar *verify = fl_cli_verify_mark(fl_cli_dict_str(item, "verify"));
+	g_autofree gchar *verify = fl_cli_verify_mark(fl_cli_dict_verify(item));
 	g_autofree gchar *state = NULL;
 	const gchar *base = fl_cli_dict_str(item, "base");
 	gdouble cost;
@@ -3277,7 +3290,7 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 		if (cli->color) {
 			g_free(mark);
 			mark = fl_cli_style(cli,
-					    g_strcmp0(fl_cli_dict_str(item, "verify"), "pass") == 0
+					    fl_cli_dict_verify(item) == FL_VERIFY_PASS
 						    ? FL_CLI_GREEN
 						    : FL_CLI_RED,
 					    verify);

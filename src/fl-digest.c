@@ -35,7 +35,6 @@ fl_digest_item_free(FlDigestItem *item)
 	g_free(item->name);
 	g_free(item->goal);
 	g_free(item->repo);
-	g_free(item->verify);
 	g_free(item->diffstat);
 	g_free(item->links_outside);
 	g_free(item->waiting_for);
@@ -160,19 +159,19 @@ fl_digest_kind_word(FlDigestKind kind)
 }
 
 static gchar *
-fl_digest_verify_text(const gchar *verify)
+fl_digest_verify_text(FlVerify verify)
 {
-	g_autofree gchar *clean = NULL;
-
-	if (g_strcmp0(verify, "pass") == 0)
+	switch (verify) {
+	case FL_VERIFY_PASS:
 		return g_strdup(_("verify: passed ✓"));
-	if (g_strcmp0(verify, "fail") == 0)
+	case FL_VERIFY_FAIL:
 		return g_strdup(_("verify: failed ✗"));
-	if (g_strcmp0(verify, "timeout") == 0)
+	case FL_VERIFY_TIMEOUT:
 		return g_strdup(_("verify: timed out ✗"));
-	clean = fl_digest_one_line(verify, FL_DIGEST_FIELD_MAX);
-	/* TRANSLATORS: %s is a verify result this version does not know */
-	return g_strdup_printf(_("verify: %s"), clean);
+	case FL_VERIFY_NONE:
+	default:
+		return NULL;
+	}
 }
 
 /* a multi-line field, capped in characters and lines */
@@ -214,7 +213,7 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 		g_autofree gchar *line = g_strdup_printf(_("repo: %s"), repo);
 		fl_digest_append_line(out, markup, line);
 	}
-	if (item->verify != NULL) {
+	if (item->verify != FL_VERIFY_NONE) {
 		g_autofree gchar *line = fl_digest_verify_text(item->verify);
 		fl_digest_append_line(out, markup, line);
 	}

@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "fl-session-data.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -21,8 +23,8 @@ typedef struct {
 	FlDigestKind kind;
 	gchar *name; /* nullable */
 	gchar *goal;
-	gchar *repo;          /* nullable */
-	gchar *verify;        /* nullable: "pass", "fail", "timeout" */
+	gchar *repo; /* nullable */
+	FlVerify verify;
 	gchar *diffstat;      /* nullable */
 	gchar *links_outside; /* nullable: links the draft adds leading out of the repo */
 	gdouble cost_usd;     /* < 0 when unknown */

@@ -48,6 +48,50 @@ fl_review_from_string(const gchar *s, FlReview *review)
 	return FALSE;
 }
 
+static const gchar *const fl_verify_names[] = {NULL, "pass", "fail", "timeout"};
+
+const gchar *
+fl_verify_to_string(FlVerify verify)
+{
+	g_return_val_if_fail(verify <= FL_VERIFY_TIMEOUT, NULL);
+	return fl_verify_names[verify];
+}
+
+gboolean
+fl_verify_from_string(const gchar *s, FlVerify *verify)
+{
+	*verify = FL_VERIFY_NONE;
+	for (guint i = 1; s != NULL && i < G_N_ELEMENTS(fl_verify_names); i++) {
+		if (g_strcmp0(s, fl_verify_names[i]) == 0) {
+			*verify = (FlVerify)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static const gchar *const fl_ledger_event_names[] = {
+	FL_LEDGER_EVENT_BLOCKED_NAME, FL_LEDGER_EVENT_DRAFT_NAME, FL_LEDGER_EVENT_FAILED_NAME};
+
+const gchar *
+fl_ledger_event_to_string(FlLedgerEvent event)
+{
+	g_return_val_if_fail(event <= FL_LEDGER_EVENT_FAILED, FL_LEDGER_EVENT_FAILED_NAME);
+	return fl_ledger_event_names[event];
+}
+
+gboolean
+fl_ledger_event_from_string(const gchar *s, FlLedgerEvent *event)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(fl_ledger_event_names); i++) {
+		if (g_strcmp0(s, fl_ledger_event_names[i]) == 0) {
+			*event = (FlLedgerEvent)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 gboolean
 fl_state_is_active(FlState state)
 {
@@ -81,7 +125,6 @@ fl_session_data_copy(const FlSessionData *d)
 	copy->branch = g_strdup(d->branch);
 	copy->worktree = g_strdup(d->worktree);
 	copy->verify_command = g_strdup(d->verify_command);
-	copy->verify = g_strdup(d->verify);
 	copy->verify_commit = g_strdup(d->verify_commit);
 	copy->diffstat = g_strdup(d->diffstat);
 	copy->links_outside = g_strdup(d->links_outside);
@@ -110,7 +153,6 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->branch);
 	g_free(d->worktree);
 	g_free(d->verify_command);
-	g_free(d->verify);
 	g_free(d->verify_commit);
 	g_free(d->diffstat);
 	g_free(d->links_outside);
@@ -190,7 +232,7 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 		if (d->signal != 0)
 			g_variant_builder_add(&b, "{sv}", "signal", g_variant_new_int32(d->signal));
 	}
-	fl_session_data_add_str(&b, "verify", d->verify);
+	fl_session_data_add_str(&b, "verify", fl_verify_to_string(d->verify));
 	fl_session_data_add_str(&b, "verify_command", d->verify_command);
 	fl_session_data_add_str(&b, "verify_commit", d->verify_commit);
 	fl_session_data_add_str(&b, "diffstat", d->diffstat);

@@ -40,6 +40,39 @@ fl_review_from_string(const gchar *s, FlReview *review);
 gboolean
 fl_state_is_active(FlState state);
 
+/* what the verify command said about a draft; stored and sent as "pass", "fail", "timeout" */
+typedef enum {
+	FL_VERIFY_NONE, /* not run (no command, or no draft): stored as NULL */
+	FL_VERIFY_PASS,
+	FL_VERIFY_FAIL,
+	FL_VERIFY_TIMEOUT,
+} FlVerify;
+
+/* NULL for FL_VERIFY_NONE */
+const gchar *
+fl_verify_to_string(FlVerify verify);
+/* NULL and unknown text give FALSE and FL_VERIFY_NONE */
+gboolean
+fl_verify_from_string(const gchar *s, FlVerify *verify);
+
+/*
+ * Why the check-in ledger announced a session. The names are stored in the ledger table and
+ * compared in the store's SQL, which uses these macros: one spelling for both.
+ */
+#define FL_LEDGER_EVENT_BLOCKED_NAME "blocked"
+#define FL_LEDGER_EVENT_DRAFT_NAME   "draft"
+#define FL_LEDGER_EVENT_FAILED_NAME  "failed"
+typedef enum {
+	FL_LEDGER_EVENT_BLOCKED, /* it waits for the user */
+	FL_LEDGER_EVENT_DRAFT,   /* its draft awaits review */
+	FL_LEDGER_EVENT_FAILED,  /* it failed or was interrupted, nothing to review */
+} FlLedgerEvent;
+
+const gchar *
+fl_ledger_event_to_string(FlLedgerEvent event);
+gboolean
+fl_ledger_event_from_string(const gchar *s, FlLedgerEvent *event);
+
 /*
  * Everything recorded about a session: one row of the store, and the value the fleet's
  * signals carry (a boxed type, so it can travel in signals and GValues).
@@ -63,7 +96,7 @@ typedef struct {
 	gboolean has_exit;
 	gint exit_code;
 	gint signal;
-	gchar *verify;        /* "pass", "fail", "timeout" */
+	FlVerify verify;
 	gchar *verify_commit; /* the draft commit verify checked */
 	gchar *diffstat;
 	/* links the draft adds that lead out of the repository, "PATH -> TARGET" a line */

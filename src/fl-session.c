@@ -172,10 +172,10 @@ fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (verify == NULL) {
 		g_free(self->data->reason);
 		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
-		verify = g_strdup("fail");
+		self->data->verify = FL_VERIFY_FAIL;
+	} else if (!fl_verify_from_string(verify, &self->data->verify)) {
+		self->data->verify = FL_VERIFY_FAIL;
 	}
-	g_free(self->data->verify);
-	self->data->verify = g_steal_pointer(&verify);
 	fl_session_finish_done(self, TRUE);
 }
 
@@ -756,7 +756,7 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	d->finished = 0;
 	d->has_exit = FALSE;
 	g_clear_pointer(&d->reason, g_free);
-	g_clear_pointer(&d->verify, g_free);
+	d->verify = FL_VERIFY_NONE;
 	g_clear_pointer(&d->verify_commit, g_free);
 	fl_session_changed(self);
 	return TRUE;

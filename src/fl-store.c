@@ -84,12 +84,15 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_ATTENTION] =
 		"SELECT " FL_SESSION_COLUMNS ", (SELECT announced FROM ledger WHERE "
 		"ledger.session_id = sessions.id AND ledger.event = CASE WHEN state = 'blocked' "
-		"THEN 'blocked' WHEN review = 'pending' THEN 'draft' ELSE 'failed' END) FROM "
+		"THEN '" FL_LEDGER_EVENT_BLOCKED_NAME
+		"' WHEN review = 'pending' THEN '" FL_LEDGER_EVENT_DRAFT_NAME
+		"' ELSE '" FL_LEDGER_EVENT_FAILED_NAME "' END) FROM "
 		"sessions WHERE id IN (SELECT id FROM sessions WHERE review = 'pending' UNION ALL "
 		"SELECT id FROM sessions WHERE state IN ('queued', 'running', 'blocked') AND state "
 		"= 'blocked' UNION ALL SELECT id FROM sessions WHERE state IN ('failed', "
 		"'interrupted') AND review = 'none' AND NOT EXISTS (SELECT 1 FROM ledger WHERE "
-		"ledger.session_id = sessions.id AND ledger.event = 'failed')) ORDER BY id",
+		"ledger.session_id = sessions.id AND ledger.event = '" FL_LEDGER_EVENT_FAILED_NAME
+		"')) ORDER BY id",
 	[FL_STORE_STMT_LIST_ALL] = "SELECT " FL_SESSION_COLUMNS
 				   " FROM sessions WHERE id < ?2 ORDER BY id DESC LIMIT ?1",
 	/* the indexed subsets plus a bounded tail: cheap with 100 000 rows */
@@ -613,7 +616,7 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 		sqlite3_bind_null(stmt, 16);
 		sqlite3_bind_null(stmt, 17);
 	}
-	fl_store_bind_text(stmt, 18, d->verify);
+	fl_store_bind_text(stmt, 18, fl_verify_to_string(d->verify));
 	fl_store_bind_text(stmt, 19, d->diffstat);
 	if (d->cost_usd >= 0)
 		sqlite3_bind_double(stmt, 20, d->cost_usd);
@@ -676,7 +679,7 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->has_exit = sqlite3_column_type(stmt, 15) != SQLITE_NULL;
 	d->exit_code = sqlite3_column_int(stmt, 15);
 	d->signal = sqlite3_column_int(stmt, 16);
-	d->verify = fl_store_column_text(stmt, 17);
+	fl_verify_from_string((const gchar *)sqlite3_column_text(stmt, 17), &d->verify);
 	d->diffstat = fl_store_column_text(stmt, 18);
 	d->cost_usd =
 		sqlite3_column_type(stmt, 19) != SQLITE_NULL ? sqlite3_column_double(stmt, 19) : -1;
@@ -947,21 +950,21 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 }
 
 gint64
-fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event)
+fl_store_ledger_get(FlStore *self, guint session_id, FlLedgerEvent event)
 {
 	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_GET, NULL);
 
 	if (stmt == NULL)
 		return 0;
 	sqlite3_bind_int64(stmt, 1, session_id);
-	sqlite3_bind_text(stmt, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, fl_ledger_event_to_string(event), -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_ROW)
 		return 0;
 	return sqlite3_column_int64(stmt, 0);
 }
 
 gboolean
-fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
+fl_store_ledger_set(FlStore *self, guint session_id, FlLedgerEvent event, gint64 when,
 		    GError **error)
 {
 	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_SET, error);
@@ -969,7 +972,7 @@ fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, session_id);
-	sqlite3_bind_text(stmt, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, fl_ledger_event_to_string(event), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, when);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return fl_store_fail(self, error, "cannot record announcement");

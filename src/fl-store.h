@@ -79,9 +79,9 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error);
 
 /* the notification ledger: when (µs) @event of a session was first announced, 0 = never */
 gint64
-fl_store_ledger_get(FlStore *self, guint session_id, const gchar *event);
+fl_store_ledger_get(FlStore *self, guint session_id, FlLedgerEvent event);
 gboolean
-fl_store_ledger_set(FlStore *self, guint session_id, const gchar *event, gint64 when,
+fl_store_ledger_set(FlStore *self, guint session_id, FlLedgerEvent event, gint64 when,
 		    GError **error);
 
 /*

@@ -169,12 +169,12 @@ test_digest_body_fields(void)
 	g_auto(GStrv) lines = NULL;
 
 	failed->reason = g_strdup("exit code 2");
-	failed->verify = g_strdup("fail");
-	passed->verify = g_strdup("pass");
+	failed->verify = FL_VERIFY_FAIL;
+	passed->verify = FL_VERIFY_PASS;
 	passed->diffstat = g_strdup("3 files changed, 40 insertions(+), 2 deletions(-)");
 	passed->links_outside = g_strdup("etc -> /etc\nup -> ../..");
 	passed->cost_usd = 0;
-	timeout->verify = g_strdup("timeout");
+	timeout->verify = FL_VERIFY_TIMEOUT;
 	timeout->reminder = TRUE;
 	g_ptr_array_add(items, failed);
 	g_ptr_array_add(items, passed);
@@ -387,7 +387,7 @@ test_digest_text(void)
 	g_autofree gchar *text = NULL;
 
 	blocked->waiting_for = g_strdup("Which one?");
-	draft->verify = g_strdup("pass");
+	draft->verify = FL_VERIFY_PASS;
 	draft->repo = g_strdup("/src/app");
 	g_ptr_array_add(items, blocked);
 	g_ptr_array_add(items, draft);

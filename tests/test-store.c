@@ -265,7 +265,7 @@ test_store_insert_get(void)
 	d->has_exit = TRUE;
 	d->exit_code = 0;
 	d->signal = 0;
-	d->verify = g_strdup("pass");
+	d->verify = FL_VERIFY_PASS;
 	d->diffstat = g_strdup(" 2 files changed, 10 insertions(+), 3 deletions(-)");
 	d->links_outside = g_strdup("etc -> /etc\nup -> ../..");
 	d->verify_commit = g_strdup("0123456789abcdef0123456789abcdef01234567");
@@ -307,7 +307,13 @@ test_store_insert_get(void)
 	g_assert_true(full->has_exit);
 	g_assert_cmpint(full->exit_code, ==, 0);
 	g_assert_cmpint(full->signal, ==, 0);
-	g_assert_cmpstr(full->verify, ==, "pass");
+	g_assert_cmpint(full->verify, ==, FL_VERIFY_PASS);
+	{
+		/* the enum is stored as the text older daemons wrote and read */
+		g_autofree gchar *db = g_build_filename(tmp, "flotilla.db", NULL);
+		g_autofree gchar *text = sql_text(db, "SELECT verify FROM sessions WHERE id = 1");
+		g_assert_cmpstr(text, ==, "pass");
+	}
 	g_assert_cmpstr(full->diffstat, ==, d->diffstat);
 	g_assert_cmpstr(full->links_outside, ==, d->links_outside);
 	g_assert_cmpstr(full->verify_commit, ==, d->verify_commit);
@@ -336,7 +342,7 @@ test_store_insert_get(void)
 	g_assert_cmpint(bare->started, ==, 0);
 	g_assert_cmpint(bare->finished, ==, 0);
 	g_assert_false(bare->has_exit);
-	g_assert_null(bare->verify);
+	g_assert_cmpint(bare->verify, ==, FL_VERIFY_NONE);
 	g_assert_null(bare->diffstat);
 	g_assert_null(bare->links_outside);
 	g_assert_cmpfloat(bare->cost_usd, <, 0);
@@ -588,13 +594,13 @@ test_store_pending_attention(void)
 	g_assert_cmpuint(fl_store_count_pending_review(store), ==, 4);
 
 	/* when each was announced for the reason it is listed, not for another one */
-	g_assert_true(fl_store_ledger_set(store, 1, "draft", 1000, &error));
-	g_assert_true(fl_store_ledger_set(store, 3, "blocked", 3000, &error));
-	g_assert_true(fl_store_ledger_set(store, 6, "failed", 6000, &error));
-	g_assert_true(fl_store_ledger_set(store, 9, "failed", 9000, &error));
-	g_assert_true(fl_store_ledger_set(store, 9, "draft", 9001, &error));
-	g_assert_true(fl_store_ledger_set(store, 10, "draft", 10000, &error));
-	g_assert_true(fl_store_ledger_set(store, 10, "blocked", 10001, &error));
+	g_assert_true(fl_store_ledger_set(store, 1, FL_LEDGER_EVENT_DRAFT, 1000, &error));
+	g_assert_true(fl_store_ledger_set(store, 3, FL_LEDGER_EVENT_BLOCKED, 3000, &error));
+	g_assert_true(fl_store_ledger_set(store, 6, FL_LEDGER_EVENT_FAILED, 6000, &error));
+	g_assert_true(fl_store_ledger_set(store, 9, FL_LEDGER_EVENT_FAILED, 9000, &error));
+	g_assert_true(fl_store_ledger_set(store, 9, FL_LEDGER_EVENT_DRAFT, 9001, &error));
+	g_assert_true(fl_store_ledger_set(store, 10, FL_LEDGER_EVENT_DRAFT, 10000, &error));
+	g_assert_true(fl_store_ledger_set(store, 10, FL_LEDGER_EVENT_BLOCKED, 10001, &error));
 	g_assert_no_error(error);
 	attention = fl_store_get_attention(store, &announced, &error);
 	g_assert_no_error(error);
@@ -609,7 +615,8 @@ test_store_pending_attention(void)
 	g_clear_pointer(&attention, g_ptr_array_unref);
 
 	/* an announced failure drops out; a decided draft stops counting */
-	g_assert_true(fl_store_ledger_set(store, 4, "failed", g_get_real_time(), &error));
+	g_assert_true(
+		fl_store_ledger_set(store, 4, FL_LEDGER_EVENT_FAILED, g_get_real_time(), &error));
 	g_assert_no_error(error);
 	d = get_ok(store, 1);
 	d->review = FL_REVIEW_APPROVED;
@@ -720,24 +727,31 @@ test_store_ledger(void)
 	g_autoptr(FlStore) reopened = NULL;
 	g_autoptr(GError) error = NULL;
 
-	g_assert_cmpint(fl_store_ledger_get(store, 1, "pending"), ==, 0);
-	g_assert_true(fl_store_ledger_set(store, 1, "pending", 1000, &error));
+	g_assert_cmpint(fl_store_ledger_get(store, 1, FL_LEDGER_EVENT_DRAFT), ==, 0);
+	g_assert_true(fl_store_ledger_set(store, 1, FL_LEDGER_EVENT_DRAFT, 1000, &error));
 	g_assert_no_error(error);
-	g_assert_cmpint(fl_store_ledger_get(store, 1, "pending"), ==, 1000);
+	g_assert_cmpint(fl_store_ledger_get(store, 1, FL_LEDGER_EVENT_DRAFT), ==, 1000);
 	/* the first announcement counts: a reminder must not reset it */
-	g_assert_true(fl_store_ledger_set(store, 1, "pending", 2000, &error));
+	g_assert_true(fl_store_ledger_set(store, 1, FL_LEDGER_EVENT_DRAFT, 2000, &error));
 	g_assert_no_error(error);
-	g_assert_cmpint(fl_store_ledger_get(store, 1, "pending"), ==, 1000);
-	g_assert_cmpint(fl_store_ledger_get(store, 1, "failed"), ==, 0);
-	g_assert_cmpint(fl_store_ledger_get(store, 2, "pending"), ==, 0);
-	g_assert_true(fl_store_ledger_set(store, 2, "pending", 3000, &error));
+	g_assert_cmpint(fl_store_ledger_get(store, 1, FL_LEDGER_EVENT_DRAFT), ==, 1000);
+	g_assert_cmpint(fl_store_ledger_get(store, 1, FL_LEDGER_EVENT_FAILED), ==, 0);
+	g_assert_cmpint(fl_store_ledger_get(store, 2, FL_LEDGER_EVENT_DRAFT), ==, 0);
+	g_assert_true(fl_store_ledger_set(store, 2, FL_LEDGER_EVENT_DRAFT, 3000, &error));
 	g_assert_no_error(error);
-	g_assert_cmpint(fl_store_ledger_get(store, 2, "pending"), ==, 3000);
+	g_assert_cmpint(fl_store_ledger_get(store, 2, FL_LEDGER_EVENT_DRAFT), ==, 3000);
 	g_clear_object(&store);
 
 	reopened = store_open(tmp);
-	g_assert_cmpint(fl_store_ledger_get(reopened, 1, "pending"), ==, 1000);
-	g_assert_cmpint(fl_store_ledger_get(reopened, 2, "pending"), ==, 3000);
+	g_assert_cmpint(fl_store_ledger_get(reopened, 1, FL_LEDGER_EVENT_DRAFT), ==, 1000);
+	g_assert_cmpint(fl_store_ledger_get(reopened, 2, FL_LEDGER_EVENT_DRAFT), ==, 3000);
+	{
+		/* on disk the event keeps the name older daemons wrote */
+		g_autofree gchar *db = g_build_filename(tmp, "flotilla.db", NULL);
+		g_autofree gchar *text =
+			sql_text(db, "SELECT event FROM ledger WHERE session_id = 1");
+		g_assert_cmpstr(text, ==, "draft");
+	}
 	g_clear_object(&reopened);
 	rm_rf(tmp);
 }
