@@ -20,14 +20,13 @@
 #include <unistd.h>
 
 #include "fl-config.h"
+#include "fl-dbus-names.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-session-data.h"
 #include "fl-text.h"
 #include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
 
-#define FL_CLI_BUS_NAME        "io.github.flotilla.Flotilla1"
-#define FL_CLI_OBJECT_PATH     "/io/github/flotilla/Flotilla1"
 #define FL_CLI_CALL_TIMEOUT_MS 30000
 /* approve, reject and revert merge or delete branches in git before they answer */
 #define FL_CLI_GIT_TIMEOUT_MS   300000
@@ -69,11 +68,13 @@ typedef enum {
 	FL_CLI_ERROR_UNREACHABLE,
 } FlCliError;
 
+/* declared static first: the definition G_DEFINE_QUARK writes then stays in this file */
 static GQuark
-fl_cli_error_quark(void)
-{
-	return g_quark_from_static_string("fl-cli-error-quark");
-}
+fl_cli_error_quark(void);
+/* the quark name is stringified as written: no spaces around its dashes */
+/* clang-format off */
+G_DEFINE_QUARK(fl-cli-error-quark, fl_cli_error)
+/* clang-format on */
 
 typedef struct {
 	/* options of the one subcommand this process runs; string options are raw argv bytes
@@ -956,25 +957,6 @@ fl_cli_json_add_session(JsonBuilder *builder, GVariant *session)
 
 /* ---- the daemon ---- */
 
-static gchar *
-fl_cli_daemon_path(void)
-{
-	const gchar *env = g_getenv("FLOTILLAD");
-	g_autofree gchar *exe = NULL;
-
-	if (env != NULL && env[0] != '\0')
-		return g_strdup(env);
-	/* an uninstalled build keeps flotilla and flotillad side by side in build/src/ */
-	exe = g_file_read_link("/proc/self/exe", NULL);
-	if (exe != NULL) {
-		g_autofree gchar *dir = g_path_get_dirname(exe);
-		g_autofree gchar *candidate = g_build_filename(dir, "flotillad", NULL);
-		if (g_file_test(candidate, G_FILE_TEST_IS_EXECUTABLE))
-			return g_steal_pointer(&candidate);
-	}
-	return g_build_filename(LIBEXECDIR, "flotillad", NULL);
-}
-
 static void
 fl_cli_daemon_child_setup(gpointer user_data)
 {
@@ -1008,7 +990,7 @@ fl_cli_name_has_owner(FlCli *cli, gboolean *has_owner, GError **error)
 
 	reply = g_dbus_connection_call_sync(
 		cli->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-		"org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", FL_CLI_BUS_NAME),
+		"org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", FL_BUS_NAME),
 		G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, FL_CLI_CALL_TIMEOUT_MS, NULL, error);
 	if (reply == NULL)
 		return FALSE;
@@ -1027,7 +1009,7 @@ fl_cli_flag_cb(gpointer user_data)
 static gboolean
 fl_cli_spawn_daemon(FlCli *cli, GError **error)
 {
-	g_autofree gchar *path = fl_cli_daemon_path();
+	g_autofree gchar *path = fl_find_helper("FLOTILLAD", "flotillad", LIBEXECDIR);
 	g_autofree gchar *state_dir = g_build_filename(g_get_user_state_dir(), "flotilla", NULL);
 	g_autofree gchar *log_path = g_build_filename(state_dir, "flotillad.log", NULL);
 	const gchar *argv[] = {path, NULL};
@@ -1065,7 +1047,7 @@ fl_cli_spawn_daemon(FlCli *cli, GError **error)
 		return FALSE;
 
 	cli->daemon_child_id = g_child_watch_add(pid, fl_cli_daemon_exited_cb, cli);
-	watch_id = g_bus_watch_name_on_connection(cli->connection, FL_CLI_BUS_NAME,
+	watch_id = g_bus_watch_name_on_connection(cli->connection, FL_BUS_NAME,
 						  G_BUS_NAME_WATCHER_FLAGS_NONE,
 						  fl_cli_name_appeared_cb, NULL, &appeared, NULL);
 	timeout_id = g_timeout_add_once(FL_CLI_START_TIMEOUT_MS, fl_cli_flag_cb, &timed_out);
@@ -1130,7 +1112,7 @@ fl_cli_start_daemon_once(FlCli *cli, GError **error)
 	reply = g_dbus_connection_call_sync(
 		cli->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
 		"org.freedesktop.DBus", "StartServiceByName",
-		g_variant_new("(su)", FL_CLI_BUS_NAME, 0u), G_VARIANT_TYPE("(u)"),
+		g_variant_new("(su)", FL_BUS_NAME, 0u), G_VARIANT_TYPE("(u)"),
 		G_DBUS_CALL_FLAGS_NONE, FL_CLI_START_TIMEOUT_MS, NULL, &error_local);
 	if (reply != NULL)
 		return TRUE;
@@ -1224,7 +1206,7 @@ fl_cli_proxy_full(FlCli *cli, gboolean start, GError **error)
 		cli->connection,
 		G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
 			(start ? 0 : G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START),
-		FL_CLI_BUS_NAME, FL_CLI_OBJECT_PATH, NULL, &error_local);
+		FL_BUS_NAME, FL_OBJECT_PATH, NULL, &error_local);
 	if (cli->proxy == NULL) {
 		fl_cli_unreachable(error, error_local);
 		return NULL;

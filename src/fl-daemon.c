@@ -9,15 +9,13 @@
 
 #include "fl-checkin.h"
 #include "fl-coordination.h"
+#include "fl-dbus-names.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-fleet.h"
 #include "fl-slurm.h"
 #include "fl-store.h"
 #include "fl-util.h"
-
-#define FL_BUS_NAME    "io.github.flotilla.Flotilla1"
-#define FL_OBJECT_PATH "/io/github/flotilla/Flotilla1"
 
 struct _FlDaemon {
 	GObject parent_instance;
@@ -806,6 +804,8 @@ fl_daemon_start(FlDaemon *self, gboolean replace)
 {
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	g_return_if_fail(FL_IS_DAEMON(self));
+
 	fl_store_check_async(self->store, self->cancellable, fl_daemon_store_checked_cb, self);
 	if (replace)
 		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
@@ -814,31 +814,20 @@ fl_daemon_start(FlDaemon *self, gboolean replace)
 			       fl_daemon_name_acquired_cb, fl_daemon_name_lost_cb, self, NULL);
 }
 
-/* the program @name from $@env_name, else next to us (build tree), else the installed one */
-static gchar *
-fl_daemon_find_helper(const gchar *env_name, const gchar *name)
-{
-	g_autofree gchar *exe = g_file_read_link("/proc/self/exe", NULL);
-
-	if (g_getenv(env_name) != NULL)
-		return g_strdup(g_getenv(env_name));
-	if (exe != NULL) {
-		g_autofree gchar *dir = g_path_get_dirname(exe);
-		g_autofree gchar *path = g_build_filename(dir, name, NULL);
-
-		if (g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
-			return g_steal_pointer(&path);
-	}
-	return g_build_filename(LIBEXECDIR, name, NULL);
-}
-
 FlDaemon *
 fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 {
-	g_autoptr(FlDaemon) self = g_object_new(FL_TYPE_DAEMON, NULL);
-	g_autofree gchar *runner = fl_daemon_find_helper("FLOTILLA_RUNNER", "flotilla-runner");
-	g_autofree gchar *http = fl_daemon_find_helper("FLOTILLA_HTTP", "flotilla-http");
+	g_autoptr(FlDaemon) self = NULL;
+	g_autofree gchar *runner = NULL;
+	g_autofree gchar *http = NULL;
 
+	g_return_val_if_fail(config != NULL, NULL);
+	g_return_val_if_fail(state_dir != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	self = g_object_new(FL_TYPE_DAEMON, NULL);
+	runner = fl_find_helper("FLOTILLA_RUNNER", "flotilla-runner", LIBEXECDIR);
+	http = fl_find_helper("FLOTILLA_HTTP", "flotilla-http", LIBEXECDIR);
 	self->config = config;
 	self->store = fl_store_new(state_dir, error);
 	if (self->store == NULL)

@@ -285,6 +285,8 @@ fl_fleet_get_held_reason(FlFleet *self)
 {
 	guint pending;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+
 	if (self->queue.length == 0)
 		return NULL;
 	if (self->paused)
@@ -371,9 +373,13 @@ void
 fl_fleet_start(FlFleet *self)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) active = fl_store_get_active(self->store, &error);
-	g_autoptr(GPtrArray) adopt = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GPtrArray) active = NULL;
+	g_autoptr(GPtrArray) adopt = NULL;
 
+	g_return_if_fail(FL_IS_FLEET(self));
+
+	active = fl_store_get_active(self->store, &error);
+	adopt = g_ptr_array_new_with_free_func(g_object_unref);
 	if (active == NULL) {
 		g_warning("cannot read sessions: %s", error->message);
 		return;
@@ -406,18 +412,24 @@ fl_fleet_start(FlFleet *self)
 void
 fl_fleet_stop(FlFleet *self)
 {
+	g_return_if_fail(FL_IS_FLEET(self));
+
 	self->stopped = TRUE;
 }
 
 guint
 fl_fleet_get_running(FlFleet *self)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
+
 	return self->running - fl_fleet_get_blocked(self);
 }
 
 guint
 fl_fleet_get_queued(FlFleet *self)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
+
 	return self->queue.length;
 }
 
@@ -427,6 +439,8 @@ fl_fleet_get_blocked(FlFleet *self)
 	GHashTableIter iter;
 	gpointer value;
 	guint n = 0;
+
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
 
 	g_hash_table_iter_init(&iter, self->live);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
@@ -465,9 +479,14 @@ fl_fleet_get_placed(FlFleet *self, guint id)
 FlSessionData *
 fl_fleet_get_session(FlFleet *self, guint id, GError **error)
 {
-	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
-	Unsaved *unsaved = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(id));
+	FlSession *live;
+	Unsaved *unsaved;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	unsaved = g_hash_table_lookup(self->unsaved, GUINT_TO_POINTER(id));
 	if (live != NULL)
 		return fl_session_data_copy(fl_session_get_data(live));
 	/* what memory knows, not the older row the store still holds */
@@ -906,12 +925,18 @@ fl_fleet_run_next(GTask *task)
 void
 fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task = g_task_new(self, NULL, callback, user_data);
-	RunData *rd = g_new0(RunData, 1);
-	gsize n = g_variant_n_children(specs);
+	GTask *task;
+	RunData *rd;
+	gsize n;
 	g_autoptr(GVariant) first = NULL;
 	g_autofree gchar *answer = NULL;
 
+	g_return_if_fail(FL_IS_FLEET(self));
+	g_return_if_fail(specs != NULL && g_variant_is_of_type(specs, G_VARIANT_TYPE("aa{sv}")));
+
+	task = g_task_new(self, NULL, callback, user_data);
+	rd = g_new0(RunData, 1);
+	n = g_variant_n_children(specs);
 	rd->specs = g_variant_ref_sink(specs);
 	rd->datas = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
 	rd->probes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -946,6 +971,10 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 GArray *
 fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
@@ -954,9 +983,13 @@ fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error)
 gboolean
 fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 {
-	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	FlSession *session;
 	g_autoptr(FlSessionData) d = NULL;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	if (session == NULL) {
 		d = fl_store_get_session(self->store, id, error);
 		if (d == NULL)
@@ -984,10 +1017,14 @@ void
 fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyCallback callback,
 		     gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	g_autoptr(GTask) task = NULL;
+	FlSession *session;
 	GTask *old;
 
+	g_return_if_fail(FL_IS_FLEET(self));
+
+	task = g_task_new(self, NULL, callback, user_data);
+	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	if (session == NULL || fl_session_get_data(session)->state == FL_STATE_QUEUED) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND,
 					_("no running session %u"), id);
@@ -1008,6 +1045,10 @@ fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyC
 gchar *
 fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
@@ -1055,9 +1096,14 @@ fl_fleet_resume(FlFleet *self, guint id, const gchar *text, GError **error)
 gboolean
 fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
 {
-	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
-	GTask *block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
+	FlSession *session;
+	GTask *block;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
 	if (session == NULL)
 		return fl_fleet_resume(self, id, text, error);
 	if (fl_session_get_data(session)->state != FL_STATE_BLOCKED) {
@@ -1102,13 +1148,18 @@ void
 fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *payload,
 		    GAsyncReadyCallback callback, gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-	FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
-	const FlAgentClass *kind = fl_agent_class_lookup(agent);
+	g_autoptr(GTask) task = NULL;
+	FlSession *session;
+	const FlAgentClass *kind;
 	g_autoptr(GError) error = NULL;
 	FlAgentHookResult result = {NULL};
 	Permission *p;
 
+	g_return_if_fail(FL_IS_FLEET(self));
+
+	task = g_task_new(self, NULL, callback, user_data);
+	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	kind = fl_agent_class_lookup(agent);
 	if (kind == NULL || kind->hook == NULL) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 					_("no hooks for agent '%s'"), agent);
@@ -1151,6 +1202,10 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 gchar *
 fl_fleet_hook_finish(FlFleet *self, GAsyncResult *res, GError **error)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
@@ -1862,10 +1917,13 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 		      const gchar *source, const gchar *token, GAsyncReadyCallback callback,
 		      gpointer user_data)
 {
-	GTask *task = g_task_new(self, NULL, callback, user_data);
+	GTask *task;
 	g_autoptr(FlSessionData) d = NULL;
 	DecideData *dd;
 
+	g_return_if_fail(FL_IS_FLEET(self));
+
+	task = g_task_new(self, NULL, callback, user_data);
 	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id)) &&
 	    decision != FL_DECISION_REVERT) {
 		gboolean allow = decision == FL_DECISION_APPROVE;
@@ -1894,6 +1952,10 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 gchar *
 fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+	g_return_val_if_fail(g_task_is_valid(res, self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
 
@@ -1903,8 +1965,13 @@ FlFleet *
 fl_fleet_new(const FlConfig *config, FlStore *store, const gchar *runner_path,
 	     const gchar *http_path)
 {
-	FlFleet *self = g_object_new(FL_TYPE_FLEET, NULL);
+	FlFleet *self;
 
+	g_return_val_if_fail(config != NULL, NULL);
+	g_return_val_if_fail(FL_IS_STORE(store), NULL);
+	g_return_val_if_fail(runner_path != NULL && http_path != NULL, NULL);
+
+	self = g_object_new(FL_TYPE_FLEET, NULL);
 	self->config = config;
 	self->store = g_object_ref(store);
 	self->runner_path = g_strdup(runner_path);

@@ -88,18 +88,24 @@ fl_session_end(FlSession *self)
 FlSessionData *
 fl_session_get_data(FlSession *self)
 {
+	g_return_val_if_fail(FL_IS_SESSION(self), NULL);
+
 	return self->data;
 }
 
 guint
 fl_session_get_id(FlSession *self)
 {
+	g_return_val_if_fail(FL_IS_SESSION(self), 0);
+
 	return self->data->id;
 }
 
 gchar *
 fl_session_get_dir(FlSession *self)
 {
+	g_return_val_if_fail(FL_IS_SESSION(self), NULL);
+
 	return fl_session_data_dir(self->state_dir, self->data->id);
 }
 
@@ -428,22 +434,6 @@ fl_session_get_placement(FlSession *self, GError **error)
 
 /* ------------------------------------------------------------------ starting */
 
-static gchar *
-fl_session_sibling_binary(const gchar *name)
-{
-	g_autofree gchar *self_exe = g_file_read_link("/proc/self/exe", NULL);
-	g_autofree gchar *dir = NULL;
-	g_autofree gchar *path = NULL;
-
-	if (self_exe == NULL)
-		return NULL;
-	dir = g_path_get_dirname(self_exe);
-	path = g_build_filename(dir, name, NULL);
-	if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
-		return NULL;
-	return g_steal_pointer(&path);
-}
-
 static void
 fl_session_stop_watching(FlSession *self)
 {
@@ -525,7 +515,7 @@ fl_session_spawn(FlSession *self)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
 	g_auto(GStrv) agent_argv = NULL;
-	g_autofree gchar *cli = fl_session_sibling_binary("flotilla");
+	g_autofree gchar *cli = fl_find_helper(NULL, "flotilla", NULL);
 	g_autofree gchar *dir = fl_session_get_dir(self);
 	FlAgentRun run;
 	const FlAgentConfig *agent = fl_session_agent_run(self, &run, dir, cli);
@@ -666,11 +656,16 @@ void
 fl_session_start(FlSession *self)
 {
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *dir = fl_session_get_dir(self);
-	g_autofree gchar *id = g_strdup_printf("%u", self->data->id);
-	FlSessionData *d = self->data;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *id = NULL;
+	FlSessionData *d;
 
-	g_return_if_fail(d->state == FL_STATE_QUEUED);
+	g_return_if_fail(FL_IS_SESSION(self));
+	g_return_if_fail(self->data->state == FL_STATE_QUEUED);
+
+	d = self->data;
+	dir = fl_session_get_dir(self);
+	id = g_strdup_printf("%u", d->id);
 	d->state = FL_STATE_RUNNING;
 	d->started = fl_now();
 	if (d->worktree == NULL)
@@ -703,8 +698,11 @@ gboolean
 fl_session_adopt(FlSession *self)
 {
 	g_autoptr(GError) error = NULL;
-	FlPlacement *placement = fl_session_get_placement(self, &error);
+	FlPlacement *placement;
 
+	g_return_val_if_fail(FL_IS_SESSION(self), FALSE);
+
+	placement = fl_session_get_placement(self, &error);
 	if (placement == NULL) {
 		/* recorded by a daemon that knew a placement this one does not */
 		self->finishing = TRUE;
@@ -728,9 +726,13 @@ fl_session_adopt(FlSession *self)
 gboolean
 fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 {
-	FlSessionData *d = self->data;
+	FlSessionData *d;
 	FlPlacement *placement;
 
+	g_return_val_if_fail(FL_IS_SESSION(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	d = self->data;
 	if (d->agent_session == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 			    _("session %u's agent cannot be resumed"), d->id);
@@ -765,6 +767,8 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 void
 fl_session_cancel(FlSession *self)
 {
+	g_return_if_fail(FL_IS_SESSION(self));
+
 	self->cancel_requested = TRUE;
 	if (self->placement != NULL)
 		fl_placement_cancel(self->placement);
@@ -774,6 +778,8 @@ fl_session_cancel(FlSession *self)
 void
 fl_session_set_blocked(FlSession *self, const gchar *message)
 {
+	g_return_if_fail(FL_IS_SESSION(self));
+
 	self->data->state = FL_STATE_BLOCKED;
 	g_free(self->data->waiting_for);
 	self->data->waiting_for = g_strdup(message);
@@ -783,6 +789,8 @@ fl_session_set_blocked(FlSession *self, const gchar *message)
 void
 fl_session_set_unblocked(FlSession *self)
 {
+	g_return_if_fail(FL_IS_SESSION(self));
+
 	if (self->data->state != FL_STATE_BLOCKED)
 		return;
 	self->data->state = FL_STATE_RUNNING;
@@ -793,8 +801,12 @@ fl_session_set_unblocked(FlSession *self)
 FlSession *
 fl_session_new(FlSessionData *data, const FlSessionEnv *env)
 {
-	FlSession *self = g_object_new(FL_TYPE_SESSION, NULL);
+	FlSession *self;
 
+	g_return_val_if_fail(data != NULL, NULL);
+	g_return_val_if_fail(env != NULL && env->config != NULL && env->state_dir != NULL, NULL);
+
+	self = g_object_new(FL_TYPE_SESSION, NULL);
 	self->data = data;
 	self->config = env->config;
 	self->state_dir = g_strdup(env->state_dir);

@@ -475,6 +475,7 @@ fl_store_new(const gchar *state_dir, GError **error)
 	gint rc;
 
 	g_return_val_if_fail(state_dir != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
 	self = g_object_new(FL_TYPE_STORE, NULL);
 	path = g_build_filename(state_dir, "flotilla.db", NULL);
@@ -570,6 +571,8 @@ fl_store_init(FlStore *self)
 const gchar *
 fl_store_get_state_dir(FlStore *self)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+
 	return self->state_dir;
 }
 
@@ -711,9 +714,13 @@ gboolean
 fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by,
 			 const gchar *token, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 	gint64 next = 0;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_INSERT_SESSION, error);
 	if (stmt == NULL)
 		return FALSE;
 	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error))
@@ -771,8 +778,12 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by
 gboolean
 fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_UPDATE_SESSION, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_UPDATE_SESSION, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, data->id);
@@ -789,8 +800,12 @@ fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error
 FlSessionData *
 fl_store_get_session(FlStore *self, guint id, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_GET_SESSION, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GET_SESSION, error);
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -829,6 +844,9 @@ fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError 
 GPtrArray *
 fl_store_get_active(FlStore *self, GError **error)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return fl_store_query_sessions(self, FL_STORE_STMT_ACTIVE, NULL, error);
 }
 
@@ -843,6 +861,9 @@ fl_store_get_attention(FlStore *self, GArray **announced, GError **error)
 {
 	g_autoptr(GArray) times = g_array_new(FALSE, FALSE, sizeof(gint64));
 	g_autoptr(GPtrArray) result = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
 	result = fl_store_query_sessions(self, FL_STORE_STMT_ATTENTION, times, error);
 	if (result == NULL)
@@ -884,20 +905,29 @@ fl_store_list(FlStore *self, gboolean all, guint limit, guint recent, guint befo
 GVariant *
 fl_store_list_variants(FlStore *self, gboolean all, guint limit, guint recent, GError **error)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return fl_store_list(self, all, limit, recent, 0, error);
 }
 
 GVariant *
 fl_store_list_page(FlStore *self, guint before, guint limit, GError **error)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return fl_store_list(self, TRUE, limit, 0, before, error);
 }
 
 guint
 fl_store_count_pending_review(FlStore *self)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_COUNT_PENDING, NULL);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), 0);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_COUNT_PENDING, NULL);
 	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
 		return 0;
 	return (guint)sqlite3_column_int64(stmt, 0);
@@ -907,8 +937,12 @@ gboolean
 fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,
 		   const gchar *note, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_ADD_EVENT, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_ADD_EVENT, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -924,10 +958,14 @@ fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gch
 GVariant *
 fl_store_get_events(FlStore *self, guint session_id, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_GET_EVENTS, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 	GVariantBuilder builder;
 	gint rc;
 
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GET_EVENTS, error);
 	if (stmt == NULL)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -952,8 +990,11 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 gint64
 fl_store_ledger_get(FlStore *self, guint session_id, FlLedgerEvent event)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_GET, NULL);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), 0);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_GET, NULL);
 	if (stmt == NULL)
 		return 0;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -967,8 +1008,12 @@ gboolean
 fl_store_ledger_set(FlStore *self, guint session_id, FlLedgerEvent event, gint64 when,
 		    GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_SET, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_LEDGER_SET, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, session_id);
@@ -984,6 +1029,8 @@ fl_store_begin(FlStore *self)
 {
 	g_autoptr(GError) error = NULL;
 
+	g_return_if_fail(FL_IS_STORE(self));
+
 	if (!fl_store_exec(self, "BEGIN IMMEDIATE", &error))
 		g_warning("%s", error->message);
 }
@@ -992,6 +1039,8 @@ gboolean
 fl_store_commit(FlStore *self)
 {
 	g_autoptr(GError) error = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
 
 	if (!fl_store_exec(self, "COMMIT", &error)) {
 		g_warning("%s", error->message);

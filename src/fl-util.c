@@ -145,6 +145,27 @@ fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value)
 }
 
 gchar *
+fl_find_helper(const gchar *env_name, const gchar *name, const gchar *fallback_dir)
+{
+	const gchar *env = env_name != NULL ? g_getenv(env_name) : NULL;
+	g_autofree gchar *exe = NULL;
+
+	g_return_val_if_fail(name != NULL, NULL);
+
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	exe = g_file_read_link("/proc/self/exe", NULL);
+	if (exe != NULL) {
+		g_autofree gchar *dir = g_path_get_dirname(exe);
+		g_autofree gchar *path = g_build_filename(dir, name, NULL);
+
+		if (g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+			return g_steal_pointer(&path);
+	}
+	return fallback_dir != NULL ? g_build_filename(fallback_dir, name, NULL) : NULL;
+}
+
+gchar *
 fl_file_tail(const gchar *path, gsize max_bytes)
 {
 	g_autofree gchar *buf = NULL;

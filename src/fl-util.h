@@ -38,6 +38,14 @@ fl_json_get_string(JsonObject *obj, const gchar *name);
 gboolean
 fl_json_get_uint(JsonObject *obj, const gchar *name, guint *value);
 
+/*
+ * Where another of our programs is: $@env_name when set and not empty (the tests point at
+ * their build), else next to the running binary (an uninstalled build keeps them together in
+ * build/src/), else @fallback_dir/@name; NULL when @fallback_dir is NULL and it is not there.
+ */
+gchar *
+fl_find_helper(const gchar *env_name, const gchar *name, const gchar *fallback_dir);
+
 /* the last @max_bytes of a file, cut at a line start, cleaned (fl_text_clean() MULTILINE);
  * NULL if empty or missing */
 gchar *

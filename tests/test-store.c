@@ -1066,6 +1066,29 @@ test_store_scale(void)
 	rm_rf(tmp);
 }
 
+/* a caller's bug (no store, an error already set) is a critical and a failed call, not a crash
+ * or a lost error */
+static void
+test_store_guards(void)
+{
+	g_autofree gchar *tmp = make_tmpdir();
+	g_autoptr(FlStore) store = store_open(tmp);
+	g_autoptr(GError) error = g_error_new_literal(FL_ERROR, FL_ERROR_FAILED, "earlier");
+
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*FL_IS_STORE*");
+	g_assert_null(fl_store_get_session(NULL, 1, NULL));
+	g_test_assert_expected_messages();
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*error == NULL*");
+	g_assert_null(fl_store_get_session(store, 1, &error));
+	g_test_assert_expected_messages();
+	g_assert_cmpstr(error->message, ==, "earlier");
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*FL_IS_STORE*");
+	g_assert_cmpint(fl_store_ledger_get(NULL, 1, FL_LEDGER_EVENT_DRAFT), ==, 0);
+	g_test_assert_expected_messages();
+	g_clear_object(&store);
+	rm_rf(tmp);
+}
+
 /* the fleet's signals carry the data as a boxed value: a copy owns every string it holds */
 static void
 test_session_data_boxed(void)
@@ -1115,6 +1138,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/store/create", test_store_create);
 	g_test_add_func("/store/session-data-boxed", test_session_data_boxed);
+	g_test_add_func("/store/guards", test_store_guards);
 	g_test_add_func("/store/create-existing-dir", test_store_create_existing_dir);
 	g_test_add_func("/store/insert-get", test_store_insert_get);
 	g_test_add_func("/store/insert-atomic", test_store_insert_atomic);
