@@ -3214,7 +3214,6 @@ fl_cli_cmd_checkin(FlCli *cli, gchar **args, GError **error)
 		return FALSE;
 	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&builder, "{sv}", "deliver", g_variant_new_boolean(cli->now));
-	g_variant_builder_add(&builder, "{sv}", "preview", g_variant_new_boolean(cli->preview));
 	options = g_variant_ref_sink(g_variant_builder_end(&builder));
 	if (!fl_dbus_flotilla1_call_checkin_sync(proxy, options, &text, NULL, error))
 		return FALSE;

@@ -181,6 +181,55 @@ fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *i
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/*
+ * The keys an options dictionary may hold, with their types (as XDP's XdpOptionKey): an
+ * unknown key or a wrong type is a caller's mistake we name, not something to ignore
+ */
+typedef struct {
+	const gchar *key;
+	const gchar *type;
+} FlDaemonOptionKey;
+
+static const FlDaemonOptionKey fl_daemon_list_options[] = {
+	{"all", "b"}, {"limit", "u"}, {"before", "u"}, {NULL, NULL}};
+static const FlDaemonOptionKey fl_daemon_decide_options[] = {
+	{"note", "s"}, {"source", "s"}, {"token", "s"}, {NULL, NULL}};
+static const FlDaemonOptionKey fl_daemon_checkin_options[] = {{"deliver", "b"}, {NULL, NULL}};
+/* Pause and Resume take none yet (reserved for groups) */
+static const FlDaemonOptionKey fl_daemon_pause_options[] = {{NULL, NULL}};
+
+static gboolean
+fl_daemon_check_options(GVariant *options, const FlDaemonOptionKey *keys,
+			GDBusMethodInvocation *invocation)
+{
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *value;
+
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+		g_autoptr(GVariant) owned = value;
+		const FlDaemonOptionKey *k = keys;
+
+		while (k->key != NULL && g_strcmp0(k->key, key) != 0)
+			k++;
+		if (k->key == NULL) {
+			g_dbus_method_invocation_return_error(invocation, FL_ERROR,
+							      FL_ERROR_INVALID_ARGUMENT,
+							      _("unknown option '%s'"), key);
+			return FALSE;
+		}
+		if (!g_variant_is_of_type(value, G_VARIANT_TYPE(k->type))) {
+			/* TRANSLATORS: an option of a D-Bus call and its D-Bus type, e.g. "b" */
+			g_dbus_method_invocation_return_error(
+				invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				_("option '%s' must be of type '%s'"), key, k->type);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 static gboolean
 fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			       GVariant *options, FlDaemon *self)
@@ -193,6 +242,8 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 	GVariant *v;
 
 	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (!fl_daemon_check_options(options, fl_daemon_list_options, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	g_variant_dict_lookup(dict, "all", "b", &all);
 	g_variant_dict_lookup(dict, "limit", "u", &limit);
@@ -273,6 +324,8 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 	const gchar *token = NULL;
 
 	if (fl_daemon_not_ready(self, invocation))
+		return;
+	if (!fl_daemon_check_options(options, fl_daemon_decide_options, invocation))
 		return;
 	g_variant_dict_lookup(dict, "note", "&s", &note);
 	g_variant_dict_lookup(dict, "token", "&s", &token);
@@ -515,23 +568,6 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Pause and Resume take no options yet: a key we do not know must not be ignored */
-static gboolean
-fl_daemon_check_no_options(GDBusMethodInvocation *invocation, GVariant *options)
-{
-	GVariantIter iter;
-	const gchar *key;
-
-	g_variant_iter_init(&iter, options);
-	if (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
-		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
-						      FL_ERROR_INVALID_ARGUMENT,
-						      _("unknown option '%s'"), key);
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static void
 fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant *options,
 		     gboolean paused)
@@ -539,7 +575,7 @@ fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant
 	g_autoptr(GError) error = NULL;
 
 	if (fl_daemon_not_ready(self, invocation) ||
-	    !fl_daemon_check_no_options(invocation, options))
+	    !fl_daemon_check_options(options, fl_daemon_pause_options, invocation))
 		return;
 	if (!fl_fleet_set_paused(self->fleet, paused, &error))
 		g_dbus_method_invocation_return_gerror(invocation, error);
@@ -648,6 +684,8 @@ fl_daemon_handle_checkin(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invoc
 	gboolean deliver = FALSE;
 
 	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (!fl_daemon_check_options(options, fl_daemon_checkin_options, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	g_variant_dict_lookup(dict, "deliver", "b", &deliver);
 	text = fl_checkin_digest_text(self->checkin, deliver);

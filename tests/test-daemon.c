@@ -331,6 +331,56 @@ test_bad_ids(void)
 	g_assert_cmpint(fl_test_cli(env, NULL, NULL, NULL, "approve", "42", NULL), ==, 2);
 }
 
+/* calls @method with @args; returns the error's message (the call must fail) */
+static gchar *
+call_fails(FlTestEnv *env, const gchar *method, GVariant *args)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+		env->conn, "io.github.flotilla.Flotilla1", "/io/github/flotilla/Flotilla1",
+		"io.github.flotilla.Flotilla1", method, args, NULL, G_DBUS_CALL_FLAGS_NONE, 10000,
+		NULL, &error);
+
+	g_assert_null(reply);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "InvalidArgument"));
+	return g_strdup(error->message);
+}
+
+/* an options key the method does not know, or of the wrong type, is named, and nothing
+ * happens: no digest is delivered, no draft decided */
+static void
+test_bad_options(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *unknown = NULL;
+	g_autofree gchar *preview = NULL;
+	g_autofree gchar *typed = NULL;
+	g_autofree gchar *note = NULL;
+	g_autofree gchar *state = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, NULL, "--", "echo hi > hi.txt", NULL);
+	state = fl_test_wait_ended(env, id, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+
+	unknown = call_fails(env, "ListSessions", g_variant_new_parsed("({'bogus': <true>},)"));
+	g_assert_nonnull(strstr(unknown, "unknown option 'bogus'"));
+	/* older CLIs sent "preview", which never did anything */
+	preview = call_fails(env, "Checkin", g_variant_new_parsed("({'preview': <true>},)"));
+	g_assert_nonnull(strstr(preview, "unknown option 'preview'"));
+	typed = call_fails(env, "ListSessions", g_variant_new_parsed("({'limit': <'5'>},)"));
+	g_assert_nonnull(strstr(typed, "option 'limit' must be of type 'u'"));
+	note = call_fails(env, "Approve", g_variant_new_parsed("(%u, {'note': <5>})", (guint32)id));
+	g_assert_nonnull(strstr(note, "option 'note' must be of type 's'"));
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), !=, "approved");
+	/* the CLI's own `checkin --preview` still works */
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL));
+}
+
 static void
 test_bad_goals(void)
 {
@@ -721,6 +771,7 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/restart-survival", test_restart_survival);
 	g_test_add_func("/daemon/bad-ids", test_bad_ids);
 	g_test_add_func("/daemon/bad-goals", test_bad_goals);
+	g_test_add_func("/daemon/bad-options", test_bad_options);
 	g_test_add_func("/daemon/invalid-utf8-output", test_invalid_utf8_output);
 	g_test_add_func("/daemon/hostile-text-same-everywhere", test_hostile_text_same_everywhere);
 	g_test_add_func("/daemon/huge-output-flat-memory", test_huge_output_flat_memory);
