@@ -607,31 +607,32 @@ fl_checkin_digest_text(FlCheckin *self, gboolean deliver)
 	return fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
 }
 
-GVariant *
+GPtrArray *
 fl_checkin_review_items(FlCheckin *self, GError **error)
 {
 	g_autoptr(GPtrArray) datas = NULL;
 	g_autoptr(GPtrArray) items = NULL;
-	const gchar *state_dir;
-	GVariantBuilder b;
+	GPtrArray *sorted;
 
 	g_return_val_if_fail(FL_IS_CHECKIN(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
 	items = fl_checkin_collect(self, G_MAXINT64, &datas, error);
 	if (items == NULL)
 		return NULL;
-	state_dir = fl_store_get_state_dir(self->store);
-	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+	/* the data in the digest's order */
+	sorted = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
 	for (guint i = 0; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
 		for (guint j = 0; j < datas->len; j++) {
 			FlSessionData *d = g_ptr_array_index(datas, j);
-			if (d->id == item->id)
-				g_variant_builder_add_value(
-					&b, fl_session_data_to_variant(d, state_dir));
+			if (d->id == item->id) {
+				g_ptr_array_add(sorted, g_ptr_array_steal_index_fast(datas, j));
+				break;
+			}
 		}
 	}
-	return g_variant_builder_end(&b);
+	return sorted;
 }
 
 GDateTime *

@@ -29,8 +29,8 @@ fl_checkin_get_next(FlCheckin *self);
 /* the digest as text; with @deliver also shown now as a notification */
 gchar *
 fl_checkin_digest_text(FlCheckin *self, gboolean deliver);
-/* what awaits a decision, most urgent first, as aa{sv} */
-GVariant *
+/* what awaits a decision, most urgent first: a GPtrArray of FlSessionData */
+GPtrArray *
 fl_checkin_review_items(FlCheckin *self, GError **error);
 
 G_END_DECLS

@@ -698,15 +698,22 @@ fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 			      FlDaemon *self)
 {
 	g_autoptr(GError) error = NULL;
-	GVariant *v;
+	g_autoptr(GPtrArray) datas = NULL;
+	GVariantBuilder b;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
-	v = fl_checkin_review_items(self->checkin, &error);
-	if (v == NULL)
+	datas = fl_checkin_review_items(self->checkin, &error);
+	if (datas == NULL) {
 		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
-		fl_dbus_flotilla1_complete_review_items(skeleton, invocation, v);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < datas->len; i++)
+		g_variant_builder_add_value(
+			&b, fl_session_data_to_variant(g_ptr_array_index(datas, i),
+						       fl_store_get_state_dir(self->store)));
+	fl_dbus_flotilla1_complete_review_items(skeleton, invocation, g_variant_builder_end(&b));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
