@@ -451,8 +451,11 @@ void
 fl_store_check_async(FlStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
 		     gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+	g_autoptr(GTask) task = NULL;
 
+	g_return_if_fail(FL_IS_STORE(self));
+
+	task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(task, fl_store_check_async);
 	g_task_set_task_data(task, g_build_filename(self->state_dir, "flotilla.db", NULL), g_free);
 	g_task_run_in_thread(task, fl_store_check_thread);
@@ -461,6 +464,10 @@ fl_store_check_async(FlStore *self, GCancellable *cancellable, GAsyncReadyCallba
 gboolean
 fl_store_check_finish(FlStore *self, GAsyncResult *res, GError **error)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(g_task_is_valid(res, self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
 	return g_task_propagate_boolean(G_TASK(res), error);
 }
 
@@ -1075,8 +1082,13 @@ fl_intent_free(FlIntent *intent)
 gboolean
 fl_store_intent_set(FlStore *self, const FlIntent *intent, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_SET, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(intent != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_SET, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, intent->id);
@@ -1095,8 +1107,12 @@ fl_store_intent_set(FlStore *self, const FlIntent *intent, GError **error)
 gboolean
 fl_store_intent_clear(FlStore *self, guint id, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_CLEAR, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_INTENT_CLEAR, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -1108,10 +1124,14 @@ fl_store_intent_clear(FlStore *self, guint id, GError **error)
 GPtrArray *
 fl_store_get_intents(FlStore *self, GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_INTENTS, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 	g_autoptr(GPtrArray) result = NULL;
 	gint rc;
 
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_INTENTS, error);
 	if (stmt == NULL)
 		return NULL;
 	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_intent_free);
@@ -1137,8 +1157,11 @@ fl_store_get_intents(FlStore *self, GError **error)
 gchar *
 fl_store_request_get(FlStore *self, const gchar *token, const gchar *method)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_GET, NULL);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_GET, NULL);
 	if (stmt == NULL || token == NULL)
 		return NULL;
 	sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
@@ -1152,8 +1175,12 @@ gboolean
 fl_store_request_set(FlStore *self, const gchar *token, const gchar *method, const gchar *answer,
 		     GError **error)
 {
-	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_SET, error);
+	g_autoptr(FlStoreCached) stmt = NULL;
 
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_REQUEST_SET, error);
 	if (stmt == NULL)
 		return FALSE;
 	sqlite3_bind_text(stmt, 1, token, -1, SQLITE_STATIC);
