@@ -15,6 +15,7 @@
 
 #include "fl-error.h"
 #include "fl-sse.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 /* generous for one SSE line or event; real deltas are tiny */
@@ -443,17 +444,10 @@ fl_llm_status_error(FlLlmRun *run)
 	}
 	if (message == NULL) {
 		/* not JSON: one line of the body is better than nothing */
-		g_strstrip(body);
-		for (gchar *p = body; *p != '\0'; p++) {
-			if (g_ascii_iscntrl(*p))
-				*p = ' ';
-		}
-		if (g_utf8_strlen(body, -1) > 200) {
-			gchar *end = g_utf8_offset_to_pointer(body, 200);
+		g_autofree gchar *line = fl_text_clean(body, -1, FL_TEXT_COLLAPSE_SPACE);
 
-			end[0] = '\0';
-		}
-		message = g_strdup(body[0] != '\0' ? body : _("no error message"));
+		message = line[0] != '\0' ? fl_text_ellipsize(line, 200)
+					  : g_strdup(_("no error message"));
 	}
 	return g_error_new(FL_ERROR, FL_ERROR_FAILED, _("HTTP %u: %s"), run->status, message);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-text.h"
 
 #define FL_WEBHOOK_CONNECT_TIMEOUT_S 10
 #define FL_WEBHOOK_IDLE_TIMEOUT_S    30
@@ -46,23 +47,10 @@ fl_webhook_send_free(FlWebhookSend *send)
 	g_free(send);
 }
 
-/* one line of valid UTF-8: a line break in a header value would start another header */
-static gchar *
-fl_webhook_clean(const gchar *text)
-{
-	gchar *clean = g_utf8_make_valid(text != NULL ? text : "", -1);
-
-	for (gchar *p = clean; *p != '\0'; p++) {
-		if (g_ascii_iscntrl(*p))
-			*p = ' ';
-	}
-	return clean;
-}
-
 gchar *
 fl_webhook_header_value(const gchar *text)
 {
-	g_autofree gchar *clean = fl_webhook_clean(text);
+	g_autofree gchar *clean = fl_text_clean(text != NULL ? text : "", -1, FL_TEXT_NONE);
 	GString *out = g_string_new(NULL);
 	gboolean ascii = TRUE;
 	const gchar *p;
@@ -107,7 +95,8 @@ fl_webhook_json_body(const gchar *summary, const gchar *text, GPtrArray *items, 
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	g_autoptr(JsonGenerator) generator = json_generator_new();
 	g_autoptr(JsonNode) root = NULL;
-	g_autofree gchar *clean_summary = fl_webhook_clean(summary);
+	g_autofree gchar *clean_summary =
+		fl_text_clean(summary != NULL ? summary : "", -1, FL_TEXT_NONE);
 	g_autofree gchar *clean_text = g_utf8_make_valid(text != NULL ? text : "", -1);
 	gsize len = 0;
 	gchar *data;
@@ -198,7 +187,7 @@ fl_webhook_reply_message(FlWebhookSend *send)
 
 		if (node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
 		    json_node_get_value_type(node) == G_TYPE_STRING)
-			return fl_webhook_clean(json_node_get_string(node));
+			return fl_text_clean(json_node_get_string(node), -1, FL_TEXT_NONE);
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include "fl-error.h"
 #include "fl-git.h"
 #include "fl-safe-path.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 #define FL_WORKTREE_IDENT_NAME  "Flotilla"
@@ -50,19 +51,6 @@ fl_draft_info_free(FlDraftInfo *info)
 /* ---------------------------------------------------------------------------------------- */
 /* messages */
 
-/* file and branch names come from disk: keep D-Bus error strings valid, printable UTF-8 */
-static gchar *
-fl_text_printable(const gchar *text)
-{
-	gchar *valid = g_utf8_make_valid(text, -1);
-
-	for (gchar *p = valid; *p != '\0'; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	}
-	return valid;
-}
-
 static GError *
 fl_error_new(FlError code, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
 
@@ -76,7 +64,8 @@ fl_error_new(FlError code, const gchar *format, ...)
 	va_start(args, format);
 	msg = g_strdup_vprintf(format, args);
 	va_end(args);
-	printable = fl_text_printable(msg);
+	/* file and branch names come from disk: keep D-Bus error strings one clean line */
+	printable = fl_text_clean(msg, -1, FL_TEXT_NONE);
 	return g_error_new_literal(FL_ERROR, code, printable);
 }
 
@@ -840,8 +829,8 @@ fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		}
 		if (out->len > 0)
 			g_string_append_c(out, '\n');
-		shown_path = fl_text_printable(path);
-		shown_target = fl_text_printable(target);
+		shown_path = fl_text_clean(path, -1, FL_TEXT_NONE);
+		shown_target = fl_text_clean(target, -1, FL_TEXT_NONE);
 		g_string_append_printf(out, "%s -> %s", shown_path, shown_target);
 	}
 	if (more > 0)

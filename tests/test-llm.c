@@ -886,7 +886,7 @@ test_webhook_ntfy(void)
 	g_assert_cmpuint(calm->len, ==, 1);
 	headers = json_object_get_object_member(g_ptr_array_index(calm, 0), "headers");
 	g_assert_cmpstr(json_object_get_string_member(headers, "title"), ==,
-			"Check-in 09:00  X-Evil: 1");
+			"Check-in 09:00 X-Evil: 1");
 	g_assert_false(json_object_has_member(headers, "x-evil"));
 	g_assert_cmpstr(json_object_get_string_member(headers, "priority"), ==, "3");
 	g_assert_cmpstr(json_object_get_string_member(g_ptr_array_index(calm, 0), "body"), ==,
