@@ -277,6 +277,8 @@ fl_fleet_add_live(FlFleet *self, FlSessionData *data)
 const gchar *
 fl_fleet_get_store_error(FlFleet *self)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+
 	return self->store_error;
 }
 
@@ -330,8 +332,12 @@ fl_fleet_paused_path(FlFleet *self)
 gboolean
 fl_fleet_set_paused(FlFleet *self, gboolean paused, GError **error)
 {
-	g_autofree gchar *path = fl_fleet_paused_path(self);
+	g_autofree gchar *path = NULL;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	path = fl_fleet_paused_path(self);
 	if (paused) {
 		if (!fl_write_file_durable(path, "", 0, error))
 			return FALSE;
@@ -351,12 +357,16 @@ fl_fleet_set_paused(FlFleet *self, gboolean paused, GError **error)
 gboolean
 fl_fleet_get_paused(FlFleet *self)
 {
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+
 	return self->paused;
 }
 
 void
 fl_fleet_kick(FlFleet *self)
 {
+	g_return_if_fail(FL_IS_FLEET(self));
+
 	fl_fleet_maybe_start(self);
 }
 

@@ -860,6 +860,9 @@ fl_store_get_active(FlStore *self, GError **error)
 GPtrArray *
 fl_store_get_pending(FlStore *self, GError **error)
 {
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
 	return fl_store_query_sessions(self, FL_STORE_STMT_PENDING, NULL, error);
 }
 
@@ -1060,6 +1063,8 @@ fl_store_commit(FlStore *self)
 void
 fl_store_rollback(FlStore *self)
 {
+	g_return_if_fail(FL_IS_STORE(self));
+
 	/* SQLite may have rolled back already (a full disk does): nothing to say then */
 	if (sqlite3_get_autocommit(self->db) == 0)
 		fl_store_exec(self, "ROLLBACK", NULL);
@@ -1202,6 +1207,9 @@ fl_store_check_path(const gchar *path, guint *count, GError **error)
 	sqlite3 *db = NULL;
 	const gchar *result = NULL;
 	GStatBuf st;
+
+	g_return_val_if_fail(path != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	if (g_stat(path, &st) != 0) {
 		gint saved = errno;
@@ -1352,12 +1360,18 @@ gboolean
 fl_store_rebuild(const gchar *state_dir, const gchar *target, guint *count, GError **error)
 {
 	g_autoptr(FlStore) self = NULL;
-	g_autofree gchar *sessions = g_build_filename(state_dir, "sessions", NULL);
+	g_autofree gchar *sessions = NULL;
 	g_autoptr(GDir) dir = NULL;
-	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GArray) ids = NULL;
 	g_autoptr(FlStoreCached) stmt = NULL;
 	const gchar *name;
 
+	g_return_val_if_fail(state_dir != NULL, FALSE);
+	g_return_val_if_fail(target != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	sessions = g_build_filename(state_dir, "sessions", NULL);
+	ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	/* never over an existing file: the user decides what to adopt */
 	if (g_file_test(target, G_FILE_TEST_EXISTS)) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,

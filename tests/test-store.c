@@ -1085,6 +1085,14 @@ test_store_guards(void)
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*FL_IS_STORE*");
 	g_assert_cmpint(fl_store_ledger_get(NULL, 1, FL_LEDGER_EVENT_DRAFT), ==, 0);
 	g_test_assert_expected_messages();
+	/* the crash-recovery entry points (flotillad --check, --rebuild) too */
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*error == NULL*");
+	g_assert_false(fl_store_check_path(tmp, NULL, &error));
+	g_test_assert_expected_messages();
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*target != NULL*");
+	g_assert_false(fl_store_rebuild(tmp, NULL, NULL, NULL));
+	g_test_assert_expected_messages();
+	g_assert_cmpstr(error->message, ==, "earlier");
 	g_clear_object(&store);
 	rm_rf(tmp);
 }
