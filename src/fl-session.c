@@ -173,15 +173,14 @@ fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(FlSession) self = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *verify = fl_worktree_verify_finish(res, &error);
+	FlVerify verify = fl_worktree_verify_finish(res, &error);
 
-	if (verify == NULL) {
+	if (verify == FL_VERIFY_NONE) {
 		g_free(self->data->reason);
 		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
-		self->data->verify = FL_VERIFY_FAIL;
-	} else if (!fl_verify_from_string(verify, &self->data->verify)) {
-		self->data->verify = FL_VERIFY_FAIL;
+		verify = FL_VERIFY_FAIL;
 	}
+	self->data->verify = verify;
 	fl_session_finish_done(self, TRUE);
 }
 

@@ -1340,11 +1340,11 @@ fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (ctx->pgid > 0)
 		kill(-ctx->pgid, SIGKILL);
 	if (ctx->timed_out)
-		g_task_return_pointer(task, g_strdup("timeout"), g_free);
+		g_task_return_int(task, FL_VERIFY_TIMEOUT);
 	else if (g_subprocess_get_successful(proc))
-		g_task_return_pointer(task, g_strdup("pass"), g_free);
+		g_task_return_int(task, FL_VERIFY_PASS);
 	else
-		g_task_return_pointer(task, g_strdup("fail"), g_free);
+		g_task_return_int(task, FL_VERIFY_FAIL);
 }
 
 /* whether a variable of this name is a credential by how such variables are named */
@@ -1448,12 +1448,17 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	g_subprocess_wait_async(proc, cancellable, fl_verify_wait_cb, g_steal_pointer(&task));
 }
 
-gchar *
+FlVerify
 fl_worktree_verify_finish(GAsyncResult *res, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
-	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_verify_async, NULL);
-	return g_task_propagate_pointer(G_TASK(res), error);
+	gssize verify;
+
+	g_return_val_if_fail(g_task_is_valid(res, NULL), FL_VERIFY_NONE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_verify_async,
+			     FL_VERIFY_NONE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FL_VERIFY_NONE);
+	verify = g_task_propagate_int(G_TASK(res), error);
+	return verify < 0 ? FL_VERIFY_NONE : (FlVerify)verify;
 }
 
 /* ---------------------------------------------------------------------------------------- */

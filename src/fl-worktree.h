@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "fl-session-data.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -96,7 +98,8 @@ void
 fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
 			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data);
-gchar *
+/* FL_VERIFY_PASS, _FAIL or _TIMEOUT; FL_VERIFY_NONE with @error set when it could not run */
+FlVerify
 fl_worktree_verify_finish(GAsyncResult *res, GError **error);
 
 /*

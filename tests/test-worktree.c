@@ -72,7 +72,7 @@ finalize(const gchar *repo, const gchar *worktree, const gchar *branch, const gc
 	return fl_worktree_finalize_finish(res, error);
 }
 
-static gchar *
+static FlVerify
 verify(const gchar *worktree, const gchar *command, const gchar *log_path, guint timeout_s,
        GError **error)
 {
@@ -485,7 +485,7 @@ test_verify(void)
 	g_autofree gchar *tmp = fl_test_mkdtemp();
 	g_autofree gchar *real = realpath(tmp, NULL);
 	g_autofree gchar *log_path = g_build_filename(tmp, "verify.log", NULL);
-	g_autofree gchar *result = NULL;
+	FlVerify result = FL_VERIFY_NONE;
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *pid = NULL;
 	g_autofree gchar *expected_pwd = NULL;
@@ -496,28 +496,26 @@ test_verify(void)
 
 	result = verify(tmp, "echo out; echo err >&2; pwd", log_path, 60, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(result, ==, "pass");
+	g_assert_cmpint(result, ==, FL_VERIFY_PASS);
 	log = read_file(tmp, "verify.log");
 	expected_pwd = g_strdup_printf("out\nerr\n%s\n", real);
 	g_assert_cmpstr(log, ==, expected_pwd);
 	g_assert_cmpint(g_stat(log_path, &st), ==, 0);
 	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
-	g_clear_pointer(&result, g_free);
 	g_clear_pointer(&log, g_free);
 
 	/* the log starts over each time */
 	result = verify(tmp, "echo failing; exit 3", log_path, 60, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(result, ==, "fail");
+	g_assert_cmpint(result, ==, FL_VERIFY_FAIL);
 	log = read_file(tmp, "verify.log");
 	g_assert_cmpstr(log, ==, "failing\n");
-	g_clear_pointer(&result, g_free);
 
 	/* the whole process group dies at the deadline, not only the shell */
 	start = g_get_monotonic_time();
 	result = verify(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 1, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(result, ==, "timeout");
+	g_assert_cmpint(result, ==, FL_VERIFY_TIMEOUT);
 	g_assert_cmpint(g_get_monotonic_time() - start, <, 30 * G_USEC_PER_SEC);
 	pid = read_file(tmp, "sleep.pid");
 	g_strstrip(pid);
@@ -535,7 +533,7 @@ test_verify_stragglers(void)
 {
 	g_autofree gchar *tmp = fl_test_mkdtemp();
 	g_autofree gchar *log_path = g_build_filename(tmp, "verify.log", NULL);
-	g_autofree gchar *result = NULL;
+	FlVerify result = FL_VERIFY_NONE;
 	g_autofree gchar *pid = NULL;
 	g_autoptr(GError) error = NULL;
 	guint poll_id;
@@ -543,7 +541,7 @@ test_verify_stragglers(void)
 	/* the shell passes but leaves a background job: it does not outlive the verdict */
 	result = verify(tmp, "sleep 100 & echo $! > sleep.pid", log_path, 60, &error);
 	g_assert_no_error(error);
-	g_assert_cmpstr(result, ==, "pass");
+	g_assert_cmpint(result, ==, FL_VERIFY_PASS);
 	pid = read_file(tmp, "sleep.pid");
 	g_strstrip(pid);
 	poll_id = g_timeout_add(20, poll_cb, NULL);
@@ -568,7 +566,7 @@ test_verify_cancel(void)
 	g_autofree gchar *tmp = fl_test_mkdtemp();
 	g_autofree gchar *log_path = g_build_filename(tmp, "verify.log", NULL);
 	g_autofree gchar *pid_path = g_build_filename(tmp, "sleep.pid", NULL);
-	g_autofree gchar *result = NULL;
+	FlVerify result = FL_VERIFY_NONE;
 	g_autofree gchar *pid = NULL;
 	g_autoptr(GCancellable) cancellable = g_cancellable_new();
 	g_autoptr(GAsyncResult) res = NULL;
@@ -585,7 +583,7 @@ test_verify_cancel(void)
 	wait_result(&res);
 	result = fl_worktree_verify_finish(res, &error);
 	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-	g_assert_null(result);
+	g_assert_cmpint(result, ==, FL_VERIFY_NONE);
 	pid = read_file(tmp, "sleep.pid");
 	g_strstrip(pid);
 	g_assert_true(fl_test_wait_for(process_gone, pid, 10000));
@@ -599,12 +597,12 @@ test_verify_bad_log(void)
 {
 	g_autofree gchar *tmp = fl_test_mkdtemp();
 	g_autofree gchar *log_path = g_build_filename(tmp, "no", "such", "verify.log", NULL);
-	g_autofree gchar *result = NULL;
+	FlVerify result = FL_VERIFY_NONE;
 	g_autoptr(GError) error = NULL;
 
 	result = verify(tmp, "true", log_path, 60, &error);
 	g_assert_error(error, FL_ERROR, FL_ERROR_FAILED);
-	g_assert_null(result);
+	g_assert_cmpint(result, ==, FL_VERIFY_NONE);
 
 	fl_test_rm_rf(tmp);
 }
