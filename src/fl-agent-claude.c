@@ -20,7 +20,7 @@
 /* ------------------------------------------------------------------ small helpers */
 
 static gboolean
-fl_claude_json_number(JsonObject *obj, const gchar *name, gdouble *value)
+fl_agent_claude_json_number(JsonObject *obj, const gchar *name, gdouble *value)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 	GType type;
@@ -35,7 +35,7 @@ fl_claude_json_number(JsonObject *obj, const gchar *name, gdouble *value)
 }
 
 static gboolean
-fl_claude_json_bool(JsonObject *obj, const gchar *name)
+fl_agent_claude_json_bool(JsonObject *obj, const gchar *name)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 
@@ -46,7 +46,7 @@ fl_claude_json_bool(JsonObject *obj, const gchar *name)
 }
 
 static JsonObject *
-fl_claude_json_object(JsonObject *obj, const gchar *name)
+fl_agent_claude_json_object(JsonObject *obj, const gchar *name)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 
@@ -56,7 +56,7 @@ fl_claude_json_object(JsonObject *obj, const gchar *name)
 }
 
 static JsonArray *
-fl_claude_json_array(JsonObject *obj, const gchar *name)
+fl_agent_claude_json_array(JsonObject *obj, const gchar *name)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 
@@ -66,7 +66,7 @@ fl_claude_json_array(JsonObject *obj, const gchar *name)
 }
 
 static void
-fl_claude_replace(gchar **field, const gchar *value)
+fl_agent_claude_replace(gchar **field, const gchar *value)
 {
 	if (g_strcmp0(*field, value) == 0)
 		return;
@@ -108,8 +108,8 @@ fl_agent_claude_build_argv(const gchar *const *base_argv, const gchar *goal,
 }
 
 static void
-fl_claude_add_hook(JsonBuilder *builder, const gchar *event, const gchar *matcher,
-		   const gchar *command, gint64 timeout_s)
+fl_agent_claude_add_hook(JsonBuilder *builder, const gchar *event, const gchar *matcher,
+			 const gchar *command, gint64 timeout_s)
 {
 	json_builder_set_member_name(builder, event);
 	json_builder_begin_array(builder);
@@ -151,13 +151,14 @@ fl_agent_claude_settings_json(const gchar *flotilla_cli)
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "hooks");
 	json_builder_begin_object(builder);
-	fl_claude_add_hook(builder, "Notification", NULL, command,
-			   FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
+	fl_agent_claude_add_hook(builder, "Notification", NULL, command,
+				 FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
 	/* PermissionRequest matches on the tool name: all of them */
-	fl_claude_add_hook(builder, "PermissionRequest", "*", command,
-			   FL_AGENT_CLAUDE_PERMISSION_TIMEOUT_S);
-	fl_claude_add_hook(builder, "Stop", NULL, command, FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
-	fl_claude_add_hook(builder, "StopFailure", NULL, command, FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
+	fl_agent_claude_add_hook(builder, "PermissionRequest", "*", command,
+				 FL_AGENT_CLAUDE_PERMISSION_TIMEOUT_S);
+	fl_agent_claude_add_hook(builder, "Stop", NULL, command, FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
+	fl_agent_claude_add_hook(builder, "StopFailure", NULL, command,
+				 FL_AGENT_CLAUDE_REPORT_TIMEOUT_S);
 	json_builder_end_object(builder);
 	json_builder_end_object(builder);
 
@@ -223,7 +224,7 @@ fl_claude_outcome_to_string(FlClaudeOutcome outcome)
 }
 
 static void
-fl_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data);
+fl_agent_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data);
 
 FlClaudeStream *
 fl_claude_stream_new(void)
@@ -231,7 +232,7 @@ fl_claude_stream_new(void)
 	FlClaudeStream *self = g_new0(FlClaudeStream, 1);
 
 	self->reader = fl_jsonl_reader_new("Claude", FL_CLAUDE_STREAM_MAX_LINE,
-					   fl_claude_stream_take_event_cb, self);
+					   fl_agent_claude_stream_take_event_cb, self);
 	return self;
 }
 
@@ -255,7 +256,7 @@ fl_claude_stream_free(FlClaudeStream *self)
 /* what a terminal_reason or error subtype means; @is_limit: the phrase says more than
  * Claude's own text (a limit the user set), otherwise Claude's error text wins */
 static const gchar *
-fl_claude_known_reason(const gchar *key, gboolean *is_limit)
+fl_agent_claude_known_reason(const gchar *key, gboolean *is_limit)
 {
 	static const struct {
 		const gchar *key;
@@ -286,7 +287,7 @@ fl_claude_known_reason(const gchar *key, gboolean *is_limit)
 }
 
 static void
-fl_claude_stream_classify(FlClaudeStream *self)
+fl_agent_claude_stream_classify(FlClaudeStream *self)
 {
 	const gchar *why = self->terminal_reason != NULL ? self->terminal_reason : self->subtype;
 	const gchar *known = NULL;
@@ -313,9 +314,9 @@ fl_claude_stream_classify(FlClaudeStream *self)
 		return;
 	}
 	self->outcome = FL_CLAUDE_OUTCOME_FAILED;
-	known = fl_claude_known_reason(self->terminal_reason, &is_limit);
+	known = fl_agent_claude_known_reason(self->terminal_reason, &is_limit);
 	if (known == NULL)
-		known = fl_claude_known_reason(self->subtype, &is_limit);
+		known = fl_agent_claude_known_reason(self->subtype, &is_limit);
 	/* Claude's error text names API errors best ("API Error: 400 …"); the text of a result
 	 * that is no error is the agent's last message, no reason */
 	if (!is_limit && self->result_text_is_error)
@@ -329,19 +330,19 @@ fl_claude_stream_classify(FlClaudeStream *self)
 }
 
 static void
-fl_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
+fl_agent_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
 {
-	JsonObject *deferred = fl_claude_json_object(obj, "deferred_tool_use");
-	JsonArray *errors = fl_claude_json_array(obj, "errors");
+	JsonObject *deferred = fl_agent_claude_json_object(obj, "deferred_tool_use");
+	JsonArray *errors = fl_agent_claude_json_array(obj, "errors");
 	const gchar *text = fl_json_get_string(obj, "result");
 	gdouble turns = 0;
 
 	self->has_result = TRUE;
-	self->is_error = fl_claude_json_bool(obj, "is_error");
-	fl_claude_replace(&self->subtype, fl_json_get_string(obj, "subtype"));
-	fl_claude_replace(&self->terminal_reason, fl_json_get_string(obj, "terminal_reason"));
-	fl_claude_replace(&self->deferred_tool,
-			  deferred != NULL ? fl_json_get_string(deferred, "name") : NULL);
+	self->is_error = fl_agent_claude_json_bool(obj, "is_error");
+	fl_agent_claude_replace(&self->subtype, fl_json_get_string(obj, "subtype"));
+	fl_agent_claude_replace(&self->terminal_reason, fl_json_get_string(obj, "terminal_reason"));
+	fl_agent_claude_replace(&self->deferred_tool,
+				deferred != NULL ? fl_json_get_string(deferred, "name") : NULL);
 	g_clear_pointer(&self->result_text, g_free);
 	self->result_text_is_error = self->is_error;
 	if (text != NULL) {
@@ -363,13 +364,14 @@ fl_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
 		}
 	}
 	self->result_turns = 0;
-	if (fl_claude_json_number(obj, "num_turns", &turns) && turns >= 0 && turns < G_MAXUINT)
+	if (fl_agent_claude_json_number(obj, "num_turns", &turns) && turns >= 0 &&
+	    turns < G_MAXUINT)
 		self->result_turns = (guint)turns;
-	fl_claude_stream_classify(self);
+	fl_agent_claude_stream_classify(self);
 }
 
 static void
-fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
+fl_agent_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 {
 	const gchar *type = fl_json_get_string(obj, "type");
 	const gchar *subtype = fl_json_get_string(obj, "subtype");
@@ -377,9 +379,10 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 	gdouble cost = 0;
 
 	if (session_id != NULL && session_id[0] != '\0')
-		fl_claude_replace(&self->session_id, session_id);
+		fl_agent_claude_replace(&self->session_id, session_id);
 	/* cumulative: the latest is the total */
-	if (fl_claude_json_number(obj, "total_cost_usd", &cost) && cost >= 0 && isfinite(cost))
+	if (fl_agent_claude_json_number(obj, "total_cost_usd", &cost) && cost >= 0 &&
+	    isfinite(cost))
 		self->cost_usd = cost;
 
 	if (g_strcmp0(type, "system") == 0 && g_strcmp0(subtype, "api_retry") == 0) {
@@ -387,13 +390,13 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 		gdouble status = 0;
 		self->api_retries++;
 		g_clear_pointer(&self->last_retry_error, g_free);
-		if (fl_claude_json_number(obj, "error_status", &status) && status > 0)
+		if (fl_agent_claude_json_number(obj, "error_status", &status) && status > 0)
 			self->last_retry_error = g_strdup_printf(
 				"%s (%d)", kind != NULL ? kind : "error", (gint)status);
 		else
 			self->last_retry_error = g_strdup(kind != NULL ? kind : "error");
 	} else if (g_strcmp0(type, "assistant") == 0) {
-		JsonObject *message = fl_claude_json_object(obj, "message");
+		JsonObject *message = fl_agent_claude_json_object(obj, "message");
 		JsonNode *parent = json_object_get_member(obj, "parent_tool_use_id");
 		const gchar *id = message != NULL ? fl_json_get_string(message, "id") : NULL;
 		/* subagents' messages carry their parent tool call; one message arrives as one
@@ -402,17 +405,17 @@ fl_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 			return;
 		if (id != NULL && g_strcmp0(id, self->last_message_id) == 0)
 			return;
-		fl_claude_replace(&self->last_message_id, id);
+		fl_agent_claude_replace(&self->last_message_id, id);
 		self->assistant_messages++;
 	} else if (g_strcmp0(type, "result") == 0) {
-		fl_claude_stream_take_result(self, obj);
+		fl_agent_claude_stream_take_result(self, obj);
 	}
 }
 
 static void
-fl_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data)
+fl_agent_claude_stream_take_event_cb(JsonObject *obj, gpointer user_data)
 {
-	fl_claude_stream_take_event(user_data, obj);
+	fl_agent_claude_stream_take_event(user_data, obj);
 }
 
 gboolean
@@ -586,7 +589,7 @@ fl_claude_hook_free(FlClaudeHook *self)
 }
 
 static FlClaudeHookKind
-fl_claude_hook_kind_from_event(const gchar *event)
+fl_agent_claude_hook_kind_from_event(const gchar *event)
 {
 	if (g_strcmp0(event, "Notification") == 0)
 		return FL_CLAUDE_HOOK_NOTIFICATION;
@@ -602,7 +605,7 @@ fl_claude_hook_kind_from_event(const gchar *event)
 /* the field of a tool's input that says what it would do, for any of Claude's tools: Bash's
  * command, Write's file_path, WebFetch's url, Grep's pattern… */
 static gchar *
-fl_claude_describe_tool_input(JsonNode *input)
+fl_agent_claude_describe_tool_input(JsonNode *input)
 {
 	static const gchar *const keys[] = {"command", "file_path", "notebook_path", "path",  "url",
 					    "query",   "pattern",   "description",   "prompt"};
@@ -624,7 +627,7 @@ fl_claude_describe_tool_input(JsonNode *input)
 }
 
 static gchar *
-fl_claude_hook_make_summary(FlClaudeHook *self)
+fl_agent_claude_hook_make_summary(FlClaudeHook *self)
 {
 	g_autofree gchar *first = NULL;
 
@@ -710,7 +713,7 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 	self = g_new0(FlClaudeHook, 1);
 	self->event = g_strdup(event);
 	self->session_id = g_strdup(session_id);
-	self->kind = fl_claude_hook_kind_from_event(event);
+	self->kind = fl_agent_claude_hook_kind_from_event(event);
 	switch (self->kind) {
 	case FL_CLAUDE_HOOK_NOTIFICATION:
 		self->message = g_strdup(fl_json_get_string(obj, "message"));
@@ -724,12 +727,12 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 					      "tool_name"));
 			return NULL;
 		}
-		self->tool_description =
-			fl_claude_describe_tool_input(json_object_get_member(obj, "tool_input"));
+		self->tool_description = fl_agent_claude_describe_tool_input(
+			json_object_get_member(obj, "tool_input"));
 		break;
 	case FL_CLAUDE_HOOK_STOP: {
-		JsonArray *tasks = fl_claude_json_array(obj, "background_tasks");
-		JsonArray *crons = fl_claude_json_array(obj, "session_crons");
+		JsonArray *tasks = fl_agent_claude_json_array(obj, "background_tasks");
+		JsonArray *crons = fl_agent_claude_json_array(obj, "session_crons");
 		self->message = g_strdup(fl_json_get_string(obj, "last_assistant_message"));
 		self->has_background_work = (tasks != NULL && json_array_get_length(tasks) > 0) ||
 					    (crons != NULL && json_array_get_length(crons) > 0);
@@ -743,7 +746,7 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 	default:
 		break;
 	}
-	self->summary = fl_claude_hook_make_summary(self);
+	self->summary = fl_agent_claude_hook_make_summary(self);
 	return g_steal_pointer(&self);
 }
 

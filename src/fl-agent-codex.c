@@ -19,7 +19,7 @@
 /* ------------------------------------------------------------------ small helpers */
 
 static JsonObject *
-fl_codex_json_object(JsonObject *obj, const gchar *name)
+fl_agent_codex_json_object(JsonObject *obj, const gchar *name)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 
@@ -30,7 +30,7 @@ fl_codex_json_object(JsonObject *obj, const gchar *name)
 
 /* a token count: a non-negative integer (a whole double is accepted too), else 0 */
 static guint64
-fl_codex_json_count(JsonObject *obj, const gchar *name)
+fl_agent_codex_json_count(JsonObject *obj, const gchar *name)
 {
 	JsonNode *node = json_object_get_member(obj, name);
 	GType type;
@@ -51,7 +51,7 @@ fl_codex_json_count(JsonObject *obj, const gchar *name)
 }
 
 static void
-fl_codex_replace(gchar **field, const gchar *value)
+fl_agent_codex_replace(gchar **field, const gchar *value)
 {
 	if (g_strcmp0(*field, value) == 0)
 		return;
@@ -63,7 +63,7 @@ fl_codex_replace(gchar **field, const gchar *value)
  * {"error":{"message":"The model … does not exist","type":"invalid_request_error"}}: the
  * inner message is what the user needs */
 static gchar *
-fl_codex_error_line(const gchar *message)
+fl_agent_codex_error_line(const gchar *message)
 {
 	const gchar *s = message;
 
@@ -77,7 +77,7 @@ fl_codex_error_line(const gchar *message)
 			JsonNode *root = json_parser_get_root(parser);
 			if (root != NULL && JSON_NODE_HOLDS_OBJECT(root)) {
 				JsonObject *obj = json_node_get_object(root);
-				JsonObject *inner = fl_codex_json_object(obj, "error");
+				JsonObject *inner = fl_agent_codex_json_object(obj, "error");
 				const gchar *text = inner != NULL
 							    ? fl_json_get_string(inner, "message")
 							    : fl_json_get_string(obj, "message");
@@ -155,7 +155,7 @@ fl_codex_outcome_to_string(FlCodexOutcome outcome)
 }
 
 static void
-fl_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data);
+fl_agent_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data);
 
 FlCodexStream *
 fl_codex_stream_new(void)
@@ -163,7 +163,7 @@ fl_codex_stream_new(void)
 	FlCodexStream *self = g_new0(FlCodexStream, 1);
 
 	self->reader = fl_jsonl_reader_new("Codex", FL_CODEX_STREAM_MAX_LINE,
-					   fl_codex_stream_take_event_cb, self);
+					   fl_agent_codex_stream_take_event_cb, self);
 	return self;
 }
 
@@ -181,17 +181,17 @@ fl_codex_stream_free(FlCodexStream *self)
 }
 
 static void
-fl_codex_stream_set_failed(FlCodexStream *self, const gchar *reason)
+fl_agent_codex_stream_set_failed(FlCodexStream *self, const gchar *reason)
 {
 	self->outcome = FL_CODEX_OUTCOME_FAILED;
-	fl_codex_replace(&self->reason, reason);
+	fl_agent_codex_replace(&self->reason, reason);
 }
 
 /* remembers @message as the last error; FALSE when it says nothing */
 static gboolean
-fl_codex_stream_take_error(FlCodexStream *self, const gchar *message)
+fl_agent_codex_stream_take_error(FlCodexStream *self, const gchar *message)
 {
-	g_autofree gchar *line = fl_codex_error_line(message);
+	g_autofree gchar *line = fl_agent_codex_error_line(message);
 
 	if (line == NULL)
 		return FALSE;
@@ -201,61 +201,61 @@ fl_codex_stream_take_error(FlCodexStream *self, const gchar *message)
 }
 
 static void
-fl_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
+fl_agent_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 {
 	const gchar *type = fl_json_get_string(obj, "type");
 
 	if (g_strcmp0(type, "thread.started") == 0) {
 		const gchar *id = fl_json_get_string(obj, "thread_id");
 		if (id != NULL && id[0] != '\0')
-			fl_codex_replace(&self->thread_id, id);
+			fl_agent_codex_replace(&self->thread_id, id);
 	} else if (g_strcmp0(type, "turn.started") == 0) {
 		self->turn_open = TRUE;
 		self->error_in_turn = FALSE;
 	} else if (g_strcmp0(type, "turn.completed") == 0) {
-		JsonObject *usage = fl_codex_json_object(obj, "usage");
+		JsonObject *usage = fl_agent_codex_json_object(obj, "usage");
 		self->turn_open = FALSE;
 		self->error_in_turn = FALSE;
 		self->turns++;
 		/* a running total: the latest replaces, never adds */
 		if (usage != NULL) {
-			self->input_tokens = fl_codex_json_count(usage, "input_tokens");
+			self->input_tokens = fl_agent_codex_json_count(usage, "input_tokens");
 			self->cached_input_tokens =
-				fl_codex_json_count(usage, "cached_input_tokens");
-			self->output_tokens = fl_codex_json_count(usage, "output_tokens");
+				fl_agent_codex_json_count(usage, "cached_input_tokens");
+			self->output_tokens = fl_agent_codex_json_count(usage, "output_tokens");
 		}
 		self->outcome = FL_CODEX_OUTCOME_SUCCEEDED;
 		g_clear_pointer(&self->reason, g_free);
 	} else if (g_strcmp0(type, "turn.failed") == 0) {
-		JsonObject *err = fl_codex_json_object(obj, "error");
+		JsonObject *err = fl_agent_codex_json_object(obj, "error");
 		const gchar *message = err != NULL ? fl_json_get_string(err, "message") : NULL;
 		self->turn_open = FALSE;
 		self->failed_turns++;
 		/* without a message of its own an error event of this turn says why */
-		if (fl_codex_stream_take_error(self, message) || self->error_in_turn)
-			fl_codex_stream_set_failed(self, self->last_error);
+		if (fl_agent_codex_stream_take_error(self, message) || self->error_in_turn)
+			fl_agent_codex_stream_set_failed(self, self->last_error);
 		else
-			fl_codex_stream_set_failed(self, _("Codex failed the turn"));
+			fl_agent_codex_stream_set_failed(self, _("Codex failed the turn"));
 		self->error_in_turn = FALSE;
 	} else if (g_strcmp0(type, "error") == 0) {
-		if (fl_codex_stream_take_error(self, fl_json_get_string(obj, "message")))
+		if (fl_agent_codex_stream_take_error(self, fl_json_get_string(obj, "message")))
 			self->error_in_turn = TRUE;
 	} else if (g_strcmp0(type, "item.completed") == 0) {
-		JsonObject *item = fl_codex_json_object(obj, "item");
+		JsonObject *item = fl_agent_codex_json_object(obj, "item");
 		const gchar *text = NULL;
 		/* items of type "error" are warnings: only turn.failed fails a turn */
 		if (item != NULL &&
 		    g_strcmp0(fl_json_get_string(item, "type"), "agent_message") == 0)
 			text = fl_json_get_string(item, "text");
 		if (text != NULL)
-			fl_codex_replace(&self->last_message, text);
+			fl_agent_codex_replace(&self->last_message, text);
 	}
 }
 
 static void
-fl_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data)
+fl_agent_codex_stream_take_event_cb(JsonObject *obj, gpointer user_data)
 {
-	fl_codex_stream_take_event(user_data, obj);
+	fl_agent_codex_stream_take_event(user_data, obj);
 }
 
 gboolean
@@ -292,7 +292,7 @@ fl_codex_stream_finish(FlCodexStream *self, GError **error)
 	}
 	/* killed, or crashed, after starting another turn: its work is unfinished */
 	if (self->turn_open)
-		fl_codex_stream_set_failed(self, _("Codex stopped in the middle of a turn"));
+		fl_agent_codex_stream_set_failed(self, _("Codex stopped in the middle of a turn"));
 	return TRUE;
 }
 

@@ -14,7 +14,7 @@
 #include "fl-slurm.h"
 
 static void
-fl_agent_config_free(FlAgentConfig *agent)
+fl_config_agent_config_free(FlAgentConfig *agent)
 {
 	if (agent == NULL)
 		return;
@@ -30,7 +30,7 @@ fl_agent_config_free(FlAgentConfig *agent)
 }
 
 static void
-fl_cluster_config_free(FlClusterConfig *cluster)
+fl_config_cluster_config_free(FlClusterConfig *cluster)
 {
 	if (cluster == NULL)
 		return;
@@ -69,9 +69,9 @@ fl_config_new_default(void)
 	self->repo_verify = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->prices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-					     (GDestroyNotify)fl_agent_config_free);
+					     (GDestroyNotify)fl_config_agent_config_free);
 	self->clusters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-					       (GDestroyNotify)fl_cluster_config_free);
+					       (GDestroyNotify)fl_config_cluster_config_free);
 	for (guint i = 0; kinds[i] != NULL; i++) {
 		for (const FlAgentPreset *p = kinds[i]->presets; p != NULL && p->name != NULL; p++)
 			g_hash_table_insert(self->agents, g_strdup(p->name),

@@ -52,7 +52,7 @@ typedef struct {
 } Permission;
 
 static void
-permission_free(Permission *p)
+fl_fleet_permission_free(Permission *p)
 {
 	g_clear_handle_id(&p->timeout_id, g_source_remove);
 	if (p->task != NULL) {
@@ -107,7 +107,7 @@ typedef struct {
 } Unsaved;
 
 static void
-unsaved_free(Unsaved *u)
+fl_fleet_unsaved_free(Unsaved *u)
 {
 	fl_session_data_free(u->data);
 	g_free(u->kind);
@@ -517,7 +517,7 @@ typedef struct {
 } RunData;
 
 static void
-run_data_free(RunData *rd)
+fl_fleet_run_data_free(RunData *rd)
 {
 	g_variant_unref(rd->specs);
 	g_ptr_array_unref(rd->datas);
@@ -531,7 +531,7 @@ static void
 fl_fleet_run_next(GTask *task);
 
 static const gchar *
-fl_spec_str(GVariantDict *dict, const gchar *key)
+fl_fleet_dict_str(GVariantDict *dict, const gchar *key)
 {
 	const gchar *s = NULL;
 
@@ -588,17 +588,17 @@ static gboolean
 fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError **error)
 {
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(spec);
-	const gchar *goal = fl_spec_str(dict, "goal");
-	const gchar *name = fl_spec_str(dict, "name");
-	const gchar *agent = fl_spec_str(dict, "agent");
+	const gchar *goal = fl_fleet_dict_str(dict, "goal");
+	const gchar *name = fl_fleet_dict_str(dict, "name");
+	const gchar *agent = fl_fleet_dict_str(dict, "agent");
 	const FlAgentConfig *agent_config;
 	const gchar *known[] = {"goal",      "name",   "agent",   "repo",    "base",
 				"verify",    "cwd",    "token",   "scratch", "retry-of",
 				"placement", "memory", "timeout", NULL};
-	const gchar *placement = fl_spec_str(dict, "placement");
-	const gchar *memory = fl_spec_str(dict, "memory");
-	const gchar *timeout = fl_spec_str(dict, "timeout");
-	const gchar *base = fl_spec_str(dict, "base");
+	const gchar *placement = fl_fleet_dict_str(dict, "placement");
+	const gchar *memory = fl_fleet_dict_str(dict, "memory");
+	const gchar *timeout = fl_fleet_dict_str(dict, "timeout");
+	const gchar *base = fl_fleet_dict_str(dict, "base");
 	GVariantIter iter;
 	const gchar *key;
 
@@ -688,7 +688,7 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	d->goal = g_strdup(goal);
 	d->name = g_strdup(name);
 	d->agent = g_strdup(agent);
-	d->verify_command = g_strdup(fl_spec_str(dict, "verify"));
+	d->verify_command = g_strdup(fl_fleet_dict_str(dict, "verify"));
 	d->base = g_strdup(base);
 	return TRUE;
 }
@@ -856,8 +856,8 @@ fl_fleet_run_next(GTask *task)
 			g_autoptr(GVariant) spec = g_variant_get_child_value(rd->specs, rd->next);
 			g_autoptr(GVariantDict) dict = g_variant_dict_new(spec);
 			g_autoptr(FlSessionData) d = fl_session_data_new();
-			const gchar *repo = fl_spec_str(dict, "repo");
-			const gchar *cwd = fl_spec_str(dict, "cwd");
+			const gchar *repo = fl_fleet_dict_str(dict, "repo");
+			const gchar *cwd = fl_fleet_dict_str(dict, "cwd");
 			g_autofree gchar *dir = NULL;
 
 			if (!fl_fleet_validate_spec(self, spec, d, &error)) {
@@ -951,7 +951,7 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 	rd->datas = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
 	rd->probes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					   (GDestroyNotify)fl_repo_info_free);
-	g_task_set_task_data(task, rd, (GDestroyNotify)run_data_free);
+	g_task_set_task_data(task, rd, (GDestroyNotify)fl_fleet_run_data_free);
 	if (n == 0 || n > FL_BATCH_MAX) {
 		g_task_return_new_error(task, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
 					_("a batch holds 1 to %d goals"), FL_BATCH_MAX);
@@ -1248,7 +1248,7 @@ typedef struct {
 } DecideData;
 
 static void
-decide_data_free(DecideData *dd)
+fl_fleet_decide_data_free(DecideData *dd)
 {
 	g_free(dd->note);
 	g_free(dd->source);
@@ -1260,7 +1260,7 @@ decide_data_free(DecideData *dd)
 }
 
 static const gchar *
-fl_decision_verb(FlDecision decision)
+fl_fleet_decision_verb(FlDecision decision)
 {
 	switch (decision) {
 	case FL_DECISION_APPROVE:
@@ -1275,7 +1275,7 @@ fl_decision_verb(FlDecision decision)
 }
 
 static const gchar *
-fl_decision_op(FlDecision decision)
+fl_fleet_decision_op(FlDecision decision)
 {
 	switch (decision) {
 	case FL_DECISION_APPROVE:
@@ -1289,7 +1289,7 @@ fl_decision_op(FlDecision decision)
 
 /* the method name a decision's token is remembered under */
 static const gchar *
-fl_decision_method(FlDecision decision)
+fl_fleet_decision_method(FlDecision decision)
 {
 	switch (decision) {
 	case FL_DECISION_APPROVE:
@@ -1340,7 +1340,7 @@ fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *mes
 	dd->data->review = review;
 	fl_store_begin(self->store);
 	fl_fleet_save(self, dd->data);
-	fl_fleet_audit(self, dd->id, fl_decision_verb(dd->decision), dd->source, dd->note);
+	fl_fleet_audit(self, dd->id, fl_fleet_decision_verb(dd->decision), dd->source, dd->note);
 	if (cleanup_left && dd->intent != NULL) {
 		g_free(dd->intent->phase);
 		dd->intent->phase = g_strdup("cleanup");
@@ -1351,8 +1351,8 @@ fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *mes
 	}
 	g_clear_error(&error);
 	if (dd->token != NULL &&
-	    !fl_store_request_set(self->store, dd->token, fl_decision_method(dd->decision), message,
-				  &error))
+	    !fl_store_request_set(self->store, dd->token, fl_fleet_decision_method(dd->decision),
+				  message, &error))
 		g_warning("session %u: %s", dd->id, error->message);
 	if (!fl_store_commit(self->store) ||
 	    g_hash_table_contains(self->unsaved, GUINT_TO_POINTER(dd->id))) {
@@ -1360,8 +1360,8 @@ fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *mes
 		 * intent, which git's truth finishes) */
 		g_autoptr(GError) full = g_error_new_literal(
 			FL_ERROR, FL_ERROR_FAILED, _("the database did not take the change"));
-		fl_fleet_keep_unsaved(self, dd->data, fl_decision_verb(dd->decision), dd->note,
-				      full);
+		fl_fleet_keep_unsaved(self, dd->data, fl_fleet_decision_verb(dd->decision),
+				      dd->note, full);
 	}
 }
 
@@ -1400,7 +1400,7 @@ fl_fleet_record_intent(FlFleet *self, DecideData *dd, const gchar *draft_tip, GE
 	FlIntent *intent = g_new0(FlIntent, 1);
 
 	intent->id = dd->id;
-	intent->op = g_strdup(fl_decision_op(dd->decision));
+	intent->op = g_strdup(fl_fleet_decision_op(dd->decision));
 	intent->phase = g_strdup("act");
 	intent->draft_tip = g_strdup(draft_tip);
 	intent->note = g_strdup(dd->note);
@@ -1791,7 +1791,8 @@ fl_fleet_decide_run(GTask *task)
 		return;
 	}
 	/* the same request again (its caller lost the first answer): the first answer */
-	answer = fl_store_request_get(self->store, dd->token, fl_decision_method(dd->decision));
+	answer = fl_store_request_get(self->store, dd->token,
+				      fl_fleet_decision_method(dd->decision));
 	if (answer != NULL) {
 		fl_fleet_decide_return(task, answer);
 		return;
@@ -1917,7 +1918,7 @@ fl_fleet_recover(FlFleet *self)
 		dd->recovering = TRUE;
 		g_ptr_array_index(intents, i) = NULL;
 		dd->intent = intent;
-		g_task_set_task_data(task, dd, (GDestroyNotify)decide_data_free);
+		g_task_set_task_data(task, dd, (GDestroyNotify)fl_fleet_decide_data_free);
 		fl_fleet_decide_queue(self, task);
 	}
 }
@@ -1955,7 +1956,7 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 	dd->token = g_strdup(token);
 	d = fl_store_get_session(self->store, id, NULL);
 	dd->key = fl_fleet_decide_key(d, id);
-	g_task_set_task_data(task, dd, (GDestroyNotify)decide_data_free);
+	g_task_set_task_data(task, dd, (GDestroyNotify)fl_fleet_decide_data_free);
 	fl_fleet_decide_queue(self, task);
 }
 
@@ -2043,7 +2044,7 @@ fl_fleet_init(FlFleet *self)
 					       (GDestroyNotify)g_queue_free);
 	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
 	self->permissions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-						  (GDestroyNotify)permission_free);
+						  (GDestroyNotify)fl_fleet_permission_free);
 	self->unsaved = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-					      (GDestroyNotify)unsaved_free);
+					      (GDestroyNotify)fl_fleet_unsaved_free);
 }

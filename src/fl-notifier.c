@@ -148,7 +148,7 @@ fl_notifier_shared_release(FlNotifierShared *shared)
 }
 
 static void
-fl_post_free(FlPost *post)
+fl_notifier_post_free(FlPost *post)
 {
 	g_free(post->summary);
 	g_free(post->body_markup);
@@ -158,10 +158,10 @@ fl_post_free(FlPost *post)
 	g_free(post);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlPost, fl_post_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlPost, fl_notifier_post_free)
 
 static void
-fl_event_free(gpointer data)
+fl_notifier_event_free(gpointer data)
 {
 	FlEvent *event = data;
 
@@ -172,16 +172,16 @@ fl_event_free(gpointer data)
 }
 
 static void
-fl_request_free(gpointer data)
+fl_notifier_request_free(gpointer data)
 {
 	FlRequest *request = data;
 
-	g_clear_pointer(&request->post, fl_post_free);
+	g_clear_pointer(&request->post, fl_notifier_post_free);
 	g_free(request);
 }
 
 static void
-fl_callback_data_free(gpointer data)
+fl_notifier_callback_data_free(gpointer data)
 {
 	FlCallbackData *cb_data = data;
 
@@ -190,13 +190,13 @@ fl_callback_data_free(gpointer data)
 }
 
 static void
-fl_callback_data_closure_free(gpointer data, GClosure *closure)
+fl_notifier_callback_data_closure_free(gpointer data, GClosure *closure)
 {
-	fl_callback_data_free(data);
+	fl_notifier_callback_data_free(data);
 }
 
 static FlCallbackData *
-fl_callback_data_new(FlWorker *w, guint handle, const gchar *key)
+fl_notifier_callback_data_new(FlWorker *w, guint handle, const gchar *key)
 {
 	FlCallbackData *cb_data = g_new0(FlCallbackData, 1);
 
@@ -210,7 +210,7 @@ fl_callback_data_new(FlWorker *w, guint handle, const gchar *key)
 /* worker thread */
 
 static gboolean
-fl_worker_may_call(FlWorker *w)
+fl_notifier_worker_may_call(FlWorker *w)
 {
 	gboolean ok;
 
@@ -221,7 +221,7 @@ fl_worker_may_call(FlWorker *w)
 }
 
 static gboolean
-fl_worker_has_cap(FlWorker *w, const gchar *cap)
+fl_notifier_worker_has_cap(FlWorker *w, const gchar *cap)
 {
 	return w->caps != NULL && g_strv_contains((const gchar *const *)w->caps, cap);
 }
@@ -257,7 +257,7 @@ fl_notifier_event_cb(gpointer user_data)
 }
 
 static FlEvent *
-fl_worker_event_new(FlWorker *w, FlEventKind kind, guint handle)
+fl_notifier_worker_event_new(FlWorker *w, FlEventKind kind, guint handle)
 {
 	FlEvent *event = g_new0(FlEvent, 1);
 
@@ -269,24 +269,24 @@ fl_worker_event_new(FlWorker *w, FlEventKind kind, guint handle)
 
 /* only while w->ctx is the thread-default context: invoke then always queues on the owner */
 static void
-fl_worker_emit(FlWorker *w, FlEvent *event)
+fl_notifier_worker_emit(FlWorker *w, FlEvent *event)
 {
 	g_main_context_invoke_full(w->shared->owner_ctx, G_PRIORITY_DEFAULT, fl_notifier_event_cb,
-				   event, fl_event_free);
+				   event, fl_notifier_event_free);
 }
 
 static void
-fl_worker_emit_server_changed(FlWorker *w, gboolean available)
+fl_notifier_worker_emit_server_changed(FlWorker *w, gboolean available)
 {
-	FlEvent *event = fl_worker_event_new(w, FL_EVENT_SERVER_CHANGED, 0);
+	FlEvent *event = fl_notifier_worker_event_new(w, FL_EVENT_SERVER_CHANGED, 0);
 
 	event->available = available;
 	event->caps = available ? g_strdupv(w->caps) : NULL;
-	fl_worker_emit(w, event);
+	fl_notifier_worker_emit(w, event);
 }
 
 static void
-fl_entry_drop_notification(FlEntry *entry)
+fl_notifier_entry_drop_notification(FlEntry *entry)
 {
 	if (entry->notification == NULL)
 		return;
@@ -296,17 +296,17 @@ fl_entry_drop_notification(FlEntry *entry)
 }
 
 static void
-fl_entry_free(gpointer data)
+fl_notifier_entry_free(gpointer data)
 {
 	FlEntry *entry = data;
 
-	fl_entry_drop_notification(entry);
-	g_clear_pointer(&entry->pending, fl_post_free);
+	fl_notifier_entry_drop_notification(entry);
+	g_clear_pointer(&entry->pending, fl_notifier_post_free);
 	g_free(entry);
 }
 
 static FlEntry *
-fl_worker_ensure_entry(FlWorker *w, guint handle)
+fl_notifier_worker_ensure_entry(FlWorker *w, guint handle)
 {
 	FlEntry *entry = g_hash_table_lookup(w->entries, GUINT_TO_POINTER(handle));
 
@@ -319,14 +319,14 @@ fl_worker_ensure_entry(FlWorker *w, guint handle)
 }
 
 static void
-fl_worker_forget_entry_if_empty(FlWorker *w, FlEntry *entry)
+fl_notifier_worker_forget_entry_if_empty(FlWorker *w, FlEntry *entry)
 {
 	if (entry->notification == NULL && entry->pending == NULL)
 		g_hash_table_remove(w->entries, GUINT_TO_POINTER(entry->handle));
 }
 
 static void
-fl_worker_action_cb(NotifyNotification *n, char *action, gpointer user_data)
+fl_notifier_worker_action_cb(NotifyNotification *n, char *action, gpointer user_data)
 {
 	FlCallbackData *cb_data = user_data;
 	FlWorker *w = cb_data->worker;
@@ -336,13 +336,13 @@ fl_worker_action_cb(NotifyNotification *n, char *action, gpointer user_data)
 	/* a callback from an object we already let go of (closed, replaced server) is stale */
 	if (entry == NULL || entry->notification != n)
 		return;
-	event = fl_worker_event_new(w, FL_EVENT_ACTION_INVOKED, cb_data->handle);
+	event = fl_notifier_worker_event_new(w, FL_EVENT_ACTION_INVOKED, cb_data->handle);
 	event->key = g_strdup(cb_data->key);
-	fl_worker_emit(w, event);
+	fl_notifier_worker_emit(w, event);
 }
 
 static void
-fl_worker_closed_cb(NotifyNotification *n, gpointer user_data)
+fl_notifier_worker_closed_cb(NotifyNotification *n, gpointer user_data)
 {
 	FlCallbackData *cb_data = user_data;
 	FlWorker *w = cb_data->worker;
@@ -353,14 +353,14 @@ fl_worker_closed_cb(NotifyNotification *n, gpointer user_data)
 	if (entry == NULL || entry->notification != n)
 		return;
 	reason = notify_notification_get_closed_reason(n);
-	event = fl_worker_event_new(w, FL_EVENT_CLOSED, cb_data->handle);
+	event = fl_notifier_worker_event_new(w, FL_EVENT_CLOSED, cb_data->handle);
 	event->reason = reason > 0 ? (guint)reason : 0;
 
 	/* libnotify 0.8.1 never emits "closed" twice on one object: a later post needs a new one;
 	 * libnotify holds a reference during the emission, so dropping ours here is safe */
-	fl_entry_drop_notification(entry);
-	fl_worker_forget_entry_if_empty(w, entry);
-	fl_worker_emit(w, event);
+	fl_notifier_entry_drop_notification(entry);
+	fl_notifier_worker_forget_entry_if_empty(w, entry);
+	fl_notifier_worker_emit(w, event);
 }
 
 /* errors after which the same content may succeed later, so it stays queued */
@@ -392,10 +392,10 @@ fl_notifier_urgency(FlNotifierUrgency urgency)
 }
 
 static gboolean
-fl_worker_fill(FlWorker *w, guint handle, NotifyNotification *n, const FlPost *post)
+fl_notifier_worker_fill(FlWorker *w, guint handle, NotifyNotification *n, const FlPost *post)
 {
 	/* libnotify sends actions whatever the server says (pitfall 3) */
-	gboolean with_actions = fl_worker_has_cap(w, "actions") && post->actions != NULL &&
+	gboolean with_actions = fl_notifier_worker_has_cap(w, "actions") && post->actions != NULL &&
 				post->actions[0] != NULL;
 
 	notify_notification_set_app_name(n, w->app_name);
@@ -408,9 +408,10 @@ fl_worker_fill(FlWorker *w, guint handle, NotifyNotification *n, const FlPost *p
 		for (guint i = 0; post->actions[i] != NULL && post->actions[i + 1] != NULL;
 		     i += 2) {
 			notify_notification_add_action(
-				n, post->actions[i], post->actions[i + 1], fl_worker_action_cb,
-				fl_callback_data_new(w, handle, post->actions[i]),
-				fl_callback_data_free);
+				n, post->actions[i], post->actions[i + 1],
+				fl_notifier_worker_action_cb,
+				fl_notifier_callback_data_new(w, handle, post->actions[i]),
+				fl_notifier_callback_data_free);
 		}
 		/* GNOME destroys non-resident notifications after an action; we update ours */
 		notify_notification_set_hint(n, "resident", g_variant_new_boolean(TRUE));
@@ -423,7 +424,7 @@ fl_worker_fill(FlWorker *w, guint handle, NotifyNotification *n, const FlPost *p
 
 /* FALSE when flushing should stop for now (quitting, or the server did not answer) */
 static gboolean
-fl_worker_show(FlWorker *w, FlEntry *entry)
+fl_notifier_worker_show(FlWorker *w, FlEntry *entry)
 {
 	g_autoptr(FlPost) post = g_steal_pointer(&entry->pending);
 	g_autoptr(GError) error = NULL;
@@ -432,11 +433,11 @@ fl_worker_show(FlWorker *w, FlEntry *entry)
 	const gchar *body;
 	gboolean with_actions;
 
-	if (!fl_worker_may_call(w)) {
+	if (!fl_notifier_worker_may_call(w)) {
 		entry->pending = g_steal_pointer(&post);
 		return FALSE;
 	}
-	body = fl_worker_has_cap(w, "body-markup") ? post->body_markup : post->body_plain;
+	body = fl_notifier_worker_has_cap(w, "body-markup") ? post->body_markup : post->body_plain;
 	if (n == NULL) {
 		fresh = notify_notification_new(post->summary, body, NULL);
 		n = fresh;
@@ -445,7 +446,7 @@ fl_worker_show(FlWorker *w, FlEntry *entry)
 		notify_notification_clear_actions(n);
 		notify_notification_clear_hints(n);
 	}
-	with_actions = fl_worker_fill(w, entry->handle, n, post);
+	with_actions = fl_notifier_worker_fill(w, entry->handle, n, post);
 
 	if (!notify_notification_show(n, &error)) {
 		g_clear_object(&fresh);
@@ -456,18 +457,18 @@ fl_worker_show(FlWorker *w, FlEntry *entry)
 		}
 		g_warning("notification server rejected notification %u: %s", entry->handle,
 			  error->message);
-		fl_worker_forget_entry_if_empty(w, entry);
+		fl_notifier_worker_forget_entry_if_empty(w, entry);
 		return TRUE;
 	}
 	if (fresh != NULL) {
 		entry->notification = fresh;
-		entry->closed_id =
-			g_signal_connect_data(fresh, "closed", G_CALLBACK(fl_worker_closed_cb),
-					      fl_callback_data_new(w, entry->handle, NULL),
-					      fl_callback_data_closure_free, 0);
+		entry->closed_id = g_signal_connect_data(
+			fresh, "closed", G_CALLBACK(fl_notifier_worker_closed_cb),
+			fl_notifier_callback_data_new(w, entry->handle, NULL),
+			fl_notifier_callback_data_closure_free, 0);
 	}
 	entry->has_actions = with_actions;
-	fl_worker_emit(w, fl_worker_event_new(w, FL_EVENT_POSTED, entry->handle));
+	fl_notifier_worker_emit(w, fl_notifier_worker_event_new(w, FL_EVENT_POSTED, entry->handle));
 	return TRUE;
 }
 
@@ -481,7 +482,7 @@ fl_notifier_compare_handles(gconstpointer a, gconstpointer b)
 }
 
 static void
-fl_worker_close_now(FlWorker *w, NotifyNotification *n)
+fl_notifier_worker_close_now(FlWorker *w, NotifyNotification *n)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -490,7 +491,7 @@ fl_worker_close_now(FlWorker *w, NotifyNotification *n)
 }
 
 static gboolean
-fl_worker_flush_cb(gpointer user_data)
+fl_notifier_worker_flush_cb(gpointer user_data)
 {
 	FlWorker *w = user_data;
 	g_autoptr(GList) handles = NULL;
@@ -502,9 +503,9 @@ fl_worker_flush_cb(gpointer user_data)
 	while (w->closing->len > 0) {
 		g_autoptr(GObject) n = g_ptr_array_steal_index(w->closing, 0);
 
-		if (!fl_worker_may_call(w))
+		if (!fl_notifier_worker_may_call(w))
 			return G_SOURCE_REMOVE;
-		fl_worker_close_now(w, NOTIFY_NOTIFICATION(n));
+		fl_notifier_worker_close_now(w, NOTIFY_NOTIFICATION(n));
 	}
 
 	/* handle order keeps delivery deterministic */
@@ -514,7 +515,7 @@ fl_worker_flush_cb(gpointer user_data)
 
 		if (entry == NULL || entry->pending == NULL)
 			continue;
-		if (!fl_worker_show(w, entry))
+		if (!fl_notifier_worker_show(w, entry))
 			break;
 	}
 	return G_SOURCE_REMOVE;
@@ -523,19 +524,19 @@ fl_worker_flush_cb(gpointer user_data)
 /* idle priority: requests and bus signals already queued run first, so posts coalesce and an
  * owner change is seen before anything is sent */
 static void
-fl_worker_schedule_flush(FlWorker *w)
+fl_notifier_worker_schedule_flush(FlWorker *w)
 {
 	if (w->flush != NULL)
 		return;
 	w->flush = g_idle_source_new();
 	g_source_set_priority(w->flush, G_PRIORITY_DEFAULT_IDLE);
-	g_source_set_callback(w->flush, fl_worker_flush_cb, w, NULL);
+	g_source_set_callback(w->flush, fl_notifier_worker_flush_cb, w, NULL);
 	g_source_attach(w->flush, w->ctx);
 }
 
 /* the server is gone or replaced: its ids mean nothing to the next one (pitfall 5) */
 static void
-fl_worker_cancel_retry(FlWorker *w)
+fl_notifier_worker_cancel_retry(FlWorker *w)
 {
 	if (w->retry != NULL) {
 		g_source_destroy(w->retry);
@@ -544,14 +545,14 @@ fl_worker_cancel_retry(FlWorker *w)
 }
 
 static void
-fl_worker_forget_server(FlWorker *w)
+fl_notifier_worker_forget_server(FlWorker *w)
 {
 	GHashTableIter iter;
 	gpointer value;
 
 	g_clear_pointer(&w->server_owner, g_free);
 	g_clear_pointer(&w->caps, g_strfreev);
-	fl_worker_cancel_retry(w);
+	fl_notifier_worker_cancel_retry(w);
 	w->retry_delay_s = 0;
 	w->ready = FALSE;
 	g_ptr_array_set_size(w->closing, 0);
@@ -559,42 +560,42 @@ fl_worker_forget_server(FlWorker *w)
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		FlEntry *entry = value;
 
-		fl_entry_drop_notification(entry);
+		fl_notifier_entry_drop_notification(entry);
 		if (entry->pending == NULL)
 			g_hash_table_iter_remove(&iter);
 	}
 }
 
 static void
-fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const gchar *name_owner,
-			   gpointer user_data);
+fl_notifier_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name,
+				    const gchar *name_owner, gpointer user_data);
 
 static gboolean
-fl_worker_retry_cb(gpointer user_data)
+fl_notifier_worker_retry_cb(gpointer user_data)
 {
 	FlWorker *w = user_data;
 	g_autofree gchar *owner = g_steal_pointer(&w->server_owner);
 
 	g_clear_pointer(&w->retry, g_source_unref);
 	if (owner != NULL && !w->ready)
-		fl_worker_name_appeared_cb(NULL, NULL, owner, w);
+		fl_notifier_worker_name_appeared_cb(NULL, NULL, owner, w);
 	return G_SOURCE_REMOVE;
 }
 
 /* a server that is still setting itself up gets asked again later, backing off */
 static void
-fl_worker_schedule_retry(FlWorker *w)
+fl_notifier_worker_schedule_retry(FlWorker *w)
 {
-	fl_worker_cancel_retry(w);
+	fl_notifier_worker_cancel_retry(w);
 	w->retry_delay_s = CLAMP(w->retry_delay_s * 2, 1, 60);
 	w->retry = g_timeout_source_new_seconds(w->retry_delay_s);
-	g_source_set_callback(w->retry, fl_worker_retry_cb, w, NULL);
+	g_source_set_callback(w->retry, fl_notifier_worker_retry_cb, w, NULL);
 	g_source_attach(w->retry, w->ctx);
 }
 
 static void
-fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const gchar *name_owner,
-			   gpointer user_data)
+fl_notifier_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name,
+				    const gchar *name_owner, gpointer user_data)
 {
 	FlWorker *w = user_data;
 	g_autofree gchar *server_name = NULL;
@@ -608,9 +609,9 @@ fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const
 	if (g_strcmp0(w->server_owner, name_owner) == 0)
 		return;
 	if (w->server_owner != NULL)
-		fl_worker_forget_server(w);
+		fl_notifier_worker_forget_server(w);
 	w->server_owner = g_strdup(name_owner);
-	if (!fl_worker_may_call(w))
+	if (!fl_notifier_worker_may_call(w))
 		return;
 
 	/* the server info call is the one that builds libnotify's proxy, and unlike
@@ -618,8 +619,8 @@ fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const
 	if (!notify_get_server_info(&server_name, &vendor, &version, &spec_version)) {
 		g_debug("notification server %s does not answer GetServerInformation", name_owner);
 		if (was_ready)
-			fl_worker_emit_server_changed(w, FALSE);
-		fl_worker_schedule_retry(w);
+			fl_notifier_worker_emit_server_changed(w, FALSE);
+		fl_notifier_worker_schedule_retry(w);
 		return;
 	}
 	caps = notify_get_server_caps();
@@ -633,25 +634,26 @@ fl_worker_name_appeared_cb(GDBusConnection *connection, const gchar *name, const
 	w->retry_delay_s = 0;
 	g_debug("notification server %s (%s %s, %s)", name_owner, server_name, version, vendor);
 
-	fl_worker_emit_server_changed(w, TRUE);
-	fl_worker_schedule_flush(w);
+	fl_notifier_worker_emit_server_changed(w, TRUE);
+	fl_notifier_worker_schedule_flush(w);
 }
 
 static void
-fl_worker_name_vanished_cb(GDBusConnection *connection, const gchar *name, gpointer user_data)
+fl_notifier_worker_name_vanished_cb(GDBusConnection *connection, const gchar *name,
+				    gpointer user_data)
 {
 	FlWorker *w = user_data;
 	gboolean was_ready = w->ready;
 
 	if (w->server_owner == NULL)
 		return;
-	fl_worker_forget_server(w);
+	fl_notifier_worker_forget_server(w);
 	if (was_ready)
-		fl_worker_emit_server_changed(w, FALSE);
+		fl_notifier_worker_emit_server_changed(w, FALSE);
 }
 
 static void
-fl_worker_watch_freed_cb(gpointer user_data)
+fl_notifier_worker_watch_freed_cb(gpointer user_data)
 {
 	FlWorker *w = user_data;
 
@@ -659,45 +661,45 @@ fl_worker_watch_freed_cb(gpointer user_data)
 }
 
 static gboolean
-fl_worker_request_cb(gpointer user_data)
+fl_notifier_worker_request_cb(gpointer user_data)
 {
 	FlRequest *request = user_data;
 	FlWorker *w = request->worker;
 	FlEntry *entry;
 
 	if (request->post != NULL) {
-		entry = fl_worker_ensure_entry(w, request->handle);
-		g_clear_pointer(&entry->pending, fl_post_free);
+		entry = fl_notifier_worker_ensure_entry(w, request->handle);
+		g_clear_pointer(&entry->pending, fl_notifier_post_free);
 		entry->pending = g_steal_pointer(&request->post);
-		fl_worker_schedule_flush(w);
+		fl_notifier_worker_schedule_flush(w);
 		return G_SOURCE_REMOVE;
 	}
 
 	entry = g_hash_table_lookup(w->entries, GUINT_TO_POINTER(request->handle));
 	if (entry == NULL)
 		return G_SOURCE_REMOVE;
-	g_clear_pointer(&entry->pending, fl_post_free);
+	g_clear_pointer(&entry->pending, fl_notifier_post_free);
 	if (entry->notification != NULL) {
 		/* a close is our own doing, not reported as "closed"; a later post makes a
 		 * new notification */
 		g_clear_signal_handler(&entry->closed_id, entry->notification);
 		g_ptr_array_add(w->closing, g_steal_pointer(&entry->notification));
 		entry->has_actions = FALSE;
-		fl_worker_schedule_flush(w);
+		fl_notifier_worker_schedule_flush(w);
 	}
-	fl_worker_forget_entry_if_empty(w, entry);
+	fl_notifier_worker_forget_entry_if_empty(w, entry);
 	return G_SOURCE_REMOVE;
 }
 
 static gboolean
-fl_worker_quit_cb(gpointer user_data)
+fl_notifier_worker_quit_cb(gpointer user_data)
 {
 	g_main_loop_quit(user_data);
 	return G_SOURCE_REMOVE;
 }
 
 static gboolean
-fl_worker_drain_timeout_cb(gpointer user_data)
+fl_notifier_worker_drain_timeout_cb(gpointer user_data)
 {
 	gboolean *timed_out = user_data;
 
@@ -706,7 +708,7 @@ fl_worker_drain_timeout_cb(gpointer user_data)
 }
 
 static void
-fl_worker_start(FlWorker *w)
+fl_notifier_worker_start(FlWorker *w)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -723,12 +725,12 @@ fl_worker_start(FlWorker *w)
 	/* never auto-start: an activatable server that crashes would be started again and again */
 	w->watch_id = g_bus_watch_name_on_connection(
 		w->bus, FL_NOTIFIER_BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
-		fl_worker_name_appeared_cb, fl_worker_name_vanished_cb, w,
-		fl_worker_watch_freed_cb);
+		fl_notifier_worker_name_appeared_cb, fl_notifier_worker_name_vanished_cb, w,
+		fl_notifier_worker_watch_freed_cb);
 }
 
 static void
-fl_worker_stop(FlWorker *w)
+fl_notifier_worker_stop(FlWorker *w)
 {
 	GHashTableIter iter;
 	gpointer value;
@@ -740,7 +742,7 @@ fl_worker_stop(FlWorker *w)
 		g_source_destroy(w->flush);
 		g_clear_pointer(&w->flush, g_source_unref);
 	}
-	fl_worker_cancel_retry(w);
+	fl_notifier_worker_cancel_retry(w);
 	if (w->watch_id != 0)
 		g_bus_unwatch_name(w->watch_id);
 	else
@@ -752,13 +754,13 @@ fl_worker_stop(FlWorker *w)
 	courtesy = w->ready && !w->shared->detached;
 	g_mutex_unlock(&w->shared->mutex);
 	for (guint i = 0; courtesy && i < w->closing->len; i++)
-		fl_worker_close_now(w, g_ptr_array_index(w->closing, i));
+		fl_notifier_worker_close_now(w, g_ptr_array_index(w->closing, i));
 	g_hash_table_iter_init(&iter, w->entries);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		FlEntry *entry = value;
 
 		if (courtesy && entry->notification != NULL && entry->has_actions)
-			fl_worker_close_now(w, entry->notification);
+			fl_notifier_worker_close_now(w, entry->notification);
 	}
 
 	/* drop our objects before notify_uninit(): disposing one afterwards would make
@@ -773,7 +775,7 @@ fl_worker_stop(FlWorker *w)
 	/* let the name watch and the proxy's subscriptions release the connection here, or
 	 * their idle callbacks would die with the context and leak it */
 	timeout = g_timeout_source_new(FL_NOTIFIER_DRAIN_MSEC);
-	g_source_set_callback(timeout, fl_worker_drain_timeout_cb, &timed_out, NULL);
+	g_source_set_callback(timeout, fl_notifier_worker_drain_timeout_cb, &timed_out, NULL);
 	g_source_attach(timeout, w->ctx);
 	while (!w->watch_freed && !timed_out)
 		g_main_context_iteration(w->ctx, TRUE);
@@ -784,7 +786,7 @@ fl_worker_stop(FlWorker *w)
 }
 
 static void
-fl_worker_free(FlWorker *w)
+fl_notifier_worker_free(FlWorker *w)
 {
 	g_hash_table_unref(w->entries);
 	g_ptr_array_unref(w->closing);
@@ -799,7 +801,7 @@ fl_worker_free(FlWorker *w)
 }
 
 static gpointer
-fl_worker_thread(gpointer data)
+fl_notifier_worker_thread(gpointer data)
 {
 	FlWorker *w = data;
 	gboolean quitting;
@@ -812,9 +814,9 @@ fl_worker_thread(gpointer data)
 	quitting = w->shared->quitting;
 	g_mutex_unlock(&w->shared->mutex);
 	if (!quitting) {
-		fl_worker_start(w);
+		fl_notifier_worker_start(w);
 		g_main_loop_run(w->loop);
-		fl_worker_stop(w);
+		fl_notifier_worker_stop(w);
 	}
 	g_mutex_unlock(&fl_notifier_libnotify_lock);
 
@@ -825,7 +827,7 @@ fl_worker_thread(gpointer data)
 	g_cond_signal(&w->shared->cond);
 	g_mutex_unlock(&w->shared->mutex);
 
-	fl_worker_free(w);
+	fl_notifier_worker_free(w);
 	return NULL;
 }
 
@@ -840,8 +842,9 @@ fl_notifier_queue(FlNotifier *self, guint handle, FlPost *post)
 	request->worker = self->worker;
 	request->handle = handle;
 	request->post = post;
-	g_main_context_invoke_full(self->worker_ctx, G_PRIORITY_DEFAULT, fl_worker_request_cb,
-				   request, fl_request_free);
+	g_main_context_invoke_full(self->worker_ctx, G_PRIORITY_DEFAULT,
+				   fl_notifier_worker_request_cb, request,
+				   fl_notifier_request_free);
 }
 
 static gboolean
@@ -944,7 +947,7 @@ fl_notifier_stop_worker(FlNotifier *self)
 	g_mutex_unlock(&shared->mutex);
 
 	/* a source rather than g_main_loop_quit(): it cannot be lost before the loop runs */
-	g_main_context_invoke_full(self->worker_ctx, G_PRIORITY_HIGH, fl_worker_quit_cb,
+	g_main_context_invoke_full(self->worker_ctx, G_PRIORITY_HIGH, fl_notifier_worker_quit_cb,
 				   g_main_loop_ref(self->worker_loop),
 				   (GDestroyNotify)g_main_loop_unref);
 
@@ -997,15 +1000,16 @@ fl_notifier_constructed(GObject *object)
 	w->loop = g_main_loop_ref(self->worker_loop);
 	w->app_name = g_strdup(self->app_name);
 	w->desktop_entry = g_strdup(self->desktop_entry);
-	w->entries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, fl_entry_free);
+	w->entries =
+		g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, fl_notifier_entry_free);
 	w->closing = g_ptr_array_new_with_free_func(g_object_unref);
 	self->worker = w;
 
-	self->thread = g_thread_try_new("fl-notifier", fl_worker_thread, w, &error);
+	self->thread = g_thread_try_new("fl-notifier", fl_notifier_worker_thread, w, &error);
 	if (self->thread == NULL) {
 		g_warning("cannot start the notification thread: %s", error->message);
 		self->worker = NULL;
-		fl_worker_free(w);
+		fl_notifier_worker_free(w);
 	}
 }
 

@@ -311,7 +311,7 @@ fl_placement_local_spawn_finish(FlPlacement *placement, GAsyncResult *res, GErro
 /* ------------------------------------------------------------------ adopt */
 
 static gint
-fl_pidfd_open(gint pid)
+fl_placement_local_pidfd_open(gint pid)
 {
 	return (gint)syscall(SYS_pidfd_open, pid, 0);
 }
@@ -367,7 +367,7 @@ fl_placement_local_adopt_started(FlPlacementLocal *self, JsonObject *started)
 		fl_placement_local_runner_gone(self);
 		return;
 	}
-	self->pidfd = fl_pidfd_open((gint)pid);
+	self->pidfd = fl_placement_local_pidfd_open((gint)pid);
 	if (self->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
 		/* no pidfds here (a kernel before 5.3, a seccomp filter, valgrind): look at the
 		 * runner once in a while instead; it is not our child, so nothing else tells */

@@ -198,7 +198,7 @@ typedef struct {
 } FlSlurmEndCtx;
 
 static void
-fl_slurm_end_ctx_free(FlSlurmEndCtx *ctx)
+fl_placement_slurm_end_ctx_free(FlSlurmEndCtx *ctx)
 {
 	g_object_unref(ctx->self);
 	g_free(ctx->reason);
@@ -215,7 +215,7 @@ fl_placement_slurm_report(FlSlurmEndCtx *ctx)
 	g_debug("session %u: job on %s ended", fl_placement_get_session_id(FL_PLACEMENT(self)),
 		fl_placement_get_name(FL_PLACEMENT(self)));
 	fl_placement_emit_ended(FL_PLACEMENT(self), &ctx->end);
-	fl_slurm_end_ctx_free(ctx);
+	fl_placement_slurm_end_ctx_free(ctx);
 }
 
 static void

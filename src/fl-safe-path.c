@@ -75,7 +75,7 @@ fl_safe_path_parse(const gchar *root, const gchar *path, FlSafePath *p, GError *
 }
 
 static gboolean
-fl_safe_set_errno(const FlSafePath *p, gint errsv, GError **error)
+fl_safe_path_set_errno(const FlSafePath *p, gint errsv, GError **error)
 {
 	if (errsv == ELOOP || errsv == EXDEV) {
 		/* EXDEV: openat2 saw the path leave the root */
@@ -91,7 +91,7 @@ fl_safe_set_errno(const FlSafePath *p, gint errsv, GError **error)
 #ifdef SYS_openat2
 /* the whole directory part in one call; -1 with errno ENOSYS when the kernel cannot */
 static gint
-fl_safe_openat2_dir(gint root_fd, const FlSafePath *p)
+fl_safe_path_openat2_dir(gint root_fd, const FlSafePath *p)
 {
 	struct open_how how = {0};
 	g_autofree gchar *dir = NULL;
@@ -109,7 +109,7 @@ fl_safe_openat2_dir(gint root_fd, const FlSafePath *p)
 
 /* the directory holding @p's file, as a descriptor, or -1 with @error set */
 static gint
-fl_safe_open_parent(const gchar *root, const FlSafePath *p, gboolean make_dirs, GError **error)
+fl_safe_path_open_parent(const gchar *root, const FlSafePath *p, gboolean make_dirs, GError **error)
 {
 	gint fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -123,7 +123,7 @@ fl_safe_open_parent(const gchar *root, const FlSafePath *p, gboolean make_dirs, 
 #ifdef SYS_openat2
 	/* the tests take the walk too, as on kernels before 5.6 */
 	if (g_getenv("FL_TEST_NO_OPENAT2") == NULL) {
-		gint dir_fd = fl_safe_openat2_dir(fd, p);
+		gint dir_fd = fl_safe_path_openat2_dir(fd, p);
 		gint errsv = errno;
 
 		if (dir_fd >= 0) {
@@ -134,7 +134,7 @@ fl_safe_open_parent(const gchar *root, const FlSafePath *p, gboolean make_dirs, 
 		if (errsv != ENOSYS && errsv != EPERM && errsv != E2BIG &&
 		    !(errsv == ENOENT && make_dirs)) {
 			close(fd);
-			fl_safe_set_errno(p, errsv, error);
+			fl_safe_path_set_errno(p, errsv, error);
 			return -1;
 		}
 	}
@@ -165,7 +165,7 @@ fl_safe_open_parent(const gchar *root, const FlSafePath *p, gboolean make_dirs, 
 			    S_ISLNK(st.st_mode))
 				errsv = ELOOP;
 			close(fd);
-			fl_safe_set_errno(p, errsv, error);
+			fl_safe_path_set_errno(p, errsv, error);
 			return -1;
 		}
 		close(fd);
@@ -190,7 +190,7 @@ fl_safe_open(const gchar *root, const gchar *path, gint flags, mode_t mode, gboo
 
 	if (!fl_safe_path_parse(root, path, &p, error))
 		return -1;
-	dir_fd = fl_safe_open_parent(root, &p, make_dirs, error);
+	dir_fd = fl_safe_path_open_parent(root, &p, make_dirs, error);
 	if (dir_fd < 0)
 		return -1;
 	/* O_NONBLOCK: a FIFO planted there must not hang the caller in open() */
@@ -198,7 +198,7 @@ fl_safe_open(const gchar *root, const gchar *path, gint flags, mode_t mode, gboo
 	errsv = errno;
 	close(dir_fd);
 	if (fd < 0) {
-		fl_safe_set_errno(&p, errsv, error);
+		fl_safe_path_set_errno(&p, errsv, error);
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -213,7 +213,7 @@ fl_safe_open(const gchar *root, const gchar *path, gint flags, mode_t mode, gboo
 }
 
 static gboolean
-fl_safe_write_all(gint fd, const gchar *data, gsize len)
+fl_safe_path_write_all(gint fd, const gchar *data, gsize len)
 {
 	while (len > 0) {
 		gssize n = write(fd, data, len);
@@ -247,7 +247,7 @@ fl_safe_write_file(const gchar *root, const gchar *path, const gchar *contents, 
 		len = (gssize)strlen(contents);
 	if (!fl_safe_path_parse(root, path, &p, error))
 		return FALSE;
-	dir_fd = fl_safe_open_parent(root, &p, make_dirs, error);
+	dir_fd = fl_safe_path_open_parent(root, &p, make_dirs, error);
 	if (dir_fd < 0)
 		return FALSE;
 	for (guint attempt = 0; fd < 0 && attempt < 100; attempt++) {
@@ -261,7 +261,7 @@ fl_safe_write_file(const gchar *root, const gchar *path, const gchar *contents, 
 	if (fd < 0)
 		goto fail;
 	/* the mode asked for, whatever the umask says */
-	if (fchmod(fd, mode) != 0 || !fl_safe_write_all(fd, contents, (gsize)len) ||
+	if (fchmod(fd, mode) != 0 || !fl_safe_path_write_all(fd, contents, (gsize)len) ||
 	    (durable && fsync(fd) != 0))
 		goto fail_unlink;
 	if (close(fd) != 0) {

@@ -5,23 +5,23 @@
 
 #include "fl-util.h"
 
-static const gchar *const fl_state_names[] = {"queued", "running",   "blocked",    "done",
-					      "failed", "cancelled", "interrupted"};
-static const gchar *const fl_review_names[] = {"none", "pending", "approved", "rejected",
-					       "reverted"};
+static const gchar *const fl_session_data_state_names[] = {
+	"queued", "running", "blocked", "done", "failed", "cancelled", "interrupted"};
+static const gchar *const fl_session_data_review_names[] = {"none", "pending", "approved",
+							    "rejected", "reverted"};
 
 const gchar *
 fl_state_to_string(FlState state)
 {
 	g_return_val_if_fail(state <= FL_STATE_INTERRUPTED, "interrupted");
-	return fl_state_names[state];
+	return fl_session_data_state_names[state];
 }
 
 gboolean
 fl_state_from_string(const gchar *s, FlState *state)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(fl_state_names); i++) {
-		if (g_strcmp0(s, fl_state_names[i]) == 0) {
+	for (guint i = 0; i < G_N_ELEMENTS(fl_session_data_state_names); i++) {
+		if (g_strcmp0(s, fl_session_data_state_names[i]) == 0) {
 			*state = (FlState)i;
 			return TRUE;
 		}
@@ -33,14 +33,14 @@ const gchar *
 fl_review_to_string(FlReview review)
 {
 	g_return_val_if_fail(review <= FL_REVIEW_REVERTED, "none");
-	return fl_review_names[review];
+	return fl_session_data_review_names[review];
 }
 
 gboolean
 fl_review_from_string(const gchar *s, FlReview *review)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(fl_review_names); i++) {
-		if (g_strcmp0(s, fl_review_names[i]) == 0) {
+	for (guint i = 0; i < G_N_ELEMENTS(fl_session_data_review_names); i++) {
+		if (g_strcmp0(s, fl_session_data_review_names[i]) == 0) {
 			*review = (FlReview)i;
 			return TRUE;
 		}
@@ -48,21 +48,21 @@ fl_review_from_string(const gchar *s, FlReview *review)
 	return FALSE;
 }
 
-static const gchar *const fl_verify_names[] = {NULL, "pass", "fail", "timeout"};
+static const gchar *const fl_session_data_verify_names[] = {NULL, "pass", "fail", "timeout"};
 
 const gchar *
 fl_verify_to_string(FlVerify verify)
 {
 	g_return_val_if_fail(verify <= FL_VERIFY_TIMEOUT, NULL);
-	return fl_verify_names[verify];
+	return fl_session_data_verify_names[verify];
 }
 
 gboolean
 fl_verify_from_string(const gchar *s, FlVerify *verify)
 {
 	*verify = FL_VERIFY_NONE;
-	for (guint i = 1; s != NULL && i < G_N_ELEMENTS(fl_verify_names); i++) {
-		if (g_strcmp0(s, fl_verify_names[i]) == 0) {
+	for (guint i = 1; s != NULL && i < G_N_ELEMENTS(fl_session_data_verify_names); i++) {
+		if (g_strcmp0(s, fl_session_data_verify_names[i]) == 0) {
 			*verify = (FlVerify)i;
 			return TRUE;
 		}
@@ -70,21 +70,21 @@ fl_verify_from_string(const gchar *s, FlVerify *verify)
 	return FALSE;
 }
 
-static const gchar *const fl_ledger_event_names[] = {
+static const gchar *const fl_session_data_ledger_event_names[] = {
 	FL_LEDGER_EVENT_BLOCKED_NAME, FL_LEDGER_EVENT_DRAFT_NAME, FL_LEDGER_EVENT_FAILED_NAME};
 
 const gchar *
 fl_ledger_event_to_string(FlLedgerEvent event)
 {
 	g_return_val_if_fail(event <= FL_LEDGER_EVENT_FAILED, FL_LEDGER_EVENT_FAILED_NAME);
-	return fl_ledger_event_names[event];
+	return fl_session_data_ledger_event_names[event];
 }
 
 gboolean
 fl_ledger_event_from_string(const gchar *s, FlLedgerEvent *event)
 {
-	for (guint i = 0; i < G_N_ELEMENTS(fl_ledger_event_names); i++) {
-		if (g_strcmp0(s, fl_ledger_event_names[i]) == 0) {
+	for (guint i = 0; i < G_N_ELEMENTS(fl_session_data_ledger_event_names); i++) {
+		if (g_strcmp0(s, fl_session_data_ledger_event_names[i]) == 0) {
 			*event = (FlLedgerEvent)i;
 			return TRUE;
 		}

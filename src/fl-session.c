@@ -258,7 +258,7 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static guint
-fl_dir_count_entries(const gchar *path)
+fl_session_dir_count_entries(const gchar *path)
 {
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
 	guint n = 0;
@@ -292,7 +292,7 @@ fl_session_make_draft(FlSession *self)
 		return;
 	}
 	/* a scratch session's draft is what it left in its directory */
-	n = fl_dir_count_entries(d->worktree);
+	n = fl_session_dir_count_entries(d->worktree);
 	g_free(d->diffstat);
 	d->diffstat =
 		n > 0 ? g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%u file", "%u files", n), n)

@@ -27,7 +27,7 @@ fl_now(void)
  * looks it up once and a change of the system's zone still shows a second later.
  */
 static GTimeZone *
-fl_time_zone_local(void)
+fl_util_time_zone_local(void)
 {
 	static GMutex lock;
 	static GTimeZone *zone = NULL; /* (owned) */
@@ -59,7 +59,7 @@ fl_time_iso8601(gint64 usec)
 	utc = g_date_time_new_from_unix_utc(usec / G_USEC_PER_SEC);
 	if (utc == NULL)
 		return NULL;
-	zone = fl_time_zone_local();
+	zone = fl_util_time_zone_local();
 	dt = g_date_time_to_timezone(utc, zone);
 	if (dt == NULL)
 		return NULL;

@@ -52,10 +52,10 @@ fl_draft_info_free(FlDraftInfo *info)
 /* messages */
 
 static GError *
-fl_error_new(FlError code, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
+fl_worktree_error_new(FlError code, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
 
 static GError *
-fl_error_new(FlError code, const gchar *format, ...)
+fl_worktree_error_new(FlError code, const gchar *format, ...)
 {
 	va_list args;
 	g_autofree gchar *msg = NULL;
@@ -71,7 +71,7 @@ fl_error_new(FlError code, const gchar *format, ...)
 
 /* splits NUL-separated git output (-z) into its non-empty fields */
 static GPtrArray *
-fl_split_z(const gchar *buf, gsize len)
+fl_worktree_split_z(const gchar *buf, gsize len)
 {
 	GPtrArray *fields = g_ptr_array_new_with_free_func(g_free);
 	gsize start = 0;
@@ -87,7 +87,7 @@ fl_split_z(const gchar *buf, gsize len)
 }
 
 static gchar *
-fl_names_join(GPtrArray *names)
+fl_worktree_names_join(GPtrArray *names)
 {
 	GString *str = g_string_new(NULL);
 
@@ -117,7 +117,7 @@ typedef struct {
 } FlRun;
 
 static void
-fl_run_free(FlRun *run)
+fl_worktree_run_free(FlRun *run)
 {
 	if (run == NULL)
 		return;
@@ -125,10 +125,10 @@ fl_run_free(FlRun *run)
 	g_free(run->err);
 	g_free(run);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlRun, fl_run_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlRun, fl_worktree_run_free)
 
 static gchar *
-fl_bytes_to_str(GBytes *bytes, gsize *len_out)
+fl_worktree_bytes_to_str(GBytes *bytes, gsize *len_out)
 {
 	gsize len = 0;
 	gchar *data = NULL;
@@ -144,14 +144,14 @@ fl_bytes_to_str(GBytes *bytes, gsize *len_out)
 
 /* stdout without the trailing newline git prints after one value */
 static gchar *
-fl_run_line(const FlRun *run)
+fl_worktree_run_line(const FlRun *run)
 {
 	return g_strchomp(g_strdup(run->out));
 }
 
 /* git's own reason for failing, on one line, without its "fatal: " decoration */
 static gchar *
-fl_run_reason(const FlRun *run)
+fl_worktree_run_reason(const FlRun *run)
 {
 	g_auto(GStrv) lines = g_strsplit(run->err, "\n", -1);
 	const gchar *prefixes[] = {"fatal: ", "error: ", NULL};
@@ -176,23 +176,23 @@ fl_run_reason(const FlRun *run)
 }
 
 static GError *
-fl_run_error(const FlRun *run, FlError code, const gchar *what)
+fl_worktree_run_error(const FlRun *run, FlError code, const gchar *what)
 {
-	g_autofree gchar *reason = fl_run_reason(run);
+	g_autofree gchar *reason = fl_worktree_run_reason(run);
 
-	return fl_error_new(code, "%s: %s", what, reason);
+	return fl_worktree_error_new(code, "%s: %s", what, reason);
 }
 
 static void
-fl_run_debug(const FlRun *run, const gchar *what)
+fl_worktree_run_debug(const FlRun *run, const gchar *what)
 {
-	g_autofree gchar *reason = fl_run_reason(run);
+	g_autofree gchar *reason = fl_worktree_run_reason(run);
 
 	g_debug("%s: %s", what, reason);
 }
 
 static void
-fl_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GSubprocess *proc = G_SUBPROCESS(source);
 	g_autoptr(GTask) task = user_data;
@@ -208,23 +208,23 @@ fl_run_communicate_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	run->status = g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
-	run->out = fl_bytes_to_str(g_steal_pointer(&out), &run->out_len);
-	run->err = fl_bytes_to_str(g_steal_pointer(&err), NULL);
-	g_task_return_pointer(task, g_steal_pointer(&run), (GDestroyNotify)fl_run_free);
+	run->out = fl_worktree_bytes_to_str(g_steal_pointer(&out), &run->out_len);
+	run->err = fl_worktree_bytes_to_str(g_steal_pointer(&err), NULL);
+	g_task_return_pointer(task, g_steal_pointer(&run), (GDestroyNotify)fl_worktree_run_free);
 }
 
 /* runs @argv with @env and @input (nullable) on stdin, collecting stdout and stderr;
  * finishes with an FlRun */
 static void
-fl_run_async(const gchar *const *argv, gchar **env, GBytes *input, GCancellable *cancellable,
-	     GAsyncReadyCallback callback, gpointer user_data)
+fl_worktree_run_async(const gchar *const *argv, gchar **env, GBytes *input,
+		      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 
-	g_task_set_source_tag(task, fl_run_async);
+	g_task_set_source_tag(task, fl_worktree_run_async);
 	/* every descriptor the daemon opens is close-on-exec, so inheriting them is safe, and
 	 * it lets GLib posix_spawn() git instead of forking the whole daemon for each run */
 	launcher = g_subprocess_launcher_new(
@@ -234,16 +234,17 @@ fl_run_async(const gchar *const *argv, gchar **env, GBytes *input, GCancellable 
 	g_subprocess_launcher_set_environ(launcher, env);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot run %s: %s"),
-						       argv[0], error->message));
+		g_task_return_error(task,
+				    fl_worktree_error_new(FL_ERROR_FAILED, _("cannot run %s: %s"),
+							  argv[0], error->message));
 		return;
 	}
-	g_subprocess_communicate_async(proc, input, cancellable, fl_run_communicate_cb,
+	g_subprocess_communicate_async(proc, input, cancellable, fl_worktree_run_communicate_cb,
 				       g_steal_pointer(&task));
 }
 
 static FlRun *
-fl_run_finish(GAsyncResult *res, GError **error)
+fl_worktree_run_finish(GAsyncResult *res, GError **error)
 {
 	return g_task_propagate_pointer(G_TASK(res), error);
 }
@@ -263,8 +264,8 @@ typedef struct {
 } FlGitWhere;
 
 static void
-fl_git_valist(const FlGitWhere *where, gchar **env, GCancellable *cancellable,
-	      GAsyncReadyCallback callback, gpointer user_data, va_list args)
+fl_worktree_git_valist(const FlGitWhere *where, gchar **env, GCancellable *cancellable,
+		       GAsyncReadyCallback callback, gpointer user_data, va_list args)
 {
 	g_autoptr(GPtrArray) argv = fl_git_argv_new(where->dir, where->git_dir, where->work_tree);
 	g_auto(GStrv) default_env = NULL;
@@ -275,85 +276,87 @@ fl_git_valist(const FlGitWhere *where, gchar **env, GCancellable *cancellable,
 	g_ptr_array_add(argv, NULL);
 	if (env == NULL)
 		env = default_env = fl_git_environ(NULL, NULL);
-	fl_run_async((const gchar *const *)argv->pdata, env, where->input, cancellable, callback,
-		     user_data);
+	fl_worktree_run_async((const gchar *const *)argv->pdata, env, where->input, cancellable,
+			      callback, user_data);
 }
 
 static void
-fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback,
-       ...) G_GNUC_NULL_TERMINATED;
+fl_worktree_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback,
+		...) G_GNUC_NULL_TERMINATED;
 
 /* one git step of @task in @dir, a directory of the user's: @callback gets a reference to
  * @task as its user data */
 static void
-fl_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback, ...)
+fl_worktree_git(GTask *task, const gchar *dir, gchar **env, GAsyncReadyCallback callback, ...)
 {
 	FlGitWhere where = {.dir = dir};
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(&where, env, g_task_get_cancellable(task), callback, g_object_ref(task),
-		      args);
+	fl_worktree_git_valist(&where, env, g_task_get_cancellable(task), callback,
+			       g_object_ref(task), args);
 	va_end(args);
 }
 
 static void
-fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback,
-	     ...) G_GNUC_NULL_TERMINATED;
+fl_worktree_git_where(GTask *task, const FlGitWhere *where, gchar **env,
+		      GAsyncReadyCallback callback, ...) G_GNUC_NULL_TERMINATED;
 
 /* one git step of @task where @where says, with its stdin */
 static void
-fl_git_where(GTask *task, const FlGitWhere *where, gchar **env, GAsyncReadyCallback callback, ...)
+fl_worktree_git_where(GTask *task, const FlGitWhere *where, gchar **env,
+		      GAsyncReadyCallback callback, ...)
 {
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(where, env, g_task_get_cancellable(task), callback, g_object_ref(task), args);
+	fl_worktree_git_valist(where, env, g_task_get_cancellable(task), callback,
+			       g_object_ref(task), args);
 	va_end(args);
 }
 
 static void
-fl_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
-	  GAsyncReadyCallback callback, ...) G_GNUC_NULL_TERMINATED;
+fl_worktree_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
+		   GAsyncReadyCallback callback, ...) G_GNUC_NULL_TERMINATED;
 
-/* like fl_git() with the repository given, never looked for: see FlGitWhere */
+/* like fl_worktree_git() with the repository given, never looked for: see FlGitWhere */
 static void
-fl_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
-	  GAsyncReadyCallback callback, ...)
+fl_worktree_git_at(GTask *task, const gchar *git_dir, const gchar *work_tree, gchar **env,
+		   GAsyncReadyCallback callback, ...)
 {
 	FlGitWhere where = {.git_dir = git_dir, .work_tree = work_tree};
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(&where, env, g_task_get_cancellable(task), callback, g_object_ref(task),
-		      args);
+	fl_worktree_git_valist(&where, env, g_task_get_cancellable(task), callback,
+			       g_object_ref(task), args);
 	va_end(args);
 }
 
 static void
-fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback,
-	       ...) G_GNUC_NULL_TERMINATED;
+fl_worktree_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback,
+			...) G_GNUC_NULL_TERMINATED;
 
-/* like fl_git() for cleanup steps, which must run even when the operation was cancelled */
+/* like fl_worktree_git() for cleanup steps, which must run even when the operation was cancelled */
 static void
-fl_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback, ...)
+fl_worktree_git_cleanup(GTask *task, const gchar *dir, GAsyncReadyCallback callback, ...)
 {
 	FlGitWhere where = {.dir = dir};
 	va_list args;
 
 	va_start(args, callback);
-	fl_git_valist(&where, NULL, NULL, callback, g_object_ref(task), args);
+	fl_worktree_git_valist(&where, NULL, NULL, callback, g_object_ref(task), args);
 	va_end(args);
 }
 
 /* rm -rf for directories git gave up on; callers make sure @path is one of ours */
 static void
-fl_rm_rf(GTask *task, const gchar *path, GAsyncReadyCallback callback)
+fl_worktree_rm_rf(GTask *task, const gchar *path, GAsyncReadyCallback callback)
 {
 	const gchar *argv[] = {"rm", "-rf", "--", path, NULL};
 	g_auto(GStrv) env = g_get_environ();
 
-	fl_run_async(argv, env, NULL, NULL, callback, g_object_ref(task));
+	fl_worktree_run_async(argv, env, NULL, NULL, callback, g_object_ref(task));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -367,7 +370,7 @@ typedef struct {
 } FlProbeCtx;
 
 static void
-fl_probe_ctx_free(FlProbeCtx *ctx)
+fl_worktree_probe_ctx_free(FlProbeCtx *ctx)
 {
 	g_free(ctx->dir);
 	g_free(ctx->base);
@@ -377,43 +380,44 @@ fl_probe_ctx_free(FlProbeCtx *ctx)
 }
 
 static void
-fl_probe_branches_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_probe_branches_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlProbeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status == 0 && run->out_len == 0) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						       _("%s has no commits yet"), ctx->toplevel));
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+								_("%s has no commits yet"),
+								ctx->toplevel));
 		return;
 	}
 	if (ctx->base != NULL) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						       _("no branch '%s' in %s"), ctx->base,
-						       ctx->toplevel));
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+								_("no branch '%s' in %s"),
+								ctx->base, ctx->toplevel));
 		return;
 	}
 	/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
-	g_task_return_error(task,
-			    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-					 _("branch '%s' of %s has no commits yet: pass --base "
-					   "BRANCH"),
-					 ctx->branch, ctx->toplevel));
+	g_task_return_error(
+		task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+					    _("branch '%s' of %s has no commits yet: pass --base "
+					      "BRANCH"),
+					    ctx->branch, ctx->toplevel));
 }
 
 static void
-fl_probe_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_probe_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlProbeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(FlRepoInfo) info = NULL;
 
 	if (run == NULL) {
@@ -422,35 +426,36 @@ fl_probe_resolve_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		/* tell "no such branch" from "nothing committed at all" */
-		fl_git(task, ctx->toplevel, NULL, fl_probe_branches_cb, "for-each-ref", "--count=1",
-		       "--format=%(refname)", "refs/heads/", NULL);
+		fl_worktree_git(task, ctx->toplevel, NULL, fl_worktree_probe_branches_cb,
+				"for-each-ref", "--count=1", "--format=%(refname)", "refs/heads/",
+				NULL);
 		return;
 	}
 	info = g_new0(FlRepoInfo, 1);
 	info->toplevel = g_strdup(ctx->toplevel);
 	info->base_branch = g_strdup(ctx->branch);
-	info->base_commit = fl_run_line(run);
+	info->base_commit = fl_worktree_run_line(run);
 	g_task_return_pointer(task, g_steal_pointer(&info), (GDestroyNotify)fl_repo_info_free);
 }
 
 static void
-fl_probe_resolve(GTask *task)
+fl_worktree_probe_resolve(GTask *task)
 {
 	FlProbeCtx *ctx = g_task_get_task_data(task);
 	g_autofree gchar *ref = g_strconcat("refs/heads/", ctx->branch, NULL);
 
 	/* show-ref --verify takes exactly a ref name: "main~1" or "HEAD" are not branches */
-	fl_git(task, ctx->toplevel, NULL, fl_probe_resolve_cb, "show-ref", "--verify", "--hash",
-	       ref, NULL);
+	fl_worktree_git(task, ctx->toplevel, NULL, fl_worktree_probe_resolve_cb, "show-ref",
+			"--verify", "--hash", ref, NULL);
 }
 
 static void
-fl_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlProbeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *head = NULL;
 
 	if (run == NULL) {
@@ -458,29 +463,30 @@ fl_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0 && run->status != 1) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->toplevel));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->toplevel));
 		return;
 	}
-	head = fl_run_line(run);
+	head = fl_worktree_run_line(run);
 	if (run->status == 1 || !g_str_has_prefix(head, "refs/heads/")) {
 		/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
-		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						 _("HEAD of %s is detached: pass --base BRANCH"),
-						 ctx->toplevel));
+		g_task_return_error(
+			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+						    _("HEAD of %s is detached: pass --base BRANCH"),
+						    ctx->toplevel));
 		return;
 	}
 	ctx->branch = g_strdup(head + strlen("refs/heads/"));
-	fl_probe_resolve(task);
+	fl_worktree_probe_resolve(task);
 }
 
 static void
-fl_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlProbeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -488,22 +494,24 @@ fl_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		if (strstr(run->err, "not a git repository") != NULL) {
-			g_task_return_error(task, fl_error_new(FL_ERROR_NOT_FOUND,
-							       _("%s is not in a git repository"),
-							       ctx->dir));
+			g_task_return_error(
+				task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+							    _("%s is not in a git repository"),
+							    ctx->dir));
 		} else {
-			g_task_return_error(task, fl_run_error(run, FL_ERROR_NOT_FOUND, ctx->dir));
+			g_task_return_error(
+				task, fl_worktree_run_error(run, FL_ERROR_NOT_FOUND, ctx->dir));
 		}
 		return;
 	}
-	ctx->toplevel = fl_run_line(run);
+	ctx->toplevel = fl_worktree_run_line(run);
 	if (ctx->base != NULL) {
 		ctx->branch = g_strdup(ctx->base);
-		fl_probe_resolve(task);
+		fl_worktree_probe_resolve(task);
 		return;
 	}
-	fl_git(task, ctx->toplevel, NULL, fl_probe_head_cb, "symbolic-ref", "--quiet", "HEAD",
-	       NULL);
+	fl_worktree_git(task, ctx->toplevel, NULL, fl_worktree_probe_head_cb, "symbolic-ref",
+			"--quiet", "HEAD", NULL);
 }
 
 void
@@ -521,8 +529,9 @@ fl_worktree_probe_async(const gchar *dir, const gchar *base, GCancellable *cance
 	ctx = g_new0(FlProbeCtx, 1);
 	ctx->dir = g_strdup(dir);
 	ctx->base = g_strdup(base);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_probe_ctx_free);
-	fl_git(task, dir, NULL, fl_probe_toplevel_cb, "rev-parse", "--show-toplevel", NULL);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_probe_ctx_free);
+	fl_worktree_git(task, dir, NULL, fl_worktree_probe_toplevel_cb, "rev-parse",
+			"--show-toplevel", NULL);
 }
 
 FlRepoInfo *
@@ -537,12 +546,12 @@ fl_worktree_probe_finish(GAsyncResult *res, GError **error)
 /* create */
 
 static void
-fl_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	const gchar *path = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
@@ -551,7 +560,7 @@ fl_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		what = g_strdup_printf(_("cannot create worktree %s"), path);
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
@@ -582,12 +591,13 @@ fl_worktree_create_async(const gchar *repo, const gchar *path, const gchar *bran
 	if (g_mkdir_with_parents(parent, 0700) != 0) {
 		gint errsv = errno;
 
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
-						       parent, g_strerror(errsv)));
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_FAILED,
+								_("cannot create %s: %s"), parent,
+								g_strerror(errsv)));
 		return;
 	}
-	fl_git(task, repo, NULL, fl_create_add_cb, "worktree", "add", "--quiet", "-b", branch, "--",
-	       full, base_commit, NULL);
+	fl_worktree_git(task, repo, NULL, fl_worktree_create_add_cb, "worktree", "add", "--quiet",
+			"-b", branch, "--", full, base_commit, NULL);
 }
 
 gboolean
@@ -627,7 +637,7 @@ typedef struct {
 } FlFinalizeCtx;
 
 static void
-fl_finalize_ctx_free(FlFinalizeCtx *ctx)
+fl_worktree_finalize_ctx_free(FlFinalizeCtx *ctx)
 {
 	g_free(ctx->repo);
 	g_free(ctx->worktree);
@@ -647,12 +657,12 @@ fl_finalize_ctx_free(FlFinalizeCtx *ctx)
 }
 
 static void
-fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(FlDraftInfo) info = NULL;
 
 	if (run == NULL) {
@@ -660,8 +670,8 @@ fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(
-			task, fl_run_error(run, FL_ERROR_FAILED, _("cannot count the changes")));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+								_("cannot count the changes")));
 		return;
 	}
 	info = g_new0(FlDraftInfo, 1);
@@ -673,8 +683,8 @@ fl_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-fl_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data,
-			 GCancellable *cancellable)
+fl_worktree_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data,
+				  GCancellable *cancellable)
 {
 	FlFinalizeCtx *ctx = task_data;
 	g_autoptr(GError) error = NULL;
@@ -682,16 +692,16 @@ fl_finalize_write_thread(GTask *task, gpointer source_object, gpointer task_data
 	/* the parent task keeps ctx alive and does not touch it until this returns */
 	if (!fl_safe_write_file(ctx->session_dir, FL_WORKTREE_PATCH, ctx->patch,
 				(gssize)ctx->patch_len, 0600, FALSE, TRUE, &error)) {
-		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_FAILED, _("cannot write the patch: %s"),
-						 error->message));
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_FAILED,
+								_("cannot write the patch: %s"),
+								error->message));
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
 }
 
 static void
-fl_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
@@ -702,18 +712,18 @@ fl_finalize_written_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	fl_crash_point("finalize:patched");
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_shortstat_cb, "diff-tree", "-r",
-		  "--no-ext-diff", "--no-textconv", "--shortstat", ctx->base_commit,
-		  ctx->head_commit, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_shortstat_cb,
+			   "diff-tree", "-r", "--no-ext-diff", "--no-textconv", "--shortstat",
+			   ctx->base_commit, ctx->head_commit, NULL);
 }
 
 static void
-fl_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GTask) write = NULL;
 
 	if (run == NULL) {
@@ -721,30 +731,30 @@ fl_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_run_error(run, FL_ERROR_FAILED, _("cannot make the patch")));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+								_("cannot make the patch")));
 		return;
 	}
 	ctx->patch = g_steal_pointer(&run->out);
 	ctx->patch_len = run->out_len;
 
 	/* fsync can take seconds on a busy disk: not on the main loop */
-	write = g_task_new(NULL, g_task_get_cancellable(task), fl_finalize_written_cb,
+	write = g_task_new(NULL, g_task_get_cancellable(task), fl_worktree_finalize_written_cb,
 			   g_object_ref(task));
-	g_task_set_source_tag(write, fl_finalize_write_thread);
+	g_task_set_source_tag(write, fl_worktree_finalize_write_thread);
 	g_task_set_task_data(write, ctx, NULL);
-	g_task_run_in_thread(write, fl_finalize_write_thread);
+	g_task_run_in_thread(write, fl_worktree_finalize_write_thread);
 }
 
 static void
-fl_finalize_patch(GTask *task)
+fl_worktree_finalize_patch(GTask *task)
 {
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 
 	/* plumbing: the user's diff config (colours, prefixes, external tools) stays out */
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_patch_cb, "diff-tree", "-r", "-p",
-		  "--binary", "--no-ext-diff", "--no-textconv", ctx->base_commit, ctx->head_commit,
-		  NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_patch_cb,
+			   "diff-tree", "-r", "-p", "--binary", "--no-ext-diff", "--no-textconv",
+			   ctx->base_commit, ctx->head_commit, NULL);
 }
 
 /* links a draft adds that lead out of the repository: at most this many are named */
@@ -755,7 +765,7 @@ fl_finalize_patch(GTask *task)
  * leads out of the repository, or into its .git: absolute, or more ".." than it is deep.
  */
 static gboolean
-fl_link_escapes(const gchar *path, const gchar *target)
+fl_worktree_link_escapes(const gchar *path, const gchar *target)
 {
 	g_auto(GStrv) dirs = g_strsplit(path, "/", -1);
 	g_auto(GStrv) parts = g_strsplit(target, "/", -1);
@@ -779,12 +789,12 @@ fl_link_escapes(const gchar *path, const gchar *target)
 }
 
 static void
-fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GString) out = g_string_new(NULL);
 	guint shown = 0;
 	guint more = 0;
@@ -795,7 +805,8 @@ fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
 	/* cat-file --batch: "<id> blob <size>\n<contents>\n" for each link, in the order asked */
@@ -821,7 +832,7 @@ fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_da
 			break;
 		target = g_strndup(run->out + pos, size);
 		pos += size + 1;
-		if (!fl_link_escapes(path, target))
+		if (!fl_worktree_link_escapes(path, target))
 			continue;
 		if (shown++ >= FL_WORKTREE_LINKS_MAX) {
 			more++;
@@ -838,16 +849,16 @@ fl_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		g_string_append_printf(out, ngettext("\n+%u more", "\n+%u more", more), more);
 	if (out->len > 0)
 		ctx->links_outside = g_strdup(out->str);
-	fl_finalize_patch(task);
+	fl_worktree_finalize_patch(task);
 }
 
 static void
-fl_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) fields = NULL;
 	g_autoptr(GString) ids = g_string_new(NULL);
 	g_autoptr(GBytes) input = NULL;
@@ -858,11 +869,12 @@ fl_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
 	/* -z raw: ":OLDMODE NEWMODE OLDID NEWID STATUS", then the path, for each change */
-	fields = fl_split_z(run->out, run->out_len);
+	fields = fl_worktree_split_z(run->out, run->out_len);
 	ctx->links = g_ptr_array_new_with_free_func(g_free);
 	for (guint i = 0; i + 1 < fields->len; i += 2) {
 		g_auto(GStrv) meta = g_strsplit(g_ptr_array_index(fields, i), " ", -1);
@@ -873,24 +885,26 @@ fl_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_string_append_printf(ids, "%s\n", meta[3]);
 	}
 	if (ctx->links->len == 0) {
-		fl_finalize_patch(task);
+		fl_worktree_finalize_patch(task);
 		return;
 	}
 	/* their targets, all in one git: a draft may add thousands of links */
 	input = g_string_free_to_bytes(g_steal_pointer(&ids));
 	where.input = input;
-	fl_git_where(task, &where, NULL, fl_finalize_link_targets_cb, "cat-file", "--batch", NULL);
+	fl_worktree_git_where(task, &where, NULL, fl_worktree_finalize_link_targets_cb, "cat-file",
+			      "--batch", NULL);
 }
 
 /* the links the draft adds or changes that lead out of the repository, for the review */
 static void
-fl_finalize_links(GTask *task)
+fl_worktree_finalize_links(GTask *task)
 {
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_links_cb, "diff-tree", "-r", "-z",
-		  "--no-renames", "--diff-filter=AMT", "--no-ext-diff", "--no-textconv",
-		  ctx->base_commit, ctx->head_commit, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_links_cb,
+			   "diff-tree", "-r", "-z", "--no-renames", "--diff-filter=AMT",
+			   "--no-ext-diff", "--no-textconv", ctx->base_commit, ctx->head_commit,
+			   NULL);
 }
 
 /*
@@ -929,12 +943,12 @@ fl_worktree_admin_dir(const gchar *common, const gchar *worktree)
 }
 
 static void
-fl_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -943,19 +957,20 @@ fl_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	/* a live git holding the worktree's index: the agent's work may not be over; the
 	 * branch has moved already, so trying again later commits nothing twice */
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
-	fl_finalize_links(task);
+	fl_worktree_finalize_links(task);
 }
 
 static void
-fl_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *admin = NULL;
 	g_autofree gchar *index = NULL;
 	g_auto(GStrv) env = NULL;
@@ -965,8 +980,9 @@ fl_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       _("cannot commit the leftover changes")));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  _("cannot commit the leftover changes")));
 		return;
 	}
 	fl_crash_point("finalize:committed");
@@ -974,23 +990,23 @@ fl_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	 * it through index.lock and a rename, so a link planted there is replaced, not followed */
 	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
 	if (admin == NULL) {
-		fl_finalize_links(task);
+		fl_worktree_finalize_links(task);
 		return;
 	}
 	index = g_build_filename(admin, "index", NULL);
 	env = fl_git_environ(NULL, NULL);
 	env = g_environ_setenv(env, "GIT_INDEX_FILE", index, TRUE);
-	fl_git_at(task, ctx->common, NULL, env, fl_finalize_admin_index_cb, "read-tree",
-		  ctx->head_commit, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, env, fl_worktree_finalize_admin_index_cb,
+			   "read-tree", ctx->head_commit, NULL);
 }
 
 static void
-fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *ref = NULL;
 
 	if (run == NULL) {
@@ -998,24 +1014,26 @@ fl_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       _("cannot commit the leftover changes")));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  _("cannot commit the leftover changes")));
 		return;
 	}
-	ctx->head_commit = fl_run_line(run);
+	ctx->head_commit = fl_worktree_run_line(run);
 	/* only the draft branch moves, and only from the tip the draft was made on */
 	ref = g_strconcat("refs/heads/", ctx->branch, NULL);
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_moved_cb, "update-ref", "-m",
-		  "flotilla: leftover changes", ref, ctx->head_commit, ctx->tip, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_moved_cb,
+			   "update-ref", "-m", "flotilla: leftover changes", ref, ctx->head_commit,
+			   ctx->tip, NULL);
 }
 
 static void
-fl_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *tip_tree = NULL;
 	g_auto(GStrv) env = NULL;
 
@@ -1024,28 +1042,29 @@ fl_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
 		return;
 	}
-	tip_tree = fl_run_line(run);
+	tip_tree = fl_worktree_run_line(run);
 	if (g_strcmp0(tip_tree, ctx->tree) == 0) {
 		/* nothing left over: the draft is what the agent committed */
 		ctx->head_commit = g_strdup(ctx->tip);
-		fl_finalize_links(task);
+		fl_worktree_finalize_links(task);
 		return;
 	}
 	env = fl_git_environ(FL_WORKTREE_IDENT_NAME, FL_WORKTREE_IDENT_EMAIL);
-	fl_git_at(task, ctx->common, NULL, env, fl_finalize_commit_cb, "commit-tree", ctx->tree,
-		  "-p", ctx->tip, "-m", ctx->message, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, env, fl_worktree_finalize_commit_cb,
+			   "commit-tree", ctx->tree, "-p", ctx->tip, "-m", ctx->message, NULL);
 }
 
 static void
-fl_finalize_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *rev = NULL;
 
 	if (run == NULL) {
@@ -1053,66 +1072,24 @@ fl_finalize_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       _("cannot stage the leftover changes")));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  _("cannot stage the leftover changes")));
 		return;
 	}
-	ctx->tree = fl_run_line(run);
+	ctx->tree = fl_worktree_run_line(run);
 	rev = g_strconcat(ctx->tip, "^{tree}", NULL);
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_tip_tree_cb, "rev-parse", "--verify",
-		  rev, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_tip_tree_cb,
+			   "rev-parse", "--verify", rev, NULL);
 }
 
 static void
-fl_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
-
-	if (run == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       _("cannot stage the leftover changes")));
-		return;
-	}
-	fl_crash_point("finalize:added");
-	fl_git_at(task, ctx->common, NULL, ctx->env, fl_finalize_tree_cb, "write-tree", NULL);
-}
-
-static void
-fl_finalize_read_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	FlFinalizeCtx *ctx = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
-
-	if (run == NULL) {
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED,
-						       _("cannot stage the leftover changes")));
-		return;
-	}
-	/* everything in the worktree, .gitignore honoured; links are recorded, never followed */
-	fl_git_at(task, ctx->common, ctx->worktree, ctx->env, fl_finalize_add_cb, "add", "-A",
-		  NULL);
-}
-
-static void
-fl_finalize_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr(GTask) task = user_data;
-	FlFinalizeCtx *ctx = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -1120,23 +1097,69 @@ fl_finalize_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
-						 ctx->branch, ctx->repo));
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  _("cannot stage the leftover changes")));
 		return;
 	}
-	ctx->tip = fl_run_line(run);
-	/* the stat data of the last run makes the next one cheap: kept in the session */
-	fl_git_at(task, ctx->common, NULL, ctx->env, fl_finalize_read_tree_cb, "read-tree",
-		  ctx->tip, NULL);
+	fl_crash_point("finalize:added");
+	fl_worktree_git_at(task, ctx->common, NULL, ctx->env, fl_worktree_finalize_tree_cb,
+			   "write-tree", NULL);
 }
 
 static void
-fl_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_finalize_read_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFinalizeCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  _("cannot stage the leftover changes")));
+		return;
+	}
+	/* everything in the worktree, .gitignore honoured; links are recorded, never followed */
+	fl_worktree_git_at(task, ctx->common, ctx->worktree, ctx->env, fl_worktree_finalize_add_cb,
+			   "add", "-A", NULL);
+}
+
+static void
+fl_worktree_finalize_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+								_("no branch '%s' in %s"),
+								ctx->branch, ctx->repo));
+		return;
+	}
+	ctx->tip = fl_worktree_run_line(run);
+	/* the stat data of the last run makes the next one cheap: kept in the session */
+	fl_worktree_git_at(task, ctx->common, NULL, ctx->env, fl_worktree_finalize_read_tree_cb,
+			   "read-tree", ctx->tip, NULL);
+}
+
+static void
+fl_worktree_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlFinalizeCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *ref = NULL;
 	g_autofree gchar *admin = NULL;
 
@@ -1145,10 +1168,10 @@ fl_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
 		return;
 	}
-	ctx->common = fl_run_line(run);
+	ctx->common = fl_worktree_run_line(run);
 	/* a daemon killed during one of its gits leaves a lock behind, which would fail ours:
 	 * in the worktree's admin directory (found from the repository, never from the
 	 * worktree's .git file) and at the private index */
@@ -1157,13 +1180,13 @@ fl_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		fl_worktree_clear_stale_locks(ctx->worktree, admin);
 	fl_worktree_clear_stale_locks(ctx->worktree, ctx->session_dir);
 	ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
-	fl_git_at(task, ctx->common, NULL, NULL, fl_finalize_tip_cb, "rev-parse", "--verify",
-		  "--quiet", ref, NULL);
+	fl_worktree_git_at(task, ctx->common, NULL, NULL, fl_worktree_finalize_tip_cb, "rev-parse",
+			   "--verify", "--quiet", ref, NULL);
 }
 
 /* the directory a process works in, if we may look */
 static gboolean
-fl_proc_cwd_under(const gchar *pid, const gchar *dir)
+fl_worktree_proc_cwd_under(const gchar *pid, const gchar *dir)
 {
 	g_autofree gchar *link = g_build_filename("/proc", pid, "cwd", NULL);
 	g_autofree gchar *cwd = g_file_read_link(link, NULL);
@@ -1175,7 +1198,7 @@ fl_proc_cwd_under(const gchar *pid, const gchar *dir)
 }
 
 static gboolean
-fl_proc_has_open(const gchar *pid, const gchar *path)
+fl_worktree_proc_has_open(const gchar *pid, const gchar *path)
 {
 	g_autofree gchar *fds = g_build_filename("/proc", pid, "fd", NULL);
 	g_autoptr(GDir) dir = g_dir_open(fds, 0, NULL);
@@ -1197,7 +1220,7 @@ fl_proc_has_open(const gchar *pid, const gchar *path)
  * a git holding @lock open. Only when none does is the lock a dead process's leftover.
  */
 static gboolean
-fl_lock_has_owner(const gchar *worktree, const gchar *gitdir, const gchar *lock)
+fl_worktree_lock_has_owner(const gchar *worktree, const gchar *gitdir, const gchar *lock)
 {
 	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
 	const gchar *pid;
@@ -1208,11 +1231,12 @@ fl_lock_has_owner(const gchar *worktree, const gchar *gitdir, const gchar *lock)
 
 		if (!g_ascii_isdigit(pid[0]))
 			continue;
-		if (fl_proc_cwd_under(pid, worktree) || fl_proc_cwd_under(pid, gitdir))
+		if (fl_worktree_proc_cwd_under(pid, worktree) ||
+		    fl_worktree_proc_cwd_under(pid, gitdir))
 			return TRUE;
 		comm_path = g_build_filename("/proc", pid, "comm", NULL);
 		if (g_file_get_contents(comm_path, &comm, NULL, NULL) &&
-		    g_str_has_prefix(comm, "git") && fl_proc_has_open(pid, lock))
+		    g_str_has_prefix(comm, "git") && fl_worktree_proc_has_open(pid, lock))
 			return TRUE;
 	}
 	return FALSE;
@@ -1228,7 +1252,7 @@ fl_worktree_clear_stale_locks(const gchar *worktree, const gchar *gitdir)
 		g_autofree gchar *lock = g_build_filename(gitdir, names[i], NULL);
 
 		if (!g_file_test(lock, G_FILE_TEST_EXISTS) ||
-		    fl_lock_has_owner(worktree, gitdir, lock))
+		    fl_worktree_lock_has_owner(worktree, gitdir, lock))
 			continue;
 		if (g_unlink(lock) == 0) {
 			g_message("removed %s, left behind by a git that is gone", lock);
@@ -1268,10 +1292,10 @@ fl_worktree_finalize_async(const gchar *repo, const gchar *worktree, const gchar
 	index = g_build_filename(session_dir, FL_WORKTREE_INDEX, NULL);
 	ctx->env = fl_git_environ(NULL, NULL);
 	ctx->env = g_environ_setenv(ctx->env, "GIT_INDEX_FILE", index, TRUE);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_finalize_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_finalize_ctx_free);
 	/* the user's repository is theirs: found from it, never from the worktree */
-	fl_git(task, repo, NULL, fl_finalize_common_cb, "rev-parse", "--path-format=absolute",
-	       "--git-common-dir", NULL);
+	fl_worktree_git(task, repo, NULL, fl_worktree_finalize_common_cb, "rev-parse",
+			"--path-format=absolute", "--git-common-dir", NULL);
 }
 
 FlDraftInfo *
@@ -1293,21 +1317,21 @@ typedef struct {
 } FlVerifyCtx;
 
 static void
-fl_verify_ctx_free(FlVerifyCtx *ctx)
+fl_worktree_verify_ctx_free(FlVerifyCtx *ctx)
 {
 	g_clear_handle_id(&ctx->timeout_id, g_source_remove);
 	g_free(ctx);
 }
 
 static void
-fl_verify_child_setup(gpointer user_data)
+fl_worktree_verify_child_setup(gpointer user_data)
 {
 	/* between fork and exec: async-signal-safe calls only */
 	setsid();
 }
 
 static gboolean
-fl_verify_timeout_cb(gpointer user_data)
+fl_worktree_verify_timeout_cb(gpointer user_data)
 {
 	FlVerifyCtx *ctx = user_data;
 
@@ -1320,7 +1344,7 @@ fl_verify_timeout_cb(gpointer user_data)
 }
 
 static void
-fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	GSubprocess *proc = G_SUBPROCESS(source);
 	g_autoptr(GTask) task = user_data;
@@ -1349,7 +1373,7 @@ fl_verify_wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 /* whether a variable of this name is a credential by how such variables are named */
 static gboolean
-fl_env_name_is_secret(const gchar *name)
+fl_worktree_env_name_is_secret(const gchar *name)
 {
 	const gchar *suffixes[] = {"_API_KEY",    "_APIKEY",     "_TOKEN",    "_SECRET",
 				   "_SECRET_KEY", "_ACCESS_KEY", "_PASSWORD", NULL};
@@ -1364,7 +1388,7 @@ fl_env_name_is_secret(const gchar *name)
 
 /* @env without the credentials: @secret_env by name, and whatever is named like one */
 static gchar **
-fl_env_without_secrets(gchar **env, const gchar *const *secret_env)
+fl_worktree_env_without_secrets(gchar **env, const gchar *const *secret_env)
 {
 	g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func(g_free);
 
@@ -1373,7 +1397,7 @@ fl_env_without_secrets(gchar **env, const gchar *const *secret_env)
 		g_autofree gchar *name =
 			eq != NULL ? g_strndup(env[i], eq - env[i]) : g_strdup(env[i]);
 
-		if (fl_env_name_is_secret(name) ||
+		if (fl_worktree_env_name_is_secret(name) ||
 		    (secret_env != NULL && g_strv_contains(secret_env, name)))
 			continue;
 		g_ptr_array_add(kept, g_strdup(env[i]));
@@ -1408,7 +1432,7 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	task = g_task_new(NULL, cancellable, callback, user_data);
 	g_task_set_source_tag(task, fl_worktree_verify_async);
 	ctx = g_new0(FlVerifyCtx, 1);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_verify_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_verify_ctx_free);
 
 	/* a fresh file, replacing whatever (a link included) a session left under that name */
 	log_dir = g_path_get_dirname(log_path);
@@ -1417,7 +1441,8 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	if (fl_safe_write_file(log_dir, log_name, "", 0, 0600, FALSE, FALSE, &error))
 		fd = fl_safe_open(log_dir, log_name, O_WRONLY | O_TRUNC, 0600, FALSE, &error);
 	if (fd < 0) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED, "%s", error->message));
+		g_task_return_error(task,
+				    fl_worktree_error_new(FL_ERROR_FAILED, "%s", error->message));
 		return;
 	}
 
@@ -1426,26 +1451,29 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	env = g_environ_unsetenv(env, "GIT_WORK_TREE");
 	env = g_environ_unsetenv(env, "GIT_INDEX_FILE");
 	/* the draft's code runs here: the user's API keys are not for it */
-	env = fl_env_without_secrets(g_steal_pointer(&env), secret_env);
+	env = fl_worktree_env_without_secrets(g_steal_pointer(&env), secret_env);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
 	g_subprocess_launcher_take_stdout_fd(launcher, fd);
 	g_subprocess_launcher_set_cwd(launcher, worktree);
 	g_subprocess_launcher_set_environ(launcher, env);
-	g_subprocess_launcher_set_child_setup(launcher, fl_verify_child_setup, NULL, NULL);
+	g_subprocess_launcher_set_child_setup(launcher, fl_worktree_verify_child_setup, NULL, NULL);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
-		g_task_return_error(task, fl_error_new(FL_ERROR_FAILED,
-						       _("cannot run the verify command: %s"),
-						       error->message));
+		g_task_return_error(task,
+				    fl_worktree_error_new(FL_ERROR_FAILED,
+							  _("cannot run the verify command: %s"),
+							  error->message));
 		return;
 	}
 	ident = g_subprocess_get_identifier(proc);
 	if (ident != NULL)
 		ctx->pgid = (pid_t)g_ascii_strtoll(ident, NULL, 10);
 	if (timeout_s > 0)
-		ctx->timeout_id = g_timeout_add_seconds(timeout_s, fl_verify_timeout_cb, ctx);
-	g_subprocess_wait_async(proc, cancellable, fl_verify_wait_cb, g_steal_pointer(&task));
+		ctx->timeout_id =
+			g_timeout_add_seconds(timeout_s, fl_worktree_verify_timeout_cb, ctx);
+	g_subprocess_wait_async(proc, cancellable, fl_worktree_verify_wait_cb,
+				g_steal_pointer(&task));
 }
 
 FlVerify
@@ -1483,7 +1511,7 @@ typedef struct {
 } FlLandCtx;
 
 static void
-fl_land_ctx_free(FlLandCtx *ctx)
+fl_worktree_land_ctx_free(FlLandCtx *ctx)
 {
 	g_free(ctx->repo);
 	g_free(ctx->base_branch);
@@ -1504,54 +1532,57 @@ fl_land_ctx_free(FlLandCtx *ctx)
 
 /* whole sentences for both operations: translators cannot conjugate an inserted verb */
 static GError *
-fl_land_uncommitted_error(FlLandCtx *ctx, const gchar *list)
+fl_worktree_land_uncommitted_error(FlLandCtx *ctx, const gchar *list)
 {
 	if (ctx->reverting) {
 		/* TRANSLATORS: a checkout, then the changed files; "revert" is flotilla revert */
-		return fl_error_new(FL_ERROR_DIRTY,
-				    _("uncommitted changes in %s: %s — commit or stash them, "
-				      "then revert again"),
-				    ctx->checkout, list);
+		return fl_worktree_error_new(
+			FL_ERROR_DIRTY,
+			_("uncommitted changes in %s: %s — commit or stash them, "
+			  "then revert again"),
+			ctx->checkout, list);
 	}
 	/* TRANSLATORS: a checkout, then the changed files; "approve" is flotilla approve */
-	return fl_error_new(FL_ERROR_DIRTY,
-			    _("uncommitted changes in %s: %s — commit or stash them, then "
-			      "approve again"),
-			    ctx->checkout, list);
+	return fl_worktree_error_new(FL_ERROR_DIRTY,
+				     _("uncommitted changes in %s: %s — commit or stash them, then "
+				       "approve again"),
+				     ctx->checkout, list);
 }
 
 static GError *
-fl_land_untracked_error(FlLandCtx *ctx, const gchar *list)
+fl_worktree_land_untracked_error(FlLandCtx *ctx, const gchar *list)
 {
 	if (ctx->reverting) {
 		/* TRANSLATORS: a checkout, then files in the way; "revert" is flotilla revert */
-		return fl_error_new(FL_ERROR_DIRTY,
-				    _("untracked files in %s would be overwritten: %s — move or "
-				      "remove them, then revert again"),
-				    ctx->checkout, list);
+		return fl_worktree_error_new(
+			FL_ERROR_DIRTY,
+			_("untracked files in %s would be overwritten: %s — move or "
+			  "remove them, then revert again"),
+			ctx->checkout, list);
 	}
 	/* TRANSLATORS: a checkout, then files in the way; "approve" is flotilla approve */
-	return fl_error_new(FL_ERROR_DIRTY,
-			    _("untracked files in %s would be overwritten: %s — move or remove "
-			      "them, then approve again"),
-			    ctx->checkout, list);
+	return fl_worktree_error_new(
+		FL_ERROR_DIRTY,
+		_("untracked files in %s would be overwritten: %s — move or remove "
+		  "them, then approve again"),
+		ctx->checkout, list);
 }
 
 static GError *
-fl_land_moved_error(FlLandCtx *ctx)
+fl_worktree_land_moved_error(FlLandCtx *ctx)
 {
 	if (ctx->reverting) {
 		/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
-		return fl_error_new(FL_ERROR_BUSY, _("%s moved while reverting; try again"),
-				    ctx->base_branch);
+		return fl_worktree_error_new(
+			FL_ERROR_BUSY, _("%s moved while reverting; try again"), ctx->base_branch);
 	}
 	/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
-	return fl_error_new(FL_ERROR_BUSY, _("%s moved while merging; try again"),
-			    ctx->base_branch);
+	return fl_worktree_error_new(FL_ERROR_BUSY, _("%s moved while merging; try again"),
+				     ctx->base_branch);
 }
 
 static void
-fl_land_cleanup_done(GTask *task)
+fl_worktree_land_cleanup_done(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 
@@ -1563,52 +1594,53 @@ fl_land_cleanup_done(GTask *task)
 }
 
 static void
-fl_land_cleanup_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_cleanup_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL || run->status != 0)
 		g_warning("cannot remove %s", ctx->scratch);
-	fl_land_cleanup_done(task);
+	fl_worktree_land_cleanup_done(task);
 }
 
 static void
-fl_land_cleanup_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_cleanup_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run != NULL && run->status != 0)
-		fl_run_debug(run, "git worktree prune");
+		fl_worktree_run_debug(run, "git worktree prune");
 	if (g_file_test(ctx->scratch, G_FILE_TEST_EXISTS)) {
-		fl_rm_rf(task, ctx->scratch, fl_land_cleanup_rm_cb);
+		fl_worktree_rm_rf(task, ctx->scratch, fl_worktree_land_cleanup_rm_cb);
 		return;
 	}
-	fl_land_cleanup_done(task);
+	fl_worktree_land_cleanup_done(task);
 }
 
 static void
-fl_land_cleanup_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_cleanup_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	/* failing is expected when the worktree was never added: the rm below handles it */
 	if (run != NULL && run->status != 0)
-		fl_run_debug(run, "git worktree remove");
-	fl_git_cleanup(task, ctx->repo, fl_land_cleanup_prune_cb, "worktree", "prune", NULL);
+		fl_worktree_run_debug(run, "git worktree remove");
+	fl_worktree_git_cleanup(task, ctx->repo, fl_worktree_land_cleanup_prune_cb, "worktree",
+				"prune", NULL);
 }
 
 /* the end of every merge and revert, success or not */
 static void
-fl_land_finish(GTask *task, GError *error)
+fl_worktree_land_finish(GTask *task, GError *error)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 
@@ -1620,13 +1652,13 @@ fl_land_finish(GTask *task, GError *error)
 		return;
 	}
 	ctx->pending = error;
-	fl_git_cleanup(task, ctx->repo, fl_land_cleanup_remove_cb, "worktree", "remove", "--force",
-		       "--force", ctx->scratch, NULL);
+	fl_worktree_git_cleanup(task, ctx->repo, fl_worktree_land_cleanup_remove_cb, "worktree",
+				"remove", "--force", "--force", ctx->scratch, NULL);
 }
 
 /* the name list git prints, tab-indented, when a checkout would overwrite files */
 static GPtrArray *
-fl_tabbed_names(const gchar *text)
+fl_worktree_tabbed_names(const gchar *text)
 {
 	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
@@ -1639,53 +1671,54 @@ fl_tabbed_names(const gchar *text)
 }
 
 static void
-fl_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) names = NULL;
 	g_autofree gchar *list = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status == 0) {
-		fl_land_finish(task, NULL);
+		fl_worktree_land_finish(task, NULL);
 		return;
 	}
 	if (ctx->checkout == NULL) {
 		if (strstr(run->err, "cannot lock ref") != NULL) {
-			fl_land_finish(task, fl_land_moved_error(ctx));
+			fl_worktree_land_finish(task, fl_worktree_land_moved_error(ctx));
 			return;
 		}
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->base_branch));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->base_branch));
 		return;
 	}
 
 	/* the user touched the checkout since we looked; git refused and changed nothing */
-	names = fl_tabbed_names(run->err);
-	list = fl_names_join(names);
+	names = fl_worktree_tabbed_names(run->err);
+	list = fl_worktree_names_join(names);
 	if (strstr(run->err, "untracked working tree files") != NULL && names->len > 0) {
-		fl_land_finish(task, fl_land_untracked_error(ctx, list));
+		fl_worktree_land_finish(task, fl_worktree_land_untracked_error(ctx, list));
 		return;
 	}
 	if (strstr(run->err, "local changes") != NULL && names->len > 0) {
-		fl_land_finish(task, fl_land_uncommitted_error(ctx, list));
+		fl_worktree_land_finish(task, fl_worktree_land_uncommitted_error(ctx, list));
 		return;
 	}
 	if (strstr(run->err, "Not possible to fast-forward") != NULL) {
-		fl_land_finish(task, fl_land_moved_error(ctx));
+		fl_worktree_land_finish(task, fl_worktree_land_moved_error(ctx));
 		return;
 	}
-	fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+	fl_worktree_land_finish(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->checkout));
 }
 
 /* moves base_branch from base_tip to new_tip, or changes nothing */
 static void
-fl_land_move(GTask *task)
+fl_worktree_land_move(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autofree gchar *ref = NULL;
@@ -1694,285 +1727,303 @@ fl_land_move(GTask *task)
 	fl_crash_point(ctx->reverting ? "revert:committed" : "approve:committed");
 	if (ctx->checkout != NULL) {
 		/* the checkout's index and files follow; git refuses rather than overwrite */
-		fl_git(task, ctx->checkout, ctx->env, fl_land_move_cb, "merge", "--ff-only",
-		       "--quiet", "--no-autostash", ctx->new_tip, NULL);
+		fl_worktree_git(task, ctx->checkout, ctx->env, fl_worktree_land_move_cb, "merge",
+				"--ff-only", "--quiet", "--no-autostash", ctx->new_tip, NULL);
 		return;
 	}
 	ref = g_strconcat("refs/heads/", ctx->base_branch, NULL);
 	reason = g_strdup_printf("flotilla: %s", ctx->reverting ? "revert" : "merge");
-	fl_git(task, ctx->repo, ctx->env, fl_land_move_cb, "update-ref", "-m", reason, ref,
-	       ctx->new_tip, ctx->base_tip, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_land_move_cb, "update-ref", "-m",
+			reason, ref, ctx->new_tip, ctx->base_tip, NULL);
 }
 
 /* merge ------------------------------------------------------------------------------------ */
 
 static void
-fl_merge_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_merge_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	FlLandCtx *ctx = g_task_get_task_data(task);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
-						  _("cannot create the merge commit")));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED,
+							      _("cannot create the merge commit")));
 		return;
 	}
-	ctx->new_tip = fl_run_line(run);
-	fl_land_move(task);
+	ctx->new_tip = fl_worktree_run_line(run);
+	fl_worktree_land_move(task);
 }
 
 static void
-fl_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) fields = NULL;
 	g_autofree gchar *list = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0 && run->status != 1) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, _("cannot merge")));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, _("cannot merge")));
 		return;
 	}
 	/* -z: the tree id, then (on conflict) each conflicted file once */
-	fields = fl_split_z(run->out, run->out_len);
+	fields = fl_worktree_split_z(run->out, run->out_len);
 	if (fields->len == 0) {
-		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_FAILED, _("cannot merge: no tree from git")));
+		fl_worktree_land_finish(task,
+					fl_worktree_error_new(FL_ERROR_FAILED,
+							      _("cannot merge: no tree from git")));
 		return;
 	}
 	if (run->status == 1) {
 		g_ptr_array_remove_index(fields, 0);
-		list = fl_names_join(fields);
+		list = fl_worktree_names_join(fields);
 		/* TRANSLATORS: the base branch, then the conflicted files */
-		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_CONFLICT, _("draft conflicts with %s in: %s"),
-					    ctx->base_branch, list));
+		fl_worktree_land_finish(task,
+					fl_worktree_error_new(FL_ERROR_CONFLICT,
+							      _("draft conflicts with %s in: %s"),
+							      ctx->base_branch, list));
 		return;
 	}
 	ctx->tree = g_strstrip(g_strdup(g_ptr_array_index(fields, 0)));
-	fl_git(task, ctx->repo, ctx->env, fl_merge_commit_cb, "commit-tree", ctx->tree, "-p",
-	       ctx->base_tip, "-p", ctx->draft_tip, "-m", ctx->message, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_merge_commit_cb, "commit-tree",
+			ctx->tree, "-p", ctx->base_tip, "-p", ctx->draft_tip, "-m", ctx->message,
+			NULL);
 }
 
 static void
-fl_merge_draft_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_merge_draft_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
-						  ctx->branch, ctx->repo));
+		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+								    _("no branch '%s' in %s"),
+								    ctx->branch, ctx->repo));
 		return;
 	}
-	ctx->draft_tip = fl_run_line(run);
+	ctx->draft_tip = fl_worktree_run_line(run);
 	/* git 2.39: no --merge-base, so the two tips and git finds the base itself */
-	fl_git(task, ctx->repo, ctx->env, fl_merge_tree_cb, "merge-tree", "--write-tree",
-	       "--name-only", "--no-messages", "-z", ctx->base_tip, ctx->draft_tip, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_merge_tree_cb, "merge-tree",
+			"--write-tree", "--name-only", "--no-messages", "-z", ctx->base_tip,
+			ctx->draft_tip, NULL);
 }
 
 static void
-fl_merge_start(GTask *task)
+fl_worktree_merge_start(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autofree gchar *ref = NULL;
 
 	if (ctx->draft_tip != NULL) {
 		/* exactly the commit the caller recorded as its intent */
-		fl_git(task, ctx->repo, ctx->env, fl_merge_tree_cb, "merge-tree", "--write-tree",
-		       "--name-only", "--no-messages", "-z", ctx->base_tip, ctx->draft_tip, NULL);
+		fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_merge_tree_cb, "merge-tree",
+				"--write-tree", "--name-only", "--no-messages", "-z", ctx->base_tip,
+				ctx->draft_tip, NULL);
 		return;
 	}
 	ref = g_strconcat("refs/heads/", ctx->branch, "^{commit}", NULL);
 
-	fl_git(task, ctx->repo, ctx->env, fl_merge_draft_tip_cb, "rev-parse", "--verify", "--quiet",
-	       ref, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_merge_draft_tip_cb, "rev-parse",
+			"--verify", "--quiet", ref, NULL);
 }
 
 /* revert ----------------------------------------------------------------------------------- */
 
 static void
-fl_revert_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_head_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->scratch));
 		return;
 	}
-	ctx->new_tip = fl_run_line(run);
-	fl_land_move(task);
+	ctx->new_tip = fl_worktree_run_line(run);
+	fl_worktree_land_move(task);
 }
 
 static void
-fl_revert_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_commit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
-						  _("cannot create the revert commit")));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+						    _("cannot create the revert commit")));
 		return;
 	}
-	fl_git(task, ctx->scratch, ctx->env, fl_revert_head_cb, "rev-parse", "--verify",
-	       "HEAD^{commit}", NULL);
+	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_head_cb, "rev-parse",
+			"--verify", "HEAD^{commit}", NULL);
 }
 
 static void
-fl_revert_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_staged_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status == 0) {
 		/* TRANSLATORS: a merge commit id, then the base branch */
-		fl_land_finish(task,
-			       fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-					    _("nothing to revert: %s is already undone on %s"),
-					    ctx->merge_commit, ctx->base_branch));
+		fl_worktree_land_finish(
+			task,
+			fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+					      _("nothing to revert: %s is already undone on %s"),
+					      ctx->merge_commit, ctx->base_branch));
 		return;
 	}
 	if (run->status != 1) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->scratch));
 		return;
 	}
-	fl_git(task, ctx->scratch, ctx->env, fl_revert_commit_cb, "commit", "--quiet",
-	       "--no-verify", "--allow-empty-message", "-m", ctx->message, NULL);
+	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_commit_cb, "commit",
+			"--quiet", "--no-verify", "--allow-empty-message", "-m", ctx->message,
+			NULL);
 }
 
 static void
-fl_revert_conflicts_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_conflicts_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) revert_error = g_steal_pointer(&ctx->pending);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) names = NULL;
 	g_autofree gchar *list = NULL;
 
 	if (run == NULL || run->status != 0) {
-		fl_land_finish(task, g_steal_pointer(&revert_error));
+		fl_worktree_land_finish(task, g_steal_pointer(&revert_error));
 		return;
 	}
-	names = fl_split_z(run->out, run->out_len);
+	names = fl_worktree_split_z(run->out, run->out_len);
 	if (names->len == 0) {
-		fl_land_finish(task, g_steal_pointer(&revert_error));
+		fl_worktree_land_finish(task, g_steal_pointer(&revert_error));
 		return;
 	}
-	list = fl_names_join(names);
+	list = fl_worktree_names_join(names);
 	/* TRANSLATORS: the base branch, then the conflicted files */
-	fl_land_finish(task, fl_error_new(FL_ERROR_CONFLICT,
-					  _("reverting conflicts with later changes to %s in: %s"),
-					  ctx->base_branch, list));
+	fl_worktree_land_finish(
+		task,
+		fl_worktree_error_new(FL_ERROR_CONFLICT,
+				      _("reverting conflicts with later changes to %s in: %s"),
+				      ctx->base_branch, list));
 }
 
 static void
-fl_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
 		/* TRANSLATORS: %s is a commit id */
 		what = g_strdup_printf(_("cannot revert %s"), ctx->merge_commit);
 		/* kept aside in case the failure was not a conflict */
-		ctx->pending = fl_run_error(run, FL_ERROR_FAILED, what);
-		fl_git(task, ctx->scratch, ctx->env, fl_revert_conflicts_cb, "diff", "--name-only",
-		       "-z", "--diff-filter=U", NULL);
+		ctx->pending = fl_worktree_run_error(run, FL_ERROR_FAILED, what);
+		fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_conflicts_cb,
+				"diff", "--name-only", "-z", "--diff-filter=U", NULL);
 		return;
 	}
-	fl_git(task, ctx->scratch, ctx->env, fl_revert_staged_cb, "diff", "--cached", "--quiet",
-	       NULL);
+	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_staged_cb, "diff",
+			"--cached", "--quiet", NULL);
 }
 
 static void
-fl_revert_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_add_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED,
-						  _("cannot create a temporary worktree")));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+						    _("cannot create a temporary worktree")));
 		return;
 	}
-	fl_git(task, ctx->scratch, ctx->env, fl_revert_revert_cb, "revert", "--no-edit",
-	       "--no-commit", "-m", "1", ctx->merge_commit, NULL);
+	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_revert_cb, "revert",
+			"--no-edit", "--no-commit", "-m", "1", ctx->merge_commit, NULL);
 }
 
 static void
-fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *template = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status == 1) {
 		/* TRANSLATORS: a commit id, then a branch */
-		fl_land_finish(task, fl_error_new(FL_ERROR_INVALID_ARGUMENT, _("%s is not on %s"),
-						  ctx->merge_commit, ctx->base_branch));
+		fl_worktree_land_finish(
+			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT, _("%s is not on %s"),
+						    ctx->merge_commit, ctx->base_branch));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
 		return;
 	}
 
@@ -1980,101 +2031,105 @@ fl_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_mkdir_with_parents(ctx->scratch_dir, 0700) != 0) {
 		gint errsv = errno;
 
-		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
-						  ctx->scratch_dir, g_strerror(errsv)));
+		fl_worktree_land_finish(
+			task, fl_worktree_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
+						    ctx->scratch_dir, g_strerror(errsv)));
 		return;
 	}
 	template = g_build_filename(ctx->scratch_dir, "revert-XXXXXX", NULL);
 	if (g_mkdtemp_full(template, 0700) == NULL) {
 		gint errsv = errno;
 
-		fl_land_finish(task, fl_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
-						  template, g_strerror(errsv)));
+		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_FAILED,
+								    _("cannot create %s: %s"),
+								    template, g_strerror(errsv)));
 		return;
 	}
 	ctx->scratch = g_steal_pointer(&template);
-	fl_git(task, ctx->repo, ctx->env, fl_revert_add_cb, "worktree", "add", "--quiet",
-	       "--detach", "--", ctx->scratch, ctx->base_tip, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_revert_add_cb, "worktree", "add",
+			"--quiet", "--detach", "--", ctx->scratch, ctx->base_tip, NULL);
 }
 
 static void
-fl_revert_commit_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_revert_commit_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no commit %s in %s"),
-						  ctx->merge_commit, ctx->repo));
+		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+								    _("no commit %s in %s"),
+								    ctx->merge_commit, ctx->repo));
 		return;
 	}
 	/* from now on the full id, never a name that could resolve differently later */
 	g_free(ctx->merge_commit);
-	ctx->merge_commit = fl_run_line(run);
-	fl_git(task, ctx->repo, ctx->env, fl_revert_ancestor_cb, "merge-base", "--is-ancestor",
-	       ctx->merge_commit, ctx->base_tip, NULL);
+	ctx->merge_commit = fl_worktree_run_line(run);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_revert_ancestor_cb, "merge-base",
+			"--is-ancestor", ctx->merge_commit, ctx->base_tip, NULL);
 }
 
 static void
-fl_revert_start(GTask *task)
+fl_worktree_revert_start(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autofree gchar *rev = g_strconcat(ctx->merge_commit, "^{commit}", NULL);
 
-	fl_git(task, ctx->repo, ctx->env, fl_revert_commit_found_cb, "rev-parse", "--verify",
-	       "--quiet", "--end-of-options", rev, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_revert_commit_found_cb, "rev-parse",
+			"--verify", "--quiet", "--end-of-options", rev, NULL);
 }
 
 /* common first steps ---------------------------------------------------------------------- */
 
 static void
-fl_land_base_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_base_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
-						  ctx->base_branch, ctx->repo));
+		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+								    _("no branch '%s' in %s"),
+								    ctx->base_branch, ctx->repo));
 		return;
 	}
-	ctx->base_tip = fl_run_line(run);
+	ctx->base_tip = fl_worktree_run_line(run);
 	if (ctx->reverting)
-		fl_revert_start(task);
+		fl_worktree_revert_start(task);
 	else
-		fl_merge_start(task);
+		fl_worktree_merge_start(task);
 }
 
 static void
-fl_land_identity_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_identity_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) fields = NULL;
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *email = NULL;
 	g_autofree gchar *ref = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	/* -z: "key\nvalue" per entry, later ones override earlier ones like git does */
-	fields = fl_split_z(run->out, run->out_len);
+	fields = fl_worktree_split_z(run->out, run->out_len);
 	for (guint i = 0; run->status == 0 && i < fields->len; i++) {
 		const gchar *field = g_ptr_array_index(fields, i);
 		const gchar *nl = strchr(field, '\n');
@@ -2093,40 +2148,41 @@ fl_land_identity_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				  email != NULL ? email : FL_WORKTREE_IDENT_EMAIL);
 
 	ref = g_strconcat("refs/heads/", ctx->base_branch, "^{commit}", NULL);
-	fl_git(task, ctx->repo, ctx->env, fl_land_base_tip_cb, "rev-parse", "--verify", "--quiet",
-	       ref, NULL);
+	fl_worktree_git(task, ctx->repo, ctx->env, fl_worktree_land_base_tip_cb, "rev-parse",
+			"--verify", "--quiet", ref, NULL);
 }
 
 static void
-fl_land_identity(GTask *task)
+fl_worktree_land_identity(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 
-	fl_git(task, ctx->repo, NULL, fl_land_identity_cb, "config", "-z", "--get-regexp",
-	       "^user\\.(name|email)$", NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_land_identity_cb, "config", "-z",
+			"--get-regexp", "^user\\.(name|email)$", NULL);
 }
 
 static void
-fl_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) fields = NULL;
 	g_autoptr(GPtrArray) names = g_ptr_array_new();
 	g_autofree gchar *list = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->checkout));
 		return;
 	}
 	/* -z porcelain v1: "XY name", and a rename's old name as the next field */
-	fields = fl_split_z(run->out, run->out_len);
+	fields = fl_worktree_split_z(run->out, run->out_len);
 	for (guint i = 0; i < fields->len; i++) {
 		const gchar *field = g_ptr_array_index(fields, i);
 
@@ -2137,34 +2193,35 @@ fl_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			i++;
 	}
 	if (names->len > 0) {
-		list = fl_names_join(names);
-		fl_land_finish(task, fl_land_uncommitted_error(ctx, list));
+		list = fl_worktree_names_join(names);
+		fl_worktree_land_finish(task, fl_worktree_land_uncommitted_error(ctx, list));
 		return;
 	}
-	fl_land_identity(task);
+	fl_worktree_land_identity(task);
 }
 
 static void
-fl_land_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_land_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autoptr(GPtrArray) fields = NULL;
 	g_autofree gchar *want = NULL;
 	const gchar *current = NULL;
 
 	if (run == NULL) {
-		fl_land_finish(task, g_steal_pointer(&error));
+		fl_worktree_land_finish(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		fl_land_finish(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		fl_worktree_land_finish(task,
+					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
 		return;
 	}
 	want = g_strconcat("branch refs/heads/", ctx->base_branch, NULL);
-	fields = fl_split_z(run->out, run->out_len);
+	fields = fl_worktree_split_z(run->out, run->out_len);
 	for (guint i = 0; i < fields->len; i++) {
 		const gchar *field = g_ptr_array_index(fields, i);
 
@@ -2176,17 +2233,17 @@ fl_land_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		}
 	}
 	if (ctx->checkout == NULL) {
-		fl_land_identity(task);
+		fl_worktree_land_identity(task);
 		return;
 	}
-	fl_git(task, ctx->checkout, NULL, fl_land_status_cb, "status", "--porcelain=v1", "-z",
-	       "--untracked-files=no", NULL);
+	fl_worktree_git(task, ctx->checkout, NULL, fl_worktree_land_status_cb, "status",
+			"--porcelain=v1", "-z", "--untracked-files=no", NULL);
 }
 
 static GTask *
-fl_land_new(const gchar *repo, const gchar *base_branch, const gchar *message,
-	    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
-	    gpointer source_tag)
+fl_worktree_land_new(const gchar *repo, const gchar *base_branch, const gchar *message,
+		     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+		     gpointer source_tag)
 {
 	GTask *task = g_task_new(NULL, cancellable, callback, user_data);
 	FlLandCtx *ctx = g_new0(FlLandCtx, 1);
@@ -2195,17 +2252,17 @@ fl_land_new(const gchar *repo, const gchar *base_branch, const gchar *message,
 	ctx->repo = g_strdup(repo);
 	ctx->base_branch = g_strdup(base_branch);
 	ctx->message = g_strdup(message);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_land_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_land_ctx_free);
 	return task;
 }
 
 static void
-fl_land_start(GTask *task)
+fl_worktree_land_start(GTask *task)
 {
 	FlLandCtx *ctx = g_task_get_task_data(task);
 
-	fl_git(task, ctx->repo, NULL, fl_land_list_cb, "worktree", "list", "--porcelain", "-z",
-	       NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_land_list_cb, "worktree", "list",
+			"--porcelain", "-z", NULL);
 }
 
 void
@@ -2222,12 +2279,12 @@ fl_worktree_merge_async(const gchar *repo, const gchar *branch, const gchar *dra
 	g_return_if_fail(message != NULL);
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 
-	task = fl_land_new(repo, base_branch, message, cancellable, callback, user_data,
-			   fl_worktree_merge_async);
+	task = fl_worktree_land_new(repo, base_branch, message, cancellable, callback, user_data,
+				    fl_worktree_merge_async);
 	ctx = g_task_get_task_data(task);
 	ctx->branch = g_strdup(branch);
 	ctx->draft_tip = g_strdup(draft_tip);
-	fl_land_start(task);
+	fl_worktree_land_start(task);
 }
 
 gchar *
@@ -2253,13 +2310,13 @@ fl_worktree_revert_async(const gchar *repo, const gchar *base_branch, const gcha
 	g_return_if_fail(scratch_dir != NULL);
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 
-	task = fl_land_new(repo, base_branch, message, cancellable, callback, user_data,
-			   fl_worktree_revert_async);
+	task = fl_worktree_land_new(repo, base_branch, message, cancellable, callback, user_data,
+				    fl_worktree_revert_async);
 	ctx = g_task_get_task_data(task);
 	ctx->reverting = TRUE;
 	ctx->merge_commit = g_strdup(merge_commit);
 	ctx->scratch_dir = g_canonicalize_filename(scratch_dir, NULL);
-	fl_land_start(task);
+	fl_worktree_land_start(task);
 }
 
 gchar *
@@ -2280,7 +2337,7 @@ typedef struct {
 } FlRemoveCtx;
 
 static void
-fl_remove_ctx_free(FlRemoveCtx *ctx)
+fl_worktree_remove_ctx_free(FlRemoveCtx *ctx)
 {
 	g_free(ctx->repo);
 	g_free(ctx->path);
@@ -2289,12 +2346,12 @@ fl_remove_ctx_free(FlRemoveCtx *ctx)
 }
 
 static void
-fl_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
@@ -2306,48 +2363,50 @@ fl_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	    strstr(run->err, "cannot change to") == NULL &&
 	    strstr(run->err, "not a git repository") == NULL) {
 		what = g_strdup_printf(_("cannot delete branch %s"), ctx->branch);
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
 }
 
 static void
-fl_remove_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_remove_prune_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0)
-		fl_run_debug(run, "git worktree prune");
+		fl_worktree_run_debug(run, "git worktree prune");
 	if (ctx->branch == NULL) {
 		g_task_return_boolean(task, TRUE);
 		return;
 	}
-	fl_git(task, ctx->repo, NULL, fl_remove_branch_cb, "branch", "-D", ctx->branch, NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_remove_branch_cb, "branch", "-D",
+			ctx->branch, NULL);
 }
 
 static void
-fl_remove_prune(GTask *task)
+fl_worktree_remove_prune(GTask *task)
 {
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 
-	fl_git(task, ctx->repo, NULL, fl_remove_prune_cb, "worktree", "prune", NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_remove_prune_cb, "worktree", "prune",
+			NULL);
 }
 
 static void
-fl_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
@@ -2356,19 +2415,19 @@ fl_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		what = g_strdup_printf(_("cannot remove %s"), ctx->path);
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
-	fl_remove_prune(task);
+	fl_worktree_remove_prune(task);
 }
 
 static void
-fl_remove_worktree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_remove_worktree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -2376,12 +2435,12 @@ fl_remove_worktree_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	/* "not a working tree" and friends: git lost track of it, the files may remain */
 	if (run->status != 0)
-		fl_run_debug(run, "git worktree remove");
+		fl_worktree_run_debug(run, "git worktree remove");
 	if (g_file_test(ctx->path, G_FILE_TEST_EXISTS)) {
-		fl_rm_rf(task, ctx->path, fl_remove_rm_cb);
+		fl_worktree_rm_rf(task, ctx->path, fl_worktree_remove_rm_cb);
 		return;
 	}
-	fl_remove_prune(task);
+	fl_worktree_remove_prune(task);
 }
 
 void
@@ -2406,7 +2465,7 @@ fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *bran
 	ctx->repo = g_strdup(repo);
 	ctx->path = g_canonicalize_filename(path, repo_full);
 	ctx->branch = g_strdup(branch);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_remove_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_remove_ctx_free);
 
 	/* this ends in rm -rf: never aim it at the repository itself or anything holding it */
 	prefix = g_str_has_suffix(ctx->path, "/") ? g_strdup(ctx->path)
@@ -2414,14 +2473,14 @@ fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *bran
 	dotgit = g_build_filename(ctx->path, ".git", NULL);
 	if (g_strcmp0(repo_full, ctx->path) == 0 || g_str_has_prefix(repo_full, prefix) ||
 	    g_file_test(dotgit, G_FILE_TEST_IS_DIR)) {
-		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_INVALID_ARGUMENT,
-						 _("%s is a repository, not a draft worktree"),
-						 ctx->path));
+		g_task_return_error(
+			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+						    _("%s is a repository, not a draft worktree"),
+						    ctx->path));
 		return;
 	}
-	fl_git(task, repo, NULL, fl_remove_worktree_cb, "worktree", "remove", "--force", "--force",
-	       ctx->path, NULL);
+	fl_worktree_git(task, repo, NULL, fl_worktree_remove_worktree_cb, "worktree", "remove",
+			"--force", "--force", ctx->path, NULL);
 }
 
 gboolean
@@ -2453,7 +2512,7 @@ typedef struct {
 } FlFindCtx;
 
 static void
-fl_find_ctx_free(FlFindCtx *ctx)
+fl_worktree_find_ctx_free(FlFindCtx *ctx)
 {
 	g_free(ctx->repo);
 	g_free(ctx->branch);
@@ -2463,12 +2522,12 @@ fl_find_ctx_free(FlFindCtx *ctx)
 }
 
 static void
-fl_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFindCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_auto(GStrv) lines = NULL;
 
 	if (run == NULL) {
@@ -2476,7 +2535,7 @@ fl_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
 		return;
 	}
 	/* "merge parent1 parent2…", newest first: the oldest merge naming the tip brought it in */
@@ -2496,12 +2555,12 @@ fl_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-fl_find_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_find_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFindCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *range = NULL;
 
 	if (run == NULL) {
@@ -2514,44 +2573,44 @@ fl_find_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
 		return;
 	}
 	ctx->state->merged = TRUE;
 	range = g_strconcat(ctx->state->draft_tip, "..", ctx->base_ref, NULL);
-	fl_git(task, ctx->repo, NULL, fl_find_merges_cb, "log", "--merges", "--ancestry-path",
-	       "--format=%H %P", range, "--", NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_find_merges_cb, "log", "--merges",
+			"--ancestry-path", "--format=%H %P", range, "--", NULL);
 }
 
 static void
-fl_find_ancestor(GTask *task)
+fl_worktree_find_ancestor(GTask *task)
 {
 	FlFindCtx *ctx = g_task_get_task_data(task);
 
-	fl_git(task, ctx->repo, NULL, fl_find_ancestor_cb, "merge-base", "--is-ancestor",
-	       ctx->state->draft_tip, ctx->base_ref, NULL);
+	fl_worktree_git(task, ctx->repo, NULL, fl_worktree_find_ancestor_cb, "merge-base",
+			"--is-ancestor", ctx->state->draft_tip, ctx->base_ref, NULL);
 }
 
 static void
-fl_find_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_find_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFindCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_error_new(FL_ERROR_NOT_FOUND, _("no branch '%s' in %s"),
-						 ctx->branch, ctx->repo));
+		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
+								_("no branch '%s' in %s"),
+								ctx->branch, ctx->repo));
 		return;
 	}
-	ctx->state->draft_tip = fl_run_line(run);
-	fl_find_ancestor(task);
+	ctx->state->draft_tip = fl_worktree_run_line(run);
+	fl_worktree_find_ancestor(task);
 }
 
 void
@@ -2574,14 +2633,15 @@ fl_worktree_find_merge_async(const gchar *repo, const gchar *branch, const gchar
 	ctx->branch = g_strdup(branch);
 	ctx->base_ref = g_strconcat("refs/heads/", base_branch, NULL);
 	ctx->state = g_new0(FlMergeState, 1);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_find_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_find_ctx_free);
 	if (draft_tip != NULL) {
 		ctx->state->draft_tip = g_strdup(draft_tip);
-		fl_find_ancestor(task);
+		fl_worktree_find_ancestor(task);
 		return;
 	}
 	ref = g_strconcat("refs/heads/", branch, "^{commit}", NULL);
-	fl_git(task, repo, NULL, fl_find_tip_cb, "rev-parse", "--verify", "--quiet", ref, NULL);
+	fl_worktree_git(task, repo, NULL, fl_worktree_find_tip_cb, "rev-parse", "--verify",
+			"--quiet", ref, NULL);
 }
 
 FlMergeState *
@@ -2594,12 +2654,12 @@ fl_worktree_find_merge_finish(GAsyncResult *res, GError **error)
 }
 
 static void
-fl_find_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_find_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	const gchar *repo = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_auto(GStrv) lines = NULL;
 
 	if (run == NULL) {
@@ -2607,7 +2667,7 @@ fl_find_revert_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, repo));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, repo));
 		return;
 	}
 	lines = g_strsplit(g_strstrip(run->out), "\n", -1);
@@ -2634,8 +2694,8 @@ fl_worktree_find_revert_async(const gchar *repo, const gchar *base_branch,
 	g_task_set_task_data(task, g_strdup(repo), g_free);
 	range = g_strconcat(merge_commit, "..refs/heads/", base_branch, NULL);
 	grep = g_strconcat("--grep=This reverts merge ", merge_commit, ".", NULL);
-	fl_git(task, repo, NULL, fl_find_revert_cb, "log", "--format=%H", "--fixed-strings", grep,
-	       range, "--", NULL);
+	fl_worktree_git(task, repo, NULL, fl_worktree_find_revert_cb, "log", "--format=%H",
+			"--fixed-strings", grep, range, "--", NULL);
 }
 
 gchar *
@@ -2651,17 +2711,17 @@ fl_worktree_find_revert_finish(GAsyncResult *res, GError **error)
 /* bundles: how a draft branch travels to a cluster node and back */
 
 static void
-fl_bundle_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_bundle_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 
 	if (run == NULL)
 		g_task_return_error(task, g_steal_pointer(&error));
 	else if (run->status != 0)
-		g_task_return_error(task,
-				    fl_run_error(run, FL_ERROR_FAILED, g_task_get_task_data(task)));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+								g_task_get_task_data(task)));
 	else
 		g_task_return_boolean(task, TRUE);
 }
@@ -2675,8 +2735,8 @@ fl_worktree_bundle_async(const gchar *worktree, const gchar *path, GCancellable 
 	g_task_set_source_tag(task, fl_worktree_bundle_async);
 	g_task_set_task_data(task, g_strdup_printf(_("cannot bundle %s"), worktree), g_free);
 	/* HEAD alone: the whole history the draft starts from, under no branch name of ours */
-	fl_git(task, worktree, NULL, fl_bundle_done_cb, "bundle", "create", "--quiet", path, "HEAD",
-	       NULL);
+	fl_worktree_git(task, worktree, NULL, fl_worktree_bundle_done_cb, "bundle", "create",
+			"--quiet", path, "HEAD", NULL);
 }
 
 gboolean
@@ -2691,7 +2751,7 @@ typedef struct {
 } FlFetchCtx;
 
 static void
-fl_fetch_ctx_free(FlFetchCtx *ctx)
+fl_worktree_fetch_ctx_free(FlFetchCtx *ctx)
 {
 	g_free(ctx->worktree);
 	g_free(ctx->head);
@@ -2699,12 +2759,12 @@ fl_fetch_ctx_free(FlFetchCtx *ctx)
 }
 
 static void
-fl_fetch_bundle_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+fl_worktree_fetch_bundle_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
 	FlFetchCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(FlRun) run = fl_run_finish(res, &error);
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
 	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
@@ -2713,12 +2773,12 @@ fl_fetch_bundle_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		what = g_strdup_printf(_("cannot fetch the draft into %s"), ctx->worktree);
-		g_task_return_error(task, fl_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
 		return;
 	}
 	/* only forward: what the job sends back must build on what it was given */
-	fl_git(task, ctx->worktree, NULL, fl_bundle_done_cb, "merge", "--ff-only", "--quiet",
-	       ctx->head, NULL);
+	fl_worktree_git(task, ctx->worktree, NULL, fl_worktree_bundle_done_cb, "merge", "--ff-only",
+			"--quiet", ctx->head, NULL);
 }
 
 void
@@ -2732,17 +2792,19 @@ fl_worktree_fetch_bundle_async(const gchar *worktree, const gchar *bundle, const
 	g_task_set_source_tag(task, fl_worktree_fetch_bundle_async);
 	ctx->worktree = g_strdup(worktree);
 	ctx->head = g_strdup(head);
-	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_fetch_ctx_free);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_fetch_ctx_free);
 	if (strspn(head, "0123456789abcdef") != strlen(head) || strlen(head) < 40) {
 		g_task_return_error(
-			task, fl_error_new(FL_ERROR_FAILED, _("'%s' is not a commit id"), head));
+			task,
+			fl_worktree_error_new(FL_ERROR_FAILED, _("'%s' is not a commit id"), head));
 		return;
 	}
 	/* objects only, into the repository the worktree belongs to; no tags, no refs. A
 	 * bundle is read through git's "file" transport, which the hardening turns off with
 	 * every other: allowed again for this one local file only */
-	fl_git(task, worktree, NULL, fl_fetch_bundle_cb, "-c", "protocol.file.allow=always",
-	       "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", bundle, "HEAD", NULL);
+	fl_worktree_git(task, worktree, NULL, fl_worktree_fetch_bundle_cb, "-c",
+			"protocol.file.allow=always", "fetch", "--quiet", "--no-tags",
+			"--no-write-fetch-head", bundle, "HEAD", NULL);
 }
 
 gboolean
