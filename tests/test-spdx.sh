@@ -9,7 +9,7 @@ cd "$top"
 [ -f COPYING ] || { echo "FAIL: no COPYING"; exit 1; }
 missing=
 for f in src/*.c src/*.h tests/*.c tests/*.h tests/*.sh tests/doubles/*.py tests/doubles/*.sh \
-	tools/*.sh bench/*.py bench/*.sh completions/* meson.build meson_options.txt \
+	tools/*.sh tools/*.py bench/*.py bench/*.sh completions/* meson.build meson_options.txt \
 	*/meson.build data/*.in data/*.xml man/*.1 man/*.5 man/*.in .ci/run; do
 	[ -f "$f" ] || continue
 	head -n 3 "$f" | grep -q 'SPDX-License-Identifier: GPL-2.0-or-later' || missing="$missing $f"
