@@ -467,6 +467,8 @@ fl_fleet_get_running_on(FlFleet *self, const gchar *placement)
 	gpointer value;
 	guint n = 0;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
+
 	g_hash_table_iter_init(&iter, self->live);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		FlSessionData *d = fl_session_get_data(value);
@@ -479,8 +481,11 @@ fl_fleet_get_running_on(FlFleet *self, const gchar *placement)
 FlSessionData *
 fl_fleet_get_placed(FlFleet *self, guint id)
 {
-	FlSession *live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+	FlSession *live;
 
+	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
+
+	live = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	if (live == NULL || fl_session_get_data(live)->placement == NULL)
 		return NULL;
 	return fl_session_data_copy(fl_session_get_data(live));

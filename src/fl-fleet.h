@@ -101,8 +101,8 @@ fl_fleet_get_store_error(FlFleet *self);
 /* sessions on @placement (a [cluster NAME]) that are running or blocked there */
 guint
 fl_fleet_get_running_on(FlFleet *self, const gchar *placement);
-/* a live session on a cluster as the store cannot tell it (what Slurm says, where its log is
- * written), NULL for any other */
+/* a copy of a live session on a cluster, as the store cannot tell it (what Slurm says, where
+ * its log is written); NULL for any other */
 FlSessionData *
 fl_fleet_get_placed(FlFleet *self, guint id);
 /* why queued sessions wait although slots are free, or NULL */
