@@ -863,21 +863,41 @@ static const FlAgentPreset fl_agent_claude_presets[] = {
 
 /* its login, settings and session store (resume needs it); Claude rewrites ~/.claude.json
  * (account and project state) on every run, so both are written */
-static const gchar *const fl_agent_claude_home_rw[] = {".claude", ".claude.json", NULL};
+static const gchar *const fl_agent_claude_home_rw[] = {".claude/", ".claude.json", NULL};
+/* Claude refuses to skip permission prompts as root unless told it is in a sandbox, which
+ * it then is */
+static const gchar *const fl_agent_claude_sandbox_env[] = {"IS_SANDBOX=1", NULL};
 
 /* claude -p with flotilla's hooks, a session id we chose, resumed with the user's reply */
 static gchar **
 fl_agent_claude_class_build_argv(const FlAgentRun *run, GError **error)
 {
 	g_autofree gchar *settings = fl_agent_run_file(run, "claude-settings.json");
+	gchar **argv;
 
 	if (run->data->agent_session == NULL)
 		run->data->agent_session = g_uuid_string_random();
 	if (!fl_agent_claude_write_settings(settings, run->cli_path, error))
 		return NULL;
-	return fl_agent_claude_build_argv((const gchar *const *)run->agent->command,
+	argv = fl_agent_claude_build_argv((const gchar *const *)run->agent->command,
 					  run->data->goal, run->data->agent_session, settings,
 					  run->resume_reply, -1);
+	/*
+	 * Inside the sandbox the fence is the sandbox, so Claude acts without asking and a
+	 * session blocks only on a real question; unconfined, edits only. [agent]
+	 * permission-mode= chooses otherwise.
+	 */
+	for (guint i = 0; argv[i] != NULL && argv[i + 1] != NULL; i++) {
+		if (g_strcmp0(argv[i], "--permission-mode") != 0)
+			continue;
+		g_free(argv[i + 1]);
+		argv[i + 1] =
+			g_strdup(run->agent->permission_mode != NULL ? run->agent->permission_mode
+				 : run->confined ? FL_AGENT_CLAUDE_PERMISSION_MODE_CONFINED
+						 : FL_AGENT_CLAUDE_PERMISSION_MODE);
+		break;
+	}
+	return argv;
 }
 
 static gpointer
@@ -980,6 +1000,7 @@ FL_AGENT_DEFINE_CLASS(claude) = {
 	.default_command = fl_agent_claude_command,
 	.home_rw = fl_agent_claude_home_rw,
 	.needs_network = TRUE,
+	.sandbox_env = fl_agent_claude_sandbox_env,
 	.build_argv = fl_agent_claude_class_build_argv,
 	.live_new = fl_agent_claude_live_new,
 	.live_feed = fl_agent_claude_live_feed,

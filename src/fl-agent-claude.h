@@ -14,10 +14,12 @@ G_BEGIN_DECLS
  * Verified against the real CLI, @anthropic-ai/claude-code 2.1.328 (tests/test-claude.c).
  */
 
-/* the permission mode every session runs in: file edits inside the working directory (and
- * plain file-system commands there) are allowed, every other permission prompt reaches the
+/* the permission mode every unconfined session runs in: file edits inside the working directory
+ * (and plain file-system commands there) are allowed, every other permission prompt reaches the
  * PermissionRequest hook, where no answer means deny */
 #define FL_AGENT_CLAUDE_PERMISSION_MODE "acceptEdits"
+/* confined, the sandbox is the fence: Claude acts inside it without asking */
+#define FL_AGENT_CLAUDE_PERMISSION_MODE_CONFINED "bypassPermissions"
 
 /* seconds Claude waits for `flotilla hook claude`: a permission request waits for the user
  * (a timed-out hook decides nothing, which -p treats as deny), the others only report */

@@ -390,7 +390,7 @@ static const FlAgentPreset fl_agent_codex_presets[] = {
 };
 
 /* auth.json, config.toml and the rollout files `exec resume` reads */
-static const gchar *const fl_agent_codex_home_rw[] = {".codex", NULL};
+static const gchar *const fl_agent_codex_home_rw[] = {".codex/", NULL};
 
 static gchar **
 fl_agent_codex_class_build_argv(const FlAgentRun *run, GError **error)

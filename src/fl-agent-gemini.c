@@ -45,7 +45,7 @@ static const FlAgentPreset fl_agent_gemini_presets[] = {
 };
 
 /* settings, login and the per-project session store that --resume reads */
-static const gchar *const fl_agent_gemini_home_rw[] = {".gemini", NULL};
+static const gchar *const fl_agent_gemini_home_rw[] = {".gemini/", NULL};
 
 /* ------------------------------------------------------------------ stream-json */
 

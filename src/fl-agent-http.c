@@ -3,6 +3,7 @@
 
 #include "fl-agent-http.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
@@ -241,7 +242,8 @@ fl_agent_http_build_argv(const FlAgentRun *run, GError **error)
 {
 	g_autoptr(GError) local_error = NULL;
 	g_autofree gchar *request_path = fl_agent_run_file(run, FL_AGENT_HTTP_REQUEST_FILE);
-	g_autofree gchar *result_path = fl_agent_run_file(run, FL_AGENT_HTTP_RESULT_FILE);
+	g_autofree gchar *result_path = fl_agent_run_file(
+		run, FL_AGENT_HTTP_RESULT_DIR G_DIR_SEPARATOR_S FL_AGENT_HTTP_RESULT_FILE);
 	const gchar *output = fl_agent_http_output_path(run, &local_error);
 	const FlAgentConfig *agent = run->agent;
 	const gchar *argv[] = {run->http_path, "agent", request_path, NULL};
@@ -264,6 +266,14 @@ fl_agent_http_build_argv(const FlAgentRun *run, GError **error)
 	}
 	if (!fl_agent_http_request_write(&request, request_path, error))
 		return NULL;
+	{
+		g_autofree gchar *result_dir = g_path_get_dirname(result_path);
+		if (g_mkdir_with_parents(result_dir, 0700) < 0) {
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"),
+				    result_dir, g_strerror(errno));
+			return NULL;
+		}
+	}
 	return g_strdupv((gchar **)argv);
 }
 
@@ -272,8 +282,11 @@ static void
 fl_agent_http_read_outcome(const FlAgentRun *run, FlState *end_state)
 {
 	g_autoptr(GError) error = NULL;
-	g_autofree gchar *path = fl_agent_run_file(run, FL_AGENT_HTTP_RESULT_FILE);
-	g_autoptr(FlAgentHttpResult) result = fl_agent_http_result_read(path, &error);
+	g_autofree gchar *path = fl_agent_run_file(
+		run, FL_AGENT_HTTP_RESULT_DIR G_DIR_SEPARATOR_S FL_AGENT_HTTP_RESULT_FILE);
+	g_autofree gchar *old_path = fl_agent_run_file(run, FL_AGENT_HTTP_RESULT_FILE);
+	g_autoptr(FlAgentHttpResult) result = fl_agent_http_result_read(
+		g_file_test(path, G_FILE_TEST_EXISTS) ? path : old_path, &error);
 	FlSessionData *d = run->data;
 
 	if (result == NULL) {

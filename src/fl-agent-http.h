@@ -16,7 +16,10 @@ G_BEGIN_DECLS
  */
 
 #define FL_AGENT_HTTP_REQUEST_FILE "http-request.json"
-#define FL_AGENT_HTTP_RESULT_FILE  "http-result.json"
+/* written in the agent's own directory of the session (FL_AGENT_HTTP_RESULT_DIR), the one a
+ * confined session may write; sessions of earlier daemons left it beside the log */
+#define FL_AGENT_HTTP_RESULT_FILE "http-result.json"
+#define FL_AGENT_HTTP_RESULT_DIR  "agent"
 
 /* the version both files carry */
 #define FL_AGENT_HTTP_KEY_VERSION "v"

@@ -37,6 +37,7 @@ typedef struct {
 	const gchar *cli_path;      /* the `flotilla` that hooks call */
 	const gchar *http_path;     /* flotilla-http */
 	const gchar *resume_reply;  /* (nullable) the user's reply when the run resumes */
+	gboolean confined;          /* runs in the sandbox (fl-sandbox.h) */
 } FlAgentRun;
 
 /* a session directory's file; the names are on-disk contracts with earlier daemons */
@@ -79,14 +80,17 @@ struct _FlAgentClass {
 	gboolean runs_command;
 
 	/*
-	 * Reserved for the sandbox (issue 13), no behaviour yet: the paths under $HOME the
-	 * agent's program needs inside a sandbox, read-only and read-write (its login and
-	 * config, its session store), NULL-terminated or NULL, and whether it talks to the
-	 * network at all.
+	 * Its sandbox (fl-sandbox.h): the paths under $HOME the agent's program needs, read-only
+	 * and read-write (its login and config, its session store; a directory it needs
+	 * even before its first run ends in '/'), NULL-terminated or NULL;
+	 * every kind also sees git's identity (~/.gitconfig, ~/.config/git) read-only. Whether it
+	 * talks to the network at all ([agent] network=none cuts it too), and KEY=VALUE set only
+	 * when it runs confined. README's table "What a session can touch" lists these.
 	 */
 	const gchar *const *home_ro;
 	const gchar *const *home_rw;
 	gboolean needs_network;
+	const gchar *const *sandbox_env;
 
 	/* nullable: checks the kind's keys of @agent after the common ones were read and may
 	 * fill defaults; on failure sets @key to the key at fault (NULL: the group) */

@@ -119,6 +119,7 @@ fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 	item->diffstat = g_strdup(d->diffstat);
 	item->links_outside = g_strdup(d->links_outside);
 	item->cost_usd = d->cost_usd;
+	item->unconfined = g_strcmp0(d->confinement, "off") == 0;
 	item->waiting_for = g_strdup(d->waiting_for);
 	item->reason = g_strdup(d->reason);
 	item->approvable = d->review == FL_REVIEW_PENDING && !fl_state_is_active(d->state);

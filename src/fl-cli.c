@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -23,6 +24,7 @@
 #include "fl-dbus-names.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
+#include "fl-relay.h" /* the channel inside sessions */
 #include "fl-session-data.h"
 #include "fl-text.h"
 #include "fl-util.h" /* FL_GOAL_MAX: the daemon's limit, checked here before a round trip */
@@ -97,7 +99,7 @@ typedef struct {
 	gchar *name;
 	gchar *from;
 	gchar *note;
-	gchar *timeout; /* wait --timeout, run --timeout (on a cluster) */
+	gchar *timeout; /* wait --timeout, run --timeout */
 
 	GDBusConnection *connection; /* (owned) (nullable) */
 	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
@@ -785,17 +787,28 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "conflict_since",
 						   "placement",
 						   "placement_status",
+						   "confinement",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
 static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path", "verify_log_path",
 							NULL};
 
-static const gchar *const fl_cli_status_keys[] = {
-	"version", "running",      "max_parallel",   "queued",
-	"blocked", "unreviewed",   "max_unreviewed", "held",
-	"paused",  "next_checkin", "state_dir",      "clusters",
-	NULL};
+static const gchar *const fl_cli_status_keys[] = {"version",
+						  "running",
+						  "max_parallel",
+						  "queued",
+						  "blocked",
+						  "unreviewed",
+						  "max_unreviewed",
+						  "held",
+						  "paused",
+						  "next_checkin",
+						  "state_dir",
+						  "clusters",
+						  "confinement",
+						  "confinement_error",
+						  NULL};
 
 /* one [cluster NAME] in `status --json` */
 static const gchar *const fl_cli_cluster_keys[] = {"name",   "kind",    "reachable",
@@ -947,7 +960,7 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *
  * `flotilla status --json` prints one object the same way with the keys version, running,
  * max_parallel, queued, blocked, unreviewed, max_unreviewed, held, paused (boolean),
- * next_checkin, state_dir.
+ * next_checkin, state_dir, confinement ("bwrap", "off" or "unavailable"), confinement_error.
  */
 static void
 fl_cli_json_add_session(JsonBuilder *builder, GVariant *session)
@@ -1215,10 +1228,32 @@ fl_cli_proxy_full(FlCli *cli, gboolean start, GError **error)
 	return cli->proxy;
 }
 
+/* inside a session flotilla never starts a daemon: one started there would inherit the
+ * session's environment and confinement and die with it */
+static gboolean
+fl_cli_inside_session(void)
+{
+	const gchar *session = g_getenv("FLOTILLA_SESSION");
+
+	return session != NULL && session[0] != '\0';
+}
+
 static FlDbusFlotilla1 *
 fl_cli_proxy(FlCli *cli, GError **error)
 {
-	return fl_cli_proxy_full(cli, TRUE, error);
+	FlDbusFlotilla1 *proxy;
+	g_autoptr(GError) error_local = NULL;
+
+	if (!fl_cli_inside_session())
+		return fl_cli_proxy_full(cli, TRUE, error);
+	proxy = fl_cli_proxy_full(cli, FALSE, &error_local);
+	if (proxy == NULL && error_local == NULL)
+		g_set_error_literal(&error_local, FL_ERROR, FL_ERROR_FAILED,
+				    _("flotillad is not running, and flotilla does not start it "
+				      "from inside a session"));
+	if (proxy == NULL)
+		fl_cli_unreachable(error, error_local);
+	return proxy;
 }
 
 /*
@@ -1279,9 +1314,9 @@ fl_cli_options_run(FlCli *cli, GOptionContext *context)
 		{"on", 0, 0, G_OPTION_ARG_FILENAME, &cli->on,
 		 N_("Run on this cluster ([cluster NAME] in the config) or 'local'"), N_("NAME")},
 		{"memory", 0, 0, G_OPTION_ARG_FILENAME, &cli->memory,
-		 N_("Memory limit on the cluster, e.g. 4G"), N_("SIZE")},
+		 N_("Memory limit of the session, e.g. 4G"), N_("SIZE")},
 		{"timeout", 0, 0, G_OPTION_ARG_FILENAME, &cli->timeout,
-		 N_("Time limit on the cluster, e.g. 2h"), N_("DURATION")},
+		 N_("Time limit of the session, e.g. 2h"), N_("DURATION")},
 		{"name", 0, 0, G_OPTION_ARG_FILENAME, &cli->name, N_("Short name for the session"),
 		 N_("NAME")},
 		{"from", 0, 0, G_OPTION_ARG_FILENAME, &cli->from,
@@ -1962,7 +1997,8 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
  *   ID  STATE  REVIEW  TITLE  NOTE
  * NOTE is where a session on a cluster is (Slurm's words) or what a running one did last,
  * what a blocked session asks, why a failed, cancelled or interrupted one ended, or
- * why the queue does not start a queued one; empty otherwise.
+ * why the queue does not start a queued one; else "unconfined" for a session run with
+ * confinement off; empty otherwise.
  */
 static void
 fl_cli_print_plain(GVariant *sessions, const gchar *held)
@@ -1999,6 +2035,9 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			note = fl_cli_dict_str(session, "landing");
 		else if (g_strcmp0(state, "done") != 0)
 			note = fl_cli_dict_str(session, "reason");
+		/* the user turned confinement off for it: say so where nothing else is said */
+		if (note == NULL && g_strcmp0(fl_cli_dict_str(session, "confinement"), "off") == 0)
+			note = "unconfined";
 		note_clean = fl_text_clean(note != NULL ? note : "", -1, FL_TEXT_COLLAPSE_SPACE);
 		g_string_append_printf(out, "%u\t%s\t%s\t%s\t%s\n", fl_cli_dict_id(session),
 				       state_clean, review_clean, title, note_clean);
@@ -3120,6 +3159,29 @@ fl_cli_print_clusters(GVariant *status)
 	}
 }
 
+/* the confinement in force, and when sessions cannot start, why and what to do */
+static void
+fl_cli_print_confinement(GVariant *status)
+{
+	const gchar *confinement = fl_cli_dict_str(status, "confinement");
+	const gchar *why = fl_cli_dict_str(status, "confinement_error");
+
+	if (g_strcmp0(confinement, "bwrap") == 0) {
+		fputs(_("confinement: bubblewrap (see README: what a session can touch)"), stdout);
+	} else if (g_strcmp0(confinement, "off") == 0) {
+		fputs(_("confinement: OFF ([fleet] confinement=off): sessions run as you, "
+			"unconfined"),
+		      stdout);
+	} else if (confinement != NULL) {
+		g_autofree gchar *reason =
+			fl_text_clean(why != NULL ? why : "?", -1, FL_TEXT_COLLAPSE_SPACE);
+		fprintf(stdout, _("confinement: unavailable, no session can start: %s"), reason);
+	} else {
+		return;
+	}
+	fputc('\n', stdout);
+}
+
 static gboolean
 fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 {
@@ -3182,6 +3244,7 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		fputc('\n', stdout);
 	}
 	fl_cli_print_clusters(status);
+	fl_cli_print_confinement(status);
 	return TRUE;
 }
 
@@ -3459,6 +3522,59 @@ fl_cli_session_from_env(const gchar *command, guint *id, GError **error)
 }
 
 /*
+ * One request through the session's channel (fl-relay.h): the runner outside the sandbox
+ * relays it for this session only. NULL on failure.
+ */
+static gchar *
+fl_cli_channel_call(const gchar *channel, JsonBuilder *request, GError **error)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(channel);
+	g_autoptr(GSocketConnection) connection = NULL;
+	g_autoptr(JsonNode) root = json_builder_get_root(request);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error_local = NULL;
+	g_autofree gchar *text = json_to_string(root, FALSE);
+	g_autofree gchar *buf = g_malloc(FL_RELAY_MAX + 1);
+	JsonObject *answer;
+	gsize len = 0;
+
+	connection =
+		g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error_local);
+	if (connection == NULL ||
+	    !g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(connection)), text,
+				       strlen(text), NULL, NULL, &error_local) ||
+	    !g_socket_shutdown(g_socket_connection_get_socket(connection), FALSE, TRUE,
+			       &error_local) ||
+	    !g_input_stream_read_all(g_io_stream_get_input_stream(G_IO_STREAM(connection)), buf,
+				     FL_RELAY_MAX + 1, &len, NULL, &error_local)) {
+		fl_cli_unreachable(error, error_local);
+		return NULL;
+	}
+	if (len > FL_RELAY_MAX || !g_utf8_validate_len(buf, len, NULL) ||
+	    !json_parser_load_from_data(parser, buf, len, NULL) ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("the session's channel answered something unreadable"));
+		return NULL;
+	}
+	answer = json_node_get_object(json_parser_get_root(parser));
+	if (json_object_has_member(answer, "reply"))
+		return g_strdup(json_object_get_string_member_with_default(answer, "reply", ""));
+	g_set_error(error, FL_ERROR, FL_ERROR_FAILED, "%s",
+		    json_object_get_string_member_with_default(answer, "error", "?"));
+	return NULL;
+}
+
+static const gchar *
+fl_cli_channel(void)
+{
+	const gchar *channel = g_getenv("FLOTILLA_CHANNEL");
+
+	return channel != NULL && channel[0] != '\0' ? channel : NULL;
+}
+
+/*
  * Hooks run inside the agent, and the agent reads the hook's exit status: Claude Code takes
  * 2 as "block this action" and shows any other non-zero status as a hook error. A flotilla
  * problem (daemon unreachable, bad payload, bad usage) must not change what the agent does,
@@ -3495,6 +3611,23 @@ fl_cli_cmd_hook(FlCli *cli, gchar **args, GError **error)
 	if (!g_utf8_validate_len(data, size, NULL))
 		return fl_cli_usage_error(error, _("hook payload is not valid UTF-8"));
 	payload = g_strndup(data, size);
+	if (fl_cli_channel() != NULL) {
+		g_autoptr(JsonBuilder) request = json_builder_new();
+
+		json_builder_begin_object(request);
+		json_builder_set_member_name(request, "op");
+		json_builder_add_string_value(request, "hook");
+		json_builder_set_member_name(request, "agent");
+		json_builder_add_string_value(request, args[1]);
+		json_builder_set_member_name(request, "payload");
+		json_builder_add_string_value(request, payload);
+		json_builder_end_object(request);
+		response = fl_cli_channel_call(fl_cli_channel(), request, error);
+		if (response == NULL)
+			return FALSE;
+		goto print;
+	}
+	/* a session started before there were channels */
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;
@@ -3503,6 +3636,7 @@ fl_cli_cmd_hook(FlCli *cli, gchar **args, GError **error)
 	fl_cli_set_timeout(cli, G_MAXINT);
 	if (!fl_dbus_flotilla1_call_hook_sync(proxy, args[1], id, payload, &response, NULL, error))
 		return FALSE;
+print:
 	if (response[0] != '\0') {
 		fputs(response, stdout);
 		if (!g_str_has_suffix(response, "\n"))
@@ -3524,6 +3658,23 @@ fl_cli_cmd_blocked(FlCli *cli, gchar **args, GError **error)
 	message = fl_cli_args_text(args);
 	if (!fl_cli_check_text(_("message"), message, strlen(message), error))
 		return FALSE;
+	if (fl_cli_channel() != NULL) {
+		g_autoptr(JsonBuilder) request = json_builder_new();
+
+		json_builder_begin_object(request);
+		json_builder_set_member_name(request, "op");
+		json_builder_add_string_value(request, "block");
+		json_builder_set_member_name(request, "message");
+		json_builder_add_string_value(request, message);
+		json_builder_end_object(request);
+		reply = fl_cli_channel_call(fl_cli_channel(), request, error);
+		if (reply == NULL)
+			return FALSE;
+		fputs(reply, stdout);
+		fputc('\n', stdout);
+		return TRUE;
+	}
+	/* a session started before there were channels */
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;

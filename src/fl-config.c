@@ -26,6 +26,7 @@ fl_config_agent_config_free(FlAgentConfig *agent)
 	g_free(agent->model);
 	g_free(agent->api_key_env);
 	g_free(agent->output);
+	g_free(agent->permission_mode);
 	g_free(agent);
 }
 
@@ -42,9 +43,21 @@ fl_config_cluster_config_free(FlClusterConfig *cluster)
 }
 
 static FlAgentConfig *
-fl_config_agent_preset(const FlAgentClass *klass, const FlAgentPreset *preset)
+fl_config_agent_new(void)
 {
 	FlAgentConfig *agent = g_new0(FlAgentConfig, 1);
+
+	agent->network = TRUE;
+	agent->memory = FL_LIMIT_INHERIT;
+	agent->pids = FL_LIMIT_INHERIT;
+	agent->timeout = FL_LIMIT_INHERIT;
+	return agent;
+}
+
+static FlAgentConfig *
+fl_config_agent_preset(const FlAgentClass *klass, const FlAgentPreset *preset)
+{
+	FlAgentConfig *agent = fl_config_agent_new();
 
 	agent->name = g_strdup(preset->name);
 	agent->klass = klass;
@@ -64,6 +77,7 @@ fl_config_new_default(void)
 	self->cancel_grace = 10;
 	self->verify_timeout = 600;
 	self->default_agent = g_strdup("shell");
+	self->confinement = TRUE;
 	self->now_blocked = TRUE;
 	self->review_command = g_strdupv((gchar **)review);
 	self->repo_verify = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -87,6 +101,8 @@ fl_config_free(FlConfig *self)
 		return;
 	g_free(self->path);
 	g_free(self->default_agent);
+	g_strfreev(self->writable);
+	g_strfreev(self->read_only);
 	g_free(self->checkin_times);
 	g_free(self->checkin_every);
 	g_free(self->checkin_days);
@@ -243,6 +259,118 @@ fl_config_check_duplicate_groups(const gchar *path, const gchar *data, GError **
 	return TRUE;
 }
 
+/*
+ * A limit: "none" or 0 for no limit, else a whole number with an optional unit; @units maps
+ * suffixes to factors (NULL: plain numbers only). Missing keys leave @value alone.
+ */
+static gboolean
+fl_config_get_limit(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key,
+		    const gchar *const *units, const guint64 *factors, gint64 *value,
+		    GError **error)
+{
+	g_autofree gchar *raw = NULL;
+	g_autofree gchar *number = NULL;
+	guint64 factor = 1;
+	guint64 v = 0;
+	gsize len;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE;
+	raw = g_key_file_get_value(kf, group, key, NULL);
+	g_strstrip(raw);
+	if (g_ascii_strcasecmp(raw, "none") == 0) {
+		*value = 0;
+		return TRUE;
+	}
+	number = g_strdup(raw);
+	len = strlen(number);
+	for (guint i = 0; units != NULL && units[i] != NULL && len > 0; i++) {
+		if (g_ascii_strcasecmp(number + len - 1, units[i]) == 0) {
+			factor = factors[i];
+			number[len - 1] = '\0';
+			break;
+		}
+	}
+	if (!g_ascii_string_to_unsigned(number, 10, 0, G_MAXINT64 / factor, &v, NULL)) {
+		g_autofree gchar *list = units != NULL ? g_strjoinv(", ", (gchar **)units) : NULL;
+		g_autofree gchar *what =
+			units == NULL
+				? g_strdup_printf(_("'%s' is not a whole number or 'none'"), raw)
+				: g_strdup_printf(_("'%s' is not a whole number with an optional "
+						    "unit (%s) or 'none'"),
+						  raw, list);
+		return fl_config_fail(error, path, group, key, what);
+	}
+	*value = (gint64)(v * factor);
+	return TRUE;
+}
+
+static const gchar *const fl_config_size_units[] = {"K", "M", "G", "T", NULL};
+static const guint64 fl_config_size_factors[] = {
+	G_GUINT64_CONSTANT(1) << 10, G_GUINT64_CONSTANT(1) << 20, G_GUINT64_CONSTANT(1) << 30,
+	G_GUINT64_CONSTANT(1) << 40};
+static const gchar *const fl_config_time_units[] = {"s", "m", "h", "d", NULL};
+static const guint64 fl_config_time_factors[] = {1, 60, 3600, 86400};
+
+/* memory=, pids=, timeout= of [fleet] or an [agent NAME] */
+static gboolean
+fl_config_get_limits(GKeyFile *kf, const gchar *path, const gchar *group, gint64 *memory,
+		     gint64 *pids, gint64 *timeout, GError **error)
+{
+	return fl_config_get_limit(kf, path, group, "memory", fl_config_size_units,
+				   fl_config_size_factors, memory, error) &&
+	       fl_config_get_limit(kf, path, group, "pids", NULL, NULL, pids, error) &&
+	       fl_config_get_limit(kf, path, group, "timeout", fl_config_time_units,
+				   fl_config_time_factors, timeout, error);
+}
+
+static gboolean
+fl_config_get_switch(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key,
+		     const gchar *on, const gchar *off, gboolean *value, GError **error)
+{
+	g_autofree gchar *raw = NULL;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE;
+	raw = g_key_file_get_value(kf, group, key, NULL);
+	g_strstrip(raw);
+	if (g_strcmp0(raw, on) == 0) {
+		*value = TRUE;
+	} else if (g_strcmp0(raw, off) == 0) {
+		*value = FALSE;
+	} else {
+		g_autofree gchar *what = g_strdup_printf(_("must be '%s' or '%s'"), on, off);
+		return fl_config_fail(error, path, group, key, what);
+	}
+	return TRUE;
+}
+
+/* a ';'-separated list of absolute paths */
+static gboolean
+fl_config_get_paths(GKeyFile *kf, const gchar *path, const gchar *group, const gchar *key,
+		    gchar ***paths, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_auto(GStrv) list = NULL;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE;
+	list = g_key_file_get_string_list(kf, group, key, NULL, &error_local);
+	if (list == NULL)
+		return fl_config_fail(error, path, group, key, error_local->message);
+	for (guint i = 0; list[i] != NULL; i++) {
+		g_strstrip(list[i]);
+		if (!g_path_is_absolute(list[i])) {
+			g_autofree gchar *what =
+				g_strdup_printf(_("'%s' is not an absolute path"), list[i]);
+			return fl_config_fail(error, path, group, key, what);
+		}
+	}
+	g_strfreev(*paths);
+	*paths = g_steal_pointer(&list);
+	return TRUE;
+}
+
 static gboolean
 fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 {
@@ -252,8 +380,17 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 			       "verify-timeout",
 			       "default-agent",
 			       "placement",
+			       "confinement",
+			       "memory",
+			       "pids",
+			       "timeout",
+			       "writable",
+			       "read-only",
 			       NULL};
 	g_autofree gchar *agent = NULL;
+	gint64 memory = (gint64)self->memory;
+	gint64 pids = (gint64)self->pids;
+	gint64 timeout = (gint64)self->timeout;
 
 	if (!g_key_file_has_group(kf, "fleet"))
 		return TRUE;
@@ -265,8 +402,16 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 	    !fl_config_get_uint(kf, self->path, "fleet", "cancel-grace", 0, 3600,
 				&self->cancel_grace, error) ||
 	    !fl_config_get_uint(kf, self->path, "fleet", "verify-timeout", 1, 86400,
-				&self->verify_timeout, error))
+				&self->verify_timeout, error) ||
+	    !fl_config_get_switch(kf, self->path, "fleet", "confinement", "on", "off",
+				  &self->confinement, error) ||
+	    !fl_config_get_limits(kf, self->path, "fleet", &memory, &pids, &timeout, error) ||
+	    !fl_config_get_paths(kf, self->path, "fleet", "writable", &self->writable, error) ||
+	    !fl_config_get_paths(kf, self->path, "fleet", "read-only", &self->read_only, error))
 		return FALSE;
+	self->memory = (guint64)memory;
+	self->pids = (guint64)pids;
+	self->timeout = (guint64)timeout;
 	if (!fl_config_get_str(kf, self->path, "fleet", "placement", &self->placement, error))
 		return FALSE;
 	/* "local" is the default spelled out */
@@ -375,8 +520,10 @@ static gboolean
 fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gchar *name,
 		     GError **error)
 {
-	const gchar *keys[] = {"kind",  "command",     "env",    "api",        "url",
-			       "model", "api-key-env", "output", "max-tokens", NULL};
+	const gchar *keys[] = {"kind",       "command",         "env",         "api",
+			       "url",        "model",           "api-key-env", "output",
+			       "max-tokens", "network",         "memory",      "pids",
+			       "timeout",    "permission-mode", NULL};
 	g_autoptr(GError) error_local = NULL;
 	g_autofree gchar *kind = NULL;
 	const gchar *key = NULL;
@@ -388,7 +535,7 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 		return fl_config_fail(error, self->path, group, NULL,
 				      _("an agent name must be one word"));
 	/* replaces a preset of the same name; freed with the config even when invalid */
-	agent = g_new0(FlAgentConfig, 1);
+	agent = fl_config_agent_new();
 	agent->name = g_strdup(name);
 	g_hash_table_insert(self->agents, g_strdup(name), agent);
 	if (!fl_config_get_str(kf, self->path, group, "kind", &kind, error))
@@ -427,7 +574,13 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 		return FALSE;
 	agent->max_tokens = 4096;
 	if (!fl_config_get_uint(kf, self->path, group, "max-tokens", 1, 1000000, &agent->max_tokens,
-				error))
+				error) ||
+	    !fl_config_get_switch(kf, self->path, group, "network", "on", "none", &agent->network,
+				  error) ||
+	    !fl_config_get_limits(kf, self->path, group, &agent->memory, &agent->pids,
+				  &agent->timeout, error) ||
+	    !fl_config_get_str(kf, self->path, group, "permission-mode", &agent->permission_mode,
+			       error))
 		return FALSE;
 	if (agent->klass->validate != NULL && !agent->klass->validate(agent, &key, &error_local))
 		return fl_config_fail(error, self->path, group, key, error_local->message);

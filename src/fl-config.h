@@ -21,6 +21,13 @@ typedef struct {
 	gchar *api_key_env;
 	gchar *output;
 	guint max_tokens;
+	/* confinement (fl-sandbox.h) */
+	gboolean network; /* FALSE: network=none */
+	/* limits; FL_LIMIT_INHERIT takes [fleet]'s, 0 is none */
+	gint64 memory;          /* bytes */
+	gint64 pids;            /* tasks */
+	gint64 timeout;         /* seconds */
+	gchar *permission_mode; /* (nullable) claude: --permission-mode inside the sandbox */
 } FlAgentConfig;
 
 /* [cluster NAME]: a scheduler sessions can be placed on (`run --on NAME`) */
@@ -33,6 +40,7 @@ typedef struct {
 	guint time_minutes; /* 0: the partition's default */
 	guint cpus;         /* 0: one */
 } FlClusterConfig;
+#define FL_LIMIT_INHERIT (-1)
 
 typedef struct {
 	gchar *path; /* file it came from, NULL for defaults */
@@ -43,6 +51,12 @@ typedef struct {
 	guint verify_timeout; /* seconds */
 	gchar *default_agent; /* for sessions run without --agent; "shell" by default */
 	gchar *placement;     /* where sessions run unless `run --on` says: NULL = local */
+	gboolean confinement; /* FALSE only when the user wrote confinement=off */
+	guint64 memory;       /* per-session limits, 0 = none */
+	guint64 pids;
+	guint64 timeout;
+	gchar **writable;  /* absolute paths every session may write */
+	gchar **read_only; /* absolute paths every session may read */
 	/* [checkin] */
 	gchar *checkin_times;
 	gchar *checkin_every;

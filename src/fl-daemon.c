@@ -4,6 +4,7 @@
 #include "fl-daemon.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-fleet.h"
+#include "fl-sandbox.h"
 #include "fl-slurm.h"
 #include "fl-store.h"
 #include "fl-util.h"
@@ -20,6 +22,7 @@
 struct _FlDaemon {
 	GObject parent_instance;
 	FlConfig *config;             /* (owned) */
+	gchar *confinement_error;     /* (owned) (nullable) why sessions cannot be confined */
 	FlStore *store;               /* (owned) */
 	FlFleet *fleet;               /* (owned) */
 	FlCheckin *checkin;           /* (owned) */
@@ -38,9 +41,25 @@ static guint signals[SIGNAL_LAST] = {0};
 
 /* ------------------------------------------------------------------ caller checks */
 
+/* whether @pid lives in our own pid namespace; FALSE when that cannot be told */
+static gboolean
+fl_daemon_same_pid_namespace(guint32 pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%u/ns/pid", pid);
+	GStatBuf ours;
+	GStatBuf theirs;
+
+	return g_stat("/proc/self/ns/pid", &ours) == 0 && g_stat(path, &theirs) == 0 &&
+	       ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
 /*
  * Runs in a GDBus worker thread (g-authorize-method), so the synchronous question to the
  * bus does not block the main loop. Even on a session bus, only our own uid may drive us.
+ *
+ * And nothing from inside a sandbox: every confined session has a pid namespace of its own,
+ * and with the network on it shares the host's abstract sockets, so it may reach a bus that
+ * listens on one. Its legitimate calls go through its runner's channel, which lives outside.
  */
 static gboolean
 fl_daemon_authorize_cb(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *invocation,
@@ -48,19 +67,31 @@ fl_daemon_authorize_cb(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) credentials = NULL;
 	guint32 uid = G_MAXUINT32;
+	guint32 pid = 0;
 
 	reply = g_dbus_connection_call_sync(
 		g_dbus_method_invocation_get_connection(invocation), "org.freedesktop.DBus",
-		"/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixUser",
+		"/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionCredentials",
 		g_variant_new("(s)", g_dbus_method_invocation_get_sender(invocation)),
-		G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
-	if (reply != NULL)
-		g_variant_get(reply, "(u)", &uid);
+		G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+	if (reply != NULL) {
+		credentials = g_variant_get_child_value(reply, 0);
+		g_variant_lookup(credentials, "UnixUserID", "u", &uid);
+		g_variant_lookup(credentials, "ProcessID", "u", &pid);
+	}
 	if (uid != getuid()) {
 		g_dbus_method_invocation_return_error(invocation, G_DBUS_ERROR,
 						      G_DBUS_ERROR_ACCESS_DENIED,
 						      _("only uid %u may use flotillad"), getuid());
+		return FALSE;
+	}
+	if (pid == 0 || !fl_daemon_same_pid_namespace(pid)) {
+		g_dbus_method_invocation_return_error_literal(
+			invocation, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+			_("flotillad does not take calls from inside a sandbox (a session's "
+			  "requests go through its channel)"));
 		return FALSE;
 	}
 	return TRUE;
@@ -102,13 +133,25 @@ fl_daemon_run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 }
 
+/* confinement on but unavailable: nothing starts, and the caller learns why and what to do */
+static gboolean
+fl_daemon_cannot_confine(FlDaemon *self, GDBusMethodInvocation *invocation)
+{
+	if (!self->config->confinement || self->confinement_error == NULL)
+		return FALSE;
+	g_dbus_method_invocation_return_error(invocation, FL_ERROR, FL_ERROR_FAILED,
+					      _("sessions cannot be confined: %s"),
+					      self->confinement_error);
+	return TRUE;
+}
+
 static gboolean
 fl_daemon_handle_run(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, GVariant *spec,
 		     FlDaemon *self)
 {
 	GVariant *specs;
 
-	if (fl_daemon_not_ready(self, invocation))
+	if (fl_daemon_not_ready(self, invocation) || fl_daemon_cannot_confine(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	specs = g_variant_new_array(G_VARIANT_TYPE("a{sv}"), &spec, 1);
 	fl_fleet_run_async(self->fleet, specs, fl_daemon_run_cb, g_object_ref(invocation));
@@ -119,7 +162,7 @@ static gboolean
 fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			   GVariant *specs, FlDaemon *self)
 {
-	if (fl_daemon_not_ready(self, invocation))
+	if (fl_daemon_not_ready(self, invocation) || fl_daemon_cannot_confine(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	fl_fleet_run_async(self->fleet, specs, fl_daemon_run_cb, g_object_ref(invocation));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -531,6 +574,13 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 			      g_variant_new_uint32(self->config->max_unreviewed));
 	g_variant_builder_add(&b, "{sv}", "state_dir",
 			      g_variant_new_string(fl_store_get_state_dir(self->store)));
+	g_variant_builder_add(&b, "{sv}", "confinement",
+			      g_variant_new_string(!self->config->confinement        ? "off"
+						   : self->confinement_error != NULL ? "unavailable"
+										     : "bwrap"));
+	if (self->config->confinement && self->confinement_error != NULL)
+		g_variant_builder_add(&b, "{sv}", "confinement_error",
+				      g_variant_new_string(self->confinement_error));
 	if (held != NULL)
 		g_variant_builder_add(&b, "{sv}", "held", g_variant_new_string(held));
 	g_variant_builder_add(&b, "{sv}", "paused",
@@ -877,6 +927,15 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 	self->store = fl_store_new(state_dir, error);
 	if (self->store == NULL)
 		return NULL;
+	if (self->config->confinement) {
+		g_autoptr(GError) error_local = NULL;
+
+		/* once, before the main loop runs: bwrap answers in milliseconds */
+		if (!fl_sandbox_probe(&error_local)) {
+			g_warning("sessions cannot be confined: %s", error_local->message);
+			self->confinement_error = g_strdup(error_local->message);
+		}
+	}
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
 	self->checkin = fl_checkin_new(self->fleet, self->store, self->config, http);
 	self->coordination = fl_coordination_new(self->store);
@@ -909,6 +968,7 @@ fl_daemon_finalize(GObject *object)
 	g_clear_object(&self->fleet);
 	g_clear_object(&self->store);
 	fl_config_free(self->config);
+	g_free(self->confinement_error);
 	G_OBJECT_CLASS(fl_daemon_parent_class)->finalize(object);
 }
 

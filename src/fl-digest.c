@@ -268,6 +268,9 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 		}
 		fl_digest_append_line(out, markup, line);
 	}
+	/* the user chose it, but a draft written without a fence deserves a closer look */
+	if (item->unconfined)
+		fl_digest_append_tagged_line(out, markup, "i", _("(ran unconfined)"));
 	if (item->reminder)
 		fl_digest_append_tagged_line(out, markup, "i", _("(reminder)"));
 }

@@ -32,6 +32,7 @@ typedef struct {
 	gchar *reason;        /* nullable: why it failed */
 	gboolean reminder;    /* already announced in an earlier digest */
 	gboolean approvable;  /* Approve/Reject make sense for it */
+	gboolean unconfined;  /* run with [fleet] confinement=off */
 } FlDigestItem;
 
 FlDigestItem *

@@ -672,13 +672,6 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 			    placement);
 		return FALSE;
 	}
-	if ((memory != NULL || timeout != NULL) && placement == NULL) {
-		/* TRANSLATORS: --memory, --timeout and --on NAME are options: keep them */
-		g_set_error_literal(
-			error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("--memory and --timeout are limits on a cluster: add --on NAME"));
-		return FALSE;
-	}
 	if (memory != NULL && !fl_slurm_parse_memory(memory, &d->memory_mb)) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("'%s' is not a memory size like 512M or 4G"), memory);

@@ -91,13 +91,21 @@ fl_placement_local_read_exit(FlPlacementLocal *self, FlPlacementEnd *end)
 		json_object_get_boolean_member_with_default(exit, FL_RUNNER_KEY_CANCELLED, FALSE);
 	end->kind = g_strcmp0(status, FL_RUNNER_STATUS_EXITED) == 0 ? FL_PLACEMENT_END_EXITED
 								    : FL_PLACEMENT_END_SIGNALED;
+	/* interned: @end outlives the parsed file; only the runner's own three names count */
+	end->limit = g_intern_string(
+		json_object_get_string_member_with_default(exit, FL_RUNNER_KEY_LIMIT, NULL));
+	if (g_strcmp0(end->limit, "time") != 0 && g_strcmp0(end->limit, "memory") != 0 &&
+	    g_strcmp0(end->limit, "pids") != 0)
+		end->limit = NULL;
+	end->limit_value = (guint64)json_object_get_int_member_with_default(
+		exit, FL_RUNNER_KEY_LIMIT_VALUE, 0);
 	return TRUE;
 }
 
 static void
 fl_placement_local_report(FlPlacementLocal *self)
 {
-	FlPlacementEnd end = {FL_PLACEMENT_END_LOST, -1, 0, FALSE, NULL};
+	FlPlacementEnd end = {FL_PLACEMENT_END_LOST, -1, 0, FALSE, NULL, NULL, 0};
 
 	if (!fl_placement_local_read_exit(self, &end))
 		end.reason = _("the session's runner vanished before recording an exit status");
@@ -238,6 +246,51 @@ fl_placement_local_runner_argv(FlPlacementLocal *self, const FlPlacementCommand 
 	for (guint i = 0; cmd->env != NULL && cmd->env[i] != NULL; i++) {
 		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_ENV));
 		g_ptr_array_add(argv, g_strdup(cmd->env[i]));
+	}
+	if (cmd->channel) {
+		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_CHANNEL));
+		g_ptr_array_add(argv,
+				g_strdup_printf("%u", fl_placement_get_session_id(placement)));
+	}
+	{
+		/* the runner enforces them: it outlives us and sees the session end */
+		const struct {
+			const gchar *option;
+			guint64 value;
+		} limits[] = {{FL_RUNNER_OPT_MEMORY, cmd->memory},
+			      {FL_RUNNER_OPT_PIDS, cmd->pids},
+			      {FL_RUNNER_OPT_TIMEOUT, cmd->timeout}};
+
+		for (guint i = 0; i < G_N_ELEMENTS(limits); i++) {
+			if (limits[i].value == 0)
+				continue;
+			g_ptr_array_add(argv, g_strdup(limits[i].option));
+			g_ptr_array_add(argv,
+					g_strdup_printf("%" G_GUINT64_FORMAT, limits[i].value));
+		}
+	}
+	if (cmd->confine) {
+		const struct {
+			const gchar *option;
+			const gchar *const *values;
+		} lists[] = {{FL_RUNNER_OPT_BIND, cmd->binds},
+			     {FL_RUNNER_OPT_RO_BIND, cmd->ro_binds},
+			     {FL_RUNNER_OPT_BIND, cmd->user_binds},
+			     {FL_RUNNER_OPT_RO_BIND, cmd->user_ro_binds},
+			     {FL_RUNNER_OPT_HOME_RO, cmd->home_ro},
+			     {FL_RUNNER_OPT_HOME_RW, cmd->home_rw}};
+
+		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_CONFINE));
+		g_ptr_array_add(argv, g_strdup("bwrap"));
+		for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
+			for (guint i = 0; lists[l].values != NULL && lists[l].values[i] != NULL;
+			     i++) {
+				g_ptr_array_add(argv, g_strdup(lists[l].option));
+				g_ptr_array_add(argv, g_strdup(lists[l].values[i]));
+			}
+		}
+		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_NETWORK));
+		g_ptr_array_add(argv, g_strdup(cmd->no_network ? "none" : "on"));
 	}
 	g_ptr_array_add(argv, g_strdup("--"));
 	for (guint i = 0; cmd->argv[i] != NULL; i++)

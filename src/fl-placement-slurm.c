@@ -553,7 +553,7 @@ fl_placement_slurm_poll(FlPlacementSlurm *self)
  * files with its own git directory and config.
  */
 static gchar *
-fl_placement_slurm_script(FlPlacementSlurm *self)
+fl_placement_slurm_script(FlPlacementSlurm *self, const gchar *confine)
 {
 	FlPlacement *placement = FL_PLACEMENT(self);
 	const FlConfig *config = fl_placement_get_config(placement);
@@ -592,7 +592,7 @@ fl_placement_slurm_script(FlPlacementSlurm *self)
 		"fi\n"
 		"base=$(g rev-parse HEAD) || fail 'no commit in the work directory'\n"
 		"\"$runner\" --dir \"$d\" --cwd \"$d/work\" --grace %u --env-file \"$d/job.env\" "
-		"--argv-file \"$d/job.argv\" &\n"
+		"--argv-file \"$d/job.argv\"%s &\n"
 		"pid=$!\n"
 		"trap 'kill -TERM $pid 2>/dev/null' TERM INT\n"
 		"# wait returns early for every trapped signal\n"
@@ -620,7 +620,7 @@ fl_placement_slurm_script(FlPlacementSlurm *self)
 		"printf '{\"v\":1,\"base\":\"%%s\",\"head\":\"%%s\",\"bundle\":%%s}\\n' \"$base\" "
 		"\"$head\" $bundle >result.json.tmp && mv result.json.tmp result.json\n",
 		fl_placement_get_session_id(placement), fl_placement_get_name(placement),
-		fl_placement_get_attempt(placement), dir, runner, config->cancel_grace);
+		fl_placement_get_attempt(placement), dir, runner, config->cancel_grace, confine);
 }
 
 /* NUL-separated strings: an argv or an environment, any bytes but NUL, no quoting */
@@ -727,6 +727,7 @@ fl_placement_slurm_prepare(FlPlacementSlurm *self, const FlPlacementCommand *cmd
 	g_autofree gchar *script = fl_placement_slurm_file(self, FL_SLURM_FILE_SCRIPT);
 	g_autofree gchar *script_text = NULL;
 	g_autofree gchar *message = NULL;
+	g_autoptr(GString) confine = g_string_new(NULL);
 
 	if (!fl_ensure_dir(self->job_dir, error))
 		return FALSE;
@@ -736,13 +737,39 @@ fl_placement_slurm_prepare(FlPlacementSlurm *self, const FlPlacementCommand *cmd
 
 		if (!fl_placement_slurm_ship_file(self, cmd->argv[i], &copy, error))
 			return FALSE;
+		/* confined, the copy is all the sandbox shows of the job directory */
+		if (copy != NULL && cmd->confine) {
+			g_autofree gchar *quoted = g_shell_quote(copy);
+			g_string_append_printf(confine, " " FL_RUNNER_OPT_RO_BIND " %s", quoted);
+		}
 		g_ptr_array_add(argv,
 				copy != NULL ? g_steal_pointer(&copy) : g_strdup(cmd->argv[i]));
+	}
+	/* the runner on the node builds the same sandbox as a local one, around the work
+	 * directory; paths of this machine (the repository's git dir) do not exist there */
+	if (cmd->confine) {
+		const struct {
+			const gchar *option;
+			const gchar *const *values;
+		} lists[] = {{FL_RUNNER_OPT_HOME_RO, cmd->home_ro},
+			     {FL_RUNNER_OPT_HOME_RW, cmd->home_rw},
+			     {FL_RUNNER_OPT_BIND, cmd->user_binds},
+			     {FL_RUNNER_OPT_RO_BIND, cmd->user_ro_binds}};
+
+		g_string_append(confine, " " FL_RUNNER_OPT_CONFINE " bwrap " FL_RUNNER_OPT_NETWORK);
+		g_string_append(confine, cmd->no_network ? " none" : " on");
+		for (guint l = 0; l < G_N_ELEMENTS(lists); l++) {
+			for (guint i = 0; lists[l].values != NULL && lists[l].values[i] != NULL;
+			     i++) {
+				g_autofree gchar *quoted = g_shell_quote(lists[l].values[i]);
+				g_string_append_printf(confine, " %s %s", lists[l].option, quoted);
+			}
+		}
 	}
 	message = g_strdup_printf("flotilla #%u: left uncommitted on %s\n",
 				  fl_placement_get_session_id(placement),
 				  fl_placement_get_name(placement));
-	script_text = fl_placement_slurm_script(self);
+	script_text = fl_placement_slurm_script(self, confine->str);
 	if (!fl_placement_slurm_write_strv(self, FL_SLURM_FILE_ARGV, argv, error) ||
 	    !fl_placement_slurm_write_strv(self, FL_SLURM_FILE_ENV, env, error) ||
 	    !fl_write_file_durable(commit, message, -1, error) ||

@@ -206,6 +206,12 @@ fl_placement_spawn_data_free(FlPlacementSpawnData *data)
 	g_strfreev((gchar **)data->cmd.argv);
 	g_strfreev((gchar **)data->cmd.env);
 	g_free((gchar *)data->cmd.cwd);
+	g_strfreev((gchar **)data->cmd.binds);
+	g_strfreev((gchar **)data->cmd.ro_binds);
+	g_strfreev((gchar **)data->cmd.home_ro);
+	g_strfreev((gchar **)data->cmd.home_rw);
+	g_strfreev((gchar **)data->cmd.user_binds);
+	g_strfreev((gchar **)data->cmd.user_ro_binds);
 	g_free(data->intent);
 	g_free(data);
 }
@@ -277,6 +283,18 @@ fl_placement_spawn_async(FlPlacement *self, const FlPlacementCommand *cmd,
 	data->cmd.argv = (const gchar *const *)g_strdupv((gchar **)cmd->argv);
 	data->cmd.env = (const gchar *const *)g_strdupv((gchar **)cmd->env);
 	data->cmd.cwd = g_strdup(cmd->cwd);
+	data->cmd.channel = cmd->channel;
+	data->cmd.memory = cmd->memory;
+	data->cmd.pids = cmd->pids;
+	data->cmd.timeout = cmd->timeout;
+	data->cmd.confine = cmd->confine;
+	data->cmd.binds = (const gchar *const *)g_strdupv((gchar **)cmd->binds);
+	data->cmd.ro_binds = (const gchar *const *)g_strdupv((gchar **)cmd->ro_binds);
+	data->cmd.home_ro = (const gchar *const *)g_strdupv((gchar **)cmd->home_ro);
+	data->cmd.home_rw = (const gchar *const *)g_strdupv((gchar **)cmd->home_rw);
+	data->cmd.no_network = cmd->no_network;
+	data->cmd.user_binds = (const gchar *const *)g_strdupv((gchar **)cmd->user_binds);
+	data->cmd.user_ro_binds = (const gchar *const *)g_strdupv((gchar **)cmd->user_ro_binds);
 	data->intent = fl_placement_intent_json(self);
 	g_task_set_task_data(task, data, (GDestroyNotify)fl_placement_spawn_data_free);
 

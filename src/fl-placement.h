@@ -83,6 +83,8 @@ typedef struct {
 	gint signal;         /* SIGNALED; 0 otherwise */
 	gboolean cancelled;  /* stopped by a cancel */
 	const gchar *reason; /* (nullable) LOST, NOT_STARTED: why, for the user */
+	const gchar *limit;  /* (nullable) "time", "memory" or "pids" when a limit ended it */
+	guint64 limit_value; /* that limit (seconds, bytes, tasks) */
 } FlPlacementEnd;
 
 typedef enum {
@@ -95,6 +97,28 @@ typedef struct {
 	const gchar *const *argv; /* the agent's program and arguments */
 	const gchar *const *env;  /* (nullable) KEY=VALUE added to its environment */
 	const gchar *cwd;         /* where it runs: the worktree */
+	/* the session's channel (fl-relay.h) at session_dir/channel.sock, served next to the
+	 * process; and limits, 0 = none */
+	gboolean channel;
+	guint64 memory;  /* bytes of resident memory */
+	guint64 pids;    /* tasks */
+	guint64 timeout; /* seconds of wall time */
+	/*
+	 * Confinement, built around argv by the runner (FL_RUNNER_OPT_CONFINE): when @confine,
+	 * cwd and the session's agent/ directory are writable, @binds writable and @ro_binds
+	 * read-only (absolute, nullable), of the home only @home_ro and @home_rw (relative to
+	 * it, nullable), and no network when @no_network
+	 */
+	gboolean confine;
+	const gchar *const *binds;
+	const gchar *const *ro_binds;
+	const gchar *const *home_ro;
+	const gchar *const *home_rw;
+	gboolean no_network;
+	/* [fleet] writable= and read-only=: the user's own paths, shown wherever the session
+	 * runs (where they exist), unlike @binds and @ro_binds, which are this machine's */
+	const gchar *const *user_binds;
+	const gchar *const *user_ro_binds;
 } FlPlacementCommand;
 
 /* what a placement is made from */

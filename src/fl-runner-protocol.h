@@ -17,7 +17,8 @@
  *   {"v":1,"status":"exited"|"signaled","code":N,"signal":N,"cancelled":BOOL,
  *    "finished_at":"ISO 8601"}
  *   code is -1 when signaled, signal 0 when exited; cancelled when a signal from outside
- *   (the daemon's cancel) stopped the session.
+ *   (the daemon's cancel) stopped the session. A runner that ended the session at a limit
+ *   adds "limit":"time"|"memory"|"pids","limit_value":N.
  *
  * Version 1 is what every runner so far wrote: a reader must accept files without the keys a
  * later version adds, and a writer adding keys keeps "v" at 1 unless old readers would be
@@ -48,6 +49,9 @@
 #define FL_RUNNER_KEY_SIGNAL      "signal"
 #define FL_RUNNER_KEY_CANCELLED   "cancelled"
 #define FL_RUNNER_KEY_FINISHED_AT "finished_at"
+/* only when a limit ended the session: "time", "memory" or "pids", and that limit */
+#define FL_RUNNER_KEY_LIMIT       "limit"
+#define FL_RUNNER_KEY_LIMIT_VALUE "limit_value"
 
 #define FL_RUNNER_STATUS_EXITED   "exited"
 #define FL_RUNNER_STATUS_SIGNALED "signaled"
@@ -62,6 +66,26 @@
  * and the program with its arguments instead of those after -- */
 #define FL_RUNNER_OPT_ENV_FILE  "--env-file"
 #define FL_RUNNER_OPT_ARGV_FILE "--argv-file"
+/* the session id its channel (fl-relay.h) speaks for; the socket is SESSION_DIR/channel.sock */
+#define FL_RUNNER_OPT_CHANNEL "--channel"
+/* limits the runner enforces: seconds of wall time, bytes of resident memory, tasks */
+#define FL_RUNNER_OPT_TIMEOUT "--timeout"
+#define FL_RUNNER_OPT_MEMORY  "--memory"
+#define FL_RUNNER_OPT_PIDS    "--pids"
+/*
+ * Confinement (fl-sandbox.h), built by the runner wherever it runs: --confine bwrap runs the
+ * program in a bubblewrap sandbox where --cwd and SESSION_DIR/agent are writable, the paths
+ * of --bind writable and of --ro-bind read-only, and of the home only --home-ro and --home-rw
+ * (relative to it); --network none cuts the network
+ */
+#define FL_RUNNER_OPT_CONFINE "--confine"
+#define FL_RUNNER_OPT_BIND    "--bind"
+#define FL_RUNNER_OPT_RO_BIND "--ro-bind"
+#define FL_RUNNER_OPT_HOME_RO "--home-ro"
+#define FL_RUNNER_OPT_HOME_RW "--home-rw"
+#define FL_RUNNER_OPT_NETWORK "--network"
+/* the agent's own writable directory in a session directory, confined or not */
+#define FL_RUNNER_DIR_AGENT "agent"
 
 /* the runner's own exit status when it could not start the agent */
 #define FL_RUNNER_EXIT_USAGE      2

@@ -8,12 +8,16 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fl-proc.h"
+#include "fl-relay.h"
 #include "fl-runner-protocol.h"
+#include "fl-sandbox.h"
 
 /*
  * flotilla-runner: the per-session supervisor the daemon execs (the conmon pattern), so a session
@@ -28,14 +32,27 @@
 #define FL_RUNNER_MAX_GRACE            (24.0 * 60.0 * 60.0)
 #define FL_RUNNER_CLEANUP_TIMEOUT_USEC (5 * G_USEC_PER_SEC)
 #define FL_RUNNER_CLEANUP_POLL_USEC    (50 * 1000)
+/* how often memory and process counts are looked at when they are limited */
+#define FL_RUNNER_LIMIT_POLL_USEC (250 * 1000)
 
 typedef struct {
 	const gchar *dir;
 	const gchar *cwd;
 	gdouble grace;
-	gint lock_fd;   /* -1 when none was passed */
-	GPtrArray *env; /* (element-type utf8) (unowned): KEY=VALUE strings from argv or a file */
-	gchar **argv;   /* (unowned): the tail of main()'s argv, or --argv-file's */
+	gint lock_fd;    /* -1 when none was passed */
+	GPtrArray *env;  /* (element-type utf8) (unowned): KEY=VALUE strings from argv or a file */
+	gchar **argv;    /* (unowned): the tail of main()'s argv, or --argv-file's */
+	guint64 channel; /* session id the channel speaks for, 0 = no channel */
+	guint64 timeout; /* seconds, 0 = none */
+	guint64 memory;  /* bytes, 0 = none */
+	guint64 pids;    /* processes, 0 = none */
+	/* confinement: NULL, or "bwrap" with what the sandbox shows besides --cwd */
+	const gchar *confine;
+	GPtrArray *binds;    /* (element-type filename) (owned) writable */
+	GPtrArray *ro_binds; /* read-only */
+	GPtrArray *home_ro;  /* relative to the home */
+	GPtrArray *home_rw;
+	gboolean no_network;
 } FlRunnerArgs;
 
 typedef struct {
@@ -43,12 +60,26 @@ typedef struct {
 	gint status;
 	gboolean child_done;
 	gboolean cancelled;
+	const gchar *limit;  /* (nullable) "time", "memory" or "pids": which limit ended it */
+	guint64 limit_value; /* that limit */
+	pid_t relay;         /* the channel's relay, 0 when none */
+	gboolean confined;   /* the child is bwrap, the agent inside it */
 } FlRunnerState;
 
 static const gchar *fl_runner_usage =
 	"usage: flotilla-runner --dir SESSION_DIR [--cwd DIR] [--grace SECONDS] "
-	"[--lock-fd FD] [--env KEY=VALUE]... [--env-file FILE] "
+	"[--lock-fd FD] [--env KEY=VALUE]... [--env-file FILE] [--channel SESSION_ID] "
+	"[--timeout SECONDS] [--memory BYTES] [--pids COUNT] [--confine bwrap [--bind PATH]... "
+	"[--ro-bind PATH]... [--home-ro REL]... [--home-rw REL]... [--network on|none]] "
 	"(-- PROGRAM [ARG...] | --argv-file FILE)";
+
+static const gchar *const fl_runner_options[] = {
+	FL_RUNNER_OPT_DIR,       FL_RUNNER_OPT_CWD,     FL_RUNNER_OPT_GRACE,
+	FL_RUNNER_OPT_LOCK_FD,   FL_RUNNER_OPT_ENV,     FL_RUNNER_OPT_ENV_FILE,
+	FL_RUNNER_OPT_ARGV_FILE, FL_RUNNER_OPT_CHANNEL, FL_RUNNER_OPT_TIMEOUT,
+	FL_RUNNER_OPT_MEMORY,    FL_RUNNER_OPT_PIDS,    FL_RUNNER_OPT_CONFINE,
+	FL_RUNNER_OPT_BIND,      FL_RUNNER_OPT_RO_BIND, FL_RUNNER_OPT_HOME_RO,
+	FL_RUNNER_OPT_HOME_RW,   FL_RUNNER_OPT_NETWORK, NULL};
 
 /*
  * NUL-separated strings from @path. A cluster job passes the agent's command and environment
@@ -88,13 +119,7 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 		if (g_strcmp0(arg, "--") == 0)
 			break;
 		name = eq != NULL ? g_strndup(arg, eq - arg) : g_strdup(arg);
-		if (g_strcmp0(name, FL_RUNNER_OPT_DIR) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_CWD) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_GRACE) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_LOCK_FD) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_ENV_FILE) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_ARGV_FILE) != 0 &&
-		    g_strcmp0(name, FL_RUNNER_OPT_ENV) != 0) {
+		if (!g_strv_contains(fl_runner_options, name)) {
 			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
 				    "unknown argument '%s' (the program goes after --)", arg);
 			return FALSE;
@@ -140,6 +165,36 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 				return FALSE;
 			}
 			args->grace = grace;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_CONFINE) == 0) {
+			if (g_strcmp0(value, "bwrap") != 0) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "--confine knows only 'bwrap', not '%s'", value);
+				return FALSE;
+			}
+			args->confine = value;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_NETWORK) == 0) {
+			if (g_strcmp0(value, "on") != 0 && g_strcmp0(value, "none") != 0) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "--network needs 'on' or 'none', not '%s'", value);
+				return FALSE;
+			}
+			args->no_network = g_strcmp0(value, "none") == 0;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_BIND) == 0 ||
+			   g_strcmp0(name, FL_RUNNER_OPT_RO_BIND) == 0) {
+			if (!g_path_is_absolute(value)) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "%s needs an absolute path, not '%s'", name, value);
+				return FALSE;
+			}
+			g_ptr_array_add(g_strcmp0(name, FL_RUNNER_OPT_BIND) == 0 ? args->binds
+										 : args->ro_binds,
+					(gpointer)value);
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_HOME_RO) == 0 ||
+			   g_strcmp0(name, FL_RUNNER_OPT_HOME_RW) == 0) {
+			/* fl_sandbox_build_argv() refuses anything that leaves the home */
+			g_ptr_array_add(g_strcmp0(name, FL_RUNNER_OPT_HOME_RO) == 0 ? args->home_ro
+										    : args->home_rw,
+					(gpointer)value);
 		} else if (g_strcmp0(name, FL_RUNNER_OPT_ENV_FILE) == 0 ||
 			   g_strcmp0(name, FL_RUNNER_OPT_ARGV_FILE) == 0) {
 			g_autoptr(GError) read_error = NULL;
@@ -169,6 +224,19 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 				}
 				args->argv = items;
 			}
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_ENV) != 0) {
+			guint64 *target =
+				g_strcmp0(name, FL_RUNNER_OPT_CHANNEL) == 0   ? &args->channel
+				: g_strcmp0(name, FL_RUNNER_OPT_TIMEOUT) == 0 ? &args->timeout
+				: g_strcmp0(name, FL_RUNNER_OPT_MEMORY) == 0  ? &args->memory
+									      : &args->pids;
+
+			if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXINT64, target, NULL)) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "%s needs a positive whole number, not '%s'", name,
+					    value);
+				return FALSE;
+			}
 		} else {
 			const gchar *sep = strchr(value, '=');
 
@@ -184,6 +252,11 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 	if (args->dir == NULL || args->dir[0] == '\0') {
 		g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
 				    "--dir SESSION_DIR is required");
+		return FALSE;
+	}
+	if (args->confine != NULL && (args->cwd == NULL || !g_path_is_absolute(args->cwd))) {
+		g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+				    "--confine needs an absolute --cwd");
 		return FALSE;
 	}
 	if (args->argv != NULL) {
@@ -234,20 +307,34 @@ fl_runner_started_json(guint64 starttime, const gchar *boot_id, const gchar *sta
 }
 
 static gchar *
-fl_runner_exit_json(const FlRunnerState *state)
+fl_runner_exit_json(const FlRunnerState *state, gboolean confined)
 {
 	g_autofree gchar *finished_at = fl_runner_now_iso8601();
 	gboolean exited = WIFEXITED(state->status);
+	gint code = exited ? WEXITSTATUS(state->status) : -1;
+	gint sig = exited ? 0 : WTERMSIG(state->status);
 
+	g_autofree gchar *limit = state->limit != NULL
+					  ? g_strdup_printf(",\"" FL_RUNNER_KEY_LIMIT
+							    "\":\"%s\",\"" FL_RUNNER_KEY_LIMIT_VALUE
+							    "\":%" G_GUINT64_FORMAT,
+							    state->limit, state->limit_value)
+					  : g_strdup("");
+
+	/* bwrap exits with 128 + N when the program in it was killed by signal N (as a shell
+	 * does): the user is told of the signal, as without confinement */
+	if (confined && exited && code > 128 && code < 128 + NSIG) {
+		exited = FALSE;
+		sig = code - 128;
+		code = -1;
+	}
 	return g_strdup_printf("{\"" FL_RUNNER_KEY_VERSION "\":%d,\"" FL_RUNNER_KEY_STATUS
 			       "\":\"%s\",\"" FL_RUNNER_KEY_CODE "\":%d,\"" FL_RUNNER_KEY_SIGNAL
 			       "\":%d,\"" FL_RUNNER_KEY_CANCELLED
-			       "\":%s,\"" FL_RUNNER_KEY_FINISHED_AT "\":\"%s\"}\n",
+			       "\":%s%s,\"" FL_RUNNER_KEY_FINISHED_AT "\":\"%s\"}\n",
 			       FL_RUNNER_PROTOCOL_VERSION,
-			       exited ? FL_RUNNER_STATUS_EXITED : FL_RUNNER_STATUS_SIGNALED,
-			       exited ? WEXITSTATUS(state->status) : -1,
-			       exited ? 0 : WTERMSIG(state->status),
-			       state->cancelled ? "true" : "false", finished_at);
+			       exited ? FL_RUNNER_STATUS_EXITED : FL_RUNNER_STATUS_SIGNALED, code,
+			       sig, state->cancelled ? "true" : "false", limit, finished_at);
 }
 
 /* stdin becomes /dev/null; closed stdout/stderr are filled too, or a later open() could land
@@ -289,10 +376,54 @@ fl_runner_write_all(gint fd, const gchar *buf)
 }
 
 /* runs in the forked child; the runner is single-threaded, so GLib calls are safe here */
+/*
+ * The bwrap command line around the program: the sandbox shows the working directory and the
+ * session's agent/ directory writable, the session's channel, and of the home only what the
+ * agent's kind needs (see fl-sandbox.h). Built here rather than by the daemon so that a runner
+ * anywhere (a cluster node) confines its session the same way.
+ */
+static gchar **
+fl_runner_confine(const FlRunnerArgs *args, GError **error)
+{
+	g_autoptr(FlSandbox) sandbox = fl_sandbox_new();
+	g_autofree gchar *agent_dir = g_build_filename(args->dir, FL_RUNNER_DIR_AGENT, NULL);
+	g_autofree gchar *cache = g_build_filename(agent_dir, "cache", NULL);
+	g_autofree gchar *state = g_build_filename(agent_dir, "state", NULL);
+
+	g_ptr_array_add(args->home_ro, NULL);
+	g_ptr_array_add(args->home_rw, NULL);
+	if (g_mkdir_with_parents(agent_dir, 0700) < 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+			    "cannot create %s: %s", agent_dir, g_strerror(errno));
+		return NULL;
+	}
+	fl_sandbox_set_home(sandbox, g_get_home_dir(), (const gchar *const *)args->home_ro->pdata,
+			    (const gchar *const *)args->home_rw->pdata);
+	fl_sandbox_bind(sandbox, args->cwd, TRUE, TRUE);
+	fl_sandbox_bind(sandbox, agent_dir, TRUE, TRUE);
+	for (guint i = 0; i < args->binds->len; i++)
+		fl_sandbox_bind(sandbox, g_ptr_array_index(args->binds, i), TRUE, FALSE);
+	for (guint i = 0; i < args->ro_binds->len; i++)
+		fl_sandbox_bind(sandbox, g_ptr_array_index(args->ro_binds, i), FALSE, FALSE);
+	if (args->channel > 0) {
+		g_autofree gchar *channel = g_build_filename(args->dir, FL_RELAY_SOCKET, NULL);
+		fl_sandbox_set_channel(sandbox, channel);
+	}
+	fl_sandbox_set_network(sandbox, !args->no_network);
+	fl_sandbox_set_cwd(sandbox, args->cwd);
+	/* caches and state the agent's tools keep stay in the session, not in a hidden home */
+	fl_sandbox_setenv(sandbox, "XDG_CACHE_HOME", cache);
+	fl_sandbox_setenv(sandbox, "XDG_STATE_HOME", state);
+	/* the sandbox's own count: RLIMIT_NPROC per user namespace; the runner watches too */
+	fl_sandbox_set_rlimits(sandbox, 0, args->pids);
+	return fl_sandbox_build_argv(sandbox, (const gchar *const *)args->argv, error);
+}
+
 G_GNUC_NORETURN static void
 fl_runner_exec_child(const FlRunnerArgs *args, gint log_fd)
 {
 	sigset_t empty;
+	gchar **argv = args->argv;
 
 	setpgid(0, 0);
 	if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
@@ -319,8 +450,20 @@ fl_runner_exec_child(const FlRunnerArgs *args, gint log_fd)
 
 		setenv(key, sep + 1, 1);
 	}
+	if (args->confine != NULL) {
+		g_autoptr(GError) error = NULL;
 
-	execvp(args->argv[0], args->argv);
+		argv = fl_runner_confine(args, &error);
+		if (argv == NULL) {
+			g_autofree gchar *msg =
+				g_strdup_printf("flotilla-runner: cannot confine the session: %s\n",
+						error->message);
+			fl_runner_write_all(STDERR_FILENO, msg);
+			_exit(FL_RUNNER_EXIT_CANNOT_RUN);
+		}
+	}
+
+	execvp(argv[0], argv);
 	{
 		g_autofree gchar *msg = g_strdup_printf("flotilla-runner: cannot run %s: %s\n",
 							args->argv[0], g_strerror(errno));
@@ -361,33 +504,175 @@ fl_runner_reap(FlRunnerState *state)
 	}
 }
 
+/* the tasks (threads included, as RLIMIT_NPROC counts them) and resident memory of @root and
+ * everything below it; @root itself (bwrap's outer process) is not counted */
 static void
-fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, gdouble grace)
+fl_runner_measure(pid_t root, guint64 *resident, guint64 *tasks)
+{
+	g_autoptr(GArray) queue = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	guint64 page = (guint64)sysconf(_SC_PAGESIZE);
+
+	*resident = 0;
+	*tasks = 0;
+	g_array_append_val(queue, root);
+	for (guint i = 0; i < queue->len; i++) {
+		pid_t pid = g_array_index(queue, pid_t, i);
+		g_autofree gchar *task_path = g_strdup_printf("/proc/%d/task", (gint)pid);
+		g_autofree gchar *statm_path = g_strdup_printf("/proc/%d/statm", (gint)pid);
+		g_autofree gchar *statm = NULL;
+		g_autoptr(GDir) task_dir = NULL;
+		const gchar *tid;
+
+		if (g_file_get_contents(statm_path, &statm, NULL, NULL)) {
+			g_auto(GStrv) fields = g_strsplit(statm, " ", 3);
+			guint64 pages = 0;
+
+			if (fields[0] != NULL && fields[1] != NULL &&
+			    g_ascii_string_to_unsigned(fields[1], 10, 0, G_MAXUINT64, &pages, NULL))
+				*resident += pages * page;
+		}
+		task_dir = g_dir_open(task_path, 0, NULL);
+		if (task_dir == NULL)
+			continue;
+		while ((tid = g_dir_read_name(task_dir)) != NULL) {
+			g_autofree gchar *children_path =
+				g_build_filename(task_path, tid, "children", NULL);
+			g_autofree gchar *children = NULL;
+			g_auto(GStrv) pids = NULL;
+
+			if (pid != root)
+				(*tasks)++;
+			if (!g_file_get_contents(children_path, &children, NULL, NULL))
+				continue;
+			pids = g_strsplit_set(g_strstrip(children), " ", -1);
+			for (guint j = 0; pids[j] != NULL; j++) {
+				guint64 child = 0;
+
+				if (g_ascii_string_to_unsigned(pids[j], 10, 1, G_MAXINT, &child,
+							       NULL)) {
+					pid_t child_pid = (pid_t)child;
+					g_array_append_val(queue, child_pid);
+				}
+			}
+		}
+	}
+}
+
+/*
+ * The polite signal of a cancel or a time limit, to the agent's process group. Confined, the
+ * group's leader is bwrap, which forwards nothing and would die at once, taking the sandbox
+ * with it (--die-with-parent) before the agent saw the signal: it is spared, and goes when
+ * its program does or at the SIGKILL after the grace period.
+ */
+static void
+fl_runner_signal_agent(const FlRunnerState *state, gint sig)
+{
+	g_autoptr(GDir) proc = NULL;
+	const gchar *name;
+
+	if (!state->confined) {
+		kill(-state->child, sig);
+		return;
+	}
+	proc = g_dir_open("/proc", 0, NULL);
+	while (proc != NULL && (name = g_dir_read_name(proc)) != NULL) {
+		guint64 pid = 0;
+		FlProcStat stat;
+
+		if (!g_ascii_string_to_unsigned(name, 10, 1, G_MAXINT, &pid, NULL) ||
+		    (pid_t)pid == state->child || !fl_proc_stat_read((gint)pid, &stat, NULL))
+			continue;
+		if (stat.pgrp == (guint64)state->child)
+			kill((pid_t)pid, sig);
+	}
+}
+
+/* a limit ends the session: memory and processes at once (they hurt the machine while we
+ * wait), time like a cancel, with the grace period */
+static void
+fl_runner_hit_limit(FlRunnerState *state, const gchar *limit, guint64 value, gint64 *deadline,
+		    gdouble grace)
+{
+	if (state->limit == NULL) {
+		state->limit = limit;
+		state->limit_value = value;
+	}
+	if (g_strcmp0(limit, "time") == 0) {
+		fl_runner_signal_agent(state, SIGTERM);
+		if (!state->confined)
+			kill(state->child, SIGTERM);
+		if (*deadline < 0)
+			*deadline = g_get_monotonic_time() + (gint64)(grace * G_USEC_PER_SEC);
+	} else {
+		kill(-state->child, SIGKILL);
+		kill(state->child, SIGKILL);
+	}
+}
+
+static gint64
+fl_runner_earliest(gint64 a, gint64 b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return MIN(a, b);
+}
+
+static void
+fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunnerArgs *args)
 {
 	gint64 deadline = -1;
+	gint64 wall = args->timeout > 0
+			      ? g_get_monotonic_time() + (gint64)args->timeout * G_USEC_PER_SEC
+			      : -1;
+	gint64 next_poll = args->memory > 0 || args->pids > 0 ? g_get_monotonic_time() : -1;
 
 	while (!state->child_done) {
+		gint64 now = g_get_monotonic_time();
+		gint64 wake;
 		siginfo_t info;
 		gint sig;
 
-		if (deadline >= 0) {
-			gint64 left = deadline - g_get_monotonic_time();
+		if (deadline >= 0 && now >= deadline) {
+			/* both: the main child may have left the group */
+			kill(-state->child, SIGKILL);
+			kill(state->child, SIGKILL);
+			deadline = -1;
+			continue;
+		}
+		if (wall >= 0 && now >= wall) {
+			wall = -1;
+			fl_runner_hit_limit(state, "time", args->timeout, &deadline, args->grace);
+			continue;
+		}
+		if (next_poll >= 0 && now >= next_poll) {
+			guint64 resident = 0;
+			guint64 tasks = 0;
+
+			fl_runner_measure(state->child, &resident, &tasks);
+			if (args->memory > 0 && resident >= args->memory)
+				fl_runner_hit_limit(state, "memory", args->memory, &deadline,
+						    args->grace);
+			else if (args->pids > 0 && tasks >= args->pids)
+				fl_runner_hit_limit(state, "pids", args->pids, &deadline,
+						    args->grace);
+			next_poll = now + FL_RUNNER_LIMIT_POLL_USEC;
+			continue;
+		}
+
+		wake = fl_runner_earliest(fl_runner_earliest(deadline, wall), next_poll);
+		if (wake >= 0) {
+			gint64 left = wake - now;
 			struct timespec ts;
 
-			if (left <= 0) {
-				/* both: the main child may have left the group */
-				kill(-state->child, SIGKILL);
-				kill(state->child, SIGKILL);
-				deadline = -1;
-				continue;
-			}
 			ts.tv_sec = left / G_USEC_PER_SEC;
 			ts.tv_nsec = (left % G_USEC_PER_SEC) * 1000;
 			sig = sigtimedwait(handled, &info, &ts);
 		} else {
 			sig = sigwaitinfo(handled, &info);
 		}
-		/* on a timeout or an interruption the next turn sees the deadline again */
+		/* on a timeout or an interruption the next turn sees the deadlines again */
 		if (sig < 0)
 			continue;
 
@@ -399,10 +684,10 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, gdouble grace
 		case SIGINT:
 		case SIGHUP:
 			state->cancelled = TRUE;
-			kill(-state->child, sig == SIGINT ? SIGINT : SIGTERM);
+			fl_runner_signal_agent(state, sig == SIGINT ? SIGINT : SIGTERM);
 			if (deadline < 0)
-				deadline =
-					g_get_monotonic_time() + (gint64)(grace * G_USEC_PER_SEC);
+				deadline = g_get_monotonic_time() +
+					   (gint64)(args->grace * G_USEC_PER_SEC);
 			break;
 		case SIGUSR1:
 			state->cancelled = TRUE;
@@ -414,6 +699,63 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, gdouble grace
 			break;
 		}
 	}
+}
+
+/*
+ * The channel's socket, created before the agent starts so that it is there when the agent
+ * first looks; served by a forked relay (the runner itself stays single-threaded and never
+ * talks D-Bus). The relay dies with the runner.
+ */
+static gboolean
+fl_runner_start_relay(const FlRunnerArgs *args, FlRunnerState *state, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(args->dir, FL_RELAY_SOCKET, NULL);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	pid_t runner = getpid();
+	gint fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
+			    "the channel's path %s is too long for a unix socket", path);
+		return FALSE;
+	}
+	strcpy(addr.sun_path, path);
+	/* left behind by an earlier run of this session (a resume) */
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 16) < 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+			    "cannot listen on %s: %s", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	state->relay = fork();
+	if (state->relay < 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+			    "cannot fork the channel's relay: %s", g_strerror(errno));
+		close(fd);
+		return FALSE;
+	}
+	if (state->relay == 0) {
+		sigset_t empty;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != runner)
+			_exit(0);
+		/* the runner's lock says the runner lives; the relay must not outlast it holding it
+		 */
+		if (args->lock_fd >= 0)
+			close(args->lock_fd);
+		for (gint sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+		sigemptyset(&empty);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
+		fl_relay_run(fd, (guint)args->channel);
+	}
+	close(fd);
+	return TRUE;
 }
 
 /* SIGKILLs every process whose parent is the runner: as a subreaper it inherits the orphans,
@@ -492,6 +834,10 @@ main(int argc, char **argv)
 	FlRunnerArgs args = {NULL};
 	FlRunnerState state = {0};
 	g_autoptr(GPtrArray) env = g_ptr_array_new();
+	g_autoptr(GPtrArray) binds = g_ptr_array_new();
+	g_autoptr(GPtrArray) ro_binds = g_ptr_array_new();
+	g_autoptr(GPtrArray) home_ro = g_ptr_array_new();
+	g_autoptr(GPtrArray) home_rw = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *log_path = NULL;
 	g_autofree gchar *boot_id = NULL;
@@ -507,6 +853,10 @@ main(int argc, char **argv)
 	args.grace = FL_RUNNER_DEFAULT_GRACE;
 	args.lock_fd = -1;
 	args.env = env;
+	args.binds = binds;
+	args.ro_binds = ro_binds;
+	args.home_ro = home_ro;
+	args.home_rw = home_rw;
 	if (!fl_runner_parse_args(argc, argv, &args, &error)) {
 		g_printerr("flotilla-runner: %s; %s\n", error->message, fl_runner_usage);
 		return FL_RUNNER_EXIT_USAGE;
@@ -576,6 +926,12 @@ main(int argc, char **argv)
 		return FL_RUNNER_EXIT_USAGE;
 	}
 
+	if (args.channel > 0 && !fl_runner_start_relay(&args, &state, &error)) {
+		g_printerr("flotilla-runner: %s\n", error->message);
+		close(log_fd);
+		return 1;
+	}
+	state.confined = args.confine != NULL;
 	state.child = fork();
 	if (state.child < 0) {
 		g_printerr("flotilla-runner: cannot fork: %s\n", g_strerror(errno));
@@ -589,10 +945,15 @@ main(int argc, char **argv)
 	setpgid(state.child, state.child);
 	close(log_fd);
 
-	fl_runner_supervise(&state, &handled, args.grace);
+	fl_runner_supervise(&state, &handled, &args);
 	fl_runner_kill_remaining();
+	if (args.channel > 0) {
+		/* the relay is gone with the rest: nobody answers there any more */
+		g_autofree gchar *channel = g_build_filename(args.dir, FL_RELAY_SOCKET, NULL);
+		unlink(channel);
+	}
 
-	exited = fl_runner_exit_json(&state);
+	exited = fl_runner_exit_json(&state, args.confine != NULL);
 	if (!fl_runner_write_file(args.dir, FL_RUNNER_FILE_EXIT, exited, &error)) {
 		g_printerr("flotilla-runner: cannot write exit.json: %s\n", error->message);
 		return 1;

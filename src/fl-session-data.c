@@ -133,6 +133,7 @@ fl_session_data_copy(const FlSessionData *d)
 	copy->reason = g_strdup(d->reason);
 	copy->merge_commit = g_strdup(d->merge_commit);
 	copy->agent_session = g_strdup(d->agent_session);
+	copy->confinement = g_strdup(d->confinement);
 	copy->placement = g_strdup(d->placement);
 	copy->placement_status = g_strdup(d->placement_status);
 	copy->log_path = g_strdup(d->log_path);
@@ -161,6 +162,7 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->reason);
 	g_free(d->merge_commit);
 	g_free(d->agent_session);
+	g_free(d->confinement);
 	g_free(d->placement);
 	g_free(d->placement_status);
 	g_free(d->log_path);
@@ -242,6 +244,7 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	if (d->turns > 0)
 		g_variant_builder_add(&b, "{sv}", "turns", g_variant_new_uint32(d->turns));
 	fl_session_data_add_str(&b, "waiting_for", d->waiting_for);
+	fl_session_data_add_str(&b, "confinement", d->confinement);
 	fl_session_data_add_str(&b, "final_message", d->final_message);
 	fl_session_data_add_str(&b, "reason", d->reason);
 	fl_session_data_add_str(&b, "merge_commit", d->merge_commit);

@@ -108,6 +108,7 @@ typedef struct {
 	gchar *reason;
 	gchar *merge_commit;
 	gchar *agent_session; /* e.g. the Claude session UUID */
+	gchar *confinement;   /* "bwrap" or "off" once started; NULL before (or from old stores) */
 	gchar *placement;     /* the [cluster NAME] it runs on; NULL: this machine */
 	guint64 memory_mb;    /* limits asked for with run --memory/--timeout; 0: the cluster's */
 	guint time_minutes;

@@ -12,6 +12,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-placement.h"
+#include "fl-relay.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"
@@ -138,6 +139,7 @@ fl_session_fail_start(FlSession *self, const gchar *reason)
 	g_free(self->data->reason);
 	self->data->reason = g_strdup(reason);
 	self->data->state = self->cancel_requested ? FL_STATE_CANCELLED : FL_STATE_FAILED;
+	g_clear_pointer(&self->data->waiting_for, g_free);
 	fl_session_end(self);
 }
 
@@ -150,6 +152,8 @@ fl_session_finish_done(FlSession *self, gboolean changed)
 
 	/* only now: a session seen as ended must have its draft recorded already */
 	d->state = self->end_state;
+	/* an ended session asks nothing any more, whatever it was waiting for */
+	g_clear_pointer(&d->waiting_for, g_free);
 	d->review = changed ? FL_REVIEW_PENDING : FL_REVIEW_NONE;
 	/* nothing to review and no conversation to resume: the worktree has served */
 	if (!changed && d->agent_session == NULL && d->worktree != NULL &&
@@ -314,6 +318,7 @@ fl_session_agent_run(FlSession *self, FlAgentRun *run, const gchar *dir, const g
 		.cli_path = cli != NULL ? cli : "flotilla",
 		.http_path = self->http_path,
 		.resume_reply = self->resume_reply,
+		.confined = self->config->confinement,
 	};
 	return agent;
 }
@@ -328,6 +333,36 @@ fl_session_read_agent_result(FlSession *self)
 
 	if (agent != NULL && agent->klass->read_outcome != NULL)
 		agent->klass->read_outcome(&run, &self->end_state);
+}
+
+/* why the runner ended the session, as the user set the limit */
+static gchar *
+fl_session_limit_reason(const gchar *limit, guint64 value)
+{
+	if (g_strcmp0(limit, "memory") == 0) {
+		/* as the user wrote it ("2G" is "2 GiB"), not g_format_size()'s "2.0 GiB" */
+		const gchar *units[] = {"TiB", "GiB", "MiB", "KiB"};
+		g_autofree gchar *size = NULL;
+
+		for (guint i = 0; i < G_N_ELEMENTS(units) && size == NULL; i++) {
+			guint64 unit = G_GUINT64_CONSTANT(1) << (10 * (4 - i));
+			if (value >= unit && value % unit == 0)
+				size = g_strdup_printf("%" G_GUINT64_FORMAT " %s", value / unit,
+						       units[i]);
+		}
+		if (size == NULL)
+			size = g_format_size_full(value, G_FORMAT_SIZE_IEC_UNITS);
+		return g_strdup_printf(_("memory limit %s reached"), size);
+	}
+	if (g_strcmp0(limit, "pids") == 0) {
+		g_autofree gchar *count = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+		return g_strdup_printf(_("process limit %s reached"), count);
+	}
+	if (g_strcmp0(limit, "time") == 0) {
+		g_autofree gchar *seconds = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+		return g_strdup_printf(_("time limit of %s s reached"), seconds);
+	}
+	return g_strdup_printf(_("limit %s reached"), limit);
 }
 
 static void
@@ -364,6 +399,10 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 		d->signal = end->signal;
 		if (end->cancelled || self->cancel_requested) {
 			self->end_state = FL_STATE_CANCELLED;
+		} else if (end->limit != NULL) {
+			self->end_state = FL_STATE_FAILED;
+			g_free(d->reason);
+			d->reason = fl_session_limit_reason(end->limit, end->limit_value);
 		} else if (end->kind == FL_PLACEMENT_END_EXITED && d->exit_code == 0) {
 			self->end_state = FL_STATE_DONE;
 		} else {
@@ -491,6 +530,80 @@ fl_session_watch_log(FlSession *self, const FlAgentClass *kind, const gchar *log
 	g_signal_connect(self->log_monitor, "changed", G_CALLBACK(fl_session_log_changed_cb), self);
 }
 
+/* the agent's own limit, else [fleet]'s; 0 is none */
+static guint64
+fl_session_limit(FlSession *self, gint64 agent_value, guint64 fleet_value)
+{
+	return agent_value != FL_LIMIT_INHERIT ? (guint64)agent_value : fleet_value;
+}
+
+/*
+ * The runner enforces them, confined or not: it outlives us and sees the session end. What
+ * `run --memory/--timeout` asked for wins over the agent's and [fleet]'s.
+ */
+static void
+fl_session_add_limits(FlSession *self, const FlAgentConfig *agent, FlPlacementCommand *cmd)
+{
+	FlSessionData *d = self->data;
+
+	cmd->memory = d->memory_mb > 0
+			      ? d->memory_mb * 1024 * 1024
+			      : fl_session_limit(self, agent->memory, self->config->memory);
+	cmd->pids = fl_session_limit(self, agent->pids, self->config->pids);
+	cmd->timeout = d->time_minutes > 0
+			       ? (guint64)d->time_minutes * 60
+			       : fl_session_limit(self, agent->timeout, self->config->timeout);
+}
+
+/* git's identity for commits: every kind may commit in its worktree */
+static const gchar *const fl_session_home_common[] = {".gitconfig", ".config/git", NULL};
+
+/*
+ * What the runner's sandbox shows besides the worktree and the session's agent/ directory:
+ * the repository's git dir (git in the worktree needs it), the files flotilla wrote for the
+ * agent read-only, the `flotilla` that hooks and `flotilla blocked` run, [fleet] writable= and
+ * read-only=, and of the home what the agent's kind names. The session directory itself
+ * (started.json, exit.json, output.log) stays outside.
+ */
+static void
+fl_session_confine(FlSession *self, const FlAgentConfig *agent, const gchar *cli,
+		   FlPlacementCommand *cmd, GPtrArray *env, GStrvBuilder *binds,
+		   GStrvBuilder *ro_binds, GStrvBuilder *home_ro)
+{
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	const gchar *const agent_files[] = {"claude-settings.json", "http-request.json", NULL};
+	FlSessionData *d = self->data;
+
+	if (d->repo != NULL) {
+		g_autofree gchar *git_dir = g_build_filename(d->repo, ".git", NULL);
+		g_strv_builder_add(binds,
+				   g_file_test(git_dir, G_FILE_TEST_IS_DIR) ? git_dir : d->repo);
+	}
+	for (guint i = 0; agent_files[i] != NULL; i++) {
+		g_autofree gchar *path = g_build_filename(dir, agent_files[i], NULL);
+		g_strv_builder_add(ro_binds, path);
+	}
+	/* flotilla blocked/hook inside: the CLI beside us, else the one on PATH (an install
+	 * outside /usr, whose directory the sandbox would not show) */
+	if (cli != NULL) {
+		g_strv_builder_add(ro_binds, cli);
+	} else {
+		g_autofree gchar *on_path = g_find_program_in_path("flotilla");
+		if (on_path != NULL)
+			g_strv_builder_add(ro_binds, on_path);
+	}
+	g_strv_builder_addv(home_ro, (const gchar **)fl_session_home_common);
+	if (agent->klass->home_ro != NULL)
+		g_strv_builder_addv(home_ro, (const gchar **)agent->klass->home_ro);
+	for (guint i = 0; agent->klass->sandbox_env != NULL && agent->klass->sandbox_env[i]; i++)
+		g_ptr_array_add(env, g_strdup(agent->klass->sandbox_env[i]));
+	cmd->confine = TRUE;
+	cmd->home_rw = agent->klass->home_rw;
+	cmd->user_binds = (const gchar *const *)self->config->writable;
+	cmd->user_ro_binds = (const gchar *const *)self->config->read_only;
+	cmd->no_network = !agent->klass->needs_network || !agent->network;
+}
+
 static void
 fl_session_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -519,6 +632,12 @@ fl_session_spawn(FlSession *self)
 	FlAgentRun run;
 	const FlAgentConfig *agent = fl_session_agent_run(self, &run, dir, cli);
 	FlPlacementCommand cmd = {NULL};
+	g_autoptr(GStrvBuilder) binds = g_strv_builder_new();
+	g_autoptr(GStrvBuilder) ro_binds = g_strv_builder_new();
+	g_autoptr(GStrvBuilder) home_ro = g_strv_builder_new();
+	g_auto(GStrv) bind_list = NULL;
+	g_auto(GStrv) ro_bind_list = NULL;
+	g_auto(GStrv) home_ro_list = NULL;
 	FlPlacement *placement;
 
 	if (self->cancel_requested) {
@@ -543,6 +662,14 @@ fl_session_spawn(FlSession *self)
 		return;
 	}
 	g_ptr_array_add(env, g_strdup_printf("FLOTILLA_SESSION=%u", self->data->id));
+	/* the session's one door to flotillad, confined or not */
+	cmd.channel = TRUE;
+	if (self->config->confinement)
+		fl_session_confine(self, agent, cli, &cmd, env, binds, ro_binds, home_ro);
+	else
+		g_ptr_array_add(env,
+				g_strdup_printf("FLOTILLA_CHANNEL=%s/%s", dir, FL_RELAY_SOCKET));
+	fl_session_add_limits(self, agent, &cmd);
 	if (cli != NULL) {
 		/* so `flotilla blocked` works inside sessions run from a build tree */
 		g_autofree gchar *cli_dir = g_path_get_dirname(cli);
@@ -556,6 +683,12 @@ fl_session_spawn(FlSession *self)
 	cmd.argv = (const gchar *const *)agent_argv;
 	cmd.env = (const gchar *const *)env->pdata;
 	cmd.cwd = self->data->worktree;
+	bind_list = g_strv_builder_end(binds);
+	ro_bind_list = g_strv_builder_end(ro_binds);
+	home_ro_list = g_strv_builder_end(home_ro);
+	cmd.binds = (const gchar *const *)bind_list;
+	cmd.ro_binds = (const gchar *const *)ro_bind_list;
+	cmd.home_ro = (const gchar *const *)home_ro_list;
 	fl_placement_spawn_async(placement, &cmd, self->cancellable, fl_session_spawned_cb,
 				 g_object_ref(self));
 }
@@ -667,6 +800,9 @@ fl_session_start(FlSession *self)
 	id = g_strdup_printf("%u", d->id);
 	d->state = FL_STATE_RUNNING;
 	d->started = fl_now();
+	/* what it runs under, for show --json and the marks of unconfined sessions */
+	g_free(d->confinement);
+	d->confinement = g_strdup(self->config->confinement ? "bwrap" : "off");
 	if (d->worktree == NULL)
 		d->worktree = g_build_filename(self->state_dir, "worktrees", id, NULL);
 	/* recorded before anything runs: a crash from here on leaves "running", which the next

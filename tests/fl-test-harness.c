@@ -85,18 +85,49 @@ fl_test_wait_for(gboolean (*cond)(gpointer), gpointer user_data, guint timeout_m
 
 #include <signal.h>
 
+/*
+ * Tests talk to their sessions through files in env->root (gates, marks), so sessions get it
+ * writable through the user's own option, [fleet] writable=, unless the test is about what a
+ * session cannot reach (env->confined). The line goes into the test's [fleet] group, or a
+ * [fleet] group of its own is appended: nothing before it changes, so a config that is meant
+ * to be wrong stays wrong in the same way.
+ */
+static gchar *
+fl_test_env_shared_config(FlTestEnv *env, const gchar *config_text)
+{
+	g_autofree gchar *line = g_strdup_printf("writable=%s\n", env->root);
+	const gchar *fleet = NULL;
+
+	if (env->confined)
+		return g_strdup(config_text);
+	if (config_text == NULL)
+		return g_strdup_printf("[fleet]\n%s", line);
+	if (g_str_has_prefix(config_text, "[fleet]\n"))
+		fleet = config_text;
+	else if (strstr(config_text, "\n[fleet]\n") != NULL)
+		fleet = strstr(config_text, "\n[fleet]\n") + 1;
+	if (fleet == NULL)
+		return g_strdup_printf(
+			"%s%s[fleet]\n%s", config_text,
+			g_str_has_suffix(config_text, "\n") || config_text[0] == '\0' ? "" : "\n",
+			line);
+	fleet += strlen("[fleet]\n");
+	return g_strdup_printf("%.*s%s%s", (gint)(fleet - config_text), config_text, line, fleet);
+}
+
 void
 fl_test_env_write_config(FlTestEnv *env, const gchar *config_text)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *dir = g_path_get_dirname(env->config_path);
+	g_autofree gchar *text = fl_test_env_shared_config(env, config_text);
 
 	g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-	if (config_text == NULL) {
+	if (text == NULL) {
 		g_unlink(env->config_path);
 		return;
 	}
-	g_file_set_contents(env->config_path, config_text, -1, &error);
+	g_file_set_contents(env->config_path, text, -1, &error);
 	g_assert_no_error(error);
 }
 
@@ -110,8 +141,23 @@ fl_test_env_changed_cb(GDBusConnection *conn, const gchar *sender, const gchar *
 	env->changes++;
 }
 
+static FlTestEnv *
+fl_test_env_new_full(const gchar *config_text, gboolean confined);
+
 FlTestEnv *
 fl_test_env_new(const gchar *config_text)
+{
+	return fl_test_env_new_full(config_text, FALSE);
+}
+
+FlTestEnv *
+fl_test_env_new_confined(const gchar *config_text)
+{
+	return fl_test_env_new_full(config_text, TRUE);
+}
+
+static FlTestEnv *
+fl_test_env_new_full(const gchar *config_text, gboolean confined)
 {
 	FlTestEnv *env = g_new0(FlTestEnv, 1);
 	g_autoptr(GError) error = NULL;
@@ -121,6 +167,7 @@ fl_test_env_new(const gchar *config_text)
 	g_autofree gchar *src_dir = g_path_get_dirname(g_getenv("FLOTILLA"));
 	gchar **envp;
 
+	env->confined = confined;
 	env->root = fl_test_mkdtemp();
 	env->home = g_build_filename(env->root, "home", NULL);
 	state_home = g_build_filename(env->root, "state", NULL);

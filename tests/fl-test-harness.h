@@ -42,10 +42,14 @@ typedef struct {
 	GDBusConnection *conn;
 	guint changes; /* SessionChanged signals seen */
 	guint sub_id;
+	gboolean confined; /* sessions do not get env->root shared with them */
 } FlTestEnv;
 
 FlTestEnv *
 fl_test_env_new(const gchar *config_text);
+/* sessions see nothing of env->root: for tests of what a session cannot reach */
+FlTestEnv *
+fl_test_env_new_confined(const gchar *config_text);
 void
 fl_test_env_free(FlTestEnv *env);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlTestEnv, fl_test_env_free)

@@ -109,6 +109,9 @@ assert_no_key_in_session_dir(FlTestEnv *env, guint id)
 		g_autofree gchar *path = g_build_filename(dir, file, NULL);
 		g_autofree gchar *contents = NULL;
 
+		/* agent/: the sandbox's scratch space, which the agent itself fills */
+		if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+			continue;
 		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
 		assert_no_key(file, contents);
 		n++;
@@ -181,6 +184,38 @@ test_http_draft(void)
 	double_stop(&d);
 }
 
+/* the command line (NUL-separated, its length in @len) of the first process below @pid whose
+ * program ends with @suffix, NULL when there is none */
+static gchar *
+find_descendant(gint pid, const gchar *suffix, gsize *len)
+{
+	g_autoptr(GArray) queue = g_array_new(FALSE, FALSE, sizeof(gint));
+
+	g_array_append_val(queue, pid);
+	for (guint i = 0; i < queue->len; i++) {
+		gint p = g_array_index(queue, gint, i);
+		g_autofree gchar *path = g_strdup_printf("/proc/%d/task/%d/children", p, p);
+		g_autofree gchar *children = NULL;
+		g_auto(GStrv) pids = NULL;
+
+		if (!g_file_get_contents(path, &children, NULL, NULL))
+			continue;
+		pids = g_strsplit(g_strstrip(children), " ", -1);
+		for (guint j = 0; pids[j] != NULL && pids[j][0] != '\0'; j++) {
+			gint child = (gint)g_ascii_strtoll(pids[j], NULL, 10);
+			g_autofree gchar *cmdline_path = g_strdup_printf("/proc/%d/cmdline", child);
+			gchar *cmdline = NULL;
+
+			if (g_file_get_contents(cmdline_path, &cmdline, len, NULL) &&
+			    g_str_has_suffix(cmdline, suffix))
+				return cmdline;
+			g_free(cmdline);
+			g_array_append_val(queue, child);
+		}
+	}
+	return NULL;
+}
+
 /* an http session runs under its runner like any other: it outlives a daemon killed in the
  * middle of the answer, and the next daemon records it */
 static void
@@ -193,10 +228,7 @@ test_http_survives_restart(void)
 	g_autofree gchar *repo = NULL;
 	g_autofree gchar *name = NULL;
 	g_autofree gchar *started_path = NULL;
-	g_autofree gchar *cmdline_path = NULL;
 	g_autofree gchar *cmdline = NULL;
-	g_autofree gchar *children_path = NULL;
-	g_autofree gchar *children = NULL;
 	g_autofree gchar *diff = NULL;
 	g_autofree gchar *log = NULL;
 	gsize cmdline_len = 0;
@@ -216,16 +248,10 @@ test_http_survives_restart(void)
 	started_path = g_build_filename(env->state_dir, "sessions", name, "started.json", NULL);
 	started = fl_read_json_object(started_path, &error);
 	g_assert_no_error(error);
-	/* the runner's only child */
+	/* below the runner (inside its sandbox) */
 	runner_pid = json_object_get_int_member_with_default(started, "runner_pid", 0);
-	children_path =
-		g_strdup_printf("/proc/%" G_GINT64_FORMAT "/task/%" G_GINT64_FORMAT "/children",
-				runner_pid, runner_pid);
-	g_assert_true(g_file_get_contents(children_path, &children, NULL, NULL));
-	cmdline_path = g_strdup_printf("/proc/%" G_GINT64_FORMAT "/cmdline",
-				       g_ascii_strtoll(children, NULL, 10));
-	g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &cmdline_len, NULL));
-	g_assert_true(g_str_has_suffix(cmdline, "flotilla-http"));
+	cmdline = find_descendant((gint)runner_pid, "flotilla-http", &cmdline_len);
+	g_assert_nonnull(cmdline);
 	g_assert_cmpstr(cmdline + strlen(cmdline) + 1, ==, "agent");
 	for (gsize i = 0; i < cmdline_len; i++) {
 		if (cmdline[i] == '\0')
@@ -416,6 +442,7 @@ typedef struct {
 	gchar *requests;
 	FlTestEnv *env;
 	gchar *repo;
+	const gchar *agent_config; /* more [agent claude] keys, set before claude_world_new() */
 } ClaudeWorld;
 
 /* the real CLI against tests/doubles/anthropic-double.py replaying @script_template, where
@@ -439,7 +466,8 @@ claude_world_new(ClaudeWorld *w, const gchar *script_template)
 		g_test_skip("the Claude Code CLI is not installed: run tests/setup-claude.sh");
 		return FALSE;
 	}
-	config = g_strdup_printf("[agent claude]\nkind=claude\ncommand=%s\n", claude);
+	config = g_strdup_printf("[agent claude]\nkind=claude\ncommand=%s\n%s", claude,
+				 w->agent_config != NULL ? w->agent_config : "");
 	w->env = fl_test_env_new(config);
 	w->repo = make_repo(w->env);
 	worktree = g_build_filename(w->env->state_dir, "worktrees", "1", NULL);
@@ -527,11 +555,43 @@ test_claude_api_error(void)
 	claude_world_free(&w);
 }
 
-/* a permission request blocks the session until the user allows it */
+#define CLAUDE_RUNS_A_COMMAND                                                                      \
+	"[{\"tool_use\": {\"name\": \"Bash\", \"input\": "                                         \
+	"{\"command\": \"python3 -c \\\"open('ran.txt','w')."                                      \
+	"write('ran')\\\"\", \"description\": \"write a marker\"}}}, "                             \
+	"{\"text\": \"Finished\"}]"
+
+/* confined, Claude runs commands without asking: the session never blocks */
+static void
+test_claude_confined_acts(void)
+{
+	ClaudeWorld w = {0};
+	g_autoptr(JsonObject) obj = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *diff = NULL;
+	g_autofree gchar *events = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, CLAUDE_RUNS_A_COMMAND))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "run the script", NULL);
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	diff = fl_test_cli_ok(w.env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "ran.txt"));
+	obj = fl_test_show(w.env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "final_message"), ==, "Finished");
+	events = fl_test_cli_ok(w.env, NULL, "show", "1", NULL);
+	g_assert_null(strstr(events, "blocked"));
+	claude_world_free(&w);
+}
+
+/* with permission-mode=acceptEdits, a permission request blocks the session until the user
+ * allows it */
 static void
 test_claude_permission(void)
 {
-	ClaudeWorld w = {0};
+	ClaudeWorld w = {.agent_config = "permission-mode=acceptEdits\n"};
 	g_autoptr(JsonObject) blocked = NULL;
 	g_autoptr(JsonObject) obj = NULL;
 	g_autofree gchar *state = NULL;
@@ -539,10 +599,7 @@ test_claude_permission(void)
 	g_autofree gchar *status = NULL;
 	guint id;
 
-	if (!claude_world_new(&w, "[{\"tool_use\": {\"name\": \"Bash\", \"input\": "
-				  "{\"command\": \"python3 -c \\\"open('ran.txt','w')."
-				  "write('ran')\\\"\", \"description\": \"write a marker\"}}}, "
-				  "{\"text\": \"Finished\"}]"))
+	if (!claude_world_new(&w, CLAUDE_RUNS_A_COMMAND))
 		return;
 	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "run the script", NULL);
 	g_assert_true(fl_test_wait_state(w.env, id, "blocked", CLAUDE_WAIT_MS));
@@ -699,6 +756,7 @@ main(int argc, char **argv)
 	g_test_add_func("/agents/claude-draft", test_claude_draft);
 	g_test_add_func("/agents/claude-api-error", test_claude_api_error);
 	g_test_add_func("/agents/claude-permission", test_claude_permission);
+	g_test_add_func("/agents/claude-confined-acts", test_claude_confined_acts);
 	g_test_add_func("/agents/claude-reply-resumes", test_claude_reply_resumes);
 	return g_test_run();
 }

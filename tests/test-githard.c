@@ -220,7 +220,8 @@ test_admin_dir_links(void)
 }
 
 /* the session's own state directory: links where flotillad writes the patch and the verify
- * log must be replaced, never written through */
+ * log must be replaced, never written through. A confined session cannot even reach that
+ * directory (test-confine): this is flotillad's own care, for sessions run unconfined */
 static void
 test_session_dir_links(void)
 {
@@ -231,7 +232,7 @@ test_session_dir_links(void)
 	g_autoptr(JsonObject) obj = NULL;
 	guint id;
 
-	hostile_setup(&h);
+	hostile_setup_with(&h, "[fleet]\nconfinement=off\n", NULL);
 	id = hostile_run(&h,
 			 "echo 'new' > new.txt && d=\"$XDG_STATE_HOME/flotilla/sessions/"
 			 "$FLOTILLA_SESSION\" && for f in draft.patch verify.log; do "

@@ -218,11 +218,22 @@ expect_eq "the daemon that owns the name" "$(readlink "/proc/$daemon_pid/exe")" 
 ok "flotilla status activated $libexec/flotillad over D-Bus"
 
 # ---- sessions run under the installed runner; wait reports their outcome
-id=$(flotilla run -- 'readlink /proc/$PPID/exe') || fail "flotilla run exited $?"
+# (confined, the session cannot see its runner: it blocks through its channel, and the runner
+# is looked at from outside meanwhile)
+id=$(flotilla run -- 'flotilla blocked hold') || fail "flotilla run exited $?"
 expect_eq "first id" "$id" 1
+i=0
+until flotilla show "$id" --json | grep -Eq '"state" ?: ?"blocked"'; do
+	i=$((i + 1))
+	[ "$i" -lt 300 ] || fail "session $id never blocked"
+	sleep 0.1
+done
+runner_pid=$(sed -n 's/.*"runner_pid": *\([0-9]*\).*/\1/p' "$XDG_STATE_HOME/flotilla/sessions/$id/started.json")
+expect_eq "the session's supervisor" "$(readlink "/proc/$runner_pid/exe")" "$libexec/flotilla-runner"
+flotilla reply "$id" go >/dev/null || fail "flotilla reply $id exited $?"
 out=$(flotilla wait "$id") || fail "flotilla wait $id exited $? ($out)"
 expect_eq "flotilla wait $id" "$out" "session 1: done (exit 0)"
-expect_eq "the session's supervisor" "$(flotilla log "$id")" "$libexec/flotilla-runner"
+expect_eq "what the session got through its channel" "$(flotilla log "$id")" "go"
 id=$(flotilla run -- 'exit 3')
 set +e
 out=$(flotilla wait "$id")

@@ -449,7 +449,8 @@ test_session_resume_refused(Fixture *f, gconstpointer user_data)
 static void
 test_session_adopt(Fixture *f, gconstpointer user_data)
 {
-	g_autofree gchar *go = g_build_filename(f->state_dir, "go", NULL);
+	/* in its worktree, which the session's sandbox shows */
+	g_autofree gchar *go = g_build_filename(f->state_dir, "worktrees", "7", ".go", NULL);
 	g_autofree gchar *goal =
 		g_strdup_printf("echo 'fake: turn'; while [ ! -e '%s' ]; do sleep 0.05; done; "
 				"echo 'fake: final=adopted'",

@@ -742,7 +742,7 @@ test_session_clone_swapped(void)
 	g_assert_cmpstr(files, ==, "one\nmore\nfatal");
 }
 
-/* --on with what cannot work: clear errors, exit 2, nothing queued */
+/* --on and limits with what cannot work: clear errors, exit 2, nothing queued */
 static void
 test_session_bad_input(void)
 {
@@ -751,7 +751,8 @@ test_session_bad_input(void)
 	g_autofree gchar *scratch = g_build_filename(env->root, "scratch", NULL);
 	const gchar *cases[][6] = {
 		{"--on", "nosuch", "--", "true", NULL},
-		{"--memory", "4G", "--", "true", NULL},
+		{"--memory", "lots", "--", "true", NULL},
+		{"--timeout", "soon", "--", "true", NULL},
 		{"--on", "lab", "--memory", "lots", "--", "true"},
 		{"--on", "lab", "--timeout", "soon", "--", "true"},
 	};

@@ -279,6 +279,7 @@ test_store_insert_get(void)
 	d->placement = g_strdup("lab");
 	d->memory_mb = 4096;
 	d->time_minutes = 120;
+	d->confinement = g_strdup("bwrap");
 	g_ptr_array_add(datas, d);
 	/* nothing but the required fields */
 	g_ptr_array_add(datas, session_new("second", FL_STATE_QUEUED, FL_REVIEW_NONE));
@@ -327,6 +328,7 @@ test_store_insert_get(void)
 	g_assert_cmpstr(full->placement, ==, "lab");
 	g_assert_cmpuint(full->memory_mb, ==, 4096);
 	g_assert_cmpuint(full->time_minutes, ==, 120);
+	g_assert_cmpstr(full->confinement, ==, "bwrap");
 
 	bare = get_ok(store, 2);
 	g_assert_cmpstr(bare->goal, ==, "second");
@@ -354,6 +356,7 @@ test_store_insert_get(void)
 	g_assert_null(bare->agent_session);
 	g_assert_null(bare->placement);
 	g_assert_cmpuint(bare->memory_mb, ==, 0);
+	g_assert_null(bare->confinement);
 
 	missing = fl_store_get_session(store, 4, &error);
 	g_assert_null(missing);
