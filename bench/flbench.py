@@ -50,6 +50,7 @@ SIZES = {
         "wt_sessions": 100, "wt_files": 10000, "wt_reps": 1,
         "overlap_drafts": 100, "overlap_files": 10000,
         "slurm_sessions": 20,
+        "confine_sessions": 100, "confine_reps": 3, "confine_by_hand": 200,
     },
     "tiny": {
         "throughput_n": 10, "throughput_reps": 1, "parallel": 8,
@@ -61,11 +62,12 @@ SIZES = {
         "wt_sessions": 10, "wt_files": 100, "wt_reps": 1,
         "overlap_drafts": 10, "overlap_files": 100,
         "slurm_sessions": 3,
+        "confine_sessions": 10, "confine_reps": 1, "confine_by_hand": 10,
     },
 }
 
 BENCHMARKS = ("throughput", "idle", "memory", "startup", "view", "checkin", "worktrees",
-              "overlaps", "slurm")
+              "overlaps", "slurm", "confine")
 
 
 def log(msg):
@@ -1172,6 +1174,118 @@ def bench_slurm(ctx):
             "draft recorded)", fmt_ms(through / n),
             f"sbatch by hand (clone, commit, bundle; squeue): {fmt_ms(by_hand / n)}",
             "(compare)", f"+{fmt_ms((through - by_hand) / n)} per session")
+
+
+# ------------------------------------------------------------------ 10. confinement
+
+
+def confine_flotilla(ctx, repo, rep, confined):
+    """n sessions that each change a file in the repository, confined or not: wall time
+    from `run` to the last draft recorded, and the sessions' own mean span"""
+    s = ctx.size
+    n = s["confine_sessions"]
+    inst = Instance(ctx, f"confine-{'on' if confined else 'off'}-{rep}",
+                    max_parallel=s["parallel"])
+    with open(inst.config_file, "a") as f:
+        f.write(f"confinement={'on' if confined else 'off'}\n")
+    goals = os.path.join(inst.dir, "goals.txt")
+    write_goals(goals, n, 'echo "$FLOTILLA_SESSION" > bench-change.txt')
+    inst.start()
+    try:
+        t0 = time.perf_counter()
+        inst.cli("run", "--repo", repo, "--from", goals)
+        ctx.bus.wait_idle()
+        total = time.perf_counter() - t0
+        drafts = inst.query("SELECT COUNT(*) FROM sessions WHERE state = 'done' AND "
+                            "review = 'pending' AND diffstat IS NOT NULL")[0][0]
+        if drafts != n:
+            rows = inst.query("SELECT id, state, review, reason FROM sessions LIMIT 5")
+            raise RuntimeError(f"{drafts} of {n} sessions became drafts: {rows}")
+        recorded = inst.query("SELECT DISTINCT confinement FROM sessions")
+        want = "bwrap" if confined else "off"
+        if recorded != [(want,)]:
+            raise RuntimeError(f"sessions ran with confinement {recorded}, not {want}")
+        spans = inst.query("SELECT AVG(finished - started) FROM sessions")[0][0] / 1e6
+    finally:
+        inst.stop()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+    git("worktree", "prune", cwd=repo, env=inst.env)
+    branches = subprocess.run(["git", "for-each-ref", "--format=%(refname:short)",
+                               "refs/heads/flotilla/"], cwd=repo, env=inst.env,
+                              capture_output=True, text=True, check=True).stdout.split()
+    if branches:
+        git("branch", "-q", "-D", *branches, cwd=repo, env=inst.env)
+    return total, spans
+
+
+def confine_by_hand(ctx, work, confined):
+    """the same one command run n times one after another, in a bubblewrap sandbox built as
+    flotilla-runner builds one (system read-only, private /tmp, an empty home, the work
+    directory writable) or plainly"""
+    n = ctx.size["confine_by_hand"]
+    home = os.path.join(work, "home")
+    wdir = os.path.join(work, "w")
+    os.makedirs(home, exist_ok=True)
+    os.makedirs(wdir, exist_ok=True)
+    cmd = ["sh", "-c", 'echo x > bench-change.txt']
+    if confined:
+        bwrap = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                 "--unshare-cgroup-try", "--die-with-parent"]
+        for d in ("/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+            if os.path.islink(d):
+                bwrap += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                bwrap += ["--ro-bind", d, d]
+        bwrap += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", home,
+                  "--bind", wdir, wdir, "--chdir", wdir, "--"]
+        cmd = bwrap + cmd
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(cmd, cwd=wdir, check=True, stdin=subprocess.DEVNULL)
+    return (time.perf_counter() - t0) / n
+
+
+def bench_confine(ctx):
+    """What confinement costs a session: the same sessions with confinement on and off, and
+    bwrap's own cost by hand (one sandboxed command against the same command plainly)."""
+    s = ctx.size
+    n = s["confine_sessions"]
+    if shutil.which("bwrap") is None:
+        ctx.row("confine", "confinement", "skipped: bubblewrap is not installed "
+                "(tools/install-deps.sh)", "", "", "")
+        return
+    base = Instance(ctx, "confine-base", max_parallel=s["parallel"])
+    repo = os.path.join(base.dir, "repo")
+    make_repo(repo, 100, base.env)
+    raw = {"sessions": n, "parallel": s["parallel"], "on": [], "off": [], "on_span": [],
+           "off_span": []}
+    for rep in range(s["confine_reps"]):
+        log(f"confine rep {rep + 1}/{s['confine_reps']}")
+        # alternated, so that a machine getting busier weighs on both alike
+        for confined in ((True, False) if rep % 2 == 0 else (False, True)):
+            total, span = confine_flotilla(ctx, repo, rep, confined)
+            key = "on" if confined else "off"
+            raw[key].append(total)
+            raw[key + "_span"].append(span)
+    raw["by_hand_bwrap_s"] = confine_by_hand(ctx, os.path.join(base.dir, "hand"), True)
+    raw["by_hand_plain_s"] = confine_by_hand(ctx, os.path.join(base.dir, "hand"), False)
+    for key in ("on", "off", "on_span", "off_span"):
+        raw[key + "_median_s"] = median(raw[key])
+    ctx.results["confine"] = raw
+    on = raw["on_median_s"] / n
+    off = raw["off_median_s"] / n
+    added = on - off
+    by_hand = raw["by_hand_bwrap_s"] - raw["by_hand_plain_s"]
+    ctx.row("confine", f"{n} sessions changing a file, -P{s['parallel']}: wall time per "
+            "session (create, run, commit, patch), confined",
+            f"{fmt_ms(on)} (unconfined {fmt_ms(off)}: {added * 1000:+.1f} ms)",
+            f"bwrap by hand: {fmt_ms(raw['by_hand_bwrap_s'])} a command, "
+            f"{by_hand * 1000:+.1f} ms over the command alone",
+            "< 10 % of an unconfined session", f"{added / off * 100:+.1f} % "
+            f"{verdict(added / off < 0.10)}")
+    ctx.row("confine", "… one session's own span (started → finished), mean",
+            f"{fmt_ms(raw['on_span_median_s'])} confined",
+            f"{fmt_ms(raw['off_span_median_s'])} unconfined", "", "")
 
 
 # ------------------------------------------------------------------ main

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Reproduces the figures in bench/README.md, peers measured in the same run.
 #
-#   bench/run.sh [--tiny] [--only throughput,idle,memory,startup,view,checkin,worktrees,overlaps] [--keep]
+#   bench/run.sh [--tiny] [--only throughput,idle,memory,startup,view,checkin,worktrees,overlaps,slurm,confine] [--keep]
 #
 # --tiny runs every benchmark on sizes of ~10 (under a minute; what CI checks). Results go to
 # bench/results/<date>-<mode>/ (results.json, summary.md); the summary table is printed too.
@@ -39,6 +39,7 @@ have_tsp() {
 have_tsp || missing="$missing task-spooler"
 command -v dbus-run-session >/dev/null 2>&1 || missing="$missing dbus-daemon"
 command -v git >/dev/null 2>&1 || missing="$missing git"
+command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
 /usr/bin/python3 -c 'import dbus' 2>/dev/null || missing="$missing python3-dbus"
 /usr/bin/python3 -c 'import dbusmock' 2>/dev/null || missing="$missing python3-dbusmock"
 if [ -n "$missing" ]; then
