@@ -523,22 +523,29 @@ make_repo(FlTestEnv *env)
 	return repo;
 }
 
-/* a world whose config has [cluster lab] on the test's cluster */
+/* a world whose config has [cluster lab] on the test's cluster; @confined: sessions do not
+ * get the test's directory shared with them (see fl_test_env_new_confined) */
 static FlTestEnv *
-lab_env_new(const gchar *extra)
+lab_env_new_full(const gchar *extra, gboolean confined)
 {
 	g_autofree gchar *shared = g_build_filename(cluster_dir, "shared", NULL);
 	g_autofree gchar *config =
 		g_strdup_printf("[fleet]\ncancel-grace=2\n%s\n[cluster lab]\nkind=slurm\n"
 				"partition=agents\nshared-dir=%s\ntime=10m\n",
 				extra != NULL ? extra : "", shared);
-	FlTestEnv *env = fl_test_env_new(config);
+	FlTestEnv *env = confined ? fl_test_env_new_confined(config) : fl_test_env_new(config);
 
 	/* an API key in the daemon's environment must reach neither Slurm nor the script */
 	env->envp =
 		g_environ_setenv(env->envp, "ANTHROPIC_API_KEY", "sk-test-never-in-slurm", TRUE);
 	fl_test_env_start_daemon(env, NULL);
 	return env;
+}
+
+static FlTestEnv *
+lab_env_new(const gchar *extra)
+{
+	return lab_env_new_full(extra, FALSE);
 }
 
 static gchar *
@@ -740,6 +747,61 @@ test_session_clone_swapped(void)
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
 	files = fl_test_sh(repo, "git show main:notes.txt; git show main:.git 2>&1 | head -c 5");
 	g_assert_cmpstr(files, ==, "one\nmore\nfatal");
+}
+
+/*
+ * The node confines a session as this machine does: the job's own git directory and
+ * scripts, the other jobs in the shared directory and the home beyond what the agent kind
+ * needs are out of its reach; the work directory is its own, and what it did there comes
+ * back as the draft
+ */
+static void
+test_session_confined(void)
+{
+	g_autoptr(FlTestEnv) env = lab_env_new_full(NULL, TRUE);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *secret = g_build_filename(env->home, "secret.txt", NULL);
+	g_autofree gchar *other = NULL;
+	g_autofree gchar *goal = NULL;
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *got = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint first;
+	guint id;
+
+	g_assert_true(g_file_set_contents(secret, "the user's secret\n", -1, NULL));
+	/* another session's job directory, finished, next to this one */
+	first = fl_test_run_session(env, repo, "--on", "lab", "--", "echo first > first.txt", NULL);
+	assert_ended(env, first, "done");
+	other = job_dir(env, first);
+	goal = g_strdup_printf("t() { printf '%%s%%s\\n' tam pered > \"$1\" 2>/dev/null; }; "
+			       "cat %s > seen.txt 2>&1; t ../git/HEAD; t ../job.sh; t %s/job.sh; "
+			       "ls %s >> seen.txt 2>&1; t %s/escape.txt; echo work > work.txt",
+			       secret, other, other, env->home);
+	id = fl_test_run_session(env, repo, "--on", "lab", "--", goal, NULL);
+	assert_ended(env, id, "done");
+	obj = fl_test_show(env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "confinement"), ==, "bwrap");
+
+	dir = job_dir(env, id);
+	head = g_build_filename(dir, "git", "HEAD", NULL);
+	g_assert_true(g_file_get_contents(head, &got, NULL, NULL));
+	g_assert_cmpstr(got, ==, "ref: refs/heads/draft\n");
+	g_clear_pointer(&got, g_free);
+	g_assert_false(tree_contains(dir, "tampered"));
+	g_assert_false(tree_contains(other, "tampered"));
+	g_assert_false(tree_contains(env->home, "tampered"));
+	/* what it saw: neither the secret nor the other job */
+	got = fl_test_cli_ok(env, NULL, "diff", "2", NULL);
+	g_test_message("%s", got);
+	g_assert_null(strstr(got, "the user's secret"));
+	g_assert_null(strstr(got, "job.sh"));
+	g_assert_nonnull(strstr(got, "+work"));
+	g_free(fl_test_cli_ok(env, NULL, "approve", "2", NULL));
+	g_free(got);
+	got = fl_test_sh(repo, "git show main:work.txt");
+	g_assert_cmpstr(got, ==, "work\n");
 }
 
 /* --on and limits with what cannot work: clear errors, exit 2, nothing queued */
@@ -1149,6 +1211,7 @@ main(int argc, char **argv)
 	g_test_add_func("/slurm/session/bad-input", test_session_bad_input);
 	g_test_add_func("/slurm/session/clone-hostile", test_session_clone_hostile);
 	g_test_add_func("/slurm/session/clone-swapped", test_session_clone_swapped);
+	g_test_add_func("/slurm/session/confined", test_session_confined);
 	g_test_add_func("/slurm/session/claude", test_session_claude);
 	g_test_add_func("/slurm/session/cancel", test_session_cancel);
 	g_test_add_func("/slurm/session/memory", test_session_memory);
