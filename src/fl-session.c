@@ -14,6 +14,7 @@
 #include "fl-placement.h"
 #include "fl-relay.h"
 #include "fl-safe-path.h"
+#include "fl-sandbox.h"
 #include "fl-text.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
@@ -172,6 +173,46 @@ fl_session_finish_done(FlSession *self, gboolean changed)
 	fl_session_end(self);
 }
 
+/* git's identity for commits: every kind may commit in its worktree */
+static const gchar *const fl_session_home_common[] = {".gitconfig", ".config/git", NULL};
+
+/*
+ * The verify command runs the draft's code, so it runs in the session's confinement: the
+ * system read-only, the worktree writable, the repository's git dir read-only (for git in
+ * the command), [fleet] writable= and read-only=, of the home only git's own settings, the
+ * agent's network setting; and, confined or not, without the API keys (fl-worktree.c).
+ * Sessions that ran unconfined ([fleet] confinement=off, or started by an older daemon) verify
+ * the same way they ran.
+ */
+static gchar **
+fl_session_verify_argv(FlSession *self, GError **error)
+{
+	const gchar *sh[] = {"/bin/sh", "-c", self->data->verify_command, NULL};
+	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
+	g_autoptr(FlSandbox) sandbox = NULL;
+
+	if (g_strcmp0(self->data->confinement, "bwrap") != 0)
+		return g_strdupv((gchar **)sh);
+	sandbox = fl_sandbox_new();
+	fl_sandbox_set_home(sandbox, g_get_home_dir(), fl_session_home_common, NULL);
+	fl_sandbox_bind(sandbox, self->data->worktree, TRUE, TRUE);
+	if (self->data->repo != NULL) {
+		g_autofree gchar *git_dir = g_build_filename(self->data->repo, ".git", NULL);
+		fl_sandbox_bind(sandbox,
+				g_file_test(git_dir, G_FILE_TEST_IS_DIR) ? git_dir
+									 : self->data->repo,
+				FALSE, FALSE);
+	}
+	for (guint i = 0; self->config->writable != NULL && self->config->writable[i]; i++)
+		fl_sandbox_bind(sandbox, self->config->writable[i], TRUE, FALSE);
+	for (guint i = 0; self->config->read_only != NULL && self->config->read_only[i]; i++)
+		fl_sandbox_bind(sandbox, self->config->read_only[i], FALSE, FALSE);
+	fl_sandbox_set_network(sandbox,
+			       agent != NULL && agent->klass->needs_network && agent->network);
+	fl_sandbox_set_cwd(sandbox, self->data->worktree);
+	return fl_sandbox_build_argv(sandbox, sh, error);
+}
+
 static void
 fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -209,6 +250,7 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(FlDraftInfo) info = fl_worktree_finalize_finish(res, &error);
 	g_autofree gchar *log = NULL;
 	g_auto(GStrv) secret_env = NULL;
+	g_auto(GStrv) verify_argv = NULL;
 
 	if (info == NULL) {
 		/* the daemon is going away: the next one records the draft */
@@ -255,8 +297,16 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	log = fl_session_file(self, "verify.log");
 	g_free(self->data->verify_commit);
 	self->data->verify_commit = g_strdup(info->head_commit);
+	verify_argv = fl_session_verify_argv(self, &error);
+	if (verify_argv == NULL) {
+		g_free(self->data->reason);
+		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		self->data->verify = FL_VERIFY_FAIL;
+		fl_session_finish_done(self, TRUE);
+		return;
+	}
 	secret_env = fl_config_get_api_key_envs(self->config);
-	fl_worktree_verify_async(self->data->worktree, self->data->verify_command, log,
+	fl_worktree_verify_async(self->data->worktree, (const gchar *const *)verify_argv, log,
 				 self->config->verify_timeout, (const gchar *const *)secret_env,
 				 self->cancellable, fl_session_verify_cb, g_object_ref(self));
 }
@@ -554,9 +604,6 @@ fl_session_add_limits(FlSession *self, const FlAgentConfig *agent, FlPlacementCo
 			       ? (guint64)d->time_minutes * 60
 			       : fl_session_limit(self, agent->timeout, self->config->timeout);
 }
-
-/* git's identity for commits: every kind may commit in its worktree */
-static const gchar *const fl_session_home_common[] = {".gitconfig", ".config/git", NULL};
 
 /*
  * What the runner's sandbox shows besides the worktree and the session's agent/ directory:

@@ -1408,7 +1408,7 @@ fl_worktree_env_without_secrets(gchar **env, const gchar *const *secret_env)
 }
 
 void
-fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
+fl_worktree_verify_async(const gchar *worktree, const gchar *const *argv, const gchar *log_path,
 			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -1419,13 +1419,12 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gcha
 	g_auto(GStrv) env = g_get_environ();
 	g_autofree gchar *log_dir = NULL;
 	g_autofree gchar *log_name = NULL;
-	const gchar *argv[] = {"/bin/sh", "-c", command, NULL};
 	const gchar *ident;
 	FlVerifyCtx *ctx;
 	gint fd;
 
 	g_return_if_fail(worktree != NULL);
-	g_return_if_fail(command != NULL);
+	g_return_if_fail(argv != NULL && argv[0] != NULL);
 	g_return_if_fail(log_path != NULL);
 	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
 

@@ -86,16 +86,16 @@ gboolean
 fl_worktree_clear_stale_locks(const gchar *worktree, const gchar *gitdir);
 
 /*
- * Runs `sh -c @command` in @worktree in its own process group with output to @log_path,
- * killing the group after @timeout_s. Result: "pass", "fail" or "timeout" (never NULL unless
- * the command could not be started at all, then an error).
+ * Runs @argv (`sh -c COMMAND`, or that inside the session's sandbox: fl-session.c builds it)
+ * in @worktree in its own process group with output to @log_path, killing the group after
+ * @timeout_s.
  *
  * The command runs code the agent wrote: it gets no credentials. The variables named in
  * @secret_env (the agents' api-key-env) are removed from its environment, and so is every
  * variable named like one (*_API_KEY, *_TOKEN, *_SECRET, *_PASSWORD, …).
  */
 void
-fl_worktree_verify_async(const gchar *worktree, const gchar *command, const gchar *log_path,
+fl_worktree_verify_async(const gchar *worktree, const gchar *const *argv, const gchar *log_path,
 			 guint timeout_s, const gchar *const *secret_env, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data);
 /* FL_VERIFY_PASS, _FAIL or _TIMEOUT; FL_VERIFY_NONE with @error set when it could not run */

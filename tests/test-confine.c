@@ -298,6 +298,43 @@ test_read_home_secret(Confine *c, gconstpointer data)
 	g_assert_null(strstr(log, SECRET));
 }
 
+/* the verify command runs the draft's code: inside the same fence as the session */
+static void
+test_verify_confined(Confine *c, gconstpointer data)
+{
+	g_autofree gchar *verify = g_strdup_printf(
+		"cat \"$HOME/.ssh/id_ed25519\"; echo pwned >> \"$HOME/.profile\"; "
+		"echo pwned >> '%s/.git/config'; echo pwned > '%s/hooks-escape.txt'; "
+		"echo pwned > '%s/state/escape.txt'; echo ran; true",
+		c->repo, c->env->root, c->env->root);
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *log_path = NULL;
+	g_autofree gchar *escape = NULL;
+	g_autofree gchar *id_text = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	guint id;
+
+	id = fl_test_run_session(c->env, c->repo, "--agent", "hostile", "--verify", verify, "--",
+				 "echo change > change.txt", NULL);
+	g_assert_cmpstr(fl_test_wait_ended(c->env, id, WAIT_MS), ==, "done");
+	obj = fl_test_show(c->env, id);
+	g_assert_cmpstr(json_object_get_string_member(obj, "verify"), ==, "pass");
+	id_text = g_strdup_printf("%u", id);
+	log_path = g_build_filename(c->env->state_dir, "sessions", id_text, "verify.log", NULL);
+	g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	g_test_message("%s", log);
+	g_assert_nonnull(strstr(log, "ran"));
+	g_assert_null(strstr(log, SECRET));
+	escape = g_build_filename(c->env->root, "hooks-escape.txt", NULL);
+	g_assert_false(g_file_test(escape, G_FILE_TEST_EXISTS));
+	g_free(escape);
+	escape = g_build_filename(c->env->root, "state", "escape.txt", NULL);
+	g_assert_false(g_file_test(escape, G_FILE_TEST_EXISTS));
+	after = snapshot(c);
+	g_assert_cmpstr(after, ==, c->before);
+}
+
 static void
 test_kill_daemon_and_sessions(Confine *c, gconstpointer data)
 {
@@ -700,6 +737,7 @@ main(int argc, char **argv)
 	CONFINE("/confine/write-outside-worktree", NULL, test_write_outside_worktree);
 	CONFINE("/confine/write-through-symlink", NULL, test_write_through_symlink);
 	CONFINE("/confine/read-home-secret", NULL, test_read_home_secret);
+	CONFINE("/confine/verify-confined", NULL, test_verify_confined);
 	CONFINE("/confine/kill-daemon-and-sessions", NULL, test_kill_daemon_and_sessions);
 	CONFINE("/confine/leave-process-behind", NULL, test_leave_process_behind);
 	CONFINE("/confine/exhaust-memory", "memory=128M\n", test_exhaust_memory);

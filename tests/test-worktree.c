@@ -77,9 +77,9 @@ verify(const gchar *worktree, const gchar *command, const gchar *log_path, guint
        GError **error)
 {
 	g_autoptr(GAsyncResult) res = NULL;
+	const gchar *argv[] = {"/bin/sh", "-c", command, NULL};
 
-	fl_worktree_verify_async(worktree, command, log_path, timeout_s, NULL, NULL, result_cb,
-				 &res);
+	fl_worktree_verify_async(worktree, argv, log_path, timeout_s, NULL, NULL, result_cb, &res);
 	wait_result(&res);
 	return fl_worktree_verify_finish(res, error);
 }
@@ -563,6 +563,7 @@ pid_written(gpointer user_data)
 static void
 test_verify_cancel(void)
 {
+	const gchar *sleeper[] = {"/bin/sh", "-c", "sleep 100 & echo $! > sleep.pid; wait", NULL};
 	g_autofree gchar *tmp = fl_test_mkdtemp();
 	g_autofree gchar *log_path = g_build_filename(tmp, "verify.log", NULL);
 	g_autofree gchar *pid_path = g_build_filename(tmp, "sleep.pid", NULL);
@@ -574,8 +575,7 @@ test_verify_cancel(void)
 	guint poll_id;
 
 	/* no timeout at all: only the cancellation ends it */
-	fl_worktree_verify_async(tmp, "sleep 100 & echo $! > sleep.pid; wait", log_path, 0, NULL,
-				 cancellable, result_cb, &res);
+	fl_worktree_verify_async(tmp, sleeper, log_path, 0, NULL, cancellable, result_cb, &res);
 	poll_id = g_timeout_add(20, poll_cb, NULL);
 	g_assert_true(fl_test_wait_for(pid_written, pid_path, WAIT_MS));
 	g_assert_null(res);
