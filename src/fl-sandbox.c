@@ -15,6 +15,7 @@
 
 typedef struct {
 	gchar *path;
+	gchar *dest; /* where it appears inside */
 	gboolean writable;
 	gboolean required;
 } FlSandboxBind;
@@ -86,8 +87,10 @@ fl_sandbox_free(FlSandbox *self)
 {
 	if (self == NULL)
 		return;
-	for (guint i = 0; i < self->binds->len; i++)
+	for (guint i = 0; i < self->binds->len; i++) {
 		g_free(g_array_index(self->binds, FlSandboxBind, i).path);
+		g_free(g_array_index(self->binds, FlSandboxBind, i).dest);
+	}
 	g_array_unref(self->binds);
 	g_free(self->home);
 	g_strfreev(self->home_ro);
@@ -101,7 +104,14 @@ fl_sandbox_free(FlSandbox *self)
 void
 fl_sandbox_bind(FlSandbox *self, const gchar *path, gboolean writable, gboolean required)
 {
-	FlSandboxBind bind = {g_strdup(path), writable, required};
+	fl_sandbox_bind_at(self, path, path, writable, required);
+}
+
+void
+fl_sandbox_bind_at(FlSandbox *self, const gchar *path, const gchar *dest, gboolean writable,
+		   gboolean required)
+{
+	FlSandboxBind bind = {g_strdup(path), g_strdup(dest), writable, required};
 
 	g_array_append_val(self->binds, bind);
 }
@@ -335,7 +345,7 @@ fl_sandbox_build_argv(FlSandbox *self, const gchar *const *argv_in, GError **err
 			return NULL;
 		}
 		fl_sandbox_add(argv, bind->writable ? "--bind" : "--ro-bind", bind->path,
-			       bind->path, NULL);
+			       bind->dest, NULL);
 	}
 	if (!fl_sandbox_add_program(argv, argv_in[0], error))
 		return NULL;

@@ -32,6 +32,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlSandbox, fl_sandbox_free)
 void
 fl_sandbox_bind(FlSandbox *self, const gchar *path, gboolean writable, gboolean required);
 /*
+ * @path appears at @dest instead. Binds are made in the order given, so a later one whose
+ * @dest lies inside an earlier one's covers that part of it (how a private git dir gets the
+ * repository's config and hooks read-only on top, see FlGitLayer).
+ */
+void
+fl_sandbox_bind_at(FlSandbox *self, const gchar *path, const gchar *dest, gboolean writable,
+		   gboolean required);
+/*
  * The home directory the sandbox shows: an empty tmpfs at @home (HOME keeps pointing there),
  * with @home_ro read-only and @home_rw writable on top, both relative to @home; what does not
  * exist is left out, except an entry of @home_rw ending in '/': a directory, made when missing.
