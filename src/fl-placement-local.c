@@ -291,6 +291,10 @@ fl_placement_local_runner_argv(FlPlacementLocal *self, const FlPlacementCommand 
 		}
 		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_NETWORK));
 		g_ptr_array_add(argv, g_strdup(cmd->no_network ? "none" : "on"));
+		if (cmd->git_layer != NULL) {
+			g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_GIT_LAYER));
+			g_ptr_array_add(argv, g_strdup(cmd->git_layer));
+		}
 	}
 	g_ptr_array_add(argv, g_strdup("--"));
 	for (guint i = 0; cmd->argv[i] != NULL; i++)

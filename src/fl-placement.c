@@ -212,6 +212,7 @@ fl_placement_spawn_data_free(FlPlacementSpawnData *data)
 	g_strfreev((gchar **)data->cmd.home_rw);
 	g_strfreev((gchar **)data->cmd.user_binds);
 	g_strfreev((gchar **)data->cmd.user_ro_binds);
+	g_free((gchar *)data->cmd.git_layer);
 	g_free(data->intent);
 	g_free(data);
 }
@@ -295,6 +296,7 @@ fl_placement_spawn_async(FlPlacement *self, const FlPlacementCommand *cmd,
 	data->cmd.no_network = cmd->no_network;
 	data->cmd.user_binds = (const gchar *const *)g_strdupv((gchar **)cmd->user_binds);
 	data->cmd.user_ro_binds = (const gchar *const *)g_strdupv((gchar **)cmd->user_ro_binds);
+	data->cmd.git_layer = g_strdup(cmd->git_layer);
 	data->intent = fl_placement_intent_json(self);
 	g_task_set_task_data(task, data, (GDestroyNotify)fl_placement_spawn_data_free);
 

@@ -119,6 +119,9 @@ typedef struct {
 	 * runs (where they exist), unlike @binds and @ro_binds, which are this machine's */
 	const gchar *const *user_binds;
 	const gchar *const *user_ro_binds;
+	/* (nullable) when @confine: the repository's common git dir, which the sandbox shows as
+	 * the session's git layer (fl-git-layer.h); only where that directory is (this machine) */
+	const gchar *git_layer;
 } FlPlacementCommand;
 
 /* what a placement is made from */

@@ -84,6 +84,11 @@
 #define FL_RUNNER_OPT_HOME_RO "--home-ro"
 #define FL_RUNNER_OPT_HOME_RW "--home-rw"
 #define FL_RUNNER_OPT_NETWORK "--network"
+/* with --confine: the repository's common git dir, shown as SESSION_DIR/git, the session's git
+ * layer (fl-git-layer.h), with the repository's config, hooks and objects read-only */
+#define FL_RUNNER_OPT_GIT_LAYER "--git-layer"
+/* a session directory's git layer */
+#define FL_RUNNER_DIR_GIT "git"
 /* the agent's own writable directory in a session directory, confined or not */
 #define FL_RUNNER_DIR_AGENT "agent"
 

@@ -53,6 +53,7 @@ typedef struct {
 	GPtrArray *home_ro;  /* relative to the home */
 	GPtrArray *home_rw;
 	gboolean no_network;
+	const gchar *git_layer; /* (nullable) the common git dir the session's layer stands for */
 } FlRunnerArgs;
 
 typedef struct {
@@ -70,16 +71,29 @@ static const gchar *fl_runner_usage =
 	"usage: flotilla-runner --dir SESSION_DIR [--cwd DIR] [--grace SECONDS] "
 	"[--lock-fd FD] [--env KEY=VALUE]... [--env-file FILE] [--channel SESSION_ID] "
 	"[--timeout SECONDS] [--memory BYTES] [--pids COUNT] [--confine bwrap [--bind PATH]... "
-	"[--ro-bind PATH]... [--home-ro REL]... [--home-rw REL]... [--network on|none]] "
+	"[--ro-bind PATH]... [--home-ro REL]... [--home-rw REL]... [--network on|none] "
+	"[--git-layer GIT_DIR]] "
 	"(-- PROGRAM [ARG...] | --argv-file FILE)";
 
-static const gchar *const fl_runner_options[] = {
-	FL_RUNNER_OPT_DIR,       FL_RUNNER_OPT_CWD,     FL_RUNNER_OPT_GRACE,
-	FL_RUNNER_OPT_LOCK_FD,   FL_RUNNER_OPT_ENV,     FL_RUNNER_OPT_ENV_FILE,
-	FL_RUNNER_OPT_ARGV_FILE, FL_RUNNER_OPT_CHANNEL, FL_RUNNER_OPT_TIMEOUT,
-	FL_RUNNER_OPT_MEMORY,    FL_RUNNER_OPT_PIDS,    FL_RUNNER_OPT_CONFINE,
-	FL_RUNNER_OPT_BIND,      FL_RUNNER_OPT_RO_BIND, FL_RUNNER_OPT_HOME_RO,
-	FL_RUNNER_OPT_HOME_RW,   FL_RUNNER_OPT_NETWORK, NULL};
+static const gchar *const fl_runner_options[] = {FL_RUNNER_OPT_DIR,
+						 FL_RUNNER_OPT_CWD,
+						 FL_RUNNER_OPT_GRACE,
+						 FL_RUNNER_OPT_LOCK_FD,
+						 FL_RUNNER_OPT_ENV,
+						 FL_RUNNER_OPT_ENV_FILE,
+						 FL_RUNNER_OPT_ARGV_FILE,
+						 FL_RUNNER_OPT_CHANNEL,
+						 FL_RUNNER_OPT_TIMEOUT,
+						 FL_RUNNER_OPT_MEMORY,
+						 FL_RUNNER_OPT_PIDS,
+						 FL_RUNNER_OPT_CONFINE,
+						 FL_RUNNER_OPT_BIND,
+						 FL_RUNNER_OPT_RO_BIND,
+						 FL_RUNNER_OPT_HOME_RO,
+						 FL_RUNNER_OPT_HOME_RW,
+						 FL_RUNNER_OPT_NETWORK,
+						 FL_RUNNER_OPT_GIT_LAYER,
+						 NULL};
 
 /*
  * NUL-separated strings from @path. A cluster job passes the agent's command and environment
@@ -179,6 +193,13 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 				return FALSE;
 			}
 			args->no_network = g_strcmp0(value, "none") == 0;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_GIT_LAYER) == 0) {
+			if (!g_path_is_absolute(value)) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "%s needs an absolute path, not '%s'", name, value);
+				return FALSE;
+			}
+			args->git_layer = value;
 		} else if (g_strcmp0(name, FL_RUNNER_OPT_BIND) == 0 ||
 			   g_strcmp0(name, FL_RUNNER_OPT_RO_BIND) == 0) {
 			if (!g_path_is_absolute(value)) {
@@ -405,6 +426,10 @@ fl_runner_confine(const FlRunnerArgs *args, GError **error)
 		fl_sandbox_bind(sandbox, g_ptr_array_index(args->binds, i), TRUE, FALSE);
 	for (guint i = 0; i < args->ro_binds->len; i++)
 		fl_sandbox_bind(sandbox, g_ptr_array_index(args->ro_binds, i), FALSE, FALSE);
+	if (args->git_layer != NULL) {
+		g_autofree gchar *layer = g_build_filename(args->dir, FL_RUNNER_DIR_GIT, NULL);
+		fl_sandbox_bind_git_layer(sandbox, layer, args->git_layer);
+	}
 	if (args->channel > 0) {
 		g_autofree gchar *channel = g_build_filename(args->dir, FL_RELAY_SOCKET, NULL);
 		fl_sandbox_set_channel(sandbox, channel);

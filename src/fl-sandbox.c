@@ -116,6 +116,33 @@ fl_sandbox_bind_at(FlSandbox *self, const gchar *path, const gchar *dest, gboole
 	g_array_append_val(self->binds, bind);
 }
 
+/* what the layer has of its own; the rest of the git dir is the repository's, read-only */
+static const gchar *const fl_sandbox_git_private[] = {"refs",    "packed-refs", "logs",
+						      "objects", "worktrees",   NULL};
+
+void
+fl_sandbox_bind_git_layer(FlSandbox *self, const gchar *layer, const gchar *common)
+{
+	g_autofree gchar *objects = g_build_filename(common, "objects", NULL);
+	g_autoptr(GDir) dir = g_dir_open(common, 0, NULL);
+	const gchar *name;
+
+	/* first the layer, then the repository's own files on top of it at their names: a bind
+	 * cannot be renamed over or removed, so config and hooks stay as they are */
+	fl_sandbox_bind_at(self, layer, common, TRUE, TRUE);
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = NULL;
+
+		/* a lock is a moment in someone else's git, likely gone when bwrap looks */
+		if (g_strv_contains(fl_sandbox_git_private, name) ||
+		    g_str_has_suffix(name, ".lock"))
+			continue;
+		path = g_build_filename(common, name, NULL);
+		fl_sandbox_bind(self, path, FALSE, FALSE);
+	}
+	fl_sandbox_bind_at(self, objects, FL_SANDBOX_GIT_OBJECTS, FALSE, TRUE);
+}
+
 void
 fl_sandbox_set_home(FlSandbox *self, const gchar *home, const gchar *const *home_ro,
 		    const gchar *const *home_rw)

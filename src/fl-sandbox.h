@@ -39,6 +39,18 @@ fl_sandbox_bind(FlSandbox *self, const gchar *path, gboolean writable, gboolean 
 void
 fl_sandbox_bind_at(FlSandbox *self, const gchar *path, const gchar *dest, gboolean writable,
 		   gboolean required);
+/* where the repository's own objects appear inside the sandbox (see below) */
+#define FL_SANDBOX_GIT_OBJECTS "/run/flotilla/objects"
+
+/*
+ * The session's git layer @layer (made by FlGitLayer) appears as the repository's common git
+ * dir @common, with every entry of the real @common but refs, packed-refs, logs, objects and
+ * worktrees read-only on top at its own name, and @common's objects read-only at
+ * FL_SANDBOX_GIT_OBJECTS, the alternate of the layer's own object store. What git writes
+ * there lands in the layer; the repository's config, hooks and objects cannot change.
+ */
+void
+fl_sandbox_bind_git_layer(FlSandbox *self, const gchar *layer, const gchar *common);
 /*
  * The home directory the sandbox shows: an empty tmpfs at @home (HOME keeps pointing there),
  * with @home_ro read-only and @home_rw writable on top, both relative to @home; what does not

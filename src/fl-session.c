@@ -11,6 +11,8 @@
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-git-layer.h"
+#include "fl-placement-local.h"
 #include "fl-placement.h"
 #include "fl-relay.h"
 #include "fl-safe-path.h"
@@ -48,6 +50,9 @@ struct _FlSession {
 	guint record_retry_id;
 	gchar *outcome_reason;     /* (owned) (nullable) the reason the agent's end gave */
 	GCancellable *cancellable; /* (owned) for our own git work */
+	/* (owned) (nullable) the repository's git dir, once the session's git layer is made for
+	 * the confined agent about to start */
+	gchar *git_common;
 };
 
 G_DEFINE_TYPE(FlSession, fl_session, G_TYPE_OBJECT)
@@ -325,11 +330,37 @@ fl_session_dir_count_entries(const gchar *path)
 }
 
 static void
+fl_session_take_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = fl_session_get_dir(self);
+	g_autofree gchar *message = NULL;
+	FlSessionData *d = self->data;
+
+	if (fl_git_layer_take_finish(res, &error) == FL_GIT_LAYER_TAKE_NONE && error != NULL) {
+		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			return;
+		/* refused or failed, the worktree's files still make the draft; say why its
+		 * commits are not in it */
+		g_message("session %u: %s", d->id, error->message);
+		if (d->reason == NULL) {
+			d->reason = g_strdup(error->message);
+		} else if (strstr(d->reason, error->message) == NULL) {
+			gchar *both = g_strdup_printf("%s; %s", d->reason, error->message);
+			g_free(d->reason);
+			d->reason = both;
+		}
+	}
+	message = g_strdup_printf("flotilla #%u: %s", d->id, d->name != NULL ? d->name : d->goal);
+	fl_worktree_finalize_async(d->repo, d->worktree, d->branch, d->base_commit, message, dir,
+				   self->cancellable, fl_session_finalize_cb, g_object_ref(self));
+}
+
+static void
 fl_session_make_draft(FlSession *self)
 {
 	FlSessionData *d = self->data;
-	g_autofree gchar *dir = NULL;
-	g_autofree gchar *message = NULL;
 	guint n;
 
 	if (d->worktree == NULL || !g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
@@ -337,12 +368,11 @@ fl_session_make_draft(FlSession *self)
 		return;
 	}
 	if (d->repo != NULL) {
-		dir = fl_session_get_dir(self);
-		message = g_strdup_printf("flotilla #%u: %s", d->id,
-					  d->name != NULL ? d->name : d->goal);
-		fl_worktree_finalize_async(d->repo, d->worktree, d->branch, d->base_commit, message,
-					   dir, self->cancellable, fl_session_finalize_cb,
-					   g_object_ref(self));
+		g_autofree gchar *dir = fl_session_get_dir(self);
+
+		/* a confined agent committed in its own git layer: its branch is taken first */
+		fl_git_layer_take_async(d->repo, d->branch, d->base_commit, dir, self->cancellable,
+					fl_session_take_cb, g_object_ref(self));
 		return;
 	}
 	/* a scratch session's draft is what it left in its directory */
@@ -607,10 +637,10 @@ fl_session_add_limits(FlSession *self, const FlAgentConfig *agent, FlPlacementCo
 
 /*
  * What the runner's sandbox shows besides the worktree and the session's agent/ directory:
- * the repository's git dir (git in the worktree needs it), the files flotilla wrote for the
- * agent read-only, the `flotilla` that hooks and `flotilla blocked` run, [fleet] writable= and
- * read-only=, and of the home what the agent's kind names. The session directory itself
- * (started.json, exit.json, output.log) stays outside.
+ * the repository's git dir as the session's git layer (git in the worktree needs it), the files
+ * flotilla wrote for the agent read-only, the `flotilla` that hooks and `flotilla blocked` run,
+ * [fleet] writable= and read-only=, and of the home what the agent's kind names. The session
+ * directory itself (started.json, exit.json, output.log) stays outside.
  */
 static void
 fl_session_confine(FlSession *self, const FlAgentConfig *agent, const gchar *cli,
@@ -619,13 +649,9 @@ fl_session_confine(FlSession *self, const FlAgentConfig *agent, const gchar *cli
 {
 	g_autofree gchar *dir = fl_session_get_dir(self);
 	const gchar *const agent_files[] = {"claude-settings.json", "http-request.json", NULL};
-	FlSessionData *d = self->data;
 
-	if (d->repo != NULL) {
-		g_autofree gchar *git_dir = g_build_filename(d->repo, ".git", NULL);
-		g_strv_builder_add(binds,
-				   g_file_test(git_dir, G_FILE_TEST_IS_DIR) ? git_dir : d->repo);
-	}
+	/* the repository's git dir as the session's own layer: git stays flotillad's */
+	cmd->git_layer = self->git_common;
 	for (guint i = 0; agent_files[i] != NULL; i++) {
 		g_autofree gchar *path = g_build_filename(dir, agent_files[i], NULL);
 		g_strv_builder_add(ro_binds, path);
@@ -669,6 +695,25 @@ fl_session_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+fl_session_spawn(FlSession *self);
+
+static void
+fl_session_layer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(FlSession) self = user_data;
+	g_autoptr(GError) error = NULL;
+	gchar *common = fl_git_layer_prepare_finish(res, &error);
+
+	if (common == NULL) {
+		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			fl_session_fail_start(self, error->message);
+		return;
+	}
+	self->git_common = common;
+	fl_session_spawn(self);
+}
+
+static void
 fl_session_spawn(FlSession *self)
 {
 	g_autoptr(GError) error = NULL;
@@ -695,6 +740,15 @@ fl_session_spawn(FlSession *self)
 	placement = fl_session_get_placement(self, &error);
 	if (placement == NULL) {
 		fl_session_fail_start(self, error->message);
+		return;
+	}
+	/* the layer is made on this machine, for a sandbox on this machine: a cluster job works
+	 * in a clone of its own and brings back a bundle */
+	if (self->config->confinement && self->data->repo != NULL && self->git_common == NULL &&
+	    FL_IS_PLACEMENT_LOCAL(placement)) {
+		fl_git_layer_prepare_async(self->data->repo, self->data->worktree, dir,
+					   self->cancellable, fl_session_layer_cb,
+					   g_object_ref(self));
 		return;
 	}
 	if (agent == NULL) {
@@ -738,6 +792,8 @@ fl_session_spawn(FlSession *self)
 	cmd.home_ro = (const gchar *const *)home_ro_list;
 	fl_placement_spawn_async(placement, &cmd, self->cancellable, fl_session_spawned_cb,
 				 g_object_ref(self));
+	/* made for this start only: a resumed agent gets one afresh */
+	g_clear_pointer(&self->git_common, g_free);
 }
 
 /*
@@ -1016,6 +1072,7 @@ fl_session_finalize(GObject *object)
 	FlSession *self = FL_SESSION(object);
 
 	g_clear_object(&self->cancellable);
+	g_free(self->git_common);
 	g_free(self->resume_reply);
 	g_free(self->outcome_reason);
 	g_clear_object(&self->log_monitor);

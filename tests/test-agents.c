@@ -586,6 +586,31 @@ test_claude_confined_acts(void)
 	claude_world_free(&w);
 }
 
+/* confined, Claude commits on its draft branch as usual: the commit is in the draft */
+static void
+test_claude_confined_commits(void)
+{
+	ClaudeWorld w = {0};
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *diff = NULL;
+	guint id;
+
+	if (!claude_world_new(&w, "[{\"tool_use\": {\"name\": \"Bash\", \"input\": "
+				  "{\"command\": \"echo hi > hi.txt && git add hi.txt && git "
+				  "commit -q -m 'commit by claude'\", \"description\": "
+				  "\"commit\"}}}, {\"text\": \"Committed\"}]"))
+		return;
+	id = fl_test_run_session(w.env, w.repo, "--agent", "claude", "--", "commit a file", NULL);
+	state = fl_test_wait_ended(w.env, id, CLAUDE_WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	log = fl_test_sh(w.repo, "git log --format=%s main..flotilla/1");
+	g_assert_nonnull(strstr(log, "commit by claude"));
+	diff = fl_test_cli_ok(w.env, NULL, "diff", "1", NULL);
+	g_assert_nonnull(strstr(diff, "+hi"));
+	claude_world_free(&w);
+}
+
 /* with permission-mode=acceptEdits, a permission request blocks the session until the user
  * allows it */
 static void
@@ -757,6 +782,7 @@ main(int argc, char **argv)
 	g_test_add_func("/agents/claude-api-error", test_claude_api_error);
 	g_test_add_func("/agents/claude-permission", test_claude_permission);
 	g_test_add_func("/agents/claude-confined-acts", test_claude_confined_acts);
+	g_test_add_func("/agents/claude-confined-commits", test_claude_confined_commits);
 	g_test_add_func("/agents/claude-reply-resumes", test_claude_reply_resumes);
 	return g_test_run();
 }
