@@ -163,22 +163,58 @@ fl_git_layer_remove_dir(const gchar *dir, GError **error)
 	return g_spawn_check_wait_status(status, error);
 }
 
-/* cp -a of the repository's own files (trusted): links stay links */
+/*
+ * Copies the repository's own files (trusted) @from to @to: directories, regular files and
+ * links as links. Other sessions' git and the user's move refs meanwhile, so what vanishes
+ * on the way (a ref deleted, a .lock renamed into place) is left out, and locks are not
+ * copied: the copy is the refs as they were a moment ago.
+ */
 static gboolean
 fl_git_layer_copy(const gchar *from, const gchar *to, GError **error)
 {
-	const gchar *argv[] = {"cp", "-a", "--", from, to, NULL};
-	g_autofree gchar *err = NULL;
-	gint status = 0;
+	GStatBuf st;
 
-	if (!g_spawn_sync(NULL, (gchar **)argv, NULL,
-			  G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
-			  &status, error))
-		return FALSE;
-	if (!g_spawn_check_wait_status(status, NULL)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot copy %s: %s"), from,
-			    g_strchomp(err));
-		return FALSE;
+	if (g_lstat(from, &st) < 0)
+		return TRUE;
+	if (S_ISDIR(st.st_mode)) {
+		g_autoptr(GDir) dir = NULL;
+		const gchar *name;
+
+		if (g_mkdir(to, 0700) < 0 && errno != EEXIST) {
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"), to,
+				    g_strerror(errno));
+			return FALSE;
+		}
+		dir = g_dir_open(from, 0, NULL);
+		while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+			g_autofree gchar *sub_from = g_build_filename(from, name, NULL);
+			g_autofree gchar *sub_to = g_build_filename(to, name, NULL);
+
+			if (g_str_has_suffix(name, ".lock"))
+				continue;
+			if (!fl_git_layer_copy(sub_from, sub_to, error))
+				return FALSE;
+		}
+		return TRUE;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		g_autofree gchar *target = g_file_read_link(from, NULL);
+
+		if (target != NULL && symlink(target, to) < 0 && errno != EEXIST) {
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot copy %s: %s"), from,
+				    g_strerror(errno));
+			return FALSE;
+		}
+		return TRUE;
+	}
+	if (S_ISREG(st.st_mode)) {
+		g_autofree gchar *contents = NULL;
+		gsize len = 0;
+
+		if (!g_file_get_contents(from, &contents, &len, NULL))
+			return TRUE;
+		return g_file_set_contents_full(to, contents, len, G_FILE_SET_CONTENTS_NONE, 0600,
+						error);
 	}
 	return TRUE;
 }
