@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-git.h"
 #include "fl-runner-protocol.h"
 #include "fl-safe-path.h"
 #include "fl-sandbox.h"
@@ -25,31 +26,6 @@ gchar *
 fl_git_layer_dir(const gchar *session_dir)
 {
 	return g_build_filename(session_dir, FL_RUNNER_DIR_GIT, NULL);
-}
-
-/* git, the same wherever the daemon was started: no outer repository, no prompts, English */
-static gchar **
-fl_git_layer_environ(void)
-{
-	const gchar *unset[] = {"GIT_DIR",
-				"GIT_WORK_TREE",
-				"GIT_INDEX_FILE",
-				"GIT_COMMON_DIR",
-				"GIT_OBJECT_DIRECTORY",
-				"GIT_ALTERNATE_OBJECT_DIRECTORIES",
-				"GIT_NAMESPACE",
-				"GIT_CONFIG_PARAMETERS",
-				"GIT_CONFIG_COUNT",
-				NULL};
-	gchar **env = g_get_environ();
-
-	for (guint i = 0; unset[i] != NULL; i++)
-		env = g_environ_unsetenv(env, unset[i]);
-	env = g_environ_setenv(env, "LC_ALL", "C", TRUE);
-	env = g_environ_setenv(env, "GIT_TERMINAL_PROMPT", "0", TRUE);
-	env = g_environ_setenv(env, "GIT_NO_REPLACE_OBJECTS", "1", TRUE);
-	env = g_environ_setenv(env, "GIT_OPTIONAL_LOCKS", "0", TRUE);
-	return env;
 }
 
 typedef struct {
@@ -67,9 +43,10 @@ fl_git_layer_run_clear(FlGitLayerRun *run)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FlGitLayerRun, fl_git_layer_run_clear)
 
 /*
- * Runs git (in a worker thread: this waits) with @git_dir given explicitly, or in @dir. The
- * hardening is the daemon's usual one: nothing the repository's files say makes it run a
- * program. @stdin_path and @stdout_path (nullable) redirect; otherwise stdout is collected.
+ * Runs git (in a worker thread: this waits) with @git_dir given explicitly, or in @dir, with
+ * the prefix and environment every git flotillad runs gets (fl-git.h): nothing the
+ * repository's files say makes it run a program. @stdin_path and @stdout_path (nullable) redirect;
+ * otherwise stdout is collected.
  */
 static gboolean
 fl_git_layer_git(FlGitLayerRun *run, const gchar *git_dir, const gchar *dir, gchar **env,
@@ -81,11 +58,7 @@ fl_git_layer_git(FlGitLayerRun *run, const gchar *git_dir, const gchar *dir, gch
 		 const gchar *input, const gchar *stdin_path, const gchar *stdout_path,
 		 GCancellable *cancellable, GError **error, ...)
 {
-	const gchar *const hardening[] = {"core.hooksPath=/dev/null", "core.fsmonitor=false",
-					  "core.pager=cat",           "credential.helper=",
-					  "protocol.allow=never",     "gc.auto=0",
-					  "maintenance.auto=false",   NULL};
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) argv = fl_git_argv_new(dir, git_dir, NULL);
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_auto(GStrv) default_env = NULL;
@@ -93,17 +66,6 @@ fl_git_layer_git(FlGitLayerRun *run, const gchar *git_dir, const gchar *dir, gch
 	const gchar *arg;
 	va_list args;
 
-	g_ptr_array_add(argv, g_strdup("git"));
-	if (git_dir != NULL) {
-		g_ptr_array_add(argv, g_strconcat("--git-dir=", git_dir, NULL));
-	} else {
-		g_ptr_array_add(argv, g_strdup("-C"));
-		g_ptr_array_add(argv, g_strdup(dir));
-	}
-	for (guint i = 0; hardening[i] != NULL; i++) {
-		g_ptr_array_add(argv, g_strdup("-c"));
-		g_ptr_array_add(argv, g_strdup(hardening[i]));
-	}
 	va_start(args, error);
 	while ((arg = va_arg(args, const gchar *)) != NULL)
 		g_ptr_array_add(argv, g_strdup(arg));
@@ -116,7 +78,7 @@ fl_git_layer_git(FlGitLayerRun *run, const gchar *git_dir, const gchar *dir, gch
 		flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
 	launcher = g_subprocess_launcher_new(flags);
 	if (env == NULL)
-		env = default_env = fl_git_layer_environ();
+		env = default_env = fl_git_environ(NULL, NULL);
 	g_subprocess_launcher_set_environ(launcher, env);
 	if (stdin_path != NULL)
 		g_subprocess_launcher_set_stdin_file_path(launcher, stdin_path);
@@ -614,7 +576,7 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 			return FALSE;
 		}
 	}
-	env = fl_git_layer_environ();
+	env = fl_git_environ(NULL, NULL);
 	{
 		g_autofree gchar *layer_objects = g_build_filename(layer, "objects", NULL);
 		g_auto(FlGitLayerRun) run = {0};

@@ -49,19 +49,12 @@ fl_git_argv_new(const gchar *dir, const gchar *git_dir, const gchar *work_tree)
 gchar **
 fl_git_environ(const gchar *name, const gchar *email)
 {
-	const gchar *unset[] = {"GIT_DIR",
-				"GIT_WORK_TREE",
-				"GIT_INDEX_FILE",
-				"GIT_COMMON_DIR",
-				"GIT_OBJECT_DIRECTORY",
-				"GIT_ALTERNATE_OBJECT_DIRECTORIES",
-				"GIT_NAMESPACE",
-				"GIT_PREFIX",
-				"GIT_EXTERNAL_DIFF",
-				"GIT_PAGER",
-				"GIT_ASKPASS",
-				"SSH_ASKPASS",
-				NULL};
+	const gchar *unset[] = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+				"GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+				"GIT_NAMESPACE", "GIT_PREFIX", "GIT_EXTERNAL_DIFF", "GIT_PAGER",
+				"GIT_ASKPASS", "SSH_ASKPASS",
+				/* config given through the environment is the caller's, not ours */
+				"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", NULL};
 	gchar **env = g_get_environ();
 
 	for (guint i = 0; unset[i] != NULL; i++)
