@@ -50,6 +50,7 @@ fl_config_agent_new(void)
 	agent->network = TRUE;
 	agent->memory = FL_LIMIT_INHERIT;
 	agent->pids = FL_LIMIT_INHERIT;
+	agent->cpu = FL_LIMIT_INHERIT;
 	agent->timeout = FL_LIMIT_INHERIT;
 	return agent;
 }
@@ -312,14 +313,16 @@ static const guint64 fl_config_size_factors[] = {
 static const gchar *const fl_config_time_units[] = {"s", "m", "h", "d", NULL};
 static const guint64 fl_config_time_factors[] = {1, 60, 3600, 86400};
 
-/* memory=, pids=, timeout= of [fleet] or an [agent NAME] */
+/* memory=, pids=, cpu=, timeout= of [fleet] or an [agent NAME] */
 static gboolean
 fl_config_get_limits(GKeyFile *kf, const gchar *path, const gchar *group, gint64 *memory,
-		     gint64 *pids, gint64 *timeout, GError **error)
+		     gint64 *pids, gint64 *cpu, gint64 *timeout, GError **error)
 {
 	return fl_config_get_limit(kf, path, group, "memory", fl_config_size_units,
 				   fl_config_size_factors, memory, error) &&
 	       fl_config_get_limit(kf, path, group, "pids", NULL, NULL, pids, error) &&
+	       fl_config_get_limit(kf, path, group, "cpu", fl_config_time_units,
+				   fl_config_time_factors, cpu, error) &&
 	       fl_config_get_limit(kf, path, group, "timeout", fl_config_time_units,
 				   fl_config_time_factors, timeout, error);
 }
@@ -374,22 +377,17 @@ fl_config_get_paths(GKeyFile *kf, const gchar *path, const gchar *group, const g
 static gboolean
 fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 {
-	const gchar *keys[] = {"max-parallel",
-			       "max-unreviewed",
-			       "cancel-grace",
-			       "verify-timeout",
-			       "default-agent",
-			       "placement",
-			       "confinement",
-			       "memory",
-			       "pids",
-			       "timeout",
-			       "writable",
-			       "read-only",
-			       NULL};
+	const gchar *keys[] = {"max-parallel",  "max-unreviewed",
+			       "cancel-grace",  "verify-timeout",
+			       "default-agent", "placement",
+			       "confinement",   "memory",
+			       "pids",          "cpu",
+			       "timeout",       "writable",
+			       "read-only",     NULL};
 	g_autofree gchar *agent = NULL;
 	gint64 memory = (gint64)self->memory;
 	gint64 pids = (gint64)self->pids;
+	gint64 cpu = (gint64)self->cpu;
 	gint64 timeout = (gint64)self->timeout;
 
 	if (!g_key_file_has_group(kf, "fleet"))
@@ -405,12 +403,13 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 				&self->verify_timeout, error) ||
 	    !fl_config_get_switch(kf, self->path, "fleet", "confinement", "on", "off",
 				  &self->confinement, error) ||
-	    !fl_config_get_limits(kf, self->path, "fleet", &memory, &pids, &timeout, error) ||
+	    !fl_config_get_limits(kf, self->path, "fleet", &memory, &pids, &cpu, &timeout, error) ||
 	    !fl_config_get_paths(kf, self->path, "fleet", "writable", &self->writable, error) ||
 	    !fl_config_get_paths(kf, self->path, "fleet", "read-only", &self->read_only, error))
 		return FALSE;
 	self->memory = (guint64)memory;
 	self->pids = (guint64)pids;
+	self->cpu = (guint64)cpu;
 	self->timeout = (guint64)timeout;
 	if (!fl_config_get_str(kf, self->path, "fleet", "placement", &self->placement, error))
 		return FALSE;
@@ -520,10 +519,10 @@ static gboolean
 fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gchar *name,
 		     GError **error)
 {
-	const gchar *keys[] = {"kind",       "command",         "env",         "api",
-			       "url",        "model",           "api-key-env", "output",
-			       "max-tokens", "network",         "memory",      "pids",
-			       "timeout",    "permission-mode", NULL};
+	const gchar *keys[] = {"kind",   "command",     "env",    "api",        "url",
+			       "model",  "api-key-env", "output", "max-tokens", "network",
+			       "memory", "pids",        "cpu",    "timeout",    "permission-mode",
+			       NULL};
 	g_autoptr(GError) error_local = NULL;
 	g_autofree gchar *kind = NULL;
 	const gchar *key = NULL;
@@ -577,7 +576,7 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 				error) ||
 	    !fl_config_get_switch(kf, self->path, group, "network", "on", "none", &agent->network,
 				  error) ||
-	    !fl_config_get_limits(kf, self->path, group, &agent->memory, &agent->pids,
+	    !fl_config_get_limits(kf, self->path, group, &agent->memory, &agent->pids, &agent->cpu,
 				  &agent->timeout, error) ||
 	    !fl_config_get_str(kf, self->path, group, "permission-mode", &agent->permission_mode,
 			       error))

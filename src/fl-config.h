@@ -26,6 +26,7 @@ typedef struct {
 	/* limits; FL_LIMIT_INHERIT takes [fleet]'s, 0 is none */
 	gint64 memory;          /* bytes */
 	gint64 pids;            /* tasks */
+	gint64 cpu;             /* seconds of CPU time, all its processes together */
 	gint64 timeout;         /* seconds */
 	gchar *permission_mode; /* (nullable) claude: --permission-mode inside the sandbox */
 } FlAgentConfig;
@@ -54,6 +55,7 @@ typedef struct {
 	gboolean confinement; /* FALSE only when the user wrote confinement=off */
 	guint64 memory;       /* per-session limits, 0 = none */
 	guint64 pids;
+	guint64 cpu;
 	guint64 timeout;
 	gchar **writable;  /* absolute paths every session may write */
 	gchar **read_only; /* absolute paths every session may read */

@@ -95,7 +95,7 @@ fl_placement_local_read_exit(FlPlacementLocal *self, FlPlacementEnd *end)
 	end->limit = g_intern_string(
 		json_object_get_string_member_with_default(exit, FL_RUNNER_KEY_LIMIT, NULL));
 	if (g_strcmp0(end->limit, "time") != 0 && g_strcmp0(end->limit, "memory") != 0 &&
-	    g_strcmp0(end->limit, "pids") != 0)
+	    g_strcmp0(end->limit, "pids") != 0 && g_strcmp0(end->limit, "cpu") != 0)
 		end->limit = NULL;
 	end->limit_value = (guint64)json_object_get_int_member_with_default(
 		exit, FL_RUNNER_KEY_LIMIT_VALUE, 0);
@@ -259,6 +259,7 @@ fl_placement_local_runner_argv(FlPlacementLocal *self, const FlPlacementCommand 
 			guint64 value;
 		} limits[] = {{FL_RUNNER_OPT_MEMORY, cmd->memory},
 			      {FL_RUNNER_OPT_PIDS, cmd->pids},
+			      {FL_RUNNER_OPT_CPU, cmd->cpu},
 			      {FL_RUNNER_OPT_TIMEOUT, cmd->timeout}};
 
 		for (guint i = 0; i < G_N_ELEMENTS(limits); i++) {

@@ -287,6 +287,7 @@ fl_placement_spawn_async(FlPlacement *self, const FlPlacementCommand *cmd,
 	data->cmd.channel = cmd->channel;
 	data->cmd.memory = cmd->memory;
 	data->cmd.pids = cmd->pids;
+	data->cmd.cpu = cmd->cpu;
 	data->cmd.timeout = cmd->timeout;
 	data->cmd.confine = cmd->confine;
 	data->cmd.binds = (const gchar *const *)g_strdupv((gchar **)cmd->binds);

@@ -83,7 +83,7 @@ typedef struct {
 	gint signal;         /* SIGNALED; 0 otherwise */
 	gboolean cancelled;  /* stopped by a cancel */
 	const gchar *reason; /* (nullable) LOST, NOT_STARTED: why, for the user */
-	const gchar *limit;  /* (nullable) "time", "memory" or "pids" when a limit ended it */
+	const gchar *limit;  /* (nullable) "time", "memory", "pids" or "cpu" when one ended it */
 	guint64 limit_value; /* that limit (seconds, bytes, tasks) */
 } FlPlacementEnd;
 
@@ -102,6 +102,7 @@ typedef struct {
 	gboolean channel;
 	guint64 memory;  /* bytes of resident memory */
 	guint64 pids;    /* tasks */
+	guint64 cpu;     /* seconds of CPU time, all its processes together */
 	guint64 timeout; /* seconds of wall time */
 	/*
 	 * Confinement, built around argv by the runner (FL_RUNNER_OPT_CONFINE): when @confine,

@@ -18,7 +18,7 @@
  *    "finished_at":"ISO 8601"}
  *   code is -1 when signaled, signal 0 when exited; cancelled when a signal from outside
  *   (the daemon's cancel) stopped the session. A runner that ended the session at a limit
- *   adds "limit":"time"|"memory"|"pids","limit_value":N.
+ *   adds "limit":"time"|"memory"|"pids"|"cpu","limit_value":N.
  *
  * Version 1 is what every runner so far wrote: a reader must accept files without the keys a
  * later version adds, and a writer adding keys keeps "v" at 1 unless old readers would be
@@ -49,7 +49,7 @@
 #define FL_RUNNER_KEY_SIGNAL      "signal"
 #define FL_RUNNER_KEY_CANCELLED   "cancelled"
 #define FL_RUNNER_KEY_FINISHED_AT "finished_at"
-/* only when a limit ended the session: "time", "memory" or "pids", and that limit */
+/* only when a limit ended the session: "time", "memory", "pids" or "cpu", and that limit */
 #define FL_RUNNER_KEY_LIMIT       "limit"
 #define FL_RUNNER_KEY_LIMIT_VALUE "limit_value"
 
@@ -68,10 +68,12 @@
 #define FL_RUNNER_OPT_ARGV_FILE "--argv-file"
 /* the session id its channel (fl-relay.h) speaks for; the socket is SESSION_DIR/channel.sock */
 #define FL_RUNNER_OPT_CHANNEL "--channel"
-/* limits the runner enforces: seconds of wall time, bytes of resident memory, tasks */
+/* limits the runner enforces: seconds of wall time, bytes of resident memory, tasks, seconds
+ * of CPU time of all the session's processes together */
 #define FL_RUNNER_OPT_TIMEOUT "--timeout"
 #define FL_RUNNER_OPT_MEMORY  "--memory"
 #define FL_RUNNER_OPT_PIDS    "--pids"
+#define FL_RUNNER_OPT_CPU     "--cpu"
 /*
  * Confinement (fl-sandbox.h), built by the runner wherever it runs: --confine bwrap runs the
  * program in a bubblewrap sandbox where --cwd and SESSION_DIR/agent are writable, the paths

@@ -46,6 +46,7 @@ typedef struct {
 	guint64 timeout; /* seconds, 0 = none */
 	guint64 memory;  /* bytes, 0 = none */
 	guint64 pids;    /* processes, 0 = none */
+	guint64 cpu;     /* seconds of CPU time of all its processes, 0 = none */
 	/* confinement: NULL, or "bwrap" with what the sandbox shows besides --cwd */
 	const gchar *confine;
 	GPtrArray *binds;    /* (element-type filename) (owned) writable */
@@ -70,30 +71,22 @@ typedef struct {
 static const gchar *fl_runner_usage =
 	"usage: flotilla-runner --dir SESSION_DIR [--cwd DIR] [--grace SECONDS] "
 	"[--lock-fd FD] [--env KEY=VALUE]... [--env-file FILE] [--channel SESSION_ID] "
-	"[--timeout SECONDS] [--memory BYTES] [--pids COUNT] [--confine bwrap [--bind PATH]... "
+	"[--timeout SECONDS] [--memory BYTES] [--pids COUNT] [--cpu SECONDS] [--confine bwrap "
+	"[--bind PATH]... "
 	"[--ro-bind PATH]... [--home-ro REL]... [--home-rw REL]... [--network on|none] "
 	"[--git-layer GIT_DIR]] "
 	"(-- PROGRAM [ARG...] | --argv-file FILE)";
 
-static const gchar *const fl_runner_options[] = {FL_RUNNER_OPT_DIR,
-						 FL_RUNNER_OPT_CWD,
-						 FL_RUNNER_OPT_GRACE,
-						 FL_RUNNER_OPT_LOCK_FD,
-						 FL_RUNNER_OPT_ENV,
-						 FL_RUNNER_OPT_ENV_FILE,
-						 FL_RUNNER_OPT_ARGV_FILE,
-						 FL_RUNNER_OPT_CHANNEL,
-						 FL_RUNNER_OPT_TIMEOUT,
-						 FL_RUNNER_OPT_MEMORY,
-						 FL_RUNNER_OPT_PIDS,
-						 FL_RUNNER_OPT_CONFINE,
-						 FL_RUNNER_OPT_BIND,
-						 FL_RUNNER_OPT_RO_BIND,
-						 FL_RUNNER_OPT_HOME_RO,
-						 FL_RUNNER_OPT_HOME_RW,
-						 FL_RUNNER_OPT_NETWORK,
-						 FL_RUNNER_OPT_GIT_LAYER,
-						 NULL};
+static const gchar *const fl_runner_options[] = {FL_RUNNER_OPT_DIR,       FL_RUNNER_OPT_CWD,
+						 FL_RUNNER_OPT_GRACE,     FL_RUNNER_OPT_LOCK_FD,
+						 FL_RUNNER_OPT_ENV,       FL_RUNNER_OPT_ENV_FILE,
+						 FL_RUNNER_OPT_ARGV_FILE, FL_RUNNER_OPT_CHANNEL,
+						 FL_RUNNER_OPT_TIMEOUT,   FL_RUNNER_OPT_MEMORY,
+						 FL_RUNNER_OPT_PIDS,      FL_RUNNER_OPT_CPU,
+						 FL_RUNNER_OPT_CONFINE,   FL_RUNNER_OPT_BIND,
+						 FL_RUNNER_OPT_RO_BIND,   FL_RUNNER_OPT_HOME_RO,
+						 FL_RUNNER_OPT_HOME_RW,   FL_RUNNER_OPT_NETWORK,
+						 FL_RUNNER_OPT_GIT_LAYER, NULL};
 
 /*
  * NUL-separated strings from @path. A cluster job passes the agent's command and environment
@@ -250,6 +243,7 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 				g_strcmp0(name, FL_RUNNER_OPT_CHANNEL) == 0   ? &args->channel
 				: g_strcmp0(name, FL_RUNNER_OPT_TIMEOUT) == 0 ? &args->timeout
 				: g_strcmp0(name, FL_RUNNER_OPT_MEMORY) == 0  ? &args->memory
+				: g_strcmp0(name, FL_RUNNER_OPT_CPU) == 0     ? &args->cpu
 									      : &args->pids;
 
 			if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXINT64, target, NULL)) {
@@ -529,16 +523,42 @@ fl_runner_reap(FlRunnerState *state)
 	}
 }
 
-/* the tasks (threads included, as RLIMIT_NPROC counts them) and resident memory of @root and
- * everything below it; @root itself (bwrap's outer process) is not counted */
+/* CPU time (clock ticks) @pid used and its children it reaped used, from /proc/PID/stat */
+static guint64
+fl_runner_cpu_ticks(pid_t pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", (gint)pid);
+	g_autofree gchar *stat = NULL;
+	g_auto(GStrv) fields = NULL;
+	const gchar *rest;
+	guint64 total = 0;
+
+	/* the command name may hold spaces and parentheses: the fields start after the last ')' */
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || (rest = strrchr(stat, ')')) == NULL)
+		return 0;
+	fields = g_strsplit(rest + 1, " ", 17);
+	/* fields[1] is the state (field 3 of proc(5)): utime, stime, cutime, cstime are 14-17 */
+	for (guint i = 12; i <= 15 && g_strv_length(fields) > 15; i++) {
+		guint64 ticks = 0;
+
+		if (g_ascii_string_to_unsigned(fields[i], 10, 0, G_MAXUINT64, &ticks, NULL))
+			total += ticks;
+	}
+	return total;
+}
+
+/* the tasks (threads included, as RLIMIT_NPROC counts them), resident memory and CPU time of
+ * @root and everything below it; @root itself (bwrap's outer process) is not counted as a task.
+ * CPU time includes what exited processes used, through their parents' reaped-children time */
 static void
-fl_runner_measure(pid_t root, guint64 *resident, guint64 *tasks)
+fl_runner_measure(pid_t root, guint64 *resident, guint64 *tasks, guint64 *cpu_ticks)
 {
 	g_autoptr(GArray) queue = g_array_new(FALSE, FALSE, sizeof(pid_t));
 	guint64 page = (guint64)sysconf(_SC_PAGESIZE);
 
 	*resident = 0;
 	*tasks = 0;
+	*cpu_ticks = 0;
 	g_array_append_val(queue, root);
 	for (guint i = 0; i < queue->len; i++) {
 		pid_t pid = g_array_index(queue, pid_t, i);
@@ -548,6 +568,7 @@ fl_runner_measure(pid_t root, guint64 *resident, guint64 *tasks)
 		g_autoptr(GDir) task_dir = NULL;
 		const gchar *tid;
 
+		*cpu_ticks += fl_runner_cpu_ticks(pid);
 		if (g_file_get_contents(statm_path, &statm, NULL, NULL)) {
 			g_auto(GStrv) fields = g_strsplit(statm, " ", 3);
 			guint64 pages = 0;
@@ -622,7 +643,8 @@ fl_runner_hit_limit(FlRunnerState *state, const gchar *limit, guint64 value, gin
 		state->limit = limit;
 		state->limit_value = value;
 	}
-	if (g_strcmp0(limit, "time") == 0) {
+	/* time and CPU time: the agent may still save its work; memory and tasks hurt now */
+	if (g_strcmp0(limit, "time") == 0 || g_strcmp0(limit, "cpu") == 0) {
 		fl_runner_signal_agent(state, SIGTERM);
 		if (!state->confined)
 			kill(state->child, SIGTERM);
@@ -651,7 +673,9 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 	gint64 wall = args->timeout > 0
 			      ? g_get_monotonic_time() + (gint64)args->timeout * G_USEC_PER_SEC
 			      : -1;
-	gint64 next_poll = args->memory > 0 || args->pids > 0 ? g_get_monotonic_time() : -1;
+	gint64 next_poll =
+		args->memory > 0 || args->pids > 0 || args->cpu > 0 ? g_get_monotonic_time() : -1;
+	guint64 ticks_per_second = (guint64)sysconf(_SC_CLK_TCK);
 
 	while (!state->child_done) {
 		gint64 now = g_get_monotonic_time();
@@ -674,13 +698,17 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 		if (next_poll >= 0 && now >= next_poll) {
 			guint64 resident = 0;
 			guint64 tasks = 0;
+			guint64 cpu_ticks = 0;
 
-			fl_runner_measure(state->child, &resident, &tasks);
+			fl_runner_measure(state->child, &resident, &tasks, &cpu_ticks);
 			if (args->memory > 0 && resident >= args->memory)
 				fl_runner_hit_limit(state, "memory", args->memory, &deadline,
 						    args->grace);
 			else if (args->pids > 0 && tasks >= args->pids)
 				fl_runner_hit_limit(state, "pids", args->pids, &deadline,
+						    args->grace);
+			else if (args->cpu > 0 && cpu_ticks >= args->cpu * ticks_per_second)
+				fl_runner_hit_limit(state, "cpu", args->cpu, &deadline,
 						    args->grace);
 			next_poll = now + FL_RUNNER_LIMIT_POLL_USEC;
 			continue;

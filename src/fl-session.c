@@ -438,6 +438,10 @@ fl_session_limit_reason(const gchar *limit, guint64 value)
 		g_autofree gchar *count = g_strdup_printf("%" G_GUINT64_FORMAT, value);
 		return g_strdup_printf(_("process limit %s reached"), count);
 	}
+	if (g_strcmp0(limit, "cpu") == 0) {
+		g_autofree gchar *seconds = g_strdup_printf("%" G_GUINT64_FORMAT, value);
+		return g_strdup_printf(_("CPU time limit of %s s reached"), seconds);
+	}
 	if (g_strcmp0(limit, "time") == 0) {
 		g_autofree gchar *seconds = g_strdup_printf("%" G_GUINT64_FORMAT, value);
 		return g_strdup_printf(_("time limit of %s s reached"), seconds);
@@ -630,6 +634,7 @@ fl_session_add_limits(FlSession *self, const FlAgentConfig *agent, FlPlacementCo
 			      ? d->memory_mb * 1024 * 1024
 			      : fl_session_limit(self, agent->memory, self->config->memory);
 	cmd->pids = fl_session_limit(self, agent->pids, self->config->pids);
+	cmd->cpu = fl_session_limit(self, agent->cpu, self->config->cpu);
 	cmd->timeout = d->time_minutes > 0
 			       ? (guint64)d->time_minutes * 60
 			       : fl_session_limit(self, agent->timeout, self->config->timeout);

@@ -428,6 +428,18 @@ test_wall_time(Confine *c, gconstpointer data)
 	expect_failed_with(c, 3, "time limit of 2 s reached");
 }
 
+/* cpu=: the CPU time of all the session's processes together, not of each one alone (two
+ * busy loops, each under the limit by itself, end it) */
+static void
+test_cpu_time(Confine *c, gconstpointer data)
+{
+	g_autofree gchar *state =
+		hostile(c, "for i in 1 2; do (while :; do :; done) & done; wait", NULL);
+
+	g_assert_cmpstr(state, ==, "failed");
+	expect_failed_with(c, 3, "CPU time limit of 2 s reached");
+}
+
 /* network=none: not even the host's abstract sockets or loopback */
 static void
 test_network_none(Confine *c, gconstpointer data)
@@ -744,6 +756,7 @@ main(int argc, char **argv)
 	CONFINE("/confine/run-memory-option", NULL, test_run_memory_option);
 	CONFINE("/confine/exhaust-pids", "pids=64\n", test_exhaust_pids);
 	CONFINE("/confine/wall-time", "timeout=2s\n", test_wall_time);
+	CONFINE("/confine/cpu-time", "cpu=2s\n", test_cpu_time);
 	CONFINE("/confine/network-none", "[agent offline]\ncommand=sh -c {goal}\nnetwork=none\n",
 		test_network_none);
 	CONFINE("/confine/nested-bwrap", NULL, test_nested_bwrap);
