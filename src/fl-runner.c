@@ -32,6 +32,8 @@
 #define FL_RUNNER_MAX_GRACE            (24.0 * 60.0 * 60.0)
 #define FL_RUNNER_CLEANUP_TIMEOUT_USEC (5 * G_USEC_PER_SEC)
 #define FL_RUNNER_CLEANUP_POLL_USEC    (50 * 1000)
+/* how soon a cancel's signal is sent again when a confined agent was not up to get it */
+#define FL_RUNNER_RESIGNAL_USEC (50 * G_TIME_SPAN_MILLISECOND)
 /* how often memory and process counts are looked at when they are limited */
 #define FL_RUNNER_LIMIT_POLL_USEC (250 * 1000)
 
@@ -609,16 +611,20 @@ fl_runner_measure(pid_t root, guint64 *resident, guint64 *tasks, guint64 *cpu_ti
  * group's leader is bwrap, which forwards nothing and would die at once, taking the sandbox
  * with it (--die-with-parent) before the agent saw the signal: it is spared, and goes when
  * its program does or at the SIGKILL after the grace period.
+ *
+ * Returns how many processes got it besides the sandbox's own init (which ignores it): none
+ * while bwrap is still setting up, and then the caller tries again, or the signal is lost.
  */
-static void
+static guint
 fl_runner_signal_agent(const FlRunnerState *state, gint sig)
 {
 	g_autoptr(GDir) proc = NULL;
 	const gchar *name;
+	guint reached = 0;
 
 	if (!state->confined) {
 		kill(-state->child, sig);
-		return;
+		return 1;
 	}
 	proc = g_dir_open("/proc", 0, NULL);
 	while (proc != NULL && (name = g_dir_read_name(proc)) != NULL) {
@@ -628,9 +634,13 @@ fl_runner_signal_agent(const FlRunnerState *state, gint sig)
 		if (!g_ascii_string_to_unsigned(name, 10, 1, G_MAXINT, &pid, NULL) ||
 		    (pid_t)pid == state->child || !fl_proc_stat_read((gint)pid, &stat, NULL))
 			continue;
-		if (stat.pgrp == (guint64)state->child)
-			kill((pid_t)pid, sig);
+		if (stat.pgrp != (guint64)state->child)
+			continue;
+		kill((pid_t)pid, sig);
+		if (stat.ppid != (guint64)state->child)
+			reached++;
 	}
+	return reached;
 }
 
 /* a limit ends the session: memory and processes at once (they hurt the machine while we
@@ -676,6 +686,8 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 	gint64 next_poll =
 		args->memory > 0 || args->pids > 0 || args->cpu > 0 ? g_get_monotonic_time() : -1;
 	guint64 ticks_per_second = (guint64)sysconf(_SC_CLK_TCK);
+	gint64 resignal = -1; /* when to try a cancel's signal again: the agent was not up yet */
+	gint resignal_sig = SIGTERM;
 
 	while (!state->child_done) {
 		gint64 now = g_get_monotonic_time();
@@ -688,6 +700,12 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 			kill(-state->child, SIGKILL);
 			kill(state->child, SIGKILL);
 			deadline = -1;
+			continue;
+		}
+		if (resignal >= 0 && now >= resignal) {
+			resignal = fl_runner_signal_agent(state, resignal_sig) > 0
+					   ? -1
+					   : now + FL_RUNNER_RESIGNAL_USEC;
 			continue;
 		}
 		if (wall >= 0 && now >= wall) {
@@ -714,7 +732,9 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 			continue;
 		}
 
-		wake = fl_runner_earliest(fl_runner_earliest(deadline, wall), next_poll);
+		wake = fl_runner_earliest(
+			fl_runner_earliest(fl_runner_earliest(deadline, wall), next_poll),
+			resignal);
 		if (wake >= 0) {
 			gint64 left = wake - now;
 			struct timespec ts;
@@ -737,7 +757,9 @@ fl_runner_supervise(FlRunnerState *state, const sigset_t *handled, const FlRunne
 		case SIGINT:
 		case SIGHUP:
 			state->cancelled = TRUE;
-			fl_runner_signal_agent(state, sig == SIGINT ? SIGINT : SIGTERM);
+			resignal_sig = sig == SIGINT ? SIGINT : SIGTERM;
+			if (fl_runner_signal_agent(state, resignal_sig) == 0)
+				resignal = g_get_monotonic_time() + FL_RUNNER_RESIGNAL_USEC;
 			if (deadline < 0)
 				deadline = g_get_monotonic_time() +
 					   (gint64)(args->grace * G_USEC_PER_SEC);
