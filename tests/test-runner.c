@@ -786,7 +786,9 @@ test_runner_lock_fd(void)
 	g_autoptr(JsonObject) started = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *up = g_build_filename(dir, "agent-up", NULL);
-	g_autofree gchar *script = g_strdup_printf("touch '%s'; exec sleep 4281", up);
+	/* no child of its own (touch would be one, still exiting when the file appears): the
+	 * count below is the agent alone */
+	g_autofree gchar *script = g_strdup_printf(": > '%s'; exec sleep 4281", up);
 	g_auto(GStrv) argv = runner_argv(dir, "--lock-fd", "3", "--", "sh", "-c", script, NULL);
 	gint fd = g_open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	gint pid;
