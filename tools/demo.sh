@@ -34,8 +34,11 @@ trap cleanup EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
+# sessions run confined: the file the demo opens the gate with must be one they may read
+mkdir -p "$demo/gates"
 cat > "$XDG_CONFIG_HOME/flotilla/flotilla.conf" <<CONF
 [fleet]
+read-only=$demo/gates
 max-parallel=2
 cancel-grace=2
 [checkin]
@@ -53,7 +56,7 @@ git add . && git commit -qm "initial"
 git log --oneline
 
 say "Four goals; at most two run at once, the rest wait in the queue"
-gate=$demo/gate
+gate=$demo/gates/gate
 run flotilla run --name users --verify 'make check' -- "sleep 1; echo 'GET /v2/users' >> api.txt"
 run flotilla run --name docs -- "while [ ! -e $gate ]; do sleep 0.2; done; mkdir -p docs; echo '# Usage' > docs/USAGE.md"
 run flotilla run --name runaway -- "sleep 600"
