@@ -599,7 +599,7 @@ fl_placement_slurm_script(FlPlacementSlurm *self, const gchar *confine)
 		"while :; do wait $pid; kill -0 $pid 2>/dev/null || break; done\n"
 		"trap '' TERM INT\n"
 		"if [ -d work/.git ] && [ ! -L work/.git ] &&\n"
-		"\tg fetch -q --no-tags --no-write-fetch-head \"file://$d/work/.git\" "
+		"\tg fetch -q --no-tags --no-write-fetch-head \"file://$d/work\"/.git "
 		"+HEAD:refs/heads/agent 2>/dev/null &&\n"
 		"\tg merge-base --is-ancestor HEAD agent; then\n"
 		"\tg update-ref refs/heads/draft agent\n"
