@@ -204,41 +204,6 @@ fl_git_layer_common(const gchar *repo, GCancellable *cancellable, GError **error
 	return real;
 }
 
-/*
- * The admin directory git made for @worktree in @common, found from the outside: the entry
- * whose gitdir file names @worktree's .git, never what the worktree's .git file says (a
- * resumed session wrote its worktree). NULL when there is none.
- */
-static gchar *
-fl_git_layer_admin_dir(const gchar *common, const gchar *worktree)
-{
-	g_autofree gchar *admin_root = g_build_filename(common, "worktrees", NULL);
-	g_autofree gchar *real = realpath(worktree, NULL);
-	g_autofree gchar *want = NULL;
-	g_autofree gchar *first = NULL;
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (real == NULL)
-		return NULL;
-	want = g_build_filename(real, ".git", NULL);
-	/* usually named after the worktree; git picks another name when that one is taken */
-	first = g_path_get_basename(real);
-	dir = g_dir_open(admin_root, 0, NULL);
-	for (name = first; name != NULL; name = dir != NULL ? g_dir_read_name(dir) : NULL) {
-		g_autofree gchar *admin = g_build_filename(admin_root, name, NULL);
-		g_autofree gchar *gitdir_path = g_build_filename(admin, "gitdir", NULL);
-		g_autofree gchar *gitdir = NULL;
-
-		if (g_file_test(admin, G_FILE_TEST_IS_SYMLINK) ||
-		    !g_file_get_contents(gitdir_path, &gitdir, NULL, NULL))
-			continue;
-		if (g_strcmp0(g_strchomp(gitdir), want) == 0)
-			return g_steal_pointer(&admin);
-	}
-	return NULL;
-}
-
 typedef struct {
 	gchar *repo;
 	gchar *worktree;
@@ -271,7 +236,7 @@ fl_git_layer_prepare(FlGitLayerCtx *ctx, GCancellable *cancellable, GError **err
 	common = fl_git_layer_common(ctx->repo, cancellable, error);
 	if (common == NULL)
 		return NULL;
-	admin = fl_git_layer_admin_dir(common, ctx->worktree);
+	admin = fl_git_worktree_admin_dir(common, ctx->worktree);
 	if (admin == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
 			    _("git does not know the worktree %s"), ctx->worktree);

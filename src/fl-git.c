@@ -3,6 +3,8 @@
 
 #include "fl-git.h"
 
+#include <stdlib.h>
+
 /*
  * Settings given on the command line win over every configuration file, so none of these
  * can be turned back on by a file a session wrote: no hooks, no fsmonitor daemon, no pager,
@@ -78,4 +80,36 @@ fl_git_environ(const gchar *name, const gchar *email)
 		env = g_environ_setenv(env, "GIT_COMMITTER_EMAIL", email, TRUE);
 	}
 	return env;
+}
+
+/* the entry is what `git worktree add` wrote; the worktree's own .git file is the session's
+ * and may point anywhere, so it is never asked */
+gchar *
+fl_git_worktree_admin_dir(const gchar *common, const gchar *worktree)
+{
+	g_autofree gchar *admin_root = g_build_filename(common, "worktrees", NULL);
+	g_autofree gchar *real = realpath(worktree, NULL);
+	g_autofree gchar *want = NULL;
+	g_autofree gchar *first = NULL;
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (real == NULL)
+		return NULL;
+	want = g_build_filename(real, ".git", NULL);
+	/* usually named after the worktree; git picks another name when that one is taken */
+	first = g_path_get_basename(real);
+	dir = g_dir_open(admin_root, 0, NULL);
+	for (name = first; name != NULL; name = dir != NULL ? g_dir_read_name(dir) : NULL) {
+		g_autofree gchar *admin = g_build_filename(admin_root, name, NULL);
+		g_autofree gchar *gitdir_path = g_build_filename(admin, "gitdir", NULL);
+		g_autofree gchar *gitdir = NULL;
+
+		if (g_file_test(admin, G_FILE_TEST_IS_SYMLINK) ||
+		    !g_file_get_contents(gitdir_path, &gitdir, NULL, NULL))
+			continue;
+		if (g_strcmp0(g_strchomp(gitdir), want) == 0)
+			return g_steal_pointer(&admin);
+	}
+	return NULL;
 }

@@ -26,4 +26,12 @@ fl_git_argv_new(const gchar *dir, const gchar *git_dir, const gchar *work_tree);
 gchar **
 fl_git_environ(const gchar *name, const gchar *email);
 
+/*
+ * The admin directory git made for @worktree in the repository's common git dir @common,
+ * found from the outside: the entry under worktrees/ whose gitdir file names @worktree's .git,
+ * never what the worktree's own .git file says. NULL when there is none.
+ */
+gchar *
+fl_git_worktree_admin_dir(const gchar *common, const gchar *worktree);
+
 G_END_DECLS

@@ -907,41 +907,6 @@ fl_worktree_finalize_links(GTask *task)
 			   NULL);
 }
 
-/*
- * The admin directory git made for @worktree in @common, found from the outside: the entry
- * whose gitdir file names @worktree's .git (what `git worktree add` wrote), never what the
- * worktree's own .git file says. NULL when there is none.
- */
-static gchar *
-fl_worktree_admin_dir(const gchar *common, const gchar *worktree)
-{
-	g_autofree gchar *admin_root = g_build_filename(common, "worktrees", NULL);
-	g_autofree gchar *real = realpath(worktree, NULL);
-	g_autofree gchar *want = NULL;
-	g_autofree gchar *first = NULL;
-	g_autoptr(GDir) dir = NULL;
-	const gchar *name;
-
-	if (real == NULL)
-		return NULL;
-	want = g_build_filename(real, ".git", NULL);
-	/* usually named after the worktree; git picks another name when that one is taken */
-	first = g_path_get_basename(real);
-	dir = g_dir_open(admin_root, 0, NULL);
-	for (name = first; name != NULL; name = dir != NULL ? g_dir_read_name(dir) : NULL) {
-		g_autofree gchar *admin = g_build_filename(admin_root, name, NULL);
-		g_autofree gchar *gitdir_path = g_build_filename(admin, "gitdir", NULL);
-		g_autofree gchar *gitdir = NULL;
-
-		if (g_file_test(admin, G_FILE_TEST_IS_SYMLINK) ||
-		    !g_file_get_contents(gitdir_path, &gitdir, NULL, NULL))
-			continue;
-		if (g_strcmp0(g_strchomp(gitdir), want) == 0)
-			return g_steal_pointer(&admin);
-	}
-	return NULL;
-}
-
 static void
 fl_worktree_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -988,7 +953,7 @@ fl_worktree_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_
 	fl_crash_point("finalize:committed");
 	/* the worktree's index follows, so a resumed session sees a clean checkout; git writes
 	 * it through index.lock and a rename, so a link planted there is replaced, not followed */
-	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
+	admin = fl_git_worktree_admin_dir(ctx->common, ctx->worktree);
 	if (admin == NULL) {
 		fl_worktree_finalize_links(task);
 		return;
@@ -1175,7 +1140,7 @@ fl_worktree_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user
 	/* a daemon killed during one of its gits leaves a lock behind, which would fail ours:
 	 * in the worktree's admin directory (found from the repository, never from the
 	 * worktree's .git file) and at the private index */
-	admin = fl_worktree_admin_dir(ctx->common, ctx->worktree);
+	admin = fl_git_worktree_admin_dir(ctx->common, ctx->worktree);
 	if (admin != NULL)
 		fl_worktree_clear_stale_locks(ctx->worktree, admin);
 	fl_worktree_clear_stale_locks(ctx->worktree, ctx->session_dir);
