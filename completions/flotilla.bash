@@ -3,7 +3,7 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry pause resume set config help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry pause resume set reload config help"
 
 # the names `run --agent` accepts, read from the config by flotilla itself
 _flotilla_agents()

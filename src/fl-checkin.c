@@ -1051,6 +1051,27 @@ fl_checkin_start(FlCheckin *self)
 	fl_checkin_arm(self);
 }
 
+void
+fl_checkin_reschedule(FlCheckin *self)
+{
+	FlSchedule *schedule;
+
+	g_return_if_fail(FL_IS_CHECKIN(self));
+	g_return_if_fail(self->schedule != NULL);
+
+	schedule = fl_schedule_new(self->config->checkin_times, self->config->checkin_every,
+				   self->config->checkin_days, self->config->checkin_quiet_hours,
+				   NULL);
+	/* the config was validated when loaded */
+	g_return_if_fail(schedule != NULL);
+	fl_schedule_free(self->schedule);
+	self->schedule = schedule;
+	/* counted from now: a check-in the old schedule had planned later must not hold back
+	 * an earlier one of the new */
+	g_clear_pointer(&self->next, g_date_time_unref);
+	fl_checkin_arm(self);
+}
+
 FlCheckin *
 fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gchar *http_path)
 {

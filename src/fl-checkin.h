@@ -23,6 +23,9 @@ fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gch
 /* arms the schedule and starts watching for a notification server */
 void
 fl_checkin_start(FlCheckin *self);
+/* plans the next check-in again by the [checkin] of the (reloaded) configuration */
+void
+fl_checkin_reschedule(FlCheckin *self);
 /* the next scheduled check-in (owned by the caller), or NULL */
 GDateTime *
 fl_checkin_get_next(FlCheckin *self);

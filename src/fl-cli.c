@@ -3980,6 +3980,31 @@ fl_cli_cmd_set(FlCli *cli, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* `reload`: flotillad re-reads its configuration file; a mistake is its one-line reason */
+static gboolean
+fl_cli_cmd_reload(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) options = NULL;
+	g_auto(GStrv) notes = NULL;
+	FlDbusFlotilla1 *proxy;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	options = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+	if (!fl_dbus_flotilla1_call_reload_sync(proxy, options, &notes, NULL, error))
+		return FALSE;
+	fputs(_("Configuration reloaded."), stdout);
+	fputc('\n', stdout);
+	for (guint i = 0; notes[i] != NULL; i++) {
+		g_autofree gchar *line = fl_text_clean(notes[i], -1, FL_TEXT_COLLAPSE_SPACE);
+		fprintf(stdout, "%s\n", line);
+	}
+	return TRUE;
+}
+
 /* ---- config ---- */
 
 /*
@@ -4175,6 +4200,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	 fl_cli_cmd_pause, FALSE, FALSE},
 	{"set", N_("SETTING VALUE"), N_("Change max-parallel or max-unreviewed, now and for good."),
 	 NULL, fl_cli_cmd_set, FALSE, FALSE},
+	{"reload", "", N_("Make flotillad re-read its configuration file."), NULL,
+	 fl_cli_cmd_reload, FALSE, FALSE},
 	{"config", N_("check [FILE]"), N_("Check the configuration file for mistakes."), NULL,
 	 fl_cli_cmd_config, FALSE, FALSE},
 	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,

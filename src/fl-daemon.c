@@ -17,6 +17,7 @@
 #include "fl-sandbox.h"
 #include "fl-slurm.h"
 #include "fl-store.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 struct _FlDaemon {
@@ -32,6 +33,9 @@ struct _FlDaemon {
 	guint owner_id;
 	gboolean started;
 	GCancellable *cancellable; /* (owned) the store check under way */
+	/* (owned) configurations a reload replaced: sessions started under one keep pointers into
+	 * it (their [agent NAME], their [cluster NAME]) until they end, so none is freed early */
+	GPtrArray *retired;
 };
 
 G_DEFINE_TYPE(FlDaemon, fl_daemon, G_TYPE_OBJECT)
@@ -238,6 +242,7 @@ static const FlDaemonOptionKey fl_daemon_list_options[] = {
 static const FlDaemonOptionKey fl_daemon_decide_options[] = {
 	{"note", "s"}, {"source", "s"}, {"token", "s"}, {NULL, NULL}};
 static const FlDaemonOptionKey fl_daemon_checkin_options[] = {{"deliver", "b"}, {NULL, NULL}};
+static const FlDaemonOptionKey fl_daemon_reload_options[] = {{NULL, NULL}};
 /* Pause and Resume take none yet (reserved for groups) */
 static const FlDaemonOptionKey fl_daemon_pause_options[] = {{NULL, NULL}};
 
@@ -725,6 +730,68 @@ fl_daemon_handle_set_limit(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ------------------------------------------------------------------ reload */
+
+gchar **
+fl_daemon_reload(FlDaemon *self, GError **error)
+{
+	g_autoptr(FlConfig) config = NULL;
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error_local = NULL;
+	FlConfig swap;
+
+	g_return_val_if_fail(FL_IS_DAEMON(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	config = fl_config_load(self->config->path, &error_local);
+	if (config == NULL) {
+		/* one line: the reason names the file, group and key; what runs stays */
+		g_autofree gchar *line =
+			fl_text_clean(error_local->message, -1, FL_TEXT_COLLAPSE_SPACE);
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, line);
+		return NULL;
+	}
+	/* confinement was probed once, at the start; running sessions are confined or not by
+	 * what their runner set up, so the switch waits for the next start */
+	if (config->confinement != self->config->confinement) {
+		config->confinement = self->config->confinement;
+		g_ptr_array_add(notes, g_strdup(_("confinement= takes effect when flotillad "
+						  "restarts")));
+	}
+	/* the fleet, the check-ins and every session hold self->config: its contents change,
+	 * the pointer stays; the old contents live on for the sessions that use them */
+	swap = *self->config;
+	*self->config = *config;
+	*config = swap;
+	g_ptr_array_add(self->retired, g_steal_pointer(&config));
+	if (self->started)
+		fl_checkin_reschedule(self->checkin);
+	fl_fleet_kick(self->fleet);
+	g_message("configuration reloaded from %s", self->config->path);
+	g_ptr_array_add(notes, NULL);
+	return (gchar **)g_ptr_array_steal(notes, NULL);
+}
+
+static gboolean
+fl_daemon_handle_reload(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			GVariant *options, FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) notes = NULL;
+
+	if (fl_daemon_not_ready(self, invocation) ||
+	    !fl_daemon_check_options(options, fl_daemon_reload_options, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	notes = fl_daemon_reload(self, &error);
+	if (notes == NULL) {
+		g_warning("reload: %s", error->message);
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	fl_dbus_flotilla1_complete_reload(skeleton, invocation, (const gchar *const *)notes);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 fl_daemon_handle_checkin(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			 GVariant *options, FlDaemon *self)
@@ -968,6 +1035,7 @@ fl_daemon_finalize(GObject *object)
 	g_clear_object(&self->fleet);
 	g_clear_object(&self->store);
 	fl_config_free(self->config);
+	g_ptr_array_unref(self->retired);
 	g_free(self->confinement_error);
 	G_OBJECT_CLASS(fl_daemon_parent_class)->finalize(object);
 }
@@ -984,6 +1052,7 @@ static void
 fl_daemon_init(FlDaemon *self)
 {
 	self->cancellable = g_cancellable_new();
+	self->retired = g_ptr_array_new_with_free_func((GDestroyNotify)fl_config_free);
 	self->skeleton = fl_dbus_flotilla1_skeleton_new();
 	fl_dbus_flotilla1_set_version(self->skeleton, PACKAGE_VERSION);
 	g_signal_connect(self->skeleton, "g-authorize-method", G_CALLBACK(fl_daemon_authorize_cb),
@@ -1016,6 +1085,8 @@ fl_daemon_init(FlDaemon *self)
 	g_signal_connect(self->skeleton, "handle-hook", G_CALLBACK(fl_daemon_handle_hook), self);
 	g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(fl_daemon_handle_pause), self);
 	g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(fl_daemon_handle_resume),
+			 self);
+	g_signal_connect(self->skeleton, "handle-reload", G_CALLBACK(fl_daemon_handle_reload),
 			 self);
 	g_signal_connect(self->skeleton, "handle-set-limit", G_CALLBACK(fl_daemon_handle_set_limit),
 			 self);

@@ -21,5 +21,12 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error);
 /* starts owning the bus name; sessions are adopted and started once it is ours */
 void
 fl_daemon_start(FlDaemon *self, gboolean replace);
+/*
+ * Re-reads the configuration file (`flotilla reload`, SIGHUP). A file with a mistake fails
+ * with its one-line reason and changes nothing. Returns the notes on what takes effect only
+ * at the next start (NULL-terminated, maybe empty).
+ */
+gchar **
+fl_daemon_reload(FlDaemon *self, GError **error);
 
 G_END_DECLS

@@ -15,6 +15,7 @@
 
 typedef struct {
 	GMainLoop *loop;
+	FlDaemon *daemon; /* (unowned) */
 	gint status;
 } FlMain;
 
@@ -25,6 +26,21 @@ fl_main_signal_cb(gpointer user_data)
 
 	/* sessions live in their runners: leaving now loses nothing */
 	g_main_loop_quit(m->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+/* SIGHUP, as daemons do: re-read the configuration; a bad file is logged and changes nothing */
+static gboolean
+fl_main_hup_cb(gpointer user_data)
+{
+	FlMain *m = user_data;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) notes = fl_daemon_reload(m->daemon, &error);
+
+	if (notes == NULL)
+		g_warning("reload: %s", error->message);
+	for (guint i = 0; notes != NULL && notes[i] != NULL; i++)
+		g_message("reload: %s", notes[i]);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -114,7 +130,7 @@ main(int argc, char *argv[])
 	g_autoptr(FlDaemon) daemon = NULL;
 	g_autofree gchar *config_path = NULL;
 	g_autofree gchar *state_dir = NULL;
-	FlMain m = {NULL, 0};
+	FlMain m = {NULL, NULL, 0};
 
 	setlocale(LC_ALL, "");
 	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
@@ -154,10 +170,11 @@ main(int argc, char *argv[])
 	if (daemon == NULL)
 		return fl_main_fatal(error);
 	m.loop = g_main_loop_new(NULL, FALSE);
+	m.daemon = daemon;
 	g_signal_connect(daemon, "quit", G_CALLBACK(fl_main_quit_cb), &m);
 	g_unix_signal_add(SIGTERM, fl_main_signal_cb, &m);
 	g_unix_signal_add(SIGINT, fl_main_signal_cb, &m);
-	g_unix_signal_add(SIGHUP, fl_main_signal_cb, &m);
+	g_unix_signal_add(SIGHUP, fl_main_hup_cb, &m);
 	fl_daemon_start(daemon, replace);
 	/* GLib's pool would retire its idle worker 15 s after each call: a wake-up the idle
 	 * daemon does not need */

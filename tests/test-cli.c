@@ -370,6 +370,8 @@ static const UsageRow usage_table[] = {
 	{{"set", "max-parallel", "0"}, 2, "1 to 256"},
 	{{"set", "max-unreviewed", "10001"}, 2, "0 to 10000"},
 	{{"set", "max-parallel", "2", "3"}, 2, "unexpected argument"},
+	{{"reload", "now"}, 2, "unexpected argument"},
+	{{"reload", "--bogus"}, 2, "--bogus"},
 	{{"config"}, 2, "check"},
 	{{"config", "--bogus"}, 2, "--bogus"},
 	{{"help", "nosuch"}, 2, "nosuch"},
@@ -652,6 +654,67 @@ test_pause_set(void)
 	g_free(fl_test_cli_ok(env, NULL, "set", "max-unreviewed", "0", NULL));
 }
 
+/* reload: a broken file is reported and changes nothing; a good one takes effect at once */
+static void
+test_reload(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=1\n");
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *log = NULL;
+	g_autofree gchar *json = NULL;
+	g_autoptr(JsonObject) held = NULL;
+	guint a, b, c;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, NULL, "--", "r=$(flotilla blocked 'go?'); echo \"a:$r\"",
+				NULL);
+	g_assert_true(fl_test_wait_state(env, a, "blocked", WAIT_MS));
+	b = fl_test_run_session(env, NULL, "--", "echo b", NULL);
+
+	/* a mistake: its reason on one line, exit 1, and the old limit still holds b back */
+	fl_test_env_write_config(env, "[fleet]\nmax-parallel=many\n");
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "reload", NULL), ==, 1);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, env->config_path));
+	g_assert_nonnull(strstr(err, "[fleet] max-parallel"));
+	held = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(held, "state"), ==, "queued");
+	json = fl_test_cli_ok(env, NULL, "status", "--json", NULL);
+	g_assert_nonnull(strstr(json, "\"max_parallel\" : 1"));
+
+	/* SIGHUP with the same broken file: flotillad lives on */
+	g_subprocess_send_signal(env->daemon, SIGHUP);
+	g_free(fl_test_cli_ok(env, NULL, "status", NULL));
+
+	/* SIGHUP with a good file: the new limit starts b while a still waits for its answer */
+	fl_test_env_write_config(env, "[fleet]\nmax-parallel=2\ndefault-agent=echoer\n"
+				      "confinement=off\n"
+				      "[agent echoer]\ncommand=sh -c 'echo via-echoer: \"$1\"' sh "
+				      "{goal}\n[checkin]\ntimes=03:17\n");
+	g_subprocess_send_signal(env->daemon, SIGHUP);
+	assert_ended(env, b, "done");
+	g_assert_nonnull(g_subprocess_get_identifier(env->daemon));
+	g_clear_pointer(&json, g_free);
+	json = fl_test_cli_ok(env, NULL, "status", "--json", NULL);
+	g_assert_nonnull(strstr(json, "\"max_parallel\" : 2"));
+	/* the check-in schedule too */
+	g_assert_nonnull(strstr(json, "T03:17:00"));
+	/* confinement is what it was at the start, and reload says so */
+	g_assert_null(strstr(json, "\"confinement\" : \"off\""));
+	out = fl_test_cli_ok(env, NULL, "reload", NULL);
+	g_assert_nonnull(strstr(out, "reloaded"));
+	g_assert_nonnull(strstr(out, "confinement= takes effect when flotillad restarts"));
+
+	/* the new default agent runs new sessions; the running one was not disturbed */
+	c = fl_test_run_session(env, NULL, "--", "hello", NULL);
+	assert_ended(env, c, "done");
+	log = fl_test_cli_ok(env, NULL, "log", "3", NULL);
+	g_assert_nonnull(strstr(log, "via-echoer: hello"));
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "yes", NULL));
+	assert_ended(env, a, "done");
+}
+
 /* ---- defaults that fit ---- */
 
 static const gchar *
@@ -732,5 +795,6 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/retry", test_retry);
 	g_test_add_func("/cli/activity", test_activity);
 	g_test_add_func("/cli/pause-set", test_pause_set);
+	g_test_add_func("/cli/reload", test_reload);
 	return g_test_run();
 }
