@@ -4,6 +4,7 @@
 #include "fl-git.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Settings given on the command line win over every configuration file, so none of these
@@ -112,4 +113,49 @@ fl_git_worktree_admin_dir(const gchar *common, const gchar *worktree)
 			return g_steal_pointer(&admin);
 	}
 	return NULL;
+}
+
+gint
+fl_git_run_sync(const gchar *dir, const gchar *const *env, GBytes *input, gchar **out,
+		gsize *out_len, GCancellable *cancellable, GError **error, ...)
+{
+	g_autoptr(GPtrArray) argv = fl_git_argv_new(dir, NULL, NULL);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_auto(GStrv) default_env = NULL;
+	const gchar *arg;
+	va_list args;
+
+	va_start(args, error);
+	while ((arg = va_arg(args, const gchar *)) != NULL)
+		g_ptr_array_add(argv, g_strdup(arg));
+	va_end(args);
+	g_ptr_array_add(argv, NULL);
+	if (env == NULL)
+		env = (const gchar *const *)(default_env = fl_git_environ(NULL, NULL));
+
+	launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE |
+		(input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE) |
+		G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	g_subprocess_launcher_set_environ(launcher, (gchar **)env);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, error);
+	if (proc == NULL)
+		return -1;
+	if (!g_subprocess_communicate(proc, input, cancellable, &bytes, NULL, error))
+		return -1;
+	if (out != NULL) {
+		gsize len = 0;
+		const gchar *data = g_bytes_get_data(bytes, &len);
+
+		/* -z output holds NULs: copied by length, not as a string */
+		*out = g_malloc(len + 1);
+		if (len > 0)
+			memcpy(*out, data, len);
+		(*out)[len] = '\0';
+		if (out_len != NULL)
+			*out_len = len;
+	}
+	return g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
 }

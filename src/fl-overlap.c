@@ -57,52 +57,10 @@ fl_overlap_ctx_free(FlOverlapCtx *ctx)
 	g_free(ctx);
 }
 
-/*
- * Runs one read-only git command in @repo in this worker thread; returns its exit status
- * (-1 when it did not exit) and stdout. Only object reads, with the same command-line
- * hardening and environment as every other git flotillad runs (fl-git.h).
- */
-static gint
-fl_overlap_git(const gchar *repo, gchar **out, gsize *out_len, GCancellable *cancellable,
-	       GError **error, ...)
-{
-	g_autoptr(GPtrArray) argv = fl_git_argv_new(repo, NULL, NULL);
-	g_autoptr(GSubprocessLauncher) launcher = NULL;
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GBytes) bytes = NULL;
-	g_auto(GStrv) env = fl_git_environ(NULL, NULL);
-	const gchar *arg;
-	va_list args;
-
-	va_start(args, error);
-	while ((arg = va_arg(args, const gchar *)) != NULL)
-		g_ptr_array_add(argv, g_strdup(arg));
-	va_end(args);
-	g_ptr_array_add(argv, NULL);
-
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-					     G_SUBPROCESS_FLAGS_STDERR_SILENCE |
-					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
-	g_subprocess_launcher_set_environ(launcher, env);
-	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, error);
-	if (proc == NULL)
-		return -1;
-	if (!g_subprocess_communicate(proc, NULL, cancellable, &bytes, NULL, error))
-		return -1;
-	if (out != NULL) {
-		gsize len = 0;
-		const gchar *data = g_bytes_get_data(bytes, &len);
-
-		/* -z output holds NULs: copy by length, not as a string */
-		*out = g_malloc(len + 1);
-		if (len > 0)
-			memcpy(*out, data, len);
-		(*out)[len] = '\0';
-		if (out_len != NULL)
-			*out_len = len;
-	}
-	return g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
-}
+/* one read-only git command in @repo in this worker thread (fl-git.h): its exit status, -1
+ * when it did not exit, and its stdout */
+#define fl_overlap_git(repo, out, out_len, cancellable, error, ...)                                \
+	fl_git_run_sync(repo, NULL, NULL, out, out_len, cancellable, error, __VA_ARGS__)
 
 static gint
 fl_overlap_cmp_str(gconstpointer a, gconstpointer b)
