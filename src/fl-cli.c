@@ -89,6 +89,7 @@ typedef struct {
 	gboolean now;
 	gchar *token; /* (nullable) the request token of this invocation's Run */
 	gboolean preview;
+	gboolean onto_current; /* retry --onto-current */
 	gboolean scratch;
 	gchar *repo;
 	gchar *base;
@@ -769,6 +770,8 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "verify",
 						   "verify_command",
 						   "verify_commit",
+						   "verify_base",
+						   "refreshed_from",
 						   "diffstat",
 						   "links_outside",
 						   "cost_usd",
@@ -785,6 +788,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "stale",
 						   "checked_against",
 						   "conflict_since",
+						   "verify_stale",
 						   "placement",
 						   "placement_status",
 						   "confinement",
@@ -936,6 +940,8 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   verify          string   pass, fail, timeout
  *   verify_command  string   the command that checked the draft
  *   verify_commit   string   the draft commit it checked (run without the API keys)
+ *   verify_base     string   the base commit the draft stood on when verify checked it
+ *   refreshed_from  string   the base commit before the last `flotilla refresh`
  *   diffstat        string   the draft's size, as git summarises it
  *   links_outside   string   symbolic links the draft adds that lead out of the repository
  *                            (absolute, "../" beyond its top, or into .git), one
@@ -955,6 +961,8 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   stale           boolean  the base branch moved since the draft was made
  *   checked_against string   the tip of the base branch the last check used
  *   conflict_since  integer  the session whose landing made it stop merging
+ *   verify_stale    boolean  its verify ran against another base than the tip now
+ *                            (`flotilla refresh` runs it again on the tip)
  *   placement_status string  where a running session's process is, when there is more to
  *                            say than "running" (e.g. waiting for its runner to start)
  *
@@ -1663,6 +1671,20 @@ fl_cli_dict_verify(GVariant *session)
 	return verify;
 }
 
+/* the verify mark, and that it is stale when it ran against a base that is not the tip */
+static gchar *
+fl_cli_session_verify_mark(GVariant *session)
+{
+	g_autofree gchar *mark = NULL;
+	gboolean stale = FALSE;
+
+	mark = fl_cli_verify_mark(fl_cli_dict_verify(session));
+	if (mark == NULL || !g_variant_lookup(session, "verify_stale", "b", &stale) || !stale)
+		return g_steal_pointer(&mark);
+	/* TRANSLATORS: a verify mark ("verify ✓") of a draft whose base branch moved since */
+	return g_strdup_printf(_("%s (stale: base moved)"), mark);
+}
+
 static void
 fl_cli_add_exit(GPtrArray *parts, GVariant *session)
 {
@@ -1798,7 +1820,7 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 		if (fl_cli_dict_str(session, "diffstat") != NULL)
 			g_ptr_array_add(
 				parts, fl_cli_short_diffstat(fl_cli_dict_str(session, "diffstat")));
-		part = fl_cli_verify_mark(fl_cli_dict_verify(session));
+		part = fl_cli_session_verify_mark(session);
 		if (part != NULL)
 			g_ptr_array_add(parts, part);
 		part = fl_cli_format_age(finished != NULL ? finished
@@ -2019,6 +2041,8 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			fl_text_clean(review != NULL ? review : "none", -1, FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *note_clean = NULL;
 		g_autofree gchar *activity = NULL;
+		g_autofree gchar *stale_mark = NULL;
+		gboolean verify_stale = FALSE;
 
 		/* on a cluster, what Slurm says matters more than the agent's last words */
 		if (g_strcmp0(state, "running") == 0 &&
@@ -2033,6 +2057,10 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 		else if (g_strcmp0(review, "pending") == 0 &&
 			 fl_cli_dict_str(session, "landing") != NULL)
 			note = fl_cli_dict_str(session, "landing");
+		else if (g_strcmp0(review, "pending") == 0 &&
+			 g_variant_lookup(session, "verify_stale", "b", &verify_stale) &&
+			 verify_stale)
+			note = stale_mark = fl_cli_session_verify_mark(session);
 		else if (g_strcmp0(state, "done") != 0)
 			note = fl_cli_dict_str(session, "reason");
 		/* the user turned confinement off for it: say so where nothing else is said */
@@ -3047,6 +3075,32 @@ fl_cli_cmd_revert(FlCli *cli, gchar **args, GError **error)
 	return fl_cli_cmd_decide(cli, args, fl_dbus_flotilla1_call_revert_sync, error);
 }
 
+/*
+ * `refresh ID…`: each draft replayed onto its base branch's tip and verified again, in the
+ * order given. A draft that refreshed but whose verify now fails exits 1 like `wait` does, so
+ * `refresh 3 && approve 3` never merges it.
+ */
+static gboolean
+fl_cli_cmd_refresh(FlCli *cli, gchar **args, GError **error)
+{
+	if (!fl_cli_cmd_decide(cli, args, fl_dbus_flotilla1_call_refresh_sync, error))
+		return FALSE;
+	for (guint i = 1; args[i] != NULL; i++) {
+		g_autoptr(GVariant) session = NULL;
+		guint id;
+
+		if (!fl_cli_resolve_id(cli, args[i], &id, error))
+			return FALSE;
+		session = fl_cli_get_session(cli, id, error);
+		if (session == NULL)
+			return FALSE;
+		if (fl_cli_dict_verify(session) == FL_VERIFY_FAIL ||
+		    fl_cli_dict_verify(session) == FL_VERIFY_TIMEOUT)
+			cli->status = FL_CLI_EXIT_FAILED;
+	}
+	return TRUE;
+}
+
 static gboolean
 fl_cli_cmd_cancel(FlCli *cli, gchar **args, GError **error)
 {
@@ -3306,7 +3360,7 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *styled = NULL;
 	g_autofree gchar *repo = NULL;
-	g_autofree gchar *verify = fl_cli_verify_mark(fl_cli_dict_verify(item));
+	g_autofree gchar *verify = fl_cli_session_verify_mark(item);
 	g_autofree gchar *state = NULL;
 	const gchar *base = fl_cli_dict_str(item, "base");
 	gdouble cost;
@@ -3874,6 +3928,77 @@ fl_cli_spec_copy(GVariantBuilder *builder, GVariant *session, const gchar *from,
 		g_variant_builder_add(builder, "{sv}", to, g_variant_new_string(value));
 }
 
+static void
+fl_cli_options_retry(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"json", 0, 0, G_OPTION_ARG_NONE, &cli->json, N_("Print JSON"), NULL},
+		{"onto-current", 0, 0, G_OPTION_ARG_NONE, &cli->onto_current,
+		 N_("Start on the base branch's tip, told why the draft no longer applies"), NULL},
+		{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+/* the note of the session's last refused refresh or approval, or NULL */
+static gchar *
+fl_cli_last_refusal(FlCli *cli, guint id)
+{
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, NULL);
+	g_autoptr(GVariant) events = NULL;
+	GVariantIter iter;
+	const gchar *when, *kind, *source, *note;
+	gchar *last = NULL;
+
+	if (proxy == NULL ||
+	    !fl_dbus_flotilla1_call_get_events_sync(proxy, id, &events, NULL, NULL))
+		return NULL;
+	g_variant_iter_init(&iter, events);
+	while (g_variant_iter_next(&iter, "(&s&s&s&s)", &when, &kind, &source, &note)) {
+		if (g_strcmp0(kind, "refused") == 0 && note[0] != '\0') {
+			g_free(last);
+			last = g_strdup(note);
+		}
+	}
+	return last;
+}
+
+/*
+ * `retry ID --onto-current`: the goal again, with what made the old draft stop applying
+ * (the conflicting files, the refusal) as context for the agent, on the base branch's tip.
+ * Each context line starts with "# ": a shell agent's goal is a command, where they are
+ * comments; an agent reading English reads them as notes.
+ */
+static gchar *
+fl_cli_goal_onto_current(FlCli *cli, GVariant *session, guint id)
+{
+	g_autoptr(GString) goal = g_string_new(fl_cli_dict_str(session, "goal"));
+	g_autoptr(GVariant) conflicts =
+		g_variant_lookup_value(session, "conflicts", G_VARIANT_TYPE_STRING_ARRAY);
+	g_autofree gchar *refusal = fl_cli_last_refusal(cli, id);
+	const gchar *base = fl_cli_dict_str(session, "base");
+
+	g_string_append(goal, "\n\n# ");
+	g_string_append_printf(goal,
+			       _("Context from flotilla: session #%u worked on this goal before; "
+				 "its draft no longer applies onto the current tip of %s, which "
+				 "this session starts from."),
+			       id, base != NULL ? base : "?");
+	if (conflicts != NULL && g_variant_n_children(conflicts) > 0) {
+		g_autofree const gchar **files = g_variant_get_strv(conflicts, NULL);
+		g_autofree gchar *list = g_strjoinv(", ", (gchar **)files);
+
+		g_string_append(goal, "\n# ");
+		g_string_append_printf(goal, _("Files that conflict: %s"), list);
+	}
+	if (refusal != NULL) {
+		g_autofree gchar *one = fl_text_clean(refusal, -1, FL_TEXT_COLLAPSE_SPACE);
+
+		g_string_append(goal, "\n# ");
+		g_string_append_printf(goal, _("flotilla refresh said: %s"), one);
+	}
+	return g_string_free(g_steal_pointer(&goal), FALSE);
+}
+
 /*
  * `retry ID`: a new session with the goal, name, agent, repository, base and verify command
  * of an ended one, its history linked to the old one's.
@@ -3900,8 +4025,20 @@ fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
 			    _("session %u is still %s: retry it once it has ended"), id, shown);
 		return FALSE;
 	}
+	if (cli->onto_current && fl_cli_dict_str(session, "repo") == NULL) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("session %u ran without a repository: there is no base branch to "
+			      "start on"),
+			    id);
+		return FALSE;
+	}
 	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-	fl_cli_spec_copy(&builder, session, "goal", "goal");
+	if (cli->onto_current)
+		g_variant_builder_add(
+			&builder, "{sv}", "goal",
+			g_variant_new_take_string(fl_cli_goal_onto_current(cli, session, id)));
+	else
+		fl_cli_spec_copy(&builder, session, "goal", "goal");
 	fl_cli_spec_copy(&builder, session, "name", "name");
 	fl_cli_spec_copy(&builder, session, "agent", "agent");
 	fl_cli_spec_copy(&builder, session, "repo", "repo");
@@ -4069,7 +4206,8 @@ fl_cli_complete_matches(const gchar *command, GVariant *session)
 	const gchar *state = fl_cli_dict_str(session, "state");
 	const gchar *review = fl_cli_dict_str(session, "review");
 
-	if (g_strcmp0(command, "approve") == 0 || g_strcmp0(command, "reject") == 0)
+	if (g_strcmp0(command, "approve") == 0 || g_strcmp0(command, "reject") == 0 ||
+	    g_strcmp0(command, "refresh") == 0)
 		return g_strcmp0(review, "pending") == 0;
 	if (g_strcmp0(command, "revert") == 0)
 		return g_strcmp0(review, "approved") == 0;
@@ -4193,7 +4331,10 @@ static const FlCliCommand fl_cli_commands[] = {
 	 N_("Ask the user MESSAGE and print the reply (inside sessions)."), NULL,
 	 fl_cli_cmd_blocked, TRUE, FALSE},
 	{"retry", N_("ID"), N_("Run an ended session's goal again as a new session."),
-	 fl_cli_options_json, fl_cli_cmd_retry, FALSE, FALSE},
+	 fl_cli_options_retry, fl_cli_cmd_retry, FALSE, FALSE},
+	{"refresh", N_("ID…"),
+	 N_("Replay drafts onto their base branch's tip and run their verify command again."), NULL,
+	 fl_cli_cmd_refresh, FALSE, FALSE},
 	{"pause", "", N_("Start no queued session until 'flotilla resume'."), NULL,
 	 fl_cli_cmd_pause, FALSE, FALSE},
 	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."), NULL,

@@ -197,9 +197,16 @@ fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 	}
 	if (g_strcmp0(review, "pending") == 0 &&
 	    fl_coordination_lookup(self->coordination, id) != NULL) {
+		const gchar *verify_base = NULL;
+		const FlOverlap *o = fl_coordination_lookup(self->coordination, id);
+
 		if (dict == NULL)
 			dict = g_variant_dict_new(session);
 		fl_coordination_describe(self->coordination, id, base, dict);
+		/* a verify result checked against a base that is no longer the tip */
+		if (g_variant_lookup(session, "verify_base", "&s", &verify_base))
+			g_variant_dict_insert(dict, "verify_stale", "b",
+					      g_strcmp0(verify_base, o->tip) != 0);
 	}
 	return dict != NULL ? g_variant_dict_end(dict) : NULL;
 }
@@ -410,6 +417,14 @@ fl_daemon_handle_revert(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invoca
 			GVariant *options, FlDaemon *self)
 {
 	fl_daemon_decide(self, invocation, id, options, FL_DECISION_REVERT);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_refresh(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			 GVariant *options, FlDaemon *self)
+{
+	fl_daemon_decide(self, invocation, id, options, FL_DECISION_REFRESH);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -874,6 +889,13 @@ fl_daemon_session_changed_cb(FlFleet *fleet, const FlSessionData *d, gpointer us
 					       decorated != NULL ? decorated : props);
 	/* a draft entering or leaving review changes how the others of its branch stand */
 	fl_coordination_session_changed(self->coordination, d->id, d->repo, d->base, d->review);
+	/* a refreshed draft stands on another base commit than it was last checked on */
+	if (d->review == FL_REVIEW_PENDING && d->base_commit != NULL) {
+		const FlOverlap *o = fl_coordination_lookup(self->coordination, d->id);
+
+		if (o != NULL && o->stale != (g_strcmp0(o->tip, d->base_commit) != 0))
+			fl_coordination_recheck(self->coordination, d->repo, d->base, 0);
+	}
 }
 
 /* what the coordination says about a pending draft changed: tell the clients */
@@ -1071,6 +1093,8 @@ fl_daemon_init(FlDaemon *self)
 	g_signal_connect(self->skeleton, "handle-reject", G_CALLBACK(fl_daemon_handle_reject),
 			 self);
 	g_signal_connect(self->skeleton, "handle-revert", G_CALLBACK(fl_daemon_handle_revert),
+			 self);
+	g_signal_connect(self->skeleton, "handle-refresh", G_CALLBACK(fl_daemon_handle_refresh),
 			 self);
 	g_signal_connect(self->skeleton, "handle-reply", G_CALLBACK(fl_daemon_handle_reply), self);
 	g_signal_connect(self->skeleton, "handle-block", G_CALLBACK(fl_daemon_handle_block), self);

@@ -11,6 +11,7 @@
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-refresh.h"
 #include "fl-slurm.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
@@ -1267,6 +1268,8 @@ fl_fleet_decision_verb(FlDecision decision)
 		return "rejected";
 	case FL_DECISION_REVERT:
 		return "reverted";
+	case FL_DECISION_REFRESH:
+		return "refreshed";
 	default:
 		return "decided";
 	}
@@ -1280,6 +1283,8 @@ fl_fleet_decision_op(FlDecision decision)
 		return "approve";
 	case FL_DECISION_REJECT:
 		return "reject";
+	case FL_DECISION_REFRESH:
+		return "refresh";
 	default:
 		return "revert";
 	}
@@ -1294,6 +1299,8 @@ fl_fleet_decision_method(FlDecision decision)
 		return "Approve";
 	case FL_DECISION_REJECT:
 		return "Reject";
+	case FL_DECISION_REFRESH:
+		return "Refresh";
 	default:
 		return "Revert";
 	}
@@ -1672,6 +1679,264 @@ fl_fleet_revert_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	fl_fleet_decide_failed(task, error);
 }
 
+/*
+ * `flotilla refresh`: the draft's commits replayed onto its base branch's tip from git's
+ * objects alone (fl-refresh.c), then, write-ahead like every decision, the intent (the tip
+ * before and the base it goes onto) recorded, the branch moved by compare and swap, the move
+ * recorded (intent phase "verify"), the draft worktree's files brought along, and the verify
+ * command run again against the new tip. A daemon killed anywhere finishes from git's truth:
+ * a branch that did not move rolls back, one that moved is recorded and verified.
+ */
+static void
+fl_fleet_refresh_found_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+fl_fleet_refresh_verified_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	FlVerify verify = fl_session_verify_finish(FL_SESSION(source), res, &error);
+	g_autofree gchar *shortid = g_strndup(dd->data->base_commit, 10);
+	g_autofree gchar *message = NULL;
+
+	fl_crash_point("refresh:verified");
+	if (error != NULL) {
+		g_free(dd->data->reason);
+		dd->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		verify = FL_VERIFY_FAIL;
+	}
+	dd->data->verify = verify;
+	g_free(dd->data->verify_base);
+	dd->data->verify_base = verify != FL_VERIFY_NONE ? g_strdup(dd->data->base_commit) : NULL;
+	switch (verify) {
+	case FL_VERIFY_PASS:
+		message = g_strdup_printf(_("session %u refreshed onto %s (%s): verify passed"),
+					  dd->id, dd->data->base, shortid);
+		break;
+	case FL_VERIFY_FAIL:
+	case FL_VERIFY_TIMEOUT:
+		message = g_strdup_printf(_("session %u refreshed onto %s (%s): verify failed"),
+					  dd->id, dd->data->base, shortid);
+		break;
+	case FL_VERIFY_NONE:
+	default:
+		message = g_strdup_printf(_("session %u refreshed onto %s (%s)"), dd->id,
+					  dd->data->base, shortid);
+		break;
+	}
+	g_free(dd->note);
+	dd->note = g_strdup(fl_verify_to_string(verify));
+	fl_fleet_record(self, dd, FL_REVIEW_PENDING, message, FALSE);
+	fl_fleet_decide_return(task, message);
+}
+
+static void
+fl_fleet_refresh_checked_out_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	FlSessionEnv env = {
+		.config = self->config,
+		.state_dir = fl_store_get_state_dir(self->store),
+		.runner_path = self->runner_path,
+		.http_path = self->http_path,
+	};
+	g_autoptr(FlSession) session = NULL;
+
+	/* the branch moved and is recorded: a worktree that did not follow is said, and the
+	 * verify result stays missing rather than checking files of the old tip */
+	if (!fl_worktree_checkout_finish(res, &error)) {
+		g_autofree gchar *message =
+			g_strdup_printf(_("session %u refreshed onto %s, but its worktree did not "
+					  "follow: %s"),
+					dd->id, dd->data->base, error->message);
+
+		g_warning("%s", message);
+		fl_fleet_record(self, dd, FL_REVIEW_PENDING, message, FALSE);
+		fl_fleet_decide_return(task, message);
+		return;
+	}
+	fl_crash_point("refresh:checked-out");
+	session = fl_session_new(fl_session_data_copy(dd->data), &env);
+	fl_session_verify_async(session, NULL, fl_fleet_refresh_verified_cb, task);
+}
+
+/* the branch is at @new_tip: the worktree follows it, then verify runs */
+static void
+fl_fleet_refresh_checkout(GTask *task, const gchar *new_tip)
+{
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	FlSessionData *d = dd->data;
+	g_autofree gchar *dir = fl_session_data_dir(fl_store_get_state_dir(self->store), d->id);
+
+	if (d->worktree == NULL || !g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
+		/* nothing to check out into (a cluster's draft): no verify can run either */
+		g_autoptr(FlSession) session = NULL;
+		FlSessionEnv env = {
+			.config = self->config,
+			.state_dir = fl_store_get_state_dir(self->store),
+			.runner_path = self->runner_path,
+			.http_path = self->http_path,
+		};
+
+		session = fl_session_new(fl_session_data_copy(d), &env);
+		fl_session_verify_async(session, NULL, fl_fleet_refresh_verified_cb, task);
+		return;
+	}
+	fl_worktree_checkout_async(d->repo, d->worktree, dir, dd->intent->draft_tip, new_tip, NULL,
+				   fl_fleet_refresh_checked_out_cb, task);
+}
+
+/* the branch moved to @new_tip: recorded with the intent's next phase, in one transaction */
+static gboolean
+fl_fleet_refresh_record_move(FlFleet *self, DecideData *dd, const gchar *new_tip, GError **error)
+{
+	FlSessionData *d = dd->data;
+	g_autofree gchar *note = g_strdup_printf("%.10s → %.10s", d->base_commit, dd->intent->note);
+
+	g_free(d->refreshed_from);
+	d->refreshed_from = g_strdup(d->base_commit);
+	g_free(d->base_commit);
+	d->base_commit = g_strdup(dd->intent->note);
+	g_free(d->verify_commit);
+	d->verify_commit = g_strdup(new_tip);
+	g_clear_pointer(&d->verify_base, g_free);
+	d->verify = FL_VERIFY_NONE;
+	g_free(dd->intent->phase);
+	dd->intent->phase = g_strdup("verify");
+	fl_store_begin(self->store);
+	if (!fl_store_intent_set(self->store, dd->intent, error)) {
+		fl_store_rollback(self->store);
+		return FALSE;
+	}
+	fl_fleet_save(self, d);
+	fl_fleet_audit(self, dd->id, "moved", dd->source, note);
+	if (!fl_store_commit(self->store)) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("the database did not take the change"));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+fl_fleet_refresh_moved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *new_tip = g_strdup(dd->data->verify_commit);
+
+	if (!fl_refresh_move_finish(res, &error)) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_crash_point("refresh:moved");
+	if (!fl_fleet_refresh_record_move(self, dd, new_tip, &error)) {
+		/* git has moved: a restart finds the intent and records it from git's truth */
+		g_warning("session %u: %s", dd->id, error->message);
+		g_task_return_error(task, error);
+		fl_fleet_decide_done(task);
+		return;
+	}
+	fl_crash_point("refresh:recorded");
+	fl_fleet_refresh_checkout(task, new_tip);
+}
+
+static void
+fl_fleet_refresh_rebased_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autoptr(FlRefresh) refresh = fl_refresh_rebase_finish(res, &error);
+	g_autofree gchar *message = NULL;
+
+	if (refresh == NULL) {
+		/* nothing changed: said with the files, recorded, the draft as it was */
+		g_prefix_error(&error, _("session %u: "), dd->id);
+		if (g_error_matches(error, FL_ERROR, FL_ERROR_CONFLICT)) {
+			g_autofree gchar *full =
+				g_strdup_printf(_("%s; nothing changed (flotilla retry %u "
+						  "--onto-current starts it again on the tip)"),
+						error->message, dd->id);
+			g_free(error->message);
+			error->message = g_steal_pointer(&full);
+		}
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (g_strcmp0(refresh->new_tip, refresh->old_tip) == 0) {
+		message = g_strdup_printf(_("session %u is on the tip of %s already; nothing "
+					    "changed"),
+					  dd->id, dd->data->base);
+		fl_fleet_decide_return(task, message);
+		return;
+	}
+	fl_intent_free(dd->intent);
+	dd->intent = g_new0(FlIntent, 1);
+	dd->intent->id = dd->id;
+	dd->intent->op = g_strdup("refresh");
+	dd->intent->phase = g_strdup("act");
+	dd->intent->draft_tip = g_strdup(refresh->old_tip);
+	dd->intent->note = g_strdup(refresh->onto);
+	dd->intent->source = g_strdup(dd->source);
+	dd->intent->token = g_strdup(dd->token);
+	if (!fl_store_intent_set(self->store, dd->intent, &error)) {
+		g_clear_pointer(&dd->intent, fl_intent_free);
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	fl_crash_point("refresh:intent");
+	g_free(dd->data->verify_commit);
+	dd->data->verify_commit = g_strdup(refresh->new_tip);
+	fl_refresh_move_async(dd->data->repo, dd->data->branch, refresh->old_tip, refresh->new_tip,
+			      NULL, fl_fleet_refresh_moved_cb, task);
+}
+
+/* recovery: where the branch is says what a dead daemon got done */
+static void
+fl_fleet_refresh_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	FlFleet *self = g_task_get_source_object(task);
+	DecideData *dd = g_task_get_task_data(task);
+	GError *error = NULL;
+	g_autofree gchar *tip = fl_refresh_tip_finish(res, &error);
+
+	if (tip == NULL) {
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (g_strcmp0(dd->intent->phase, "verify") == 0) {
+		/* moved and recorded: the worktree and the verify result are left */
+		fl_fleet_refresh_checkout(task, tip);
+		return;
+	}
+	if (g_strcmp0(tip, dd->intent->draft_tip) == 0) {
+		error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
+				    _("session %u: flotillad stopped before refreshing; the draft "
+				      "is as it was"),
+				    dd->id);
+		fl_fleet_decide_failed(task, error);
+		return;
+	}
+	if (!fl_fleet_refresh_record_move(self, dd, tip, &error)) {
+		g_warning("session %u: %s", dd->id, error->message);
+		g_task_return_error(task, error);
+		fl_fleet_decide_done(task);
+		return;
+	}
+	fl_fleet_refresh_checkout(task, tip);
+}
+
 /* what a previous daemon left half-done: finished or rolled back from git's truth */
 static void
 fl_fleet_recover_run(GTask *task)
@@ -1697,6 +1962,9 @@ fl_fleet_recover_run(GTask *task)
 		/* the human said no and it was recorded: the removal is finished */
 		fl_worktree_remove_async(d->repo, d->worktree, d->branch, NULL, fl_fleet_remove_cb,
 					 task);
+		return;
+	case FL_DECISION_REFRESH:
+		fl_refresh_tip_async(d->repo, d->branch, NULL, fl_fleet_refresh_found_cb, task);
 		return;
 	default:
 		fl_worktree_find_revert_async(d->repo, d->base, dd->intent->draft_tip, NULL,
@@ -1736,8 +2004,20 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 		}
 		return TRUE;
 	}
+	if (dd->decision == FL_DECISION_REFRESH && d->review != FL_REVIEW_PENDING &&
+	    d->review != FL_REVIEW_NONE) {
+		/* the bad input: there is no draft left to move */
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("session %u was already %s: only a pending draft can be refreshed"),
+			    d->id, fl_fleet_review_word(d->review));
+		return FALSE;
+	}
 	if (d->review == FL_REVIEW_NONE) {
-		if (dd->decision == FL_DECISION_APPROVE)
+		if (dd->decision == FL_DECISION_REFRESH)
+			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+				    _("session %u made no changes: there is nothing to refresh"),
+				    d->id);
+		else if (dd->decision == FL_DECISION_APPROVE)
 			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 				    _("session %u made no changes: there is nothing to approve"),
 				    d->id);
@@ -1811,6 +2091,14 @@ fl_fleet_decide_run(GTask *task)
 		fl_fleet_decide_done(task);
 		return;
 	}
+	if (d->repo == NULL && dd->decision == FL_DECISION_REFRESH) {
+		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					_("session %u ran without a repository: it has no base "
+					  "branch to refresh onto"),
+					d->id);
+		fl_fleet_decide_done(task);
+		return;
+	}
 	if (d->repo == NULL) {
 		/* a scratch session's draft is its output: deciding only records the verdict */
 		if (dd->decision == FL_DECISION_REJECT && d->worktree != NULL) {
@@ -1846,6 +2134,10 @@ fl_fleet_decide_run(GTask *task)
 		}
 		fl_crash_point("revert:intent");
 		fl_fleet_revert(task);
+		break;
+	case FL_DECISION_REFRESH:
+		fl_refresh_rebase_async(d->repo, d->branch, d->base, d->base_commit, NULL,
+					fl_fleet_refresh_rebased_cb, task);
 		break;
 	default:
 		g_assert_not_reached();
@@ -1906,9 +2198,10 @@ fl_fleet_recover(FlFleet *self)
 		DecideData *dd = g_new0(DecideData, 1);
 
 		dd->id = intent->id;
-		dd->decision = g_strcmp0(intent->op, "approve") == 0  ? FL_DECISION_APPROVE
-			       : g_strcmp0(intent->op, "reject") == 0 ? FL_DECISION_REJECT
-								      : FL_DECISION_REVERT;
+		dd->decision = g_strcmp0(intent->op, "approve") == 0   ? FL_DECISION_APPROVE
+			       : g_strcmp0(intent->op, "reject") == 0  ? FL_DECISION_REJECT
+			       : g_strcmp0(intent->op, "refresh") == 0 ? FL_DECISION_REFRESH
+								       : FL_DECISION_REVERT;
 		dd->note = g_strdup(intent->note);
 		dd->source = g_strdup(intent->source != NULL ? intent->source : "cli");
 		dd->token = g_strdup(intent->token);
@@ -1934,7 +2227,7 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 
 	task = g_task_new(self, NULL, callback, user_data);
 	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id)) &&
-	    decision != FL_DECISION_REVERT) {
+	    (decision == FL_DECISION_APPROVE || decision == FL_DECISION_REJECT)) {
 		gboolean allow = decision == FL_DECISION_APPROVE;
 		fl_fleet_audit(self, id, allow ? "allowed" : "denied", source, note);
 		fl_fleet_answer_permission(self, id, allow, note);

@@ -30,6 +30,8 @@ typedef enum {
 	FL_DECISION_APPROVE,
 	FL_DECISION_REJECT,
 	FL_DECISION_REVERT,
+	/* `flotilla refresh`: replay a pending draft onto its base branch's tip, verify again */
+	FL_DECISION_REFRESH,
 } FlDecision;
 
 /* @runner_path: flotilla-runner; @http_path: flotilla-http */

@@ -126,6 +126,8 @@ fl_session_data_copy(const FlSessionData *d)
 	copy->worktree = g_strdup(d->worktree);
 	copy->verify_command = g_strdup(d->verify_command);
 	copy->verify_commit = g_strdup(d->verify_commit);
+	copy->verify_base = g_strdup(d->verify_base);
+	copy->refreshed_from = g_strdup(d->refreshed_from);
 	copy->diffstat = g_strdup(d->diffstat);
 	copy->links_outside = g_strdup(d->links_outside);
 	copy->waiting_for = g_strdup(d->waiting_for);
@@ -155,6 +157,8 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->worktree);
 	g_free(d->verify_command);
 	g_free(d->verify_commit);
+	g_free(d->verify_base);
+	g_free(d->refreshed_from);
 	g_free(d->diffstat);
 	g_free(d->links_outside);
 	g_free(d->waiting_for);
@@ -237,6 +241,11 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_session_data_add_str(&b, "verify", fl_verify_to_string(d->verify));
 	fl_session_data_add_str(&b, "verify_command", d->verify_command);
 	fl_session_data_add_str(&b, "verify_commit", d->verify_commit);
+	/* a verify result always says which base it ran against (older rows: the one base) */
+	if (d->verify != FL_VERIFY_NONE)
+		fl_session_data_add_str(&b, "verify_base",
+					d->verify_base != NULL ? d->verify_base : d->base_commit);
+	fl_session_data_add_str(&b, "refreshed_from", d->refreshed_from);
 	fl_session_data_add_str(&b, "diffstat", d->diffstat);
 	fl_session_data_add_str(&b, "links_outside", d->links_outside);
 	if (d->cost_usd >= 0)

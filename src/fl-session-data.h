@@ -98,6 +98,11 @@ typedef struct {
 	gint signal;
 	FlVerify verify;
 	gchar *verify_commit; /* the draft commit verify checked */
+	/* the base commit the draft stood on when verify checked it; NULL from older stores,
+	 * where it is base_commit */
+	gchar *verify_base;
+	/* the base commit the draft was made from before its last `flotilla refresh`, or NULL */
+	gchar *refreshed_from;
 	gchar *diffstat;
 	/* links the draft adds that lead out of the repository, "PATH -> TARGET" a line */
 	gchar *links_outside;

@@ -235,6 +235,59 @@ fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+fl_session_reverify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	GError *error = NULL;
+	FlVerify verify = fl_worktree_verify_finish(res, &error);
+
+	if (verify == FL_VERIFY_NONE)
+		g_task_return_error(task, error);
+	else
+		g_task_return_int(task, verify);
+}
+
+void
+fl_session_verify_async(FlSession *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = NULL;
+	g_auto(GStrv) argv = NULL;
+	g_auto(GStrv) secret_env = NULL;
+
+	g_return_if_fail(FL_IS_SESSION(self));
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_session_verify_async);
+	if (self->data->verify_command == NULL || self->data->worktree == NULL ||
+	    !g_file_test(self->data->worktree, G_FILE_TEST_IS_DIR)) {
+		g_task_return_int(task, FL_VERIFY_NONE);
+		return;
+	}
+	argv = fl_session_verify_argv(self, &error);
+	if (argv == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	log = fl_session_file(self, "verify.log");
+	secret_env = fl_config_get_api_key_envs(self->config);
+	fl_worktree_verify_async(self->data->worktree, (const gchar *const *)argv, log,
+				 self->config->verify_timeout, (const gchar *const *)secret_env,
+				 cancellable, fl_session_reverify_cb, g_steal_pointer(&task));
+}
+
+FlVerify
+fl_session_verify_finish(FlSession *self, GAsyncResult *res, GError **error)
+{
+	gssize verify;
+
+	g_return_val_if_fail(g_task_is_valid(res, self), FL_VERIFY_NONE);
+	verify = g_task_propagate_int(G_TASK(res), error);
+	return verify < 0 ? FL_VERIFY_NONE : (FlVerify)verify;
+}
+
+static void
 fl_session_make_draft(FlSession *self);
 
 static gboolean
@@ -302,6 +355,8 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	log = fl_session_file(self, "verify.log");
 	g_free(self->data->verify_commit);
 	self->data->verify_commit = g_strdup(info->head_commit);
+	g_free(self->data->verify_base);
+	self->data->verify_base = g_strdup(self->data->base_commit);
 	verify_argv = fl_session_verify_argv(self, &error);
 	if (verify_argv == NULL) {
 		g_free(self->data->reason);
@@ -1003,6 +1058,7 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 	g_clear_pointer(&d->reason, g_free);
 	d->verify = FL_VERIFY_NONE;
 	g_clear_pointer(&d->verify_commit, g_free);
+	g_clear_pointer(&d->verify_base, g_free);
 	fl_session_changed(self);
 	return TRUE;
 }

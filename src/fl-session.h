@@ -48,6 +48,16 @@ fl_session_adopt(FlSession *self);
 /* an ended session the user replied to goes back to queued to resume with @reply */
 gboolean
 fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error);
+/*
+ * Runs the verify command again on what the ended session's draft worktree holds now (after
+ * `flotilla refresh` moved it), confined as at the session's end, its output in verify.log.
+ * FL_VERIFY_NONE without an error when there is no command or no worktree to run it in.
+ */
+void
+fl_session_verify_async(FlSession *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data);
+FlVerify
+fl_session_verify_finish(FlSession *self, GAsyncResult *res, GError **error);
 /* stops a running session's process group (SIGTERM, SIGKILL after the grace period) */
 void
 fl_session_cancel(FlSession *self);

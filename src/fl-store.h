@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 6
+#define FL_STORE_SCHEMA_VERSION 7
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
@@ -91,10 +91,13 @@ fl_store_ledger_set(FlStore *self, guint session_id, FlLedgerEvent event, gint64
  */
 typedef struct {
 	guint id;
-	gchar *op;        /* "approve", "reject", "revert" */
-	gchar *phase;     /* "act": git may be half-way; "cleanup": decided, removing the draft */
-	gchar *draft_tip; /* approve, reject: the draft's tip; revert: the merge undone */
-	gchar *note;
+	gchar *op; /* "approve", "reject", "revert", "refresh" */
+	/* "act": git may be half-way; "cleanup": decided, removing the draft; refresh:
+	 * "verify": the branch moved and is recorded, the verify result is still to come */
+	gchar *phase;
+	/* approve, reject: the draft's tip; revert: the merge undone; refresh: the tip before */
+	gchar *draft_tip;
+	gchar *note; /* refresh: the base commit the draft is replayed onto */
 	gchar *source;
 	gchar *token; /* the request's token, answered once the intent is done */
 	gint64 created;

@@ -2456,6 +2456,179 @@ fl_worktree_remove_finish(GAsyncResult *res, GError **error)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* checkout of a refreshed draft */
+
+typedef struct {
+	gchar *repo;
+	gchar *worktree;
+	gchar *session_dir;
+	gchar *old_commit;
+	gchar *commit;
+	gchar *common;
+	gchar **env; /* with the private index */
+} FlCheckoutCtx;
+
+static void
+fl_worktree_checkout_ctx_free(FlCheckoutCtx *ctx)
+{
+	g_free(ctx->repo);
+	g_free(ctx->worktree);
+	g_free(ctx->session_dir);
+	g_free(ctx->old_commit);
+	g_free(ctx->commit);
+	g_free(ctx->common);
+	g_strfreev(ctx->env);
+	g_free(ctx);
+}
+
+/* a git step of the checkout that must have exited 0 */
+static gboolean
+fl_worktree_checkout_step(GTask *task, GAsyncResult *res, const gchar *what)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return FALSE;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+fl_worktree_checkout_admin_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlCheckoutCtx *ctx = g_task_get_task_data(task);
+
+	if (!fl_worktree_checkout_step(task, res, ctx->worktree))
+		return;
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+fl_worktree_checkout_files_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlCheckoutCtx *ctx = g_task_get_task_data(task);
+	g_autofree gchar *admin = NULL;
+	g_autofree gchar *index = NULL;
+	g_auto(GStrv) env = NULL;
+
+	if (!fl_worktree_checkout_step(task, res, ctx->worktree))
+		return;
+	/* the worktree's own index follows, so a resumed session sees a clean checkout */
+	admin = fl_git_worktree_admin_dir(ctx->common, ctx->worktree);
+	if (admin == NULL) {
+		g_task_return_boolean(task, TRUE);
+		return;
+	}
+	index = g_build_filename(admin, "index", NULL);
+	env = fl_git_environ(NULL, NULL);
+	env = g_environ_setenv(env, "GIT_INDEX_FILE", index, TRUE);
+	fl_worktree_git_at(task, ctx->common, NULL, env, fl_worktree_checkout_admin_cb, "read-tree",
+			   ctx->commit, NULL);
+}
+
+static void
+fl_worktree_checkout_files(GTask *task)
+{
+	FlCheckoutCtx *ctx = g_task_get_task_data(task);
+
+	/* one-way: every file of the new tree written where it differs, the old tree's files it
+	 * no longer has removed; git never writes through a link in the worktree's paths */
+	fl_worktree_git_at(task, ctx->common, ctx->worktree, ctx->env,
+			   fl_worktree_checkout_files_cb, "read-tree", "--reset", "-u", ctx->commit,
+			   NULL);
+}
+
+static void
+fl_worktree_checkout_old_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlCheckoutCtx *ctx = g_task_get_task_data(task);
+
+	if (!fl_worktree_checkout_step(task, res, ctx->worktree))
+		return;
+	fl_worktree_checkout_files(task);
+}
+
+static void
+fl_worktree_checkout_common_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	FlCheckoutCtx *ctx = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
+	g_autofree gchar *index = g_build_filename(ctx->session_dir, FL_WORKTREE_INDEX, NULL);
+	g_autofree gchar *admin = NULL;
+
+	if (run == NULL) {
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	if (run->status != 0) {
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		return;
+	}
+	ctx->common = fl_worktree_run_line(run);
+	admin = fl_git_worktree_admin_dir(ctx->common, ctx->worktree);
+	if (admin != NULL)
+		fl_worktree_clear_stale_locks(ctx->worktree, admin);
+	fl_worktree_clear_stale_locks(ctx->worktree, ctx->session_dir);
+	if (g_file_test(index, G_FILE_TEST_EXISTS)) {
+		/* the private index knows the old tip's files (and their stat data) already */
+		fl_worktree_checkout_files(task);
+		return;
+	}
+	fl_worktree_git_at(task, ctx->common, NULL, ctx->env, fl_worktree_checkout_old_cb,
+			   "read-tree", ctx->old_commit, NULL);
+}
+
+void
+fl_worktree_checkout_async(const gchar *repo, const gchar *worktree, const gchar *session_dir,
+			   const gchar *old_commit, const gchar *commit, GCancellable *cancellable,
+			   GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	g_autofree gchar *index = NULL;
+	FlCheckoutCtx *ctx;
+
+	g_return_if_fail(repo != NULL && worktree != NULL && session_dir != NULL);
+	g_return_if_fail(old_commit != NULL && commit != NULL);
+	g_return_if_fail(cancellable == NULL || G_IS_CANCELLABLE(cancellable));
+
+	task = g_task_new(NULL, cancellable, callback, user_data);
+	g_task_set_source_tag(task, fl_worktree_checkout_async);
+	ctx = g_new0(FlCheckoutCtx, 1);
+	ctx->repo = g_strdup(repo);
+	ctx->worktree = g_canonicalize_filename(worktree, NULL);
+	ctx->session_dir = g_strdup(session_dir);
+	ctx->old_commit = g_strdup(old_commit);
+	ctx->commit = g_strdup(commit);
+	index = g_build_filename(session_dir, FL_WORKTREE_INDEX, NULL);
+	ctx->env = fl_git_environ(NULL, NULL);
+	ctx->env = g_environ_setenv(ctx->env, "GIT_INDEX_FILE", index, TRUE);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_checkout_ctx_free);
+	/* the user's repository is theirs: found from it, never from the worktree */
+	fl_worktree_git(task, repo, NULL, fl_worktree_checkout_common_cb, "rev-parse",
+			"--path-format=absolute", "--git-common-dir", NULL);
+}
+
+gboolean
+fl_worktree_checkout_finish(GAsyncResult *res, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(res, NULL), FALSE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(res)) == fl_worktree_checkout_async,
+			     FALSE);
+	return g_task_propagate_boolean(G_TASK(res), error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* what git says about a decision: the truth a restarted daemon finishes or undoes it from */
 
 void

@@ -103,6 +103,19 @@ FlVerify
 fl_worktree_verify_finish(GAsyncResult *res, GError **error);
 
 /*
+ * After a refresh moved the draft branch from @old_commit to @commit: the draft worktree's
+ * files become @commit's (through the private index in @session_dir, git running in @repo's
+ * git dir, never reading the worktree's .git), and its own index follows. Files the old tip
+ * had and the new one has not are removed; untracked files stay.
+ */
+void
+fl_worktree_checkout_async(const gchar *repo, const gchar *worktree, const gchar *session_dir,
+			   const gchar *old_commit, const gchar *commit, GCancellable *cancellable,
+			   GAsyncReadyCallback callback, gpointer user_data);
+gboolean
+fl_worktree_checkout_finish(GAsyncResult *res, GError **error);
+
+/*
  * Merges @branch (exactly the commit @draft_tip when not NULL) into @base_branch of @repo with
  * a merge commit (--no-ff) whose message is @message, never touching uncommitted user work:
  *  - if @base_branch is checked out in some worktree and that worktree has uncommitted

@@ -169,11 +169,238 @@ test_coordinate_approve_bad_id(void)
 	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
 }
 
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	const gchar *key;
+	const gchar *want; /* a string value; NULL: the boolean FALSE */
+	guint seen;
+} FieldWait;
+
+/* a string member equal to @want, or (want NULL) a boolean member that is FALSE */
+static gboolean
+field_is(gpointer user_data)
+{
+	FieldWait *w = user_data;
+	g_autoptr(JsonObject) obj = NULL;
+	JsonNode *node;
+
+	if (w->seen == w->env->changes && w->seen != 0)
+		return FALSE;
+	w->seen = w->env->changes;
+	obj = fl_test_show(w->env, w->id);
+	node = json_object_get_member(obj, w->key);
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return FALSE;
+	if (w->want == NULL)
+		return !json_node_get_boolean(node);
+	return g_strcmp0(json_node_get_string(node), w->want) == 0;
+}
+
+static void
+wait_field(FlTestEnv *env, guint id, const gchar *key, const gchar *want)
+{
+	FieldWait w = {env, id, key, want, 0};
+
+	if (!fl_test_wait_for(field_is, &w, WAIT_MS)) {
+		g_autoptr(JsonObject) obj = fl_test_show(env, id);
+		g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), obj);
+		g_autofree gchar *text = json_to_string(node, FALSE);
+
+		g_error("session %u never got %s=%s: %s", id, key, want != NULL ? want : "false",
+			text);
+	}
+}
+
+/*
+ * Another approval makes a draft stale: it says so, `refresh` replays it onto the new tip
+ * without touching the user's checkout, runs its verify command again against that tip (the
+ * command passes only with the other draft's change), and records which base it ran against
+ */
+static void
+test_coordinate_refresh_stale(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *old_base = NULL;
+	g_autofree gchar *old_subject = NULL;
+	g_autofree gchar *tip = NULL;
+	g_autofree gchar *draft_tip = NULL;
+	g_autofree gchar *subject = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *ls = NULL;
+	g_autofree gchar *worktree_notes = NULL;
+	g_autofree gchar *history = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(JsonObject) before = NULL;
+	guint a, b;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	g_assert_cmpuint(a, ==, 1);
+	b = fl_test_run_session(env, repo, "--verify", "grep -q ONE notes.txt", "--",
+				"printf 'y\\n' > other.txt", NULL);
+	g_free(fl_test_wait_ended(env, b, WAIT_MS));
+	before = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(before, "verify"), ==, "fail");
+	old_base = g_strdup(json_object_get_string_member(before, "base_commit"));
+	/* a verify result says its base from the start */
+	g_assert_cmpstr(json_object_get_string_member(before, "verify_base"), ==, old_base);
+	old_subject = git(repo, "log -1 --format=%s flotilla/2");
+
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	tip = git(repo, "rev-parse main");
+	wait_key(env, b, "checked_against", tip);
+	obj = fl_test_show(env, b);
+	g_assert_true(json_object_get_boolean_member(obj, "stale"));
+	g_assert_true(json_object_get_boolean_member(obj, "verify_stale"));
+	ls = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(ls, "verify ✗ (stale: base moved)"));
+
+	out = fl_test_cli_ok(env, NULL, "refresh", "2", NULL);
+	g_assert_nonnull(strstr(out, "refreshed onto main"));
+	g_assert_nonnull(strstr(out, "verify passed"));
+	g_clear_pointer(&obj, json_object_unref);
+	obj = fl_test_show(env, b);
+	draft_tip = git(repo, "rev-parse flotilla/2");
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_cmpstr(json_object_get_string_member(obj, "base_commit"), ==, tip);
+	g_assert_cmpstr(json_object_get_string_member(obj, "refreshed_from"), ==, old_base);
+	g_assert_cmpstr(json_object_get_string_member(obj, "verify"), ==, "pass");
+	g_assert_cmpstr(json_object_get_string_member(obj, "verify_base"), ==, tip);
+	g_assert_cmpstr(json_object_get_string_member(obj, "verify_commit"), ==, draft_tip);
+	/* the draft stands on the new tip, with its own commit's message */
+	g_free(git(repo, "merge-base --is-ancestor main flotilla/2"));
+	subject = git(repo, "log -1 --format=%s flotilla/2");
+	g_assert_cmpstr(subject, ==, old_subject);
+	g_assert_cmpstr(git(repo, "diff --name-only main flotilla/2"), ==, "other.txt");
+	/* the draft's worktree followed; the user's checkout did not move */
+	worktree_notes =
+		fl_test_sh(json_object_get_string_member(obj, "worktree"), "cat notes.txt");
+	g_assert_cmpstr(worktree_notes, ==, "ONE\ntwo\n");
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(git(repo, "rev-parse HEAD"), ==, tip);
+	/* checked again: no longer stale, its verify no longer either */
+	wait_field(env, b, "stale", NULL);
+	wait_field(env, b, "verify_stale", NULL);
+	history = fl_test_cli_ok(env, NULL, "show", "2", NULL);
+	g_assert_nonnull(strstr(history, "refreshed"));
+	/* on the tip already: nothing to do, and said */
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "refresh", "2", NULL);
+	g_assert_nonnull(strstr(out, "nothing changed"));
+	g_assert_cmpstr(git(repo, "rev-parse flotilla/2"), ==, draft_tip);
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "approve", "2", NULL);
+	g_assert_nonnull(strstr(out, "approved"));
+}
+
+/* a draft that no longer applies changes nothing, names the files, and retry
+ * --onto-current starts it again on the tip with the conflict in its goal */
+static void
+test_coordinate_refresh_conflict(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *tip = NULL;
+	g_autofree gchar *state = NULL;
+	g_autoptr(JsonObject) obj = NULL;
+	g_autoptr(JsonObject) retried = NULL;
+	const gchar *goal;
+	guint a, b, c;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	b = draft(env, repo, "printf 'uno\\ntwo\\n' > notes.txt");
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	tip = git(repo, "rev-parse main");
+	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
+	before = git(repo, "rev-parse flotilla/2");
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "refresh", "2", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "notes.txt"));
+	g_assert_nonnull(strstr(err, "nothing changed"));
+	g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+	g_assert_cmpstr(git(repo, "rev-parse flotilla/2"), ==, before);
+	obj = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
+	g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(obj, "refreshed_from")));
+	g_assert_cmpstr(git(repo, "rev-parse main"), ==, tip);
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+
+	out = fl_test_cli_ok(env, NULL, "retry", "2", "--onto-current", NULL);
+	c = (guint)g_ascii_strtoull(out, NULL, 10);
+	g_assert_cmpuint(c, ==, 3);
+	retried = fl_test_show(env, c);
+	goal = json_object_get_string_member(retried, "goal");
+	g_assert_true(g_str_has_prefix(goal, "printf 'uno\\ntwo\\n' > notes.txt\n\n# "));
+	g_assert_nonnull(strstr(goal, "\n# Files that conflict: notes.txt"));
+	g_assert_nonnull(strstr(goal, "nothing changed"));
+	state = fl_test_wait_ended(env, c, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	g_clear_pointer(&retried, json_object_unref);
+	retried = fl_test_show(env, c);
+	g_assert_cmpstr(json_object_get_string_member(retried, "base_commit"), ==, tip);
+	g_assert_cmpstr(json_object_get_string_member(retried, "agent"), ==, "shell");
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "show", "2", NULL);
+	g_assert_nonnull(strstr(out, "retried-as"));
+	(void)a;
+}
+
+/* bad input: one line, exit 2, nothing changed */
+static void
+test_coordinate_refresh_bad_input(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *head = NULL;
+	g_autofree gchar *scratch = g_build_filename(env->root, "scratch", NULL);
+	const gchar *cases[][3] = {
+		{"refresh", NULL, NULL},          {"refresh", "99", NULL},
+		{"refresh", "x", NULL},           {"refresh", "1", NULL},
+		{"refresh", "2", NULL},           {"refresh", "3", NULL},
+		{"retry", "3", "--onto-current"}, {"retry", "--onto-current", "99"},
+	};
+	guint a, b, s;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	b = draft(env, repo, "printf 'y\\n' > other.txt");
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	g_free(fl_test_cli_ok(env, NULL, "reject", "2", NULL));
+	g_assert_cmpint(g_mkdir_with_parents(scratch, 0700), ==, 0);
+	s = fl_test_run_session(env, scratch, "--", "echo hi > out.txt", NULL);
+	g_free(fl_test_wait_ended(env, s, WAIT_MS));
+	head = git(repo, "for-each-ref --format='%(refname) %(objectname)'");
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		const gchar *args[4] = {cases[i][0], cases[i][1], cases[i][2], NULL};
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *after = NULL;
+
+		g_test_message("case %s %s %s", args[0], args[1], args[2]);
+		g_assert_cmpint(fl_test_cliv(env, NULL, args, &out, &err), ==, 2);
+		g_assert_cmpstr(out, ==, "");
+		g_assert_nonnull(strchr(err, '\n'));
+		g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+		after = git(repo, "for-each-ref --format='%(refname) %(objectname)'");
+		g_assert_cmpstr(after, ==, head);
+	}
+	(void)a;
+	(void)b;
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/coordinate/overlap-and-order", test_coordinate_overlap_and_order);
 	g_test_add_func("/coordinate/approve-bad-id", test_coordinate_approve_bad_id);
+	g_test_add_func("/coordinate/refresh-stale", test_coordinate_refresh_stale);
+	g_test_add_func("/coordinate/refresh-conflict", test_coordinate_refresh_conflict);
+	g_test_add_func("/coordinate/refresh-bad-input", test_coordinate_refresh_bad_input);
 	return g_test_run();
 }

@@ -233,6 +233,89 @@ test_approve_crash_points(void)
 	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
 }
 
+/*
+ * `flotilla refresh` killed at each of its steps: after a restart the draft branch is at its
+ * old tip or replayed once onto the base's tip, never in between, and its verify result is
+ * true to that tip and says which base it ran against; the same request again gets the first
+ * answer, and nothing is replayed twice
+ */
+static void
+test_refresh_crash_points(void)
+{
+	const gchar *steps[] = {"refresh:intent",      "refresh:moved",    "refresh:recorded",
+				"refresh:checked-out", "refresh:verified", NULL};
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+
+	for (guint i = 0; steps[i] != NULL; i++) {
+		g_autofree gchar *crash_at = g_strdup_printf("%s:1", steps[i]);
+		g_autofree gchar *goal = g_strdup_printf("echo %u > file%u.txt", i, i);
+		g_autofree gchar *verify = g_strdup_printf("test -f landed%u.txt", i);
+		g_autofree gchar *land =
+			g_strdup_printf("echo %u > landed%u.txt && git add landed%u.txt && git "
+					"commit -q -m landed%u",
+					i, i, i, i);
+		g_autofree gchar *token = g_uuid_string_random();
+		g_autofree gchar *answer = NULL;
+		g_autofree gchar *again = NULL;
+		g_autofree gchar *tip = NULL;
+		g_autofree gchar *ref = NULL;
+		g_autofree gchar *old_base = NULL;
+		g_autofree gchar *draft_tip = NULL;
+		g_autofree gchar *count = NULL;
+		g_autofree gchar *args = NULL;
+		g_autofree gchar *landed = NULL;
+		g_autoptr(JsonObject) obj = NULL;
+		g_autoptr(GError) error = NULL;
+		guint id;
+
+		g_test_message("crash at %s", steps[i]);
+		start_armed(env, crash_at);
+		id = fl_test_run_session(env, repo, "--verify", verify, "--", goal, NULL);
+		g_free(fl_test_wait_ended(env, id, WAIT_MS));
+		g_assert_cmpstr(show_str(env, id, "verify", &obj), ==, "fail");
+		old_base = g_strdup(show_str(env, id, "base_commit", &obj));
+		/* another landing on main: the draft is stale, its verify passes only on the tip */
+		g_free(fl_test_sh(repo, land));
+		tip = git(repo, "rev-parse main");
+		g_assert_null(decide(env, "Refresh", id, token, &error));
+		g_assert_nonnull(error);
+		g_clear_error(&error);
+		restart_after_crash(env);
+		/* decisions in a repository queue: this one runs once the recovery is done */
+		answer = decide(env, "Refresh", id, token, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(answer, "refreshed onto main"));
+		g_assert_nonnull(strstr(answer, "verify passed"));
+		again = decide(env, "Refresh", id, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(strstr(again, "nothing changed"));
+		/* replayed once, onto the tip, recorded and verified there */
+		ref = g_strdup_printf("flotilla/%u", id);
+		args = g_strdup_printf("rev-list --count main..%s", ref);
+		count = git(repo, args);
+		g_assert_cmpstr(count, ==, "1");
+		g_free(args);
+		args = g_strdup_printf("merge-base --is-ancestor main %s && echo yes", ref);
+		g_free(git(repo, args));
+		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
+		g_assert_cmpstr(show_str(env, id, "base_commit", &obj), ==, tip);
+		g_assert_cmpstr(show_str(env, id, "refreshed_from", &obj), ==, old_base);
+		g_assert_cmpstr(show_str(env, id, "verify", &obj), ==, "pass");
+		g_assert_cmpstr(show_str(env, id, "verify_base", &obj), ==, tip);
+		g_free(args);
+		args = g_strdup_printf("rev-parse %s", ref);
+		draft_tip = git(repo, args);
+		g_assert_cmpstr(show_str(env, id, "verify_commit", &obj), ==, draft_tip);
+		landed = g_strdup_printf("%s/landed%u.txt", show_str(env, id, "worktree", &obj), i);
+		g_assert_true(g_file_test(landed, G_FILE_TEST_EXISTS));
+		assert_no_intent(env, id);
+		assert_store_ok(env);
+		fl_test_env_stop_daemon(env, SIGTERM);
+	}
+	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+}
+
 static void
 test_reject_crash_points(void)
 {
@@ -1030,6 +1113,7 @@ main(int argc, char *argv[])
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/crash/approve-points", test_approve_crash_points);
 	g_test_add_func("/crash/reject-points", test_reject_crash_points);
+	g_test_add_func("/crash/refresh-points", test_refresh_crash_points);
 	g_test_add_func("/crash/revert-points", test_revert_crash_points);
 	g_test_add_func("/crash/finalize-points", test_finalize_crash_points);
 	g_test_add_func("/crash/random-kills", test_random_kills);
