@@ -69,7 +69,7 @@ _flotilla()
 	esac
 
 	case $cmd in
-	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --from= --json" ;;
+	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --from= --after= --after-done= --json" ;;
 	ls) opts="--all --limit= --json" ;;
 	show | status) opts="--json" ;;
 	retry) opts="--json --onto-current" ;;

@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "fl-coordination.h"
 #include "fl-digest.h"
 #include "fl-notifier.h"
 #include "fl-schedule.h"
@@ -29,15 +30,16 @@
  */
 struct _FlCheckin {
 	GObject parent_instance;
-	FlFleet *fleet;         /* (unowned) owns us through the daemon: decisions, signals */
-	FlStore *store;         /* (owned) sessions and the ledger */
-	const FlConfig *config; /* (unowned) outlives the daemon's parts */
-	gchar *http_path;       /* (owned) flotilla-http, which sends the webhook */
-	FlSchedule *schedule;   /* (owned) */
-	FlNotifier *notifier;   /* (owned) (nullable) until started */
-	GDateTime *next;        /* (owned) (nullable) */
-	gint timer_fd;          /* CLOCK_REALTIME timerfd, -1 where there is none */
-	guint timer_id;         /* its source, or the fallback timeout */
+	FlFleet *fleet;               /* (unowned) owns us through the daemon: decisions, signals */
+	FlCoordination *coordination; /* (owned) (nullable) which verify results are stale */
+	FlStore *store;               /* (owned) sessions and the ledger */
+	const FlConfig *config;       /* (unowned) outlives the daemon's parts */
+	gchar *http_path;             /* (owned) flotilla-http, which sends the webhook */
+	FlSchedule *schedule;         /* (owned) */
+	FlNotifier *notifier;         /* (owned) (nullable) until started */
+	GDateTime *next;              /* (owned) (nullable) */
+	gint timer_fd;                /* CLOCK_REALTIME timerfd, -1 where there is none */
+	guint timer_id;               /* its source, or the fallback timeout */
 	/* the digest being walked */
 	gboolean digest_open;  /* delivered (or waiting for a server), not closed, not finished */
 	guint digest_handle;   /* its notification, 0 = none on the current server */
@@ -109,7 +111,7 @@ fl_checkin_item_event(const FlDigestItem *item)
 
 /* @announced: when the ledger first told of it (0 = never); before @since makes it a reminder */
 static FlDigestItem *
-fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
+fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 announced, gint64 since)
 {
 	FlDigestItem *item = fl_digest_item_new(d->id, fl_checkin_kind(d), d->goal);
 
@@ -124,6 +126,14 @@ fl_checkin_item_new(const FlSessionData *d, gint64 announced, gint64 since)
 	item->reason = g_strdup(d->reason);
 	item->approvable = d->review == FL_REVIEW_PENDING && !fl_state_is_active(d->state);
 	item->reminder = announced > 0 && announced < since;
+	/* a verify result checked against a base that is no longer the branch's tip */
+	if (self->coordination != NULL && d->verify != FL_VERIFY_NONE &&
+	    d->review == FL_REVIEW_PENDING) {
+		const FlOverlap *o = fl_coordination_lookup(self->coordination, d->id);
+		const gchar *base = d->verify_base != NULL ? d->verify_base : d->base_commit;
+
+		item->verify_stale = o != NULL && g_strcmp0(o->tip, base) != 0;
+	}
 	return item;
 }
 
@@ -141,7 +151,7 @@ fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError 
 	items = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
 	for (guint i = 0; i < datas->len; i++)
 		g_ptr_array_add(items,
-				fl_checkin_item_new(g_ptr_array_index(datas, i),
+				fl_checkin_item_new(self, g_ptr_array_index(datas, i),
 						    g_array_index(announced, gint64, i), since));
 	fl_digest_sort(items);
 	if (datas_out != NULL)
@@ -241,7 +251,7 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 			 (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED))
 			g_ptr_array_add(pending,
 					fl_checkin_item_new(
-						d,
+						self, d,
 						fl_store_ledger_get(store, id, fl_checkin_event(d)),
 						self->digest_started));
 		/* else answered or cancelled meanwhile: nothing to say about it any more */
@@ -272,7 +282,7 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 
 		if (d == NULL)
 			continue;
-		item = fl_checkin_item_new(d, 0, G_MININT64);
+		item = fl_checkin_item_new(self, d, 0, G_MININT64);
 		item->approvable = FALSE;
 		g_free(item->name);
 		/* TRANSLATORS: a settled item of the digest: outcome, then its name or goal */
@@ -904,7 +914,7 @@ fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLed
 	const gchar *actions[] = {"default", _("Open review"), NULL};
 	gboolean blocked = event == FL_LEDGER_EVENT_BLOCKED;
 
-	g_ptr_array_add(items, fl_checkin_item_new(d, 0, G_MININT64));
+	g_ptr_array_add(items, fl_checkin_item_new(self, d, 0, G_MININT64));
 	if (blocked)
 		summary = g_strdup_printf(_("Session #%u needs input"), d->id);
 	else
@@ -1090,12 +1100,21 @@ fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gch
 	return self;
 }
 
+void
+fl_checkin_set_coordination(FlCheckin *self, FlCoordination *coordination)
+{
+	g_return_if_fail(FL_IS_CHECKIN(self));
+
+	g_set_object(&self->coordination, coordination);
+}
+
 static void
 fl_checkin_dispose(GObject *object)
 {
 	FlCheckin *self = FL_CHECKIN(object);
 
 	fl_checkin_clear_timer(self);
+	g_clear_object(&self->coordination);
 	if (self->fleet != NULL) {
 		g_signal_handlers_disconnect_by_data(self->fleet, self);
 		self->fleet = NULL;

@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "fl-coordination.h"
 #include "fl-fleet.h"
 
 G_BEGIN_DECLS
@@ -35,5 +36,9 @@ fl_checkin_digest_text(FlCheckin *self, gboolean deliver);
 /* what awaits a decision, most urgent first: a GPtrArray of FlSessionData */
 GPtrArray *
 fl_checkin_review_items(FlCheckin *self, GError **error);
+
+/* the digest marks verify results that ran against a base that is no longer the tip */
+void
+fl_checkin_set_coordination(FlCheckin *self, FlCoordination *coordination);
 
 G_END_DECLS

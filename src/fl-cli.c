@@ -90,6 +90,9 @@ typedef struct {
 	gchar *token; /* (nullable) the request token of this invocation's Run */
 	gboolean preview;
 	gboolean onto_current; /* retry --onto-current */
+	gchar **after;         /* run --after ID (given at most once) */
+	gchar **after_done;    /* run --after-done ID */
+	guint after_id;        /* the session either names, resolved */
 	gboolean scratch;
 	gchar *repo;
 	gchar *base;
@@ -163,6 +166,8 @@ fl_cli_free(FlCli *cli)
 	g_free(cli->from);
 	g_free(cli->note);
 	g_free(cli->timeout);
+	g_strfreev(cli->after);
+	g_strfreev(cli->after_done);
 	g_clear_handle_id(&cli->daemon_child_id, g_source_remove);
 	g_clear_object(&cli->proxy);
 	g_clear_object(&cli->connection);
@@ -772,6 +777,8 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "verify_commit",
 						   "verify_base",
 						   "refreshed_from",
+						   "after",
+						   "after_done",
 						   "diffstat",
 						   "links_outside",
 						   "cost_usd",
@@ -942,6 +949,8 @@ fl_cli_json_add_dict(JsonBuilder *builder, GVariant *dict, const gchar *const *k
  *   verify_commit   string   the draft commit it checked (run without the API keys)
  *   verify_base     string   the base commit the draft stood on when verify checked it
  *   refreshed_from  string   the base commit before the last `flotilla refresh`
+ *   after           integer  `run --after`/`--after-done`: the session it waits for
+ *   after_done      boolean  it waits for that session's end, not its approval
  *   diffstat        string   the draft's size, as git summarises it
  *   links_outside   string   symbolic links the draft adds that lead out of the repository
  *                            (absolute, "../" beyond its top, or into .git), one
@@ -1330,6 +1339,10 @@ fl_cli_options_run(FlCli *cli, GOptionContext *context)
 		{"from", 0, 0, G_OPTION_ARG_FILENAME, &cli->from,
 		 N_("Queue one session per non-empty line of FILE ('-': standard input)"),
 		 N_("FILE")},
+		{"after", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli->after,
+		 N_("Start once session ID is approved, on a base that has its merge"), N_("ID")},
+		{"after-done", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cli->after_done,
+		 N_("Start once session ID is done, on its draft"), N_("ID")},
 		{"json", 0, 0, G_OPTION_ARG_NONE, &cli->json, N_("Print the id as JSON"), NULL},
 		{NULL}};
 	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
@@ -1418,7 +1431,30 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 	if (cli->timeout != NULL)
 		g_variant_builder_add(&builder, "{sv}", "timeout",
 				      g_variant_new_string(cli->timeout));
+	if (cli->after_id != 0)
+		g_variant_builder_add(&builder, "{sv}", cli->after != NULL ? "after" : "after-done",
+				      g_variant_new_uint32(cli->after_id));
 	return g_variant_builder_end(&builder);
+}
+
+/*
+ * --after ID or --after-done ID, once: a session waits for one other (a chain of them gives
+ * an order); ID may be a unique --name, as everywhere
+ */
+static gboolean
+fl_cli_resolve_after(FlCli *cli, GError **error)
+{
+	gchar **given = cli->after != NULL ? cli->after : cli->after_done;
+
+	if (cli->after != NULL && cli->after_done != NULL)
+		return fl_cli_usage_error(error, _("--after and --after-done exclude each other"));
+	if (given == NULL)
+		return TRUE;
+	if (given[1] != NULL)
+		return fl_cli_usage_error(error,
+					  _("a session waits for one other: give --after or "
+					    "--after-done once (chain sessions for an order)"));
+	return fl_cli_resolve_id(cli, given[0], &cli->after_id, error);
 }
 
 static gboolean
@@ -1534,6 +1570,8 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 		g_ptr_array_add(goals, g_steal_pointer(&goal));
 	}
 
+	if (!fl_cli_resolve_after(cli, error))
+		return FALSE;
 	/* one per invocation: a retry after a lost answer is the same request */
 	cli->token = g_uuid_string_random();
 	proxy = fl_cli_proxy(cli, error);

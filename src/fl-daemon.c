@@ -186,12 +186,24 @@ fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 	const gchar *review = NULL;
 	const gchar *base = NULL;
 	guint id = 0;
+	guint after = 0;
 
 	g_variant_lookup(session, "id", "u", &id);
 	g_variant_lookup(session, "base", "&s", &base);
 	g_variant_lookup(session, "state", "&s", &state);
 	g_variant_lookup(session, "review", "&s", &review);
-	if (held != NULL && g_strcmp0(state, "queued") == 0) {
+	if (g_strcmp0(state, "queued") == 0 && g_variant_lookup(session, "after", "u", &after)) {
+		gboolean done = FALSE;
+		g_autofree gchar *waiting = NULL;
+
+		/* `run --after`: what it waits for is its own reason, before the queue's */
+		g_variant_lookup(session, "after_done", "b", &done);
+		waiting = g_strdup_printf(done ? _("waiting for #%u to be done")
+					       : _("waiting for #%u to be approved"),
+					  after);
+		dict = g_variant_dict_new(session);
+		g_variant_dict_insert(dict, "held", "s", waiting);
+	} else if (held != NULL && g_strcmp0(state, "queued") == 0) {
 		dict = g_variant_dict_new(session);
 		g_variant_dict_insert(dict, "held", "s", held);
 	}
@@ -1028,6 +1040,7 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
 	self->checkin = fl_checkin_new(self->fleet, self->store, self->config, http);
 	self->coordination = fl_coordination_new(self->store);
+	fl_checkin_set_coordination(self->checkin, self->coordination);
 	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),
 			 self);
 	g_signal_connect(self->coordination, "changed",

@@ -215,6 +215,15 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 	}
 	if (item->verify != FL_VERIFY_NONE) {
 		g_autofree gchar *line = fl_digest_verify_text(item->verify);
+
+		if (item->verify_stale) {
+			g_autofree gchar *mark = g_steal_pointer(&line);
+
+			/* TRANSLATORS: a verify line ("verify: passed ✓") whose base moved since;
+			 * the second %u is the session id for the command */
+			line = g_strdup_printf(_("%s, before the base moved (flotilla refresh %u)"),
+					       mark, item->id);
+		}
 		fl_digest_append_line(out, markup, line);
 	}
 	if (item->diffstat != NULL) {

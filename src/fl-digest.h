@@ -25,14 +25,15 @@ typedef struct {
 	gchar *goal;
 	gchar *repo; /* nullable */
 	FlVerify verify;
-	gchar *diffstat;      /* nullable */
-	gchar *links_outside; /* nullable: links the draft adds leading out of the repo */
-	gdouble cost_usd;     /* < 0 when unknown */
-	gchar *waiting_for;   /* nullable: what a blocked session asks */
-	gchar *reason;        /* nullable: why it failed */
-	gboolean reminder;    /* already announced in an earlier digest */
-	gboolean approvable;  /* Approve/Reject make sense for it */
-	gboolean unconfined;  /* run with [fleet] confinement=off */
+	gchar *diffstat;       /* nullable */
+	gchar *links_outside;  /* nullable: links the draft adds leading out of the repo */
+	gdouble cost_usd;      /* < 0 when unknown */
+	gchar *waiting_for;    /* nullable: what a blocked session asks */
+	gchar *reason;         /* nullable: why it failed */
+	gboolean reminder;     /* already announced in an earlier digest */
+	gboolean approvable;   /* Approve/Reject make sense for it */
+	gboolean unconfined;   /* run with [fleet] confinement=off */
+	gboolean verify_stale; /* @verify ran against a base that is no longer the tip */
 } FlDigestItem;
 
 FlDigestItem *

@@ -305,20 +305,129 @@ fl_fleet_get_held_reason(FlFleet *self)
 			       pending, self->config->max_unreviewed);
 }
 
+/*
+ * `run --after ID`: whether the session @d waits for is there yet. TRUE when it may start;
+ * FALSE while it waits; FALSE with @why set when it never will (why, for its reason).
+ */
+static gboolean
+fl_fleet_after_ready(FlFleet *self, const FlSessionData *d, gchar **why)
+{
+	g_autoptr(FlSessionData) dep = NULL;
+
+	if (d->after == 0)
+		return TRUE;
+	dep = fl_fleet_get_session(self, d->after, NULL);
+	if (dep == NULL) {
+		*why = g_strdup_printf(_("#%u is gone"), d->after);
+		return FALSE;
+	}
+	if (dep->review == FL_REVIEW_REJECTED) {
+		*why = g_strdup_printf(_("#%u was rejected"), d->after);
+		return FALSE;
+	}
+	if (dep->review == FL_REVIEW_REVERTED) {
+		*why = g_strdup_printf(_("#%u was reverted"), d->after);
+		return FALSE;
+	}
+	if (dep->review == FL_REVIEW_APPROVED)
+		return TRUE;
+	if (fl_state_is_active(dep->state))
+		return FALSE;
+	if (dep->state == FL_STATE_CANCELLED) {
+		*why = g_strdup_printf(_("#%u was cancelled"), d->after);
+		return FALSE;
+	}
+	if (dep->state != FL_STATE_DONE) {
+		*why = g_strdup_printf(_("#%u %s"), d->after, fl_fleet_state_word(dep->state));
+		return FALSE;
+	}
+	if (d->after_done)
+		return TRUE;
+	if (dep->review == FL_REVIEW_NONE) {
+		*why = g_strdup_printf(_("#%u made no changes to approve"), d->after);
+		return FALSE;
+	}
+	return FALSE; /* a pending draft: waits for the user's approval */
+}
+
+/* `run --after-done ID` starts on ID's draft while there is one to review; once approved,
+ * its merge is on the base branch the session starts from anyway */
+static void
+fl_fleet_start_after(FlFleet *self, FlSession *session)
+{
+	FlSessionData *d = fl_session_get_data(session);
+	g_autoptr(FlSessionData) dep = NULL;
+
+	if (d->after == 0 || !d->after_done)
+		return;
+	dep = fl_fleet_get_session(self, d->after, NULL);
+	fl_session_set_start_from(session, dep != NULL && dep->review == FL_REVIEW_PENDING &&
+							   g_strcmp0(dep->repo, d->repo) == 0
+						   ? dep->branch
+						   : NULL);
+}
+
+/* queued sessions whose dependency can no longer come are cancelled, saying why */
+static void
+fl_fleet_settle_dependents(FlFleet *self)
+{
+	g_autoptr(GArray) doomed = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GPtrArray) whys = g_ptr_array_new_with_free_func(g_free);
+
+	for (GList *l = self->queue.head; l != NULL; l = l->next) {
+		FlSessionData *d = fl_session_get_data(l->data);
+		gchar *why = NULL;
+
+		if (!fl_fleet_after_ready(self, d, &why) && why != NULL) {
+			g_array_append_val(doomed, d->id);
+			g_ptr_array_add(whys, why);
+		}
+	}
+	for (guint i = 0; i < doomed->len; i++) {
+		guint id = g_array_index(doomed, guint, i);
+		FlSession *session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
+		FlSessionData *d;
+
+		/* a cascade may have settled it already */
+		if (session == NULL || fl_session_get_data(session)->state != FL_STATE_QUEUED)
+			continue;
+		d = fl_session_get_data(session);
+		g_free(d->reason);
+		d->reason = g_strdup(whys->pdata[i]);
+		d->state = FL_STATE_CANCELLED;
+		d->finished = fl_now();
+		fl_fleet_save(self, d);
+		/* ends it and starts what may start now, which settles its own dependents */
+		fl_fleet_session_ended_cb(session, self);
+	}
+}
+
 static void
 fl_fleet_maybe_start(FlFleet *self)
 {
 	g_autofree gchar *held = NULL;
 
+	if (!self->stopped)
+		fl_fleet_settle_dependents(self);
 	while (!self->stopped && self->queue.length > 0 &&
 	       self->running < self->config->max_parallel) {
-		FlSession *session;
+		FlSession *session = NULL;
 		g_clear_pointer(&held, g_free);
 		held = fl_fleet_get_held_reason(self);
 		if (held != NULL)
 			break;
-		session = g_queue_pop_head(&self->queue);
+		/* first in, first out, passing over those that wait for another session */
+		for (GList *l = self->queue.head; l != NULL && session == NULL; l = l->next) {
+			g_autofree gchar *why = NULL;
+
+			if (fl_fleet_after_ready(self, fl_session_get_data(l->data), &why))
+				session = l->data;
+		}
+		if (session == NULL)
+			break;
+		g_queue_remove(&self->queue, session);
 		self->running++;
+		fl_fleet_start_after(self, session);
 		fl_session_start(session);
 	}
 }
@@ -598,9 +707,9 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_fleet_dict_str(dict, "name");
 	const gchar *agent = fl_fleet_dict_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal",      "name",   "agent",   "repo",    "base",
-				"verify",    "cwd",    "token",   "scratch", "retry-of",
-				"placement", "memory", "timeout", NULL};
+	const gchar *known[] = {"goal",    "name",  "agent",      "repo",     "base",      "verify",
+				"cwd",     "token", "scratch",    "retry-of", "placement", "memory",
+				"timeout", "after", "after-done", NULL};
 	const gchar *placement = fl_fleet_dict_str(dict, "placement");
 	const gchar *memory = fl_fleet_dict_str(dict, "memory");
 	const gchar *timeout = fl_fleet_dict_str(dict, "timeout");
@@ -654,6 +763,39 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		od = fl_store_get_session(self->store, old, error);
 		if (od == NULL)
 			return FALSE;
+	}
+	if (g_variant_dict_contains(dict, "after") || g_variant_dict_contains(dict, "after-done")) {
+		gboolean done = g_variant_dict_contains(dict, "after-done");
+		guint32 after = 0;
+		g_autoptr(FlSessionData) dep = NULL;
+		g_autofree gchar *why = NULL;
+		FlSessionData probe = {.after = 0};
+
+		if (g_variant_dict_contains(dict, "after") && done) {
+			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					    _("--after and --after-done exclude each other"));
+			return FALSE;
+		}
+		if (!g_variant_dict_lookup(dict, done ? "after-done" : "after", "u", &after) ||
+		    after == 0) {
+			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+					    _("after is a session id"));
+			return FALSE;
+		}
+		/* only a session that exists already: so no session waits for itself, and no
+		 * chain of them, in one batch or across many, can close into a cycle */
+		dep = fl_fleet_get_session(self, after, error);
+		if (dep == NULL)
+			return FALSE;
+		probe.after = after;
+		probe.after_done = done;
+		if (!fl_fleet_after_ready(self, &probe, &why) && why != NULL) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("nothing to wait for: %s"), why);
+			return FALSE;
+		}
+		d->after = after;
+		d->after_done = done;
 	}
 	/* a draft built on a draft would merge unreviewed work along with it */
 	if (base != NULL && g_str_has_prefix(base, "flotilla/")) {
@@ -778,6 +920,24 @@ fl_fleet_run_commit(GTask *task)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
 
+	for (guint i = 0; i < rd->datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(rd->datas, i);
+		g_autoptr(FlSessionData) dep = NULL;
+
+		/* "a base that includes its merge" means the same repository and branch */
+		if (d->after != 0 && (dep = fl_fleet_get_session(self, d->after, NULL)) != NULL &&
+		    (g_strcmp0(dep->repo, d->repo) != 0 || g_strcmp0(dep->base, d->base) != 0)) {
+			g_task_return_new_error(
+				task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				_("session %u works on %s (%s), not on %s (%s): --after waits only "
+				  "for a session of the same repository and base branch"),
+				d->after, dep->repo != NULL ? dep->repo : _("no repository"),
+				dep->base != NULL ? dep->base : "-",
+				d->repo != NULL ? d->repo : _("no repository"),
+				d->base != NULL ? d->base : "-");
+			return;
+		}
+	}
 	for (guint i = 0; i < rd->datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(rd->datas, i);
 		d->state = FL_STATE_QUEUED;

@@ -246,6 +246,11 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 		fl_session_data_add_str(&b, "verify_base",
 					d->verify_base != NULL ? d->verify_base : d->base_commit);
 	fl_session_data_add_str(&b, "refreshed_from", d->refreshed_from);
+	if (d->after != 0) {
+		g_variant_builder_add(&b, "{sv}", "after", g_variant_new_uint32(d->after));
+		g_variant_builder_add(&b, "{sv}", "after_done",
+				      g_variant_new_boolean(d->after_done));
+	}
 	fl_session_data_add_str(&b, "diffstat", d->diffstat);
 	fl_session_data_add_str(&b, "links_outside", d->links_outside);
 	if (d->cost_usd >= 0)

@@ -103,6 +103,10 @@ typedef struct {
 	gchar *verify_base;
 	/* the base commit the draft was made from before its last `flotilla refresh`, or NULL */
 	gchar *refreshed_from;
+	/* `run --after ID` (0: none): it starts once session @after is approved, or with
+	 * @after_done once it is done, and is cancelled when that can no longer happen */
+	guint after;
+	gboolean after_done;
 	gchar *diffstat;
 	/* links the draft adds that lead out of the repository, "PATH -> TARGET" a line */
 	gchar *links_outside;

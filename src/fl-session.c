@@ -40,6 +40,7 @@ struct _FlSession {
 	gboolean finishing;
 	gboolean restarted;  /* put back in the queue after a daemon crash */
 	gchar *resume_reply; /* (owned) (nullable) the user's answer a resumed agent gets */
+	gchar *start_from;   /* (owned) (nullable) a branch to start from instead of the base */
 	/* live progress of an agent with structured output (turns, cost so far) */
 	GFileMonitor *log_monitor;     /* (owned) (nullable) */
 	GInputStream *log_in;          /* (owned) (nullable) */
@@ -948,6 +949,15 @@ fl_session_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 void
+fl_session_set_start_from(FlSession *self, const gchar *branch)
+{
+	g_return_if_fail(FL_IS_SESSION(self));
+
+	g_free(self->start_from);
+	self->start_from = g_strdup(branch);
+}
+
+void
 fl_session_start(FlSession *self)
 {
 	g_autoptr(GError) error = NULL;
@@ -981,8 +991,9 @@ fl_session_start(FlSession *self)
 		return;
 	}
 	if (d->repo != NULL) {
-		fl_worktree_probe_async(d->repo, d->base, self->cancellable, fl_session_probe_cb,
-					g_object_ref(self));
+		fl_worktree_probe_async(d->repo,
+					self->start_from != NULL ? self->start_from : d->base,
+					self->cancellable, fl_session_probe_cb, g_object_ref(self));
 		return;
 	}
 	if (!fl_ensure_dir(d->worktree, &error)) {
@@ -1135,6 +1146,7 @@ fl_session_finalize(GObject *object)
 	g_clear_object(&self->cancellable);
 	g_free(self->git_common);
 	g_free(self->resume_reply);
+	g_free(self->start_from);
 	g_free(self->outcome_reason);
 	g_clear_object(&self->log_monitor);
 	g_clear_object(&self->log_in);

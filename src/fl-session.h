@@ -36,6 +36,10 @@ fl_session_get_id(FlSession *self);
 gchar *
 fl_session_get_dir(FlSession *self);
 
+/* the next start makes the draft from @branch's tip (`run --after-done`: the draft of the
+ * session it waited for) instead of the base branch's; it still merges into the base */
+void
+fl_session_set_start_from(FlSession *self, const gchar *branch);
 /* queued → running: prepares the worktree and spawns the runner */
 void
 fl_session_start(FlSession *self);

@@ -50,9 +50,9 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
 	"links_outside, verify_commit, placement, memory_mb, time_minutes, confinement, "          \
-	"verify_base, refreshed_from"
+	"verify_base, refreshed_from, after_id, after_done"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 34
+#define FL_SESSION_N_COLUMNS 36
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -64,7 +64,7 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_INSERT_SESSION] =
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
+		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
@@ -72,8 +72,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"verify=?18, diffstat=?19, cost_usd=?20, turns=?21, waiting_for=?22, "
 		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26, "
 		"links_outside=?27, verify_commit=?28, placement=?29, memory_mb=?30, "
-		"time_minutes=?31, confinement=?32, verify_base=?33, refreshed_from=?34 WHERE "
-		"id=?1",
+		"time_minutes=?31, confinement=?32, verify_base=?33, refreshed_from=?34, "
+		"after_id=?35, after_done=?36 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -183,6 +183,9 @@ static const gchar *const fl_store_migrations[] = {
 	 * was made from before */
 	"ALTER TABLE sessions ADD COLUMN verify_base TEXT;"
 	"ALTER TABLE sessions ADD COLUMN refreshed_from TEXT;",
+	/* `run --after ID`: the session it waits for, and whether for its end (1) or approval */
+	"ALTER TABLE sessions ADD COLUMN after_id INTEGER;"
+	"ALTER TABLE sessions ADD COLUMN after_done INTEGER;",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -664,6 +667,13 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 	fl_store_bind_text(stmt, 32, d->confinement);
 	fl_store_bind_text(stmt, 33, d->verify_base);
 	fl_store_bind_text(stmt, 34, d->refreshed_from);
+	if (d->after != 0) {
+		sqlite3_bind_int64(stmt, 35, d->after);
+		sqlite3_bind_int(stmt, 36, d->after_done ? 1 : 0);
+	} else {
+		sqlite3_bind_null(stmt, 35);
+		sqlite3_bind_null(stmt, 36);
+	}
 }
 
 static gchar *
@@ -719,6 +729,8 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->confinement = fl_store_column_text(stmt, 31);
 	d->verify_base = fl_store_column_text(stmt, 32);
 	d->refreshed_from = fl_store_column_text(stmt, 33);
+	d->after = (guint)CLAMP(sqlite3_column_int64(stmt, 34), 0, G_MAXUINT);
+	d->after_done = sqlite3_column_int(stmt, 35) != 0;
 	return g_steal_pointer(&d);
 }
 

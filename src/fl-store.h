@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 7
+#define FL_STORE_SCHEMA_VERSION 8
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 #include "fl-test-harness.h"
@@ -393,6 +394,182 @@ test_coordinate_refresh_bad_input(void)
 	(void)b;
 }
 
+static gchar *
+show_string(FlTestEnv *env, guint id, const gchar *key)
+{
+	g_autoptr(JsonObject) obj = fl_test_show(env, id);
+	JsonNode *node = json_object_get_member(obj, key);
+
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return NULL;
+	return g_strdup(json_node_get_string(node));
+}
+
+/* `--after` chains start in order, each on a base holding the previous one's merge (the
+ * goals fail without it), and survive a daemon restart while they wait */
+static void
+test_coordinate_after_chain(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *held = NULL;
+	g_autofree gchar *ls = NULL;
+	guint a, b, c;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, repo, "--", "printf 'A\\n' > a.txt", NULL);
+	b = fl_test_run_session(env, repo, "--after", "1", "--",
+				"test -f a.txt && printf 'B\\n' > b.txt", NULL);
+	c = fl_test_run_session(env, repo, "--after", "2", "--",
+				"test -f b.txt && printf 'C\\n' > c.txt", NULL);
+	g_assert_cmpuint(c, ==, 3);
+	state = fl_test_wait_ended(env, a, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	held = show_string(env, b, "held");
+	g_assert_cmpstr(held, ==, "waiting for #1 to be approved");
+	ls = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(ls, "waiting for #2 to be approved"));
+	g_free(state);
+	state = show_string(env, b, "state");
+	g_assert_cmpstr(state, ==, "queued");
+
+	/* stored: a new daemon knows what they wait for */
+	fl_test_env_stop_daemon(env, SIGTERM);
+	fl_test_env_start_daemon(env, NULL);
+	g_free(held);
+	held = show_string(env, c, "held");
+	g_assert_cmpstr(held, ==, "waiting for #2 to be approved");
+
+	for (guint id = a; id < c; id++) {
+		g_autofree gchar *idstr = g_strdup_printf("%u", id);
+		g_autofree gchar *merge = NULL;
+		g_autofree gchar *next_base = NULL;
+		g_autofree gchar *check = NULL;
+		g_autofree gchar *next_state = NULL;
+
+		g_free(fl_test_cli_ok(env, NULL, "approve", idstr, NULL));
+		next_state = fl_test_wait_ended(env, id + 1, WAIT_MS);
+		g_assert_cmpstr(next_state, ==, "done");
+		merge = show_string(env, id, "merge_commit");
+		next_base = show_string(env, id + 1, "base_commit");
+		check = g_strdup_printf("merge-base --is-ancestor %s %s && echo yes", merge,
+					next_base);
+		g_assert_cmpstr(git(repo, check), ==, "yes");
+	}
+	g_free(fl_test_cli_ok(env, NULL, "approve", "3", NULL));
+	g_assert_cmpstr(git(repo, "show main:c.txt"), ==, "C");
+}
+
+/* the first of a chain rejected: the others are cancelled, each saying why */
+static void
+test_coordinate_after_rejected(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *reason = NULL;
+	g_autofree gchar *state = NULL;
+	guint d, e, f;
+
+	fl_test_env_start_daemon(env, NULL);
+	d = draft(env, repo, "printf 'D\\n' > d.txt");
+	e = fl_test_run_session(env, repo, "--after", "1", "--", "printf 'E\\n' > e.txt", NULL);
+	f = fl_test_run_session(env, repo, "--after", "2", "--", "printf 'F\\n' > f.txt", NULL);
+	/* a dependent keeps waiting: wait gives up on it only at its timeout */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "wait", "2", "--timeout", "1s", NULL),
+			==, 1);
+	g_free(fl_test_cli_ok(env, NULL, "reject", "1", NULL));
+	g_assert_true(fl_test_wait_state(env, f, "cancelled", WAIT_MS));
+	state = show_string(env, e, "state");
+	g_assert_cmpstr(state, ==, "cancelled");
+	reason = show_string(env, e, "reason");
+	g_assert_cmpstr(reason, ==, "#1 was rejected");
+	g_free(reason);
+	reason = show_string(env, f, "reason");
+	g_assert_cmpstr(reason, ==, "#2 was cancelled");
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, NULL, "wait", "2", NULL), ==, 1);
+	(void)d;
+}
+
+/* --after-done starts on the draft of the session it waited for, while that is pending */
+static void
+test_coordinate_after_done(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *base = NULL;
+	g_autofree gchar *tip = NULL;
+	guint g, h;
+
+	fl_test_env_start_daemon(env, NULL);
+	g = fl_test_run_session(env, repo, "--", "printf 'G\\n' > g.txt", NULL);
+	h = fl_test_run_session(env, repo, "--after-done", "1", "--",
+				"test -f g.txt && printf 'H\\n' > h.txt", NULL);
+	state = fl_test_wait_ended(env, h, WAIT_MS);
+	g_assert_cmpstr(state, ==, "done");
+	tip = git(repo, "rev-parse flotilla/1");
+	base = show_string(env, h, "base_commit");
+	g_assert_cmpstr(base, ==, tip);
+	g_free(state);
+	state = show_string(env, g, "review");
+	g_assert_cmpstr(state, ==, "pending");
+}
+
+/* unknown, itself, twice, both kinds, a rejected one, another repository: exit 2, one
+ * line, no session created */
+static void
+test_coordinate_after_bad_input(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *other = g_build_filename(env->root, "web", NULL);
+	g_autofree gchar *before = NULL;
+	const gchar *cases[][7] = {
+		{"run", "--after", "99", "--", "true", NULL},
+		{"run", "--after", "4", "--", "true", NULL},
+		{"run", "--after", "x", "--", "true", NULL},
+		{"run", "--after", "1", "--after-done", "1", "--", "true"},
+		{"run", "--after", "1", "--after", "1", "--", "true"},
+		{"run", "--after", "2", "--", "true", NULL},
+		{"run", "--after-done", "2", "--", "true", NULL},
+		{"run", "--after", "3", "--", "true", NULL},
+	};
+	guint a, r, o;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	r = draft(env, repo, "printf 'y\\n' > other.txt");
+	g_free(fl_test_cli_ok(env, NULL, "reject", "2", NULL));
+	g_assert_cmpint(g_mkdir_with_parents(other, 0700), ==, 0);
+	g_free(fl_test_sh(other, "git init -q -b main . && git config user.name T && "
+				 "git config user.email t@example.com && echo w > w.txt && "
+				 "git add . && git commit -q -m initial"));
+	o = draft(env, other, "echo v > w.txt");
+	g_assert_cmpuint(o, ==, 3);
+	before = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *out = NULL;
+		g_autofree gchar *err = NULL;
+		g_autofree gchar *after = NULL;
+		gchar *argv[8] = {NULL};
+
+		for (guint j = 0; j < 7 && cases[i][j] != NULL; j++)
+			argv[j] = (gchar *)cases[i][j];
+		g_test_message("case %u", i);
+		g_assert_cmpint(fl_test_cliv(env, repo, (const gchar *const *)argv, &out, &err), ==,
+				2);
+		g_assert_cmpstr(out, ==, "");
+		g_assert_nonnull(strchr(err, '\n'));
+		g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
+		after = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+		g_assert_cmpstr(after, ==, before);
+	}
+	(void)a;
+	(void)r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -402,5 +579,9 @@ main(int argc, char **argv)
 	g_test_add_func("/coordinate/refresh-stale", test_coordinate_refresh_stale);
 	g_test_add_func("/coordinate/refresh-conflict", test_coordinate_refresh_conflict);
 	g_test_add_func("/coordinate/refresh-bad-input", test_coordinate_refresh_bad_input);
+	g_test_add_func("/coordinate/after-chain", test_coordinate_after_chain);
+	g_test_add_func("/coordinate/after-rejected", test_coordinate_after_rejected);
+	g_test_add_func("/coordinate/after-done", test_coordinate_after_done);
+	g_test_add_func("/coordinate/after-bad-input", test_coordinate_after_bad_input);
 	return g_test_run();
 }

@@ -449,6 +449,22 @@ test_digest_text_capped(void)
 	g_assert_true(g_str_has_suffix(one_more, "\n#8 goal 8\n\n… and 1 more\n"));
 }
 
+/* a verify result from before the base moved says so, and how to check it again */
+static void
+test_digest_verify_stale(void)
+{
+	g_autoptr(GPtrArray) items = items_new();
+	FlDigestItem *stale = item_new(12, FL_DIGEST_KIND_DRAFT_PASSED, "Bump deps");
+	g_autofree gchar *body = NULL;
+
+	stale->verify = FL_VERIFY_PASS;
+	stale->verify_stale = TRUE;
+	g_ptr_array_add(items, stale);
+	body = fl_digest_body(items, 0, FALSE, 5);
+	g_assert_nonnull(
+		strstr(body, "\nverify: passed ✓, before the base moved (flotilla refresh 12)"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -458,6 +474,7 @@ main(int argc, char **argv)
 	g_test_add_func("/digest/summary", test_digest_summary);
 	g_test_add_func("/digest/body-blocked", test_digest_body_blocked);
 	g_test_add_func("/digest/body-fields", test_digest_body_fields);
+	g_test_add_func("/digest/verify-stale", test_digest_verify_stale);
 	g_test_add_func("/digest/markup-escaping", test_digest_markup_escaping);
 	g_test_add_func("/digest/clean-text", test_digest_clean_text);
 	g_test_add_func("/digest/cap", test_digest_cap);
