@@ -36,6 +36,8 @@ struct _FlFleet {
 	GHashTable *deciding;    /* (owned) repository -> GQueue of GTask waiting their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
 	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
+	GHashTable *requests;    /* (owned) id -> serial of the latest question it asked */
+	guint request_serial;    /* the last serial handed out */
 	GHashTable *unsaved;     /* (owned) id -> Unsaved: what the store did not take yet */
 	guint unsaved_id;        /* the timer writing them again */
 	gchar *store_error;      /* (owned) (nullable) why the store does not take them */
@@ -248,6 +250,7 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
 	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
+	g_hash_table_remove(self->requests, GUINT_TO_POINTER(id));
 	/* the final state and its audit row: one durable write */
 	fl_fleet_save_full(self, d, fl_state_to_string(d->state), d->reason);
 	if (g_queue_remove(&self->queue, session) == FALSE && self->running > 0)
@@ -1182,6 +1185,33 @@ fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 
 /* ------------------------------------------------------------------ block / reply */
 
+/* every question gets its own serial, so an answer meant for an older one is told apart */
+static void
+fl_fleet_new_request(FlFleet *self, guint id)
+{
+	/* 0 means "no question" */
+	if (++self->request_serial == 0)
+		self->request_serial = 1;
+	g_hash_table_insert(self->requests, GUINT_TO_POINTER(id),
+			    GUINT_TO_POINTER(self->request_serial));
+}
+
+guint
+fl_fleet_get_request(FlFleet *self, guint id, gboolean *permission)
+{
+	gboolean is_permission;
+
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
+
+	/* the serial stays behind an answered question: only a waiting one counts */
+	is_permission = g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id));
+	if (permission != NULL)
+		*permission = is_permission;
+	if (!is_permission && !g_hash_table_contains(self->blocks, GUINT_TO_POINTER(id)))
+		return 0;
+	return GPOINTER_TO_UINT(g_hash_table_lookup(self->requests, GUINT_TO_POINTER(id)));
+}
+
 void
 fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyCallback callback,
 		     gpointer user_data)
@@ -1206,6 +1236,7 @@ fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyC
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
 	g_hash_table_insert(self->blocks, GUINT_TO_POINTER(id), g_steal_pointer(&task));
+	fl_fleet_new_request(self, id);
 	fl_fleet_audit(self, id, "blocked", "agent", message);
 	fl_session_set_blocked(session, message);
 	g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0, fl_session_get_data(session));
@@ -1356,6 +1387,7 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 		p->timeout_id = g_timeout_add_seconds(FL_PERMISSION_TIMEOUT_S,
 						      fl_fleet_permission_timeout_cb, p);
 		g_hash_table_insert(self->permissions, GUINT_TO_POINTER(id), p);
+		fl_fleet_new_request(self, id);
 		fl_fleet_audit(self, id, "blocked", "agent", result.asks);
 		fl_session_set_blocked(session, result.asks);
 		g_signal_emit(self, signals[SIGNAL_SESSION_BLOCKED], 0,
@@ -2463,6 +2495,7 @@ fl_fleet_finalize(GObject *object)
 	g_hash_table_unref(self->live);
 	g_hash_table_unref(self->deciding);
 	g_hash_table_unref(self->blocks);
+	g_hash_table_unref(self->requests);
 	g_hash_table_unref(self->permissions);
 	g_object_unref(self->store);
 	g_free(self->runner_path);
@@ -2494,6 +2527,7 @@ fl_fleet_init(FlFleet *self)
 	self->deciding = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)g_queue_free);
 	self->blocks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_object_unref);
+	self->requests = g_hash_table_new(g_direct_hash, g_direct_equal);
 	self->permissions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 						  (GDestroyNotify)fl_fleet_permission_free);
 	self->unsaved = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,

@@ -74,6 +74,13 @@ gchar *
 fl_fleet_block_finish(FlFleet *self, GAsyncResult *res, GError **error);
 gboolean
 fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error);
+/*
+ * the question session @id waits on now, as a serial that is new for every question (0 when
+ * it waits on none this daemon can answer); @permission (nullable): whether it is an agent's
+ * permission request, answered yes or no
+ */
+guint
+fl_fleet_get_request(FlFleet *self, guint id, gboolean *permission);
 
 /*
  * an agent hook (`flotilla hook KIND` inside session @id) with its JSON payload; returns the
