@@ -24,9 +24,10 @@
 
 /*
  * The digest is a walk: it covers the sessions that awaited the user when it was delivered
- * (plus any that start waiting while it is open). Its notification shows the settled ones
- * first, then the current one in full (the one its Approve/Reject buttons act on), then the
- * rest most urgent first, so "2 of 4" says how far the walk got.
+ * (plus any that start waiting while it is open), most urgent first. Its notification shows
+ * the current one in full, with the buttons that act on it, and the rest one line each;
+ * whatever is settled (decided, answered, skipped) leaves it, and its header counts what is
+ * left.
  */
 struct _FlCheckin {
 	GObject parent_instance;
@@ -61,6 +62,7 @@ typedef struct {
 	FlCheckin *self; /* (owned) */
 	guint id;
 	FlDecision decision;
+	gboolean from_digest; /* pressed on the digest, which then moves on */
 } FlCheckinDecision;
 
 static void
@@ -83,6 +85,8 @@ fl_checkin_kind(const FlSessionData *d)
 		return FL_DIGEST_KIND_BLOCKED;
 	if (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED)
 		return FL_DIGEST_KIND_FAILED;
+	if (d->verify == FL_VERIFY_FAIL || d->verify == FL_VERIFY_TIMEOUT)
+		return FL_DIGEST_KIND_DRAFT_FAILED;
 	if (d->verify == FL_VERIFY_PASS)
 		return FL_DIGEST_KIND_DRAFT_PASSED;
 	return FL_DIGEST_KIND_DRAFT;
@@ -114,6 +118,9 @@ static FlDigestItem *
 fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 announced, gint64 since)
 {
 	FlDigestItem *item = fl_digest_item_new(d->id, fl_checkin_kind(d), d->goal);
+
+	if (d->state == FL_STATE_BLOCKED && self->fleet != NULL)
+		fl_fleet_get_request(self->fleet, d->id, &item->permission);
 
 	item->name = g_strdup(d->name);
 	item->repo = g_strdup(d->repo);
@@ -198,8 +205,9 @@ fl_checkin_review_outcome(FlReview review)
 }
 
 /*
- * The digest as it stands: settled sessions first, then the current one, then the rest most
- * urgent first. Sets @current to the current one's index (== len when nothing is left).
+ * What the digest still covers, most urgent first: settled sessions (decided, answered,
+ * skipped) have left it, so its counts are what is left. Sets @current to the index of the one
+ * its buttons act on.
  */
 static GPtrArray *
 fl_checkin_walk(FlCheckin *self, guint *current)
@@ -208,8 +216,6 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) waiting = fl_checkin_collect(self, self->digest_started, NULL, &error);
 	g_autoptr(GPtrArray) pending = NULL;
-	GPtrArray *items;
-	FlDigestItem *cur = NULL;
 
 	if (waiting == NULL) {
 		g_warning("check-in: %s", error->message);
@@ -258,46 +264,14 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 	}
 	fl_digest_sort(pending);
 
-	/* the buttons stay on the session they were about while it waits; else the most urgent
-	 * decision; else (only failures and questions) the most urgent item */
+	/* the buttons stay on the session they were about while it waits; else the most urgent */
+	*current = 0;
 	for (guint i = 0; i < pending->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(pending, i);
-		if (item->approvable && item->id == self->current_id)
-			cur = item;
+		if (item->id == self->current_id)
+			*current = i;
 	}
-	for (guint i = 0; cur == NULL && i < pending->len; i++) {
-		FlDigestItem *item = g_ptr_array_index(pending, i);
-		if (item->approvable)
-			cur = item;
-	}
-	if (cur == NULL && pending->len > 0)
-		cur = g_ptr_array_index(pending, 0);
-
-	items = g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
-	for (guint i = 0; i < self->walked->len; i++) {
-		guint id = g_array_index(self->walked, guint, i);
-		g_autoptr(FlSessionData) d = fl_store_get_session(store, id, NULL);
-		const gchar *outcome = g_hash_table_lookup(self->outcomes, GUINT_TO_POINTER(id));
-		FlDigestItem *item;
-
-		if (d == NULL)
-			continue;
-		item = fl_checkin_item_new(self, d, 0, G_MININT64);
-		item->approvable = FALSE;
-		g_free(item->name);
-		/* TRANSLATORS: a settled item of the digest: outcome, then its name or goal */
-		item->name = g_strdup_printf(_("(%s) %s"), outcome != NULL ? outcome : "?",
-					     d->name != NULL ? d->name : d->goal);
-		g_ptr_array_add(items, item);
-	}
-	*current = items->len;
-	if (cur != NULL) {
-		guint at = 0;
-		g_ptr_array_find(pending, cur, &at);
-		g_ptr_array_add(items, g_ptr_array_steal_index(pending, at));
-	}
-	g_ptr_array_extend_and_steal(items, g_steal_pointer(&pending));
-	return items;
+	return g_steal_pointer(&pending);
 }
 
 static void
@@ -340,6 +314,30 @@ fl_checkin_finish(FlCheckin *self)
 	}
 }
 
+/*
+ * Allow / Deny (a permission request) and Reply for blocked session @id. The keys name the
+ * question they answer: one pressed after it changed or was answered elsewhere must not
+ * answer the next one.
+ */
+static void
+fl_checkin_add_answer_actions(FlCheckin *self, GPtrArray *actions, guint id)
+{
+	gboolean permission = FALSE;
+	guint request =
+		self->fleet != NULL ? fl_fleet_get_request(self->fleet, id, &permission) : 0;
+
+	if (request == 0)
+		return;
+	if (permission) {
+		g_ptr_array_add(actions, g_strdup_printf("allow:%u:%u", id, request));
+		g_ptr_array_add(actions, g_strdup(_("Allow")));
+		g_ptr_array_add(actions, g_strdup_printf("deny:%u:%u", id, request));
+		g_ptr_array_add(actions, g_strdup(_("Deny")));
+	}
+	g_ptr_array_add(actions, g_strdup_printf("reply:%u:%u", id, request));
+	g_ptr_array_add(actions, g_strdup(_("Reply")));
+}
+
 static void
 fl_checkin_post_digest(FlCheckin *self)
 {
@@ -356,15 +354,12 @@ fl_checkin_post_digest(FlCheckin *self)
 	items = fl_checkin_walk(self, &index);
 	if (items == NULL)
 		return;
-	/* done when no decision is left: what remains (failures, questions) was shown already */
-	if (index >= items->len ||
-	    (self->walked->len > 0 &&
-	     !((FlDigestItem *)g_ptr_array_index(items, index))->approvable)) {
+	if (items->len == 0) {
 		fl_checkin_finish(self);
 		return;
 	}
 	current = g_ptr_array_index(items, index);
-	self->current_id = current->approvable ? current->id : 0;
+	self->current_id = current->id;
 
 	/* without a server nothing is shown yet: it is posted, written for that server's
 	 * capabilities, when one appears */
@@ -401,6 +396,12 @@ fl_checkin_post_digest(FlCheckin *self)
 		g_ptr_array_add(actions, g_strdup(_("Approve")));
 		g_ptr_array_add(actions, g_strdup_printf("reject:%u", current->id));
 		g_ptr_array_add(actions, g_strdup(_("Reject")));
+	} else {
+		if (current->kind == FL_DIGEST_KIND_BLOCKED)
+			fl_checkin_add_answer_actions(self, actions, current->id);
+		/* nothing to decide on it here: the walk goes on when the user has seen it */
+		g_ptr_array_add(actions, g_strdup_printf("next:%u", current->id));
+		g_ptr_array_add(actions, g_strdup(_("Next")));
 	}
 	g_ptr_array_add(actions, NULL);
 	self->digest_handle = fl_notifier_post(self->notifier, self->digest_handle, summary, markup,
@@ -410,7 +411,7 @@ fl_checkin_post_digest(FlCheckin *self)
 	/* each event goes into one digest: what is on screen now counts as announced; one
 	 * transaction, so a digest of 1000 drafts costs one fsync, not 1000 */
 	fl_store_begin(self->store);
-	for (guint i = index; i < items->len; i++) {
+	for (guint i = 0; i < items->len; i++) {
 		FlDigestItem *item = g_ptr_array_index(items, i);
 		fl_checkin_announce(self, item->id, fl_checkin_item_event(item));
 	}
@@ -465,6 +466,7 @@ fl_checkin_webhook_kind(FlDigestKind kind)
 		return "blocked";
 	case FL_DIGEST_KIND_FAILED:
 		return "failed";
+	case FL_DIGEST_KIND_DRAFT_FAILED:
 	case FL_DIGEST_KIND_DRAFT_PASSED:
 	case FL_DIGEST_KIND_DRAFT:
 	default:
@@ -820,6 +822,134 @@ fl_checkin_open_review(FlCheckin *self)
 			  error->message);
 }
 
+typedef enum {
+	FL_CHECKIN_ANSWER_ALLOW,
+	FL_CHECKIN_ANSWER_DENY,
+	FL_CHECKIN_ANSWER_REPLY,
+} FlCheckinAnswer;
+
+/* "allow:12:3" → FL_CHECKIN_ANSWER_ALLOW, session 12, request 3; anything else FALSE */
+static gboolean
+fl_checkin_parse_answer_key(const gchar *key, FlCheckinAnswer *answer, guint *id, guint *request)
+{
+	static const struct {
+		const gchar *prefix;
+		FlCheckinAnswer answer;
+	} kinds[] = {
+		{"allow:", FL_CHECKIN_ANSWER_ALLOW},
+		{"deny:", FL_CHECKIN_ANSWER_DENY},
+		{"reply:", FL_CHECKIN_ANSWER_REPLY},
+	};
+	g_auto(GStrv) parts = NULL;
+	guint64 a = 0;
+	guint64 b = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(kinds); i++) {
+		if (!g_str_has_prefix(key, kinds[i].prefix))
+			continue;
+		parts = g_strsplit(key + strlen(kinds[i].prefix), ":", 3);
+		if (g_strv_length(parts) != 2 ||
+		    !g_ascii_string_to_unsigned(parts[0], 10, 1, G_MAXUINT, &a, NULL) ||
+		    !g_ascii_string_to_unsigned(parts[1], 10, 1, G_MAXUINT, &b, NULL))
+			return FALSE;
+		*answer = kinds[i].answer;
+		*id = (guint)a;
+		*request = (guint)b;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* an answer that did not reach the session: said where the user looks, not only in a log */
+static void
+fl_checkin_post_not_answered(FlCheckin *self, guint id, const gchar *why)
+{
+	g_autofree gchar *summary = g_strdup_printf(_("Session #%u: not answered"), id);
+	g_autofree gchar *markup = g_markup_escape_text(why, -1);
+
+	fl_notifier_post(self->notifier, 0, summary, markup, why, NULL, FL_NOTIFIER_URGENCY_NORMAL,
+			 "x-flotilla.blocked");
+}
+
+static void
+fl_checkin_answer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	FlCheckinDecision *decision = user_data;
+	FlCheckin *self = decision->self;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+
+	/* a yes/no goes through at once; the session moving on withdraws the question */
+	if (self->fleet == NULL) {
+		fl_checkin_decision_free(decision);
+		return;
+	}
+	if (message == NULL)
+		fl_checkin_post_not_answered(self, decision->id, error->message);
+	if (decision->from_digest && message != NULL) {
+		fl_checkin_settle(self, decision->id,
+				  g_strdup(decision->decision == FL_DECISION_APPROVE
+						   /* TRANSLATORS: what became of a permission
+						    * request, in the digest's one-line entry */
+						   ? _("allowed")
+						   /* TRANSLATORS: what became of a permission
+						    * request, in the digest's one-line entry */
+						   : _("denied")));
+		g_free(self->last_note);
+		self->last_note = g_steal_pointer(&message);
+		fl_checkin_post_digest(self);
+	}
+	fl_checkin_decision_free(decision);
+}
+
+/* Allow / Deny / Reply on a "needs input" notification */
+static void
+fl_checkin_answer(FlCheckin *self, guint handle, const gchar *key)
+{
+	FlCheckinAnswer answer;
+	FlCheckinDecision *decision;
+	gboolean permission = FALSE;
+	gboolean from_digest;
+	gpointer shown = NULL;
+	guint request = 0;
+	guint id = 0;
+
+	if (!fl_checkin_parse_answer_key(key, &answer, &id, &request)) {
+		g_debug("ignoring unknown action '%s'", key);
+		return;
+	}
+	from_digest = self->digest_open && handle == self->digest_handle && id == self->current_id;
+	if (!from_digest &&
+	    (!g_hash_table_lookup_extended(self->now_handles, GUINT_TO_POINTER(id), NULL, &shown) ||
+	     GPOINTER_TO_UINT(shown) != handle)) {
+		g_debug("ignoring action '%s' on notification %u", key, handle);
+		return;
+	}
+	/* only the question the session waits on now is answered */
+	if (fl_fleet_get_request(self->fleet, id, &permission) != request ||
+	    (answer != FL_CHECKIN_ANSWER_REPLY && !permission)) {
+		fl_checkin_post_not_answered(
+			self, id,
+			_("That question was already answered or has changed: nothing was sent to "
+			  "the session."));
+		return;
+	}
+	if (answer == FL_CHECKIN_ANSWER_REPLY) {
+		/* a reply is typed: the review in a terminal asks for it */
+		fl_checkin_open_review(self);
+		return;
+	}
+	decision = g_new0(FlCheckinDecision, 1);
+	decision->self = g_object_ref(self);
+	decision->id = id;
+	decision->from_digest = from_digest;
+	decision->decision =
+		answer == FL_CHECKIN_ANSWER_ALLOW ? FL_DECISION_APPROVE : FL_DECISION_REJECT;
+	/* the same path, ledger and audit rows as `flotilla approve`/`reject` on the question */
+	fl_fleet_decide_async(self->fleet, id, decision->decision, NULL, "notification", NULL,
+			      fl_checkin_answer_cb, decision);
+}
+
 /* "approve:12" → FL_DECISION_APPROVE, 12; anything else FALSE */
 static gboolean
 fl_checkin_parse_key(const gchar *key, FlDecision *decision, guint *id)
@@ -842,6 +972,23 @@ fl_checkin_parse_key(const gchar *key, FlDecision *decision, guint *id)
 	return TRUE;
 }
 
+/* Next on the digest: the current item was seen; the walk goes on without deciding it */
+static void
+fl_checkin_next(FlCheckin *self, guint handle, const gchar *arg)
+{
+	guint64 id = 0;
+
+	if (!g_ascii_string_to_unsigned(arg, 10, 1, G_MAXUINT, &id, NULL) || !self->digest_open ||
+	    handle != self->digest_handle || id != self->current_id || self->deciding) {
+		g_debug("ignoring stale action 'next:%s' on notification %u", arg, handle);
+		return;
+	}
+	/* TRANSLATORS: what became of an item the user moved past, in the digest's entry */
+	fl_checkin_settle(self, (guint)id, g_strdup(_("skipped")));
+	g_clear_pointer(&self->last_note, g_free);
+	fl_checkin_post_digest(self);
+}
+
 static void
 fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpointer user_data)
 {
@@ -855,6 +1002,15 @@ fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpoin
 		return;
 	if (g_strcmp0(key, "default") == 0) {
 		fl_checkin_open_review(self);
+		return;
+	}
+	if (g_str_has_prefix(key, "allow:") || g_str_has_prefix(key, "deny:") ||
+	    g_str_has_prefix(key, "reply:")) {
+		fl_checkin_answer(self, handle, key);
+		return;
+	}
+	if (g_str_has_prefix(key, "next:")) {
+		fl_checkin_next(self, handle, key + strlen("next:"));
 		return;
 	}
 	if (!fl_checkin_parse_key(key, &verdict, &id)) {
@@ -908,10 +1064,10 @@ fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLed
 {
 	g_autoptr(GPtrArray) items =
 		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
+	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *summary = NULL;
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *plain = NULL;
-	const gchar *actions[] = {"default", _("Open review"), NULL};
 	gboolean blocked = event == FL_LEDGER_EVENT_BLOCKED;
 
 	g_ptr_array_add(items, fl_checkin_item_new(self, d, 0, G_MININT64));
@@ -921,7 +1077,13 @@ fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLed
 		summary = g_strdup_printf(_("Session #%u failed"), d->id);
 	markup = fl_digest_body(items, 0, TRUE, 0);
 	plain = fl_digest_body(items, 0, FALSE, 0);
-	handle = fl_notifier_post(self->notifier, handle, summary, markup, plain, actions,
+	g_ptr_array_add(actions, g_strdup("default"));
+	g_ptr_array_add(actions, g_strdup(_("Open review")));
+	if (blocked)
+		fl_checkin_add_answer_actions(self, actions, d->id);
+	g_ptr_array_add(actions, NULL);
+	handle = fl_notifier_post(self->notifier, handle, summary, markup, plain,
+				  (const gchar *const *)actions->pdata,
 				  blocked ? FL_NOTIFIER_URGENCY_CRITICAL
 					  : FL_NOTIFIER_URGENCY_NORMAL,
 				  blocked ? "x-flotilla.blocked" : "x-flotilla.failure");

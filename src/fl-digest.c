@@ -148,6 +148,9 @@ fl_digest_kind_word(FlDigestKind kind)
 	case FL_DIGEST_KIND_FAILED:
 		/* TRANSLATORS: a session that failed, in a one-line entry */
 		return _("failed");
+	case FL_DIGEST_KIND_DRAFT_FAILED:
+		/* TRANSLATORS: a draft whose verify command failed, in a one-line entry */
+		return _("draft ✗");
 	case FL_DIGEST_KIND_DRAFT_PASSED:
 		/* TRANSLATORS: a draft whose verify command passed, in a one-line entry */
 		return _("draft ✓");
@@ -265,6 +268,18 @@ fl_digest_append_item(GString *out, const FlDigestItem *item, gboolean markup)
 			line = g_strdup(_("blocked: waiting for input"));
 		}
 		fl_digest_append_line(out, markup, line);
+		g_free(line);
+		/* where no button answers it (a server without actions, the preview, a webhook),
+		 * the command does */
+		if (item->permission)
+			/* TRANSLATORS: the commands answering a permission request; keep them */
+			line = g_strdup_printf(_("answer: flotilla approve %u (allow) or flotilla "
+						 "reject %u (deny)"),
+					       item->id, item->id);
+		else
+			/* TRANSLATORS: the command answering a question; keep "flotilla reply" */
+			line = g_strdup_printf(_("answer: flotilla reply %u TEXT"), item->id);
+		fl_digest_append_line(out, markup, line);
 	}
 	if (item->kind == FL_DIGEST_KIND_FAILED) {
 		g_autofree gchar *reason = fl_digest_block_text(item->reason);
@@ -313,21 +328,21 @@ fl_digest_summary(GPtrArray *items, const gchar *label)
 		/* TRANSLATORS: notification title of a check-in without a scheduled time */
 		g_string_append(out, _("Check-in"));
 	}
-	/* U+00B7 middle dot between the parts */
-	if (drafts > 0) {
+	/* U+00B7 middle dot between the parts; most urgent first, as the items are */
+	if (blocked > 0) {
 		g_string_append(out, " · ");
-		/* TRANSLATORS: number of drafts awaiting review */
-		g_string_append_printf(out, ngettext("%u draft", "%u drafts", drafts), drafts);
+		/* TRANSLATORS: number of sessions waiting for an answer */
+		g_string_append_printf(out, ngettext("%u blocked", "%u blocked", blocked), blocked);
 	}
 	if (failed > 0) {
 		g_string_append(out, " · ");
 		/* TRANSLATORS: number of failed sessions */
 		g_string_append_printf(out, ngettext("%u failed", "%u failed", failed), failed);
 	}
-	if (blocked > 0) {
+	if (drafts > 0) {
 		g_string_append(out, " · ");
-		/* TRANSLATORS: number of sessions waiting for an answer */
-		g_string_append_printf(out, ngettext("%u blocked", "%u blocked", blocked), blocked);
+		/* TRANSLATORS: number of drafts awaiting review */
+		g_string_append_printf(out, ngettext("%u draft", "%u drafts", drafts), drafts);
 	}
 	return g_string_free(out, FALSE);
 }

@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 typedef enum {
 	FL_DIGEST_KIND_BLOCKED,      /* needs input */
 	FL_DIGEST_KIND_FAILED,       /* failed/interrupted, with or without a draft */
+	FL_DIGEST_KIND_DRAFT_FAILED, /* draft awaiting review whose verify failed or timed out */
 	FL_DIGEST_KIND_DRAFT_PASSED, /* draft awaiting review whose verify passed */
 	FL_DIGEST_KIND_DRAFT,        /* other drafts awaiting review */
 } FlDigestKind;
@@ -34,6 +35,7 @@ typedef struct {
 	gboolean approvable;   /* Approve/Reject make sense for it */
 	gboolean unconfined;   /* run with [fleet] confinement=off */
 	gboolean verify_stale; /* @verify ran against a base that is no longer the tip */
+	gboolean permission;   /* blocked on an agent's permission request: a yes or no */
 } FlDigestItem;
 
 FlDigestItem *
@@ -42,14 +44,17 @@ void
 fl_digest_item_free(FlDigestItem *item);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlDigestItem, fl_digest_item_free)
 
-/* sorts in place: blocked, failed, drafts with verify passed, other drafts; then by id */
+/*
+ * sorts in place, most urgent first: blocked, failed, drafts whose verify failed, drafts whose
+ * verify passed, other drafts; then by id
+ */
 void
 fl_digest_sort(GPtrArray *items);
 
 /*
  * Summary line (plain text, one line, at most ~60 chars), e.g.
- * "Check-in 15:00 · 4 drafts · 1 failed · 1 blocked". @label is "15:00" or NULL (then
- * "Check-in"). Counts only kinds present; drafts counts both draft kinds.
+ * "Check-in 15:00 · 1 blocked · 1 failed · 4 drafts", most urgent first. @label is "15:00" or
+ * NULL (then "Check-in"). Counts only kinds present; drafts counts every draft kind.
  */
 gchar *
 fl_digest_summary(GPtrArray *items, const gchar *label);

@@ -538,6 +538,15 @@ hint_str(NotifyCall *call, const gchar *key)
 
 /* ------------------------------------------------------------------ tests */
 
+/* moves an open digest past the failure #3 of make_fleet(); returns the next notification */
+static NotifyCall *
+skip_failure(Mock *mock, NotifyCall *call, guint n)
+{
+	g_assert_true(g_strv_contains((const gchar *const *)call->actions, "next:3"));
+	mock_action(mock, call->id, "next:3");
+	return mock_wait_notify(mock, n);
+}
+
 static void
 test_digest_walk(void)
 {
@@ -546,13 +555,15 @@ test_digest_walk(void)
 	g_autoptr(Mock) mock = NULL;
 	g_autoptr(NotifyCall) first = NULL;
 	g_autoptr(NotifyCall) second = NULL;
+	g_autoptr(NotifyCall) third = NULL;
 	g_autoptr(NotifyCall) last = NULL;
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *label = NULL;
 	g_autofree gchar *branches = NULL;
-	const gchar *want_actions[] = {"default",  "Open review", "approve:2", "Approve",
-				       "reject:2", "Reject",      NULL};
+	const gchar *want_first[] = {"default", "Open review", "next:3", "Next", NULL};
+	const gchar *want_second[] = {"default",  "Open review", "approve:2", "Approve",
+				      "reject:2", "Reject",      NULL};
 
 	fl_test_env_start_daemon(env, NULL);
 	make_fleet(env, repo);
@@ -562,22 +573,34 @@ test_digest_walk(void)
 	g_assert_nonnull(strstr(out, "2 drafts"));
 	first = mock_wait_notify(mock, 1);
 	g_assert_cmpuint(first->replaces_id, ==, 0);
-	/* "Check-in 15:00 · 2 drafts · 1 failed" */
+	/* "Check-in 15:00 · 1 failed · 2 drafts": most urgent first */
 	g_assert_true(g_str_has_prefix(first->summary, "Check-in "));
 	label = g_strndup(first->summary + strlen("Check-in "), 5);
 	g_assert_true(g_ascii_isdigit(label[0]) && label[2] == ':');
-	g_assert_nonnull(strstr(first->summary, " · 2 drafts · 1 failed"));
-	/* the most urgent decision in full (verify passed), the others one line each */
-	g_assert_nonnull(strstr(first->body, "<b>#2 verified-draft</b>"));
-	g_assert_nonnull(strstr(first->body, "verify: passed"));
+	g_assert_nonnull(strstr(first->summary, " · 1 failed · 2 drafts"));
+	/* the most urgent item in full (the failure), the others one line each */
+	g_assert_nonnull(strstr(first->body, "<b>#3 broken-build</b>"));
+	g_assert_nonnull(strstr(first->body, "failed: "));
 	g_assert_nonnull(strstr(first->body, "1 of 3"));
-	g_assert_nonnull(strstr(first->body, "#3 failed broken-build"));
+	g_assert_nonnull(strstr(first->body, "#2 draft ✓ verified-draft"));
 	g_assert_nonnull(strstr(first->body, "#1 draft plain-draft"));
-	g_assert_true(strstr(first->body, "#3 failed") < strstr(first->body, "#1 draft"));
+	g_assert_true(strstr(first->body, "#2 draft") < strstr(first->body, "#1 draft"));
 	g_assert_null(strstr(first->body, "reminder"));
-	g_assert_true(strv_equal(first->actions, want_actions));
+	g_assert_true(strv_equal(first->actions, want_first));
 	g_assert_cmpstr(hint_str(first, "desktop-entry"), ==, "io.github.flotilla.Flotilla1");
 	g_assert_cmpstr(first->app_name, ==, "Flotilla");
+
+	/* Next: seen, not decided; it leaves the walk and the header counts what is left */
+	second = skip_failure(mock, first, 2);
+	g_assert_cmpuint(second->replaces_id, ==, first->id);
+	g_assert_nonnull(strstr(second->summary, " · 2 drafts"));
+	g_assert_null(strstr(second->summary, "failed"));
+	g_assert_null(strstr(second->body, "broken-build"));
+	g_assert_nonnull(strstr(second->body, "<b>#2 verified-draft</b>"));
+	g_assert_nonnull(strstr(second->body, "verify: passed"));
+	g_assert_nonnull(strstr(second->body, "1 of 2"));
+	g_assert_true(strv_equal(second->actions, want_second));
+	g_assert_cmpuint(count_decisions(env, 3), ==, 0);
 
 	/* Approve from the notification: the same path as the CLI, recorded as such */
 	mock_action(mock, first->id, "approve:2");
@@ -587,19 +610,20 @@ test_digest_walk(void)
 	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
 	g_assert_cmpuint(count_events(env, 2, "approved", "cli"), ==, 0);
 
-	/* the same notification moves on to the next item */
-	second = mock_wait_notify(mock, 2);
-	g_assert_cmpuint(second->replaces_id, ==, first->id);
-	g_assert_nonnull(strstr(second->body, "<b>#1 plain-draft</b>"));
-	g_assert_nonnull(strstr(second->body, "2 of 3"));
-	/* announced by this very digest: not a reminder yet */
-	g_assert_null(strstr(second->body, "reminder"));
-	g_assert_nonnull(strstr(second->body, "approved"));
-	g_assert_nonnull(strstr(second->body, "#3 failed broken-build"));
-	g_assert_nonnull(strstr(second->summary, "2 drafts · 1 failed"));
-	g_assert_cmpuint(g_strv_length(second->actions), ==, 6);
-	g_assert_cmpstr(second->actions[2], ==, "approve:1");
-	g_assert_cmpstr(second->actions[4], ==, "reject:1");
+	/* the same notification moves on; the decided draft is gone from it, not listed as
+	 * "(approved)", and the header recounts */
+	third = mock_wait_notify(mock, 3);
+	g_assert_cmpuint(third->replaces_id, ==, first->id);
+	g_assert_nonnull(strstr(third->body, "<b>#1 plain-draft</b>"));
+	g_assert_null(strstr(third->body, "of 1"));
+	g_assert_null(strstr(third->body, "verified-draft"));
+	g_assert_null(strstr(third->body, "reminder"));
+	/* what the last decision did, said once on top */
+	g_assert_nonnull(strstr(third->body, "approved"));
+	g_assert_true(g_str_has_suffix(third->summary, " · 1 draft"));
+	g_assert_cmpuint(g_strv_length(third->actions), ==, 6);
+	g_assert_cmpstr(third->actions[2], ==, "approve:1");
+	g_assert_cmpstr(third->actions[4], ==, "reject:1");
 
 	/* rejecting the last draft ends the walk */
 	mock_action(mock, first->id, "reject:1");
@@ -607,9 +631,12 @@ test_digest_walk(void)
 	g_assert_cmpuint(count_events(env, 1, "rejected", "notification"), ==, 1);
 	branches = git(repo, "branch --list flotilla/1");
 	g_assert_cmpstr(branches, ==, "");
-	last = mock_wait_notify(mock, 3);
+	last = mock_wait_notify(mock, 4);
 	g_assert_cmpuint(last->replaces_id, ==, first->id);
 	g_assert_nonnull(strstr(last->summary, "All reviewed"));
+	g_assert_nonnull(strstr(last->body, "#3 skipped"));
+	g_assert_nonnull(strstr(last->body, "#2 approved"));
+	g_assert_nonnull(strstr(last->body, "#1 rejected"));
 	g_assert_cmpuint(g_strv_length(last->actions), ==, 0);
 
 	/* everything was announced: the next check-in has nothing to say */
@@ -627,12 +654,17 @@ test_stale_keys(void)
 	g_autoptr(NotifyCall) first = NULL;
 	g_autoptr(NotifyCall) second = NULL;
 	g_autofree gchar *merges = NULL;
+	g_autoptr(NotifyCall) shown = NULL;
 
 	fl_test_env_start_daemon(env, NULL);
 	make_fleet(env, repo);
 	mock = mock_start(env, "body body-markup actions");
 	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
-	first = mock_wait_notify(mock, 1);
+	shown = mock_wait_notify(mock, 1);
+	/* Next on another item than the one shown decides and skips nothing */
+	mock_action(mock, shown->id, "next:2");
+	mock_action(mock, shown->id, "next:3junk");
+	first = skip_failure(mock, shown, 2);
 	g_assert_cmpuint(g_strv_length(first->actions), ==, 6);
 	g_assert_cmpstr(first->actions[2], ==, "approve:2");
 
@@ -650,7 +682,7 @@ test_stale_keys(void)
 	mock_action(mock, first->id, "reject:2");
 	mock_action(mock, first->id, "reject:2");
 	wait_review(env, 2, "rejected");
-	second = mock_wait_notify(mock, 2);
+	second = mock_wait_notify(mock, 3);
 	g_assert_nonnull(strstr(second->body, "<b>#1 plain-draft</b>"));
 
 	/* the stale button of the decided draft, on the updated notification */
@@ -733,10 +765,13 @@ test_no_actions_server(void)
 	call = mock_wait_notify(mock, 1);
 	g_assert_cmpuint(g_strv_length(call->actions), ==, 0);
 	g_assert_nonnull(strstr(call->body, "flotilla review"));
-	g_assert_nonnull(strstr(call->body, "#2 verified-draft"));
+	g_assert_nonnull(strstr(call->body, "#3 broken-build"));
+	g_assert_nonnull(strstr(call->body, "#2 draft ✓ verified-draft"));
 	g_assert_null(strstr(call->body, "<b>"));
-	g_assert_null(strstr(call->body, "&"));
-	g_assert_nonnull(strstr(call->summary, "2 drafts · 1 failed"));
+	/* plain text: the failure's goal keeps its ">&2" unescaped */
+	g_assert_nonnull(strstr(call->body, "echo boom >&2"));
+	g_assert_null(strstr(call->body, "&gt;"));
+	g_assert_nonnull(strstr(call->summary, "1 failed · 2 drafts"));
 	/* a decision made elsewhere still updates the digest: no buttons appear */
 	g_free(fl_test_cli_ok(env, NULL, "approve", "2", NULL));
 	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
@@ -754,6 +789,7 @@ test_no_server_then_server(void)
 	g_autofree gchar *repo = make_repo(env, "api");
 	g_autoptr(Mock) mock = NULL;
 	g_autoptr(NotifyCall) call = NULL;
+	g_autoptr(NotifyCall) next = NULL;
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *status = NULL;
 	gint64 start;
@@ -771,12 +807,14 @@ test_no_server_then_server(void)
 	mock = mock_start(env, "body body-markup actions");
 	call = mock_wait_notify(mock, 1);
 	g_assert_cmpuint(call->replaces_id, ==, 0);
-	g_assert_nonnull(strstr(call->summary, "2 drafts · 1 failed"));
-	g_assert_nonnull(strstr(call->body, "#2 verified-draft"));
+	g_assert_nonnull(strstr(call->summary, "1 failed · 2 drafts"));
+	g_assert_nonnull(strstr(call->body, "#3 broken-build"));
 	/* written for this server: it has buttons */
 	g_assert_null(strstr(call->body, "flotilla review"));
-	g_assert_cmpuint(g_strv_length(call->actions), ==, 6);
-	g_assert_cmpstr(call->actions[2], ==, "approve:2");
+	g_assert_cmpuint(g_strv_length(call->actions), ==, 4);
+	next = skip_failure(mock, call, 2);
+	g_assert_cmpuint(g_strv_length(next->actions), ==, 6);
+	g_assert_cmpstr(next->actions[2], ==, "approve:2");
 	mock_action(mock, call->id, "approve:2");
 	wait_review(env, 2, "approved");
 	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
@@ -793,6 +831,8 @@ test_server_restart(void)
 	g_autoptr(NotifyCall) fresh = NULL;
 	g_autoptr(NotifyCall) asks = NULL;
 	g_autoptr(NotifyCall) asks_again = NULL;
+	g_autoptr(NotifyCall) failure = NULL;
+	g_autoptr(NotifyCall) draft = NULL;
 	guint id;
 
 	fl_test_env_start_daemon(env, NULL);
@@ -817,9 +857,16 @@ test_server_restart(void)
 	fresh = mock_wait_notify(mock2, 2);
 	g_assert_cmpuint(fresh->replaces_id, ==, 0);
 	g_assert_cmpstr(fresh->summary, ==, first->summary);
-	g_assert_nonnull(strstr(fresh->body, "<b>#2 verified-draft</b>"));
+	/* the question first, answered from there too */
+	g_assert_nonnull(strstr(fresh->body, "<b>#4 asking</b>"));
 	g_assert_cmpuint(g_strv_length(fresh->actions), ==, 6);
-	g_assert_cmpstr(fresh->actions[2], ==, "approve:2");
+	g_assert_true(g_str_has_prefix(fresh->actions[2], "reply:4:"));
+	g_assert_cmpstr(fresh->actions[4], ==, "next:4");
+	mock_action(mock2, fresh->id, "next:4");
+	failure = mock_wait_notify(mock2, 3);
+	g_assert_nonnull(strstr(failure->body, "<b>#3 broken-build</b>"));
+	draft = skip_failure(mock2, failure, 4);
+	g_assert_cmpstr(draft->actions[2], ==, "approve:2");
 	mock_action(mock2, fresh->id, "approve:2");
 	wait_review(env, 2, "approved");
 	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
@@ -941,6 +988,264 @@ test_blocked_and_failed_now(void)
 	g_assert_nonnull(strstr(failed->body, "flaky-tests"));
 }
 
+/* a shell session's stand-in for Claude's PermissionRequest hook: asks to run `make @what` */
+static gchar *
+permission_script(const gchar *what)
+{
+	return g_strdup_printf(
+		"echo '{\"session_id\":\"s\",\"hook_event_name\":\"PermissionRequest\","
+		"\"tool_name\":\"Bash\",\"tool_input\":{\"command\":\"make %s\"}}' | "
+		"flotilla hook claude; echo; ",
+		what);
+}
+
+typedef struct {
+	Mock *mock;
+	guint from;        /* 1-based: the first Notify looked at */
+	const gchar *text; /* in its summary */
+	guint seen;
+	gboolean asked;
+	NotifyCall *found;
+} NotifyFind;
+
+static gboolean
+notify_find_cond(gpointer user_data)
+{
+	NotifyFind *f = user_data;
+	g_autoptr(GPtrArray) calls = NULL;
+
+	if (f->asked && f->seen == f->mock->signals)
+		return FALSE;
+	f->asked = TRUE;
+	f->seen = f->mock->signals;
+	calls = mock_notifies(f->mock);
+	for (guint i = f->from - 1; i < calls->len; i++) {
+		NotifyCall *call = g_ptr_array_index(calls, i);
+		if (strstr(call->summary, f->text) != NULL) {
+			f->found = g_ptr_array_steal_index(calls, i);
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* the first Notify from the @from-th on whose summary has @text, waiting for it */
+static NotifyCall *
+mock_find_notify(Mock *mock, guint from, const gchar *text)
+{
+	NotifyFind f = {mock, from, text, 0, FALSE, NULL};
+
+	if (!fl_test_wait_for(notify_find_cond, &f, WAIT_MS))
+		g_error("no notification saying '%s'", text);
+	g_test_message("found: summary '%s', body '%s'", f.found->summary, f.found->body);
+	return f.found;
+}
+
+/*
+ * Allow and Deny on the "needs input" notification answer the permission request it shows,
+ * through the same path and audit as `flotilla approve`/`reject`; a second press, or a press
+ * after the question changed, answers nothing and says so.
+ */
+static void
+test_answer_permission(void)
+{
+	g_autoptr(FlTestEnv) env = env_new("now=blocked\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *first_script = permission_script("first");
+	g_autofree gchar *second_script = permission_script("second");
+	g_autofree gchar *script = g_strconcat(first_script, second_script, "echo finished", NULL);
+	g_autofree gchar *allow = NULL;
+	g_autofree gchar *deny = NULL;
+	g_autofree gchar *log = NULL;
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) first = NULL;
+	g_autoptr(NotifyCall) second = NULL;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	mock = mock_start(env, "body body-markup actions");
+	id = fl_test_run_session(env, repo, "--name", "build-it", "--", script, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "blocked", WAIT_MS));
+
+	first = mock_find_notify(mock, 1, "needs input");
+	g_assert_nonnull(strstr(first->body, "asks: permission: make first"));
+	/* what to type where no button is pressed */
+	g_assert_nonnull(strstr(first->body, "flotilla approve 1"));
+	g_assert_cmpuint(g_strv_length(first->actions), ==, 8);
+	g_assert_cmpstr(first->actions[0], ==, "default");
+	g_assert_true(g_str_has_prefix(first->actions[2], "allow:1:"));
+	g_assert_cmpstr(first->actions[3], ==, "Allow");
+	g_assert_true(g_str_has_prefix(first->actions[4], "deny:1:"));
+	g_assert_cmpstr(first->actions[5], ==, "Deny");
+	g_assert_true(g_str_has_prefix(first->actions[6], "reply:1:"));
+	g_assert_cmpstr(first->actions[7], ==, "Reply");
+	allow = g_strdup(first->actions[2]);
+	deny = g_strdup(first->actions[4]);
+
+	/* Allow, pressed twice: one answer */
+	mock_action(mock, first->id, allow);
+	mock_action(mock, first->id, allow);
+	second = mock_find_notify(mock, 2, "needs input");
+	g_assert_nonnull(strstr(second->body, "asks: permission: make second"));
+	g_assert_cmpuint(g_strv_length(second->actions), ==, 8);
+	g_assert_cmpstr(second->actions[2], !=, allow);
+	g_assert_cmpuint(count_events(env, id, "allowed", "notification"), ==, 1);
+
+	/* the first question's Deny, pressed late: not a no to the second question */
+	mock_action(mock, first->id, deny);
+	mock_action(mock, second->id, deny);
+	/* the second question's own Deny answers it */
+	mock_action(mock, second->id, second->actions[4]);
+	wait_ended(env, id, "done");
+	g_assert_cmpuint(count_events(env, id, "allowed", "notification"), ==, 1);
+	g_assert_cmpuint(count_events(env, id, "denied", "notification"), ==, 1);
+	g_assert_cmpuint(count_events(env, id, "allowed", "cli"), ==, 0);
+	/* the hook printed what the agent was told: yes to the first, no to the second */
+	log = fl_test_cli_ok(env, NULL, "log", "1", NULL);
+	g_assert_nonnull(strstr(log, "\"allow\""));
+	g_assert_nonnull(strstr(log, "\"deny\""));
+	g_assert_true(strstr(log, "\"allow\"") < strstr(log, "\"deny\""));
+	g_assert_nonnull(strstr(log, "finished"));
+	/* withdrawn once answered */
+	mock_wait_calls(mock, "CloseNotification", 2);
+}
+
+typedef struct {
+	FlTestEnv *env;
+	guint id;
+	guint seen;
+	gboolean asked;
+} AsksWait;
+
+/* the session waits on its second permission request */
+static gboolean
+asks_second_cond(gpointer user_data)
+{
+	AsksWait *w = user_data;
+	g_autoptr(GVariant) props = NULL;
+	const gchar *asks = NULL;
+
+	/* ask again only after a SessionChanged signal */
+	if (w->asked && w->seen == w->env->changes)
+		return FALSE;
+	w->asked = TRUE;
+	w->seen = w->env->changes;
+	props = get_session(w->env, w->id);
+	return g_variant_lookup(props, "waiting_for", "&s", &asks) &&
+	       strstr(asks, "make second") != NULL;
+}
+
+/*
+ * The digest shows a blocked session first, answered from there too; its Allow pressed after
+ * the question was answered elsewhere (and another asked) answers nothing, and says so.
+ */
+static void
+test_digest_answer(void)
+{
+	g_autoptr(FlTestEnv) env = env_new("now=none\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *first_script = permission_script("first");
+	g_autofree gchar *second_script = permission_script("second");
+	g_autofree gchar *script = g_strconcat(first_script, second_script, "echo finished", NULL);
+	g_autofree gchar *stale_allow = NULL;
+	g_autofree gchar *log = NULL;
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) digest = NULL;
+	g_autoptr(NotifyCall) refused = NULL;
+	g_autoptr(NotifyCall) again = NULL;
+	g_autoptr(NotifyCall) done = NULL;
+	AsksWait w = {env, 2, 0, FALSE};
+	guint draft;
+	guint id;
+
+	fl_test_env_start_daemon(env, NULL);
+	draft = fl_test_run_session(env, repo, "--name", "a-draft", "--", "echo a > a.txt", NULL);
+	wait_ended(env, draft, "done");
+	mock = mock_start(env, "body body-markup actions");
+	id = fl_test_run_session(env, repo, "--name", "build-it", "--", script, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "blocked", WAIT_MS));
+
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	digest = mock_wait_notify(mock, 1);
+	/* the question before the draft, in full, with the command that answers it */
+	g_assert_nonnull(strstr(digest->summary, " · 1 blocked · 1 draft"));
+	g_assert_true(g_str_has_prefix(digest->body, "<b>#2 build-it</b>"));
+	g_assert_nonnull(strstr(digest->body, "asks: permission: make first"));
+	g_assert_nonnull(strstr(digest->body, "flotilla approve 2 (allow)"));
+	g_assert_nonnull(strstr(digest->body, "#1 draft a-draft"));
+	g_assert_cmpuint(g_strv_length(digest->actions), ==, 10);
+	g_assert_true(g_str_has_prefix(digest->actions[2], "allow:2:"));
+	g_assert_true(g_str_has_prefix(digest->actions[4], "deny:2:"));
+	g_assert_true(g_str_has_prefix(digest->actions[6], "reply:2:"));
+	g_assert_cmpstr(digest->actions[8], ==, "next:2");
+	stale_allow = g_strdup(digest->actions[2]);
+
+	/* answered from the CLI; the session asks again */
+	g_free(fl_test_cli_ok(env, NULL, "reject", "2", NULL));
+	g_assert_true(fl_test_wait_for(asks_second_cond, &w, WAIT_MS));
+	/* the digest's Allow was for the first question: refused, visibly */
+	mock_action(mock, digest->id, stale_allow);
+	refused = mock_find_notify(mock, 2, "not answered");
+	g_assert_nonnull(strstr(refused->summary, "#2"));
+	g_assert_nonnull(strstr(refused->body, "already answered or has changed"));
+	g_assert_true(fl_test_wait_state(env, id, "blocked", 0));
+	g_assert_cmpuint(count_events(env, id, "allowed", NULL), ==, 0);
+
+	/* a new digest shows the new question; its Allow answers it and the walk moves on */
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	again = mock_find_notify(mock, 3, "Check-in");
+	g_assert_nonnull(strstr(again->body, "make second"));
+	g_assert_cmpstr(again->actions[2], !=, stale_allow);
+	mock_action(mock, again->id, again->actions[2]);
+	wait_ended(env, id, "done");
+	g_assert_cmpuint(count_events(env, id, "allowed", "notification"), ==, 1);
+	g_assert_cmpuint(count_events(env, id, "denied", "cli"), ==, 1);
+	done = mock_find_notify(mock, 4, "1 draft");
+	g_assert_true(g_str_has_prefix(done->body, "<i>"));
+	g_assert_nonnull(strstr(done->body, "<b>#1 a-draft</b>"));
+	g_assert_null(strstr(done->body, "build-it"));
+	log = fl_test_cli_ok(env, NULL, "log", "2", NULL);
+	g_assert_true(strstr(log, "\"deny\"") < strstr(log, "\"allow\""));
+}
+
+/* Reply on a question opens the review in a terminal; it answers nothing by itself */
+static void
+test_answer_reply(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *marker = g_build_filename(env->root, "review-opened", NULL);
+	g_autofree gchar *script = NULL;
+	g_autofree gchar *quoted = NULL;
+	g_autofree gchar *extra = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) asks = NULL;
+	guint id;
+
+	script = g_strdup_printf("touch \"%s\"", marker);
+	quoted = g_shell_quote(script);
+	extra = g_strdup_printf("now=blocked\nreview-command=sh -c %s\n", quoted);
+	config = far_config(extra);
+	fl_test_env_write_config(env, config);
+	fl_test_env_start_daemon(env, NULL);
+	mock = mock_start(env, "body body-markup actions");
+	id = fl_test_run_session(env, repo, "--",
+				 "r=$(flotilla blocked 'which db?') && echo \"$r\"", NULL);
+	g_assert_true(fl_test_wait_state(env, id, "blocked", WAIT_MS));
+	asks = mock_find_notify(mock, 1, "needs input");
+	/* a question, not a permission: no yes/no buttons, and the command to answer it */
+	g_assert_cmpuint(g_strv_length(asks->actions), ==, 4);
+	g_assert_true(g_str_has_prefix(asks->actions[2], "reply:1:"));
+	g_assert_nonnull(strstr(asks->body, "flotilla reply 1"));
+	mock_action(mock, asks->id, asks->actions[2]);
+	g_assert_true(fl_test_wait_file(marker, WAIT_MS));
+	g_assert_true(fl_test_wait_state(env, id, "blocked", 0));
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "postgres", NULL));
+	wait_ended(env, id, "done");
+	g_assert_cmpuint(count_events(env, id, "allowed", NULL), ==, 0);
+}
+
 static void
 test_hung_server(void)
 {
@@ -1025,7 +1330,7 @@ test_preview_and_empty(void)
 	mock = mock_start(env, "body body-markup actions");
 
 	preview = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
-	g_assert_nonnull(strstr(preview, "2 drafts · 1 failed"));
+	g_assert_nonnull(strstr(preview, "1 failed · 2 drafts"));
 	g_assert_nonnull(strstr(preview, "#1 plain-draft"));
 	g_assert_nonnull(strstr(preview, "#2 verified-draft"));
 	g_assert_nonnull(strstr(preview, "#3 broken-build"));
@@ -1048,9 +1353,10 @@ test_preview_and_empty(void)
 	g_assert_null(strstr(info->summary, "draft"));
 	g_assert_nonnull(strstr(info->body, "#3 broken-build"));
 	g_assert_nonnull(strstr(info->body, "failed: exit"));
-	/* nothing to decide: no buttons but the review */
-	g_assert_cmpuint(g_strv_length(info->actions), ==, 2);
+	/* nothing to decide: the review, and moving on */
+	g_assert_cmpuint(g_strv_length(info->actions), ==, 4);
 	g_assert_cmpstr(info->actions[0], ==, "default");
+	g_assert_cmpstr(info->actions[2], ==, "next:3");
 
 	/* empty: nothing is shown */
 	empty = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
@@ -1296,6 +1602,12 @@ dunst_shows_cond(gpointer user_data)
 }
 
 static gboolean
+dunst_shows_two_cond(gpointer user_data)
+{
+	return dunst_displayed(user_data) >= 2;
+}
+
+static gboolean
 tick_cb(gpointer user_data)
 {
 	return G_SOURCE_CONTINUE;
@@ -1373,21 +1685,33 @@ test_dunst_end_to_end(void)
 	g_autofree gchar *menu = NULL;
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *owner = NULL;
+	g_autofree gchar *pattern = NULL;
+	g_autofree gchar *script = NULL;
 	gchar **envp = NULL;
 	Shot shot;
+	guint a, b, id;
 
 	if (convert == NULL)
 		return;
 	env = env_new(NULL);
 	repo = make_repo(env, "api");
 	fl_test_env_start_daemon(env, NULL);
-	make_fleet(env, repo);
+	/* two drafts: the one whose verify passed comes first */
+	a = fl_test_run_session(env, repo, "--name", "plain-draft", "--", "echo a > a.txt", NULL);
+	b = fl_test_run_session(env, repo, "--name", "verified-draft", "--verify", "test -f b.txt",
+				"--", "echo b > b.txt", NULL);
+	wait_ended(env, a, "done");
+	wait_ended(env, b, "done");
 
 	display = xvfb_start(env, xvfb, &xvfb_proc);
-	/* dunst shows actions in a dmenu context menu: the stand-in picks Approve */
-	picker = g_build_filename(env->root, "pick-approve.sh", NULL);
+	/* dunst shows actions in a dmenu context menu: the stand-in picks the first entry that
+	 * matches the pattern in a file, like a user reading the menu would */
+	picker = g_build_filename(env->root, "pick.sh", NULL);
 	picked = g_build_filename(env->root, "dmenu-input.txt", NULL);
-	rc = g_strdup_printf("#!/bin/sh\ntee '%s' | grep -m1 ',approve:'\n", picked);
+	pattern = g_build_filename(env->root, "pick-pattern", NULL);
+	g_assert_true(g_file_set_contents(pattern, ",approve:", -1, NULL));
+	rc = g_strdup_printf("#!/bin/sh\ntee '%s' | grep -m1 -F \"$(cat '%s')\"\n", picked,
+			     pattern);
 	g_assert_true(g_file_set_contents(picker, rc, -1, NULL));
 	g_assert_cmpint(g_chmod(picker, 0700), ==, 0);
 	g_free(rc);
@@ -1441,6 +1765,30 @@ test_dunst_end_to_end(void)
 	g_assert_nonnull(strstr(menu, ",approve:2]"));
 	g_assert_nonnull(strstr(menu, ",reject:2]"));
 
+	/* an agent's permission request, answered with Allow from dunst's menu */
+	g_assert_true(g_file_set_contents(pattern, ",allow:", -1, NULL));
+	script = permission_script("check");
+	id = fl_test_run_session(env, repo, "--name", "asks-to-build", "--", script, NULL);
+	g_assert_true(fl_test_wait_state(env, id, "blocked", WAIT_MS));
+	g_assert_true(poll_until(dunst_shows_two_cond, env, WAIT_MS));
+	g_clear_pointer(&reply, g_variant_unref);
+	reply = g_dbus_connection_call_sync(env->conn, NOTIFY_NAME, NOTIFY_PATH,
+					    "org.dunstproject.cmd0", "ContextMenuCall", NULL, NULL,
+					    G_DBUS_CALL_FLAGS_NO_AUTO_START, 10000, NULL, &error);
+	g_assert_no_error(error);
+	wait_ended(env, id, "done");
+	g_clear_pointer(&menu, g_free);
+	g_assert_true(g_file_get_contents(picked, &menu, NULL, NULL));
+	g_test_message("dunst menu: %s", menu);
+	g_assert_nonnull(strstr(menu, "#Allow ("));
+	g_assert_nonnull(strstr(menu, "#Deny ("));
+	g_assert_cmpuint(count_events(env, id, "allowed", "notification"), ==, 1);
+	g_assert_cmpuint(count_events(env, id, "denied", NULL), ==, 0);
+	/* the agent was told yes, and went on */
+	g_clear_pointer(&log, g_free);
+	log = fl_test_cli_ok(env, NULL, "log", "3", NULL);
+	g_assert_nonnull(strstr(log, "\"allow\""));
+
 	stop_process(&dunst_proc);
 	stop_process(&xvfb_proc);
 }
@@ -1458,6 +1806,9 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/many-items", test_many_items);
 	g_test_add_func("/checkin/default-opens-review", test_default_opens_review);
 	g_test_add_func("/checkin/blocked-and-failed-now", test_blocked_and_failed_now);
+	g_test_add_func("/checkin/answer-permission", test_answer_permission);
+	g_test_add_func("/checkin/answer-reply", test_answer_reply);
+	g_test_add_func("/checkin/digest-answer", test_digest_answer);
 	g_test_add_func("/checkin/hung-server", test_hung_server);
 	g_test_add_func("/checkin/preview-and-empty", test_preview_and_empty);
 	g_test_add_func("/checkin/preview-long", test_preview_long);

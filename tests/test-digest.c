@@ -54,7 +54,7 @@ static void
 test_digest_sort(void)
 {
 	g_autoptr(GPtrArray) items = items_new();
-	const guint expected[] = {2, 9, 7, 11, 4, 5, 1, 3};
+	const guint expected[] = {2, 9, 7, 11, 6, 4, 5, 1, 3};
 
 	g_ptr_array_add(items, item_new(3, FL_DIGEST_KIND_DRAFT, "c"));
 	g_ptr_array_add(items, item_new(9, FL_DIGEST_KIND_BLOCKED, "i"));
@@ -64,7 +64,9 @@ test_digest_sort(void)
 	g_ptr_array_add(items, item_new(11, FL_DIGEST_KIND_FAILED, "k"));
 	g_ptr_array_add(items, item_new(2, FL_DIGEST_KIND_BLOCKED, "b"));
 	g_ptr_array_add(items, item_new(4, FL_DIGEST_KIND_DRAFT_PASSED, "d"));
+	g_ptr_array_add(items, item_new(6, FL_DIGEST_KIND_DRAFT_FAILED, "f"));
 
+	/* most urgent first: questions, failures, drafts whose verify failed, then the rest */
 	fl_digest_sort(items);
 	g_assert_cmpuint(items->len, ==, G_N_ELEMENTS(expected));
 	for (guint i = 0; i < items->len; i++) {
@@ -93,9 +95,9 @@ test_digest_summary(void)
 	g_ptr_array_add(items, item_new(5, FL_DIGEST_KIND_FAILED, "e"));
 	g_ptr_array_add(items, item_new(6, FL_DIGEST_KIND_DRAFT_PASSED, "f"));
 
-	/* both draft kinds count as drafts; kinds in the order drafts, failed, blocked */
+	/* every draft kind counts as a draft; most urgent first, as the items are */
 	full = fl_digest_summary(items, "15:00");
-	g_assert_cmpstr(full, ==, "Check-in 15:00 · 4 drafts · 1 failed · 1 blocked");
+	g_assert_cmpstr(full, ==, "Check-in 15:00 · 1 blocked · 1 failed · 4 drafts");
 
 	g_ptr_array_add(one, item_new(1, FL_DIGEST_KIND_DRAFT_PASSED, "a"));
 	single = fl_digest_summary(one, NULL);
@@ -140,14 +142,24 @@ test_digest_body_blocked(void)
 	g_assert_cmpstr(lines[2], ==, "repo: /srv/u/src/app");
 	g_assert_cmpstr(lines[3], ==, "cost: $0.42");
 	g_assert_cmpstr(lines[4], ==, "asks: Which database: staging or prod?");
-	g_assert_cmpstr(lines[5], ==, "1 of 2");
-	g_assert_cmpstr(lines[6], ==, "#3 draft ✓ Add a health check");
-	g_assert_null(lines[7]);
+	/* the command answering it, for where no button does */
+	g_assert_cmpstr(lines[5], ==, "answer: flotilla reply 12 TEXT");
+	g_assert_cmpstr(lines[6], ==, "1 of 2");
+	g_assert_cmpstr(lines[7], ==, "#3 draft ✓ Add a health check");
+	g_assert_null(lines[8]);
 
 	markup = fl_digest_body(items, 0, TRUE, 5);
 	g_assert_true(g_str_has_prefix(markup, "<b>#12 migrate-db</b>\n"));
 	g_assert_nonnull(strstr(markup, "asks: Which database: staging or prod?"));
 	assert_valid_markup(markup);
+
+	/* a permission request is answered yes or no */
+	item->permission = TRUE;
+	g_free(plain);
+	plain = fl_digest_body(items, 0, FALSE, 5);
+	g_assert_nonnull(strstr(
+		plain, "\nanswer: flotilla approve 12 (allow) or flotilla reject 12 (deny)\n"));
+	g_assert_null(strstr(plain, "flotilla reply"));
 }
 
 static void
@@ -156,7 +168,7 @@ test_digest_body_fields(void)
 	g_autoptr(GPtrArray) items = items_new();
 	FlDigestItem *failed = item_new(7, FL_DIGEST_KIND_FAILED, "Fix the flaky test");
 	FlDigestItem *passed = item_new(8, FL_DIGEST_KIND_DRAFT_PASSED, "Bump deps");
-	FlDigestItem *timeout = item_new(9, FL_DIGEST_KIND_DRAFT, "Refactor parser");
+	FlDigestItem *timeout = item_new(9, FL_DIGEST_KIND_DRAFT_FAILED, "Refactor parser");
 	FlDigestItem *lone = item_new(10, FL_DIGEST_KIND_DRAFT, "Rename things");
 	g_autoptr(GPtrArray) single = items_new();
 	g_autofree gchar *body_failed = NULL;
@@ -188,7 +200,7 @@ test_digest_body_fields(void)
 	g_assert_cmpstr(lines[2], ==, "failed: exit code 2");
 	g_assert_cmpstr(lines[3], ==, "1 of 3");
 	g_assert_cmpstr(lines[4], ==, "#8 draft ✓ Bump deps");
-	g_assert_cmpstr(lines[5], ==, "#9 draft Refactor parser");
+	g_assert_cmpstr(lines[5], ==, "#9 draft ✗ Refactor parser");
 	g_assert_null(lines[6]);
 
 	body_passed = fl_digest_body(items, 1, FALSE, 5);
@@ -203,7 +215,7 @@ test_digest_body_fields(void)
 	g_assert_null(strstr(body_passed, "reminder"));
 	/* the others keep their order, without the current one */
 	g_assert_true(g_str_has_suffix(body_passed, "\n#7 failed Fix the flaky test\n"
-						    "#9 draft Refactor parser"));
+						    "#9 draft ✗ Refactor parser"));
 
 	body_timeout = fl_digest_body(items, 2, FALSE, 5);
 	g_assert_nonnull(strstr(body_timeout, "\nverify: timed out ✗\n"));
@@ -395,10 +407,11 @@ test_digest_text(void)
 	/* summary, then every item in full, plain text, without a position line */
 	text = fl_digest_text(items, "15:00", 0);
 	g_assert_cmpstr(text, ==,
-			"Check-in 15:00 · 1 draft · 1 blocked\n"
+			"Check-in 15:00 · 1 blocked · 1 draft\n"
 			"\n"
 			"#4 Pick a <name>\n"
 			"asks: Which one?\n"
+			"answer: flotilla reply 4 TEXT\n"
 			"\n"
 			"#2 Add tests\n"
 			"repo: /src/app\n"
@@ -428,7 +441,7 @@ test_digest_text_capped(void)
 	text = fl_digest_text(items, "15:00", 10);
 	lines = lines_of(text);
 	/* the summary still counts every item */
-	g_assert_cmpstr(lines[0], ==, "Check-in 15:00 · 24 drafts · 1 blocked");
+	g_assert_cmpstr(lines[0], ==, "Check-in 15:00 · 1 blocked · 24 drafts");
 	for (guint i = 0; lines[i] != NULL; i++) {
 		if (lines[i][0] == '#')
 			titles++;
