@@ -3,7 +3,7 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry refresh pause resume set reload config help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry refresh dismiss pause resume set reload config help"
 
 # the names `run --agent` accepts, read from the config by flotilla itself
 _flotilla_agents()
@@ -101,7 +101,7 @@ _flotilla()
 	((npos > 0)) && [[ $cmd != wait ]] && return
 
 	case $cmd in
-	show | log | diff | approve | reject | revert | refresh | cancel | reply | wait | retry)
+	show | log | diff | approve | reject | revert | refresh | cancel | reply | wait | retry | dismiss)
 		mapfile -t COMPREPLY < <(compgen -W "$(flotilla __complete-ids "$cmd" 2>/dev/null | cut -f1)" -- "$cur") ;;
 	help)
 		mapfile -t COMPREPLY < <(compgen -W "$_flotilla_commands" -- "$cur") ;;

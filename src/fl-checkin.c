@@ -253,6 +253,9 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 		outcome = fl_checkin_review_outcome(d->review);
 		if (outcome != NULL)
 			fl_checkin_settle(self, id, outcome);
+		else if (fl_store_ledger_get(store, id, FL_LEDGER_EVENT_DISMISSED) > 0)
+			/* TRANSLATORS: what became of a failure the user let go, in the digest */
+			fl_checkin_settle(self, id, g_strdup(_("dismissed")));
 		else if (d->review == FL_REVIEW_NONE &&
 			 (d->state == FL_STATE_FAILED || d->state == FL_STATE_INTERRUPTED))
 			g_ptr_array_add(pending,
@@ -399,6 +402,12 @@ fl_checkin_post_digest(FlCheckin *self)
 	} else {
 		if (current->kind == FL_DIGEST_KIND_BLOCKED)
 			fl_checkin_add_answer_actions(self, actions, current->id);
+		if (current->kind == FL_DIGEST_KIND_FAILED) {
+			g_ptr_array_add(actions, g_strdup_printf("retry:%u", current->id));
+			g_ptr_array_add(actions, g_strdup(_("Retry")));
+			g_ptr_array_add(actions, g_strdup_printf("dismiss:%u", current->id));
+			g_ptr_array_add(actions, g_strdup(_("Dismiss")));
+		}
 		/* nothing to decide on it here: the walk goes on when the user has seen it */
 		g_ptr_array_add(actions, g_strdup_printf("next:%u", current->id));
 		g_ptr_array_add(actions, g_strdup(_("Next")));
@@ -625,6 +634,7 @@ fl_checkin_review_items(FlCheckin *self, GError **error)
 {
 	g_autoptr(GPtrArray) datas = NULL;
 	g_autoptr(GPtrArray) items = NULL;
+	g_autoptr(GPtrArray) failures = NULL;
 	GPtrArray *sorted;
 
 	g_return_val_if_fail(FL_IS_CHECKIN(self), NULL);
@@ -633,6 +643,22 @@ fl_checkin_review_items(FlCheckin *self, GError **error)
 	items = fl_checkin_collect(self, G_MAXINT64, &datas, error);
 	if (items == NULL)
 		return NULL;
+	/* a digest tells of a failure once; the review keeps it until it is retried or dismissed */
+	failures = fl_store_get_failures(self->store, error);
+	if (failures == NULL)
+		return NULL;
+	for (guint i = 0; i < failures->len; i++) {
+		FlSessionData *d = g_ptr_array_index(failures, i);
+		gboolean known = FALSE;
+
+		for (guint j = 0; j < datas->len && !known; j++)
+			known = ((FlSessionData *)g_ptr_array_index(datas, j))->id == d->id;
+		if (known)
+			continue;
+		g_ptr_array_add(items, fl_checkin_item_new(self, d, 0, G_MAXINT64));
+		g_ptr_array_add(datas, g_ptr_array_steal_index(failures, i--));
+	}
+	fl_digest_sort(items);
 	/* the data in the digest's order */
 	sorted = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
 	for (guint i = 0; i < items->len; i++) {
@@ -972,21 +998,140 @@ fl_checkin_parse_key(const gchar *key, FlDecision *decision, guint *id)
 	return TRUE;
 }
 
+/* the session a digest button acts on: only the open digest's, for the item it shows */
+static gboolean
+fl_checkin_digest_key_id(FlCheckin *self, guint handle, const gchar *key, const gchar *prefix,
+			 guint *id)
+{
+	guint64 value = 0;
+
+	if (!g_str_has_prefix(key, prefix) ||
+	    !g_ascii_string_to_unsigned(key + strlen(prefix), 10, 1, G_MAXUINT, &value, NULL) ||
+	    !self->digest_open || handle != self->digest_handle || value != self->current_id ||
+	    self->deciding) {
+		g_debug("ignoring stale action '%s' on notification %u", key, handle);
+		return FALSE;
+	}
+	*id = (guint)value;
+	return TRUE;
+}
+
+/* the digest moves on from session @id, saying what became of it */
+static void
+fl_checkin_move_on(FlCheckin *self, guint id, gchar *outcome, gchar *note)
+{
+	fl_checkin_settle(self, id, outcome);
+	g_free(self->last_note);
+	self->last_note = note;
+	fl_checkin_post_digest(self);
+}
+
 /* Next on the digest: the current item was seen; the walk goes on without deciding it */
 static void
-fl_checkin_next(FlCheckin *self, guint handle, const gchar *arg)
+fl_checkin_next(FlCheckin *self, guint handle, const gchar *key)
 {
-	guint64 id = 0;
+	guint id = 0;
 
-	if (!g_ascii_string_to_unsigned(arg, 10, 1, G_MAXUINT, &id, NULL) || !self->digest_open ||
-	    handle != self->digest_handle || id != self->current_id || self->deciding) {
-		g_debug("ignoring stale action 'next:%s' on notification %u", arg, handle);
+	if (!fl_checkin_digest_key_id(self, handle, key, "next:", &id))
+		return;
+	/* TRANSLATORS: what became of an item the user moved past, in the digest's entry */
+	fl_checkin_move_on(self, id, g_strdup(_("skipped")), NULL);
+}
+
+/* Dismiss on a failure: the same fleet code as `flotilla dismiss` */
+static void
+fl_checkin_dismiss(FlCheckin *self, guint handle, const gchar *key)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+	guint id = 0;
+
+	if (!fl_checkin_digest_key_id(self, handle, key, "dismiss:", &id))
+		return;
+	/* the change it signals is this walk's own: no second update from it */
+	self->deciding = TRUE;
+	ok = fl_fleet_dismiss(self->fleet, id, "notification", &error);
+	self->deciding = FALSE;
+	if (!ok) {
+		/* TRANSLATORS: a decision flotilla could not carry out */
+		fl_checkin_move_on(self, id, g_strdup(_("refused")), g_strdup(error->message));
 		return;
 	}
-	/* TRANSLATORS: what became of an item the user moved past, in the digest's entry */
-	fl_checkin_settle(self, (guint)id, g_strdup(_("skipped")));
-	g_clear_pointer(&self->last_note, g_free);
-	fl_checkin_post_digest(self);
+	fl_checkin_move_on(self, id, g_strdup(_("dismissed")),
+			   g_strdup_printf(_("Session %u dismissed."), id));
+}
+
+typedef struct {
+	FlCheckin *self; /* (owned) */
+	guint id;
+} FlCheckinRetry;
+
+static void
+fl_checkin_retry_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	FlCheckinRetry *retry = user_data;
+	FlCheckin *self = retry->self;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) ids = fl_fleet_run_finish(FL_FLEET(source), res, &error);
+
+	self->deciding = FALSE;
+	if (self->fleet != NULL) {
+		if (ids == NULL)
+			fl_checkin_move_on(self, retry->id, g_strdup(_("refused")),
+					   g_strdup(error->message));
+		else
+			fl_checkin_move_on(
+				self, retry->id,
+				/* TRANSLATORS: what became of a failure run again as session #%u */
+				g_strdup_printf(_("retried as #%u"), g_array_index(ids, guint, 0)),
+				g_strdup_printf(_("Session %u runs again as session %u."),
+						retry->id, g_array_index(ids, guint, 0)));
+	}
+	g_object_unref(retry->self);
+	g_free(retry);
+}
+
+/*
+ * Retry on a failure: what `flotilla retry` asks for, through the same fleet code: the goal,
+ * name, agent, repository, base and verify command again, linked to the old session
+ */
+static void
+fl_checkin_retry(FlCheckin *self, guint handle, const gchar *key)
+{
+	g_autoptr(FlSessionData) d = NULL;
+	GVariantBuilder spec;
+	GVariantBuilder specs;
+	FlCheckinRetry *retry;
+	guint id = 0;
+
+	if (!fl_checkin_digest_key_id(self, handle, key, "retry:", &id))
+		return;
+	d = fl_store_get_session(self->store, id, NULL);
+	if (d == NULL || fl_state_is_active(d->state))
+		return;
+	g_variant_builder_init(&spec, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&spec, "{sv}", "goal", g_variant_new_string(d->goal));
+	if (d->name != NULL)
+		g_variant_builder_add(&spec, "{sv}", "name", g_variant_new_string(d->name));
+	g_variant_builder_add(&spec, "{sv}", "agent", g_variant_new_string(d->agent));
+	if (d->repo != NULL)
+		g_variant_builder_add(&spec, "{sv}", "repo", g_variant_new_string(d->repo));
+	else
+		g_variant_builder_add(&spec, "{sv}", "scratch", g_variant_new_boolean(TRUE));
+	if (d->base != NULL)
+		g_variant_builder_add(&spec, "{sv}", "base", g_variant_new_string(d->base));
+	if (d->verify_command != NULL)
+		g_variant_builder_add(&spec, "{sv}", "verify",
+				      g_variant_new_string(d->verify_command));
+	g_variant_builder_add(&spec, "{sv}", "retry-of", g_variant_new_uint32(id));
+	g_variant_builder_init(&specs, G_VARIANT_TYPE("aa{sv}"));
+	g_variant_builder_add_value(&specs, g_variant_builder_end(&spec));
+	/* one press, one new session: the buttons wait until it is queued */
+	self->deciding = TRUE;
+	retry = g_new0(FlCheckinRetry, 1);
+	retry->self = g_object_ref(self);
+	retry->id = id;
+	fl_fleet_run_async(self->fleet, g_variant_builder_end(&specs), fl_checkin_retry_cb, retry);
 }
 
 static void
@@ -1010,7 +1155,15 @@ fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpoin
 		return;
 	}
 	if (g_str_has_prefix(key, "next:")) {
-		fl_checkin_next(self, handle, key + strlen("next:"));
+		fl_checkin_next(self, handle, key);
+		return;
+	}
+	if (g_str_has_prefix(key, "dismiss:")) {
+		fl_checkin_dismiss(self, handle, key);
+		return;
+	}
+	if (g_str_has_prefix(key, "retry:")) {
+		fl_checkin_retry(self, handle, key);
 		return;
 	}
 	if (!fl_checkin_parse_key(key, &verdict, &id)) {
@@ -1186,9 +1339,11 @@ fl_checkin_session_changed_cb(FlFleet *fleet, const FlSessionData *d, gpointer u
 	if (d->state == FL_STATE_RUNNING)
 		fl_checkin_withdraw_now(self, d->id);
 
-	/* decided elsewhere (the CLI, `flotilla review`): the open digest moves on, so its
-	 * buttons never point at a settled draft */
-	if (self->digest_open && !self->deciding && fl_checkin_review_settled(d->review) &&
+	/* decided or dismissed elsewhere (the CLI, `flotilla review`): the open digest moves on,
+	 * so its buttons never point at a settled item */
+	if (self->digest_open && !self->deciding &&
+	    (fl_checkin_review_settled(d->review) ||
+	     fl_store_ledger_get(self->store, d->id, FL_LEDGER_EVENT_DISMISSED) > 0) &&
 	    fl_checkin_ids_contain(self->digest_ids, d->id) &&
 	    !fl_checkin_ids_contain(self->walked, d->id))
 		fl_checkin_post_digest(self);

@@ -799,6 +799,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "placement",
 						   "placement_status",
 						   "confinement",
+						   "dismissed",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
@@ -3158,6 +3159,24 @@ fl_cli_cmd_cancel(FlCli *cli, gchar **args, GError **error)
 }
 
 static gboolean
+fl_cli_cmd_dismiss(FlCli *cli, gchar **args, GError **error)
+{
+	FlDbusFlotilla1 *proxy;
+	guint id;
+
+	if (!fl_cli_args_id(cli, args, &id, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	if (!fl_dbus_flotilla1_call_dismiss_sync(proxy, id, NULL, error))
+		return FALSE;
+	fprintf(stdout, _("Session %u dismissed: it leaves the review and the check-ins."), id);
+	fputc('\n', stdout);
+	return TRUE;
+}
+
+static gboolean
 fl_cli_cmd_reply(FlCli *cli, gchar **args, GError **error)
 {
 	g_autofree gchar *text = NULL;
@@ -3474,53 +3493,197 @@ fl_cli_page_file(const gchar *path, GError **error)
 	return g_subprocess_wait(process, NULL, error);
 }
 
-/* one answer, lower-cased; NULL at the end of input */
-static gchar *
-fl_cli_prompt(GDataInputStream *input, GError **error)
-{
-	g_autofree gchar *line = NULL;
-
-	/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
-	fputs(_("[a]pprove [r]eject [d]iff [s]kip [q]uit? "), stdout);
-	fflush(stdout);
-	line = g_data_input_stream_read_line(input, NULL, NULL, error);
-	if (line == NULL)
-		return NULL;
-	return g_ascii_strdown(g_strstrip(line), -1);
-}
-
-/* FALSE only when the daemon is gone; other failures are reported and the walk goes on */
-static gboolean
-fl_cli_review_decide(FlCli *cli, FlCliDecideFunc func, guint id, GError **error)
-{
-	g_autoptr(GError) error_local = NULL;
-
-	if (fl_cli_decide(cli, func, id, NULL, &error_local))
-		return TRUE;
-	if (fl_cli_exit_status(error_local) == FL_CLI_EXIT_UNREACHABLE) {
-		g_propagate_error(error, g_steal_pointer(&error_local));
-		return FALSE;
-	}
-	fl_cli_report_error(error_local);
-	return TRUE;
-}
-
 typedef enum {
 	FL_CLI_REVIEW_NEXT,
 	FL_CLI_REVIEW_QUIT,
 	FL_CLI_REVIEW_ERROR,
+	FL_CLI_REVIEW_AGAIN, /* ask the same item again */
 } FlCliReviewStep;
+
+/* what an item of the review asks of the user, and so which answers its prompt offers */
+typedef enum {
+	FL_CLI_REVIEW_KIND_DRAFT,
+	FL_CLI_REVIEW_KIND_FAILED,
+	FL_CLI_REVIEW_KIND_PERMISSION,
+	FL_CLI_REVIEW_KIND_QUESTION,
+} FlCliReviewKind;
+
+static FlCliReviewKind
+fl_cli_review_kind(GVariant *item)
+{
+	const gchar *state = fl_cli_dict_str(item, "state");
+
+	if (g_strcmp0(state, "blocked") == 0)
+		return fl_cli_dict_bool(item, "permission") ? FL_CLI_REVIEW_KIND_PERMISSION
+							    : FL_CLI_REVIEW_KIND_QUESTION;
+	if (g_strcmp0(fl_cli_dict_str(item, "review"), "pending") == 0)
+		return FL_CLI_REVIEW_KIND_DRAFT;
+	return FL_CLI_REVIEW_KIND_FAILED;
+}
+
+/* one line of input, stripped; NULL at the end of input */
+static gchar *
+fl_cli_read_line(GDataInputStream *input, const gchar *prompt, GError **error)
+{
+	g_autofree gchar *line = NULL;
+
+	fputs(prompt, stdout);
+	fflush(stdout);
+	line = g_data_input_stream_read_line_utf8(input, NULL, NULL, error);
+	if (line == NULL)
+		return NULL;
+	return g_strdup(g_strstrip(line));
+}
+
+/* one answer, lower-cased; NULL at the end of input */
+static gchar *
+fl_cli_prompt(GDataInputStream *input, FlCliReviewKind kind, GError **error)
+{
+	const gchar *prompt;
+	g_autofree gchar *line = NULL;
+
+	switch (kind) {
+	case FL_CLI_REVIEW_KIND_FAILED:
+		/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
+		prompt = _("re[t]ry dismiss [x] [l]og [s]kip [q]uit? ");
+		break;
+	case FL_CLI_REVIEW_KIND_PERMISSION:
+		/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
+		prompt = _("[y]es allow [n]o deny [t]ype a reply [s]kip [q]uit? ");
+		break;
+	case FL_CLI_REVIEW_KIND_QUESTION:
+		/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
+		prompt = _("[t]ype a reply [s]kip [q]uit? ");
+		break;
+	case FL_CLI_REVIEW_KIND_DRAFT:
+	default:
+		/* TRANSLATORS: the letters in brackets are the answers read back, keep them */
+		prompt = _("[a]pprove [r]eject [d]iff [s]kip [q]uit? ");
+		break;
+	}
+	line = fl_cli_read_line(input, prompt, error);
+	if (line == NULL)
+		return NULL;
+	return g_ascii_strdown(line, -1);
+}
+
+/* FALSE only when the daemon is gone; other failures are reported and the walk goes on */
+static gboolean
+fl_cli_review_outcome(gboolean ok, GError *error_local, GError **error)
+{
+	if (ok)
+		return TRUE;
+	if (fl_cli_exit_status(error_local) == FL_CLI_EXIT_UNREACHABLE) {
+		g_propagate_error(error, error_local);
+		return FALSE;
+	}
+	fl_cli_report_error(error_local);
+	g_error_free(error_local);
+	return TRUE;
+}
+
+static gboolean
+fl_cli_review_decide(FlCli *cli, FlCliDecideFunc func, guint id, GError **error)
+{
+	GError *error_local = NULL;
+	gboolean ok = fl_cli_decide(cli, func, id, NULL, &error_local);
+
+	return fl_cli_review_outcome(ok, error_local, error);
+}
+
+/* the spec that runs an ended session's goal again (`retry`), or NULL */
+static GVariant *
+fl_cli_retry_spec(FlCli *cli, guint id, GError **error);
+
+static gboolean
+fl_cli_review_retry(FlCli *cli, guint id, GError **error)
+{
+	GError *error_local = NULL;
+	g_autoptr(GVariant) spec = fl_cli_retry_spec(cli, id, &error_local);
+	FlDbusFlotilla1 *proxy;
+	guint new_id = 0;
+	gboolean ok = FALSE;
+
+	if (spec != NULL) {
+		proxy = fl_cli_proxy(cli, &error_local);
+		if (proxy != NULL) {
+			fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+			ok = fl_dbus_flotilla1_call_run_sync(proxy, spec, &new_id, NULL,
+							     &error_local);
+			fl_cli_set_timeout(cli, FL_CLI_CALL_TIMEOUT_MS);
+		}
+	}
+	if (ok) {
+		fprintf(stdout, _("Session %u runs again as session %u."), id, new_id);
+		fputc('\n', stdout);
+	}
+	return fl_cli_review_outcome(ok, error_local, error);
+}
+
+static gboolean
+fl_cli_review_dismiss(FlCli *cli, guint id, GError **error)
+{
+	GError *error_local = NULL;
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, &error_local);
+	gboolean ok =
+		proxy != NULL && fl_dbus_flotilla1_call_dismiss_sync(proxy, id, NULL, &error_local);
+
+	if (ok) {
+		fprintf(stdout, _("Session %u dismissed: it leaves the review and the check-ins."),
+			id);
+		fputc('\n', stdout);
+	}
+	return fl_cli_review_outcome(ok, error_local, error);
+}
+
+/* a reply typed at the prompt; an empty one goes back to the question */
+static FlCliReviewStep
+fl_cli_review_reply(FlCli *cli, GDataInputStream *input, guint id, GError **error)
+{
+	GError *error_local = NULL;
+	g_autofree gchar *text = fl_cli_read_line(input, _("Reply: "), &error_local);
+	FlDbusFlotilla1 *proxy;
+	gboolean ok;
+
+	if (text == NULL) {
+		fputc('\n', stdout);
+		if (error_local == NULL)
+			return FL_CLI_REVIEW_QUIT;
+		g_propagate_error(error, error_local);
+		return FL_CLI_REVIEW_ERROR;
+	}
+	if (text[0] == '\0')
+		return FL_CLI_REVIEW_AGAIN;
+	if (!fl_cli_check_text(_("reply"), text, strlen(text), &error_local)) {
+		fl_cli_report_error(error_local);
+		g_error_free(error_local);
+		return FL_CLI_REVIEW_AGAIN;
+	}
+	proxy = fl_cli_proxy(cli, &error_local);
+	ok = proxy != NULL &&
+	     fl_dbus_flotilla1_call_reply_sync(proxy, id, text, NULL, &error_local);
+	if (ok) {
+		fprintf(stdout, _("Replied to session %u."), id);
+		fputc('\n', stdout);
+	}
+	if (!fl_cli_review_outcome(ok, error_local, error))
+		return FL_CLI_REVIEW_ERROR;
+	return FL_CLI_REVIEW_NEXT;
+}
 
 static FlCliReviewStep
 fl_cli_review_item(FlCli *cli, GDataInputStream *input, GVariant *item, GError **error)
 {
 	guint id = fl_cli_dict_id(item);
+	FlCliReviewKind kind = fl_cli_review_kind(item);
 
 	for (;;) {
 		g_autofree gchar *answer = NULL;
 		g_autoptr(GError) error_local = NULL;
+		FlCliReviewStep step;
+		gchar letter;
 
-		answer = fl_cli_prompt(input, &error_local);
+		answer = fl_cli_prompt(input, kind, &error_local);
 		if (answer == NULL) {
 			/* end of input means quit, as if the user typed q */
 			fputc('\n', stdout);
@@ -3529,71 +3692,130 @@ fl_cli_review_item(FlCli *cli, GDataInputStream *input, GVariant *item, GError *
 			g_propagate_error(error, g_steal_pointer(&error_local));
 			return FL_CLI_REVIEW_ERROR;
 		}
-		switch (answer[0]) {
-		case 'a':
-			if (!fl_cli_review_decide(cli, fl_dbus_flotilla1_call_approve_sync, id,
-						  error))
-				return FL_CLI_REVIEW_ERROR;
+		letter = answer[0];
+		if (letter == 's')
 			return FL_CLI_REVIEW_NEXT;
-		case 'r':
-			if (!fl_cli_review_decide(cli, fl_dbus_flotilla1_call_reject_sync, id,
-						  error))
-				return FL_CLI_REVIEW_ERROR;
-			return FL_CLI_REVIEW_NEXT;
-		case 'd': {
-			const gchar *path = fl_cli_patch_path(item, id, &error_local);
-			if (path == NULL || !fl_cli_page_file(path, &error_local))
-				fl_cli_report_error(error_local);
-			break;
-		}
-		case 's':
-			return FL_CLI_REVIEW_NEXT;
-		case 'q':
+		if (letter == 'q')
 			return FL_CLI_REVIEW_QUIT;
-		default:
+		switch (kind) {
+		case FL_CLI_REVIEW_KIND_DRAFT:
+			if (letter == 'a' || letter == 'r') {
+				if (!fl_cli_review_decide(
+					    cli,
+					    letter == 'a' ? fl_dbus_flotilla1_call_approve_sync
+							  : fl_dbus_flotilla1_call_reject_sync,
+					    id, error))
+					return FL_CLI_REVIEW_ERROR;
+				return FL_CLI_REVIEW_NEXT;
+			}
+			if (letter == 'd') {
+				const gchar *path = fl_cli_patch_path(item, id, &error_local);
+				if (path == NULL || !fl_cli_page_file(path, &error_local))
+					fl_cli_report_error(error_local);
+				continue;
+			}
 			fprintf(stdout, "%s\n", _("Please answer a, r, d, s or q."));
-			break;
+			continue;
+		case FL_CLI_REVIEW_KIND_FAILED:
+			if (letter == 't')
+				return fl_cli_review_retry(cli, id, error) ? FL_CLI_REVIEW_NEXT
+									   : FL_CLI_REVIEW_ERROR;
+			if (letter == 'x')
+				return fl_cli_review_dismiss(cli, id, error) ? FL_CLI_REVIEW_NEXT
+									     : FL_CLI_REVIEW_ERROR;
+			if (letter == 'l') {
+				const gchar *path = fl_cli_dict_str(item, "log_path");
+				if (path == NULL || !fl_cli_page_file(path, &error_local))
+					fl_cli_report_error(error_local);
+				continue;
+			}
+			fprintf(stdout, "%s\n", _("Please answer t, x, l, s or q."));
+			continue;
+		case FL_CLI_REVIEW_KIND_PERMISSION:
+			if (letter == 'y' || letter == 'n') {
+				/* the same as `approve`/`reject` on it: allow or deny */
+				if (!fl_cli_review_decide(
+					    cli,
+					    letter == 'y' ? fl_dbus_flotilla1_call_approve_sync
+							  : fl_dbus_flotilla1_call_reject_sync,
+					    id, error))
+					return FL_CLI_REVIEW_ERROR;
+				return FL_CLI_REVIEW_NEXT;
+			}
+			/* a reply is a no with the reason */
+			G_GNUC_FALLTHROUGH;
+		case FL_CLI_REVIEW_KIND_QUESTION:
+		default:
+			if (letter == 't') {
+				step = fl_cli_review_reply(cli, input, id, error);
+				if (step != FL_CLI_REVIEW_AGAIN)
+					return step;
+				continue;
+			}
+			fprintf(stdout, "%s\n",
+				kind == FL_CLI_REVIEW_KIND_PERMISSION
+					? _("Please answer y, n, t, s or q.")
+					: _("Please answer t, s or q."));
+			continue;
 		}
 	}
 }
 
+/*
+ * `review`: the items that await the user, most urgent first, one at a time. After each the
+ * list is asked for again, so what was decided elsewhere meanwhile is gone and the count in
+ * the header is what is left.
+ */
 static gboolean
 fl_cli_cmd_review(FlCli *cli, gchar **args, GError **error)
 {
-	g_autoptr(GVariant) items = NULL;
 	g_autoptr(GInputStream) stdin_stream = NULL;
 	g_autoptr(GDataInputStream) input = NULL;
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
 	FlDbusFlotilla1 *proxy;
-	guint count;
+	guint done = 0;
 
 	if (!fl_cli_args_none(args, error))
 		return FALSE;
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;
-	if (!fl_dbus_flotilla1_call_review_items_sync(proxy, &items, NULL, error))
-		return FALSE;
-	count = (guint)g_variant_n_children(items);
-	if (count == 0) {
-		fprintf(stdout, "%s\n", _("Nothing to review."));
-		return TRUE;
-	}
 	stdin_stream = g_unix_input_stream_new(STDIN_FILENO, FALSE);
 	input = g_data_input_stream_new(stdin_stream);
-	for (guint i = 0; i < count; i++) {
-		g_autoptr(GVariant) item = g_variant_get_child_value(items, i);
+	for (;;) {
+		g_autoptr(GVariant) items = NULL;
+		g_autoptr(GVariant) item = NULL;
 		FlCliReviewStep step;
+		guint left = 0;
 
-		if (i > 0)
+		proxy = fl_cli_proxy(cli, error);
+		if (proxy == NULL ||
+		    !fl_dbus_flotilla1_call_review_items_sync(proxy, &items, NULL, error))
+			return FALSE;
+		for (gsize i = 0; i < g_variant_n_children(items); i++) {
+			g_autoptr(GVariant) child = g_variant_get_child_value(items, i);
+			if (g_hash_table_contains(seen, GUINT_TO_POINTER(fl_cli_dict_id(child))))
+				continue;
+			if (item == NULL)
+				item = g_variant_ref(child);
+			left++;
+		}
+		if (item == NULL) {
+			if (done == 0)
+				fprintf(stdout, "%s\n", _("Nothing to review."));
+			return TRUE;
+		}
+		if (done > 0)
 			fputc('\n', stdout);
-		fl_cli_print_review_item(cli, item, i + 1, count);
+		fl_cli_print_review_item(cli, item, done + 1, done + left);
 		step = fl_cli_review_item(cli, input, item, error);
 		if (step == FL_CLI_REVIEW_ERROR)
 			return FALSE;
 		if (step == FL_CLI_REVIEW_QUIT)
-			break;
+			return TRUE;
+		g_hash_table_add(seen, GUINT_TO_POINTER(fl_cli_dict_id(item)));
+		done++;
 	}
-	return TRUE;
 }
 
 /* ---- inside a session: hook, blocked ---- */
@@ -4041,34 +4263,30 @@ fl_cli_goal_onto_current(FlCli *cli, GVariant *session, guint id)
  * `retry ID`: a new session with the goal, name, agent, repository, base and verify command
  * of an ended one, its history linked to the old one's.
  */
-static gboolean
-fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
+static GVariant *
+fl_cli_retry_spec(FlCli *cli, guint id, GError **error)
 {
 	g_autoptr(GVariant) session = NULL;
 	GVariantBuilder builder;
-	FlDbusFlotilla1 *proxy;
 	const gchar *state;
-	guint id;
 
-	if (!fl_cli_args_id(cli, args, &id, error))
-		return FALSE;
 	session = fl_cli_get_session(cli, id, error);
 	if (session == NULL)
-		return FALSE;
+		return NULL;
 	state = fl_cli_dict_str(session, "state");
 	if (!fl_cli_state_is_final(state)) {
 		g_autofree gchar *shown =
 			fl_text_clean(fl_cli_state_label(state), -1, FL_TEXT_COLLAPSE_SPACE);
 		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
 			    _("session %u is still %s: retry it once it has ended"), id, shown);
-		return FALSE;
+		return NULL;
 	}
 	if (cli->onto_current && fl_cli_dict_str(session, "repo") == NULL) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("session %u ran without a repository: there is no base branch to "
 			      "start on"),
 			    id);
-		return FALSE;
+		return NULL;
 	}
 	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
 	if (cli->onto_current)
@@ -4086,12 +4304,25 @@ fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
 	if (fl_cli_dict_str(session, "repo") == NULL)
 		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));
 	g_variant_builder_add(&builder, "{sv}", "retry-of", g_variant_new_uint32(id));
-	proxy = fl_cli_proxy(cli, error);
-	if (proxy == NULL) {
-		g_variant_builder_clear(&builder);
+	return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
+
+static gboolean
+fl_cli_cmd_retry(FlCli *cli, gchar **args, GError **error)
+{
+	g_autoptr(GVariant) spec = NULL;
+	FlDbusFlotilla1 *proxy;
+	guint id;
+
+	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
-	}
-	return fl_cli_run_one(cli, proxy, g_variant_builder_end(&builder), error);
+	spec = fl_cli_retry_spec(cli, id, error);
+	if (spec == NULL)
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	return fl_cli_run_one(cli, proxy, spec, error);
 }
 
 /* ---- queue controls ---- */
@@ -4255,6 +4486,10 @@ fl_cli_complete_matches(const gchar *command, GVariant *session)
 		return !fl_cli_state_is_final(state);
 	if (g_strcmp0(command, "retry") == 0)
 		return fl_cli_state_is_final(state);
+	if (g_strcmp0(command, "dismiss") == 0)
+		return g_strcmp0(review, "pending") != 0 &&
+		       (g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "interrupted") == 0 ||
+			g_strcmp0(state, "cancelled") == 0);
 	return TRUE;
 }
 
@@ -4373,6 +4608,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	{"refresh", N_("ID…"),
 	 N_("Replay drafts onto their base branch's tip and run their verify command again."), NULL,
 	 fl_cli_cmd_refresh, FALSE, FALSE},
+	{"dismiss", N_("ID"), N_("Let a failed or cancelled session go: it leaves the review."),
+	 NULL, fl_cli_cmd_dismiss, FALSE, FALSE},
 	{"pause", "", N_("Start no queued session until 'flotilla resume'."), NULL,
 	 fl_cli_cmd_pause, FALSE, FALSE},
 	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."), NULL,

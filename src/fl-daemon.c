@@ -176,7 +176,8 @@ fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
  * What the daemon knows about a session beyond its stored row, added to its a{sv}: why a
  * queued session is held (the "held" key, @held from fl_fleet_get_held_reason()), and how a
  * pending draft stands beside the other drafts of its base branch (FlCoordination). Returns
- * a new floating dictionary, or NULL when there is nothing to add.
+ * a new floating dictionary, or NULL when there is nothing to add. A failed or cancelled
+ * session the user dismissed has "dismissed": true.
  */
 static GVariant *
 fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
@@ -206,6 +207,14 @@ fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 	} else if (held != NULL && g_strcmp0(state, "queued") == 0) {
 		dict = g_variant_dict_new(session);
 		g_variant_dict_insert(dict, "held", "s", held);
+	}
+	/* only an ended session can have been dismissed: one look-up for those */
+	if ((g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "interrupted") == 0 ||
+	     g_strcmp0(state, "cancelled") == 0) &&
+	    fl_store_ledger_get(self->store, id, FL_LEDGER_EVENT_DISMISSED) > 0) {
+		if (dict == NULL)
+			dict = g_variant_dict_new(session);
+		g_variant_dict_insert(dict, "dismissed", "b", TRUE);
 	}
 	if (g_strcmp0(review, "pending") == 0 &&
 	    fl_coordination_lookup(self->coordination, id) != NULL) {
@@ -365,6 +374,21 @@ fl_daemon_handle_cancel(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invoca
 		g_dbus_method_invocation_return_gerror(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_cancel(skeleton, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_dismiss(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
+			 FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	if (!fl_fleet_dismiss(self->fleet, id, "cli", &error))
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_dismiss(skeleton, invocation);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -853,10 +877,19 @@ fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < datas->len; i++)
-		g_variant_builder_add_value(
-			&b, fl_session_data_to_variant(g_ptr_array_index(datas, i),
-						       fl_store_get_state_dir(self->store)));
+	for (guint i = 0; i < datas->len; i++) {
+		FlSessionData *d = g_ptr_array_index(datas, i);
+		g_autoptr(GVariant) v = g_variant_ref_sink(
+			fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)));
+		g_autoptr(GVariantDict) dict = g_variant_dict_new(v);
+		gboolean permission = FALSE;
+
+		/* a permission request is answered yes or no, a question with text */
+		if (d->state == FL_STATE_BLOCKED &&
+		    fl_fleet_get_request(self->fleet, d->id, &permission) != 0 && permission)
+			g_variant_dict_insert(dict, "permission", "b", TRUE);
+		g_variant_builder_add_value(&b, g_variant_dict_end(dict));
+	}
 	fl_dbus_flotilla1_complete_review_items(skeleton, invocation, g_variant_builder_end(&b));
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -1100,6 +1133,8 @@ fl_daemon_init(FlDaemon *self)
 	g_signal_connect(self->skeleton, "handle-list-sessions",
 			 G_CALLBACK(fl_daemon_handle_list_sessions), self);
 	g_signal_connect(self->skeleton, "handle-cancel", G_CALLBACK(fl_daemon_handle_cancel),
+			 self);
+	g_signal_connect(self->skeleton, "handle-dismiss", G_CALLBACK(fl_daemon_handle_dismiss),
 			 self);
 	g_signal_connect(self->skeleton, "handle-approve", G_CALLBACK(fl_daemon_handle_approve),
 			 self);

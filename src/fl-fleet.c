@@ -1183,6 +1183,39 @@ fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 	return TRUE;
 }
 
+gboolean
+fl_fleet_dismiss(FlFleet *self, guint id, const gchar *source, GError **error)
+{
+	g_autoptr(FlSessionData) d = NULL;
+
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	d = fl_fleet_get_session(self, id, error);
+	if (d == NULL)
+		return FALSE;
+	if (d->review == FL_REVIEW_PENDING) {
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+			    _("session %u has a draft awaiting review: reject it instead"), id);
+		return FALSE;
+	}
+	if (d->state != FL_STATE_FAILED && d->state != FL_STATE_INTERRUPTED &&
+	    d->state != FL_STATE_CANCELLED) {
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+			    _("session %u is %s: only a failed or cancelled session is dismissed"),
+			    id, fl_state_to_string(d->state));
+		return FALSE;
+	}
+	/* twice is once: the first time counts, and says so in the audit */
+	if (fl_store_ledger_get(self->store, id, FL_LEDGER_EVENT_DISMISSED) > 0)
+		return TRUE;
+	if (!fl_store_ledger_set(self->store, id, FL_LEDGER_EVENT_DISMISSED, fl_now(), error))
+		return FALSE;
+	fl_fleet_audit(self, id, "dismissed", source, NULL);
+	g_signal_emit(self, signals[SIGNAL_SESSION_CHANGED], 0, d);
+	return TRUE;
+}
+
 /* ------------------------------------------------------------------ block / reply */
 
 /* every question gets its own serial, so an answer meant for an older one is told apart */

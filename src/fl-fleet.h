@@ -54,6 +54,13 @@ fl_fleet_run_finish(FlFleet *self, GAsyncResult *res, GError **error);
 
 gboolean
 fl_fleet_cancel(FlFleet *self, guint id, GError **error);
+/*
+ * the user saw session @id fail (or be cancelled) and lets it go: it leaves review and the
+ * digest, with an audit row from @source. Refused for a draft awaiting review (that is
+ * `reject`) and for a session that has not ended badly.
+ */
+gboolean
+fl_fleet_dismiss(FlFleet *self, guint id, const gchar *source, GError **error);
 
 /*
  * returns a one-line message saying what happened. With a @token (nullable), a second call

@@ -71,12 +71,13 @@ fl_verify_from_string(const gchar *s, FlVerify *verify)
 }
 
 static const gchar *const fl_session_data_ledger_event_names[] = {
-	FL_LEDGER_EVENT_BLOCKED_NAME, FL_LEDGER_EVENT_DRAFT_NAME, FL_LEDGER_EVENT_FAILED_NAME};
+	FL_LEDGER_EVENT_BLOCKED_NAME, FL_LEDGER_EVENT_DRAFT_NAME, FL_LEDGER_EVENT_FAILED_NAME,
+	FL_LEDGER_EVENT_DISMISSED_NAME};
 
 const gchar *
 fl_ledger_event_to_string(FlLedgerEvent event)
 {
-	g_return_val_if_fail(event <= FL_LEDGER_EVENT_FAILED, FL_LEDGER_EVENT_FAILED_NAME);
+	g_return_val_if_fail(event <= FL_LEDGER_EVENT_DISMISSED, FL_LEDGER_EVENT_FAILED_NAME);
 	return fl_session_data_ledger_event_names[event];
 }
 

@@ -59,13 +59,16 @@ fl_verify_from_string(const gchar *s, FlVerify *verify);
  * Why the check-in ledger announced a session. The names are stored in the ledger table and
  * compared in the store's SQL, which uses these macros: one spelling for both.
  */
-#define FL_LEDGER_EVENT_BLOCKED_NAME "blocked"
-#define FL_LEDGER_EVENT_DRAFT_NAME   "draft"
-#define FL_LEDGER_EVENT_FAILED_NAME  "failed"
+#define FL_LEDGER_EVENT_BLOCKED_NAME   "blocked"
+#define FL_LEDGER_EVENT_DRAFT_NAME     "draft"
+#define FL_LEDGER_EVENT_FAILED_NAME    "failed"
+#define FL_LEDGER_EVENT_DISMISSED_NAME "dismissed"
 typedef enum {
-	FL_LEDGER_EVENT_BLOCKED, /* it waits for the user */
-	FL_LEDGER_EVENT_DRAFT,   /* its draft awaits review */
-	FL_LEDGER_EVENT_FAILED,  /* it failed or was interrupted, nothing to review */
+	FL_LEDGER_EVENT_BLOCKED,   /* it waits for the user */
+	FL_LEDGER_EVENT_DRAFT,     /* its draft awaits review */
+	FL_LEDGER_EVENT_FAILED,    /* it failed or was interrupted, nothing to review */
+	FL_LEDGER_EVENT_DISMISSED, /* the user saw it end badly and let it go (`flotilla dismiss`)
+				    */
 } FlLedgerEvent;
 
 const gchar *

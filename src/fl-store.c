@@ -23,6 +23,7 @@ typedef enum {
 	FL_STORE_STMT_LIST_VIEW,
 	FL_STORE_STMT_COUNT_PENDING,
 	FL_STORE_STMT_PENDING,
+	FL_STORE_STMT_FAILURES,
 	FL_STORE_STMT_ADD_EVENT,
 	FL_STORE_STMT_GET_EVENTS,
 	FL_STORE_STMT_LEDGER_GET,
@@ -93,8 +94,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"SELECT id FROM sessions WHERE state IN ('queued', 'running', 'blocked') AND state "
 		"= 'blocked' UNION ALL SELECT id FROM sessions WHERE state IN ('failed', "
 		"'interrupted') AND review = 'none' AND NOT EXISTS (SELECT 1 FROM ledger WHERE "
-		"ledger.session_id = sessions.id AND ledger.event = '" FL_LEDGER_EVENT_FAILED_NAME
-		"')) ORDER BY id",
+		"ledger.session_id = sessions.id AND ledger.event IN ('" FL_LEDGER_EVENT_FAILED_NAME
+		"', '" FL_LEDGER_EVENT_DISMISSED_NAME "'))) ORDER BY id",
 	[FL_STORE_STMT_LIST_ALL] = "SELECT " FL_SESSION_COLUMNS
 				   " FROM sessions WHERE id < ?2 ORDER BY id DESC LIMIT ?1",
 	/* the indexed subsets plus a bounded tail: cheap with 100 000 rows */
@@ -108,6 +109,13 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
 	[FL_STORE_STMT_PENDING] =
 		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' ORDER BY id",
+	[FL_STORE_STMT_FAILURES] =
+		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN ('failed', "
+		"'interrupted') AND review = 'none' AND NOT EXISTS (SELECT 1 FROM ledger WHERE "
+		"ledger.session_id = sessions.id AND ledger.event = "
+		"'" FL_LEDGER_EVENT_DISMISSED_NAME
+		"') AND NOT EXISTS (SELECT 1 FROM events WHERE events.session_id = sessions.id AND "
+		"events.kind = 'retried-as') ORDER BY id",
 	[FL_STORE_STMT_ADD_EVENT] =
 		"INSERT INTO events (session_id, time, kind, source, note) VALUES (?1, ?2, ?3, "
 		"?4, ?5)",
@@ -891,6 +899,15 @@ fl_store_get_pending(FlStore *self, GError **error)
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
 	return fl_store_query_sessions(self, FL_STORE_STMT_PENDING, NULL, error);
+}
+
+GPtrArray *
+fl_store_get_failures(FlStore *self, GError **error)
+{
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	return fl_store_query_sessions(self, FL_STORE_STMT_FAILURES, NULL, error);
 }
 
 GPtrArray *

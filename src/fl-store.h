@@ -59,6 +59,9 @@ fl_store_list_page(FlStore *self, guint before, guint limit, GError **error);
 /* drafts pending review, oldest first */
 GPtrArray *
 fl_store_get_pending(FlStore *self, GError **error);
+/* failed or interrupted sessions without a draft that the user neither dismissed nor retried */
+GPtrArray *
+fl_store_get_failures(FlStore *self, GError **error);
 /*
  * what a digest covers, oldest first: drafts pending review, blocked sessions, failures the
  * ledger has not announced. @announced (optional) gets a gint64 per session: when the ledger

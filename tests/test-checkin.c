@@ -561,7 +561,8 @@ test_digest_walk(void)
 	g_autofree gchar *log = NULL;
 	g_autofree gchar *label = NULL;
 	g_autofree gchar *branches = NULL;
-	const gchar *want_first[] = {"default", "Open review", "next:3", "Next", NULL};
+	const gchar *want_first[] = {"default", "Open review", "retry:3", "Retry", "dismiss:3",
+				     "Dismiss", "next:3",      "Next",    NULL};
 	const gchar *want_second[] = {"default",  "Open review", "approve:2", "Approve",
 				      "reject:2", "Reject",      NULL};
 
@@ -811,7 +812,7 @@ test_no_server_then_server(void)
 	g_assert_nonnull(strstr(call->body, "#3 broken-build"));
 	/* written for this server: it has buttons */
 	g_assert_null(strstr(call->body, "flotilla review"));
-	g_assert_cmpuint(g_strv_length(call->actions), ==, 4);
+	g_assert_cmpuint(g_strv_length(call->actions), ==, 8);
 	next = skip_failure(mock, call, 2);
 	g_assert_cmpuint(g_strv_length(next->actions), ==, 6);
 	g_assert_cmpstr(next->actions[2], ==, "approve:2");
@@ -1208,6 +1209,136 @@ test_digest_answer(void)
 	g_assert_true(strstr(log, "\"deny\"") < strstr(log, "\"allow\""));
 }
 
+/* `flotilla CMD ID…` exits @status with one line on stderr that has @text */
+static void
+assert_cli_fails(FlTestEnv *env, gint status, const gchar *text, const gchar *cmd, const gchar *arg)
+{
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint got = fl_test_cli(env, NULL, &out, &err, cmd, arg, NULL);
+
+	g_test_message("%s %s: %d %s", cmd, arg != NULL ? arg : "", got, err);
+	g_assert_cmpint(got, ==, status);
+	g_assert_nonnull(strstr(err, text));
+	/* one line, nothing on stdout */
+	g_assert_true(g_str_has_suffix(err, "\n"));
+	g_assert_true(strchr(err, '\n') == err + strlen(err) - 1);
+	g_assert_cmpstr(out, ==, "");
+}
+
+/*
+ * `flotilla dismiss`: a failure the user has seen leaves review and the digest, with an audit
+ * row; a draft awaiting review needs reject; unknown ids and bad usage are exit 2.
+ */
+static void
+test_dismiss(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *preview = NULL;
+	g_autofree gchar *after = NULL;
+	g_autoptr(JsonObject) failed = NULL;
+	g_autoptr(JsonObject) draft = NULL;
+	guint blocked;
+
+	fl_test_env_start_daemon(env, NULL);
+	make_fleet(env, repo);
+	preview = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(preview, "broken-build"));
+
+	assert_cli_fails(env, 1, "reject it instead", "dismiss", "1");
+	assert_cli_fails(env, 2, "99", "dismiss", "99");
+	assert_cli_fails(env, 2, "session id", "dismiss", NULL);
+	assert_cli_fails(env, 2, "abc", "dismiss", "abc");
+	blocked = fl_test_run_session(env, repo, "--", "flotilla blocked 'go on?'", NULL);
+	g_assert_true(fl_test_wait_state(env, blocked, "blocked", WAIT_MS));
+	assert_cli_fails(env, 1, "blocked", "dismiss", "4");
+	g_assert_cmpuint(count_events(env, 1, "dismissed", NULL), ==, 0);
+	g_assert_cmpuint(count_events(env, 4, "dismissed", NULL), ==, 0);
+
+	out = fl_test_cli_ok(env, NULL, "dismiss", "3", NULL);
+	g_assert_nonnull(strstr(out, "Session 3 dismissed"));
+	g_assert_cmpuint(count_events(env, 3, "dismissed", "cli"), ==, 1);
+	/* twice is once */
+	g_free(fl_test_cli_ok(env, NULL, "dismiss", "3", NULL));
+	g_assert_cmpuint(count_events(env, 3, "dismissed", NULL), ==, 1);
+	failed = fl_test_show(env, 3);
+	g_assert_true(json_object_get_boolean_member_with_default(failed, "dismissed", FALSE));
+	g_assert_cmpstr(json_object_get_string_member(failed, "state"), ==, "failed");
+	draft = fl_test_show(env, 1);
+	g_assert_false(json_object_get_boolean_member_with_default(draft, "dismissed", FALSE));
+
+	/* gone from what awaits the user; the drafts stay */
+	after = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_null(strstr(after, "broken-build"));
+	g_assert_nonnull(strstr(after, "verified-draft"));
+	g_assert_null(strstr(after, "failed"));
+	g_free(fl_test_cli_ok(env, NULL, "cancel", "4", NULL));
+	wait_ended(env, blocked, "cancelled");
+	g_free(fl_test_cli_ok(env, NULL, "dismiss", "4", NULL));
+	g_assert_cmpuint(count_events(env, 4, "dismissed", "cli"), ==, 1);
+}
+
+/* a failure in the digest offers Retry and Dismiss, the same fleet code as the commands */
+static void
+test_digest_retry_dismiss(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) first = NULL;
+	g_autoptr(NotifyCall) second = NULL;
+	g_autoptr(NotifyCall) third = NULL;
+	g_autoptr(JsonObject) shown = NULL;
+	g_autoptr(JsonObject) retried = NULL;
+	const gchar *want[] = {"default", "Open review", "retry:3", "Retry", "dismiss:3",
+			       "Dismiss", "next:3",      "Next",    NULL};
+	guint other;
+
+	fl_test_env_start_daemon(env, NULL);
+	make_fleet(env, repo);
+	other = fl_test_run_session(env, repo, "--name", "flaky", "--", "exit 4", NULL);
+	wait_ended(env, other, "failed");
+	mock = mock_start(env, "body body-markup actions");
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	first = mock_wait_notify(mock, 1);
+	g_assert_nonnull(strstr(first->summary, " · 2 failed · 2 drafts"));
+	g_assert_nonnull(strstr(first->body, "<b>#3 broken-build</b>"));
+	g_assert_true(strv_equal(first->actions, want));
+
+	/* Dismiss: recorded as from the notification, gone from the walk and the count */
+	mock_action(mock, first->id, "dismiss:3");
+	second = mock_wait_notify(mock, 2);
+	g_assert_cmpuint(count_events(env, 3, "dismissed", "notification"), ==, 1);
+	shown = fl_test_show(env, 3);
+	g_assert_true(json_object_get_boolean_member_with_default(shown, "dismissed", FALSE));
+	g_assert_nonnull(strstr(second->summary, " · 1 failed · 2 drafts"));
+	g_assert_null(strstr(second->body, "broken-build"));
+	g_assert_nonnull(strstr(second->body, "<b>#4 flaky</b>"));
+	g_assert_cmpstr(second->actions[2], ==, "retry:4");
+	/* a stale Dismiss for the item no longer shown does nothing */
+	mock_action(mock, first->id, "dismiss:3");
+	mock_action(mock, first->id, "retry:3");
+
+	/* Retry: a new session like `flotilla retry`, linked to the old */
+	mock_action(mock, first->id, "retry:4");
+	third = mock_wait_notify(mock, 3);
+	g_assert_nonnull(strstr(third->body, "runs again as session 5"));
+	g_assert_nonnull(strstr(third->summary, " · 2 drafts"));
+	g_assert_null(strstr(third->summary, "failed"));
+	g_assert_nonnull(strstr(third->body, "<b>#2 verified-draft</b>"));
+	wait_ended(env, 5, "failed");
+	retried = fl_test_show(env, 5);
+	g_assert_cmpstr(json_object_get_string_member(retried, "goal"), ==, "exit 4");
+	g_assert_cmpstr(json_object_get_string_member(retried, "name"), ==, "flaky");
+	g_assert_cmpuint(count_events(env, 4, "retried-as", NULL), ==, 1);
+	g_assert_cmpuint(count_events(env, 5, "retry-of", NULL), ==, 1);
+	/* one press, one session */
+	g_assert_cmpuint(count_events(env, 3, "retried-as", NULL), ==, 0);
+	g_assert_cmpuint(count_events(env, 3, "dismissed", NULL), ==, 1);
+}
+
 /* Reply on a question opens the review in a terminal; it answers nothing by itself */
 static void
 test_answer_reply(void)
@@ -1353,10 +1484,11 @@ test_preview_and_empty(void)
 	g_assert_null(strstr(info->summary, "draft"));
 	g_assert_nonnull(strstr(info->body, "#3 broken-build"));
 	g_assert_nonnull(strstr(info->body, "failed: exit"));
-	/* nothing to decide: the review, and moving on */
-	g_assert_cmpuint(g_strv_length(info->actions), ==, 4);
+	/* nothing to decide: retry it, let it go, or move on */
+	g_assert_cmpuint(g_strv_length(info->actions), ==, 8);
 	g_assert_cmpstr(info->actions[0], ==, "default");
-	g_assert_cmpstr(info->actions[2], ==, "next:3");
+	g_assert_cmpstr(info->actions[2], ==, "retry:3");
+	g_assert_cmpstr(info->actions[6], ==, "next:3");
 
 	/* empty: nothing is shown */
 	empty = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
@@ -1455,6 +1587,70 @@ test_review_cli(void)
 	assert_review(env, a, "pending");
 	log = git(repo, "log -1 --format=%s main");
 	g_assert_nonnull(strstr(log, "Merge flotilla session 2"));
+}
+
+/*
+ * The review walks the most urgent first and offers what fits each item: yes/no/reply on a
+ * permission request, retry/dismiss/log on a failure, approve/reject/diff on a draft; the
+ * header counts what is left.
+ */
+static void
+test_review_kinds(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+		G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *ask = permission_script("ask");
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	const gchar *argv[] = {g_getenv("FLOTILLA"), "review", NULL};
+	const gchar *order[] = {
+		"#4 (1 of 4)", "[y]es allow", "#3 (2 of 4)", "re[t]ry", "runs again as session 5",
+		"#2 (3 of 4)", "#1 (4 of 4)"};
+	const gchar *at;
+	guint a, b, c, d;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, repo, "--name", "plain-draft", "--", "echo a > a.txt", NULL);
+	b = fl_test_run_session(env, repo, "--name", "failing-verify", "--verify", "false", "--",
+				"echo b > b.txt", NULL);
+	c = fl_test_run_session(env, repo, "--name", "broken", "--", "exit 3", NULL);
+	wait_ended(env, a, "done");
+	wait_ended(env, b, "done");
+	wait_ended(env, c, "failed");
+	d = fl_test_run_session(env, repo, "--name", "asks", "--", ask, NULL);
+	g_assert_true(fl_test_wait_state(env, d, "blocked", WAIT_MS));
+
+	g_subprocess_launcher_set_environ(launcher, env->envp);
+	g_subprocess_launcher_set_cwd(launcher, env->root);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	/* allow the request, retry the failure, reject the failing draft, approve the other */
+	g_subprocess_communicate_utf8(proc, "y\nt\nr\na\n", NULL, &out, &err, &error);
+	g_assert_no_error(error);
+	g_test_message("review: %s%s", out, err);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, 0);
+	at = out;
+	for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+		const gchar *next = strstr(at, order[i]);
+		g_assert_nonnull(next);
+		at = next;
+	}
+	g_assert_nonnull(strstr(out, "make ask"));
+	/* nothing shown as decided: decided items leave the walk */
+	g_assert_null(strstr(out, "(rejected)"));
+
+	g_assert_cmpuint(count_events(env, d, "allowed", "cli"), ==, 1);
+	wait_ended(env, d, "done");
+	g_assert_cmpuint(count_events(env, c, "retried-as", NULL), ==, 1);
+	assert_review(env, b, "rejected");
+	assert_review(env, a, "approved");
+	wait_ended(env, 5, "failed");
 }
 
 /* the value of times= in the env's config */
@@ -1809,10 +2005,13 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/answer-permission", test_answer_permission);
 	g_test_add_func("/checkin/answer-reply", test_answer_reply);
 	g_test_add_func("/checkin/digest-answer", test_digest_answer);
+	g_test_add_func("/checkin/dismiss", test_dismiss);
+	g_test_add_func("/checkin/digest-retry-dismiss", test_digest_retry_dismiss);
 	g_test_add_func("/checkin/hung-server", test_hung_server);
 	g_test_add_func("/checkin/preview-and-empty", test_preview_and_empty);
 	g_test_add_func("/checkin/preview-long", test_preview_long);
 	g_test_add_func("/checkin/review-cli", test_review_cli);
+	g_test_add_func("/checkin/review-kinds", test_review_kinds);
 	g_test_add_func("/checkin/status-and-schedule", test_status_and_schedule);
 	g_test_add_func("/checkin/dunst-end-to-end", test_dunst_end_to_end);
 	return g_test_run();
