@@ -4,6 +4,7 @@
 #include "fl-checkin.h"
 
 #include <errno.h>
+#include <gio/gdesktopappinfo.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <string.h>
@@ -835,17 +836,159 @@ fl_checkin_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	fl_checkin_decision_free(decision);
 }
 
+/*
+ * Opening the review in a terminal: the review-command the user configured; else the
+ * desktop entry (its Terminal=true lets the desktop pick the terminal), xdg-terminal-exec,
+ * the user's $TERMINAL, x-terminal-emulator, in that order. A try that cannot start, or
+ * whose terminal exits with an error (no display, say), hands on to the next; when none is
+ * left a notification says so and gives the command to type, as a click that does nothing
+ * visible leaves the user guessing.
+ */
+typedef enum {
+	FL_CHECKIN_OPEN_CONFIGURED,
+	FL_CHECKIN_OPEN_DESKTOP_ENTRY,
+	FL_CHECKIN_OPEN_XDG_TERMINAL_EXEC,
+	FL_CHECKIN_OPEN_USER_TERMINAL,
+	FL_CHECKIN_OPEN_X_TERMINAL_EMULATOR,
+	FL_CHECKIN_OPEN_NONE,
+} FlCheckinOpenStep;
+
+typedef struct {
+	FlCheckin *self; /* (owned) */
+	FlCheckinOpenStep step;
+} FlCheckinOpen;
+
+static void
+fl_checkin_open_try(FlCheckinOpen *open);
+
+static void
+fl_checkin_open_free(FlCheckinOpen *open)
+{
+	g_object_unref(open->self);
+	g_free(open);
+}
+
+static void
+fl_checkin_open_exited_cb(GPid pid, gint status, gpointer user_data)
+{
+	FlCheckinOpen *open = user_data;
+	g_autoptr(GError) error = NULL;
+
+	g_spawn_close_pid(pid);
+	/* a terminal that forks off its window and exits 0 did its job */
+	if (g_spawn_check_wait_status(status, &error) || open->self->fleet == NULL) {
+		fl_checkin_open_free(open);
+		return;
+	}
+	g_message("the review's terminal failed: %s", error->message);
+	open->step++;
+	fl_checkin_open_try(open);
+}
+
+static void
+fl_checkin_open_pid_cb(GDesktopAppInfo *info, GPid pid, gpointer user_data)
+{
+	*(GPid *)user_data = pid;
+}
+
+/* the argv of the try at @step, or NULL when there is nothing to try there */
+static gchar **
+fl_checkin_open_argv(FlCheckin *self, FlCheckinOpenStep step)
+{
+	const gchar *review[] = {"flotilla", "review", NULL};
+	const gchar *terminal = NULL;
+	g_autofree gchar *found = NULL;
+	GStrvBuilder *b;
+	gchar **argv;
+
+	switch (step) {
+	case FL_CHECKIN_OPEN_CONFIGURED:
+		return g_strdupv(self->config->review_command);
+	case FL_CHECKIN_OPEN_XDG_TERMINAL_EXEC:
+		terminal = "xdg-terminal-exec";
+		break;
+	case FL_CHECKIN_OPEN_USER_TERMINAL:
+		terminal = g_getenv("TERMINAL");
+		break;
+	case FL_CHECKIN_OPEN_X_TERMINAL_EMULATOR:
+		terminal = "x-terminal-emulator";
+		break;
+	case FL_CHECKIN_OPEN_DESKTOP_ENTRY:
+	case FL_CHECKIN_OPEN_NONE:
+	default:
+		return NULL;
+	}
+	if (terminal == NULL || terminal[0] == '\0' ||
+	    (found = g_find_program_in_path(terminal)) == NULL)
+		return NULL;
+	b = g_strv_builder_new();
+	g_strv_builder_add(b, found);
+	/* xdg-terminal-exec takes the command as it is; the others after -e */
+	if (step != FL_CHECKIN_OPEN_XDG_TERMINAL_EXEC)
+		g_strv_builder_add(b, "-e");
+	g_strv_builder_addv(b, review);
+	argv = g_strv_builder_end(b);
+	g_strv_builder_unref(b);
+	return argv;
+}
+
+static void
+fl_checkin_open_try(FlCheckinOpen *open)
+{
+	FlCheckin *self = open->self;
+
+	for (; open->step < FL_CHECKIN_OPEN_NONE; open->step++) {
+		g_autoptr(GError) error = NULL;
+		g_auto(GStrv) argv = NULL;
+		GPid pid = 0;
+		gboolean started;
+
+		/* a command the user chose is the only one tried */
+		if ((open->step == FL_CHECKIN_OPEN_CONFIGURED) !=
+		    (self->config->review_command != NULL))
+			continue;
+		if (open->step == FL_CHECKIN_OPEN_DESKTOP_ENTRY) {
+			g_autoptr(GDesktopAppInfo) info =
+				g_desktop_app_info_new("io.github.flotilla.Flotilla1.desktop");
+			if (info == NULL)
+				continue;
+			started = g_desktop_app_info_launch_uris_as_manager(
+				info, NULL, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+				NULL, NULL, fl_checkin_open_pid_cb, &pid, &error);
+		} else {
+			argv = fl_checkin_open_argv(self, open->step);
+			if (argv == NULL)
+				continue;
+			started = g_spawn_async(NULL, argv, NULL,
+						G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+						NULL, NULL, &pid, &error);
+		}
+		if (!started || pid == 0) {
+			if (error != NULL)
+				g_message("cannot open the review: %s", error->message);
+			continue;
+		}
+		g_child_watch_add(pid, fl_checkin_open_exited_cb, open);
+		return;
+	}
+	if (self->notifier != NULL)
+		fl_notifier_post(self->notifier, 0, _("No terminal for the review"),
+				 _("No terminal could be opened. To decide, run in a terminal: "
+				   "<b>flotilla review</b>"),
+				 _("No terminal could be opened. To decide, run in a terminal: "
+				   "flotilla review"),
+				 NULL, FL_NOTIFIER_URGENCY_NORMAL, "x-flotilla.digest");
+	fl_checkin_open_free(open);
+}
+
 static void
 fl_checkin_open_review(FlCheckin *self)
 {
-	const FlConfig *config = self->config;
-	g_autoptr(GError) error = NULL;
+	FlCheckinOpen *open = g_new0(FlCheckinOpen, 1);
 
-	/* without a pid to wait for, GLib reaps the intermediate child itself */
-	if (!g_spawn_async(NULL, config->review_command, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-			   NULL, &error))
-		g_warning("cannot open the review (%s): %s", config->review_command[0],
-			  error->message);
+	open->self = g_object_ref(self);
+	open->step = FL_CHECKIN_OPEN_CONFIGURED;
+	fl_checkin_open_try(open);
 }
 
 typedef enum {

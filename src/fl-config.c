@@ -71,7 +71,6 @@ fl_config_new_default(void)
 {
 	FlConfig *self = g_new0(FlConfig, 1);
 	const FlAgentClass *const *kinds = fl_agent_class_list();
-	const gchar *review[] = {"x-terminal-emulator", "-e", "flotilla", "review", NULL};
 
 	self->max_parallel = 3;
 	self->max_unreviewed = 5;
@@ -80,7 +79,6 @@ fl_config_new_default(void)
 	self->default_agent = g_strdup("shell");
 	self->confinement = TRUE;
 	self->now_blocked = TRUE;
-	self->review_command = g_strdupv((gchar **)review);
 	self->repo_verify = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->prices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->agents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,

@@ -66,7 +66,7 @@ typedef struct {
 	gchar *checkin_quiet_hours;
 	gboolean now_blocked;
 	gboolean now_failed;
-	gchar **review_command; /* argv */
+	gchar **review_command; /* argv, NULL when not configured: fl-checkin.c finds a terminal */
 	gchar *webhook;         /* nullable */
 	gchar *webhook_format;  /* "json" or "ntfy" */
 	/* [prices] model -> "IN;OUT" dollars per million tokens */

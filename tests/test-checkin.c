@@ -1989,6 +1989,134 @@ test_dunst_end_to_end(void)
 	stop_process(&xvfb_proc);
 }
 
+/* a directory of stand-in programs put first on the daemon's PATH */
+static gchar *
+fake_bin(FlTestEnv *env)
+{
+	gchar *bin = g_build_filename(env->root, "bin", NULL);
+	g_autofree gchar *path = NULL;
+
+	g_assert_cmpint(g_mkdir_with_parents(bin, 0700), ==, 0);
+	path = g_strdup_printf("%s:%s", bin, g_environ_getenv(env->envp, "PATH"));
+	env->envp = g_environ_setenv(env->envp, "PATH", path, TRUE);
+	/* no installed desktop entry of ours gets in the way */
+	env->envp = g_environ_setenv(env->envp, "XDG_DATA_DIRS", bin, TRUE);
+	env->envp = g_environ_setenv(env->envp, "XDG_DATA_HOME", bin, TRUE);
+	env->envp = g_environ_unsetenv(env->envp, "TERMINAL");
+	return bin;
+}
+
+static void
+write_script(const gchar *dir, const gchar *name, const gchar *text)
+{
+	g_autofree gchar *path = g_build_filename(dir, name, NULL);
+	g_autofree gchar *script = g_strdup_printf("#!/bin/sh\n%s\n", text);
+
+	g_assert_true(g_file_set_contents(path, script, -1, NULL));
+	g_assert_cmpint(g_chmod(path, 0700), ==, 0);
+}
+
+typedef struct {
+	const gchar *socket;
+	const gchar *want;
+	gchar *screen;
+} Pane;
+
+/* what the tmux pane shows has @want */
+static gboolean
+pane_cond(gpointer user_data)
+{
+	Pane *pane = user_data;
+	const gchar *argv[] = {"tmux", "-S", pane->socket, "capture-pane",
+			       "-p",   "-t", "review",     NULL};
+
+	g_clear_pointer(&pane->screen, g_free);
+	if (!g_spawn_sync(NULL, (gchar **)argv, NULL,
+			  G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+			  &pane->screen, NULL, NULL, NULL))
+		return FALSE;
+	return pane->screen != NULL && strstr(pane->screen, pane->want) != NULL;
+}
+
+/*
+ * A click on the digest opens the review in the user's terminal (here xdg-terminal-exec,
+ * standing in with a tmux session); the user approves the draft there, and git has it.
+ */
+static void
+test_review_in_terminal(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *bin = fake_bin(env);
+	g_autofree gchar *socket = g_build_filename(env->root, "tmux.sock", NULL);
+	g_autofree gchar *fake = NULL;
+	g_autofree gchar *log = NULL;
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) call = NULL;
+	g_autofree gchar *tmux = find_program("tmux", "tmux");
+	g_autofree gchar *keys = NULL;
+	const gchar *kill[] = {"tmux", "-S", socket, "kill-server", NULL};
+	Pane pane = {socket, "[a]pprove", NULL};
+	guint id;
+
+	if (tmux == NULL)
+		return;
+	fake = g_strdup_printf("exec tmux -S '%s' new-session -d -s review -x 150 -y 40 \"$@\"",
+			       socket);
+	write_script(bin, "xdg-terminal-exec", fake);
+	/* later in the order: never reached while xdg-terminal-exec works */
+	write_script(bin, "x-terminal-emulator", "exit 1");
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, repo, "--name", "a-draft", "--", "echo a > a.txt", NULL);
+	wait_ended(env, id, "done");
+	mock = mock_start(env, "body body-markup actions");
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	call = mock_wait_notify(mock, 1);
+
+	mock_action(mock, call->id, "default");
+	g_assert_true(poll_until(pane_cond, &pane, WAIT_MS));
+	g_test_message("terminal: %s", pane.screen);
+	g_assert_nonnull(strstr(pane.screen, "a-draft"));
+	keys = g_strdup_printf("tmux -S '%s' send-keys -t review a Enter", socket);
+	g_assert_true(g_spawn_command_line_sync(keys, NULL, NULL, NULL, NULL));
+	wait_review(env, id, "approved");
+	log = git(repo, "log -1 --format=%s main");
+	g_assert_nonnull(strstr(log, "Merge flotilla session 1"));
+	g_assert_cmpuint(count_events(env, id, "approved", "cli"), ==, 1);
+	g_free(pane.screen);
+	g_spawn_sync(NULL, (gchar **)kill, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+		     NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* no terminal works: the click says so where the user looks, with the command to type */
+static void
+test_review_no_terminal(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *bin = fake_bin(env);
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) call = NULL;
+	g_autoptr(NotifyCall) told = NULL;
+	guint id;
+
+	/* each one there, each one failing the way a terminal without a display does */
+	write_script(bin, "xdg-terminal-exec", "echo 'no display' >&2; exit 1");
+	write_script(bin, "x-terminal-emulator", "exit 1");
+	write_script(bin, "my-term", "exit 2");
+	env->envp = g_environ_setenv(env->envp, "TERMINAL", "my-term", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	id = fl_test_run_session(env, repo, "--", "echo a > a.txt", NULL);
+	wait_ended(env, id, "done");
+	mock = mock_start(env, "body body-markup actions");
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	call = mock_wait_notify(mock, 1);
+	mock_action(mock, call->id, "default");
+	told = mock_find_notify(mock, 2, "No terminal");
+	g_assert_nonnull(strstr(told->body, "flotilla review"));
+	assert_review(env, id, "pending");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2012,6 +2140,8 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/preview-long", test_preview_long);
 	g_test_add_func("/checkin/review-cli", test_review_cli);
 	g_test_add_func("/checkin/review-kinds", test_review_kinds);
+	g_test_add_func("/checkin/review-in-terminal", test_review_in_terminal);
+	g_test_add_func("/checkin/review-no-terminal", test_review_no_terminal);
 	g_test_add_func("/checkin/status-and-schedule", test_status_and_schedule);
 	g_test_add_func("/checkin/dunst-end-to-end", test_dunst_end_to_end);
 	return g_test_run();

@@ -10,7 +10,7 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	build-essential meson ninja-build pkg-config gettext git clang-format \
 	libglib2.0-dev libglib2.0-bin libnotify-dev libcurl4-openssl-dev libjson-glib-dev \
 	libsqlite3-dev libdbus-1-dev dbus dbus-daemon python3 python3-dbusmock zsh bubblewrap util-linux \
-	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps \
+	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps tmux \
 	task-spooler appstream \
 	munge slurmctld slurmd slurm-client bubblewrap
 # the real Claude Code and Gemini CLIs for the agent tests come from npm
