@@ -24,6 +24,7 @@
 #include "fl-dbus-names.h"
 #include "fl-dbus.h"
 #include "fl-error.h"
+#include "fl-groups.h"
 #include "fl-relay.h" /* the channel inside sessions */
 #include "fl-session-data.h"
 #include "fl-text.h"
@@ -94,9 +95,11 @@ typedef struct {
 	gchar **after_done;    /* run --after-done ID */
 	guint after_id;        /* the session either names, resolved */
 	gboolean scratch;
-	gchar *repo;
+	gchar **repos; /* run --repo, once per repository of a group */
 	gchar *base;
-	gchar *agent;
+	gchar **agents; /* run --agent, several for a race */
+	gchar *group;   /* run --group, pause/resume --group */
+	gchar *race;    /* run --race N */
 	gchar *verify;
 	gchar *on; /* run --on: a [cluster NAME] or local */
 	gchar *memory;
@@ -155,10 +158,12 @@ fl_cli_new(void)
 static void
 fl_cli_free(FlCli *cli)
 {
-	g_free(cli->repo);
+	g_strfreev(cli->repos);
 	g_free(cli->token);
 	g_free(cli->base);
-	g_free(cli->agent);
+	g_strfreev(cli->agents);
+	g_free(cli->group);
+	g_free(cli->race);
 	g_free(cli->verify);
 	g_free(cli->on);
 	g_free(cli->memory);
@@ -520,6 +525,20 @@ fl_cli_resolve_id(FlCli *cli, const gchar *text, guint *id, GError **error)
 	return FALSE;
 }
 
+/* "@NAME" in place of an id: a group, never a session (no session name starts with '@') */
+static gboolean
+fl_cli_group_arg(const gchar *text, const gchar **name, GError **error)
+{
+	if (text[0] != '@')
+		return FALSE;
+	*name = text + 1;
+	if (!fl_groups_name_is_valid(*name)) {
+		g_autofree gchar *shown = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
+		fl_cli_usage_error(error, _("'%s' is not a group (@NAME)"), shown);
+	}
+	return TRUE;
+}
+
 /* the one positional argument of "CMD ID" */
 static gboolean
 fl_cli_args_id(FlCli *cli, gchar **args, guint *id, GError **error)
@@ -748,12 +767,21 @@ static gchar *
 fl_cli_session_title(GVariant *session)
 {
 	const gchar *title = fl_cli_dict_str(session, "name");
+	const gchar *group = fl_cli_dict_str(session, "group");
+	g_autofree gchar *clean = NULL;
 
 	if (title == NULL)
 		title = fl_cli_dict_str(session, "goal");
+
 	if (title == NULL)
 		return g_strdup(_("(no goal)"));
-	return fl_text_clean(title, -1, FL_TEXT_COLLAPSE_SPACE);
+	clean = fl_text_clean(title, -1, FL_TEXT_COLLAPSE_SPACE);
+	/* a group is reviewed as one: its members say so wherever they are listed */
+	if (group != NULL) {
+		g_autofree gchar *group_clean = fl_text_clean(group, -1, FL_TEXT_COLLAPSE_SPACE);
+		return g_strdup_printf("@%s: %s", group_clean, clean);
+	}
+	return g_steal_pointer(&clean);
 }
 
 static const gchar *const fl_cli_session_keys[] = {"id",
@@ -800,6 +828,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "placement_status",
 						   "confinement",
 						   "dismissed",
+						   "group",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
@@ -1318,15 +1347,24 @@ static void
 fl_cli_options_run(FlCli *cli, GOptionContext *context)
 {
 	const GOptionEntry entries[] = {
-		{"repo", 0, 0, G_OPTION_ARG_FILENAME, &cli->repo,
-		 N_("Repository to work in (default: the one around the current directory)"),
+		{"repo", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli->repos,
+		 N_("Repository to work in (default: the one around the current directory); "
+		    "several: one session per repository, as a group"),
 		 N_("DIR")},
 		{"base", 0, 0, G_OPTION_ARG_FILENAME, &cli->base,
 		 N_("Branch to start from and merge into"), N_("BRANCH")},
 		{"scratch", 0, 0, G_OPTION_ARG_NONE, &cli->scratch,
 		 N_("Run in an empty directory, not in a worktree of a repository"), NULL},
-		{"agent", 0, 0, G_OPTION_ARG_FILENAME, &cli->agent,
-		 N_("Agent to run (default: [fleet] default-agent, else shell)"), N_("NAME")},
+		{"agent", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli->agents,
+		 N_("Agent to run (default: [fleet] default-agent, else shell); several: a race "
+		    "between them"),
+		 N_("NAME")},
+		{"group", 0, 0, G_OPTION_ARG_FILENAME, &cli->group,
+		 N_("Add the session to group NAME, reviewed as one item (@NAME)"), N_("NAME")},
+		{"race", 0, 0, G_OPTION_ARG_FILENAME, &cli->race,
+		 N_("Run the goal in N sessions; the first done and verified wins, the others "
+		    "are cancelled"),
+		 N_("N")},
 		{"verify", 0, 0, G_OPTION_ARG_FILENAME, &cli->verify,
 		 N_("Command that checks the draft"), N_("CMD")},
 		{"on", 0, 0, G_OPTION_ARG_FILENAME, &cli->on,
@@ -1401,7 +1439,7 @@ fl_cli_read_goals(const gchar *path, GPtrArray *goals, GError **error)
  * @token is the request's (NULL after the first spec of a batch) */
 static GVariant *
 fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *repo,
-		const gchar *token)
+		const gchar *agent, const gchar *token)
 {
 	GVariantBuilder builder;
 
@@ -1409,8 +1447,8 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 	g_variant_builder_add(&builder, "{sv}", "goal", g_variant_new_string(goal));
 	if (cli->name != NULL)
 		g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(cli->name));
-	if (cli->agent != NULL)
-		g_variant_builder_add(&builder, "{sv}", "agent", g_variant_new_string(cli->agent));
+	if (agent != NULL)
+		g_variant_builder_add(&builder, "{sv}", "agent", g_variant_new_string(agent));
 	if (repo != NULL)
 		g_variant_builder_add(&builder, "{sv}", "repo", g_variant_new_string(repo));
 	if (cli->base != NULL)
@@ -1492,7 +1530,7 @@ fl_cli_run_one(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *spec, GError **erro
 
 /* one call: the daemon queues all of them or none */
 static gboolean
-fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **error)
+fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, guint *first, GError **error)
 {
 	g_autoptr(GVariant) specs_owned = g_variant_ref_sink(specs);
 	g_autoptr(GVariant) ids = NULL;
@@ -1515,6 +1553,8 @@ fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **e
 	json_builder_begin_array(builder);
 	g_variant_iter_init(&iter, ids);
 	while (g_variant_iter_next(&iter, "u", &id)) {
+		if (first != NULL && *first == 0)
+			*first = id;
 		if (!cli->json)
 			fprintf(stdout, "%u\n", id);
 		json_builder_add_int_value(builder, id);
@@ -1528,31 +1568,116 @@ fl_cli_run_batch(FlCli *cli, FlDbusFlotilla1 *proxy, GVariant *specs, GError **e
 	return TRUE;
 }
 
+/* the start of a new group's name: the goal's first words, e.g. "fix-the-login" */
+static gchar *
+fl_cli_group_prefix(const gchar *goal)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	guint words = 0;
+	gboolean in_word = FALSE;
+
+	for (const gchar *p = goal; *p != '\0' && words <= 3 && out->len < 24; p++) {
+		if (g_ascii_isalnum(*p)) {
+			if (!in_word) {
+				if (++words > 3)
+					break;
+				if (out->len > 0)
+					g_string_append_c(out, '-');
+			}
+			g_string_append_c(out, g_ascii_tolower(*p));
+			in_word = TRUE;
+		} else {
+			in_word = FALSE;
+		}
+	}
+	if (out->len == 0)
+		g_string_assign(out, "group");
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* @spec with the group's keys added */
+static GVariant *
+fl_cli_group_spec(GVariant *spec, const gchar *group, gboolean new_group, gboolean race)
+{
+	g_autoptr(GVariant) owned = g_variant_ref_sink(spec);
+	g_autoptr(GVariantDict) dict = g_variant_dict_new(owned);
+
+	g_variant_dict_insert(dict, "group", "s", group);
+	if (new_group)
+		g_variant_dict_insert(dict, "new-group", "b", TRUE);
+	if (race)
+		g_variant_dict_insert(dict, "group-policy", "s", "first-wins");
+	return g_variant_dict_end(dict);
+}
+
+#define FL_CLI_RACE_MAX 16
+
 static gboolean
 fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 {
 	g_autoptr(GPtrArray) goals = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) repos = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *cwd = g_get_current_dir();
-	g_autofree gchar *repo = NULL;
+	g_autofree gchar *group = NULL;
+	guint n_agents = cli->agents != NULL ? g_strv_length(cli->agents) : 0;
+	const gchar *agent = n_agents > 0 ? cli->agents[0] : NULL;
+	guint64 race = 0;
+	gboolean grouped;
+	guint first = 0;
 	GVariantBuilder specs;
 	FlDbusFlotilla1 *proxy;
 
 	if (!fl_cli_check_utf8_option("name", cli->name, error) ||
-	    !fl_cli_check_utf8_option("agent", cli->agent, error) ||
 	    !fl_cli_check_utf8_option("base", cli->base, error) ||
 	    !fl_cli_check_utf8_option("verify", cli->verify, error) ||
 	    !fl_cli_check_utf8_option("on", cli->on, error) ||
 	    !fl_cli_check_utf8_option("memory", cli->memory, error) ||
-	    !fl_cli_check_utf8_option("timeout", cli->timeout, error))
+	    !fl_cli_check_utf8_option("timeout", cli->timeout, error) ||
+	    !fl_cli_check_utf8_option("group", cli->group, error) ||
+	    !fl_cli_check_utf8_option("race", cli->race, error))
 		return FALSE;
+	for (guint i = 0; i < n_agents; i++) {
+		if (!fl_cli_check_utf8_option("agent", cli->agents[i], error))
+			return FALSE;
+	}
 	if (cli->scratch && cli->base != NULL)
 		return fl_cli_usage_error(error, _("--scratch runs outside any repository: it "
 						   "takes no --base"));
-	if (cli->repo != NULL) {
-		repo = g_canonicalize_filename(cli->repo, cwd);
+	if (cli->race != NULL &&
+	    !g_ascii_string_to_unsigned(cli->race, 10, 2, FL_CLI_RACE_MAX, &race, NULL)) {
+		g_autofree gchar *shown = fl_text_clean(cli->race, -1, FL_TEXT_COLLAPSE_SPACE);
+		return fl_cli_usage_error(error,
+					  _("--race takes a number of sessions from 2 to %d, "
+					    "not '%s'"),
+					  FL_CLI_RACE_MAX, shown);
+	}
+	if (cli->group != NULL && !fl_groups_name_is_valid(cli->group)) {
+		g_autofree gchar *shown = fl_text_clean(cli->group, -1, FL_TEXT_COLLAPSE_SPACE);
+		return fl_cli_usage_error(error,
+					  _("'%s' is not a group name: 1 to 64 letters, digits, "
+					    "'.', '_' or '-', starting with a letter or digit"),
+					  shown);
+	}
+	/* several agents race each other, one session each */
+	if (n_agents > 1 && race == 0)
+		race = n_agents;
+	if (race > 0 && race < n_agents)
+		return fl_cli_usage_error(error, _("--race %u is fewer than the %u agents given"),
+					  (guint)race, n_agents);
+	for (guint i = 0; cli->repos != NULL && cli->repos[i] != NULL; i++) {
+		gchar *repo = g_canonicalize_filename(cli->repos[i], cwd);
+		g_ptr_array_add(repos, repo);
 		if (!fl_cli_check_utf8_option("repo", repo, error))
 			return FALSE;
 	}
+	if (race > 0 && repos->len > 1)
+		return fl_cli_usage_error(error,
+					  _("a race runs in one repository: give one --repo"));
+	grouped = cli->group != NULL || race > 0 || repos->len > 1;
+	if (grouped && cli->from != NULL)
+		return fl_cli_usage_error(error,
+					  _("--from takes no --group, --race, several --repo "
+					    "or several --agent"));
 	/* the daemon finds the default repository from it; without a usable one it says so */
 	if (!g_utf8_validate(cwd, -1, NULL))
 		g_clear_pointer(&cwd, g_free);
@@ -1578,15 +1703,47 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;
+	if (grouped) {
+		const gchar *repo = repos->len > 0 ? repos->pdata[0] : NULL;
+		guint n = race > 0 ? (guint)race : MAX(repos->len, 1);
+		g_autoptr(GVariant) session = NULL;
+		const gchar *name = NULL;
+
+		group = cli->group != NULL ? g_strdup(cli->group)
+					   : fl_cli_group_prefix(goals->pdata[0]);
+		g_variant_builder_init(&specs, G_VARIANT_TYPE("aa{sv}"));
+		for (guint i = 0; i < n; i++) {
+			GVariant *spec = fl_cli_run_spec(
+				cli, goals->pdata[0], cwd,
+				race > 0 || repos->len == 0 ? repo : repos->pdata[i],
+				n_agents > 0 ? cli->agents[i % n_agents] : NULL,
+				i == 0 ? cli->token : NULL);
+			g_variant_builder_add_value(
+				&specs,
+				fl_cli_group_spec(spec, group, cli->group == NULL, race > 0));
+		}
+		if (!fl_cli_run_batch(cli, proxy, g_variant_builder_end(&specs), &first, error))
+			return FALSE;
+		/* the name the daemon gave a new group: what approve @NAME takes */
+		session = fl_cli_get_session(cli, first, NULL);
+		if (session != NULL && g_variant_lookup(session, "group", "&s", &name) &&
+		    !cli->json)
+			fprintf(stderr, _("group @%s\n"), name);
+		return TRUE;
+	}
 	if (cli->from == NULL)
 		return fl_cli_run_one(cli, proxy,
-				      fl_cli_run_spec(cli, goals->pdata[0], cwd, repo, cli->token),
+				      fl_cli_run_spec(cli, goals->pdata[0], cwd,
+						      repos->len > 0 ? repos->pdata[0] : NULL,
+						      agent, cli->token),
 				      error);
 	g_variant_builder_init(&specs, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < goals->len; i++)
-		g_variant_builder_add_value(&specs, fl_cli_run_spec(cli, goals->pdata[i], cwd, repo,
-								    i == 0 ? cli->token : NULL));
-	return fl_cli_run_batch(cli, proxy, g_variant_builder_end(&specs), error);
+		g_variant_builder_add_value(&specs,
+					    fl_cli_run_spec(cli, goals->pdata[i], cwd,
+							    repos->len > 0 ? repos->pdata[0] : NULL,
+							    agent, i == 0 ? cli->token : NULL));
+	return fl_cli_run_batch(cli, proxy, g_variant_builder_end(&specs), NULL, error);
 }
 
 /* ---- ls ---- */
@@ -2431,12 +2588,89 @@ fl_cli_print_history(FlCli *cli, guint id)
 	}
 }
 
+/* `show @NAME`: the group and each member in one line, or as JSON with every member */
+static gboolean
+fl_cli_show_group(FlCli *cli, const gchar *name, GError **error)
+{
+	g_autoptr(GVariant) group = NULL;
+	g_autoptr(GVariant) members = NULL;
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, error);
+	const gchar *keys[] = {"name", "policy", "state", "paused", "winner", NULL};
+	GVariantIter iter;
+	guint32 id;
+
+	if (proxy == NULL ||
+	    !fl_dbus_flotilla1_call_get_group_sync(proxy, name, &group, NULL, error))
+		return FALSE;
+	members = g_variant_lookup_value(group, "members", G_VARIANT_TYPE("au"));
+	if (cli->json) {
+		g_autoptr(JsonNode) root = NULL;
+
+		json_builder_begin_object(builder);
+		for (guint i = 0; keys[i] != NULL; i++) {
+			g_autoptr(GVariant) v = g_variant_lookup_value(group, keys[i], NULL);
+			if (v == NULL)
+				continue;
+			json_builder_set_member_name(builder, keys[i]);
+			fl_cli_json_add_value(builder, v);
+		}
+		json_builder_set_member_name(builder, "members");
+		json_builder_begin_array(builder);
+	} else {
+		g_autofree gchar *clean = fl_text_clean(name, -1, FL_TEXT_COLLAPSE_SPACE);
+		gint64 winner = 0;
+
+		fprintf(stdout, "%s: @%s\n", _("group"), clean);
+		fprintf(stdout, "%s: %s\n", _("policy"), fl_cli_dict_str(group, "policy"));
+		fprintf(stdout, "%s: %s\n", _("state"), fl_cli_dict_str(group, "state"));
+		if (fl_cli_dict_bool(group, "paused"))
+			fprintf(stdout, "%s: %s\n", _("paused"), _("yes"));
+		if (fl_cli_dict_int(group, "winner", &winner) && winner > 0)
+			fprintf(stdout, "%s: #%u\n", _("winner"), (guint)winner);
+		fprintf(stdout, "%s:\n", _("members"));
+	}
+	g_variant_iter_init(&iter, members);
+	while (g_variant_iter_next(&iter, "u", &id)) {
+		g_autoptr(GVariant) session = fl_cli_get_session(cli, id, error);
+		g_autofree gchar *title = NULL;
+		g_autofree gchar *repo = NULL;
+
+		if (session == NULL)
+			return FALSE;
+		if (cli->json) {
+			fl_cli_json_add_session(builder, session);
+			continue;
+		}
+		title = fl_cli_session_title(session);
+		repo = fl_text_clean(fl_cli_dict_str(session, "repo") != NULL
+					     ? fl_cli_dict_str(session, "repo")
+					     : "",
+				     -1, FL_TEXT_COLLAPSE_SPACE);
+		fprintf(stdout, "  %u\t%s\t%s\t%s\t%s\n", id, fl_cli_dict_str(session, "state"),
+			fl_cli_dict_str(session, "review"), repo, title);
+	}
+	if (cli->json) {
+		g_autoptr(JsonNode) root = NULL;
+
+		json_builder_end_array(builder);
+		json_builder_end_object(builder);
+		root = json_builder_get_root(builder);
+		fl_cli_print_json(root, TRUE);
+	}
+	return TRUE;
+}
+
 static gboolean
 fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 {
 	g_autoptr(GVariant) session = NULL;
+	const gchar *group = NULL;
 	guint id;
 
+	if (args[1] != NULL && args[2] == NULL && fl_cli_group_arg(args[1], &group, error))
+		return error == NULL || *error == NULL ? fl_cli_show_group(cli, group, error)
+						       : FALSE;
 	if (!fl_cli_args_id(cli, args, &id, error))
 		return FALSE;
 	session = fl_cli_get_session(cli, id, error);
@@ -2999,6 +3233,15 @@ typedef gboolean (*FlCliDecideFunc)(FlDbusFlotilla1 *proxy, guint id, GVariant *
 				    gchar **message, GCancellable *cancellable, GError **error);
 
 static void
+fl_cli_options_pause(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {{"group", 0, 0, G_OPTION_ARG_FILENAME, &cli->group,
+					 N_("Only this group's queued sessions"), N_("NAME")},
+					{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+static void
 fl_cli_options_note(FlCli *cli, GOptionContext *context)
 {
 	const GOptionEntry entries[] = {{"note", 0, 0, G_OPTION_ARG_FILENAME, &cli->note,
@@ -3049,15 +3292,62 @@ fl_cli_decide(FlCli *cli, FlCliDecideFunc func, guint id, const gchar *note, GEr
  * is checked before anything is decided; a refusal (a later draft that no longer merges)
  * leaves that one as it is, says why, and does not undo or stop the others.
  */
+/* `approve @NAME`, `reject @NAME`: the whole group as one decision */
+static gboolean
+fl_cli_decide_group(FlCli *cli, const gchar *name, const gchar *decision, GError **error)
+{
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *clean = NULL;
+	GVariantBuilder builder;
+	FlDbusFlotilla1 *proxy;
+	gboolean ok;
+
+	if (!fl_cli_check_utf8_option("note", cli->note, error))
+		return FALSE;
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	if (cli->note != NULL)
+		g_variant_builder_add(&builder, "{sv}", "note", g_variant_new_string(cli->note));
+	g_variant_builder_add(&builder, "{sv}", "source", g_variant_new_string("cli"));
+	/* every member's merge, one after another */
+	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS * 4);
+	ok = fl_dbus_flotilla1_call_decide_group_sync(
+		proxy, name, decision, g_variant_builder_end(&builder), &message, NULL, error);
+	fl_cli_set_timeout(cli, FL_CLI_CALL_TIMEOUT_MS);
+	if (!ok)
+		return FALSE;
+	clean = fl_text_clean(message, -1, FL_TEXT_MULTILINE);
+	fprintf(stdout, "%s\n", clean);
+	return TRUE;
+}
+
 static gboolean
 fl_cli_cmd_decide(FlCli *cli, gchar **args, FlCliDecideFunc func, GError **error)
 {
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	g_autoptr(GError) first = NULL;
 	guint refused = 0;
+	const gchar *group = NULL;
 
 	if (args[1] == NULL)
 		return fl_cli_usage_error(error, _("'%s' needs a session id"), args[0]);
+	for (guint i = 1; args[i] != NULL; i++) {
+		if (!fl_cli_group_arg(args[i], &group, error))
+			continue;
+		if (error != NULL && *error != NULL)
+			return FALSE;
+		if (func == fl_dbus_flotilla1_call_revert_sync)
+			return fl_cli_usage_error(error, _("a group is reverted member by member: "
+							   "give their ids"));
+		if (i != 1 || args[2] != NULL)
+			return fl_cli_usage_error(error, _("a group is decided on its own: give "
+							   "@NAME alone"));
+		return fl_cli_decide_group(
+			cli, group,
+			func == fl_dbus_flotilla1_call_approve_sync ? "approve" : "reject", error);
+	}
 	for (guint i = 1; args[i] != NULL; i++) {
 		guint id;
 
@@ -4334,15 +4624,39 @@ fl_cli_cmd_pause(FlCli *cli, gchar **args, GError **error)
 	FlDbusFlotilla1 *proxy;
 	gboolean pause = g_strcmp0(args[0], "pause") == 0;
 
+	GVariantBuilder builder;
+
 	if (!fl_cli_args_none(args, error))
 		return FALSE;
+	if (cli->group != NULL) {
+		const gchar *name = cli->group[0] == '@' ? cli->group + 1 : cli->group;
+		g_autofree gchar *shown = fl_text_clean(cli->group, -1, FL_TEXT_COLLAPSE_SPACE);
+		if (!fl_groups_name_is_valid(name))
+			return fl_cli_usage_error(error, _("'%s' is not a group (@NAME)"), shown);
+	}
 	proxy = fl_cli_proxy(cli, error);
 	if (proxy == NULL)
 		return FALSE;
-	options = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	if (cli->group != NULL)
+		g_variant_builder_add(
+			&builder, "{sv}", "group",
+			g_variant_new_string(cli->group[0] == '@' ? cli->group + 1 : cli->group));
+	options = g_variant_ref_sink(g_variant_builder_end(&builder));
 	if (pause ? !fl_dbus_flotilla1_call_pause_sync(proxy, options, NULL, error)
 		  : !fl_dbus_flotilla1_call_resume_sync(proxy, options, NULL, error))
 		return FALSE;
+	if (cli->group != NULL) {
+		g_autofree gchar *clean = fl_text_clean(cli->group, -1, FL_TEXT_COLLAPSE_SPACE);
+		fprintf(stdout,
+			pause ? _("Group %s paused: its queued sessions wait; the rest of the "
+				  "queue "
+				  "goes on.")
+			      : _("Group %s resumed."),
+			clean);
+		fputc('\n', stdout);
+		return TRUE;
+	}
 	fputs(pause ? _("Queue paused: queued sessions wait; running ones go on.")
 		    : _("Queue resumed."),
 	      stdout);
@@ -4572,15 +4886,16 @@ static const FlCliCommand fl_cli_commands[] = {
 	 fl_cli_options_run, fl_cli_cmd_run, TRUE, FALSE},
 	{"ls", "", N_("List sessions, grouped by what they need from you."), fl_cli_options_ls,
 	 fl_cli_cmd_ls, FALSE, FALSE},
-	{"show", N_("ID"), N_("Show everything known about one session."), fl_cli_options_json,
-	 fl_cli_cmd_show, FALSE, FALSE},
+	{"show", N_("ID|@GROUP"), N_("Show everything known about one session or group."),
+	 fl_cli_options_json, fl_cli_cmd_show, FALSE, FALSE},
 	{"log", N_("ID"), N_("Print a session's output."), fl_cli_options_log, fl_cli_cmd_log,
 	 FALSE, FALSE},
 	{"diff", N_("ID"), N_("Print a session's draft as a patch."), NULL, fl_cli_cmd_diff, FALSE,
 	 FALSE},
-	{"approve", N_("ID…"), N_("Merge drafts into their base branch, in the order given."),
+	{"approve", N_("ID…|@GROUP"),
+	 N_("Merge drafts into their base branch, in the order given; a group all or none."),
 	 fl_cli_options_note, fl_cli_cmd_approve, FALSE, FALSE},
-	{"reject", N_("ID…"), N_("Discard drafts; their patches and logs are kept."),
+	{"reject", N_("ID…|@GROUP"), N_("Discard drafts; their patches and logs are kept."),
 	 fl_cli_options_note, fl_cli_cmd_reject, FALSE, FALSE},
 	{"revert", N_("ID…"), N_("Undo the merges of approved drafts."), fl_cli_options_note,
 	 fl_cli_cmd_revert, FALSE, FALSE},
@@ -4610,10 +4925,10 @@ static const FlCliCommand fl_cli_commands[] = {
 	 fl_cli_cmd_refresh, FALSE, FALSE},
 	{"dismiss", N_("ID"), N_("Let a failed or cancelled session go: it leaves the review."),
 	 NULL, fl_cli_cmd_dismiss, FALSE, FALSE},
-	{"pause", "", N_("Start no queued session until 'flotilla resume'."), NULL,
+	{"pause", "", N_("Start no queued session until 'flotilla resume'."), fl_cli_options_pause,
 	 fl_cli_cmd_pause, FALSE, FALSE},
-	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."), NULL,
-	 fl_cli_cmd_pause, FALSE, FALSE},
+	{"resume", "", N_("Start queued sessions again after 'flotilla pause'."),
+	 fl_cli_options_pause, fl_cli_cmd_pause, FALSE, FALSE},
 	{"set", N_("SETTING VALUE"), N_("Change max-parallel or max-unreviewed, now and for good."),
 	 NULL, fl_cli_cmd_set, FALSE, FALSE},
 	{"reload", "", N_("Make flotillad re-read its configuration file."), NULL,

@@ -14,6 +14,7 @@
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-fleet.h"
+#include "fl-groups.h"
 #include "fl-sandbox.h"
 #include "fl-slurm.h"
 #include "fl-store.h"
@@ -28,6 +29,7 @@ struct _FlDaemon {
 	FlFleet *fleet;               /* (owned) */
 	FlCheckin *checkin;           /* (owned) */
 	FlCoordination *coordination; /* (owned) */
+	FlGroups *groups;             /* (owned) */
 	FlDbusFlotilla1 *skeleton;    /* (owned) */
 	GDBusConnection *connection;  /* (owned) (nullable) */
 	guint owner_id;
@@ -271,8 +273,10 @@ static const FlDaemonOptionKey fl_daemon_decide_options[] = {
 	{"note", "s"}, {"source", "s"}, {"token", "s"}, {NULL, NULL}};
 static const FlDaemonOptionKey fl_daemon_checkin_options[] = {{"deliver", "b"}, {NULL, NULL}};
 static const FlDaemonOptionKey fl_daemon_reload_options[] = {{NULL, NULL}};
-/* Pause and Resume take none yet (reserved for groups) */
-static const FlDaemonOptionKey fl_daemon_pause_options[] = {{NULL, NULL}};
+/* Pause and Resume: the whole queue, or only a group's sessions */
+static const FlDaemonOptionKey fl_daemon_pause_options[] = {{"group", "s"}, {NULL, NULL}};
+static const FlDaemonOptionKey fl_daemon_group_options[] = {
+	{"note", "s"}, {"source", "s"}, {NULL, NULL}};
 
 static gboolean
 fl_daemon_check_options(GVariant *options, const FlDaemonOptionKey *keys,
@@ -430,6 +434,68 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 	}
 	fl_fleet_decide_async(self->fleet, id, decision, note, source, token, fl_daemon_decide_cb,
 			      g_object_ref(invocation));
+}
+
+static void
+fl_daemon_decide_group_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *message = fl_groups_decide_finish(FL_GROUPS(source), res, &error);
+
+	if (message == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", message));
+}
+
+static gboolean
+fl_daemon_handle_decide_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			      const gchar *name, const gchar *decision, GVariant *options,
+			      FlDaemon *self)
+{
+	const gchar *note = NULL;
+	const gchar *source = "cli";
+
+	if (fl_daemon_not_ready(self, invocation) ||
+	    !fl_daemon_check_options(options, fl_daemon_group_options, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	g_variant_lookup(options, "note", "&s", &note);
+	g_variant_lookup(options, "source", "&s", &source);
+	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
+		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
+						      FL_ERROR_INVALID_ARGUMENT,
+						      _("unknown source '%s'"), source);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	if (g_strcmp0(decision, "approve") != 0 && g_strcmp0(decision, "reject") != 0) {
+		g_dbus_method_invocation_return_error(
+			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("a group is approved or rejected, not '%s'"), decision);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	fl_groups_decide_async(self->groups, name,
+			       g_strcmp0(decision, "approve") == 0 ? FL_DECISION_APPROVE
+								   : FL_DECISION_REJECT,
+			       note, source, fl_daemon_decide_group_cb, g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+fl_daemon_handle_get_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			   const gchar *name, FlDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *group;
+
+	if (fl_daemon_not_ready(self, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	group = fl_groups_describe(self->groups, name, &error);
+	if (group == NULL)
+		g_dbus_method_invocation_return_gerror(invocation, error);
+	else
+		fl_dbus_flotilla1_complete_get_group(skeleton, invocation, group);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
@@ -679,10 +745,18 @@ fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant
 		     gboolean paused)
 {
 	g_autoptr(GError) error = NULL;
+	const gchar *group = NULL;
 
 	if (fl_daemon_not_ready(self, invocation) ||
 	    !fl_daemon_check_options(options, fl_daemon_pause_options, invocation))
 		return;
+	if (g_variant_lookup(options, "group", "&s", &group)) {
+		if (!fl_fleet_set_group_paused(self->fleet, group, paused, &error))
+			g_dbus_method_invocation_return_gerror(invocation, error);
+		else
+			g_dbus_method_invocation_return_value(invocation, NULL);
+		return;
+	}
 	if (!fl_fleet_set_paused(self->fleet, paused, &error))
 		g_dbus_method_invocation_return_gerror(invocation, error);
 	else
@@ -986,6 +1060,8 @@ fl_daemon_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpoin
 	self->started = TRUE;
 	/* only now: a daemon that lost the race must not touch running sessions */
 	fl_fleet_start(self->fleet);
+	/* after the fleet's own recovery, so each member's half-done merge is settled first */
+	fl_groups_recover(self->groups);
 	fl_coordination_start(self->coordination);
 	fl_checkin_start(self->checkin);
 	{
@@ -1071,6 +1147,7 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 		}
 	}
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
+	self->groups = fl_groups_new(self->fleet, self->store);
 	self->checkin = fl_checkin_new(self->fleet, self->store, self->config, http);
 	self->coordination = fl_coordination_new(self->store);
 	fl_checkin_set_coordination(self->checkin, self->coordination);
@@ -1100,6 +1177,7 @@ fl_daemon_finalize(GObject *object)
 	g_clear_object(&self->coordination);
 	if (self->fleet != NULL)
 		g_signal_handlers_disconnect_by_data(self->fleet, self);
+	g_clear_object(&self->groups);
 	g_clear_object(&self->fleet);
 	g_clear_object(&self->store);
 	fl_config_free(self->config);
@@ -1156,6 +1234,10 @@ fl_daemon_init(FlDaemon *self)
 			 G_CALLBACK(fl_daemon_handle_review_items), self);
 	g_signal_connect(self->skeleton, "handle-hook", G_CALLBACK(fl_daemon_handle_hook), self);
 	g_signal_connect(self->skeleton, "handle-pause", G_CALLBACK(fl_daemon_handle_pause), self);
+	g_signal_connect(self->skeleton, "handle-decide-group",
+			 G_CALLBACK(fl_daemon_handle_decide_group), self);
+	g_signal_connect(self->skeleton, "handle-get-group", G_CALLBACK(fl_daemon_handle_get_group),
+			 self);
 	g_signal_connect(self->skeleton, "handle-resume", G_CALLBACK(fl_daemon_handle_resume),
 			 self);
 	g_signal_connect(self->skeleton, "handle-reload", G_CALLBACK(fl_daemon_handle_reload),

@@ -11,6 +11,7 @@
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-groups.h"
 #include "fl-refresh.h"
 #include "fl-slurm.h"
 #include "fl-util.h"
@@ -405,6 +406,19 @@ fl_fleet_settle_dependents(FlFleet *self)
 	}
 }
 
+/* queued in a group held by pause --group */
+static gboolean
+fl_fleet_is_held(FlFleet *self, FlSession *session)
+{
+	const FlSessionData *d = fl_session_get_data(session);
+	g_autoptr(FlGroup) group = NULL;
+
+	if (d->group == NULL)
+		return FALSE;
+	group = fl_store_get_group(self->store, d->group, NULL);
+	return group != NULL && group->paused;
+}
+
 static void
 fl_fleet_maybe_start(FlFleet *self)
 {
@@ -419,11 +433,13 @@ fl_fleet_maybe_start(FlFleet *self)
 		held = fl_fleet_get_held_reason(self);
 		if (held != NULL)
 			break;
-		/* first in, first out, passing over those that wait for another session */
+		/* first in, first out, passing over those that wait for another session and
+		 * those of a group held by pause --group (they keep their place) */
 		for (GList *l = self->queue.head; l != NULL && session == NULL; l = l->next) {
 			g_autofree gchar *why = NULL;
 
-			if (fl_fleet_after_ready(self, fl_session_get_data(l->data), &why))
+			if (!fl_fleet_is_held(self, l->data) &&
+			    fl_fleet_after_ready(self, fl_session_get_data(l->data), &why))
 				session = l->data;
 		}
 		if (session == NULL)
@@ -433,6 +449,52 @@ fl_fleet_maybe_start(FlFleet *self)
 		fl_fleet_start_after(self, session);
 		fl_session_start(session);
 	}
+}
+
+gboolean
+fl_fleet_set_group_paused(FlFleet *self, const gchar *name, gboolean paused, GError **error)
+{
+	g_autoptr(FlGroup) group = NULL;
+
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	group = fl_store_get_group(self->store, name, error);
+	if (group == NULL)
+		return FALSE;
+	group->paused = paused;
+	if (!fl_store_set_group(self->store, group, error))
+		return FALSE;
+	if (!paused)
+		fl_fleet_maybe_start(self);
+	return TRUE;
+}
+
+gboolean
+fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **error)
+{
+	g_autoptr(FlSessionData) d = NULL;
+
+	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	d = fl_store_get_session(self->store, id, error);
+	if (d == NULL)
+		return FALSE;
+	if (d->review != FL_REVIEW_PENDING || fl_state_is_active(d->state)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+			    _("session %u has no draft awaiting review"), id);
+		return FALSE;
+	}
+	d->review = FL_REVIEW_REJECTED;
+	g_free(d->reason);
+	d->reason = g_strdup_printf(_("rejected: %s"), note);
+	fl_store_begin(self->store);
+	fl_fleet_save(self, d);
+	fl_fleet_audit(self, id, "rejected", "race", note);
+	fl_store_commit(self->store);
+	fl_fleet_maybe_start(self);
+	return TRUE;
 }
 
 /* the file whose presence keeps the queue paused across restarts */
@@ -710,9 +772,12 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_fleet_dict_str(dict, "name");
 	const gchar *agent = fl_fleet_dict_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal",    "name",  "agent",      "repo",     "base",      "verify",
-				"cwd",     "token", "scratch",    "retry-of", "placement", "memory",
-				"timeout", "after", "after-done", NULL};
+	const gchar *known[] = {"goal",      "name",      "agent",        "repo",    "base",
+				"verify",    "cwd",       "token",        "scratch", "retry-of",
+				"placement", "memory",    "timeout",      "after",   "after-done",
+				"group",     "new-group", "group-policy", NULL};
+	const gchar *group = fl_fleet_dict_str(dict, "group");
+	const gchar *policy = fl_fleet_dict_str(dict, "group-policy");
 	const gchar *placement = fl_fleet_dict_str(dict, "placement");
 	const gchar *memory = fl_fleet_dict_str(dict, "memory");
 	const gchar *timeout = fl_fleet_dict_str(dict, "timeout");
@@ -742,6 +807,42 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	if (name != NULL && (strlen(name) > FL_NAME_MAX || strchr(name, '\n') != NULL)) {
 		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 			    _("a name is one line of at most %d bytes"), FL_NAME_MAX);
+		return FALSE;
+	}
+	/* "@NAME" addresses a group on the command line: no session may be called that */
+	if (name != NULL && name[0] == '@') {
+		g_set_error_literal(
+			error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("a session's name cannot start with '@', which names a group"));
+		return FALSE;
+	}
+	if (policy != NULL && g_strcmp0(policy, "all") != 0 &&
+	    g_strcmp0(policy, "first-wins") != 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("unknown group policy '%s' (all or first-wins)"), policy);
+		return FALSE;
+	}
+	if (group != NULL) {
+		g_autoptr(FlGroup) existing = NULL;
+
+		if (!fl_groups_name_is_valid(group)) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("'%s' is not a group name: 1 to 64 letters, digits, '.', "
+				      "'_' or '-', starting with a letter or digit"),
+				    group);
+			return FALSE;
+		}
+		existing = fl_store_get_group(self->store, group, NULL);
+		if (existing != NULL && !g_variant_dict_contains(dict, "new-group") &&
+		    policy != NULL && g_strcmp0(existing->policy, policy) != 0) {
+			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("group @%s exists with policy %s"), group, existing->policy);
+			return FALSE;
+		}
+		d->group = g_strdup(group);
+	} else if (g_variant_dict_contains(dict, "new-group") || policy != NULL) {
+		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+				    _("new-group and group-policy need a group"));
 		return FALSE;
 	}
 	if (agent == NULL)
@@ -915,6 +1016,11 @@ fl_fleet_start_idle_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+static const gchar *
+fl_fleet_spec_str(GVariant *specs, gsize index, const gchar *key);
+static gboolean
+fl_fleet_spec_bool(GVariant *specs, gsize index, const gchar *key);
+
 static void
 fl_fleet_run_commit(GTask *task)
 {
@@ -946,7 +1052,9 @@ fl_fleet_run_commit(GTask *task)
 		d->state = FL_STATE_QUEUED;
 		d->created = fl_now();
 	}
-	if (!fl_store_insert_sessions(self->store, rd->datas, "cli", rd->token, &error)) {
+	if (!fl_store_insert_grouped(self->store, rd->datas, "cli", rd->token,
+				     fl_fleet_spec_str(rd->specs, 0, "group-policy"),
+				     fl_fleet_spec_bool(rd->specs, 0, "new-group"), &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -1046,6 +1154,17 @@ fl_fleet_run_next(GTask *task)
 			g_ptr_array_add(rd->datas, g_steal_pointer(&d));
 		}
 		cur = g_ptr_array_index(rd->datas, rd->next);
+		/* a group is reviewed by merging its members: each needs a repository */
+		if (cur->group != NULL &&
+		    (cur->repo == NULL || fl_fleet_spec_bool(rd->specs, rd->next, "scratch"))) {
+			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+						_("a group's sessions each work in a git "
+						  "repository; %s is not one"),
+						cur->repo != NULL ? cur->repo
+								  : _("this directory"));
+			g_object_unref(task);
+			return;
+		}
 		if (cur->repo == NULL) {
 			if (!fl_fleet_check_placed(cur, &placed_error))
 				break;
@@ -1072,6 +1191,14 @@ fl_fleet_run_next(GTask *task)
 		}
 		/* --repo names where the work belongs: an empty scratch directory instead would
 		 * lose it, so that takes --scratch */
+		if (info == NULL && cur->group != NULL) {
+			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+						_("a group's sessions each work in a git "
+						  "repository; %s is not one"),
+						cur->repo);
+			g_object_unref(task);
+			return;
+		}
 		if (info == NULL && fl_fleet_spec_str(rd->specs, rd->next, "repo") != NULL) {
 			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
 						_("%s is not in a git repository; pass --scratch "

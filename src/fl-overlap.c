@@ -36,6 +36,7 @@ fl_overlap_free(FlOverlap *overlap)
 	if (overlap == NULL)
 		return;
 	g_free(overlap->tip);
+	g_free(overlap->draft_tip);
 	g_strfreev(overlap->conflicts);
 	g_strfreev(overlap->files);
 	g_clear_pointer(&overlap->overlaps, g_array_unref);
@@ -230,4 +231,116 @@ fl_overlap_check_finish(GAsyncResult *res, GError **error)
 {
 	g_return_val_if_fail(g_task_is_valid(res, NULL), NULL);
 	return g_task_propagate_pointer(G_TASK(res), error);
+}
+
+/*
+ * One group's drafts on one base branch, merged in order onto its tip from objects alone:
+ * each clean merge's tree becomes an unreferenced scratch commit (an object, no ref, no
+ * checkout) that the next draft merges onto, so two drafts that each merge alone but not
+ * together are found before anything lands.
+ */
+static void
+fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
+			GCancellable *cancellable)
+{
+	FlOverlapCtx *ctx = task_data;
+	g_autoptr(GPtrArray) result =
+		g_ptr_array_new_with_free_func((GDestroyNotify)fl_overlap_free);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *ref = g_strdup_printf("refs/heads/%s", ctx->base_branch);
+	g_autofree gchar *tip = NULL;
+	g_autofree gchar *cur = NULL;
+	/* an identity only for the scratch commits */
+	g_auto(GStrv) identity = fl_git_environ("flotilla", "flotilla@localhost");
+
+	if (fl_overlap_git(ctx->repo, &tip, NULL, cancellable, &error, "rev-parse", "--verify",
+			   "--quiet", ref, NULL) != 0) {
+		if (error == NULL)
+			error = g_error_new(FL_ERROR, FL_ERROR_NOT_FOUND,
+					    _("branch %s is gone from %s"), ctx->base_branch,
+					    ctx->repo);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	g_strstrip(tip);
+	cur = g_strdup(tip);
+	for (guint i = 0; i < ctx->drafts->len; i++) {
+		const FlOverlapDraft *draft = g_ptr_array_index(ctx->drafts, i);
+		g_autoptr(FlOverlap) one = g_new0(FlOverlap, 1);
+		g_autofree gchar *draft_ref = g_strdup_printf("refs/heads/%s", draft->branch);
+		g_autofree gchar *merged = NULL;
+		gsize merged_len = 0;
+		gint status;
+
+		one->id = draft->id;
+		one->tip = g_strdup(tip);
+		one->overlaps = g_array_new(FALSE, FALSE, sizeof(guint));
+		if (fl_overlap_git(ctx->repo, &one->draft_tip, NULL, cancellable, &error,
+				   "rev-parse", "--verify", "--quiet", draft_ref, NULL) != 0) {
+			if (error == NULL)
+				error = g_error_new(FL_ERROR, FL_ERROR_NOT_FOUND,
+						    _("session %u: its draft branch %s is gone"),
+						    draft->id, draft->branch);
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		g_strstrip(one->draft_tip);
+		one->stale = g_strcmp0(tip, draft->base_commit) != 0;
+		status = fl_overlap_git(ctx->repo, &merged, &merged_len, cancellable, &error,
+					"merge-tree", "--write-tree", "--name-only",
+					"--no-messages", "-z", cur, one->draft_tip, NULL);
+		if (status == 0) {
+			g_autofree gchar *commit = NULL;
+			g_autofree gchar *tree = g_strndup(merged, strnlen(merged, merged_len));
+
+			one->clean = TRUE;
+			g_strstrip(tree);
+			if (fl_git_run_sync(ctx->repo, (const gchar *const *)identity, NULL,
+					    &commit, NULL, cancellable, &error, "commit-tree", tree,
+					    "-p", cur, "-p", one->draft_tip, "-m",
+					    "flotilla group check", NULL) != 0) {
+				if (error == NULL)
+					error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
+							    _("cannot check whether %s merges "
+							      "onto %s"),
+							    draft->branch, ctx->base_branch);
+				g_task_return_error(task, g_steal_pointer(&error));
+				return;
+			}
+			g_free(cur);
+			cur = g_strstrip(g_steal_pointer(&commit));
+		} else if (status == 1) {
+			gsize tree_end = strnlen(merged, merged_len);
+
+			one->clean = FALSE;
+			if (tree_end < merged_len)
+				one->conflicts = fl_overlap_split_z(merged + tree_end + 1,
+								    merged_len - tree_end - 1);
+		} else {
+			if (error == NULL)
+				error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
+						    _("cannot check whether %s merges onto %s"),
+						    draft->branch, ctx->base_branch);
+			g_task_return_error(task, g_steal_pointer(&error));
+			return;
+		}
+		g_ptr_array_add(result, g_steal_pointer(&one));
+	}
+	g_task_return_pointer(task, g_steal_pointer(&result), (GDestroyNotify)g_ptr_array_unref);
+}
+
+void
+fl_overlap_chain_async(const gchar *repo, const gchar *base_branch, GPtrArray *drafts,
+		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+	FlOverlapCtx *ctx = g_new0(FlOverlapCtx, 1);
+
+	g_return_if_fail(repo != NULL && base_branch != NULL && drafts != NULL);
+	ctx->repo = g_strdup(repo);
+	ctx->base_branch = g_strdup(base_branch);
+	ctx->drafts = drafts;
+	g_task_set_source_tag(task, fl_overlap_chain_async);
+	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_overlap_ctx_free);
+	g_task_run_in_thread(task, fl_overlap_chain_thread);
 }

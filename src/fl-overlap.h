@@ -30,6 +30,7 @@ typedef struct {
 	gchar **conflicts; /* (nullable) files that conflict with @tip */
 	gchar **files;     /* files the draft changes (sorted) */
 	GArray *overlaps;  /* (element-type guint) other drafts changing one of @files */
+	gchar *draft_tip;  /* fl_overlap_chain_async(): the draft's commit that was checked */
 } FlOverlap;
 
 FlOverlapDraft *
@@ -53,5 +54,15 @@ fl_overlap_check_async(const gchar *repo, const gchar *base_branch, GPtrArray *d
 		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 GPtrArray *
 fl_overlap_check_finish(GAsyncResult *res, GError **error);
+
+/*
+ * Checks whether @drafts (taken), merged one after another in this order, all merge onto
+ * @base_branch's current tip (a group's approval). Each result has @tip, @draft_tip, @clean
+ * and @conflicts; a draft whose branch is gone fails the check. Finish with
+ * fl_overlap_check_finish().
+ */
+void
+fl_overlap_chain_async(const gchar *repo, const gchar *base_branch, GPtrArray *drafts,
+		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 
 G_END_DECLS

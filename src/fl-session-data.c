@@ -138,6 +138,7 @@ fl_session_data_copy(const FlSessionData *d)
 	copy->agent_session = g_strdup(d->agent_session);
 	copy->confinement = g_strdup(d->confinement);
 	copy->placement = g_strdup(d->placement);
+	copy->group = g_strdup(d->group);
 	copy->placement_status = g_strdup(d->placement_status);
 	copy->log_path = g_strdup(d->log_path);
 	return copy;
@@ -169,6 +170,7 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->agent_session);
 	g_free(d->confinement);
 	g_free(d->placement);
+	g_free(d->group);
 	g_free(d->placement_status);
 	g_free(d->log_path);
 	g_free(d);
@@ -264,6 +266,7 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_session_data_add_str(&b, "reason", d->reason);
 	fl_session_data_add_str(&b, "merge_commit", d->merge_commit);
 	fl_session_data_add_str(&b, "placement", d->placement);
+	fl_session_data_add_str(&b, "group", d->group);
 	fl_session_data_add_str(&b, "placement_status", d->placement_status);
 	/* the log is created by the runner; point at it for `flotilla log` even before (a
 	 * session on a cluster: once it is submitted, when it says where) */

@@ -124,6 +124,7 @@ typedef struct {
 	gchar *placement;     /* the [cluster NAME] it runs on; NULL: this machine */
 	guint64 memory_mb;    /* limits asked for with run --memory/--timeout; 0: the cluster's */
 	guint time_minutes;
+	gchar *group; /* the group it belongs to (run --group, several --repo, --race), or NULL */
 	/* not stored: what its placement says while it runs there */
 	gchar *placement_status; /* "queued on lab: Resources" */
 	gchar *log_path;         /* where its log is written, when not in the session dir */

@@ -33,6 +33,13 @@ typedef enum {
 	FL_STORE_STMT_INTENTS,
 	FL_STORE_STMT_REQUEST_GET,
 	FL_STORE_STMT_REQUEST_SET,
+	FL_STORE_STMT_GROUP_ENSURE,
+	FL_STORE_STMT_GROUP_GET,
+	FL_STORE_STMT_GROUP_SET,
+	FL_STORE_STMT_GROUP_MEMBERS,
+	FL_STORE_STMT_GROUP_INTENT_SET,
+	FL_STORE_STMT_GROUP_INTENT_CLEAR,
+	FL_STORE_STMT_GROUP_INTENTS,
 	FL_STORE_N_STMTS,
 } FlStoreStmt;
 
@@ -51,9 +58,9 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
 	"links_outside, verify_commit, placement, memory_mb, time_minutes, confinement, "          \
-	"verify_base, refreshed_from, after_id, after_done"
+	"verify_base, refreshed_from, after_id, after_done, group_name"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 36
+#define FL_SESSION_N_COLUMNS 37
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -65,7 +72,7 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_INSERT_SESSION] =
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)",
+		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
@@ -74,7 +81,7 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26, "
 		"links_outside=?27, verify_commit=?28, placement=?29, memory_mb=?30, "
 		"time_minutes=?31, confinement=?32, verify_base=?33, refreshed_from=?34, "
-		"after_id=?35, after_done=?36 WHERE id=?1",
+		"after_id=?35, after_done=?36, group_name=?37 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -135,6 +142,19 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"SELECT answer FROM requests WHERE token = ?1 AND method = ?2",
 	[FL_STORE_STMT_REQUEST_SET] = "INSERT OR IGNORE INTO requests (token, method, answer, "
 				      "created) VALUES (?1, ?2, ?3, ?4)",
+	[FL_STORE_STMT_GROUP_ENSURE] =
+		"INSERT OR IGNORE INTO groups (name, policy, created) VALUES (?1, ?2, ?3)",
+	[FL_STORE_STMT_GROUP_GET] =
+		"SELECT name, policy, paused, winner FROM groups WHERE name = ?1",
+	[FL_STORE_STMT_GROUP_SET] = "UPDATE groups SET paused = ?2, winner = ?3 WHERE name = ?1",
+	[FL_STORE_STMT_GROUP_MEMBERS] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE "
+					"group_name = ?1 AND group_name IS NOT NULL ORDER BY id",
+	[FL_STORE_STMT_GROUP_INTENT_SET] =
+		"INSERT OR REPLACE INTO group_intents (name, op, members, note, source, created) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[FL_STORE_STMT_GROUP_INTENT_CLEAR] = "DELETE FROM group_intents WHERE name = ?1",
+	[FL_STORE_STMT_GROUP_INTENTS] =
+		"SELECT name, op, members, note, source FROM group_intents ORDER BY created, name",
 };
 
 /* each entry migrates from version i to i + 1; never edit a released one, append */
@@ -194,6 +214,20 @@ static const gchar *const fl_store_migrations[] = {
 	/* `run --after ID`: the session it waits for, and whether for its end (1) or approval */
 	"ALTER TABLE sessions ADD COLUMN after_id INTEGER;"
 	"ALTER TABLE sessions ADD COLUMN after_done INTEGER;",
+	/*
+	 * groups of sessions reviewed as one (run --group, several --repo, races): the group,
+	 * how it is decided ("all", or "first-wins" for a race, with its winner), whether its
+	 * queued members are held; and a group decision's intent, written before its first
+	 * merge with every member's draft tip and base tip, so a daemon start rolls it forward
+	 */
+	"ALTER TABLE sessions ADD COLUMN group_name TEXT;"
+	"CREATE INDEX sessions_group ON sessions(group_name) WHERE group_name IS NOT NULL;"
+	"CREATE TABLE groups ("
+	"  name TEXT PRIMARY KEY, policy TEXT NOT NULL, paused INTEGER NOT NULL DEFAULT 0,"
+	"  winner INTEGER, created INTEGER NOT NULL);"
+	"CREATE TABLE group_intents ("
+	"  name TEXT PRIMARY KEY, op TEXT NOT NULL, members TEXT NOT NULL, note TEXT,"
+	"  source TEXT, created INTEGER NOT NULL);",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -682,6 +716,7 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 		sqlite3_bind_null(stmt, 35);
 		sqlite3_bind_null(stmt, 36);
 	}
+	fl_store_bind_text(stmt, 37, d->group);
 }
 
 static gchar *
@@ -739,6 +774,7 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->refreshed_from = fl_store_column_text(stmt, 33);
 	d->after = (guint)CLAMP(sqlite3_column_int64(stmt, 34), 0, G_MAXUINT);
 	d->after_done = sqlite3_column_int(stmt, 35) != 0;
+	d->group = fl_store_column_text(stmt, 36);
 	return g_steal_pointer(&d);
 }
 
@@ -755,6 +791,29 @@ fl_store_clear_ids(GPtrArray *datas)
 gboolean
 fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by,
 			 const gchar *token, GError **error)
+{
+	return fl_store_insert_grouped(self, datas, queued_by, token, NULL, FALSE, error);
+}
+
+/* the group row of @d's group, made with @policy when it is new */
+static gboolean
+fl_store_group_ensure(FlStore *self, const gchar *name, const gchar *policy, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_ENSURE, error);
+
+	if (stmt == NULL)
+		return FALSE;
+	fl_store_bind_text(stmt, 1, name);
+	fl_store_bind_text(stmt, 2, policy != NULL ? policy : "all");
+	sqlite3_bind_int64(stmt, 3, g_get_real_time());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record group");
+	return TRUE;
+}
+
+gboolean
+fl_store_insert_grouped(FlStore *self, GPtrArray *datas, const gchar *queued_by, const gchar *token,
+			const gchar *policy, gboolean name_by_id, GError **error)
 {
 	g_autoptr(FlStoreCached) stmt = NULL;
 	gint64 next = 0;
@@ -774,8 +833,27 @@ fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by
 		if (highest >= 0 && (guint)highest < self->id_floor)
 			next = (gint64)self->id_floor + 1;
 	}
+	if (name_by_id) {
+		/* the first new id, as SQLite assigns it (one above the highest) under this
+		 * write lock, ends the group's name: unique without asking the user */
+		gint64 first =
+			next > 0 ? next
+				 : (gint64)fl_store_int_query(
+					   self, "SELECT IFNULL(MAX(id), 0) FROM sessions", NULL) +
+					   1;
+		for (guint i = 0; i < datas->len; i++) {
+			FlSessionData *d = g_ptr_array_index(datas, i);
+			g_autofree gchar *prefix = d->group;
+			d->group = g_strdup_printf("%s-%" G_GINT64_FORMAT, prefix, first);
+		}
+	}
 	for (guint i = 0; i < datas->len; i++) {
 		FlSessionData *d = g_ptr_array_index(datas, i);
+		if (d->group != NULL && !fl_store_group_ensure(self, d->group, policy, error)) {
+			fl_store_exec(self, "ROLLBACK", NULL);
+			fl_store_clear_ids(datas);
+			return FALSE;
+		}
 		sqlite3_reset(stmt);
 		if (next > 0)
 			sqlite3_bind_int64(stmt, 1, next++);
@@ -1194,6 +1272,175 @@ fl_store_get_intents(FlStore *self, GError **error)
 		intent->source = fl_store_column_text(stmt, 5);
 		intent->token = fl_store_column_text(stmt, 6);
 		intent->created = sqlite3_column_int64(stmt, 7);
+		g_ptr_array_add(result, intent);
+	}
+	if (rc != SQLITE_DONE) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return g_steal_pointer(&result);
+}
+
+void
+fl_group_free(FlGroup *group)
+{
+	if (group == NULL)
+		return;
+	g_free(group->name);
+	g_free(group->policy);
+	g_free(group);
+}
+
+FlGroup *
+fl_store_get_group(FlStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+	FlGroup *group;
+	gint rc;
+
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_GET, error);
+	if (stmt == NULL)
+		return NULL;
+	fl_store_bind_text(stmt, 1, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no group @%s"), name);
+		return NULL;
+	}
+	if (rc != SQLITE_ROW) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	group = g_new0(FlGroup, 1);
+	group->name = fl_store_column_text(stmt, 0);
+	group->policy = fl_store_column_text(stmt, 1);
+	group->paused = sqlite3_column_int(stmt, 2) != 0;
+	group->winner = (guint)MAX(sqlite3_column_int64(stmt, 3), 0);
+	return group;
+}
+
+gboolean
+fl_store_set_group(FlStore *self, const FlGroup *group, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_SET, error);
+	if (stmt == NULL)
+		return FALSE;
+	fl_store_bind_text(stmt, 1, group->name);
+	sqlite3_bind_int(stmt, 2, group->paused ? 1 : 0);
+	if (group->winner > 0)
+		sqlite3_bind_int64(stmt, 3, group->winner);
+	else
+		sqlite3_bind_null(stmt, 3);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record group");
+	return TRUE;
+}
+
+GPtrArray *
+fl_store_get_group_members(FlStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+	g_autoptr(GPtrArray) result = NULL;
+	gint rc;
+
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_MEMBERS, error);
+	if (stmt == NULL)
+		return NULL;
+	fl_store_bind_text(stmt, 1, name);
+	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		g_ptr_array_add(result, fl_store_read_session(stmt));
+	if (rc != SQLITE_DONE) {
+		fl_store_fail(self, error, "database");
+		return NULL;
+	}
+	return g_steal_pointer(&result);
+}
+
+void
+fl_group_intent_free(FlGroupIntent *intent)
+{
+	if (intent == NULL)
+		return;
+	g_free(intent->name);
+	g_free(intent->op);
+	g_free(intent->members);
+	g_free(intent->note);
+	g_free(intent->source);
+	g_free(intent);
+}
+
+gboolean
+fl_store_group_intent_set(FlStore *self, const FlGroupIntent *intent, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_INTENT_SET, error);
+	if (stmt == NULL)
+		return FALSE;
+	fl_store_bind_text(stmt, 1, intent->name);
+	fl_store_bind_text(stmt, 2, intent->op);
+	fl_store_bind_text(stmt, 3, intent->members);
+	fl_store_bind_text(stmt, 4, intent->note);
+	fl_store_bind_text(stmt, 5, intent->source);
+	sqlite3_bind_int64(stmt, 6, g_get_real_time());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot record group intent");
+	return TRUE;
+}
+
+gboolean
+fl_store_group_intent_clear(FlStore *self, const gchar *name, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_INTENT_CLEAR, error);
+	if (stmt == NULL)
+		return FALSE;
+	fl_store_bind_text(stmt, 1, name);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		return fl_store_fail(self, error, "cannot clear group intent");
+	return TRUE;
+}
+
+GPtrArray *
+fl_store_get_group_intents(FlStore *self, GError **error)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+	g_autoptr(GPtrArray) result = NULL;
+	gint rc;
+
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_GROUP_INTENTS, error);
+	if (stmt == NULL)
+		return NULL;
+	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_group_intent_free);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		FlGroupIntent *intent = g_new0(FlGroupIntent, 1);
+		intent->name = fl_store_column_text(stmt, 0);
+		intent->op = fl_store_column_text(stmt, 1);
+		intent->members = fl_store_column_text(stmt, 2);
+		intent->note = fl_store_column_text(stmt, 3);
+		intent->source = fl_store_column_text(stmt, 4);
 		g_ptr_array_add(result, intent);
 	}
 	if (rc != SQLITE_DONE) {

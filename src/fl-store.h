@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 8
+#define FL_STORE_SCHEMA_VERSION 9
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
@@ -37,6 +37,15 @@ fl_store_check_finish(FlStore *self, GAsyncResult *res, GError **error);
 gboolean
 fl_store_insert_sessions(FlStore *self, GPtrArray *datas, const gchar *queued_by,
 			 const gchar *token, GError **error);
+/*
+ * the same for sessions of one group (each data's group, NULL for none): a new group is
+ * recorded with @policy ("all" when NULL: approve and reject decide every member;
+ * "first-wins": a race). With @name_by_id the group names are prefixes that get "-<the first
+ * new id>" appended, which the datas then carry.
+ */
+gboolean
+fl_store_insert_grouped(FlStore *self, GPtrArray *datas, const gchar *queued_by, const gchar *token,
+			const gchar *policy, gboolean name_by_id, GError **error);
 gboolean
 fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error);
 /* NULL + FL_ERROR_NOT_FOUND when there is no such session */
@@ -117,6 +126,51 @@ fl_store_intent_clear(FlStore *self, guint id, GError **error);
 /* every intent left, by session id */
 GPtrArray *
 fl_store_get_intents(FlStore *self, GError **error);
+
+/* a group of sessions reviewed as one item */
+typedef struct {
+	gchar *name;
+	gchar *policy;   /* "all" or "first-wins" */
+	gboolean paused; /* its queued members wait (pause --group) */
+	guint winner;    /* first-wins: the session that won, 0 while none has */
+} FlGroup;
+
+void
+fl_group_free(FlGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlGroup, fl_group_free)
+
+/* NULL + FL_ERROR_NOT_FOUND when there is no such group */
+FlGroup *
+fl_store_get_group(FlStore *self, const gchar *name, GError **error);
+/* saves paused and winner */
+gboolean
+fl_store_set_group(FlStore *self, const FlGroup *group, GError **error);
+/* the group's sessions, oldest first */
+GPtrArray *
+fl_store_get_group_members(FlStore *self, const gchar *name, GError **error);
+
+/*
+ * A group decision under way, recorded before its first member is touched and removed once
+ * every member is decided; @members: one line per member, "ID DRAFT_TIP BASE_TIP"
+ */
+typedef struct {
+	gchar *name;
+	gchar *op; /* "approve" or "reject" */
+	gchar *members;
+	gchar *note;
+	gchar *source;
+} FlGroupIntent;
+
+void
+fl_group_intent_free(FlGroupIntent *intent);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlGroupIntent, fl_group_intent_free)
+
+gboolean
+fl_store_group_intent_set(FlStore *self, const FlGroupIntent *intent, GError **error);
+gboolean
+fl_store_group_intent_clear(FlStore *self, const gchar *name, GError **error);
+GPtrArray *
+fl_store_get_group_intents(FlStore *self, GError **error);
 
 /* the answer remembered for a request token and method, or NULL (answers are kept a week) */
 gchar *

@@ -842,10 +842,16 @@ test_store_migrate_v1(void)
 	indexes =
 		sql_text(db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
 			     "WHERE type = 'index' AND tbl_name = 'sessions' ORDER BY name)");
-	g_assert_cmpstr(indexes, ==, "sessions_active sessions_failed sessions_pending");
+	g_assert_cmpstr(indexes, ==,
+			"sessions_active sessions_failed sessions_group sessions_pending");
 	d = get_ok(store, 3);
 	g_assert_cmpstr(d->goal, ==, "untold");
 	g_assert_cmpint(d->state, ==, FL_STATE_INTERRUPTED);
+	/* sessions from before groups belong to none, and no group exists */
+	g_assert_null(d->group);
+	g_assert_null(fl_store_get_group(store, "any", &error));
+	g_assert_error(error, FL_ERROR, FL_ERROR_NOT_FOUND);
+	g_clear_error(&error);
 	/* sessions from before placements ran on this machine, without limits */
 	g_assert_null(d->placement);
 	g_assert_cmpuint(d->memory_mb, ==, 0);
