@@ -34,6 +34,7 @@ struct _FlCheckin {
 	GObject parent_instance;
 	FlFleet *fleet;               /* (unowned) owns us through the daemon: decisions, signals */
 	FlCoordination *coordination; /* (owned) (nullable) which verify results are stale */
+	FlGroups *groups;             /* (unowned) (nullable) decides a group as one item */
 	FlStore *store;               /* (owned) sessions and the ledger */
 	const FlConfig *config;       /* (unowned) outlives the daemon's parts */
 	gchar *http_path;             /* (owned) flotilla-http, which sends the webhook */
@@ -145,6 +146,49 @@ fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 announced, g
 	return item;
 }
 
+/*
+ * A group is reviewed as one item: its pending drafts become one entry, the first member's,
+ * named "@NAME: 3 drafts (#4, #5, #6)" and marked failed-verify when any member's is;
+ * the other members leave the list
+ */
+static void
+fl_checkin_fold_groups(GPtrArray *items, GPtrArray *datas)
+{
+	for (guint i = 0; i < items->len; i++) {
+		FlDigestItem *item = g_ptr_array_index(items, i);
+		const FlSessionData *d = g_ptr_array_index(datas, i);
+		g_autoptr(GString) ids = NULL;
+		g_autofree gchar *what = NULL;
+		guint count = 1;
+
+		if (!item->approvable || d->group == NULL)
+			continue;
+		ids = g_string_new(NULL);
+		g_string_append_printf(ids, "#%u", d->id);
+		for (guint j = i + 1; j < items->len;) {
+			FlDigestItem *other = g_ptr_array_index(items, j);
+			const FlSessionData *od = g_ptr_array_index(datas, j);
+
+			if (!other->approvable || g_strcmp0(od->group, d->group) != 0) {
+				j++;
+				continue;
+			}
+			g_string_append_printf(ids, ", #%u", od->id);
+			if (other->verify == FL_VERIFY_FAIL || other->verify == FL_VERIFY_TIMEOUT)
+				item->verify = other->verify;
+			item->reminder = item->reminder && other->reminder;
+			count++;
+			g_ptr_array_remove_index(items, j);
+			g_ptr_array_remove_index(datas, j);
+		}
+		what = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%u draft", "%u drafts", count),
+				       count);
+		g_free(item->name);
+		/* TRANSLATORS: a group as one digest entry: its name, "3 drafts", their ids */
+		item->name = g_strdup_printf(_("@%s: %s (%s)"), d->group, what, ids->str);
+	}
+}
+
 /* what awaits the user, most urgent first; @datas gets the matching session data */
 static GPtrArray *
 fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError **error)
@@ -161,6 +205,7 @@ fl_checkin_collect(FlCheckin *self, gint64 since, GPtrArray **datas_out, GError 
 		g_ptr_array_add(items,
 				fl_checkin_item_new(self, g_ptr_array_index(datas, i),
 						    g_array_index(announced, gint64, i), since));
+	fl_checkin_fold_groups(items, datas);
 	fl_digest_sort(items);
 	if (datas_out != NULL)
 		*datas_out = g_steal_pointer(&datas);
@@ -803,12 +848,33 @@ fl_checkin_decision_free(FlCheckinDecision *decision)
 }
 
 static void
+fl_checkin_decided(FlCheckinDecision *decision, gchar *message, GError *error);
+
+static void
 fl_checkin_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	FlCheckinDecision *decision = user_data;
+	GError *error = NULL;
+	gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+
+	fl_checkin_decided(user_data, message, error);
+}
+
+static void
+fl_checkin_decide_group_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GError *error = NULL;
+	gchar *message = fl_groups_decide_finish(FL_GROUPS(source), res, &error);
+
+	fl_checkin_decided(user_data, message, error);
+}
+
+/* @message, @error: (transfer full) the decision's outcome, one of them set */
+static void
+fl_checkin_decided(FlCheckinDecision *decision, gchar *message_in, GError *error_in)
+{
 	FlCheckin *self = decision->self;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+	g_autoptr(GError) error = error_in;
+	g_autofree gchar *message = message_in;
 
 	self->deciding = FALSE;
 	/* the daemon is going away */
@@ -1330,6 +1396,12 @@ fl_checkin_action_cb(FlNotifier *notifier, guint handle, const gchar *key, gpoin
 	decision->self = g_object_ref(self);
 	decision->id = id;
 	decision->decision = verdict;
+	/* a group's entry decides the group, all or none, as `flotilla approve @NAME` */
+	if (d->group != NULL && self->groups != NULL) {
+		fl_groups_decide_async(self->groups, d->group, verdict, NULL, "notification",
+				       fl_checkin_decide_group_cb, decision);
+		return;
+	}
 	/* the same path as `flotilla approve`, recorded as coming from the notification */
 	fl_fleet_decide_async(self->fleet, id, verdict, NULL, "notification", NULL,
 			      fl_checkin_decide_cb, decision);
@@ -1540,6 +1612,13 @@ fl_checkin_reschedule(FlCheckin *self)
 	 * an earlier one of the new */
 	g_clear_pointer(&self->next, g_date_time_unref);
 	fl_checkin_arm(self);
+}
+
+void
+fl_checkin_set_groups(FlCheckin *self, FlGroups *groups)
+{
+	g_return_if_fail(FL_IS_CHECKIN(self));
+	self->groups = groups;
 }
 
 FlCheckin *

@@ -5,6 +5,7 @@
 
 #include "fl-coordination.h"
 #include "fl-fleet.h"
+#include "fl-groups.h"
 
 G_BEGIN_DECLS
 
@@ -21,6 +22,9 @@ G_DECLARE_FINAL_TYPE(FlCheckin, fl_checkin, FL, CHECKIN, GObject)
  * was announced; @http_path: flotilla-http, which sends the webhook */
 FlCheckin *
 fl_checkin_new(FlFleet *fleet, FlStore *store, const FlConfig *config, const gchar *http_path);
+/* @groups (unowned, outlives @self): a group's digest entry is decided as one */
+void
+fl_checkin_set_groups(FlCheckin *self, FlGroups *groups);
 /* arms the schedule and starts watching for a notification server */
 void
 fl_checkin_start(FlCheckin *self);

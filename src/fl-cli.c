@@ -3699,6 +3699,33 @@ fl_cli_append_item_field(GString *out, const gchar *label, const gchar *value)
 	fl_cli_append_field(out, "  ", label, clean);
 }
 
+/* "#4 (pending), #5 (approved)": a group's members, NULL when it cannot be read */
+static gchar *
+fl_cli_group_members(FlCli *cli, const gchar *name)
+{
+	g_autoptr(GVariant) group = NULL;
+	g_autoptr(GVariant) members = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, NULL);
+	GVariantIter iter;
+	guint32 id;
+
+	if (proxy == NULL ||
+	    !fl_dbus_flotilla1_call_get_group_sync(proxy, name, &group, NULL, NULL))
+		return NULL;
+	members = g_variant_lookup_value(group, "members", G_VARIANT_TYPE("au"));
+	if (members == NULL)
+		return NULL;
+	g_variant_iter_init(&iter, members);
+	while (g_variant_iter_next(&iter, "u", &id)) {
+		g_autoptr(GVariant) session = fl_cli_get_session(cli, id, NULL);
+		const gchar *review = session != NULL ? fl_cli_dict_str(session, "review") : NULL;
+		g_string_append_printf(out, "%s#%u (%s)", out->len > 0 ? ", " : "", id,
+				       fl_cli_review_label(review != NULL ? review : "none"));
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 static void
 fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 {
@@ -3718,6 +3745,14 @@ fl_cli_print_review_item(FlCli *cli, GVariant *item, guint index, guint count)
 	g_string_append_printf(out, "%s\n", styled);
 	if (fl_cli_dict_str(item, "name") != NULL)
 		fl_cli_append_item_field(out, _("goal"), fl_cli_dict_str(item, "goal"));
+	if (fl_cli_dict_str(item, "group") != NULL &&
+	    g_strcmp0(fl_cli_dict_str(item, "review"), "pending") == 0) {
+		g_autofree gchar *members =
+			fl_cli_group_members(cli, fl_cli_dict_str(item, "group"));
+		if (members != NULL)
+			/* TRANSLATORS: a group's drafts, decided together in the review */
+			fl_cli_append_item_field(out, _("with"), members);
+	}
 	if (fl_cli_dict_str(item, "repo") != NULL && base != NULL)
 		repo = g_strdup_printf(_("%s (base %s)"), fl_cli_dict_str(item, "repo"), base);
 	else
@@ -3961,6 +3996,28 @@ fl_cli_review_reply(FlCli *cli, GDataInputStream *input, guint id, GError **erro
 	return FL_CLI_REVIEW_NEXT;
 }
 
+/* a group's item in the review is decided as the group, all or none */
+static gboolean
+fl_cli_review_decide_item(FlCli *cli, FlCliDecideFunc func, GVariant *item, GError **error)
+{
+	const gchar *group = fl_cli_dict_str(item, "group");
+	g_autoptr(GError) error_local = NULL;
+
+	/* a blocked member's question is answered for that session alone */
+	if (group == NULL || g_strcmp0(fl_cli_dict_str(item, "review"), "pending") != 0)
+		return fl_cli_review_decide(cli, func, fl_cli_dict_id(item), error);
+	if (fl_cli_decide_group(cli, group,
+				func == fl_dbus_flotilla1_call_approve_sync ? "approve" : "reject",
+				&error_local))
+		return TRUE;
+	if (fl_cli_exit_status(error_local) == FL_CLI_EXIT_UNREACHABLE) {
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		return FALSE;
+	}
+	fl_cli_report_error(error_local);
+	return TRUE;
+}
+
 static FlCliReviewStep
 fl_cli_review_item(FlCli *cli, GDataInputStream *input, GVariant *item, GError **error)
 {
@@ -3990,11 +4047,11 @@ fl_cli_review_item(FlCli *cli, GDataInputStream *input, GVariant *item, GError *
 		switch (kind) {
 		case FL_CLI_REVIEW_KIND_DRAFT:
 			if (letter == 'a' || letter == 'r') {
-				if (!fl_cli_review_decide(
+				if (!fl_cli_review_decide_item(
 					    cli,
 					    letter == 'a' ? fl_dbus_flotilla1_call_approve_sync
 							  : fl_dbus_flotilla1_call_reject_sync,
-					    id, error))
+					    item, error))
 					return FL_CLI_REVIEW_ERROR;
 				return FL_CLI_REVIEW_NEXT;
 			}

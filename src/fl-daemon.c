@@ -188,6 +188,8 @@ fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 	const gchar *state = NULL;
 	const gchar *review = NULL;
 	const gchar *base = NULL;
+	const gchar *group = NULL;
+	g_autofree gchar *group_held = NULL;
 	guint id = 0;
 	guint after = 0;
 
@@ -195,6 +197,14 @@ fl_daemon_decorate(FlDaemon *self, GVariant *session, const gchar *held)
 	g_variant_lookup(session, "base", "&s", &base);
 	g_variant_lookup(session, "state", "&s", &state);
 	g_variant_lookup(session, "review", "&s", &review);
+	g_variant_lookup(session, "group", "&s", &group);
+	if (held == NULL && group != NULL && g_strcmp0(state, "queued") == 0) {
+		g_autoptr(FlGroup) g = fl_store_get_group(self->store, group, NULL);
+		if (g != NULL && g->paused)
+			held = group_held = g_strdup_printf(
+				_("group @%s paused; 'flotilla resume --group %s' starts it"),
+				group, group);
+	}
 	if (g_strcmp0(state, "queued") == 0 && g_variant_lookup(session, "after", "u", &after)) {
 		gboolean done = FALSE;
 		g_autofree gchar *waiting = NULL;
@@ -1149,6 +1159,7 @@ fl_daemon_new(FlConfig *config, const gchar *state_dir, GError **error)
 	self->fleet = fl_fleet_new(self->config, self->store, runner, http);
 	self->groups = fl_groups_new(self->fleet, self->store);
 	self->checkin = fl_checkin_new(self->fleet, self->store, self->config, http);
+	fl_checkin_set_groups(self->checkin, self->groups);
 	self->coordination = fl_coordination_new(self->store);
 	fl_checkin_set_coordination(self->checkin, self->coordination);
 	g_signal_connect(self->fleet, "session-changed", G_CALLBACK(fl_daemon_session_changed_cb),

@@ -1653,6 +1653,66 @@ test_review_kinds(void)
 	wait_ended(env, 5, "failed");
 }
 
+/* a group is one entry of the digest and of the review, decided as one */
+static void
+test_group_one_entry(void)
+{
+	g_autoptr(FlTestEnv) env = env_new(NULL);
+	g_autofree gchar *api = make_repo(env, "api");
+	g_autofree gchar *web = make_repo(env, "web");
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+		G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) first = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *preview = NULL;
+	const gchar *argv[] = {g_getenv("FLOTILLA"), "review", NULL};
+
+	fl_test_env_start_daemon(env, NULL);
+	g_free(fl_test_cli_ok(env, NULL, "run", "--group", "cross", "--repo", api, "--repo", web,
+			      "--", "echo g > g.txt", NULL));
+	wait_ended(env, 1, "done");
+	wait_ended(env, 2, "done");
+	preview = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(preview, "@cross: 2 drafts (#1, #2)"));
+	g_assert_null(strstr(preview, "#2 @cross"));
+
+	mock = mock_start(env, "body body-markup actions persistence");
+	g_free(fl_test_cli_ok(env, NULL, "checkin", "--now", NULL));
+	first = mock_wait_notify(mock, 1);
+	g_assert_nonnull(strstr(first->body, "#1 @cross: 2 drafts (#1, #2)"));
+	g_assert_null(strstr(first->body, "1 of"));
+	g_assert_cmpstr(first->actions[2], ==, "approve:1");
+	/* Approve on the group's entry lands both members, from the notification */
+	mock_action(mock, first->id, "approve:1");
+	wait_review(env, 1, "approved");
+	wait_review(env, 2, "approved");
+	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
+
+	/* the review walks a group as one item too: "a" approves all of it */
+	g_free(fl_test_cli_ok(env, NULL, "run", "--group", "pair", "--repo", api, "--repo", web,
+			      "--", "echo p > p.txt", NULL));
+	wait_ended(env, 3, "done");
+	wait_ended(env, 4, "done");
+	g_subprocess_launcher_set_environ(launcher, env->envp);
+	g_subprocess_launcher_set_cwd(launcher, env->root);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, "a\n", NULL, &out, &err, &error);
+	g_assert_no_error(error);
+	g_test_message("review: %s%s", out, err);
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, 0);
+	g_assert_nonnull(strstr(out, "(1 of 1)"));
+	g_assert_nonnull(strstr(out, "#3 (pending), #4 (pending)"));
+	g_assert_nonnull(strstr(out, "group @pair approved"));
+	assert_review(env, 3, "approved");
+	assert_review(env, 4, "approved");
+}
+
 /* the value of times= in the env's config */
 static gchar *
 configured_time(FlTestEnv *env)
@@ -2139,6 +2199,7 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/preview-and-empty", test_preview_and_empty);
 	g_test_add_func("/checkin/preview-long", test_preview_long);
 	g_test_add_func("/checkin/review-cli", test_review_cli);
+	g_test_add_func("/checkin/group-one-entry", test_group_one_entry);
 	g_test_add_func("/checkin/review-kinds", test_review_kinds);
 	g_test_add_func("/checkin/review-in-terminal", test_review_in_terminal);
 	g_test_add_func("/checkin/review-no-terminal", test_review_no_terminal);

@@ -449,6 +449,7 @@ test_groups_pause(void)
 	g_assert_cmpstr(state, ==, "done");
 	obj = fl_test_show(env, 2);
 	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "queued");
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "held"), "group @slow paused"));
 	g_clear_pointer(&obj, json_object_unref);
 	obj = show_group(env, "slow");
 	g_assert_true(json_object_get_boolean_member(obj, "paused"));
