@@ -501,6 +501,8 @@ test_coordinate_after_done(void)
 	g_autofree gchar *state = NULL;
 	g_autofree gchar *base = NULL;
 	g_autofree gchar *tip = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *main_before = NULL;
 	guint g, h;
 
 	fl_test_env_start_daemon(env, NULL);
@@ -510,11 +512,37 @@ test_coordinate_after_done(void)
 	state = fl_test_wait_ended(env, h, WAIT_MS);
 	g_assert_cmpstr(state, ==, "done");
 	tip = git(repo, "rev-parse flotilla/1");
+	main_before = git(repo, "rev-parse main");
 	base = show_string(env, h, "base_commit");
 	g_assert_cmpstr(base, ==, tip);
 	g_free(state);
 	state = show_string(env, g, "review");
 	g_assert_cmpstr(state, ==, "pending");
+	/* its draft holds #1's commits: it lands only after #1 did */
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "approve", "2", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "approve #1 first"));
+	g_assert_cmpstr(git(repo, "rev-parse main"), ==, main_before);
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", "2", NULL));
+	g_assert_cmpstr(git(repo, "show main:h.txt"), ==, "H");
+}
+
+/* the ids of every session, newest first: what "nothing created" compares (the rest of a
+ * session's JSON changes as the coordination checks it) */
+static gchar *
+session_ids(FlTestEnv *env)
+{
+	g_autofree gchar *json = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GString) ids = g_string_new(NULL);
+	JsonArray *array;
+
+	g_assert_true(json_parser_load_from_data(parser, json, -1, NULL));
+	array = json_node_get_array(json_parser_get_root(parser));
+	for (guint i = 0; i < json_array_get_length(array); i++)
+		g_string_append_printf(
+			ids, "%" G_GINT64_FORMAT " ",
+			json_object_get_int_member(json_array_get_object_element(array, i), "id"));
+	return g_string_free(g_steal_pointer(&ids), FALSE);
 }
 
 /* unknown, itself, twice, both kinds, a rejected one, another repository: exit 2, one
@@ -548,7 +576,8 @@ test_coordinate_after_bad_input(void)
 				 "git add . && git commit -q -m initial"));
 	o = draft(env, other, "echo v > w.txt");
 	g_assert_cmpuint(o, ==, 3);
-	before = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+	before = session_ids(env);
+	g_assert_cmpstr(before, ==, "3 2 1 ");
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *out = NULL;
 		g_autofree gchar *err = NULL;
@@ -563,7 +592,7 @@ test_coordinate_after_bad_input(void)
 		g_assert_cmpstr(out, ==, "");
 		g_assert_nonnull(strchr(err, '\n'));
 		g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
-		after = fl_test_cli_ok(env, NULL, "ls", "--all", "--json", NULL);
+		after = session_ids(env);
 		g_assert_cmpstr(after, ==, before);
 	}
 	(void)a;
