@@ -2438,6 +2438,23 @@ fl_fleet_decide_run(GTask *task)
 		fl_fleet_decide_return(task, message);
 		return;
 	}
+	if (dd->decision == FL_DECISION_APPROVE && d->after != 0 && d->after_done) {
+		g_autoptr(FlSessionData) dep = fl_fleet_get_session(self, d->after, NULL);
+
+		/* made on the other's draft: merging it would land that one's unreviewed (or
+		 * rejected) commits along with it */
+		if (dep != NULL && dep->review != FL_REVIEW_APPROVED &&
+		    dep->review != FL_REVIEW_NONE) {
+			error = g_error_new(
+				FL_ERROR, FL_ERROR_WRONG_STATE,
+				_("session %u was made on the draft of #%u, which is %s: "
+				  "approve #%u first"),
+				d->id, d->after, fl_fleet_review_word(dep->review), d->after);
+			g_task_return_error(task, error);
+			fl_fleet_decide_done(task);
+			return;
+		}
+	}
 	if (!fl_fleet_decide_check(self, dd, &error)) {
 		g_task_return_error(task, error);
 		fl_fleet_decide_done(task);
