@@ -34,7 +34,7 @@ _flotilla()
 		case $word in
 		=) ;;
 		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t | \
-			--on | --memory)
+			--on | --memory | --priority | --budget)
 			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
 		-*) ;;
 		*)
@@ -64,12 +64,15 @@ _flotilla()
 	--base)
 		mapfile -t COMPREPLY < <(compgen -W "$(git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null)" -- "$cur")
 		return ;;
-	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory)
+	--priority)
+		mapfile -t COMPREPLY < <(compgen -W "high normal low" -- "$cur")
+		return ;;
+	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory | --budget)
 		return ;;
 	esac
 
 	case $cmd in
-	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --from= --after= --after-done= --json" ;;
+	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --priority= --budget= --from= --after= --after-done= --json" ;;
 	ls) opts="--all --limit= --json" ;;
 	show | status) opts="--json" ;;
 	retry) opts="--json --onto-current" ;;

@@ -191,6 +191,11 @@ struct _FlClaudeStream {
 	gchar *last_message_id; /* of the main agent's latest assistant message */
 	guint assistant_messages;
 	gdouble cost_usd;
+	/* a resumed session's log holds one claude process after the other, each counting from
+	 * zero: what the ones before the current one spent and took */
+	gdouble earlier_cost_usd;
+	guint earlier_turns;
+	gboolean result_counted; /* the latest result's counts are in the earlier ones */
 	guint api_retries;
 	gchar *last_retry_error;
 	gboolean has_result;
@@ -338,6 +343,7 @@ fl_agent_claude_stream_take_result(FlClaudeStream *self, JsonObject *obj)
 	gdouble turns = 0;
 
 	self->has_result = TRUE;
+	self->result_counted = FALSE;
 	self->is_error = fl_agent_claude_json_bool(obj, "is_error");
 	fl_agent_claude_replace(&self->subtype, fl_json_get_string(obj, "subtype"));
 	fl_agent_claude_replace(&self->terminal_reason, fl_json_get_string(obj, "terminal_reason"));
@@ -380,7 +386,17 @@ fl_agent_claude_stream_take_event(FlClaudeStream *self, JsonObject *obj)
 
 	if (session_id != NULL && session_id[0] != '\0')
 		fl_agent_claude_replace(&self->session_id, session_id);
-	/* cumulative: the latest is the total */
+	/* the next process of a resumed session: its counts start again */
+	if (g_strcmp0(type, "system") == 0 && g_strcmp0(subtype, "init") == 0 && self->has_result &&
+	    !self->result_counted) {
+		self->result_counted = TRUE;
+		self->earlier_turns += fl_claude_stream_get_num_turns(self);
+		self->earlier_cost_usd += self->cost_usd;
+		self->cost_usd = 0;
+		self->assistant_messages = 0;
+		self->result_turns = 0;
+	}
+	/* cumulative within one process: the latest is its total */
 	if (fl_agent_claude_json_number(obj, "total_cost_usd", &cost) && cost >= 0 &&
 	    isfinite(cost))
 		self->cost_usd = cost;
@@ -462,15 +478,15 @@ fl_claude_stream_get_num_turns(FlClaudeStream *self)
 {
 	g_return_val_if_fail(self != NULL, 0);
 	if (self->has_result && self->result_turns > 0)
-		return self->result_turns;
-	return self->assistant_messages;
+		return self->earlier_turns + self->result_turns;
+	return self->earlier_turns + self->assistant_messages;
 }
 
 gdouble
 fl_claude_stream_get_cost_usd(FlClaudeStream *self)
 {
 	g_return_val_if_fail(self != NULL, 0);
-	return self->cost_usd;
+	return self->earlier_cost_usd + self->cost_usd;
 }
 
 guint
@@ -868,6 +884,18 @@ static const gchar *const fl_agent_claude_home_rw[] = {".claude/", ".claude.json
  * it then is */
 static const gchar *const fl_agent_claude_sandbox_env[] = {"IS_SANDBOX=1", NULL};
 
+/* run --budget covers all of a session's runs: a resumed one may spend what is left of it,
+ * and one that spent it all gets a cent, so that Claude stops at once and says why */
+static gdouble
+fl_agent_claude_budget_left(const FlSessionData *d)
+{
+	if (d->budget_usd <= 0)
+		return -1;
+	if (d->cost_usd <= 0)
+		return d->budget_usd;
+	return MAX(d->budget_usd - d->cost_usd, 0.01);
+}
+
 /* claude -p with flotilla's hooks, a session id we chose, resumed with the user's reply */
 static gchar **
 fl_agent_claude_class_build_argv(const FlAgentRun *run, GError **error)
@@ -881,7 +909,8 @@ fl_agent_claude_class_build_argv(const FlAgentRun *run, GError **error)
 		return NULL;
 	argv = fl_agent_claude_build_argv((const gchar *const *)run->agent->command,
 					  run->data->goal, run->data->agent_session, settings,
-					  run->resume_reply, -1);
+					  run->resume_reply,
+					  fl_agent_claude_budget_left(run->data));
 	/*
 	 * Inside the sandbox the fence is the sandbox, so Claude acts without asking and a
 	 * session blocks only on a real question; unconfined, edits only. [agent]

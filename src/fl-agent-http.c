@@ -6,12 +6,18 @@
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"
+
+/* what flotilla-http asks for when the agent sets no max-tokens (fl-llm.c) */
+#define FL_AGENT_HTTP_DEFAULT_MAX_TOKENS 4096
+/* tokens of the request around the goal (roles, the system prompt), over-counted */
+#define FL_AGENT_HTTP_PROMPT_OVERHEAD 1024
 
 /* ------------------------------------------------------------------ the contract */
 
@@ -235,6 +241,45 @@ fl_agent_http_output_path(const FlAgentRun *run, GError **error)
 	return output;
 }
 
+/*
+ * run --budget: the answer is cut off where [prices] says it would cost more than what is
+ * left of the budget, counting the prompt as if each of its bytes were a token (more than it
+ * is), so that the recorded cost stays within it. @max_tokens: the agent's own limit.
+ */
+static gboolean
+fl_agent_http_budget_tokens(const FlAgentRun *run, guint *max_tokens, GError **error)
+{
+	const FlSessionData *d = run->data;
+	gdouble in_price = 0;
+	gdouble out_price = 0;
+	gdouble left;
+	gdouble tokens;
+
+	if (d->budget_usd <= 0)
+		return TRUE;
+	/* checked at run; a reload may have dropped the price since */
+	if (!fl_config_get_prices(run->config, run->agent->model, &in_price, &out_price)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("no [prices] entry for %s: its budget cannot be kept"),
+			    run->agent->model);
+		return FALSE;
+	}
+	left = d->budget_usd - MAX(d->cost_usd, 0) -
+	       (gdouble)(strlen(d->goal) + FL_AGENT_HTTP_PROMPT_OVERHEAD) * in_price / 1e6;
+	if (out_price <= 0)
+		return TRUE;
+	tokens = left * 1e6 / out_price;
+	if (!(tokens >= 1)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+			    _("the budget of $%.2f does not pay for an answer at [prices]"),
+			    d->budget_usd);
+		return FALSE;
+	}
+	if (tokens < (gdouble)*max_tokens)
+		*max_tokens = (guint)tokens;
+	return TRUE;
+}
+
 /* flotilla-http run like any command (see src/fl-http-main.c), with the request it reads
  * from the session directory */
 static gchar **
@@ -264,6 +309,10 @@ fl_agent_http_build_argv(const FlAgentRun *run, GError **error)
 		g_propagate_error(error, g_steal_pointer(&local_error));
 		return NULL;
 	}
+	if (request.max_tokens == 0)
+		request.max_tokens = FL_AGENT_HTTP_DEFAULT_MAX_TOKENS;
+	if (!fl_agent_http_budget_tokens(run, &request.max_tokens, error))
+		return NULL;
 	if (!fl_agent_http_request_write(&request, request_path, error))
 		return NULL;
 	{

@@ -106,7 +106,10 @@ typedef struct {
 	gchar *name;
 	gchar *from;
 	gchar *note;
-	gchar *timeout; /* wait --timeout, run --timeout */
+	gchar *timeout;  /* wait --timeout, run --timeout */
+	gchar *priority; /* run --priority */
+	gchar *budget;   /* run --budget, dollars as typed */
+	gdouble budget_usd;
 
 	GDBusConnection *connection; /* (owned) (nullable) */
 	FlDbusFlotilla1 *proxy;      /* (owned) (nullable) */
@@ -173,6 +176,8 @@ fl_cli_free(FlCli *cli)
 	g_free(cli->timeout);
 	g_strfreev(cli->after);
 	g_strfreev(cli->after_done);
+	g_free(cli->priority);
+	g_free(cli->budget);
 	g_clear_handle_id(&cli->daemon_child_id, g_source_remove);
 	g_clear_object(&cli->proxy);
 	g_clear_object(&cli->connection);
@@ -364,7 +369,8 @@ fl_cli_format_cost(gdouble cost)
 	gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
 
 	/* the decimal point stays a point: scripts and tests read this */
-	g_ascii_formatd(buf, sizeof buf, cost > 0 && cost < 0.01 ? "%.4f" : "%.2f", cost);
+	/* to the cent, as money is read */
+	g_ascii_formatd(buf, sizeof buf, "%.2f", cost);
 	return g_strdup_printf("$%s", buf);
 }
 
@@ -829,27 +835,21 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "confinement",
 						   "dismissed",
 						   "group",
+						   "priority",
+						   "subdir",
+						   "budget_usd",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
 static const gchar *const fl_cli_session_path_keys[] = {"log_path", "patch_path", "verify_log_path",
 							NULL};
 
-static const gchar *const fl_cli_status_keys[] = {"version",
-						  "running",
-						  "max_parallel",
-						  "queued",
-						  "blocked",
-						  "unreviewed",
-						  "max_unreviewed",
-						  "held",
-						  "paused",
-						  "next_checkin",
-						  "state_dir",
-						  "clusters",
-						  "confinement",
-						  "confinement_error",
-						  NULL};
+static const gchar *const fl_cli_status_keys[] = {
+	"version",   "running",      "max_parallel",   "queued",
+	"blocked",   "unreviewed",   "max_unreviewed", "held",
+	"paused",    "daily_budget", "spent_today",    "next_checkin",
+	"state_dir", "clusters",     "confinement",    "confinement_error",
+	NULL};
 
 /* one [cluster NAME] in `status --json` */
 static const gchar *const fl_cli_cluster_keys[] = {"name",   "kind",    "reachable",
@@ -1375,6 +1375,12 @@ fl_cli_options_run(FlCli *cli, GOptionContext *context)
 		 N_("Time limit of the session, e.g. 2h"), N_("DURATION")},
 		{"name", 0, 0, G_OPTION_ARG_FILENAME, &cli->name, N_("Short name for the session"),
 		 N_("NAME")},
+		{"priority", 0, 0, G_OPTION_ARG_FILENAME, &cli->priority,
+		 N_("Place in the queue: high, normal (default) or low"), N_("LEVEL")},
+		{"budget", 0, 0, G_OPTION_ARG_FILENAME, &cli->budget,
+		 N_("Dollars the session may spend, all its runs together (claude and http "
+		    "agents)"),
+		 N_("USD")},
 		{"from", 0, 0, G_OPTION_ARG_FILENAME, &cli->from,
 		 N_("Queue one session per non-empty line of FILE ('-': standard input)"),
 		 N_("FILE")},
@@ -1473,6 +1479,12 @@ fl_cli_run_spec(FlCli *cli, const gchar *goal, const gchar *cwd, const gchar *re
 	if (cli->after_id != 0)
 		g_variant_builder_add(&builder, "{sv}", cli->after != NULL ? "after" : "after-done",
 				      g_variant_new_uint32(cli->after_id));
+	if (cli->priority != NULL)
+		g_variant_builder_add(&builder, "{sv}", "priority",
+				      g_variant_new_string(cli->priority));
+	if (cli->budget != NULL)
+		g_variant_builder_add(&builder, "{sv}", "budget",
+				      g_variant_new_double(cli->budget_usd));
 	return g_variant_builder_end(&builder);
 }
 
@@ -1639,6 +1651,26 @@ fl_cli_cmd_run(FlCli *cli, gchar **args, GError **error)
 	for (guint i = 0; i < n_agents; i++) {
 		if (!fl_cli_check_utf8_option("agent", cli->agents[i], error))
 			return FALSE;
+	}
+	/* checked here too: a typo is bad usage before any daemon is started */
+	if (cli->priority != NULL && g_strcmp0(cli->priority, "high") != 0 &&
+	    g_strcmp0(cli->priority, "normal") != 0 && g_strcmp0(cli->priority, "low") != 0) {
+		g_autofree gchar *shown = fl_text_clean(cli->priority, -1, FL_TEXT_COLLAPSE_SPACE);
+		return fl_cli_usage_error(error, _("'%s' is not a priority (high, normal or low)"),
+					  shown);
+	}
+	if (cli->budget != NULL) {
+		gchar *end = NULL;
+
+		cli->budget_usd = g_ascii_strtod(cli->budget, &end);
+		if (end == cli->budget || *end != '\0' || !(cli->budget_usd > 0) ||
+		    !isfinite(cli->budget_usd)) {
+			g_autofree gchar *shown =
+				fl_text_clean(cli->budget, -1, FL_TEXT_COLLAPSE_SPACE);
+			return fl_cli_usage_error(
+				error, _("'%s' is not an amount in dollars, e.g. --budget 2.50"),
+				shown);
+		}
 	}
 	if (cli->scratch && cli->base != NULL)
 		return fl_cli_usage_error(error, _("--scratch runs outside any repository: it "
@@ -2043,6 +2075,10 @@ fl_cli_session_detail(GVariant *session, FlCliGroup group)
 			g_ptr_array_add(parts, part);
 		break;
 	case FL_CLI_GROUP_QUEUED:
+		if (g_strcmp0(fl_cli_dict_str(session, "priority"), "high") == 0)
+			g_ptr_array_add(parts, g_strdup(_("high priority")));
+		else if (g_strcmp0(fl_cli_dict_str(session, "priority"), "low") == 0)
+			g_ptr_array_add(parts, g_strdup(_("low priority")));
 		fl_cli_add_clean(parts, _("on"), fl_cli_dict_str(session, "placement"));
 		fl_cli_add_clean(parts, _("held"), fl_cli_dict_str(session, "held"));
 		break;
@@ -2132,6 +2168,22 @@ fl_cli_compare_id(gconstpointer a, gconstpointer b)
 	return ia < ib ? -1 : ia > ib;
 }
 
+/* the order the queue starts them: high priority first, then by id */
+static gint
+fl_cli_compare_queue(gconstpointer a, gconstpointer b)
+{
+	GVariant *va = *(GVariant *const *)a;
+	GVariant *vb = *(GVariant *const *)b;
+	const gchar *pa = fl_cli_dict_str(va, "priority");
+	const gchar *pb = fl_cli_dict_str(vb, "priority");
+	gint ra = g_strcmp0(pa, "high") == 0 ? 0 : g_strcmp0(pa, "low") == 0 ? 2 : 1;
+	gint rb = g_strcmp0(pb, "high") == 0 ? 0 : g_strcmp0(pb, "low") == 0 ? 2 : 1;
+
+	if (ra != rb)
+		return ra - rb;
+	return fl_cli_compare_id(a, b);
+}
+
 static gchar *
 fl_cli_status_held(FlCli *cli, GError **error)
 {
@@ -2177,7 +2229,7 @@ fl_cli_print_agent_view(FlCli *cli, GVariant *sessions, const gchar *held)
 	room = layout.columns > room ? layout.columns - room : 0;
 	layout.title = MIN(title_width, CLAMP(room / 2, FL_CLI_TITLE_MIN, FL_CLI_TITLE_MAX));
 	/* the daemon lists newest first; the queue reads best in the order it starts */
-	g_ptr_array_sort(groups[FL_CLI_GROUP_QUEUED], fl_cli_compare_id);
+	g_ptr_array_sort(groups[FL_CLI_GROUP_QUEUED], fl_cli_compare_queue);
 
 	out = g_string_new(NULL);
 	for (guint g = 0; g < FL_CLI_GROUP_LAST; g++) {
@@ -2259,6 +2311,13 @@ fl_cli_print_plain(GVariant *sessions, const gchar *held)
 			note = stale_mark = fl_cli_session_verify_mark(session);
 		else if (g_strcmp0(state, "done") != 0)
 			note = fl_cli_dict_str(session, "reason");
+		/* a queued session out of the usual order says so where nothing else is said */
+		if (note == NULL && g_strcmp0(state, "queued") == 0 &&
+		    g_strcmp0(fl_cli_dict_str(session, "priority"), "normal") != 0 &&
+		    fl_cli_dict_str(session, "priority") != NULL)
+			note = g_strcmp0(fl_cli_dict_str(session, "priority"), "high") == 0
+				       ? "high priority"
+				       : "low priority";
 		/* the user turned confinement off for it: say so where nothing else is said */
 		if (note == NULL && g_strcmp0(fl_cli_dict_str(session, "confinement"), "off") == 0)
 			note = "unconfined";
@@ -3631,6 +3690,19 @@ fl_cli_cmd_status(FlCli *cli, gchar **args, GError **error)
 		fputs(_("Queue paused; 'flotilla resume' starts it again"), stdout);
 		fputc('\n', stdout);
 	}
+	{
+		gdouble budget = 0;
+		gdouble spent = 0;
+
+		if (fl_cli_dict_double(status, "daily_budget", &budget) &&
+		    fl_cli_dict_double(status, "spent_today", &spent)) {
+			g_autofree gchar *a = fl_cli_format_cost(spent);
+			g_autofree gchar *b = fl_cli_format_cost(budget);
+			/* TRANSLATORS: e.g. "Spent today: $3.20 of daily-budget $20.00" */
+			fprintf(stdout, _("Spent today: %s of daily-budget %s"), a, b);
+			fputc('\n', stdout);
+		}
+	}
 	if (fl_cli_dict_str(status, "store_error") != NULL) {
 		/* the daemon keeps what it could not save and tries again: say so */
 		g_autofree gchar *line = fl_text_clean(fl_cli_dict_str(status, "store_error"), -1,
@@ -4647,6 +4719,21 @@ fl_cli_retry_spec(FlCli *cli, guint id, GError **error)
 	fl_cli_spec_copy(&builder, session, "repo", "repo");
 	fl_cli_spec_copy(&builder, session, "base", "base");
 	fl_cli_spec_copy(&builder, session, "verify_command", "verify");
+	fl_cli_spec_copy(&builder, session, "priority", "priority");
+	{
+		gdouble budget = 0;
+
+		if (fl_cli_dict_double(session, "budget_usd", &budget))
+			g_variant_builder_add(&builder, "{sv}", "budget",
+					      g_variant_new_double(budget));
+	}
+	/* the same subdirectory: the daemon finds it from a directory inside the repository */
+	if (fl_cli_dict_str(session, "repo") != NULL &&
+	    fl_cli_dict_str(session, "subdir") != NULL) {
+		g_autofree gchar *cwd = g_build_filename(fl_cli_dict_str(session, "repo"),
+							 fl_cli_dict_str(session, "subdir"), NULL);
+		g_variant_builder_add(&builder, "{sv}", "cwd", g_variant_new_string(cwd));
+	}
 	/* the first ran without a repository: so does the retry, wherever it is started */
 	if (fl_cli_dict_str(session, "repo") == NULL)
 		g_variant_builder_add(&builder, "{sv}", "scratch", g_variant_new_boolean(TRUE));

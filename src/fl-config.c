@@ -373,15 +373,15 @@ fl_config_get_paths(GKeyFile *kf, const gchar *path, const gchar *group, const g
 }
 
 static gboolean
+fl_config_parse_price(const gchar *text, gdouble *value);
+
+static gboolean
 fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 {
-	const gchar *keys[] = {"max-parallel",  "max-unreviewed",
-			       "cancel-grace",  "verify-timeout",
-			       "default-agent", "placement",
-			       "confinement",   "memory",
-			       "pids",          "cpu",
-			       "timeout",       "writable",
-			       "read-only",     NULL};
+	const gchar *keys[] = {
+		"max-parallel", "max-unreviewed", "cancel-grace", "verify-timeout", "default-agent",
+		"placement",    "confinement",    "memory",       "pids",           "cpu",
+		"timeout",      "writable",       "read-only",    "daily-budget",   NULL};
 	g_autofree gchar *agent = NULL;
 	gint64 memory = (gint64)self->memory;
 	gint64 pids = (gint64)self->pids;
@@ -411,6 +411,15 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 	self->timeout = (guint64)timeout;
 	if (!fl_config_get_str(kf, self->path, "fleet", "placement", &self->placement, error))
 		return FALSE;
+	{
+		g_autofree gchar *budget = g_key_file_get_value(kf, "fleet", "daily-budget", NULL);
+
+		if (budget != NULL && !fl_config_parse_price(budget, &self->daily_budget)) {
+			g_autofree gchar *what = g_strdup_printf(
+				_("'%s' is not an amount in dollars, e.g. 20 or 7.50"), budget);
+			return fl_config_fail(error, self->path, "fleet", "daily-budget", what);
+		}
+	}
 	/* "local" is the default spelled out */
 	if (g_strcmp0(self->placement, "local") == 0)
 		g_clear_pointer(&self->placement, g_free);
@@ -826,14 +835,24 @@ gdouble
 fl_config_get_cost(const FlConfig *self, const gchar *model, guint input_tokens,
 		   guint output_tokens)
 {
-	const gchar *entry = NULL;
-	gsize best = 0;
-	g_auto(GStrv) parts = NULL;
 	gdouble in_price = 0;
 	gdouble out_price = 0;
 
-	if (model == NULL)
+	if (!fl_config_get_prices(self, model, &in_price, &out_price))
 		return -1;
+	return ((gdouble)input_tokens * in_price + (gdouble)output_tokens * out_price) / 1e6;
+}
+
+gboolean
+fl_config_get_prices(const FlConfig *self, const gchar *model, gdouble *in_price,
+		     gdouble *out_price)
+{
+	const gchar *entry = NULL;
+	gsize best = 0;
+	g_auto(GStrv) parts = NULL;
+
+	if (model == NULL)
+		return FALSE;
 	entry = g_hash_table_lookup(self->prices, model);
 	if (entry == NULL) {
 		GHashTableIter iter;
@@ -852,10 +871,8 @@ fl_config_get_cost(const FlConfig *self, const gchar *model, guint input_tokens,
 		}
 	}
 	if (entry == NULL)
-		return -1;
+		return FALSE;
 	parts = g_strsplit(entry, ";", -1);
-	if (g_strv_length(parts) != 2 || !fl_config_parse_price(parts[0], &in_price) ||
-	    !fl_config_parse_price(parts[1], &out_price))
-		return -1;
-	return ((gdouble)input_tokens * in_price + (gdouble)output_tokens * out_price) / 1e6;
+	return g_strv_length(parts) == 2 && fl_config_parse_price(parts[0], in_price) &&
+	       fl_config_parse_price(parts[1], out_price);
 }

@@ -52,6 +52,7 @@ typedef struct {
 	guint verify_timeout; /* seconds */
 	gchar *default_agent; /* for sessions run without --agent; "shell" by default */
 	gchar *placement;     /* where sessions run unless `run --on` says: NULL = local */
+	gdouble daily_budget; /* dollars a day; once spent, queued sessions wait; 0 = none */
 	gboolean confinement; /* FALSE only when the user wrote confinement=off */
 	guint64 memory;       /* per-session limits, 0 = none */
 	guint64 pids;
@@ -119,5 +120,8 @@ fl_config_get_repo_verify(const FlConfig *self, const gchar *toplevel);
 gdouble
 fl_config_get_cost(const FlConfig *self, const gchar *model, guint input_tokens,
 		   guint output_tokens);
+/* @model's [prices] in dollars per million input and output tokens; FALSE when none */
+gboolean
+fl_config_get_prices(const FlConfig *self, const gchar *model, gdouble *input, gdouble *output);
 
 G_END_DECLS

@@ -717,6 +717,12 @@ fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 		g_variant_builder_add(&b, "{sv}", "held", g_variant_new_string(held));
 	g_variant_builder_add(&b, "{sv}", "paused",
 			      g_variant_new_boolean(fl_fleet_get_paused(self->fleet)));
+	if (self->config->daily_budget > 0) {
+		g_variant_builder_add(&b, "{sv}", "daily_budget",
+				      g_variant_new_double(self->config->daily_budget));
+		g_variant_builder_add(&b, "{sv}", "spent_today",
+				      g_variant_new_double(fl_fleet_get_spent_today(self->fleet)));
+	}
 	if (fl_fleet_get_store_error(self->fleet) != NULL)
 		g_variant_builder_add(&b, "{sv}", "store_error",
 				      g_variant_new_string(fl_fleet_get_store_error(self->fleet)));

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 #define FL_NAME_MAX 200
 /* sessions per RunBatch call */
 #define FL_BATCH_MAX 10000
+/* dollars: a typo's extra zeros, not a real limit */
+#define FL_BUDGET_MAX 100000
 
 struct _FlFleet {
 	GObject parent_instance;
@@ -34,6 +37,7 @@ struct _FlFleet {
 	gboolean stopped;
 	gboolean paused;         /* flotilla pause: queued sessions wait for flotilla resume */
 	guint start_id;          /* idle source starting newly queued sessions */
+	guint budget_id;         /* the queue held by daily-budget: the next day's start */
 	GHashTable *deciding;    /* (owned) repository -> GQueue of GTask waiting their turn */
 	GHashTable *blocks;      /* (owned) id -> GTask of the pending Block call */
 	GHashTable *permissions; /* (owned) id -> Permission: an agent waiting for a yes/no */
@@ -287,10 +291,68 @@ fl_fleet_get_store_error(FlFleet *self)
 	return self->store_error;
 }
 
+/* local midnight starting today, in µs since the epoch */
+static gint64
+fl_fleet_today_start(void)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autoptr(GDateTime) midnight =
+		g_date_time_new_local(g_date_time_get_year(now), g_date_time_get_month(now),
+				      g_date_time_get_day_of_month(now), 0, 0, 0);
+
+	return g_date_time_to_unix(midnight) * G_USEC_PER_SEC;
+}
+
+gdouble
+fl_fleet_get_spent_today(FlFleet *self)
+{
+	g_return_val_if_fail(FL_IS_FLEET(self), 0);
+
+	return fl_store_get_cost_since(self->store, fl_fleet_today_start());
+}
+
+/* what today's sessions cost, when [fleet] daily-budget= is reached; else < 0 */
+static gdouble
+fl_fleet_daily_spent(FlFleet *self)
+{
+	gdouble spent;
+
+	if (self->config->daily_budget <= 0)
+		return -1;
+	spent = fl_store_get_cost_since(self->store, fl_fleet_today_start());
+	return spent >= self->config->daily_budget ? spent : -1;
+}
+
+static gboolean
+fl_fleet_budget_day_cb(gpointer user_data)
+{
+	FlFleet *self = user_data;
+
+	self->budget_id = 0;
+	fl_fleet_kick(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* a held queue starts by itself on the next day; an idle daemon is not woken otherwise */
+static void
+fl_fleet_arm_budget_day(FlFleet *self)
+{
+	gint64 now = g_get_real_time();
+	gint64 next = fl_fleet_today_start() + (gint64)24 * 3600 * G_USEC_PER_SEC;
+
+	if (self->budget_id != 0)
+		return;
+	/* a day of 23 or 25 hours is found again when the timer fires */
+	self->budget_id =
+		g_timeout_add_seconds((guint)CLAMP((next - now) / G_USEC_PER_SEC + 1, 1, 25 * 3600),
+				      fl_fleet_budget_day_cb, self);
+}
+
 gchar *
 fl_fleet_get_held_reason(FlFleet *self)
 {
 	guint pending;
+	gdouble spent;
 
 	g_return_val_if_fail(FL_IS_FLEET(self), NULL);
 
@@ -298,6 +360,20 @@ fl_fleet_get_held_reason(FlFleet *self)
 		return NULL;
 	if (self->paused)
 		return g_strdup(_("paused; 'flotilla resume' starts the queue again"));
+	spent = fl_fleet_daily_spent(self);
+	if (spent >= 0) {
+		gchar a[G_ASCII_DTOSTR_BUF_SIZE];
+		gchar b[G_ASCII_DTOSTR_BUF_SIZE];
+
+		fl_fleet_arm_budget_day(self);
+		/* TRANSLATORS: dollar amounts, e.g. "today's sessions cost $20.13, daily-budget
+		 * is $20.00: …" */
+		return g_strdup_printf(
+			_("today's sessions cost $%s, daily-budget is $%s: the "
+			  "queue starts again tomorrow"),
+			g_ascii_formatd(a, sizeof a, "%.2f", spent),
+			g_ascii_formatd(b, sizeof b, "%.2f", self->config->daily_budget));
+	}
 	if (self->config->max_unreviewed == 0)
 		return NULL;
 	pending = fl_store_count_pending_review(self->store);
@@ -545,13 +621,31 @@ fl_fleet_kick(FlFleet *self)
 	fl_fleet_maybe_start(self);
 }
 
+/* the queue's order at a start: higher priority first, then by id (the order they came) */
 static gint
-fl_fleet_cmp_id(gconstpointer a, gconstpointer b, gpointer user_data)
+fl_fleet_cmp_queue(gconstpointer a, gconstpointer b, gpointer user_data)
 {
-	guint ia = fl_session_get_id((FlSession *)a);
-	guint ib = fl_session_get_id((FlSession *)b);
+	const FlSessionData *da = fl_session_get_data((FlSession *)a);
+	const FlSessionData *db = fl_session_get_data((FlSession *)b);
 
-	return ia < ib ? -1 : ia > ib;
+	if (da->priority != db->priority)
+		return da->priority > db->priority ? -1 : 1;
+	return da->id < db->id ? -1 : da->id > db->id;
+}
+
+/* behind every queued session of its priority or a higher one, before the lower ones */
+static void
+fl_fleet_enqueue(FlFleet *self, FlSession *session)
+{
+	FlPriority priority = fl_session_get_data(session)->priority;
+
+	for (GList *l = self->queue.head; l != NULL; l = l->next) {
+		if (fl_session_get_data(l->data)->priority < priority) {
+			g_queue_insert_before(&self->queue, l, session);
+			return;
+		}
+	}
+	g_queue_push_tail(&self->queue, session);
 }
 
 void
@@ -589,7 +683,7 @@ fl_fleet_start(FlFleet *self)
 			g_queue_push_tail(&self->queue, session);
 		}
 	}
-	g_queue_sort(&self->queue, fl_fleet_cmp_id, NULL);
+	g_queue_sort(&self->queue, fl_fleet_cmp_queue, NULL);
 	fl_fleet_recover(self);
 	fl_fleet_maybe_start(self);
 }
@@ -764,6 +858,45 @@ fl_fleet_check_program(const FlAgentConfig *agent, GError **error)
 	return FALSE;
 }
 
+/*
+ * run --budget: an agent that takes a limit gets it (Claude's --max-budget-usd; an http
+ * agent's answer is cut where [prices] says it reaches the budget). The others cannot be
+ * held to one, so a budget for them is refused rather than silently not kept.
+ */
+static gboolean
+fl_fleet_check_budget(FlFleet *self, GVariantDict *dict, const FlAgentConfig *agent,
+		      FlSessionData *d, GError **error)
+{
+	gdouble budget = 0;
+	gdouble in_price = 0;
+	gdouble out_price = 0;
+
+	if (!g_variant_dict_lookup(dict, "budget", "d", &budget) || !isfinite(budget) ||
+	    budget <= 0 || budget > FL_BUDGET_MAX) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("a budget is an amount in dollars above 0 and at most %d"),
+			    FL_BUDGET_MAX);
+		return FALSE;
+	}
+	if (g_strcmp0(agent->klass->kind, "http") == 0 &&
+	    !fl_config_get_prices(self->config, agent->model, &in_price, &out_price)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("agent '%s' has no [prices] entry for %s: a budget needs one"),
+			    agent->name, agent->model);
+		return FALSE;
+	}
+	if (g_strcmp0(agent->klass->kind, "http") != 0 &&
+	    g_strcmp0(agent->klass->kind, "claude") != 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("agent '%s' cannot be held to a budget; --budget works with "
+			      "claude and http agents"),
+			    agent->name);
+		return FALSE;
+	}
+	d->budget_usd = budget;
+	return TRUE;
+}
+
 static gboolean
 fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError **error)
 {
@@ -772,16 +905,18 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	const gchar *name = fl_fleet_dict_str(dict, "name");
 	const gchar *agent = fl_fleet_dict_str(dict, "agent");
 	const FlAgentConfig *agent_config;
-	const gchar *known[] = {"goal",      "name",      "agent",        "repo",    "base",
-				"verify",    "cwd",       "token",        "scratch", "retry-of",
-				"placement", "memory",    "timeout",      "after",   "after-done",
-				"group",     "new-group", "group-policy", NULL};
+	const gchar *known[] = {"goal",      "name",      "agent",        "repo",     "base",
+				"verify",    "cwd",       "token",        "scratch",  "retry-of",
+				"placement", "memory",    "timeout",      "after",    "after-done",
+				"group",     "new-group", "group-policy", "priority", "budget",
+				NULL};
 	const gchar *group = fl_fleet_dict_str(dict, "group");
 	const gchar *policy = fl_fleet_dict_str(dict, "group-policy");
 	const gchar *placement = fl_fleet_dict_str(dict, "placement");
 	const gchar *memory = fl_fleet_dict_str(dict, "memory");
 	const gchar *timeout = fl_fleet_dict_str(dict, "timeout");
 	const gchar *base = fl_fleet_dict_str(dict, "base");
+	const gchar *priority = fl_fleet_dict_str(dict, "priority");
 	GVariantIter iter;
 	const gchar *key;
 
@@ -929,6 +1064,14 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 			    _("'%s' is not a duration like 90m or 2h"), timeout);
 		return FALSE;
 	}
+	if (g_variant_dict_contains(dict, "budget") &&
+	    !fl_fleet_check_budget(self, dict, agent_config, d, error))
+		return FALSE;
+	if (!fl_priority_from_string(priority, &d->priority)) {
+		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			    _("'%s' is not a priority (high, normal or low)"), priority);
+		return FALSE;
+	}
 	d->placement = g_strdup(placement);
 	d->goal = g_strdup(goal);
 	d->name = g_strdup(name);
@@ -977,6 +1120,32 @@ fl_fleet_apply_probe(FlFleet *self, FlSessionData *d, const FlRepoInfo *info)
 	if (d->verify_command == NULL)
 		d->verify_command =
 			g_strdup(fl_config_get_repo_verify(self->config, info->toplevel));
+}
+
+/*
+ * Where in the repository at @toplevel `run` was called (@cwd), relative to the top, so the
+ * session runs in the same subdirectory of its worktree; NULL at the top or outside. Both
+ * paths are physical (getcwd(3), git's toplevel), so a prefix says it.
+ */
+static gchar *
+fl_fleet_subdir(const gchar *cwd, const gchar *toplevel)
+{
+	gsize n;
+	g_autofree gchar *rel = NULL;
+
+	if (cwd == NULL || toplevel == NULL || !g_path_is_absolute(cwd))
+		return NULL;
+	n = strlen(toplevel);
+	while (n > 1 && toplevel[n - 1] == '/')
+		n--;
+	if (strncmp(cwd, toplevel, n) != 0 || cwd[n] != '/')
+		return NULL;
+	/* "/a/./b/" → "/a/b"; ".." cannot climb above the top this way */
+	rel = g_canonicalize_filename(cwd + n, "/");
+	if (g_strcmp0(rel, "/") == 0 || g_str_has_prefix(rel, "/.git/") ||
+	    g_strcmp0(rel, "/.git") == 0)
+		return NULL;
+	return g_strdup(rel + 1);
 }
 
 /* a draft comes back from a cluster only as commits: that needs a git repository */
@@ -1065,7 +1234,7 @@ fl_fleet_run_commit(GTask *task)
 		g_ptr_array_index(rd->datas, i) = NULL;
 		g_array_append_val(ids, d->id);
 		session = fl_fleet_add_live(self, d);
-		g_queue_push_tail(&self->queue, session);
+		fl_fleet_enqueue(self, session);
 		fl_fleet_emit_changed(self, d);
 		/* `flotilla retry`: each session's history names the other */
 		{
@@ -1209,6 +1378,9 @@ fl_fleet_run_next(GTask *task)
 			return;
 		}
 		fl_fleet_apply_probe(self, cur, info);
+		if (info != NULL)
+			cur->subdir = fl_fleet_subdir(fl_fleet_spec_str(rd->specs, rd->next, "cwd"),
+						      ((const FlRepoInfo *)info)->toplevel);
 		if (!fl_fleet_check_placed(cur, &placed_error))
 			break;
 	}
@@ -1448,7 +1620,7 @@ fl_fleet_resume(FlFleet *self, guint id, const gchar *text, GError **error)
 		return FALSE;
 	}
 	fl_fleet_audit(self, id, "replied", "cli", text);
-	g_queue_push_tail(&self->queue, session);
+	fl_fleet_enqueue(self, session);
 	fl_fleet_maybe_start(self);
 	return TRUE;
 }
@@ -2662,6 +2834,7 @@ fl_fleet_finalize(GObject *object)
 	gpointer value;
 
 	g_clear_handle_id(&self->start_id, g_source_remove);
+	g_clear_handle_id(&self->budget_id, g_source_remove);
 	g_clear_handle_id(&self->unsaved_id, g_source_remove);
 	g_hash_table_unref(self->unsaved);
 	g_free(self->store_error);

@@ -136,6 +136,9 @@ fl_fleet_set_group_paused(FlFleet *self, const gchar *name, gboolean paused, GEr
  * reject, its worktree and branch stay for looking at */
 gboolean
 fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **error);
+/* the recorded cost of the sessions started today (local time), every run of each */
+gdouble
+fl_fleet_get_spent_today(FlFleet *self);
 /* starts what the limits allow now, after they changed */
 void
 fl_fleet_kick(FlFleet *self);

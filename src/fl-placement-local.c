@@ -238,6 +238,10 @@ fl_placement_local_runner_argv(FlPlacementLocal *self, const FlPlacementCommand 
 		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_CWD));
 		g_ptr_array_add(argv, g_strdup(cmd->cwd));
 	}
+	if (cmd->subdir != NULL) {
+		g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_SUBDIR));
+		g_ptr_array_add(argv, g_strdup(cmd->subdir));
+	}
 	g_ptr_array_add(argv, g_strdup(FL_RUNNER_OPT_GRACE));
 	g_ptr_array_add(argv,
 			g_strdup_printf("%u", fl_placement_get_config(placement)->cancel_grace));

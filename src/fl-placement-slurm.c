@@ -766,6 +766,11 @@ fl_placement_slurm_prepare(FlPlacementSlurm *self, const FlPlacementCommand *cmd
 			}
 		}
 	}
+	/* the work directory on the node is a clone of the worktree: the same subdirectory */
+	if (cmd->subdir != NULL) {
+		g_autofree gchar *quoted = g_shell_quote(cmd->subdir);
+		g_string_append_printf(confine, " " FL_RUNNER_OPT_SUBDIR " %s", quoted);
+	}
 	message = g_strdup_printf("flotilla #%u: left uncommitted on %s\n",
 				  fl_placement_get_session_id(placement),
 				  fl_placement_get_name(placement));

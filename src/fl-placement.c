@@ -206,6 +206,7 @@ fl_placement_spawn_data_free(FlPlacementSpawnData *data)
 	g_strfreev((gchar **)data->cmd.argv);
 	g_strfreev((gchar **)data->cmd.env);
 	g_free((gchar *)data->cmd.cwd);
+	g_free((gchar *)data->cmd.subdir);
 	g_strfreev((gchar **)data->cmd.binds);
 	g_strfreev((gchar **)data->cmd.ro_binds);
 	g_strfreev((gchar **)data->cmd.home_ro);
@@ -284,6 +285,7 @@ fl_placement_spawn_async(FlPlacement *self, const FlPlacementCommand *cmd,
 	data->cmd.argv = (const gchar *const *)g_strdupv((gchar **)cmd->argv);
 	data->cmd.env = (const gchar *const *)g_strdupv((gchar **)cmd->env);
 	data->cmd.cwd = g_strdup(cmd->cwd);
+	data->cmd.subdir = g_strdup(cmd->subdir);
 	data->cmd.channel = cmd->channel;
 	data->cmd.memory = cmd->memory;
 	data->cmd.pids = cmd->pids;

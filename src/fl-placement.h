@@ -97,6 +97,7 @@ typedef struct {
 	const gchar *const *argv; /* the agent's program and arguments */
 	const gchar *const *env;  /* (nullable) KEY=VALUE added to its environment */
 	const gchar *cwd;         /* where it runs: the worktree */
+	const gchar *subdir;      /* (nullable) where in it the program starts, relative */
 	/* the session's channel (fl-relay.h) at session_dir/channel.sock, served next to the
 	 * process; and limits, 0 = none */
 	gboolean channel;

@@ -57,8 +57,11 @@
 #define FL_RUNNER_STATUS_SIGNALED "signaled"
 
 /* the runner's command line: flotilla-runner OPTION... -- PROGRAM [ARG...] */
-#define FL_RUNNER_OPT_DIR     "--dir"
-#define FL_RUNNER_OPT_CWD     "--cwd"
+#define FL_RUNNER_OPT_DIR "--dir"
+#define FL_RUNNER_OPT_CWD "--cwd"
+/* a directory relative to --cwd the program starts in (the subdirectory of the repository
+ * `flotilla run` was called from); missing or leading out of --cwd: --cwd, said in the log */
+#define FL_RUNNER_OPT_SUBDIR  "--subdir"
 #define FL_RUNNER_OPT_GRACE   "--grace"
 #define FL_RUNNER_OPT_ENV     "--env"
 #define FL_RUNNER_OPT_LOCK_FD "--lock-fd"

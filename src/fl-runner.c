@@ -40,6 +40,8 @@
 typedef struct {
 	const gchar *dir;
 	const gchar *cwd;
+	const gchar *subdir; /* (nullable) relative to cwd */
+	const gchar *start;  /* (nullable) where the program starts: cwd or cwd/subdir */
 	gdouble grace;
 	gint lock_fd;    /* -1 when none was passed */
 	GPtrArray *env;  /* (element-type utf8) (unowned): KEY=VALUE strings from argv or a file */
@@ -79,16 +81,14 @@ static const gchar *fl_runner_usage =
 	"[--git-layer GIT_DIR]] "
 	"(-- PROGRAM [ARG...] | --argv-file FILE)";
 
-static const gchar *const fl_runner_options[] = {FL_RUNNER_OPT_DIR,       FL_RUNNER_OPT_CWD,
-						 FL_RUNNER_OPT_GRACE,     FL_RUNNER_OPT_LOCK_FD,
-						 FL_RUNNER_OPT_ENV,       FL_RUNNER_OPT_ENV_FILE,
-						 FL_RUNNER_OPT_ARGV_FILE, FL_RUNNER_OPT_CHANNEL,
-						 FL_RUNNER_OPT_TIMEOUT,   FL_RUNNER_OPT_MEMORY,
-						 FL_RUNNER_OPT_PIDS,      FL_RUNNER_OPT_CPU,
-						 FL_RUNNER_OPT_CONFINE,   FL_RUNNER_OPT_BIND,
-						 FL_RUNNER_OPT_RO_BIND,   FL_RUNNER_OPT_HOME_RO,
-						 FL_RUNNER_OPT_HOME_RW,   FL_RUNNER_OPT_NETWORK,
-						 FL_RUNNER_OPT_GIT_LAYER, NULL};
+static const gchar *const fl_runner_options[] = {
+	FL_RUNNER_OPT_DIR,      FL_RUNNER_OPT_CWD,       FL_RUNNER_OPT_SUBDIR,
+	FL_RUNNER_OPT_GRACE,    FL_RUNNER_OPT_LOCK_FD,   FL_RUNNER_OPT_ENV,
+	FL_RUNNER_OPT_ENV_FILE, FL_RUNNER_OPT_ARGV_FILE, FL_RUNNER_OPT_CHANNEL,
+	FL_RUNNER_OPT_TIMEOUT,  FL_RUNNER_OPT_MEMORY,    FL_RUNNER_OPT_PIDS,
+	FL_RUNNER_OPT_CPU,      FL_RUNNER_OPT_CONFINE,   FL_RUNNER_OPT_BIND,
+	FL_RUNNER_OPT_RO_BIND,  FL_RUNNER_OPT_HOME_RO,   FL_RUNNER_OPT_HOME_RW,
+	FL_RUNNER_OPT_NETWORK,  FL_RUNNER_OPT_GIT_LAYER, NULL};
 
 /*
  * NUL-separated strings from @path. A cluster job passes the agent's command and environment
@@ -147,6 +147,18 @@ fl_runner_parse_args(gint argc, gchar **argv, FlRunnerArgs *args, GError **error
 			args->dir = value;
 		} else if (g_strcmp0(name, FL_RUNNER_OPT_CWD) == 0) {
 			args->cwd = value;
+		} else if (g_strcmp0(name, FL_RUNNER_OPT_SUBDIR) == 0) {
+			g_auto(GStrv) parts = g_strsplit(value, "/", -1);
+
+			/* a path below --cwd, not one that climbs out of it by its spelling */
+			if (value[0] == '\0' || g_path_is_absolute(value) ||
+			    g_strv_contains((const gchar *const *)parts, "..")) {
+				g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+					    "--subdir needs a relative path without '..', not '%s'",
+					    value);
+				return FALSE;
+			}
+			args->subdir = value;
 		} else if (g_strcmp0(name, FL_RUNNER_OPT_LOCK_FD) == 0) {
 			guint64 fd = 0;
 
@@ -431,13 +443,42 @@ fl_runner_confine(const FlRunnerArgs *args, GError **error)
 		fl_sandbox_set_channel(sandbox, channel);
 	}
 	fl_sandbox_set_network(sandbox, !args->no_network);
-	fl_sandbox_set_cwd(sandbox, args->cwd);
+	fl_sandbox_set_cwd(sandbox, args->start);
 	/* caches and state the agent's tools keep stay in the session, not in a hidden home */
 	fl_sandbox_setenv(sandbox, "XDG_CACHE_HOME", cache);
 	fl_sandbox_setenv(sandbox, "XDG_STATE_HOME", state);
 	/* the sandbox's own count: RLIMIT_NPROC per user namespace; the runner watches too */
 	fl_sandbox_set_rlimits(sandbox, 0, args->pids);
 	return fl_sandbox_build_argv(sandbox, (const gchar *const *)args->argv, error);
+}
+
+/*
+ * Where the program starts: --cwd/--subdir when that is a directory that stays beneath --cwd
+ * once its links are followed (a link in the draft must not start the agent elsewhere), else
+ * --cwd, with a line in the log saying so. Decided before the fork, on this machine's view,
+ * which is also the sandbox's: the worktree is shown at its own path.
+ */
+static gchar *
+fl_runner_start_dir(const FlRunnerArgs *args, gint log_fd)
+{
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *top = NULL;
+	g_autofree gchar *real = NULL;
+	g_autofree gchar *msg = NULL;
+
+	if (args->cwd == NULL || args->subdir == NULL)
+		return g_strdup(args->cwd);
+	path = g_build_filename(args->cwd, args->subdir, NULL);
+	top = realpath(args->cwd, NULL);
+	real = realpath(path, NULL);
+	if (top != NULL && real != NULL && g_file_test(real, G_FILE_TEST_IS_DIR) &&
+	    g_str_has_prefix(real, top) && (real[strlen(top)] == '/' || real[strlen(top)] == '\0'))
+		return g_steal_pointer(&path);
+	msg = g_strdup_printf("flotilla-runner: %s is not a directory of %s; starting at its "
+			      "top\n",
+			      args->subdir, args->cwd);
+	fl_runner_write_all(log_fd, msg);
+	return g_strdup(args->cwd);
 }
 
 G_GNUC_NORETURN static void
@@ -457,10 +498,10 @@ fl_runner_exec_child(const FlRunnerArgs *args, gint log_fd)
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
 
-	if (args->cwd != NULL && chdir(args->cwd) < 0) {
+	if (args->start != NULL && chdir(args->start) < 0) {
 		g_autofree gchar *msg =
 			g_strdup_printf("flotilla-runner: cannot change directory to %s: %s\n",
-					args->cwd, g_strerror(errno));
+					args->start, g_strerror(errno));
 		fl_runner_write_all(STDERR_FILENO, msg);
 		_exit(FL_RUNNER_EXIT_CANNOT_RUN);
 	}
@@ -907,6 +948,7 @@ int
 main(int argc, char **argv)
 {
 	FlRunnerArgs args = {NULL};
+	g_autofree gchar *start = NULL;
 	FlRunnerState state = {0};
 	g_autoptr(GPtrArray) env = g_ptr_array_new();
 	g_autoptr(GPtrArray) binds = g_ptr_array_new();
@@ -1007,6 +1049,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	state.confined = args.confine != NULL;
+	start = fl_runner_start_dir(&args, log_fd);
+	args.start = start;
 	state.child = fork();
 	if (state.child < 0) {
 		g_printerr("flotilla-runner: cannot fork: %s\n", g_strerror(errno));

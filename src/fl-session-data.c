@@ -48,6 +48,29 @@ fl_review_from_string(const gchar *s, FlReview *review)
 	return FALSE;
 }
 
+const gchar *
+fl_priority_to_string(FlPriority priority)
+{
+	return priority > FL_PRIORITY_NORMAL   ? "high"
+	       : priority < FL_PRIORITY_NORMAL ? "low"
+					       : "normal";
+}
+
+gboolean
+fl_priority_from_string(const gchar *s, FlPriority *priority)
+{
+	*priority = FL_PRIORITY_NORMAL;
+	if (s == NULL || g_strcmp0(s, "normal") == 0)
+		return TRUE;
+	if (g_strcmp0(s, "high") == 0)
+		*priority = FL_PRIORITY_HIGH;
+	else if (g_strcmp0(s, "low") == 0)
+		*priority = FL_PRIORITY_LOW;
+	else
+		return FALSE;
+	return TRUE;
+}
+
 static const gchar *const fl_session_data_verify_names[] = {NULL, "pass", "fail", "timeout"};
 
 const gchar *
@@ -139,6 +162,7 @@ fl_session_data_copy(const FlSessionData *d)
 	copy->confinement = g_strdup(d->confinement);
 	copy->placement = g_strdup(d->placement);
 	copy->group = g_strdup(d->group);
+	copy->subdir = g_strdup(d->subdir);
 	copy->placement_status = g_strdup(d->placement_status);
 	copy->log_path = g_strdup(d->log_path);
 	return copy;
@@ -171,6 +195,7 @@ fl_session_data_free(FlSessionData *d)
 	g_free(d->confinement);
 	g_free(d->placement);
 	g_free(d->group);
+	g_free(d->subdir);
 	g_free(d->placement_status);
 	g_free(d->log_path);
 	g_free(d);
@@ -267,6 +292,11 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_session_data_add_str(&b, "merge_commit", d->merge_commit);
 	fl_session_data_add_str(&b, "placement", d->placement);
 	fl_session_data_add_str(&b, "group", d->group);
+	fl_session_data_add_str(&b, "priority", fl_priority_to_string(d->priority));
+	fl_session_data_add_str(&b, "subdir", d->subdir);
+	if (d->budget_usd > 0)
+		g_variant_builder_add(&b, "{sv}", "budget_usd",
+				      g_variant_new_double(d->budget_usd));
 	fl_session_data_add_str(&b, "placement_status", d->placement_status);
 	/* the log is created by the runner; point at it for `flotilla log` even before (a
 	 * session on a cluster: once it is submitted, when it says where) */

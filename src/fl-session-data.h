@@ -55,6 +55,20 @@ fl_verify_to_string(FlVerify verify);
 gboolean
 fl_verify_from_string(const gchar *s, FlVerify *verify);
 
+/* the queue's order (`run --priority`): higher first, first in first out within one; stored
+ * and sent as "high", "normal", "low" (NULL in the store: normal, as before priorities) */
+typedef enum {
+	FL_PRIORITY_LOW = -1,
+	FL_PRIORITY_NORMAL = 0,
+	FL_PRIORITY_HIGH = 1,
+} FlPriority;
+
+const gchar *
+fl_priority_to_string(FlPriority priority);
+/* NULL gives FL_PRIORITY_NORMAL; unknown text FALSE */
+gboolean
+fl_priority_from_string(const gchar *s, FlPriority *priority);
+
 /*
  * Why the check-in ledger announced a session. The names are stored in the ledger table and
  * compared in the store's SQL, which uses these macros: one spelling for both.
@@ -125,6 +139,12 @@ typedef struct {
 	guint64 memory_mb;    /* limits asked for with run --memory/--timeout; 0: the cluster's */
 	guint time_minutes;
 	gchar *group; /* the group it belongs to (run --group, several --repo, --race), or NULL */
+	FlPriority priority;
+	/* where in its worktree it runs: the subdirectory of the repository `run` was called
+	 * from, relative to the top; NULL: the top */
+	gchar *subdir;
+	/* run --budget: the dollars it may spend, all its runs together; <= 0: no limit */
+	gdouble budget_usd;
 	/* not stored: what its placement says while it runs there */
 	gchar *placement_status; /* "queued on lab: Resources" */
 	gchar *log_path;         /* where its log is written, when not in the session dir */

@@ -845,6 +845,7 @@ fl_session_spawn(FlSession *self)
 	cmd.argv = (const gchar *const *)agent_argv;
 	cmd.env = (const gchar *const *)env->pdata;
 	cmd.cwd = self->data->worktree;
+	cmd.subdir = self->data->subdir;
 	bind_list = g_strv_builder_end(binds);
 	ro_bind_list = g_strv_builder_end(ro_binds);
 	home_ro_list = g_strv_builder_end(home_ro);

@@ -22,6 +22,7 @@ typedef enum {
 	FL_STORE_STMT_LIST_ALL,
 	FL_STORE_STMT_LIST_VIEW,
 	FL_STORE_STMT_COUNT_PENDING,
+	FL_STORE_STMT_COST_SINCE,
 	FL_STORE_STMT_PENDING,
 	FL_STORE_STMT_FAILURES,
 	FL_STORE_STMT_ADD_EVENT,
@@ -58,9 +59,10 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"state, review, created, started, finished, exit_code, signal, verify, diffstat, "         \
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
 	"links_outside, verify_commit, placement, memory_mb, time_minutes, confinement, "          \
-	"verify_base, refreshed_from, after_id, after_done, group_name"
+	"verify_base, refreshed_from, after_id, after_done, group_name, priority, subdir, "        \
+	"budget_usd"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 37
+#define FL_SESSION_N_COLUMNS 40
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -72,7 +74,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_INSERT_SESSION] =
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, "
+		"?39, ?40)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
@@ -81,7 +84,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"final_message=?23, reason=?24, merge_commit=?25, agent_session=?26, "
 		"links_outside=?27, verify_commit=?28, placement=?29, memory_mb=?30, "
 		"time_minutes=?31, confinement=?32, verify_base=?33, refreshed_from=?34, "
-		"after_id=?35, after_done=?36, group_name=?37 WHERE id=?1",
+		"after_id=?35, after_done=?36, group_name=?37, priority=?38, subdir=?39, "
+		"budget_usd=?40 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -114,6 +118,8 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		" FROM sessions ORDER BY id DESC LIMIT ?2)) ORDER BY id DESC "
 		"LIMIT ?1",
 	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
+	/* the index on started: the day's sessions, not every session ever */
+	[FL_STORE_STMT_COST_SINCE] = "SELECT total(cost_usd) FROM sessions WHERE started >= ?1",
 	[FL_STORE_STMT_PENDING] =
 		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' ORDER BY id",
 	[FL_STORE_STMT_FAILURES] =
@@ -228,6 +234,13 @@ static const gchar *const fl_store_migrations[] = {
 	"CREATE TABLE group_intents ("
 	"  name TEXT PRIMARY KEY, op TEXT NOT NULL, members TEXT NOT NULL, note TEXT,"
 	"  source TEXT, created INTEGER NOT NULL);",
+	/* the queue's order ("high", "low"; NULL: normal), the subdirectory of the repository
+	 * a session runs in (NULL: the top), its budget in dollars (NULL: none); what was spent
+	 * today ([fleet] daily-budget) is found by when sessions started */
+	"ALTER TABLE sessions ADD COLUMN priority TEXT;"
+	"ALTER TABLE sessions ADD COLUMN subdir TEXT;"
+	"ALTER TABLE sessions ADD COLUMN budget_usd REAL;"
+	"CREATE INDEX sessions_started ON sessions(started);",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -717,6 +730,15 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 		sqlite3_bind_null(stmt, 36);
 	}
 	fl_store_bind_text(stmt, 37, d->group);
+	/* normal is NULL, as in rows from before priorities */
+	fl_store_bind_text(stmt, 38,
+			   d->priority != FL_PRIORITY_NORMAL ? fl_priority_to_string(d->priority)
+							     : NULL);
+	fl_store_bind_text(stmt, 39, d->subdir);
+	if (d->budget_usd > 0)
+		sqlite3_bind_double(stmt, 40, d->budget_usd);
+	else
+		sqlite3_bind_null(stmt, 40);
 }
 
 static gchar *
@@ -775,6 +797,11 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->after = (guint)CLAMP(sqlite3_column_int64(stmt, 34), 0, G_MAXUINT);
 	d->after_done = sqlite3_column_int(stmt, 35) != 0;
 	d->group = fl_store_column_text(stmt, 36);
+	/* unknown text (a newer daemon's) waits like a normal one */
+	fl_priority_from_string((const gchar *)sqlite3_column_text(stmt, 37), &d->priority);
+	d->subdir = fl_store_column_text(stmt, 38);
+	d->budget_usd =
+		sqlite3_column_type(stmt, 39) != SQLITE_NULL ? sqlite3_column_double(stmt, 39) : 0;
 	return g_steal_pointer(&d);
 }
 
@@ -1063,6 +1090,22 @@ fl_store_count_pending_review(FlStore *self)
 	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
 		return 0;
 	return (guint)sqlite3_column_int64(stmt, 0);
+}
+
+gdouble
+fl_store_get_cost_since(FlStore *self, gint64 since)
+{
+	g_autoptr(FlStoreCached) stmt = NULL;
+
+	g_return_val_if_fail(FL_IS_STORE(self), 0);
+
+	stmt = fl_store_cached(self, FL_STORE_STMT_COST_SINCE, NULL);
+	if (stmt == NULL)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, since);
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return 0;
+	return sqlite3_column_double(stmt, 0);
 }
 
 gboolean

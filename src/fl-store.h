@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 9
+#define FL_STORE_SCHEMA_VERSION 10
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
@@ -81,6 +81,10 @@ GPtrArray *
 fl_store_get_attention(FlStore *self, GArray **announced, GError **error);
 guint
 fl_store_count_pending_review(FlStore *self);
+/* the recorded cost in dollars of the sessions started at or after @since (µs since the
+ * epoch), all their runs; 0 when none or the store cannot say */
+gdouble
+fl_store_get_cost_since(FlStore *self, gint64 since);
 
 gboolean
 fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,

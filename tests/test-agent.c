@@ -270,6 +270,56 @@ test_agent_http_output_escape(void)
 	}
 }
 
+/* run --budget on an http agent: the answer is cut where [prices] says the budget ends,
+ * the prompt counted as a token a byte; a budget that pays for nothing sends nothing */
+static guint
+http_budget_tokens(gdouble budget, gdouble cost, GError **error)
+{
+	g_autoptr(FlConfig) config = NULL;
+	g_autoptr(FlSessionData) d = fl_session_data_new();
+	g_autoptr(FlAgentHttpRequest) request = NULL;
+	g_autofree gchar *conf = g_build_filename(tmp_dir, "budget.conf", NULL);
+	g_autofree gchar *req = g_build_filename(tmp_dir, FL_AGENT_HTTP_REQUEST_FILE, NULL);
+	g_auto(GStrv) argv = NULL;
+	FlAgentRun run;
+
+	g_unlink(req);
+	g_assert_true(g_file_set_contents(conf,
+					  "[agent w]\nurl=http://127.0.0.1:1\nmodel=m\n"
+					  "[prices]\nm=1;10\n",
+					  -1, NULL));
+	config = fl_config_load(conf, NULL);
+	g_assert_nonnull(config);
+	d->goal = g_strdup("g");
+	d->budget_usd = budget;
+	d->cost_usd = cost;
+	run_init(&run, d, config, "w");
+	argv = run.agent->klass->build_argv(&run, error);
+	if (argv == NULL) {
+		g_assert_false(g_file_test(req, G_FILE_TEST_EXISTS));
+		return 0;
+	}
+	request = fl_agent_http_request_read(req, NULL);
+	g_assert_nonnull(request);
+	return request->max_tokens;
+}
+
+static void
+test_agent_http_budget(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* no budget: the agent's own limit */
+	g_assert_cmpuint(http_budget_tokens(0, -1, NULL), ==, 4096);
+	g_assert_cmpuint(http_budget_tokens(100, -1, NULL), ==, 4096);
+	/* $0.01 less (1 + 1024) tokens of prompt at $1/M, at $10/M for the answer */
+	g_assert_cmpuint(http_budget_tokens(0.01, -1, NULL), ==, 897);
+	/* a resumed run has only what is left */
+	g_assert_cmpuint(http_budget_tokens(0.01, 0.005, NULL), ==, 397);
+	g_assert_cmpuint(http_budget_tokens(0.001, -1, &error), ==, 0);
+	g_assert_error(error, FL_ERROR, FL_ERROR_FAILED);
+}
+
 /* a permission request is parked and answered through the generic permission */
 static void
 test_agent_claude_hook(void)
@@ -318,6 +368,7 @@ main(int argc, char *argv[])
 	g_test_add_func("/agent/http-contract", test_agent_http_contract);
 	g_test_add_func("/agent/http-outcome", test_agent_http_outcome);
 	g_test_add_func("/agent/http-output-escape", test_agent_http_output_escape);
+	g_test_add_func("/agent/http-budget", test_agent_http_budget);
 	g_test_add_func("/agent/claude-hook", test_agent_claude_hook);
 	status = g_test_run();
 	for (guint i = 0; i < 3; i++) {

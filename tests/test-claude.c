@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "fl-agent-claude.h"
+#include "fl-agent.h"
+#include "fl-config.h"
 #include "fl-error.h"
 #include "fl-test-harness.h"
 
@@ -150,6 +152,48 @@ test_argv_budget(void)
 	g_assert_false(g_strv_contains((const gchar *const *)nan, "--max-budget-usd"));
 }
 
+/* run --budget reaches claude as --max-budget-usd: what is left of it when resumed */
+static gchar *
+class_budget_arg(gdouble budget, gdouble cost)
+{
+	g_autoptr(FlConfig) config = fl_config_new_default();
+	g_autoptr(FlSessionData) d = fl_session_data_new();
+	g_autofree gchar *dir = fl_test_mkdtemp();
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) argv = NULL;
+	FlAgentRun run = {.data = d, .config = config, .session_dir = dir, .cli_path = "flotilla"};
+	gchar *value = NULL;
+
+	run.agent = fl_config_get_agent(config, "claude");
+	d->id = 1;
+	d->goal = g_strdup("g");
+	d->budget_usd = budget;
+	d->cost_usd = cost;
+	argv = run.agent->klass->build_argv(&run, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; argv[i] != NULL && argv[i + 1] != NULL; i++) {
+		if (g_strcmp0(argv[i], "--max-budget-usd") == 0)
+			value = g_strdup(argv[i + 1]);
+	}
+	fl_test_rm_rf(dir);
+	return value;
+}
+
+static void
+test_class_budget(void)
+{
+	g_autofree gchar *none = class_budget_arg(0, -1);
+	g_autofree gchar *fresh = class_budget_arg(2.5, -1);
+	g_autofree gchar *resumed = class_budget_arg(2.5, 2);
+	g_autofree gchar *spent = class_budget_arg(2.5, 3);
+
+	g_assert_null(none);
+	g_assert_cmpstr(fresh, ==, "2.5");
+	g_assert_cmpstr(resumed, ==, "0.5");
+	/* spent already: a cent, so that claude stops at once and says why */
+	g_assert_cmpstr(spent, ==, "0.01");
+}
+
 /* ------------------------------------------------------------------ settings */
 
 static void
@@ -287,6 +331,23 @@ test_stream_chunks(void)
 		g_assert_no_error(error);
 		assert_stream_ok(stream);
 	}
+}
+
+/* a resumed session's log: two processes, each counting from zero; the session's turns and
+ * cost are both of them together */
+static void
+test_stream_resumed_counts(void)
+{
+	g_autofree gchar *twice = g_strconcat(stream_ok, stream_ok, NULL);
+	g_autoptr(FlClaudeStream) stream = fl_claude_stream_new();
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(fl_claude_stream_feed(stream, twice, strlen(twice), &error));
+	g_assert_true(fl_claude_stream_finish(stream, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(fl_claude_stream_get_num_turns(stream), ==, 4);
+	g_assert_cmpfloat_with_epsilon(fl_claude_stream_get_cost_usd(stream), 0.0224, 1e-9);
+	g_assert_cmpint(fl_claude_stream_get_outcome(stream), ==, FL_CLAUDE_OUTCOME_SUCCEEDED);
 }
 
 static FlClaudeStream *
@@ -1276,7 +1337,9 @@ main(gint argc, gchar **argv)
 
 	g_test_add_func("/claude/argv/new", test_argv_new);
 	g_test_add_func("/claude/argv/resume", test_argv_resume);
+	g_test_add_func("/claude/stream/resumed-counts", test_stream_resumed_counts);
 	g_test_add_func("/claude/argv/budget", test_argv_budget);
+	g_test_add_func("/claude/argv/class-budget", test_class_budget);
 	g_test_add_func("/claude/settings", test_settings);
 	g_test_add_func("/claude/stream/chunks", test_stream_chunks);
 	g_test_add_func("/claude/stream/classify", test_stream_classify);

@@ -9,6 +9,7 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fl-test-harness.h"
@@ -370,6 +371,12 @@ static const UsageRow usage_table[] = {
 	{{"set", "max-parallel", "0"}, 2, "1 to 256"},
 	{{"set", "max-unreviewed", "10001"}, 2, "0 to 10000"},
 	{{"set", "max-parallel", "2", "3"}, 2, "unexpected argument"},
+	{{"run", "--priority", "urgent", "--", "true"}, 2, "urgent"},
+	{{"run", "--budget", "lots", "--", "true"}, 2, "lots"},
+	{{"run", "--budget", "0", "--", "true"}, 2, "'0'"},
+	{{"run", "--budget", "-1", "--", "true"}, 2, "'-1'"},
+	{{"run", "--budget", "2.50", "--agent", "shell", "--", "true"}, 2, "claude and http"},
+	{{"run", "--priority"}, 2, "--priority"},
 	{{"reload", "now"}, 2, "unexpected argument"},
 	{{"reload", "--bogus"}, 2, "--bogus"},
 	{{"config"}, 2, "check"},
@@ -715,6 +722,187 @@ test_reload(void)
 	assert_ended(env, a, "done");
 }
 
+/* run --priority: high before normal before low, first in first out within each, across a
+ * restart; the one slot is held by a blocked session until the queue is complete */
+static void
+test_priority(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new("[fleet]\nmax-parallel=1\n");
+	g_autofree gchar *order = g_build_filename(env->root, "order", NULL);
+	g_autofree gchar *got = NULL;
+	g_autofree gchar *plain = NULL;
+	g_autoptr(JsonObject) high = NULL;
+	g_autoptr(JsonObject) normal = NULL;
+	const struct {
+		const gchar *priority; /* NULL: not given */
+		const gchar *tag;
+	} runs[] = {{"low", "l1"},    {NULL, "n1"},   {"high", "h1"},
+		    {"normal", "n2"}, {"high", "h2"}, {"low", "l2"}};
+	guint ids[G_N_ELEMENTS(runs)];
+	guint a;
+
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, NULL, "--", "r=$(flotilla blocked 'go?'); echo \"a:$r\"",
+				NULL);
+	g_assert_true(fl_test_wait_state(env, a, "blocked", WAIT_MS));
+	for (guint i = 0; i < G_N_ELEMENTS(runs); i++) {
+		g_autofree gchar *goal = g_strdup_printf("echo %s >> '%s'", runs[i].tag, order);
+		ids[i] = runs[i].priority != NULL
+				 ? fl_test_run_session(env, NULL, "--priority", runs[i].priority,
+						       "--", goal, NULL)
+				 : fl_test_run_session(env, NULL, "--", goal, NULL);
+	}
+	high = fl_test_show(env, ids[2]);
+	g_assert_cmpstr(json_object_get_string_member(high, "priority"), ==, "high");
+	normal = fl_test_show(env, ids[1]);
+	g_assert_cmpstr(json_object_get_string_member(normal, "priority"), ==, "normal");
+	plain = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(plain, "\thigh priority\n"));
+	g_assert_nonnull(strstr(plain, "\tlow priority\n"));
+
+	/* the order is stored, not only held in memory */
+	fl_test_env_stop_daemon(env, SIGTERM);
+	fl_test_env_start_daemon(env, NULL);
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "go", NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(runs); i++)
+		assert_ended(env, ids[i], "done");
+	g_assert_true(g_file_get_contents(order, &got, NULL, NULL));
+	g_assert_cmpstr(got, ==, "h1\nh2\nn1\nn2\nl1\nl2\n");
+}
+
+/* a session started in a subdirectory of the repository runs in that subdirectory of its
+ * worktree, confined or not; one that is not in the draft, or leads out of the worktree
+ * there, starts at the top */
+static void
+check_subdir(gboolean confined)
+{
+	g_autoptr(FlTestEnv) env =
+		confined ? fl_test_env_new_confined(NULL) : fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *deep = g_build_filename(repo, "src", "deep", NULL);
+	g_autofree gchar *untracked = g_build_filename(repo, "build", NULL);
+	g_autofree gchar *esc = g_build_filename(repo, "esc", NULL);
+	const gchar *dirs[] = {deep, untracked, esc};
+	const gchar *expect[] = {"/src/deep", "", ""};
+
+	g_free(fl_test_sh(repo, "mkdir -p src/deep && echo x > src/deep/f && ln -s / esc && "
+				"git add src esc && git commit -q -m more && "
+				"rm esc && mkdir esc build"));
+	fl_test_env_start_daemon(env, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		guint id = fl_test_run_session(env, dirs[i], "--", "pwd -P", NULL);
+		g_autoptr(JsonObject) obj = NULL;
+		g_autofree gchar *log = NULL;
+		g_autofree gchar *top = NULL;
+		g_autofree gchar *want = NULL;
+		g_autofree gchar *ids = g_strdup_printf("%u", id);
+
+		assert_ended(env, id, "done");
+		obj = fl_test_show(env, id);
+		/* a session that changed nothing has no worktree left: its parent tells the path */
+		{
+			const gchar *worktree = json_object_get_string_member(obj, "worktree");
+			g_autofree gchar *parent = g_path_get_dirname(worktree);
+			g_autofree gchar *base = g_path_get_basename(worktree);
+			g_autofree gchar *real = realpath(parent, NULL);
+
+			g_assert_nonnull(real);
+			top = g_build_filename(real, base, NULL);
+		}
+		log = fl_test_cli_ok(env, NULL, "log", ids, NULL);
+		want = g_strdup_printf("%s%s\n", top, expect[i]);
+		g_assert_true(g_str_has_suffix(log, want));
+		/* starting at the top is said, not silent */
+		if (expect[i][0] == '\0')
+			g_assert_nonnull(strstr(log, "is not a directory of"));
+		else
+			g_assert_cmpstr(log, ==, want);
+	}
+}
+
+static void
+test_subdir(void)
+{
+	check_subdir(FALSE);
+}
+
+static void
+test_subdir_confined(void)
+{
+	check_subdir(TRUE);
+}
+
+/* [fleet] daily-budget: once today's sessions cost it, the queue waits (saying why) while
+ * running sessions go on; a reload with a higher budget starts it again */
+static void
+test_daily_budget(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *fixture =
+		g_test_build_filename(G_TEST_DIST, "doubles", "gemini-recorded.jsonl", NULL);
+	g_autofree gchar *copy = g_build_filename(env->root, "recorded.jsonl", NULL);
+	g_autofree gchar *data = NULL;
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *status = NULL;
+	g_autofree gchar *plain = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(JsonObject) spender = NULL;
+	g_autoptr(JsonObject) held = NULL;
+	guint a, s, b;
+
+	/* a gemini agent that replays a recorded run: $0.00525 at these prices */
+	g_assert_true(g_file_get_contents(fixture, &data, NULL, NULL));
+	g_assert_true(g_file_set_contents(copy, data, -1, NULL));
+	config = g_strdup_printf("[fleet]\nmax-parallel=3\ndaily-budget=0.005\n"
+				 "[agent spender]\nkind=gemini\ncommand=sh -c 'cat \"$0\"' %s\n"
+				 "[prices]\ngemini-2.5-pro=1.25;10\n",
+				 copy);
+	fl_test_env_write_config(env, config);
+	fl_test_env_start_daemon(env, NULL);
+	a = fl_test_run_session(env, NULL, "--", "r=$(flotilla blocked 'go?'); echo \"a:$r\"",
+				NULL);
+	g_assert_true(fl_test_wait_state(env, a, "blocked", WAIT_MS));
+	s = fl_test_run_session(env, NULL, "--agent", "spender", "--", "spend", NULL);
+	assert_ended(env, s, "done");
+	spender = fl_test_show(env, s);
+	g_assert_cmpfloat_with_epsilon(json_object_get_double_member(spender, "cost_usd"), 0.00525,
+				       1e-9);
+
+	/* spent: a new session waits though slots are free, and everything says why */
+	b = fl_test_run_session(env, NULL, "--", "echo b", NULL);
+	held = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(held, "state"), ==, "queued");
+	g_assert_nonnull(strstr(json_object_get_string_member(held, "held"), "daily-budget"));
+	status = fl_test_cli_ok(env, NULL, "status", NULL);
+	g_assert_nonnull(strstr(status, "Spent today: $0.01 of daily-budget $0.01"));
+	g_assert_nonnull(strstr(status, "daily-budget"));
+	plain = fl_test_cli_ok(env, NULL, "ls", NULL);
+	g_assert_nonnull(strstr(plain, "the queue starts again tomorrow"));
+
+	/* the running session goes on to its end; the queue still waits */
+	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "go", NULL));
+	assert_ended(env, a, "done");
+	g_clear_pointer(&held, json_object_unref);
+	held = fl_test_show(env, b);
+	g_assert_cmpstr(json_object_get_string_member(held, "state"), ==, "queued");
+
+	/* a budget for a session of an agent that cannot keep one is refused */
+	g_assert_cmpint(
+		fl_test_cli(env, NULL, NULL, &err, "run", "--budget", "1", "--", "true", NULL), ==,
+		2);
+	assert_one_line(err);
+
+	/* more for today, by reload: b starts */
+	g_clear_pointer(&config, g_free);
+	config = g_strdup_printf("[fleet]\nmax-parallel=3\ndaily-budget=1\n"
+				 "[agent spender]\nkind=gemini\ncommand=sh -c 'cat \"$0\"' %s\n"
+				 "[prices]\ngemini-2.5-pro=1.25;10\n",
+				 copy);
+	fl_test_env_write_config(env, config);
+	g_free(fl_test_cli_ok(env, NULL, "reload", NULL));
+	assert_ended(env, b, "done");
+}
+
 /* ---- defaults that fit ---- */
 
 static const gchar *
@@ -796,5 +984,9 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/activity", test_activity);
 	g_test_add_func("/cli/pause-set", test_pause_set);
 	g_test_add_func("/cli/reload", test_reload);
+	g_test_add_func("/cli/priority", test_priority);
+	g_test_add_func("/cli/daily-budget", test_daily_budget);
+	g_test_add_func("/cli/subdir", test_subdir);
+	g_test_add_func("/cli/subdir-confined", test_subdir_confined);
 	return g_test_run();
 }

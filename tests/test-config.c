@@ -601,6 +601,8 @@ test_config_errors(void)
 		{"[fleet]\nmax-unreviewed=-1\n", {"[fleet] max-unreviewed", "'-1'"}},
 		{"[fleet]\ncancel-grace=1h\n", {"[fleet] cancel-grace", "'1h'"}},
 		{"[fleet]\nverify-timeout=0\n", {"[fleet] verify-timeout", "'0'"}},
+		{"[fleet]\ndaily-budget=lots\n", {"[fleet] daily-budget", "'lots'"}},
+		{"[fleet]\ndaily-budget=-5\n", {"[fleet] daily-budget", "'-5'"}},
 		{"[checkin]\ntimes=25:00\n", {"[checkin] times", "'25:00'"}},
 		{"[checkin]\nevery=0m\n", {"[checkin] every", "'0m'"}},
 		{"[checkin]\nevery=soon\n", {"[checkin] every", "'soon'"}},

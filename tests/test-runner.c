@@ -821,7 +821,7 @@ test_runner_bad_usage(void)
 	g_autofree gchar *file = g_build_filename(dir, "file", NULL);
 	g_autoptr(GError) error = NULL;
 	const gchar *runner = runner_path();
-	const gchar *const cases[][8] = {
+	const gchar *const cases[][10] = {
 		{runner, NULL},
 		{runner, "--", "true", NULL},
 		{runner, "--dir", dir, NULL},
@@ -832,6 +832,9 @@ test_runner_bad_usage(void)
 		{runner, "--dir", dir, "--grace", "soon", "--", "true", NULL},
 		{runner, "--dir", dir, "--env", "NOVALUE", "--", "true", NULL},
 		{runner, "--dir", dir, "--cwd", NULL},
+		{runner, "--dir", dir, "--cwd", dir, "--subdir", "../up", "--", "true", NULL},
+		{runner, "--dir", dir, "--cwd", dir, "--subdir", "/etc", "--", "true", NULL},
+		{runner, "--dir", dir, "--cwd", dir, "--subdir", "", "--", "true", NULL},
 		{runner, "--dir", dir, "--lock-fd", "2", "--", "true", NULL},
 		{runner, "--dir", dir, "--lock-fd", "999", "--", "true", NULL},
 		{runner, "--dir", dir, "--lock-fd", "three", "--", "true", NULL},

@@ -843,7 +843,8 @@ test_store_migrate_v1(void)
 		sql_text(db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master "
 			     "WHERE type = 'index' AND tbl_name = 'sessions' ORDER BY name)");
 	g_assert_cmpstr(indexes, ==,
-			"sessions_active sessions_failed sessions_group sessions_pending");
+			"sessions_active sessions_failed sessions_group sessions_pending "
+			"sessions_started");
 	d = get_ok(store, 3);
 	g_assert_cmpstr(d->goal, ==, "untold");
 	g_assert_cmpint(d->state, ==, FL_STATE_INTERRUPTED);
@@ -852,6 +853,10 @@ test_store_migrate_v1(void)
 	g_assert_null(fl_store_get_group(store, "any", &error));
 	g_assert_error(error, FL_ERROR, FL_ERROR_NOT_FOUND);
 	g_clear_error(&error);
+	/* columns of later versions read as what those rows meant: normal, the top, no budget */
+	g_assert_cmpint(d->priority, ==, FL_PRIORITY_NORMAL);
+	g_assert_null(d->subdir);
+	g_assert_cmpfloat(d->budget_usd, ==, 0);
 	/* sessions from before placements ran on this machine, without limits */
 	g_assert_null(d->placement);
 	g_assert_cmpuint(d->memory_mb, ==, 0);
