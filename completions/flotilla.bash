@@ -3,7 +3,7 @@
 # Subcommands and their options are listed here; session ids come from the running daemon
 # through `flotilla __complete-ids COMMAND`, which never starts it.
 
-_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry refresh dismiss pause resume set reload config help"
+_flotilla_commands="run ls show log diff approve reject revert cancel reply wait review checkin status hook blocked retry refresh dismiss pause resume set reload clean config help"
 
 # the names `run --agent` accepts, read from the config by flotilla itself
 _flotilla_agents()
@@ -34,7 +34,7 @@ _flotilla()
 		case $word in
 		=) ;;
 		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t | \
-			--on | --memory | --priority | --budget)
+			--on | --memory | --priority | --budget | --older-than | --state)
 			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
 		-*) ;;
 		*)
@@ -67,7 +67,10 @@ _flotilla()
 	--priority)
 		mapfile -t COMPREPLY < <(compgen -W "high normal low" -- "$cur")
 		return ;;
-	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory | --budget)
+	--state)
+		mapfile -t COMPREPLY < <(compgen -W "done failed cancelled interrupted approved rejected reverted" -- "$cur")
+		return ;;
+	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory | --budget | --older-than)
 		return ;;
 	esac
 
@@ -76,6 +79,7 @@ _flotilla()
 	ls) opts="--all --limit= --json" ;;
 	show | status) opts="--json" ;;
 	retry) opts="--json --onto-current" ;;
+	clean) opts="--older-than= --state= --dry-run" ;;
 	log) opts="--follow" ;;
 	approve | reject | revert) opts="--note=" ;;
 	checkin) opts="--now --preview" ;;

@@ -106,9 +106,12 @@ typedef struct {
 	gchar *name;
 	gchar *from;
 	gchar *note;
-	gchar *timeout;  /* wait --timeout, run --timeout */
-	gchar *priority; /* run --priority */
-	gchar *budget;   /* run --budget, dollars as typed */
+	gchar *timeout;    /* wait --timeout, run --timeout */
+	gchar *priority;   /* run --priority */
+	gchar *budget;     /* run --budget, dollars as typed */
+	gchar *older_than; /* clean --older-than */
+	gchar *state;      /* clean --state */
+	gboolean dry_run;  /* clean --dry-run */
 	gdouble budget_usd;
 
 	GDBusConnection *connection; /* (owned) (nullable) */
@@ -178,6 +181,8 @@ fl_cli_free(FlCli *cli)
 	g_strfreev(cli->after_done);
 	g_free(cli->priority);
 	g_free(cli->budget);
+	g_free(cli->older_than);
+	g_free(cli->state);
 	g_clear_handle_id(&cli->daemon_child_id, g_source_remove);
 	g_clear_object(&cli->proxy);
 	g_clear_object(&cli->connection);
@@ -838,6 +843,7 @@ static const gchar *const fl_cli_session_keys[] = {"id",
 						   "priority",
 						   "subdir",
 						   "budget_usd",
+						   "cleaned",
 						   NULL};
 
 /* shown by `show` after the JSON keys: where the session's files are */
@@ -3251,8 +3257,12 @@ fl_cli_cmd_log(FlCli *cli, gchar **args, GError **error)
 		/* a queued session has not said anything yet */
 		if (g_strcmp0(fl_cli_dict_str(session, "state"), "queued") == 0)
 			return TRUE;
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u has no output log"),
-			    id);
+		if (fl_cli_dict_str(session, "cleaned") != NULL)
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("session %u was cleaned: its log is gone"), id);
+		else
+			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
+				    _("session %u has no output log"), id);
 		return FALSE;
 	}
 	return fl_cli_copy_file(path, error);
@@ -4844,6 +4854,102 @@ fl_cli_cmd_set(FlCli *cli, gchar **args, GError **error)
 	return TRUE;
 }
 
+/* ---- clean ---- */
+
+static void
+fl_cli_options_clean(FlCli *cli, GOptionContext *context)
+{
+	const GOptionEntry entries[] = {
+		{"older-than", 0, 0, G_OPTION_ARG_STRING, &cli->older_than,
+		 N_("Only sessions that ended at least DURATION ago (30d, 12h)"), N_("DURATION")},
+		{"state", 0, 0, G_OPTION_ARG_STRING, &cli->state,
+		 N_("Only sessions in this state or review: done, failed, cancelled, interrupted, "
+		    "approved, rejected, reverted"),
+		 N_("STATE")},
+		{"dry-run", 'n', 0, G_OPTION_ARG_NONE, &cli->dry_run,
+		 N_("Print what would be removed and remove nothing"), NULL},
+		{NULL}};
+	g_option_context_add_main_entries(context, entries, GETTEXT_PACKAGE);
+}
+
+/*
+ * `clean`: flotillad removes the files and worktrees of ended sessions (never a draft awaiting
+ * review, never a branch) and keeps their rows and history; this prints each path it removed
+ */
+static gboolean
+fl_cli_cmd_clean(FlCli *cli, gchar **args, GError **error)
+{
+	static const gchar *const states[] = {"done",     "failed",   "cancelled", "interrupted",
+					      "approved", "rejected", "reverted",  NULL};
+	g_autoptr(GVariant) removed = NULL;
+	GVariantBuilder options;
+	FlDbusFlotilla1 *proxy;
+	GVariantIter iter;
+	GVariant *item;
+	guint64 seconds = 0;
+
+	if (!fl_cli_args_none(args, error))
+		return FALSE;
+	if (cli->older_than != NULL &&
+	    !fl_cli_parse_duration("older-than", cli->older_than, &seconds, error))
+		return FALSE;
+	if (cli->state != NULL && !g_strv_contains(states, cli->state)) {
+		g_autofree gchar *shown = fl_text_clean(cli->state, -1, FL_TEXT_COLLAPSE_SPACE);
+		g_autofree gchar *known = g_strjoinv(", ", (gchar **)states);
+		return fl_cli_usage_error(error, _("unknown state '%s' (%s)"), shown, known);
+	}
+	proxy = fl_cli_proxy(cli, error);
+	if (proxy == NULL)
+		return FALSE;
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	if (cli->older_than != NULL)
+		g_variant_builder_add(&options, "{sv}", "older_than",
+				      g_variant_new_uint64(seconds));
+	if (cli->state != NULL)
+		g_variant_builder_add(&options, "{sv}", "state", g_variant_new_string(cli->state));
+	if (cli->dry_run)
+		g_variant_builder_add(&options, "{sv}", "dry_run", g_variant_new_boolean(TRUE));
+	/* git forgets each worktree before its files go: that takes a while for many */
+	fl_cli_set_timeout(cli, FL_CLI_GIT_TIMEOUT_MS);
+	if (!fl_dbus_flotilla1_call_clean_sync(proxy, g_variant_builder_end(&options), &removed,
+					       NULL, error))
+		return FALSE;
+	if (g_variant_n_children(removed) == 0) {
+		fputs(_("Nothing to clean."), stdout);
+		fputc('\n', stdout);
+		return TRUE;
+	}
+	g_variant_iter_init(&iter, removed);
+	while ((item = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autoptr(GVariant) owned = item;
+		g_autofree const gchar **paths = NULL;
+		guint32 id = 0;
+
+		g_variant_lookup(item, "id", "u", &id);
+		if (!g_variant_lookup(item, "paths", "^a&s", &paths) || paths[0] == NULL) {
+			fprintf(stdout,
+				cli->dry_run
+					? _("session %u: would be marked cleaned (nothing on disk)")
+					: _("session %u: marked cleaned (nothing on disk)"),
+				id);
+			fputc('\n', stdout);
+			continue;
+		}
+		for (guint i = 0; paths[i] != NULL; i++) {
+			g_autofree gchar *shown =
+				fl_text_clean(paths[i], -1, FL_TEXT_COLLAPSE_SPACE);
+			/* TRANSLATORS: e.g. "session 4: removed
+			 * /home/me/.local/state/…/worktrees/4" */
+			fprintf(stdout,
+				cli->dry_run ? _("session %u: would remove %s")
+					     : _("session %u: removed %s"),
+				id, shown);
+			fputc('\n', stdout);
+		}
+	}
+	return TRUE;
+}
+
 /* `reload`: flotillad re-reads its configuration file; a mistake is its one-line reason */
 static gboolean
 fl_cli_cmd_reload(FlCli *cli, gchar **args, GError **error)
@@ -5077,6 +5183,8 @@ static const FlCliCommand fl_cli_commands[] = {
 	 NULL, fl_cli_cmd_set, FALSE, FALSE},
 	{"reload", "", N_("Make flotillad re-read its configuration file."), NULL,
 	 fl_cli_cmd_reload, FALSE, FALSE},
+	{"clean", "", N_("Remove the files and worktrees of ended sessions; keep their history."),
+	 fl_cli_options_clean, fl_cli_cmd_clean, FALSE, FALSE},
 	{"config", N_("check [FILE]"), N_("Check the configuration file for mistakes."), NULL,
 	 fl_cli_cmd_config, FALSE, FALSE},
 	{"help", N_("[COMMAND]"), N_("Show help for flotilla or one command."), NULL,

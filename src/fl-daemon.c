@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fl-checkin.h"
+#include "fl-clean.h"
 #include "fl-coordination.h"
 #include "fl-dbus-names.h"
 #include "fl-dbus.h"
@@ -287,6 +288,8 @@ static const FlDaemonOptionKey fl_daemon_reload_options[] = {{NULL, NULL}};
 static const FlDaemonOptionKey fl_daemon_pause_options[] = {{"group", "s"}, {NULL, NULL}};
 static const FlDaemonOptionKey fl_daemon_group_options[] = {
 	{"note", "s"}, {"source", "s"}, {NULL, NULL}};
+static const FlDaemonOptionKey fl_daemon_clean_options[] = {
+	{"older_than", "t"}, {"state", "s"}, {"dry_run", "b"}, {NULL, NULL}};
 
 static gboolean
 fl_daemon_check_options(GVariant *options, const FlDaemonOptionKey *keys,
@@ -933,6 +936,56 @@ fl_daemon_handle_reload(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invoca
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ------------------------------------------------------------------ clean */
+
+static void
+fl_daemon_clean_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) removed = fl_clean_finish(res, &error);
+
+	if (removed == NULL) {
+		g_dbus_method_invocation_return_gerror(invocation, error);
+		return;
+	}
+	g_dbus_method_invocation_return_value(
+		invocation,
+		g_variant_new("(@aa{sv})",
+			      g_variant_new_array(G_VARIANT_TYPE_VARDICT,
+						  (GVariant **)removed->pdata, removed->len)));
+}
+
+static gboolean
+fl_daemon_handle_clean(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+		       GVariant *options, FlDaemon *self)
+{
+	FlCleanOptions clean = {G_MAXINT64, NULL, FALSE};
+	guint64 older_than = 0;
+
+	if (fl_daemon_not_ready(self, invocation) ||
+	    !fl_daemon_check_options(options, fl_daemon_clean_options, invocation))
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	g_variant_lookup(options, "dry_run", "b", &clean.dry_run);
+	g_variant_lookup(options, "state", "&s", &clean.state);
+	if (clean.state != NULL && !g_strv_contains(fl_clean_states, clean.state)) {
+		g_autofree gchar *known = g_strjoinv(", ", (gchar **)fl_clean_states);
+		g_dbus_method_invocation_return_error(
+			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
+			_("unknown state '%s' (%s)"), clean.state, known);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
+	if (g_variant_lookup(options, "older_than", "t", &older_than)) {
+		/* beyond any date a session could have: every one is older */
+		if (older_than > (guint64)(G_MAXINT64 / G_USEC_PER_SEC) / 2)
+			older_than = (guint64)(G_MAXINT64 / G_USEC_PER_SEC) / 2;
+		clean.finished_before = fl_now() - (gint64)older_than * G_USEC_PER_SEC;
+	}
+	/* the invocation keeps the options (and clean.state) alive until the answer */
+	fl_clean_async(self->store, &clean, NULL, fl_daemon_clean_cb, g_object_ref(invocation));
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 fl_daemon_handle_checkin(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			 GVariant *options, FlDaemon *self)
@@ -1080,6 +1133,8 @@ fl_daemon_name_acquired_cb(GDBusConnection *connection, const gchar *name, gpoin
 	fl_groups_recover(self->groups);
 	fl_coordination_start(self->coordination);
 	fl_checkin_start(self->checkin);
+	/* a clean a killed daemon left is finished before another can begin */
+	fl_clean_recover(self->store);
 	{
 		g_autoptr(GDateTime) next = fl_checkin_get_next(self->checkin);
 		g_autofree gchar *when = next != NULL ? g_date_time_format(next, "%F %R") : NULL;
@@ -1259,6 +1314,7 @@ fl_daemon_init(FlDaemon *self)
 			 self);
 	g_signal_connect(self->skeleton, "handle-reload", G_CALLBACK(fl_daemon_handle_reload),
 			 self);
+	g_signal_connect(self->skeleton, "handle-clean", G_CALLBACK(fl_daemon_handle_clean), self);
 	g_signal_connect(self->skeleton, "handle-set-limit", G_CALLBACK(fl_daemon_handle_set_limit),
 			 self);
 }

@@ -1613,6 +1613,14 @@ fl_fleet_resume(FlFleet *self, guint id, const gchar *text, GError **error)
 			    _("session %u is not waiting for a reply"), id);
 		return FALSE;
 	}
+	/* its worktree and the agent's files are gone: nothing to resume in */
+	if (d->cleaned != 0) {
+		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
+			    _("session %u was cleaned: its worktree is gone; 'flotilla retry %u' "
+			      "runs its goal again"),
+			    id, id);
+		return FALSE;
+	}
 	session = fl_fleet_add_live(self, g_steal_pointer(&d));
 	if (!fl_session_prepare_resume(session, text, error)) {
 		g_signal_handlers_disconnect_by_data(session, self);

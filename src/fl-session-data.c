@@ -297,10 +297,11 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	if (d->budget_usd > 0)
 		g_variant_builder_add(&b, "{sv}", "budget_usd",
 				      g_variant_new_double(d->budget_usd));
+	fl_session_data_add_time(&b, "cleaned", d->cleaned);
 	fl_session_data_add_str(&b, "placement_status", d->placement_status);
 	/* the log is created by the runner; point at it for `flotilla log` even before (a
 	 * session on a cluster: once it is submitted, when it says where) */
-	if ((d->state != FL_STATE_QUEUED &&
+	if ((d->cleaned == 0 && d->state != FL_STATE_QUEUED &&
 	     (d->placement == NULL || d->log_path != NULL || !fl_state_is_active(d->state))) ||
 	    g_file_test(log, G_FILE_TEST_EXISTS))
 		fl_session_data_add_str(&b, "log_path", log);

@@ -145,6 +145,7 @@ typedef struct {
 	gchar *subdir;
 	/* run --budget: the dollars it may spend, all its runs together; <= 0: no limit */
 	gdouble budget_usd;
+	gint64 cleaned; /* when `flotilla clean` removed its files and worktree; 0: not */
 	/* not stored: what its placement says while it runs there */
 	gchar *placement_status; /* "queued on lab: Resources" */
 	gchar *log_path;         /* where its log is written, when not in the session dir */

@@ -23,6 +23,7 @@ typedef enum {
 	FL_STORE_STMT_LIST_VIEW,
 	FL_STORE_STMT_COUNT_PENDING,
 	FL_STORE_STMT_COST_SINCE,
+	FL_STORE_STMT_CLEANABLE,
 	FL_STORE_STMT_PENDING,
 	FL_STORE_STMT_FAILURES,
 	FL_STORE_STMT_ADD_EVENT,
@@ -60,9 +61,9 @@ G_DEFINE_TYPE(FlStore, fl_store, G_TYPE_OBJECT)
 	"cost_usd, turns, waiting_for, final_message, reason, merge_commit, agent_session, "       \
 	"links_outside, verify_commit, placement, memory_mb, time_minutes, confinement, "          \
 	"verify_base, refreshed_from, after_id, after_done, group_name, priority, subdir, "        \
-	"budget_usd"
+	"budget_usd, cleaned"
 /* the first column after them */
-#define FL_SESSION_N_COLUMNS 40
+#define FL_SESSION_N_COLUMNS 41
 
 /*
  * The attention query and the default view are unions of parts that an index answers (the
@@ -75,7 +76,7 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"INSERT INTO sessions (" FL_SESSION_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
 		"?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, "
-		"?39, ?40)",
+		"?39, ?40, ?41)",
 	[FL_STORE_STMT_UPDATE_SESSION] =
 		"UPDATE sessions SET name=?2, goal=?3, agent=?4, repo=?5, base=?6, "
 		"base_commit=?7, branch=?8, worktree=?9, verify_command=?10, state=?11, "
@@ -85,7 +86,7 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 		"links_outside=?27, verify_commit=?28, placement=?29, memory_mb=?30, "
 		"time_minutes=?31, confinement=?32, verify_base=?33, refreshed_from=?34, "
 		"after_id=?35, after_done=?36, group_name=?37, priority=?38, subdir=?39, "
-		"budget_usd=?40 WHERE id=?1",
+		"budget_usd=?40, cleaned=?41 WHERE id=?1",
 	[FL_STORE_STMT_GET_SESSION] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE id=?1",
 	[FL_STORE_STMT_ACTIVE] = "SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE state IN "
 				 "('queued', 'running', 'blocked') ORDER BY id",
@@ -120,6 +121,11 @@ static const gchar *const fl_store_sql[FL_STORE_N_STMTS] = {
 	[FL_STORE_STMT_COUNT_PENDING] = "SELECT COUNT(*) FROM sessions WHERE review = 'pending'",
 	/* the index on started: the day's sessions, not every session ever */
 	[FL_STORE_STMT_COST_SINCE] = "SELECT total(cost_usd) FROM sessions WHERE started >= ?1",
+	/* `flotilla clean`, now and then: a scan is fine */
+	[FL_STORE_STMT_CLEANABLE] = "SELECT " FL_SESSION_COLUMNS
+				    " FROM sessions WHERE cleaned IS NULL AND state NOT IN "
+				    "('queued', 'running', 'blocked') AND review != 'pending' AND "
+				    "finished <= ?1 ORDER BY id",
 	[FL_STORE_STMT_PENDING] =
 		"SELECT " FL_SESSION_COLUMNS " FROM sessions WHERE review = 'pending' ORDER BY id",
 	[FL_STORE_STMT_FAILURES] =
@@ -241,6 +247,8 @@ static const gchar *const fl_store_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN subdir TEXT;"
 	"ALTER TABLE sessions ADD COLUMN budget_usd REAL;"
 	"CREATE INDEX sessions_started ON sessions(started);",
+	/* when `flotilla clean` removed a session's files and worktree (NULL: never) */
+	"ALTER TABLE sessions ADD COLUMN cleaned INTEGER;",
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(fl_store_migrations) == FL_STORE_SCHEMA_VERSION);
@@ -739,6 +747,7 @@ fl_store_bind_session(sqlite3_stmt *stmt, const FlSessionData *d)
 		sqlite3_bind_double(stmt, 40, d->budget_usd);
 	else
 		sqlite3_bind_null(stmt, 40);
+	fl_store_bind_time(stmt, 41, d->cleaned);
 }
 
 static gchar *
@@ -802,6 +811,7 @@ fl_store_read_session(sqlite3_stmt *stmt)
 	d->subdir = fl_store_column_text(stmt, 38);
 	d->budget_usd =
 		sqlite3_column_type(stmt, 39) != SQLITE_NULL ? sqlite3_column_double(stmt, 39) : 0;
+	d->cleaned = sqlite3_column_int64(stmt, 40);
 	return g_steal_pointer(&d);
 }
 
@@ -965,7 +975,8 @@ fl_store_get_session(FlStore *self, guint id, GError **error)
 
 /* @extra (nullable) gets the column after the session's of each row */
 static GPtrArray *
-fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError **error)
+fl_store_query_sessions_bound(FlStore *self, FlStoreStmt which, GArray *extra, gint64 arg,
+			      GError **error)
 {
 	g_autoptr(FlStoreCached) stmt = fl_store_cached(self, which, error);
 	g_autoptr(GPtrArray) result = NULL;
@@ -973,6 +984,8 @@ fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError 
 
 	if (stmt == NULL)
 		return NULL;
+	if (which == FL_STORE_STMT_CLEANABLE)
+		sqlite3_bind_int64(stmt, 1, arg);
 	result = g_ptr_array_new_with_free_func((GDestroyNotify)fl_session_data_free);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		g_ptr_array_add(result, fl_store_read_session(stmt));
@@ -986,6 +999,22 @@ fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError 
 		return NULL;
 	}
 	return g_steal_pointer(&result);
+}
+
+static GPtrArray *
+fl_store_query_sessions(FlStore *self, FlStoreStmt which, GArray *extra, GError **error)
+{
+	return fl_store_query_sessions_bound(self, which, extra, 0, error);
+}
+
+GPtrArray *
+fl_store_get_cleanable(FlStore *self, gint64 finished_before, GError **error)
+{
+	g_return_val_if_fail(FL_IS_STORE(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	return fl_store_query_sessions_bound(self, FL_STORE_STMT_CLEANABLE, NULL, finished_before,
+					     error);
 }
 
 GPtrArray *

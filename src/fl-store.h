@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define FL_TYPE_STORE (fl_store_get_type())
 G_DECLARE_FINAL_TYPE(FlStore, fl_store, FL, STORE, GObject)
 
-#define FL_STORE_SCHEMA_VERSION 10
+#define FL_STORE_SCHEMA_VERSION 11
 
 FlStore *
 fl_store_new(const gchar *state_dir, GError **error);
@@ -85,6 +85,10 @@ fl_store_count_pending_review(FlStore *self);
  * epoch), all their runs; 0 when none or the store cannot say */
 gdouble
 fl_store_get_cost_since(FlStore *self, gint64 since);
+/* ended sessions `flotilla clean` may take, finished at or before @finished_before (µs),
+ * oldest first: none active, none with a draft awaiting review, none cleaned already */
+GPtrArray *
+fl_store_get_cleanable(FlStore *self, gint64 finished_before, GError **error);
 
 gboolean
 fl_store_add_event(FlStore *self, guint session_id, const gchar *kind, const gchar *source,

@@ -378,6 +378,10 @@ static const UsageRow usage_table[] = {
 	{{"run", "--budget", "2.50", "--agent", "shell", "--", "true"}, 2, "claude and http"},
 	{{"run", "--priority"}, 2, "--priority"},
 	{{"reload", "now"}, 2, "unexpected argument"},
+	{{"clean", "now"}, 2, "unexpected argument"},
+	{{"clean", "--state", "pending"}, 2, "pending"},
+	{{"clean", "--older-than", "soon"}, 2, "soon"},
+	{{"clean", "--bogus"}, 2, "--bogus"},
 	{{"reload", "--bogus"}, 2, "--bogus"},
 	{{"config"}, 2, "check"},
 	{{"config", "--bogus"}, 2, "--bogus"},
@@ -903,6 +907,151 @@ test_daily_budget(void)
 	assert_ended(env, b, "done");
 }
 
+/* the session directories and worktrees that exist now, "sessions/3" and "worktrees/3" */
+static GPtrArray *
+clean_list(FlTestEnv *env)
+{
+	GPtrArray *found = g_ptr_array_new_with_free_func(g_free);
+	const gchar *kinds[] = {"sessions", "worktrees"};
+
+	for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+		g_autofree gchar *dir = g_build_filename(env->state_dir, kinds[k], NULL);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const gchar *name;
+
+		while (d != NULL && (name = g_dir_read_name(d)) != NULL)
+			g_ptr_array_add(found,
+					g_build_filename(env->state_dir, kinds[k], name, NULL));
+	}
+	return found;
+}
+
+static gboolean
+clean_intent_gone(gpointer path)
+{
+	return !g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/*
+ * clean removes exactly what it prints, of ended sessions only: never a pending draft, never
+ * a branch; rows and history stay; a daemon killed mid-clean leaves it to the next one, which
+ * finishes it
+ */
+static void
+test_clean(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autofree gchar *intent = g_build_filename(env->state_dir, "clean-intent", NULL);
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *branches = NULL;
+	g_autoptr(GPtrArray) before = NULL;
+	g_autoptr(GPtrArray) after = NULL;
+	g_autoptr(JsonObject) cleaned = NULL;
+	guint pending, rejected, failed, approved, failed2;
+
+	fl_test_env_start_daemon(env, NULL);
+	pending = fl_test_run_session(env, repo, "--", "echo a > a.txt", NULL);
+	rejected = fl_test_run_session(env, repo, "--", "echo b > b.txt", NULL);
+	failed = fl_test_run_session(env, repo, "--", "exit 3", NULL);
+	approved = fl_test_run_session(env, repo, "--", "echo d > d.txt", NULL);
+	assert_ended(env, pending, "done");
+	assert_ended(env, rejected, "done");
+	assert_ended(env, failed, "failed");
+	assert_ended(env, approved, "done");
+	g_free(fl_test_cli_ok(env, NULL, "reject", "2", NULL));
+	g_free(fl_test_cli_ok(env, NULL, "approve", "4", NULL));
+
+	/* --dry-run: the list, and nothing goes */
+	branches = fl_test_sh(repo, "git branch --list 'flotilla/*' --format='%(refname:short)'");
+	before = clean_list(env);
+	out = fl_test_cli_ok(env, NULL, "clean", "--dry-run", NULL);
+	g_assert_nonnull(strstr(out, "session 3: would remove"));
+	g_assert_null(strstr(out, "session 1:"));
+	after = clean_list(env);
+	g_assert_cmpuint(after->len, ==, before->len);
+	g_clear_pointer(&after, g_ptr_array_unref);
+	g_clear_pointer(&out, g_free);
+
+	/* --state failed: only the failure, and every path it names is gone */
+	out = fl_test_cli_ok(env, NULL, "clean", "--state", "failed", NULL);
+	g_assert_nonnull(strstr(out, "session 3: removed"));
+	g_assert_null(strstr(out, "session 2:"));
+	after = clean_list(env);
+	for (guint i = 0; i < before->len; i++) {
+		const gchar *path = before->pdata[i];
+		g_autofree gchar *line = g_strdup_printf("removed %s\n", path);
+		gboolean printed = strstr(out, line) != NULL;
+		gboolean kept = g_ptr_array_find_with_equal_func(after, path, g_str_equal, NULL);
+
+		g_assert_true(printed != kept);
+	}
+	cleaned = fl_test_show(env, failed);
+	g_assert_true(json_object_has_member(cleaned, "cleaned"));
+	g_assert_cmpstr(json_object_get_string_member(cleaned, "goal"), ==, "exit 3");
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "log", "3", NULL), ==, 1);
+	assert_one_line(err);
+	g_assert_nonnull(strstr(err, "cleaned"));
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "show", "3", NULL);
+	g_assert_nonnull(strstr(out, "cleaned"));
+	g_clear_pointer(&out, g_free);
+
+	/* everything else that ended; the pending draft stays whole, and so do all branches */
+	out = fl_test_cli_ok(env, NULL, "clean", NULL);
+	g_assert_null(strstr(out, "session 1:"));
+	g_assert_nonnull(strstr(out, "session 2:"));
+	g_assert_nonnull(strstr(out, "session 4:"));
+	{
+		g_autofree gchar *dir1 = g_build_filename(env->state_dir, "sessions", "1", NULL);
+		g_autofree gchar *wt1 = g_build_filename(env->state_dir, "worktrees", "1", NULL);
+		g_autofree gchar *patch = g_build_filename(dir1, "draft.patch", NULL);
+
+		g_assert_true(g_file_test(patch, G_FILE_TEST_IS_REGULAR));
+		g_assert_true(g_file_test(wt1, G_FILE_TEST_IS_DIR));
+	}
+	{
+		g_autofree gchar *now = fl_test_sh(
+			repo, "git branch --list 'flotilla/*' --format='%(refname:short)'");
+
+		g_assert_nonnull(strstr(now, "flotilla/1\n"));
+		g_assert_cmpstr(now, ==, branches);
+	}
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "clean", NULL);
+	g_assert_cmpstr(out, ==, "Nothing to clean.\n");
+
+	/* kill -9 after the rows say cleaned, before a file went: the next daemon finishes */
+	failed2 = fl_test_run_session(env, repo, "--", "exit 4", NULL);
+	assert_ended(env, failed2, "failed");
+	fl_test_env_stop_daemon(env, SIGTERM);
+	env->envp = g_environ_setenv(env->envp, "FL_TEST_CRASH_AT", "clean:marked:1", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, NULL, "clean", "--state", "failed", NULL), !=,
+			0);
+	fl_test_env_stop_daemon(env, SIGKILL);
+	env->envp = g_environ_unsetenv(env->envp, "FL_TEST_CRASH_AT");
+	g_assert_true(g_file_test(intent, G_FILE_TEST_EXISTS));
+	{
+		g_autofree gchar *dir5 = g_build_filename(env->state_dir, "sessions", "5", NULL);
+		g_autoptr(GFile) state = g_file_new_for_path(env->state_dir);
+		g_autoptr(GFileMonitor) monitor =
+			g_file_monitor_directory(state, G_FILE_MONITOR_NONE, NULL, NULL);
+
+		g_assert_true(g_file_test(dir5, G_FILE_TEST_IS_DIR));
+		fl_test_env_start_daemon(env, NULL);
+		g_assert_true(fl_test_wait_for(clean_intent_gone, intent, WAIT_MS));
+		g_assert_false(g_file_test(dir5, G_FILE_TEST_EXISTS));
+	}
+	g_clear_pointer(&cleaned, json_object_unref);
+	cleaned = fl_test_show(env, failed2);
+	g_assert_true(json_object_has_member(cleaned, "cleaned"));
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "clean", NULL);
+	g_assert_cmpstr(out, ==, "Nothing to clean.\n");
+}
+
 /* ---- defaults that fit ---- */
 
 static const gchar *
@@ -986,6 +1135,7 @@ main(int argc, char **argv)
 	g_test_add_func("/cli/reload", test_reload);
 	g_test_add_func("/cli/priority", test_priority);
 	g_test_add_func("/cli/daily-budget", test_daily_budget);
+	g_test_add_func("/cli/clean", test_clean);
 	g_test_add_func("/cli/subdir", test_subdir);
 	g_test_add_func("/cli/subdir-confined", test_subdir_confined);
 	return g_test_run();
