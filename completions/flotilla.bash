@@ -34,7 +34,7 @@ _flotilla()
 		case $word in
 		=) ;;
 		--repo | --base | --agent | --verify | --name | --from | --note | --limit | -n | --timeout | -t | \
-			--on | --memory | --priority | --budget | --older-than | --state)
+			--on | --memory | --priority | --budget | --older-than | --state | --group | --race)
 			[[ ${COMP_WORDS[i + 1]} != "=" ]] && ((i++)) ;;
 		-*) ;;
 		*)
@@ -70,12 +70,13 @@ _flotilla()
 	--state)
 		mapfile -t COMPREPLY < <(compgen -W "done failed cancelled interrupted approved rejected reverted" -- "$cur")
 		return ;;
-	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory | --budget | --older-than)
+	--verify | --name | --note | --limit | -n | --timeout | -t | --on | --memory | --budget | --older-than | --group | --race)
 		return ;;
 	esac
 
 	case $cmd in
-	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --priority= --budget= --from= --after= --after-done= --json" ;;
+	run) opts="--repo= --base= --scratch --agent= --verify= --on= --memory= --timeout= --name= --priority= --budget= --from= --after= --after-done= --group= --race= --json" ;;
+	pause | resume) opts="--group=" ;;
 	ls) opts="--all --limit= --json" ;;
 	show | status) opts="--json" ;;
 	retry) opts="--json --onto-current" ;;

@@ -5070,6 +5070,7 @@ fl_cli_cmd_complete_ids(FlCli *cli, gchar **args, GError **error)
 	g_autoptr(GVariant) options = NULL;
 	g_autoptr(GError) error_local = NULL;
 	const gchar *command = args[1] != NULL ? args[1] : "";
+	g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	FlDbusFlotilla1 *proxy;
 	GVariantBuilder builder;
 	GVariantIter iter;
@@ -5089,6 +5090,16 @@ fl_cli_cmd_complete_ids(FlCli *cli, gchar **args, GError **error)
 		return TRUE;
 	g_variant_iter_init(&iter, sessions);
 	while ((session = g_variant_iter_next_value(&iter)) != NULL) {
+		const gchar *group = fl_cli_dict_str(session, "group");
+
+		/* a group is decided and shown as one (@NAME) where one of its members would be */
+		if (group != NULL && fl_cli_complete_matches(command, session) &&
+		    (g_strcmp0(command, "approve") == 0 || g_strcmp0(command, "reject") == 0 ||
+		     g_strcmp0(command, "show") == 0) &&
+		    g_hash_table_add(groups, g_strdup(group))) {
+			g_autofree gchar *name = fl_text_clean(group, -1, FL_TEXT_COLLAPSE_SPACE);
+			fprintf(stdout, "@%s\t%s\t\n", name, _("group"));
+		}
 		if (fl_cli_complete_matches(command, session)) {
 			g_autofree gchar *title_full = fl_cli_session_title(session);
 			g_autofree gchar *title =

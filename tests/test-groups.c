@@ -159,6 +159,12 @@ test_groups_approve_atomic(void)
 	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(group, "members")), ==,
 			 3);
 
+	/* the shells offer the group where they offer its members' ids, once */
+	g_clear_pointer(&out, g_free);
+	out = fl_test_cli_ok(env, NULL, "__complete-ids", "approve", NULL);
+	g_assert_true(g_str_has_prefix(out, "@cross\t"));
+	g_assert_null(strstr(out, "\n@cross\t"));
+
 	g_clear_pointer(&out, g_free);
 	out = fl_test_cli_ok(env, NULL, "approve", "@cross", "--note", "ship it", NULL);
 	g_assert_nonnull(strstr(out, "group @cross approved"));
