@@ -387,6 +387,38 @@ fl_checkin_add_answer_actions(FlCheckin *self, GPtrArray *actions, guint id)
 	g_ptr_array_add(actions, g_strdup(_("Reply")));
 }
 
+/* "Queue held: …" when no queued session may start (paused, the day's budget spent, too
+ * many drafts unreviewed), else NULL: a digest is where the user learns the fleet stopped */
+static gchar *
+fl_checkin_held_line(FlCheckin *self)
+{
+	g_autofree gchar *reason = NULL;
+
+	if (self->fleet == NULL)
+		return NULL;
+	reason = fl_fleet_get_held_reason(self->fleet);
+	if (reason == NULL)
+		return NULL;
+	/* TRANSLATORS: the reason is e.g. "today's sessions cost $20.13, daily-budget is $20.00:
+	 * the queue starts again tomorrow" */
+	return g_strdup_printf(_("Queue held: %s"), reason);
+}
+
+/* the digest's text with the queue's hold, if any, as its last line */
+static gchar *
+fl_checkin_text(FlCheckin *self, GPtrArray *items, const gchar *label)
+{
+	g_autofree gchar *held = fl_checkin_held_line(self);
+	gchar *text = items->len > 0 ? fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS)
+				     : g_strdup(_("Nothing awaits you."));
+
+	if (held != NULL) {
+		g_autofree gchar *only = text;
+		text = g_strdup_printf("%s\n%s", only, held);
+	}
+	return text;
+}
+
 static void
 fl_checkin_post_digest(FlCheckin *self)
 {
@@ -395,6 +427,7 @@ fl_checkin_post_digest(FlCheckin *self)
 	g_autofree gchar *summary = NULL;
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *plain = NULL;
+	g_autofree gchar *held = NULL;
 	FlDigestItem *current;
 	guint index = 0;
 
@@ -423,6 +456,16 @@ fl_checkin_post_digest(FlCheckin *self)
 		g_autofree gchar *escaped = g_markup_escape_text(note, -1);
 		gchar *m = g_strdup_printf("<i>%s</i>\n%s", escaped, markup);
 		gchar *p = g_strdup_printf("%s\n%s", note, plain);
+		g_free(markup);
+		g_free(plain);
+		markup = m;
+		plain = p;
+	}
+	held = fl_checkin_held_line(self);
+	if (held != NULL) {
+		g_autofree gchar *escaped = g_markup_escape_text(held, -1);
+		gchar *m = g_strdup_printf("%s\n<i>%s</i>", markup, escaped);
+		gchar *p = g_strdup_printf("%s\n%s", plain, held);
 		g_free(markup);
 		g_free(plain);
 		markup = m;
@@ -579,7 +622,7 @@ fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 	if (config->webhook == NULL)
 		return;
 	summary = fl_digest_summary(items, label);
-	text = fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
+	text = fl_checkin_text(self, items, label);
 	b = json_builder_new();
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "url");
@@ -649,7 +692,7 @@ fl_checkin_deliver(FlCheckin *self, const gchar *label)
 	self->digest_open = TRUE;
 	fl_checkin_post_digest(self);
 	fl_checkin_send_webhook(self, items, label);
-	return fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
+	return fl_checkin_text(self, items, label);
 }
 
 gchar *
@@ -670,9 +713,7 @@ fl_checkin_digest_text(FlCheckin *self, gboolean deliver)
 		g_warning("check-in: %s", error->message);
 		return g_strdup("");
 	}
-	if (items->len == 0)
-		return g_strdup(_("Nothing awaits you."));
-	return fl_digest_text(items, label, FL_DIGEST_TEXT_ITEMS);
+	return fl_checkin_text(self, items, label);
 }
 
 GPtrArray *

@@ -909,6 +909,10 @@ test_daily_budget(void)
 	g_assert_nonnull(strstr(status, "daily-budget"));
 	plain = fl_test_cli_ok(env, NULL, "ls", NULL);
 	g_assert_nonnull(strstr(plain, "the queue starts again tomorrow"));
+	/* the check-in digest, where a user who only reads notifications learns it */
+	g_clear_pointer(&plain, g_free);
+	plain = fl_test_cli_ok(env, NULL, "checkin", "--preview", NULL);
+	g_assert_nonnull(strstr(plain, "Queue held: today's sessions cost $0.01"));
 
 	/* the running session goes on to its end; the queue still waits */
 	g_free(fl_test_cli_ok(env, NULL, "reply", "1", "go", NULL));
