@@ -2653,6 +2653,34 @@ fl_cli_print_history(FlCli *cli, guint id)
 	}
 }
 
+/* the session's history for `show --json`: who decided what, from where, oldest first; an
+ * empty array when flotillad cannot say (the session's own fields still print) */
+static JsonArray *
+fl_cli_json_history(FlCli *cli, guint id)
+{
+	FlDbusFlotilla1 *proxy = fl_cli_proxy(cli, NULL);
+	g_autoptr(GVariant) events = NULL;
+	JsonArray *history = json_array_new();
+	GVariantIter iter;
+	const gchar *when, *kind, *source, *note;
+
+	if (proxy == NULL ||
+	    !fl_dbus_flotilla1_call_get_events_sync(proxy, id, &events, NULL, NULL))
+		return history;
+	g_variant_iter_init(&iter, events);
+	while (g_variant_iter_next(&iter, "(&s&s&s&s)", &when, &kind, &source, &note)) {
+		JsonObject *event = json_object_new();
+		g_autofree gchar *clean = fl_text_clean(note, -1, FL_TEXT_COLLAPSE_SPACE);
+
+		json_object_set_string_member(event, "when", when);
+		json_object_set_string_member(event, "kind", kind);
+		json_object_set_string_member(event, "source", source);
+		json_object_set_string_member(event, "note", clean);
+		json_array_add_object_element(history, event);
+	}
+	return history;
+}
+
 /* `show @NAME`: the group and each member in one line, or as JSON with every member */
 static gboolean
 fl_cli_show_group(FlCli *cli, const gchar *name, GError **error)
@@ -2746,6 +2774,9 @@ fl_cli_cmd_show(FlCli *cli, gchar **args, GError **error)
 		g_autoptr(JsonNode) root = NULL;
 		fl_cli_json_add_session(builder, session);
 		root = json_builder_get_root(builder);
+		/* every decision on it, as `show` prints under "history:" */
+		json_object_set_array_member(json_node_get_object(root), "history",
+					     fl_cli_json_history(cli, id));
 		fl_cli_print_json(root, TRUE);
 		return TRUE;
 	}

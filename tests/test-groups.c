@@ -427,6 +427,27 @@ test_groups_race(void)
 	g_assert_cmpint(json_object_get_int_member(group, "winner"), ==, b);
 	out = fl_test_cli_ok(env, NULL, "show", "1", NULL);
 	g_assert_nonnull(strstr(out, "lost-race"));
+	/* and for scripts: the loser's history in show --json says who won, from where */
+	{
+		JsonArray *history = json_object_get_array_member(first, "history");
+		gboolean lost = FALSE;
+
+		g_assert_nonnull(history);
+		for (guint i = 0; i < json_array_get_length(history); i++) {
+			JsonObject *event = json_array_get_object_element(history, i);
+
+			if (g_strcmp0(json_object_get_string_member(event, "kind"), "lost-race") ==
+			    0) {
+				g_assert_cmpstr(json_object_get_string_member(event, "source"), ==,
+						"race");
+				g_assert_nonnull(
+					strstr(json_object_get_string_member(event, "note"),
+					       "won the race"));
+				lost = TRUE;
+			}
+		}
+		g_assert_true(lost);
+	}
 }
 
 static void
