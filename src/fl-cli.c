@@ -4970,7 +4970,7 @@ fl_cli_cmd_clean(FlCli *cli, gchar **args, GError **error)
 			g_autofree gchar *shown =
 				fl_text_clean(paths[i], -1, FL_TEXT_COLLAPSE_SPACE);
 			/* TRANSLATORS: e.g. "session 4: removed
-			 * /home/me/.local/state/…/worktrees/4" */
+			 * ~/.local/state/flotilla/worktrees/4" */
 			fprintf(stdout,
 				cli->dry_run ? _("session %u: would remove %s")
 					     : _("session %u: removed %s"),
