@@ -53,6 +53,14 @@ fl_test_sh(const gchar *cwd, const gchar *cmdline)
 	return out;
 }
 
+gchar *
+fl_test_git(const gchar *repo, const gchar *args)
+{
+	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
+
+	return g_strstrip(fl_test_sh(repo, cmd));
+}
+
 typedef struct {
 	gboolean timed_out;
 } WaitData;

@@ -18,6 +18,9 @@ fl_test_run(const gchar *cwd, const gchar *const *argv, gchar **out, gchar **err
 /* like fl_test_run() with a shell command line; asserts it exits 0, returns stdout */
 gchar *
 fl_test_sh(const gchar *cwd, const gchar *cmdline);
+/* `git ARGS` run by the shell in @repo; its output without the surrounding white space */
+gchar *
+fl_test_git(const gchar *repo, const gchar *args);
 
 /* waits for another process to create @path (inotify on its directory) */
 gboolean

@@ -62,15 +62,6 @@ make_repo(FlTestEnv *env, const gchar *name)
 	return repo;
 }
 
-static gchar *
-git(const gchar *repo, const gchar *args)
-{
-	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
-	gchar *out = fl_test_sh(repo, cmd);
-
-	return g_strstrip(out);
-}
-
 static void
 wait_ended(FlTestEnv *env, guint id, const gchar *state)
 {
@@ -606,7 +597,7 @@ test_digest_walk(void)
 	/* Approve from the notification: the same path as the CLI, recorded as such */
 	mock_action(mock, first->id, "approve:2");
 	wait_review(env, 2, "approved");
-	log = git(repo, "log -1 --format=%s main");
+	log = fl_test_git(repo, "log -1 --format=%s main");
 	g_assert_nonnull(strstr(log, "Merge flotilla session 2"));
 	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
 	g_assert_cmpuint(count_events(env, 2, "approved", "cli"), ==, 0);
@@ -630,7 +621,7 @@ test_digest_walk(void)
 	mock_action(mock, first->id, "reject:1");
 	wait_review(env, 1, "rejected");
 	g_assert_cmpuint(count_events(env, 1, "rejected", "notification"), ==, 1);
-	branches = git(repo, "branch --list flotilla/1");
+	branches = fl_test_git(repo, "branch --list flotilla/1");
 	g_assert_cmpstr(branches, ==, "");
 	last = mock_wait_notify(mock, 4);
 	g_assert_cmpuint(last->replaces_id, ==, first->id);
@@ -695,7 +686,7 @@ test_stale_keys(void)
 	g_assert_cmpuint(count_decisions(env, 2), ==, 1);
 	g_assert_cmpuint(count_decisions(env, 1), ==, 1);
 	g_assert_cmpuint(count_decisions(env, 3), ==, 0);
-	merges = git(repo, "rev-list --merges --count main");
+	merges = fl_test_git(repo, "rev-list --merges --count main");
 	g_assert_cmpstr(merges, ==, "0");
 }
 
@@ -1585,7 +1576,7 @@ test_review_cli(void)
 	assert_review(env, b, "approved");
 	g_assert_cmpuint(count_events(env, b, "approved", "cli"), ==, 1);
 	assert_review(env, a, "pending");
-	log = git(repo, "log -1 --format=%s main");
+	log = fl_test_git(repo, "log -1 --format=%s main");
 	g_assert_nonnull(strstr(log, "Merge flotilla session 2"));
 }
 
@@ -2012,7 +2003,7 @@ test_dunst_end_to_end(void)
 					    G_DBUS_CALL_FLAGS_NO_AUTO_START, 10000, NULL, &error);
 	g_assert_no_error(error);
 	wait_review(env, 2, "approved");
-	log = git(repo, "log -1 --format=%s main");
+	log = fl_test_git(repo, "log -1 --format=%s main");
 	g_assert_nonnull(strstr(log, "Merge flotilla session 2"));
 	g_assert_cmpuint(count_events(env, 2, "approved", "notification"), ==, 1);
 	g_assert_true(g_file_get_contents(picked, &menu, NULL, NULL));
@@ -2140,7 +2131,7 @@ test_review_in_terminal(void)
 	keys = g_strdup_printf("tmux -S '%s' send-keys -t review a Enter", socket);
 	g_assert_true(g_spawn_command_line_sync(keys, NULL, NULL, NULL, NULL));
 	wait_review(env, id, "approved");
-	log = git(repo, "log -1 --format=%s main");
+	log = fl_test_git(repo, "log -1 --format=%s main");
 	g_assert_nonnull(strstr(log, "Merge flotilla session 1"));
 	g_assert_cmpuint(count_events(env, id, "approved", "cli"), ==, 1);
 	g_free(pane.screen);

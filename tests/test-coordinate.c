@@ -27,14 +27,6 @@ make_repo(FlTestEnv *env)
 	return repo;
 }
 
-static gchar *
-git(const gchar *repo, const gchar *args)
-{
-	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
-
-	return g_strstrip(fl_test_sh(repo, cmd));
-}
-
 typedef struct {
 	FlTestEnv *env;
 	guint id;
@@ -122,12 +114,12 @@ test_coordinate_overlap_and_order(void)
 	g_assert_cmpint(status, ==, 1);
 	g_assert_nonnull(strstr(err, "notes.txt"));
 	g_assert_nonnull(strstr(err, "1 of 3 sessions was not decided"));
-	log = git(repo, "log --format=%s main");
+	log = fl_test_git(repo, "log --format=%s main");
 	g_assert_nonnull(strstr(log, "flotilla #1"));
 	g_assert_nonnull(strstr(log, "flotilla #3"));
 	g_assert_null(strstr(log, "flotilla #2"));
 	g_assert_true(strstr(log, "flotilla #3") < strstr(log, "flotilla #1"));
-	contents = git(repo, "show main:notes.txt");
+	contents = fl_test_git(repo, "show main:notes.txt");
 	g_assert_cmpstr(contents, ==, "ONE\ntwo");
 
 	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
@@ -142,7 +134,7 @@ test_coordinate_overlap_and_order(void)
 	/* the others have left review: nobody overlaps with #2 any more */
 	overlaps = json_object_get_array_member(two, "overlaps");
 	g_assert_cmpuint(json_array_get_length(overlaps), ==, 0);
-	tip = git(repo, "rev-parse main");
+	tip = fl_test_git(repo, "rev-parse main");
 	g_assert_cmpstr(json_object_get_string_member(two, "checked_against"), ==, tip);
 }
 
@@ -160,11 +152,11 @@ test_coordinate_approve_bad_id(void)
 
 	fl_test_env_start_daemon(env, NULL);
 	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
-	head = git(repo, "rev-parse main");
+	head = fl_test_git(repo, "rev-parse main");
 	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "approve", "1", "x2", NULL), ==, 2);
 	/* "x2" could be a session's name: there is none of that name either */
 	g_assert_nonnull(strstr(err, "no session x2"));
-	after = git(repo, "rev-parse main");
+	after = fl_test_git(repo, "rev-parse main");
 	g_assert_cmpstr(head, ==, after);
 	obj = fl_test_show(env, a);
 	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
@@ -247,10 +239,10 @@ test_coordinate_refresh_stale(void)
 	old_base = g_strdup(json_object_get_string_member(before, "base_commit"));
 	/* a verify result says its base from the start */
 	g_assert_cmpstr(json_object_get_string_member(before, "verify_base"), ==, old_base);
-	old_subject = git(repo, "log -1 --format=%s flotilla/2");
+	old_subject = fl_test_git(repo, "log -1 --format=%s flotilla/2");
 
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
-	tip = git(repo, "rev-parse main");
+	tip = fl_test_git(repo, "rev-parse main");
 	wait_key(env, b, "checked_against", tip);
 	obj = fl_test_show(env, b);
 	g_assert_true(json_object_get_boolean_member(obj, "stale"));
@@ -263,7 +255,7 @@ test_coordinate_refresh_stale(void)
 	g_assert_nonnull(strstr(out, "verify passed"));
 	g_clear_pointer(&obj, json_object_unref);
 	obj = fl_test_show(env, b);
-	draft_tip = git(repo, "rev-parse flotilla/2");
+	draft_tip = fl_test_git(repo, "rev-parse flotilla/2");
 	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
 	g_assert_cmpstr(json_object_get_string_member(obj, "base_commit"), ==, tip);
 	g_assert_cmpstr(json_object_get_string_member(obj, "refreshed_from"), ==, old_base);
@@ -271,16 +263,16 @@ test_coordinate_refresh_stale(void)
 	g_assert_cmpstr(json_object_get_string_member(obj, "verify_base"), ==, tip);
 	g_assert_cmpstr(json_object_get_string_member(obj, "verify_commit"), ==, draft_tip);
 	/* the draft stands on the new tip, with its own commit's message */
-	g_free(git(repo, "merge-base --is-ancestor main flotilla/2"));
-	subject = git(repo, "log -1 --format=%s flotilla/2");
+	g_free(fl_test_git(repo, "merge-base --is-ancestor main flotilla/2"));
+	subject = fl_test_git(repo, "log -1 --format=%s flotilla/2");
 	g_assert_cmpstr(subject, ==, old_subject);
-	g_assert_cmpstr(git(repo, "diff --name-only main flotilla/2"), ==, "other.txt");
+	g_assert_cmpstr(fl_test_git(repo, "diff --name-only main flotilla/2"), ==, "other.txt");
 	/* the draft's worktree followed; the user's checkout did not move */
 	worktree_notes =
 		fl_test_sh(json_object_get_string_member(obj, "worktree"), "cat notes.txt");
 	g_assert_cmpstr(worktree_notes, ==, "ONE\ntwo\n");
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
-	g_assert_cmpstr(git(repo, "rev-parse HEAD"), ==, tip);
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "rev-parse HEAD"), ==, tip);
 	/* checked again: no longer stale, its verify no longer either */
 	wait_field(env, b, "stale", NULL);
 	wait_field(env, b, "verify_stale", NULL);
@@ -290,7 +282,7 @@ test_coordinate_refresh_stale(void)
 	g_clear_pointer(&out, g_free);
 	out = fl_test_cli_ok(env, NULL, "refresh", "2", NULL);
 	g_assert_nonnull(strstr(out, "nothing changed"));
-	g_assert_cmpstr(git(repo, "rev-parse flotilla/2"), ==, draft_tip);
+	g_assert_cmpstr(fl_test_git(repo, "rev-parse flotilla/2"), ==, draft_tip);
 	g_clear_pointer(&out, g_free);
 	out = fl_test_cli_ok(env, NULL, "approve", "2", NULL);
 	g_assert_nonnull(strstr(out, "approved"));
@@ -317,19 +309,19 @@ test_coordinate_refresh_conflict(void)
 	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
 	b = draft(env, repo, "printf 'uno\\ntwo\\n' > notes.txt");
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
-	tip = git(repo, "rev-parse main");
+	tip = fl_test_git(repo, "rev-parse main");
 	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
-	before = git(repo, "rev-parse flotilla/2");
+	before = fl_test_git(repo, "rev-parse flotilla/2");
 	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "refresh", "2", NULL), ==, 1);
 	g_assert_nonnull(strstr(err, "notes.txt"));
 	g_assert_nonnull(strstr(err, "nothing changed"));
 	g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
-	g_assert_cmpstr(git(repo, "rev-parse flotilla/2"), ==, before);
+	g_assert_cmpstr(fl_test_git(repo, "rev-parse flotilla/2"), ==, before);
 	obj = fl_test_show(env, b);
 	g_assert_cmpstr(json_object_get_string_member(obj, "review"), ==, "pending");
 	g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(obj, "refreshed_from")));
-	g_assert_cmpstr(git(repo, "rev-parse main"), ==, tip);
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "rev-parse main"), ==, tip);
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
 
 	out = fl_test_cli_ok(env, NULL, "retry", "2", "--onto-current", NULL);
 	c = (guint)g_ascii_strtoull(out, NULL, 10);
@@ -375,7 +367,7 @@ test_coordinate_refresh_bad_input(void)
 	g_assert_cmpint(g_mkdir_with_parents(scratch, 0700), ==, 0);
 	s = fl_test_run_session(env, scratch, "--", "echo hi > out.txt", NULL);
 	g_free(fl_test_wait_ended(env, s, WAIT_MS));
-	head = git(repo, "for-each-ref --format='%(refname) %(objectname)'");
+	head = fl_test_git(repo, "for-each-ref --format='%(refname) %(objectname)'");
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		const gchar *args[4] = {cases[i][0], cases[i][1], cases[i][2], NULL};
 		g_autofree gchar *out = NULL;
@@ -387,7 +379,7 @@ test_coordinate_refresh_bad_input(void)
 		g_assert_cmpstr(out, ==, "");
 		g_assert_nonnull(strchr(err, '\n'));
 		g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
-		after = git(repo, "for-each-ref --format='%(refname) %(objectname)'");
+		after = fl_test_git(repo, "for-each-ref --format='%(refname) %(objectname)'");
 		g_assert_cmpstr(after, ==, head);
 	}
 	(void)a;
@@ -455,10 +447,10 @@ test_coordinate_after_chain(void)
 		next_base = show_string(env, id + 1, "base_commit");
 		check = g_strdup_printf("merge-base --is-ancestor %s %s && echo yes", merge,
 					next_base);
-		g_assert_cmpstr(git(repo, check), ==, "yes");
+		g_assert_cmpstr(fl_test_git(repo, check), ==, "yes");
 	}
 	g_free(fl_test_cli_ok(env, NULL, "approve", "3", NULL));
-	g_assert_cmpstr(git(repo, "show main:c.txt"), ==, "C");
+	g_assert_cmpstr(fl_test_git(repo, "show main:c.txt"), ==, "C");
 }
 
 /* the first of a chain rejected: the others are cancelled, each saying why */
@@ -511,8 +503,8 @@ test_coordinate_after_done(void)
 				"test -f g.txt && printf 'H\\n' > h.txt", NULL);
 	state = fl_test_wait_ended(env, h, WAIT_MS);
 	g_assert_cmpstr(state, ==, "done");
-	tip = git(repo, "rev-parse flotilla/1");
-	main_before = git(repo, "rev-parse main");
+	tip = fl_test_git(repo, "rev-parse flotilla/1");
+	main_before = fl_test_git(repo, "rev-parse main");
 	base = show_string(env, h, "base_commit");
 	g_assert_cmpstr(base, ==, tip);
 	g_free(state);
@@ -521,9 +513,9 @@ test_coordinate_after_done(void)
 	/* its draft holds #1's commits: it lands only after #1 did */
 	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "approve", "2", NULL), ==, 1);
 	g_assert_nonnull(strstr(err, "approve #1 first"));
-	g_assert_cmpstr(git(repo, "rev-parse main"), ==, main_before);
+	g_assert_cmpstr(fl_test_git(repo, "rev-parse main"), ==, main_before);
 	g_free(fl_test_cli_ok(env, NULL, "approve", "1", "2", NULL));
-	g_assert_cmpstr(git(repo, "show main:h.txt"), ==, "H");
+	g_assert_cmpstr(fl_test_git(repo, "show main:h.txt"), ==, "H");
 }
 
 /* the ids of every session, newest first: what "nothing created" compares (the rest of a

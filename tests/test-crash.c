@@ -37,14 +37,6 @@ make_repo(FlTestEnv *env, const gchar *name)
 	return repo;
 }
 
-static gchar *
-git(const gchar *repo, const gchar *args)
-{
-	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
-
-	return g_strstrip(fl_test_sh(repo, cmd));
-}
-
 static const gchar *
 show_str(FlTestEnv *env, guint id, const gchar *key, JsonObject **keep)
 {
@@ -147,7 +139,7 @@ count_merges(const gchar *repo, guint id)
 		g_strdup_printf("log --merges --format=%%s main | grep -c '^Merge flotilla session "
 				"%u:' || true",
 				id);
-	g_autofree gchar *out = git(repo, args);
+	g_autofree gchar *out = fl_test_git(repo, args);
 
 	return (guint)g_ascii_strtoull(out, NULL, 10);
 }
@@ -159,7 +151,7 @@ branch_exists(const gchar *repo, guint id)
 		g_strdup_printf("rev-parse --verify -q refs/heads/flotilla/%u >/dev/null && echo "
 				"yes || echo no",
 				id);
-	g_autofree gchar *out = git(repo, args);
+	g_autofree gchar *out = fl_test_git(repo, args);
 
 	return g_strcmp0(out, "yes") == 0;
 }
@@ -188,7 +180,7 @@ assert_approved_once(FlTestEnv *env, const gchar *repo, guint id)
 	g_assert_nonnull(merge);
 	g_assert_cmpuint(count_merges(repo, id), ==, 1);
 	parent = g_strdup_printf("merge-base --is-ancestor %s main && echo yes", merge);
-	g_free(git(repo, parent));
+	g_free(fl_test_git(repo, parent));
 	g_assert_false(branch_exists(repo, id));
 	assert_no_intent(env, id);
 	assert_store_ok(env);
@@ -230,7 +222,7 @@ test_approve_crash_points(void)
 		g_assert_cmpuint(count_merges(repo, id), ==, 1);
 		fl_test_env_stop_daemon(env, SIGTERM);
 	}
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
 }
 
 /*
@@ -277,7 +269,7 @@ test_refresh_crash_points(void)
 		old_base = g_strdup(show_str(env, id, "base_commit", &obj));
 		/* another landing on main: the draft is stale, its verify passes only on the tip */
 		g_free(fl_test_sh(repo, land));
-		tip = git(repo, "rev-parse main");
+		tip = fl_test_git(repo, "rev-parse main");
 		g_assert_null(decide(env, "Refresh", id, token, &error));
 		g_assert_nonnull(error);
 		g_clear_error(&error);
@@ -293,11 +285,11 @@ test_refresh_crash_points(void)
 		/* replayed once, onto the tip, recorded and verified there */
 		ref = g_strdup_printf("flotilla/%u", id);
 		args = g_strdup_printf("rev-list --count main..%s", ref);
-		count = git(repo, args);
+		count = fl_test_git(repo, args);
 		g_assert_cmpstr(count, ==, "1");
 		g_free(args);
 		args = g_strdup_printf("merge-base --is-ancestor main %s && echo yes", ref);
-		g_free(git(repo, args));
+		g_free(fl_test_git(repo, args));
 		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
 		g_assert_cmpstr(show_str(env, id, "base_commit", &obj), ==, tip);
 		g_assert_cmpstr(show_str(env, id, "refreshed_from", &obj), ==, old_base);
@@ -305,7 +297,7 @@ test_refresh_crash_points(void)
 		g_assert_cmpstr(show_str(env, id, "verify_base", &obj), ==, tip);
 		g_free(args);
 		args = g_strdup_printf("rev-parse %s", ref);
-		draft_tip = git(repo, args);
+		draft_tip = fl_test_git(repo, args);
 		g_assert_cmpstr(show_str(env, id, "verify_commit", &obj), ==, draft_tip);
 		landed = g_strdup_printf("%s/landed%u.txt", show_str(env, id, "worktree", &obj), i);
 		g_assert_true(g_file_test(landed, G_FILE_TEST_EXISTS));
@@ -313,7 +305,7 @@ test_refresh_crash_points(void)
 		assert_store_ok(env);
 		fl_test_env_stop_daemon(env, SIGTERM);
 	}
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
 }
 
 static void
@@ -382,7 +374,7 @@ test_revert_crash_points(void)
 		count = g_strdup_printf("log --format=%%s main | grep -c '^Revert flotilla session "
 					"%u$' || true",
 					id);
-		g_assert_cmpstr(git(repo, count), ==, "1");
+		g_assert_cmpstr(fl_test_git(repo, count), ==, "1");
 		assert_no_intent(env, id);
 		assert_store_ok(env);
 		fl_test_env_stop_daemon(env, SIGTERM);
@@ -417,7 +409,7 @@ test_finalize_crash_points(void)
 		g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
 		g_assert_true(branch_exists(repo, id));
 		show = g_strdup_printf("show flotilla/%u:draft%u.txt", id, i);
-		g_free(git(repo, show));
+		g_free(fl_test_git(repo, show));
 		idstr = g_strdup_printf("%u", id);
 		patch = fl_test_cli_ok(env, NULL, "diff", idstr, NULL);
 		g_assert_nonnull(strstr(patch, "+++ b/draft"));
@@ -534,7 +526,7 @@ test_concurrent_approvals(void)
 		g_assert_cmpuint(count_merges(repo, ids[i]), ==, 1);
 		g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
 	}
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
 	assert_store_ok(env);
 }
 
@@ -552,7 +544,7 @@ test_stale_index_lock(void)
 		      "echo work > work.txt && touch \"$(git rev-parse --git-dir)/index.lock\"");
 	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
 	g_assert_true(branch_exists(repo, id));
-	g_free(git(repo, "show flotilla/1:work.txt"));
+	g_free(fl_test_git(repo, "show flotilla/1:work.txt"));
 }
 
 /* a lock a live process may hold is left alone: the draft waits, then is recorded */
@@ -922,12 +914,12 @@ test_random_kills(void)
 				id);
 			g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "reverted");
 			g_assert_cmpuint(count_merges(repo, id), ==, 1);
-			g_assert_cmpstr(git(repo, count), ==, "1");
+			g_assert_cmpstr(fl_test_git(repo, count), ==, "1");
 		}
 		assert_no_intent(env, id);
 	}
 	assert_store_ok(env);
-	g_assert_cmpstr(git(repo, "status --porcelain"), ==, "");
+	g_assert_cmpstr(fl_test_git(repo, "status --porcelain"), ==, "");
 }
 
 static gchar *
@@ -1036,7 +1028,7 @@ test_replace_during_finalize(void)
 	state = fl_test_wait_ended(env, id, 120000);
 	g_assert_cmpstr(state, ==, "done");
 	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
-	count = git(repo, "ls-tree -r --name-only flotilla/1 many | wc -l");
+	count = fl_test_git(repo, "ls-tree -r --name-only flotilla/1 many | wc -l");
 	g_assert_cmpstr(count, ==, "1000");
 }
 

@@ -37,19 +37,10 @@ path_exists(const gchar *dir, const gchar *name)
 	return g_file_test(path, G_FILE_TEST_EXISTS);
 }
 
-static gchar *
-git(const gchar *repo, const gchar *args)
-{
-	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
-	gchar *out = fl_test_sh(repo, cmd);
-
-	return g_strstrip(out);
-}
-
 static void
 assert_git(const gchar *repo, const gchar *args, const gchar *expected)
 {
-	g_autofree gchar *out = git(repo, args);
+	g_autofree gchar *out = fl_test_git(repo, args);
 
 	g_assert_cmpstr(out, ==, expected);
 }
@@ -112,7 +103,7 @@ test_approve_merges(void)
 	guint id;
 
 	fl_test_env_start_daemon(env, NULL);
-	head_before = git(repo, "rev-parse HEAD");
+	head_before = fl_test_git(repo, "rev-parse HEAD");
 	id = run_in(env, repo, "echo 'line four' >> notes.txt && echo new > added.txt");
 	wait_state(env, id, "done");
 	obj = fl_test_show(env, id);
@@ -135,12 +126,12 @@ test_approve_merges(void)
 	g_assert_nonnull(strstr(out, "main"));
 	contents = read_file(repo, "notes.txt");
 	g_assert_nonnull(strstr(contents, "line four"));
-	msg = git(repo, "log -1 --format=%s");
+	msg = fl_test_git(repo, "log -1 --format=%s");
 	g_assert_nonnull(strstr(msg, "flotilla session 1"));
-	parents = git(repo, "log -1 --format=%p");
+	parents = fl_test_git(repo, "log -1 --format=%p");
 	g_assert_nonnull(strchr(parents, ' ')); /* a merge commit */
 	g_assert_false(g_file_test(worktree, G_FILE_TEST_EXISTS));
-	branches = git(repo, "branch --list 'flotilla/*'");
+	branches = fl_test_git(repo, "branch --list 'flotilla/*'");
 	g_assert_cmpstr(branches, ==, "");
 	g_assert_cmpstr(show_str(env, id, "review", &obj2), ==, "approved");
 }
@@ -162,12 +153,12 @@ test_conflict_refused(void)
 	wait_state(env, a, "done");
 	wait_state(env, b, "done");
 	g_assert_cmpint(decide(env, "approve", a, NULL), ==, 0);
-	head = git(repo, "rev-parse HEAD");
+	head = fl_test_git(repo, "rev-parse HEAD");
 	g_assert_cmpint(decide(env, "approve", b, &err), ==, 1);
 	g_assert_nonnull(strstr(err, "notes.txt"));
 	g_assert_null(strchr(strchr(err, '\n') + 1, '\n'));
 	/* nothing changed: base, checkout, draft */
-	head_after = git(repo, "rev-parse HEAD");
+	head_after = fl_test_git(repo, "rev-parse HEAD");
 	g_assert_cmpstr(head, ==, head_after);
 	assert_git(repo, "status --porcelain", "");
 	assert_git(repo, "rev-parse --verify -q flotilla/2 >/dev/null && echo yes", "yes");
@@ -197,7 +188,7 @@ test_dirty_checkout_refused(void)
 	g_assert_false(path_exists(repo, "agent.txt"));
 	g_assert_cmpstr(show_str(env, id, "review", &obj), ==, "pending");
 	/* once the user commits, approval goes through */
-	g_free(git(repo, "commit -qam mine"));
+	g_free(fl_test_git(repo, "commit -qam mine"));
 	g_assert_cmpint(decide(env, "approve", id, NULL), ==, 0);
 	g_assert_true(path_exists(repo, "agent.txt"));
 }
@@ -353,7 +344,7 @@ test_unusual_repos(void)
 	g_assert_cmpstr(contents, ==, "ü\n");
 
 	/* detached HEAD: the user must name the base; then the checkout is left alone */
-	g_free(git(repo, "checkout -q --detach HEAD~1"));
+	g_free(fl_test_git(repo, "checkout -q --detach HEAD~1"));
 	g_assert_cmpint(fl_test_cli(env, repo, NULL, &err, "run", "--", "echo d > d.txt", NULL), ==,
 			2);
 	g_assert_nonnull(strstr(err, "--base"));
@@ -433,7 +424,7 @@ test_racing_approvals(void)
 			     &out, NULL, NULL, &error);
 		g_assert_no_error(error);
 	}
-	merges = git(repo, "rev-list --merges --count main");
+	merges = fl_test_git(repo, "rev-list --merges --count main");
 	g_assert_cmpstr(merges, ==, "1");
 }
 

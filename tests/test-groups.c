@@ -30,14 +30,6 @@ make_repo(FlTestEnv *env, const gchar *name)
 	return repo;
 }
 
-static gchar *
-git(const gchar *repo, const gchar *args)
-{
-	g_autofree gchar *cmd = g_strdup_printf("git %s", args);
-
-	return g_strstrip(fl_test_sh(repo, cmd));
-}
-
 /* the ids `run` printed, one a line */
 static GArray *
 run_ids(FlTestEnv *env, gchar **err, ...)
@@ -106,7 +98,7 @@ assert_true_to_git(FlTestEnv *env, GArray *ids)
 		g_autoptr(JsonObject) obj = fl_test_show(env, g_array_index(ids, guint, i));
 		const gchar *repo = json_object_get_string_member(obj, "repo");
 		const gchar *review = json_object_get_string_member(obj, "review");
-		g_autofree gchar *log = git(repo, "log --format=%s main");
+		g_autofree gchar *log = fl_test_git(repo, "log --format=%s main");
 		g_autofree gchar *mark =
 			g_strdup_printf("flotilla session %u:", g_array_index(ids, guint, i));
 
@@ -168,8 +160,8 @@ test_groups_approve_atomic(void)
 	g_clear_pointer(&out, g_free);
 	out = fl_test_cli_ok(env, NULL, "approve", "@cross", "--note", "ship it", NULL);
 	g_assert_nonnull(strstr(out, "group @cross approved"));
-	api_log = git(api, "log --format=%s main");
-	web_log = git(web, "log --format=%s main");
+	api_log = fl_test_git(api, "log --format=%s main");
+	web_log = fl_test_git(web, "log --format=%s main");
 	g_assert_nonnull(strstr(api_log, "flotilla session 1:"));
 	g_assert_nonnull(strstr(api_log, "flotilla session 3:"));
 	g_assert_nonnull(strstr(web_log, "flotilla session 2:"));
@@ -211,18 +203,18 @@ test_groups_refuse_atomic(void)
 	/* the user's own commit in web makes #2 conflict there */
 	g_free(fl_test_sh(web, "printf 'mine\\n' > group.txt && git add group.txt && "
 			       "git commit -q -m mine"));
-	api_tip = git(api, "rev-parse main");
-	web_tip = git(web, "rev-parse main");
+	api_tip = fl_test_git(api, "rev-parse main");
+	web_tip = fl_test_git(web, "rev-parse main");
 	status = fl_test_cli(env, NULL, NULL, &err, "approve", "@cross", NULL);
 	g_assert_cmpint(status, ==, 1);
 	g_assert_nonnull(strstr(err, "nothing merged"));
 	g_assert_nonnull(strstr(err, "session 2 conflicts with main"));
 	g_assert_nonnull(strstr(err, "group.txt"));
 	g_assert_null(strchr(g_strstrip(err), '\n'));
-	after = git(api, "rev-parse main");
+	after = fl_test_git(api, "rev-parse main");
 	g_assert_cmpstr(after, ==, api_tip);
 	g_free(after);
-	after = git(web, "rev-parse main");
+	after = fl_test_git(web, "rev-parse main");
 	g_assert_cmpstr(after, ==, web_tip);
 	for (guint i = 0; i < ids->len; i++)
 		g_assert_cmpstr(review_of(env, g_array_index(ids, guint, i)), ==, "pending");
@@ -241,7 +233,7 @@ test_groups_refuse_atomic(void)
 	g_assert_cmpint(status, ==, 1);
 	g_assert_nonnull(strstr(err, "notes.txt"));
 	g_free(after);
-	after = git(api, "rev-parse main");
+	after = fl_test_git(api, "rev-parse main");
 	g_assert_cmpstr(after, ==, api_tip);
 	group = show_group(env, "inner");
 	g_assert_cmpstr(json_object_get_string_member(group, "state"), ==, "pending");
@@ -267,7 +259,7 @@ test_groups_reject_and_one_by_one(void)
 	g_assert_nonnull(strstr(out, "group @drop rejected"));
 	for (guint i = 0; i < ids->len; i++)
 		g_assert_cmpstr(review_of(env, g_array_index(ids, guint, i)), ==, "rejected");
-	branches = git(api, "branch --list 'flotilla/*'");
+	branches = fl_test_git(api, "branch --list 'flotilla/*'");
 	g_assert_cmpstr(branches, ==, "");
 	group = show_group(env, "drop");
 	g_assert_cmpstr(json_object_get_string_member(group, "state"), ==, "rejected");
@@ -337,8 +329,10 @@ test_groups_crash(void)
 		g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
 
 		/* every repository is consistent: no merge half-made, a clean checkout */
-		g_assert_cmpstr(git(api, "status --porcelain --untracked-files=no"), ==, "");
-		g_assert_cmpstr(git(web, "status --porcelain --untracked-files=no"), ==, "");
+		g_assert_cmpstr(fl_test_git(api, "status --porcelain --untracked-files=no"), ==,
+				"");
+		g_assert_cmpstr(fl_test_git(web, "status --porcelain --untracked-files=no"), ==,
+				"");
 		fl_test_env_start_daemon(env, NULL);
 		s.env = env;
 		s.ids = ids;
@@ -347,9 +341,9 @@ test_groups_crash(void)
 		group = show_group(env, "g");
 		g_assert_cmpstr(json_object_get_string_member(group, "state"), ==, "approved");
 		/* each merged once */
-		g_assert_cmpstr(git(api, "log --oneline --merges main | wc -l"), ==, "2");
-		g_assert_cmpstr(git(web, "log --oneline --merges main | wc -l"), ==, "1");
-		worktrees = git(api, "branch --list 'flotilla/*'");
+		g_assert_cmpstr(fl_test_git(api, "log --oneline --merges main | wc -l"), ==, "2");
+		g_assert_cmpstr(fl_test_git(web, "log --oneline --merges main | wc -l"), ==, "1");
+		worktrees = fl_test_git(api, "branch --list 'flotilla/*'");
 		g_assert_cmpstr(worktrees, ==, "");
 	}
 }
@@ -420,7 +414,7 @@ test_groups_race(void)
 	first = fl_test_show(env, a);
 	g_assert_nonnull(strstr(json_object_get_string_member(first, "reason"), "won the race"));
 	/* nothing deleted: the loser's branch is there to look at */
-	branches = git(api, "branch --list 'flotilla/*'");
+	branches = fl_test_git(api, "branch --list 'flotilla/*'");
 	g_assert_nonnull(strstr(branches, "flotilla/1"));
 	group = show_group(env, json_object_get_string_member(first, "group"));
 	g_assert_cmpstr(json_object_get_string_member(group, "policy"), ==, "first-wins");
@@ -554,7 +548,7 @@ test_groups_bad_input(void)
 	ids = run_ids(env, NULL, "--group", "made", "--repo", api, "--", "printf q > q.txt", NULL);
 	wait_done(env, ids);
 	before = sessions_summary(env);
-	tip = git(api, "rev-parse main");
+	tip = fl_test_git(api, "rev-parse main");
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *out = NULL;
 		g_autofree gchar *err = NULL;
@@ -568,7 +562,7 @@ test_groups_bad_input(void)
 	after = sessions_summary(env);
 	g_assert_cmpstr(after, ==, before);
 	g_free(after);
-	after = git(api, "rev-parse main");
+	after = fl_test_git(api, "rev-parse main");
 	g_assert_cmpstr(after, ==, tip);
 	g_assert_cmpstr(review_of(env, 1), ==, "pending");
 }
