@@ -25,4 +25,12 @@ typedef enum {
 GQuark
 fl_error_quark(void);
 
+typedef struct _FlMsg FlMsg;
+
+/* the FlMsg an FL_ERROR was made from (fl_set_error), or NULL; fl_error_set_msg takes @msg */
+const FlMsg *
+fl_error_get_msg(const GError *error);
+void
+fl_error_set_msg(GError *error, FlMsg *msg);
+
 G_END_DECLS
