@@ -25,6 +25,7 @@
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-groups.h"
+#include "fl-msg.h"
 #include "fl-relay.h" /* the channel inside sessions */
 #include "fl-session-data.h"
 #include "fl-text.h"
@@ -1158,6 +1159,7 @@ fl_cli_daemon_start_error(gint64 since)
 {
 	g_autofree gchar *path = fl_start_error_path();
 	g_autofree gchar *contents = NULL;
+	g_autofree gchar *reason = NULL;
 	GStatBuf st;
 
 	/* a whole second of slack: file systems with coarse timestamps */
@@ -1165,7 +1167,9 @@ fl_cli_daemon_start_error(gint64 since)
 		return NULL;
 	if (!g_file_get_contents(path, &contents, NULL, NULL) || fl_cli_is_blank(contents))
 		return NULL;
-	return fl_text_clean(contents, -1, FL_TEXT_COLLAPSE_SPACE);
+	/* flotillad wrote it as a message: in our language, whatever the daemon's was */
+	reason = fl_msg_render_stored(g_strchomp(contents));
+	return fl_text_clean(reason, -1, FL_TEXT_COLLAPSE_SPACE);
 }
 
 static gboolean

@@ -9,6 +9,7 @@
 
 #include "fl-config.h"
 #include "fl-daemon.h"
+#include "fl-msg.h"
 #include "fl-store.h"
 #include "fl-text.h"
 #include "fl-util.h"
@@ -53,13 +54,17 @@ fl_main_quit_cb(FlDaemon *daemon, gint status, gpointer user_data)
 	g_main_loop_quit(m->loop);
 }
 
-/* the reason on stderr (the log or journal) and where the CLI that started us looks for it */
+/*
+ * The reason on stderr (the log or journal, in English) and where the CLI that started us
+ * looks for it: there as a message (fl-msg.h), so the CLI shows it in its own language.
+ */
 static gint
 fl_main_fatal(const GError *error)
 {
 	g_autofree gchar *path = fl_start_error_path();
 	g_autofree gchar *dir = g_path_get_dirname(path);
-	g_autofree gchar *line = fl_text_clean(error->message, -1, FL_TEXT_NONE);
+	g_autofree gchar *stored = fl_error_serialize(error);
+	g_autofree gchar *line = fl_text_clean(stored, -1, FL_TEXT_NONE);
 
 	g_printerr("flotillad: %s\n", error->message);
 	if (g_mkdir_with_parents(dir, 0700) == 0)
