@@ -3,13 +3,13 @@
 
 #include "fl-agent-codex.h"
 
-#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-jsonl.h"
 #include "fl-util.h"
 

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
-#include <glib/gi18n.h>
-
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-util.h"
 
 /*

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
-#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-jsonl.h"
 #include "fl-util.h"
 

@@ -4,12 +4,12 @@
 #include "fl-agent-http.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"

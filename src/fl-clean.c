@@ -5,11 +5,11 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-util.h"
 #include "fl-worktree.h"
 

@@ -3,13 +3,13 @@
 
 #include "fl-config.h"
 
-#include <glib/gi18n.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-schedule.h"
 #include "fl-slurm.h"
 

@@ -3,7 +3,7 @@
 
 #include "fl-coordination.h"
 
-#include <glib/gi18n.h>
+#include "fl-i18n.h"
 
 /* one base branch of one repository and the check running for it */
 typedef struct {

@@ -3,8 +3,7 @@
 
 #include "fl-digest.h"
 
-#include <glib/gi18n.h>
-
+#include "fl-i18n.h"
 #include "fl-text.h"
 
 /* caps in characters, so one item cannot flood a notification bubble */

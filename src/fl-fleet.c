@@ -4,7 +4,6 @@
 #include "fl-fleet.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-groups.h"
+#include "fl-i18n.h"
 #include "fl-refresh.h"
 #include "fl-slurm.h"
 #include "fl-util.h"

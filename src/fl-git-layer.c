@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "fl-error.h"
 #include "fl-git.h"
+#include "fl-i18n.h"
 #include "fl-runner-protocol.h"
 #include "fl-safe-path.h"
 #include "fl-sandbox.h"

@@ -3,10 +3,10 @@
 
 #include "fl-groups.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-overlap.h"
 #include "fl-util.h"
 

@@ -3,13 +3,13 @@
 
 #include <curl/curl.h>
 #include <gio/gunixinputstream.h>
-#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "fl-agent-http.h"
+#include "fl-i18n.h"
 #include "fl-llm.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
@@ -186,7 +186,7 @@ main(int argc, char *argv[])
 	gint status;
 
 	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bindtextdomain(GETTEXT_PACKAGE, fl_i18n_localedir());
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
 

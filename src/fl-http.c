@@ -5,10 +5,10 @@
 
 #include <curl/curl.h>
 #include <glib-unix.h>
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 
 /*
  * libcurl's multi "socket" interface on GLib sources. curl tells us which fds to watch

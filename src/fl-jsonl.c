@@ -3,10 +3,10 @@
 
 #include "fl-jsonl.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-text.h"
 #include "fl-util.h"
 

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-sse.h"
 #include "fl-text.h"
 #include "fl-util.h"

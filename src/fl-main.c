@@ -2,13 +2,13 @@
 #include "config.h"
 
 #include <glib-unix.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <stdlib.h>
 
 #include "fl-config.h"
 #include "fl-daemon.h"
+#include "fl-i18n.h"
 #include "fl-msg.h"
 #include "fl-store.h"
 #include "fl-text.h"
@@ -138,7 +138,7 @@ main(int argc, char *argv[])
 	FlMain m = {NULL, NULL, 0};
 
 	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bindtextdomain(GETTEXT_PACKAGE, fl_i18n_localedir());
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
 

@@ -3,11 +3,11 @@
 
 #include "fl-overlap.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
 #include "fl-git.h"
+#include "fl-i18n.h"
 
 FlOverlapDraft *
 fl_overlap_draft_new(guint id, const gchar *branch, const gchar *base_commit)

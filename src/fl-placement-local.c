@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fl-i18n.h"
 #include "fl-proc.h"
 #include "fl-runner-protocol.h"
 #include "fl-safe-path.h"

@@ -4,12 +4,12 @@
 #include "fl-placement-slurm.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-runner-protocol.h"
 #include "fl-slurm.h"
 #include "fl-util.h"

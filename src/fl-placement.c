@@ -3,10 +3,10 @@
 
 #include "fl-placement.h"
 
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-placement-local.h"
 #include "fl-placement-slurm.h"
 #include "fl-runner-protocol.h"

@@ -3,11 +3,11 @@
 
 #include "fl-refresh.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
 #include "fl-git.h"
+#include "fl-i18n.h"
 
 /* the committer of replayed commits, as of every commit flotilla writes itself */
 #define FL_REFRESH_IDENT_NAME  "Flotilla"

@@ -4,7 +4,6 @@
 #include "fl-sandbox.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 
 typedef struct {
 	gchar *path;

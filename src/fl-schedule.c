@@ -3,9 +3,8 @@
 
 #include "fl-schedule.h"
 
-#include <glib/gi18n.h>
-
 #include "fl-error.h"
+#include "fl-i18n.h"
 
 #define FL_SCHEDULE_SECS_PER_DAY    86400
 #define FL_SCHEDULE_DEFAULT_EVERY   (30 * 60)

@@ -5,13 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-git-layer.h"
+#include "fl-i18n.h"
 #include "fl-placement-local.h"
 #include "fl-placement.h"
 #include "fl-relay.h"

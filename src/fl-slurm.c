@@ -3,10 +3,10 @@
 
 #include "fl-slurm.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 
 /* what squeue prints for us: id, name, state, reason, nodes; no field can hold a '|' except
  * the name, which is ours and never does */

@@ -3,10 +3,10 @@
 
 #include "fl-sse.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 
 struct _FlSseParser {
 	gsize max_line_length;

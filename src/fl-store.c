@@ -4,11 +4,11 @@
 #include "fl-store.h"
 
 #include <errno.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-text.h"
 #include "fl-util.h"
 

@@ -5,13 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 

@@ -3,10 +3,10 @@
 
 #include "fl-webhook.h"
 
-#include <glib/gi18n.h>
 #include <string.h>
 
 #include "fl-error.h"
+#include "fl-i18n.h"
 #include "fl-text.h"
 
 #define FL_WEBHOOK_CONNECT_TIMEOUT_S 10

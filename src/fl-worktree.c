@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "fl-error.h"
 #include "fl-git.h"
+#include "fl-i18n.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"
