@@ -6,13 +6,14 @@
 #include <errno.h>
 #include <gio/gdesktopappinfo.h>
 #include <glib-unix.h>
-#include <glib/gi18n.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "fl-coordination.h"
 #include "fl-digest.h"
+#include "fl-i18n.h"
+#include "fl-locale.h"
 #include "fl-notifier.h"
 #include "fl-schedule.h"
 #include "fl-text.h"
@@ -326,6 +327,8 @@ fl_checkin_walk(FlCheckin *self, guint *current)
 static void
 fl_checkin_post_finished(FlCheckin *self)
 {
+	/* in the desktop session's language, even when a D-Bus caller's call led here */
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
 	GString *body = g_string_new(self->last_note);
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *text = NULL;
@@ -422,6 +425,8 @@ fl_checkin_text(FlCheckin *self, GPtrArray *items, const gchar *label)
 static void
 fl_checkin_post_digest(FlCheckin *self)
 {
+	/* in the desktop session's language, even when a D-Bus caller's call led here */
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
 	g_autoptr(GPtrArray) items = NULL;
 	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *summary = NULL;
@@ -605,6 +610,8 @@ fl_checkin_webhook_item(FlDigestItem *item)
 static void
 fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 {
+	/* in the desktop session's language, even when a D-Bus caller's call led here */
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
 	const FlConfig *config = self->config;
 	const gchar *helper = self->http_path;
 	g_autoptr(GError) error = NULL;
@@ -1140,6 +1147,8 @@ fl_checkin_parse_answer_key(const gchar *key, FlCheckinAnswer *answer, guint *id
 static void
 fl_checkin_post_not_answered(FlCheckin *self, guint id, const gchar *why)
 {
+	/* in the desktop session's language, even when a D-Bus caller's call led here */
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
 	g_autofree gchar *summary = g_strdup_printf(_("Session #%u: not answered"), id);
 	g_autofree gchar *markup = g_markup_escape_text(why, -1);
 
@@ -1471,6 +1480,8 @@ fl_checkin_closed_cb(FlNotifier *notifier, guint handle, guint reason, gpointer 
 static guint
 fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLedgerEvent event)
 {
+	/* in the desktop session's language, even when a D-Bus caller's call led here */
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
 	g_autoptr(GPtrArray) items =
 		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
 	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);

@@ -7,7 +7,6 @@
 #include <gio/gunixinputstream.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
@@ -25,6 +24,7 @@
 #include "fl-dbus.h"
 #include "fl-error.h"
 #include "fl-groups.h"
+#include "fl-i18n.h"
 #include "fl-msg.h"
 #include "fl-relay.h" /* the channel inside sessions */
 #include "fl-session-data.h"
@@ -1243,6 +1243,30 @@ fl_cli_connect(FlCli *cli, GError **error)
 	return TRUE;
 }
 
+/*
+ * Tells flotillad our message language, so that its errors and notes come back in it. No
+ * reply is awaited: a connection's messages reach the daemon in order, so it knows before
+ * our next call, and no call pays a round trip for it. Sent again whenever the proxy is
+ * made again, as a daemon started in between knows nothing of us.
+ */
+static void
+fl_cli_send_locale(FlCli *cli, gboolean start)
+{
+	g_autoptr(GDBusMessage) message = g_dbus_message_new_method_call(
+		FL_BUS_NAME, FL_OBJECT_PATH, FL_BUS_NAME, "SetLocale");
+	g_autoptr(GError) error = NULL;
+	const gchar *language = g_getenv("LANGUAGE");
+
+	g_dbus_message_set_body(message, g_variant_new("(ss)", setlocale(LC_MESSAGES, NULL),
+						       language != NULL ? language : ""));
+	g_dbus_message_set_flags(message, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED |
+						  (start ? 0 : G_DBUS_MESSAGE_FLAGS_NO_AUTO_START));
+	/* only a lost connection fails here, and the call that follows reports that */
+	if (!g_dbus_connection_send_message(cli->connection, message,
+					    G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, &error))
+		g_debug("SetLocale: %s", error->message);
+}
+
 /* a proxy for flotillad, started first when @start; without @start NULL and no error when
  * it is not running */
 static FlDbusFlotilla1 *
@@ -1282,6 +1306,7 @@ fl_cli_proxy_full(FlCli *cli, gboolean start, GError **error)
 		return NULL;
 	}
 	g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(cli->proxy), FL_CLI_CALL_TIMEOUT_MS);
+	fl_cli_send_locale(cli, start);
 	return cli->proxy;
 }
 
@@ -5495,7 +5520,7 @@ main(int argc, char **argv)
 	gint status;
 
 	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
+	bindtextdomain(GETTEXT_PACKAGE, fl_i18n_localedir());
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
 	/* registers FL_ERROR with GDBus: daemon errors come back with their FL_ERROR codes */

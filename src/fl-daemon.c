@@ -3,7 +3,6 @@
 
 #include "fl-daemon.h"
 
-#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +15,9 @@
 #include "fl-error.h"
 #include "fl-fleet.h"
 #include "fl-groups.h"
+#include "fl-i18n.h"
+#include "fl-locale.h"
+#include "fl-msg.h"
 #include "fl-sandbox.h"
 #include "fl-slurm.h"
 #include "fl-store.h"
@@ -39,12 +41,136 @@ struct _FlDaemon {
 	/* (owned) configurations a reload replaced: sessions started under one keep pointers into
 	 * it (their [agent NAME], their [cluster NAME]) until they end, so none is freed early */
 	GPtrArray *retired;
+	/* (owned) unique bus name → the locale_t its SetLocale asked for; written by the bus
+	 * connection's filter (GDBus's worker thread), read by the handlers (main thread) under
+	 * fl_daemon_locales_lock */
+	GHashTable *locales;
+	guint filter_id;
+	guint name_owner_id; /* NameOwnerChanged: a caller's entry goes when it leaves */
 };
 
 G_DEFINE_TYPE(FlDaemon, fl_daemon, G_TYPE_OBJECT)
 
 enum { SIGNAL_QUIT, SIGNAL_LAST };
 static guint signals[SIGNAL_LAST] = {0};
+
+/* ------------------------------------------------------------------ the caller's language */
+
+static GMutex fl_daemon_locales_lock;
+
+static GQuark
+fl_daemon_locale_quark(void)
+{
+	return g_quark_from_static_string("fl-daemon-locale");
+}
+
+/*
+ * SetLocale is taken here, as the message arrives, not by a handler: the skeleton authorizes
+ * each call in a thread of its own (fl_daemon_authorize_cb), so handlers may run in another
+ * order than their calls came, and a caller's first call could overtake its SetLocale. A
+ * filter sees each connection's messages in order. Recording it needs no authorization: it
+ * only ever changes the language of the sender's own replies. Sent without expecting a reply
+ * (as the CLI does) it goes no further; otherwise the skeleton answers it.
+ */
+static GDBusMessage *
+fl_daemon_filter_cb(GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+		    gpointer user_data)
+{
+	GHashTable *locales = user_data;
+	const gchar *sender = g_dbus_message_get_sender(message);
+	GVariant *body = g_dbus_message_get_body(message);
+	const gchar *lc_messages = NULL;
+	const gchar *language = NULL;
+	locale_t locale;
+
+	if (!incoming || sender == NULL ||
+	    g_dbus_message_get_message_type(message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL ||
+	    g_strcmp0(g_dbus_message_get_member(message), "SetLocale") != 0 ||
+	    g_strcmp0(g_dbus_message_get_interface(message), FL_BUS_NAME) != 0 ||
+	    g_strcmp0(g_dbus_message_get_path(message), FL_OBJECT_PATH) != 0 || body == NULL ||
+	    !g_variant_is_of_type(body, G_VARIANT_TYPE("(ss)")))
+		return message;
+	g_variant_get(body, "(&s&s)", &lc_messages, &language);
+	locale = fl_locale_resolve(lc_messages, language);
+	g_mutex_lock(&fl_daemon_locales_lock);
+	if (locale != (locale_t)0)
+		g_hash_table_insert(locales, g_strdup(sender), (gpointer)locale);
+	else
+		g_hash_table_remove(locales, sender);
+	g_mutex_unlock(&fl_daemon_locales_lock);
+	if ((g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) == 0)
+		return message;
+	g_object_unref(message);
+	return NULL;
+}
+
+/* a caller left the bus: its unique name never comes back */
+static void
+fl_daemon_name_owner_changed_cb(GDBusConnection *connection, const gchar *sender, const gchar *path,
+				const gchar *interface, const gchar *signal, GVariant *parameters,
+				gpointer user_data)
+{
+	FlDaemon *self = user_data;
+	const gchar *name = NULL;
+	const gchar *old_owner = NULL;
+	const gchar *new_owner = NULL;
+
+	if (!g_variant_is_of_type(parameters, G_VARIANT_TYPE("(sss)")))
+		return;
+	g_variant_get(parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
+	if (name[0] != ':' || new_owner[0] != '\0')
+		return;
+	g_mutex_lock(&fl_daemon_locales_lock);
+	g_hash_table_remove(self->locales, name);
+	g_mutex_unlock(&fl_daemon_locales_lock);
+}
+
+/*
+ * Every handler starts with this: the texts it makes are in its caller's language until it
+ * returns. The language stays with @invocation for the completion of an asynchronous call
+ * (fl_daemon_enter_reply), even when its caller left the bus in between.
+ */
+static FlLocaleScope
+fl_daemon_enter_caller(FlDaemon *self, GDBusMethodInvocation *invocation)
+{
+	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
+	locale_t locale = (locale_t)0;
+
+	if (sender != NULL) {
+		g_mutex_lock(&fl_daemon_locales_lock);
+		locale = g_hash_table_lookup(self->locales, sender);
+		g_mutex_unlock(&fl_daemon_locales_lock);
+	}
+	g_object_set_qdata(G_OBJECT(invocation), fl_daemon_locale_quark(), (gpointer)locale);
+	return fl_locale_scope_enter(locale);
+}
+
+/* the completion of an asynchronous call: its caller's language again */
+static FlLocaleScope
+fl_daemon_enter_reply(GDBusMethodInvocation *invocation)
+{
+	return fl_locale_scope_enter(
+		g_object_get_qdata(G_OBJECT(invocation), fl_daemon_locale_quark()));
+}
+
+/* the only way an error leaves: rendered anew in the caller's language (inside its scope) */
+static void
+fl_daemon_return_error(GDBusMethodInvocation *invocation, const GError *error)
+{
+	g_autofree gchar *name = g_dbus_error_encode_gerror(error);
+	g_autofree gchar *text = fl_error_render(error);
+
+	g_dbus_method_invocation_return_dbus_error(invocation, name, text);
+}
+
+/* SetLocale with a reply expected: fl_daemon_filter_cb took it already */
+static gboolean
+fl_daemon_handle_set_locale(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
+			    const gchar *lc_messages, const gchar *language, FlDaemon *self)
+{
+	fl_dbus_flotilla1_complete_set_locale(skeleton, invocation);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
 
 /* ------------------------------------------------------------------ caller checks */
 
@@ -107,10 +233,12 @@ fl_daemon_authorize_cb(GDBusInterfaceSkeleton *skeleton, GDBusMethodInvocation *
 static gboolean
 fl_daemon_not_ready(FlDaemon *self, GDBusMethodInvocation *invocation)
 {
+	g_autoptr(GError) error = NULL;
+
 	if (self->started)
 		return FALSE;
-	g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR, FL_ERROR_BUSY,
-						      _("flotillad is starting; try again"));
+	fl_set_error_literal(&error, FL_ERROR_BUSY, N_("flotillad is starting; try again"));
+	fl_daemon_return_error(invocation, error);
 	return TRUE;
 }
 
@@ -120,12 +248,13 @@ static void
 fl_daemon_run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GArray) ids = fl_fleet_run_finish(FL_FLEET(source), res, &error);
 	const gchar *method = g_dbus_method_invocation_get_method_name(invocation);
 
 	if (ids == NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 		return;
 	}
 	if (g_strcmp0(method, "Run") == 0) {
@@ -144,11 +273,13 @@ fl_daemon_run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 static gboolean
 fl_daemon_cannot_confine(FlDaemon *self, GDBusMethodInvocation *invocation)
 {
+	g_autoptr(GError) error = NULL;
+
 	if (!self->config->confinement || self->confinement_error == NULL)
 		return FALSE;
-	g_dbus_method_invocation_return_error(invocation, FL_ERROR, FL_ERROR_FAILED,
-					      _("sessions cannot be confined: %s"),
-					      self->confinement_error);
+	fl_set_error(&error, FL_ERROR_FAILED, N_("sessions cannot be confined: %s"),
+		     self->confinement_error);
+	fl_daemon_return_error(invocation, error);
 	return TRUE;
 }
 
@@ -156,6 +287,7 @@ static gboolean
 fl_daemon_handle_run(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, GVariant *spec,
 		     FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	GVariant *specs;
 
 	if (fl_daemon_not_ready(self, invocation) || fl_daemon_cannot_confine(self, invocation))
@@ -169,6 +301,7 @@ static gboolean
 fl_daemon_handle_run_batch(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			   GVariant *specs, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	if (fl_daemon_not_ready(self, invocation) || fl_daemon_cannot_confine(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	fl_fleet_run_async(self->fleet, specs, fl_daemon_run_cb, g_object_ref(invocation));
@@ -249,6 +382,7 @@ static gboolean
 fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 			     FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlSessionData) d = NULL;
 	GVariant *v;
@@ -258,7 +392,7 @@ fl_daemon_handle_get_session(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *i
 	d = fl_fleet_get_session(self->fleet, id, &error);
 	v = d != NULL ? fl_session_data_to_variant(d, fl_store_get_state_dir(self->store)) : NULL;
 	if (v == NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	} else {
 		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
 		g_autoptr(GVariant) owned = g_variant_ref_sink(v);
@@ -299,6 +433,8 @@ fl_daemon_check_options(GVariant *options, const FlDaemonOptionKey *keys,
 	const gchar *key;
 	GVariant *value;
 
+	g_autoptr(GError) error = NULL;
+
 	g_variant_iter_init(&iter, options);
 	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
 		g_autoptr(GVariant) owned = value;
@@ -307,16 +443,16 @@ fl_daemon_check_options(GVariant *options, const FlDaemonOptionKey *keys,
 		while (k->key != NULL && g_strcmp0(k->key, key) != 0)
 			k++;
 		if (k->key == NULL) {
-			g_dbus_method_invocation_return_error(invocation, FL_ERROR,
-							      FL_ERROR_INVALID_ARGUMENT,
-							      _("unknown option '%s'"), key);
+			fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT, N_("unknown option '%s'"),
+				     key);
+			fl_daemon_return_error(invocation, error);
 			return FALSE;
 		}
 		if (!g_variant_is_of_type(value, G_VARIANT_TYPE(k->type))) {
 			/* TRANSLATORS: an option of a D-Bus call and its D-Bus type, e.g. "b" */
-			g_dbus_method_invocation_return_error(
-				invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				_("option '%s' must be of type '%s'"), key, k->type);
+			fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("option '%s' must be of type '%s'"), key, k->type);
+			fl_daemon_return_error(invocation, error);
 			return FALSE;
 		}
 	}
@@ -327,6 +463,7 @@ static gboolean
 fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			       GVariant *options, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
 	gboolean all = FALSE;
@@ -346,7 +483,7 @@ fl_daemon_handle_list_sessions(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation 
 	else
 		v = fl_store_list_variants(self->store, FALSE, limit, 20, &error);
 	if (v == NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	} else {
 		g_autofree gchar *held = fl_fleet_get_held_reason(self->fleet);
 		GVariantBuilder b;
@@ -383,12 +520,13 @@ static gboolean
 fl_daemon_handle_cancel(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 			FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	if (!fl_fleet_cancel(self->fleet, id, &error))
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_cancel(skeleton, invocation);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -398,12 +536,13 @@ static gboolean
 fl_daemon_handle_dismiss(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 			 FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	if (!fl_fleet_dismiss(self->fleet, id, "cli", &error))
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_dismiss(skeleton, invocation);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -413,19 +552,25 @@ static void
 fl_daemon_decide_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
+	g_autofree gchar *text = NULL;
 
-	if (message == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
-		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", message));
+	if (message == NULL) {
+		fl_daemon_return_error(invocation, error);
+		return;
+	}
+	/* a message kept as an FlMsg (fl_msg_serialize) is told in the caller's language */
+	text = fl_msg_render_stored(message);
+	g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
 }
 
 static void
 fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GVariant *options,
 		 FlDecision decision)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
 	const gchar *note = NULL;
 	const gchar *source = "cli";
@@ -439,10 +584,11 @@ fl_daemon_decide(FlDaemon *self, GDBusMethodInvocation *invocation, guint id, GV
 	g_variant_dict_lookup(dict, "token", "&s", &token);
 	g_variant_dict_lookup(dict, "source", "&s", &source);
 	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
+		g_autoptr(GError) error = NULL;
+
 		/* TRANSLATORS: where a decision came from, e.g. cli or notification */
-		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
-						      FL_ERROR_INVALID_ARGUMENT,
-						      _("unknown source '%s'"), source);
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT, N_("unknown source '%s'"), source);
+		fl_daemon_return_error(invocation, error);
 		return;
 	}
 	fl_fleet_decide_async(self->fleet, id, decision, note, source, token, fl_daemon_decide_cb,
@@ -453,13 +599,18 @@ static void
 fl_daemon_decide_group_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = fl_groups_decide_finish(FL_GROUPS(source), res, &error);
+	g_autofree gchar *text = NULL;
 
-	if (message == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
-	else
-		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", message));
+	if (message == NULL) {
+		fl_daemon_return_error(invocation, error);
+		return;
+	}
+	/* a message kept as an FlMsg (fl_msg_serialize) is told in the caller's language */
+	text = fl_msg_render_stored(message);
+	g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", text));
 }
 
 static gboolean
@@ -467,6 +618,8 @@ fl_daemon_handle_decide_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 			      const gchar *name, const gchar *decision, GVariant *options,
 			      FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
+	g_autoptr(GError) error = NULL;
 	const gchar *note = NULL;
 	const gchar *source = "cli";
 
@@ -476,15 +629,14 @@ fl_daemon_handle_decide_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 	g_variant_lookup(options, "note", "&s", &note);
 	g_variant_lookup(options, "source", "&s", &source);
 	if (g_strcmp0(source, "cli") != 0 && g_strcmp0(source, "notification") != 0) {
-		g_dbus_method_invocation_return_error(invocation, FL_ERROR,
-						      FL_ERROR_INVALID_ARGUMENT,
-						      _("unknown source '%s'"), source);
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT, N_("unknown source '%s'"), source);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	if (g_strcmp0(decision, "approve") != 0 && g_strcmp0(decision, "reject") != 0) {
-		g_dbus_method_invocation_return_error(
-			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("a group is approved or rejected, not '%s'"), decision);
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("a group is approved or rejected, not '%s'"), decision);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	fl_groups_decide_async(self->groups, name,
@@ -498,6 +650,7 @@ static gboolean
 fl_daemon_handle_get_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			   const gchar *name, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	GVariant *group;
 
@@ -505,7 +658,7 @@ fl_daemon_handle_get_group(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	group = fl_groups_describe(self->groups, name, &error);
 	if (group == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_get_group(skeleton, invocation, group);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -547,12 +700,13 @@ static gboolean
 fl_daemon_handle_reply(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 		       const gchar *text, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	if (!fl_fleet_reply(self->fleet, id, text, &error))
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_reply(skeleton, invocation);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -562,11 +716,12 @@ static void
 fl_daemon_block_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *reply = fl_fleet_block_finish(FL_FLEET(source), res, &error);
 
 	if (reply == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", reply));
 }
@@ -575,12 +730,15 @@ static gboolean
 fl_daemon_handle_block(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 		       const gchar *message, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
+	g_autoptr(GError) error = NULL;
+
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	if (message[0] == '\0' || strlen(message) > 4096) {
-		g_dbus_method_invocation_return_error_literal(invocation, FL_ERROR,
-							      FL_ERROR_INVALID_ARGUMENT,
-							      _("a question is 1 to 4096 bytes"));
+		fl_set_error_literal(&error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("a question is 1 to 4096 bytes"));
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	fl_fleet_block_async(self->fleet, id, message, fl_daemon_block_cb,
@@ -592,6 +750,7 @@ static gboolean
 fl_daemon_handle_get_events(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation, guint id,
 			    FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlSessionData) d = NULL;
 	GVariant *v;
@@ -601,7 +760,7 @@ fl_daemon_handle_get_events(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *in
 	d = fl_store_get_session(self->store, id, &error);
 	v = d != NULL ? fl_store_get_events(self->store, id, &error) : NULL;
 	if (v == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		fl_dbus_flotilla1_complete_get_events(skeleton, invocation, v);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -655,6 +814,7 @@ fl_daemon_status_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	FlStatusPing *ping = user_data;
 	FlStatusCtx *ctx = ping->ctx;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(ctx->invocation);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *text = fl_slurm_ping_finish(res, &error);
 	GVariantBuilder b;
@@ -668,7 +828,8 @@ fl_daemon_status_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_variant_new_boolean(text != NULL || !g_error_matches(error, G_IO_ERROR,
 								       G_IO_ERROR_NOT_CONNECTED)));
 	g_variant_builder_add(&b, "{sv}", "status",
-			      g_variant_new_string(text != NULL ? text : error->message));
+			      g_variant_new_take_string(text != NULL ? g_steal_pointer(&text)
+								     : fl_error_render(error)));
 	g_variant_builder_add(&b, "{sv}", "running", g_variant_new_uint32(ping->running));
 	g_ptr_array_index(ctx->clusters, ping->index) =
 		g_variant_ref_sink(g_variant_builder_end(&b));
@@ -682,6 +843,7 @@ static gboolean
 fl_daemon_handle_get_status(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			    FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GList) clusters = NULL;
 	FlStatusCtx *ctx;
 	guint i = 0;
@@ -763,6 +925,7 @@ static void
 fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant *options,
 		     gboolean paused)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	const gchar *group = NULL;
 
@@ -771,13 +934,13 @@ fl_daemon_set_paused(FlDaemon *self, GDBusMethodInvocation *invocation, GVariant
 		return;
 	if (g_variant_lookup(options, "group", "&s", &group)) {
 		if (!fl_fleet_set_group_paused(self->fleet, group, paused, &error))
-			g_dbus_method_invocation_return_gerror(invocation, error);
+			fl_daemon_return_error(invocation, error);
 		else
 			g_dbus_method_invocation_return_value(invocation, NULL);
 		return;
 	}
 	if (!fl_fleet_set_paused(self->fleet, paused, &error))
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		g_dbus_method_invocation_return_value(invocation, NULL);
 }
@@ -812,16 +975,16 @@ fl_daemon_save_limit(FlDaemon *self, const gchar *name, guint value, GError **er
 	gsize len = 0;
 
 	if (self->config->path == NULL) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("flotillad runs without a configuration file to save to"));
+		fl_set_error_literal(error, FL_ERROR_FAILED,
+				     N_("flotillad runs without a configuration file to save to"));
 		return FALSE;
 	}
 	if (!g_key_file_load_from_file(kf, self->config->path,
 				       G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS,
 				       &error_local) &&
 	    !g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"),
-			    self->config->path, error_local->message);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot read %s: %s"), self->config->path,
+			     error_local->message);
 		return FALSE;
 	}
 	g_key_file_set_uint64(kf, "fleet", name, value);
@@ -835,6 +998,7 @@ static gboolean
 fl_daemon_handle_set_limit(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			   const gchar *name, guint value, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	guint *field;
 	guint min;
@@ -852,19 +1016,19 @@ fl_daemon_handle_set_limit(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *inv
 		min = 0;
 		max = 10000;
 	} else {
-		g_dbus_method_invocation_return_error(
-			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("unknown setting '%s' (max-parallel or max-unreviewed)"), name);
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("unknown setting '%s' (max-parallel or max-unreviewed)"), name);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	if (value < min || value > max) {
-		g_dbus_method_invocation_return_error(
-			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("%s is a whole number from %u to %u"), name, min, max);
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("%s is a whole number from %u to %u"), name, min, max);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	if (!fl_daemon_save_limit(self, name, value, &error)) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_message("%s set to %u", name, value);
@@ -920,6 +1084,7 @@ static gboolean
 fl_daemon_handle_reload(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			GVariant *options, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	g_auto(GStrv) notes = NULL;
 
@@ -929,7 +1094,7 @@ fl_daemon_handle_reload(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invoca
 	notes = fl_daemon_reload(self, &error);
 	if (notes == NULL) {
 		g_warning("reload: %s", error->message);
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	fl_dbus_flotilla1_complete_reload(skeleton, invocation, (const gchar *const *)notes);
@@ -942,11 +1107,12 @@ static void
 fl_daemon_clean_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) removed = fl_clean_finish(res, &error);
 
 	if (removed == NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 		return;
 	}
 	g_dbus_method_invocation_return_value(
@@ -960,6 +1126,7 @@ static gboolean
 fl_daemon_handle_clean(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 		       GVariant *options, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	FlCleanOptions clean = {G_MAXINT64, NULL, FALSE};
 	guint64 older_than = 0;
 
@@ -970,9 +1137,11 @@ fl_daemon_handle_clean(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocat
 	g_variant_lookup(options, "state", "&s", &clean.state);
 	if (clean.state != NULL && !g_strv_contains(fl_clean_states, clean.state)) {
 		g_autofree gchar *known = g_strjoinv(", ", (gchar **)fl_clean_states);
-		g_dbus_method_invocation_return_error(
-			invocation, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("unknown state '%s' (%s)"), clean.state, known);
+		g_autoptr(GError) error = NULL;
+
+		fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT, N_("unknown state '%s' (%s)"),
+			     clean.state, known);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	if (g_variant_lookup(options, "older_than", "t", &older_than)) {
@@ -990,6 +1159,7 @@ static gboolean
 fl_daemon_handle_checkin(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			 GVariant *options, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GVariantDict) dict = g_variant_dict_new(options);
 	g_autofree gchar *text = NULL;
 	gboolean deliver = FALSE;
@@ -1008,6 +1178,7 @@ static gboolean
 fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 			      FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) datas = NULL;
 	GVariantBuilder b;
@@ -1016,7 +1187,7 @@ fl_daemon_handle_review_items(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	datas = fl_checkin_review_items(self->checkin, &error);
 	if (datas == NULL) {
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
@@ -1041,11 +1212,12 @@ static void
 fl_daemon_hook_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GDBusMethodInvocation) invocation = user_data;
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_reply(invocation);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *response = fl_fleet_hook_finish(FL_FLEET(source), res, &error);
 
 	if (response == NULL)
-		g_dbus_method_invocation_return_gerror(invocation, error);
+		fl_daemon_return_error(invocation, error);
 	else
 		g_dbus_method_invocation_return_value(invocation, g_variant_new("(s)", response));
 }
@@ -1054,6 +1226,7 @@ static gboolean
 fl_daemon_handle_hook(FlDbusFlotilla1 *skeleton, GDBusMethodInvocation *invocation,
 		      const gchar *agent, guint id, const gchar *payload, FlDaemon *self)
 {
+	g_auto(FlLocaleScope) scope = fl_daemon_enter_caller(self, invocation);
 	if (fl_daemon_not_ready(self, invocation))
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	fl_fleet_hook_async(self->fleet, agent, id, payload, fl_daemon_hook_cb,
@@ -1112,6 +1285,14 @@ fl_daemon_bus_acquired_cb(GDBusConnection *connection, const gchar *name, gpoint
 	g_autoptr(GError) error = NULL;
 
 	g_set_object(&self->connection, connection);
+	/* before the first call can arrive */
+	self->filter_id = g_dbus_connection_add_filter(connection, fl_daemon_filter_cb,
+						       g_hash_table_ref(self->locales),
+						       (GDestroyNotify)g_hash_table_unref);
+	self->name_owner_id = g_dbus_connection_signal_subscribe(
+		connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+		"/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+		fl_daemon_name_owner_changed_cb, self, NULL);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton), connection,
 					      FL_OBJECT_PATH, &error)) {
 		g_warning("cannot export %s: %s", FL_OBJECT_PATH, error->message);
@@ -1239,9 +1420,13 @@ fl_daemon_finalize(GObject *object)
 	g_clear_object(&self->cancellable);
 	if (self->owner_id != 0)
 		g_bus_unown_name(self->owner_id);
-	if (self->connection != NULL)
+	if (self->connection != NULL) {
 		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
+		g_dbus_connection_remove_filter(self->connection, self->filter_id);
+		g_dbus_connection_signal_unsubscribe(self->connection, self->name_owner_id);
+	}
 	g_clear_object(&self->connection);
+	g_hash_table_unref(self->locales);
 	g_clear_object(&self->skeleton);
 	g_clear_object(&self->checkin);
 	if (self->coordination != NULL)
@@ -1271,11 +1456,15 @@ fl_daemon_init(FlDaemon *self)
 {
 	self->cancellable = g_cancellable_new();
 	self->retired = g_ptr_array_new_with_free_func((GDestroyNotify)fl_config_free);
+	/* the locale_t values belong to fl_locale_resolve()'s cache */
+	self->locales = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->skeleton = fl_dbus_flotilla1_skeleton_new();
 	fl_dbus_flotilla1_set_version(self->skeleton, PACKAGE_VERSION);
 	g_signal_connect(self->skeleton, "g-authorize-method", G_CALLBACK(fl_daemon_authorize_cb),
 			 self);
 	g_signal_connect(self->skeleton, "handle-run", G_CALLBACK(fl_daemon_handle_run), self);
+	g_signal_connect(self->skeleton, "handle-set-locale",
+			 G_CALLBACK(fl_daemon_handle_set_locale), self);
 	g_signal_connect(self->skeleton, "handle-run-batch", G_CALLBACK(fl_daemon_handle_run_batch),
 			 self);
 	g_signal_connect(self->skeleton, "handle-get-session",

@@ -2,6 +2,7 @@
 #include "fl-test-harness.h"
 
 #include <glib/gstdio.h>
+#include <stdlib.h>
 
 gchar *
 fl_test_mkdtemp(void)
@@ -51,6 +52,45 @@ fl_test_sh(const gchar *cwd, const gchar *cmdline)
 		g_test_message("'%s' failed (%d): %s", cmdline, rc, err);
 	g_assert_cmpint(rc, ==, 0);
 	return out;
+}
+
+static gchar *fl_test_locales_dir;
+
+static void
+fl_test_locales_remove(void)
+{
+	fl_test_rm_rf(fl_test_locales_dir);
+}
+
+const gchar *
+fl_test_locales(void)
+{
+	const gchar *names[][2] = {{"de_DE", "de_DE.UTF-8"}, {"C", "C.UTF-8"}};
+
+	if (fl_test_locales_dir != NULL)
+		return fl_test_locales_dir;
+	fl_test_locales_dir = fl_test_mkdtemp();
+	atexit(fl_test_locales_remove);
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		g_autofree gchar *out = g_build_filename(fl_test_locales_dir, names[i][1], NULL);
+		const gchar *argv[] = {"localedef", "-c",    "-i", names[i][0],
+				       "-f",        "UTF-8", out,  NULL};
+		g_autofree gchar *err = NULL;
+		gint rc = fl_test_run(NULL, argv, NULL, &err);
+
+		/* localedef exits 1 for warnings about the definitions it still compiled */
+		if (!g_file_test(out, G_FILE_TEST_IS_DIR))
+			g_error("localedef %s failed (%d): %s", names[i][1], rc, err);
+	}
+	return fl_test_locales_dir;
+}
+
+void
+fl_test_env_use_locales(FlTestEnv *env)
+{
+	env->envp = g_environ_setenv(env->envp, "LOCPATH", fl_test_locales(), TRUE);
+	/* $LANGUAGE would override the locale each test chooses */
+	env->envp = g_environ_unsetenv(env->envp, "LANGUAGE");
 }
 
 gchar *

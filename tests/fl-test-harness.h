@@ -57,6 +57,16 @@ void
 fl_test_env_free(FlTestEnv *env);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlTestEnv, fl_test_env_free)
 
+/*
+ * German for daemon and CLI on any machine: a LOCPATH directory with de_DE.UTF-8 and
+ * C.UTF-8 made by localedef (no root, once per test binary, removed at exit)
+ */
+const gchar *
+fl_test_locales(void);
+/* @env's daemon and CLI find those locales (set LC_ALL in env->envp to choose one) */
+void
+fl_test_env_use_locales(FlTestEnv *env);
+
 /* replaces the config file (takes effect at the next daemon start) */
 void
 fl_test_env_write_config(FlTestEnv *env, const gchar *config_text);

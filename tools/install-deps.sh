@@ -11,7 +11,7 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	libglib2.0-dev libglib2.0-bin libnotify-dev libcurl4-openssl-dev libjson-glib-dev \
 	libsqlite3-dev libdbus-1-dev dbus dbus-daemon python3 python3-dbusmock zsh bubblewrap util-linux \
 	dunst xvfb xauth x11-apps imagemagick libnotify-bin valgrind procps tmux \
-	task-spooler appstream \
+	task-spooler appstream locales libglib2.0-data \
 	munge slurmctld slurmd slurm-client bubblewrap
 # the real Claude Code and Gemini CLIs for the agent tests come from npm
 # (tests/setup-claude.sh, tests/setup-gemini.sh)
