@@ -980,6 +980,51 @@ test_blocked_and_failed_now(void)
 	g_assert_nonnull(strstr(failed->body, "flaky-tests"));
 }
 
+/*
+ * Notifications are in the desktop session's language (the daemon's), whatever language the
+ * CLI that led to them speaks: a German daemon, an English CLI. The CLI's own replies are
+ * English, the digest its call delivered and the notifications after its decisions German.
+ */
+static void
+test_session_language(void)
+{
+	g_autoptr(FlTestEnv) env = env_new("now=failed\n");
+	g_autofree gchar *repo = make_repo(env, "api");
+	g_autoptr(Mock) mock = NULL;
+	g_autoptr(NotifyCall) failure = NULL;
+	g_autoptr(NotifyCall) digest = NULL;
+	g_autoptr(NotifyCall) after = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *approved = NULL;
+	gint status;
+	g_autofree gchar *err = NULL;
+
+	fl_test_env_use_locales(env);
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "C.UTF-8", TRUE);
+	mock = mock_start(env, "body body-markup actions");
+	make_fleet(env, repo);
+	failure = mock_wait_notify(mock, 1);
+	g_assert_cmpstr(failure->summary, ==, "Sitzung #3 ist fehlgeschlagen");
+
+	/* the digest this call delivers is German, the text it answers English */
+	text = fl_test_cli_ok(env, NULL, "checkin", "--now", NULL);
+	g_assert_nonnull(strstr(text, "2 drafts"));
+	digest = mock_wait_notify(mock, 2);
+	g_assert_nonnull(strstr(digest->summary, "2 Entwürfe"));
+	g_assert_true(g_strv_contains((const gchar *const *)digest->actions, "Durchsicht öffnen"));
+
+	/* a decision from the English CLI: the digest after it German, a refusal English */
+	approved = fl_test_cli_ok(env, NULL, "approve", "2", NULL);
+	after = mock_wait_notify(mock, 3);
+	g_assert_null(strstr(after->summary, "draft"));
+	g_assert_nonnull(strstr(after->summary, "1 Entwurf"));
+	status = fl_test_cli(env, NULL, NULL, &err, "reject", "2", NULL);
+	g_assert_cmpint(status, ==, 1);
+	g_assert_nonnull(strstr(err, "already approved"));
+}
+
 /* a shell session's stand-in for Claude's PermissionRequest hook: asks to run `make @what` */
 static gchar *
 permission_script(const gchar *what)
@@ -2181,6 +2226,7 @@ main(int argc, char **argv)
 	g_test_add_func("/checkin/many-items", test_many_items);
 	g_test_add_func("/checkin/default-opens-review", test_default_opens_review);
 	g_test_add_func("/checkin/blocked-and-failed-now", test_blocked_and_failed_now);
+	g_test_add_func("/checkin/session-language", test_session_language);
 	g_test_add_func("/checkin/answer-permission", test_answer_permission);
 	g_test_add_func("/checkin/answer-reply", test_answer_reply);
 	g_test_add_func("/checkin/digest-answer", test_digest_answer);
