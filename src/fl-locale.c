@@ -10,6 +10,11 @@
 static GHashTable *fl_locale_cache;
 static GMutex fl_locale_lock;
 
+/* anyone on the bus may send SetLocale: beyond this many pairs (or this long a name) a new
+ * one gets the daemon's own language instead of another entry that is never freed */
+#define FL_LOCALE_CACHE_MAX 64
+#define FL_LOCALE_NAME_MAX  256
+
 /* no warning when @name does not exist here: callers send whatever they have */
 static locale_t
 fl_locale_try(const gchar *name)
@@ -79,6 +84,11 @@ fl_locale_resolve(const gchar *lc_messages, const gchar *language)
 		fl_locale_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (g_hash_table_lookup_extended(fl_locale_cache, key, NULL, &value))
 		return (locale_t)value;
+	if (g_hash_table_size(fl_locale_cache) >= FL_LOCALE_CACHE_MAX ||
+	    strlen(key) > FL_LOCALE_NAME_MAX) {
+		g_debug("locale '%s' not resolved: too many or too long", key);
+		return (locale_t)0;
+	}
 	locale = fl_locale_lookup(lc_messages, language);
 	g_hash_table_insert(fl_locale_cache, g_steal_pointer(&key), (gpointer)locale);
 	return locale;

@@ -16,7 +16,7 @@ G_BEGIN_DECLS
  * says; otherwise the first LANGUAGE entry that exists here (as given, + ".UTF-8", or "de" as
  * "de_DE.UTF-8"), else @lc_messages. Returns (locale_t)0 when none exists: the daemon's own.
  * Results are cached for the life of the process and never freed, so a locale_t stays valid
- * after its caller left the bus.
+ * after its caller left the bus; a few dozen pairs at most (then (locale_t)0 for new ones).
  */
 locale_t
 fl_locale_resolve(const gchar *lc_messages, const gchar *language);

@@ -96,6 +96,24 @@ test_resolve(void)
 	}
 	g_assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
 	g_assert_cmpstr(_(STARTING), ==, STARTING);
+
+	/* anyone may ask: a flood of pairs ends in the daemon's own language, not in memory,
+	 * and what was resolved before stays */
+	{
+		g_autofree gchar *huge = g_strnfill(4096, 'd');
+		guint resolved = 0;
+
+		g_assert_true(fl_locale_resolve("de_DE.UTF-8", huge) == (locale_t)0);
+		for (guint i = 0; i < 1000; i++) {
+			g_autofree gchar *language = g_strdup_printf("zz%u", i);
+
+			if (fl_locale_resolve("de_DE.UTF-8", language) != (locale_t)0)
+				resolved++;
+		}
+		g_assert_cmpuint(resolved, >, 0);
+		g_assert_cmpuint(resolved, <, 100);
+		assert_language("C.UTF-8", "de", STARTING_DE);
+	}
 }
 
 /* ---- one daemon, callers in different languages ---- */
