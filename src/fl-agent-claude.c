@@ -11,6 +11,7 @@
 #include "fl-error.h"
 #include "fl-i18n.h"
 #include "fl-jsonl.h"
+#include "fl-msg.h"
 #include "fl-util.h"
 
 /* a reason or description is one line a notification can show in full */
@@ -208,6 +209,7 @@ struct _FlClaudeStream {
 	guint result_turns;
 	FlClaudeOutcome outcome;
 	gchar *reason;
+	gchar *reason_stored; /* (owned) (nullable) the same as a stored message */
 	gboolean finished;
 };
 
@@ -255,6 +257,7 @@ fl_claude_stream_free(FlClaudeStream *self)
 	g_free(self->result_text);
 	g_free(self->deferred_tool);
 	g_free(self->reason);
+	g_free(self->reason_stored);
 	g_free(self);
 }
 
@@ -285,10 +288,23 @@ fl_agent_claude_known_reason(const gchar *key, gboolean *is_limit)
 	for (guint i = 0; key != NULL && i < G_N_ELEMENTS(table); i++) {
 		if (g_strcmp0(table[i].key, key) == 0) {
 			*is_limit = table[i].is_limit;
-			return _(table[i].text);
+			return table[i].text;
 		}
 	}
 	return NULL;
+}
+
+/* the reason in this process's language for the stream's readers, and as a message for the
+ * store; takes @msg */
+static void
+fl_agent_claude_stream_set_reason(FlClaudeStream *self, FlMsg *msg)
+{
+	g_autoptr(FlMsg) owned = msg;
+
+	g_free(self->reason);
+	self->reason = fl_msg_render(owned);
+	g_free(self->reason_stored);
+	self->reason_stored = fl_msg_serialize(owned);
 }
 
 static void
@@ -298,16 +314,18 @@ fl_agent_claude_stream_classify(FlClaudeStream *self)
 	const gchar *known = NULL;
 	gboolean is_limit = FALSE;
 	gboolean failed;
+	g_autoptr(FlMsg) msg = NULL;
 
 	g_clear_pointer(&self->reason, g_free);
+	g_clear_pointer(&self->reason_stored, g_free);
 	/* subtype says "success" even for API errors: is_error and terminal_reason decide */
 	if (!self->is_error && g_strcmp0(self->terminal_reason, "tool_deferred") == 0) {
 		self->outcome = FL_CLAUDE_OUTCOME_BLOCKED;
 		if (self->deferred_tool != NULL)
-			self->reason = g_strdup_printf(_("waiting for approval to use %s"),
-						       self->deferred_tool);
+			msg = fl_msg_new(N_("waiting for approval to use %s"), self->deferred_tool);
 		else
-			self->reason = g_strdup(_("waiting for approval of a tool call"));
+			msg = fl_msg_new(N_("waiting for approval of a tool call"));
+		fl_agent_claude_stream_set_reason(self, g_steal_pointer(&msg));
 		return;
 	}
 	failed = self->is_error ||
@@ -324,14 +342,19 @@ fl_agent_claude_stream_classify(FlClaudeStream *self)
 		known = fl_agent_claude_known_reason(self->subtype, &is_limit);
 	/* Claude's error text names API errors best ("API Error: 400 …"); the text of a result
 	 * that is no error is the agent's last message, no reason */
-	if (!is_limit && self->result_text_is_error)
-		self->reason =
+	if (!is_limit && self->result_text_is_error) {
+		g_autofree gchar *line =
 			fl_jsonl_one_line(self->result_text, -1, TRUE, FL_CLAUDE_LINE_MAX_CHARS);
-	if (self->reason == NULL && known != NULL)
-		self->reason = g_strdup(known);
-	if (self->reason == NULL)
-		self->reason =
-			g_strdup_printf(_("Claude stopped: %s"), why != NULL ? why : "is_error");
+
+		/* Claude's own words: never a msgid */
+		if (line != NULL)
+			msg = fl_msg_new_literal(line);
+	}
+	if (msg == NULL && known != NULL)
+		msg = fl_msg_new("%s", fl_msg_word(known));
+	if (msg == NULL)
+		msg = fl_msg_new(N_("Claude stopped: %s"), why != NULL ? why : "is_error");
+	fl_agent_claude_stream_set_reason(self, g_steal_pointer(&msg));
 }
 
 static void
@@ -455,12 +478,12 @@ fl_claude_stream_finish(FlClaudeStream *self, GError **error)
 	if (!self->has_result) {
 		const gchar *last_noise = fl_jsonl_reader_get_last_noise(self->reader);
 		if (last_noise != NULL)
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("Claude ended without a result (last output: %s)"),
-				    last_noise);
+			fl_set_error(error, FL_ERROR_FAILED,
+				     N_("Claude ended without a result (last output: %s)"),
+				     last_noise);
 		else
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-					    _("Claude ended without a result"));
+			fl_set_error_literal(error, FL_ERROR_FAILED,
+					     N_("Claude ended without a result"));
 		return FALSE;
 	}
 	return TRUE;
@@ -571,6 +594,13 @@ fl_claude_stream_get_reason(FlClaudeStream *self)
 {
 	g_return_val_if_fail(self != NULL, NULL);
 	return self->reason;
+}
+
+const gchar *
+fl_claude_stream_get_reason_stored(FlClaudeStream *self)
+{
+	g_return_val_if_fail(self != NULL, NULL);
+	return self->reason_stored;
 }
 
 /* ------------------------------------------------------------------ hooks */
@@ -690,39 +720,39 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 
 	len = strnlen(json, FL_CLAUDE_HOOK_MAX_SIZE + 1);
 	if (len > FL_CLAUDE_HOOK_MAX_SIZE) {
-		g_set_error(error, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-			    _("Claude hook payload is larger than %u MiB"),
-			    (guint)(FL_CLAUDE_HOOK_MAX_SIZE / (1024 * 1024)));
+		fl_set_error(error, FL_ERROR_LIMIT_EXCEEDED,
+			     N_("Claude hook payload is larger than %u MiB"),
+			     (guint)(FL_CLAUDE_HOOK_MAX_SIZE / (1024 * 1024)));
 		return NULL;
 	}
 	if (!g_utf8_validate_len(json, len, NULL)) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("Claude hook payload is not valid UTF-8"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("Claude hook payload is not valid UTF-8"));
 		return NULL;
 	}
 	parser = json_parser_new_immutable();
 	if (!json_parser_load_from_data(parser, json, (gssize)len, &error_local)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("Claude hook payload is not valid JSON: %s"), error_local->message);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("Claude hook payload is not valid JSON: %s"), error_local->message);
 		return NULL;
 	}
 	root = json_parser_get_root(parser);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("Claude hook payload is not a JSON object"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("Claude hook payload is not a JSON object"));
 		return NULL;
 	}
 	obj = json_node_get_object(root);
 	event = fl_json_get_string(obj, "hook_event_name");
 	if (event == NULL || event[0] == '\0') {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("Claude hook payload has no hook_event_name"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("Claude hook payload has no hook_event_name"));
 		return NULL;
 	}
 	session_id = fl_json_get_string(obj, "session_id");
 	if (session_id == NULL || session_id[0] == '\0') {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("Claude %s hook payload has no session_id"), event);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("Claude %s hook payload has no session_id"), event);
 		return NULL;
 	}
 
@@ -738,9 +768,9 @@ fl_claude_hook_parse(const gchar *json, GError **error)
 	case FL_CLAUDE_HOOK_PERMISSION_REQUEST:
 		self->tool_name = g_strdup(fl_json_get_string(obj, "tool_name"));
 		if (self->tool_name == NULL || self->tool_name[0] == '\0') {
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					    _("Claude PermissionRequest hook payload has no "
-					      "tool_name"));
+			fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+					     N_("Claude PermissionRequest hook payload has no "
+						"tool_name"));
 			return NULL;
 		}
 		self->tool_description = fl_agent_claude_describe_tool_input(
@@ -979,12 +1009,12 @@ fl_agent_claude_read_outcome(const FlAgentRun *run, FlState *end_state)
 	g_clear_pointer(&d->reason, g_free);
 	if (error != NULL) {
 		*end_state = FL_STATE_FAILED;
-		d->reason = g_strdup_printf(_("Claude's output: %s"), error->message);
+		d->reason = fl_msg_stored(N_("Claude's output: %s"), error->message);
 	} else if (fl_claude_stream_get_outcome(stream) == FL_CLAUDE_OUTCOME_SUCCEEDED) {
 		*end_state = FL_STATE_DONE;
 	} else {
 		*end_state = FL_STATE_FAILED;
-		d->reason = g_strdup(fl_claude_stream_get_reason(stream));
+		d->reason = g_strdup(fl_claude_stream_get_reason_stored(stream));
 	}
 }
 

@@ -169,6 +169,9 @@ fl_claude_stream_get_outcome(FlClaudeStream *self);
 /* one line for the user when FAILED or BLOCKED ("API Error: 400 …"), else NULL */
 const gchar *
 fl_claude_stream_get_reason(FlClaudeStream *self);
+/* the same kept as a message for the store (fl-msg.h), rendered in its reader's language */
+const gchar *
+fl_claude_stream_get_reason_stored(FlClaudeStream *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlClaudeStream, fl_claude_stream_free)
 

@@ -11,6 +11,7 @@
 #include "fl-error.h"
 #include "fl-i18n.h"
 #include "fl-jsonl.h"
+#include "fl-msg.h"
 #include "fl-util.h"
 
 /* a reason or noise line is one line a notification can show in full */
@@ -137,6 +138,7 @@ struct _FlCodexStream {
 
 	FlCodexOutcome outcome;
 	gchar *reason;
+	const gchar *reason_msgid; /* (nullable) @reason untranslated, when it is ours */
 };
 
 const gchar *
@@ -180,11 +182,13 @@ fl_codex_stream_free(FlCodexStream *self)
 	g_free(self);
 }
 
+/* @msgid: our own words, kept untranslated for the store too; NULL: @reason is Codex's */
 static void
-fl_agent_codex_stream_set_failed(FlCodexStream *self, const gchar *reason)
+fl_agent_codex_stream_set_failed(FlCodexStream *self, const gchar *reason, const gchar *msgid)
 {
 	self->outcome = FL_CODEX_OUTCOME_FAILED;
 	fl_agent_codex_replace(&self->reason, reason);
+	self->reason_msgid = msgid;
 }
 
 /* remembers @message as the last error; FALSE when it says nothing */
@@ -233,9 +237,10 @@ fl_agent_codex_stream_take_event(FlCodexStream *self, JsonObject *obj)
 		self->failed_turns++;
 		/* without a message of its own an error event of this turn says why */
 		if (fl_agent_codex_stream_take_error(self, message) || self->error_in_turn)
-			fl_agent_codex_stream_set_failed(self, self->last_error);
+			fl_agent_codex_stream_set_failed(self, self->last_error, NULL);
 		else
-			fl_agent_codex_stream_set_failed(self, _("Codex failed the turn"));
+			fl_agent_codex_stream_set_failed(self, _("Codex failed the turn"),
+							 N_("Codex failed the turn"));
 		self->error_in_turn = FALSE;
 	} else if (g_strcmp0(type, "error") == 0) {
 		if (fl_agent_codex_stream_take_error(self, fl_json_get_string(obj, "message")))
@@ -282,17 +287,18 @@ fl_codex_stream_finish(FlCodexStream *self, GError **error)
 					    ? self->last_error
 					    : fl_jsonl_reader_get_last_noise(self->reader);
 		if (last != NULL)
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("Codex ended without finishing a turn (last output: %s)"),
-				    last);
+			fl_set_error(error, FL_ERROR_FAILED,
+				     N_("Codex ended without finishing a turn (last output: %s)"),
+				     last);
 		else
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-					    _("Codex ended without finishing a turn"));
+			fl_set_error_literal(error, FL_ERROR_FAILED,
+					     N_("Codex ended without finishing a turn"));
 		return FALSE;
 	}
 	/* killed, or crashed, after starting another turn: its work is unfinished */
 	if (self->turn_open)
-		fl_agent_codex_stream_set_failed(self, _("Codex stopped in the middle of a turn"));
+		fl_agent_codex_stream_set_failed(self, _("Codex stopped in the middle of a turn"),
+						 N_("Codex stopped in the middle of a turn"));
 	return TRUE;
 }
 
@@ -380,6 +386,16 @@ fl_codex_stream_get_reason(FlCodexStream *self)
 	return self->reason;
 }
 
+gchar *
+fl_codex_stream_dup_reason_stored(FlCodexStream *self)
+{
+	g_return_val_if_fail(self != NULL, NULL);
+	if (self->reason == NULL)
+		return NULL;
+	return self->reason_msgid != NULL ? fl_msg_stored("%s", fl_msg_word(self->reason_msgid))
+					  : fl_msg_stored_literal(self->reason);
+}
+
 /* ------------------------------------------------------------------ the agent kind */
 
 static const gchar *const fl_agent_codex_command[] = {"codex", NULL};
@@ -424,12 +440,12 @@ fl_agent_codex_read_outcome(const FlAgentRun *run, FlState *end_state)
 	g_clear_pointer(&d->reason, g_free);
 	if (error != NULL) {
 		*end_state = FL_STATE_FAILED;
-		d->reason = g_strdup_printf(_("Codex's output: %s"), error->message);
+		d->reason = fl_msg_stored(N_("Codex's output: %s"), error->message);
 	} else if (fl_codex_stream_get_outcome(stream) == FL_CODEX_OUTCOME_SUCCEEDED) {
 		*end_state = FL_STATE_DONE;
 	} else {
 		*end_state = FL_STATE_FAILED;
-		d->reason = g_strdup(fl_codex_stream_get_reason(stream));
+		d->reason = fl_codex_stream_dup_reason_stored(stream);
 	}
 }
 

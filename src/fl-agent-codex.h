@@ -142,6 +142,9 @@ fl_codex_stream_get_outcome(FlCodexStream *self);
 /* one line for the user when FAILED ("The model `gpt-9` does not exist…"), else NULL */
 const gchar *
 fl_codex_stream_get_reason(FlCodexStream *self);
+/* the same kept as a message for the store (fl-msg.h), rendered in its reader's language */
+gchar *
+fl_codex_stream_dup_reason_stored(FlCodexStream *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlCodexStream, fl_codex_stream_free)
 

@@ -4,6 +4,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-util.h"
 
 /*
@@ -30,8 +31,8 @@ fl_agent_command_validate(FlAgentConfig *agent, const gchar **key, GError **erro
 {
 	if (agent->command == NULL) {
 		*key = "command";
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("a command agent needs a command"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("a command agent needs a command"));
 		return FALSE;
 	}
 	return TRUE;
@@ -47,8 +48,8 @@ fl_agent_command_build_argv(const FlAgentRun *run, GError **error)
 	const gchar *const *command = (const gchar *const *)run->agent->command;
 
 	if (command == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("agent '%s' cannot run commands"), run->agent->name);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT, N_("agent '%s' cannot run commands"),
+			     run->agent->name);
 		return NULL;
 	}
 	for (guint i = 0; command[i] != NULL; i++) {

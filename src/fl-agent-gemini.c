@@ -8,6 +8,7 @@
 #include "fl-error.h"
 #include "fl-i18n.h"
 #include "fl-jsonl.h"
+#include "fl-msg.h"
 #include "fl-util.h"
 
 /*
@@ -314,22 +315,23 @@ fl_agent_gemini_read_outcome(const FlAgentRun *run, FlState *end_state)
 	g_clear_pointer(&d->reason, g_free);
 	if (error != NULL) {
 		*end_state = FL_STATE_FAILED;
-		d->reason = g_strdup_printf(_("Gemini's output: %s"), error->message);
+		d->reason = fl_msg_stored(N_("Gemini's output: %s"), error->message);
 	} else if (!stream->has_result) {
 		const gchar *last = stream->last_error != NULL
 					    ? stream->last_error
 					    : fl_jsonl_reader_get_last_noise(stream->reader);
 		*end_state = FL_STATE_FAILED;
-		d->reason = last != NULL ? g_strdup_printf(_("Gemini ended without a result (last "
-							     "output: %s)"),
-							   last)
-					 : g_strdup(_("Gemini ended without a result"));
+		d->reason = last != NULL ? fl_msg_stored(N_("Gemini ended without a result (last "
+							    "output: %s)"),
+							 last)
+					 : fl_msg_stored(N_("Gemini ended without a result"));
 	} else if (stream->succeeded) {
 		*end_state = FL_STATE_DONE;
 	} else {
 		*end_state = FL_STATE_FAILED;
-		d->reason =
-			g_strdup(stream->failure != NULL ? stream->failure : _("Gemini failed"));
+		/* Gemini's own words, or ours */
+		d->reason = stream->failure != NULL ? fl_msg_stored_literal(stream->failure)
+						    : fl_msg_stored(N_("Gemini failed"));
 	}
 }
 

@@ -10,6 +10,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"
@@ -133,8 +134,8 @@ fl_agent_http_request_read(const gchar *path, GError **error)
 	request->result = fl_agent_http_dup(obj, FL_AGENT_HTTP_KEY_RESULT);
 	if (request->url == NULL || request->model == NULL || request->goal == NULL ||
 	    request->result == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("%s is not a complete HTTP agent request"), path);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("%s is not a complete HTTP agent request"), path);
 		return NULL;
 	}
 	return g_steal_pointer(&request);
@@ -197,22 +198,22 @@ fl_agent_http_validate(FlAgentConfig *agent, const gchar **key, GError **error)
 {
 	if (agent->url == NULL) {
 		*key = "url";
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("an http agent needs a url"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("an http agent needs a url"));
 		return FALSE;
 	}
 	if (agent->api == NULL)
 		agent->api = g_strdup("anthropic");
 	if (g_strcmp0(agent->api, "anthropic") != 0 && g_strcmp0(agent->api, "openai") != 0) {
 		*key = "api";
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("must be 'anthropic' or 'openai'"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("must be 'anthropic' or 'openai'"));
 		return FALSE;
 	}
 	if (agent->model == NULL) {
 		*key = "model";
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("an http agent needs a model"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("an http agent needs a model"));
 		return FALSE;
 	}
 	return TRUE;
@@ -233,8 +234,8 @@ fl_agent_http_output_path(const FlAgentRun *run, GError **error)
 	parts = g_strsplit(output, "/", -1);
 	for (guint i = 0; parts[i] != NULL; i++) {
 		if (g_path_is_absolute(output) || g_strcmp0(parts[i], "..") == 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("output=%s must stay inside the worktree"), output);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("output=%s must stay inside the worktree"), output);
 			return NULL;
 		}
 	}
@@ -259,9 +260,9 @@ fl_agent_http_budget_tokens(const FlAgentRun *run, guint *max_tokens, GError **e
 		return TRUE;
 	/* checked at run; a reload may have dropped the price since */
 	if (!fl_config_get_prices(run->config, run->agent->model, &in_price, &out_price)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("no [prices] entry for %s: its budget cannot be kept"),
-			    run->agent->model);
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("no [prices] entry for %s: its budget cannot be kept"),
+			     run->agent->model);
 		return FALSE;
 	}
 	left = d->budget_usd - MAX(d->cost_usd, 0) -
@@ -270,9 +271,9 @@ fl_agent_http_budget_tokens(const FlAgentRun *run, guint *max_tokens, GError **e
 		return TRUE;
 	tokens = left * 1e6 / out_price;
 	if (!(tokens >= 1)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("the budget of $%.2f does not pay for an answer at [prices]"),
-			    d->budget_usd);
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("the budget of $%.2f does not pay for an answer at [prices]"),
+			     d->budget_usd);
 		return FALSE;
 	}
 	if (tokens < (gdouble)*max_tokens)
@@ -318,8 +319,8 @@ fl_agent_http_build_argv(const FlAgentRun *run, GError **error)
 	{
 		g_autofree gchar *result_dir = g_path_get_dirname(result_path);
 		if (g_mkdir_with_parents(result_dir, 0700) < 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"),
-				    result_dir, g_strerror(errno));
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"), result_dir,
+				     g_strerror(errno));
 			return NULL;
 		}
 	}
@@ -344,7 +345,7 @@ fl_agent_http_read_outcome(const FlAgentRun *run, FlState *end_state)
 		if (*end_state == FL_STATE_DONE) {
 			*end_state = FL_STATE_FAILED;
 			g_free(d->reason);
-			d->reason = g_strdup(error->message);
+			d->reason = fl_error_serialize(error);
 		}
 		return;
 	}
@@ -359,7 +360,8 @@ fl_agent_http_read_outcome(const FlAgentRun *run, FlState *end_state)
 	if (result->error != NULL) {
 		*end_state = FL_STATE_FAILED;
 		g_free(d->reason);
-		d->reason = g_strdup(result->error);
+		/* the agent's (or flotilla-http's) own words */
+		d->reason = fl_msg_stored_literal(result->error);
 	}
 }
 

@@ -14,6 +14,7 @@
 #include "fl-digest.h"
 #include "fl-i18n.h"
 #include "fl-locale.h"
+#include "fl-msg.h"
 #include "fl-notifier.h"
 #include "fl-schedule.h"
 #include "fl-text.h"
@@ -133,7 +134,12 @@ fl_checkin_item_new(FlCheckin *self, const FlSessionData *d, gint64 announced, g
 	item->cost_usd = d->cost_usd;
 	item->unconfined = g_strcmp0(d->confinement, "off") == 0;
 	item->waiting_for = g_strdup(d->waiting_for);
-	item->reason = g_strdup(d->reason);
+	/* in the language the digest is made in (the daemon's, or the previewing caller's) */
+	if (d->reason != NULL) {
+		g_autofree gchar *reason = fl_msg_render_stored(d->reason);
+
+		item->reason = fl_text_clean(reason, -1, FL_TEXT_MULTILINE);
+	}
 	item->approvable = d->review == FL_REVIEW_PENDING && !fl_state_is_active(d->state);
 	item->reminder = announced > 0 && announced < since;
 	/* a verify result checked against a base that is no longer the branch's tip */

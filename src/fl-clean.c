@@ -220,8 +220,8 @@ fl_clean_async(FlStore *store, const FlCleanOptions *options, GCancellable *canc
 	task = fl_clean_task_new(store, cancellable, callback, user_data);
 	run = g_task_get_task_data(task);
 	if (g_file_test(run->intent, G_FILE_TEST_EXISTS)) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_BUSY,
-					_("a clean is under way; try again when it is done"));
+		fl_task_return_new_error(task, FL_ERROR_BUSY,
+					 N_("a clean is under way; try again when it is done"));
 		return;
 	}
 	all = fl_store_get_cleanable(store, options->finished_before, &error);

@@ -420,9 +420,12 @@ fl_cli_report_error(GError *error)
 {
 	gint status = fl_cli_exit_status(error);
 	g_autofree gchar *message = NULL;
+	g_autofree gchar *text = NULL;
 
 	g_dbus_error_strip_remote_error(error);
-	message = fl_text_clean(error->message, -1, FL_TEXT_COLLAPSE_SPACE);
+	/* an error made in this process by a shared module carries its message: in our language */
+	text = fl_error_render(error);
+	message = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 	/* a call that lost the daemon half-way reads like a failed connection */
 	if (status == FL_CLI_EXIT_UNREACHABLE && error->domain != FL_CLI_ERROR)
 		fprintf(stderr, "flotilla: %s %s\n", _("cannot reach flotillad:"), message);
@@ -451,9 +454,11 @@ static gboolean
 fl_cli_unreachable(GError **error, GError *cause)
 {
 	g_autofree gchar *message = NULL;
+	g_autofree gchar *text = NULL;
 
 	g_dbus_error_strip_remote_error(cause);
-	message = fl_text_clean(cause->message, -1, FL_TEXT_COLLAPSE_SPACE);
+	text = fl_error_render(cause);
+	message = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
 	g_set_error(error, FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE, _("cannot reach flotillad: %s"),
 		    message);
 	return FALSE;
@@ -1443,9 +1448,11 @@ fl_cli_read_goals(const gchar *path, GPtrArray *goals, GError **error)
 
 	/* a file named on the command line that cannot be read is bad usage */
 	stream = fl_cli_open_input(path, &error_local);
-	if (stream == NULL)
-		return fl_cli_usage_error(error, _("cannot read %s: %s"), shown,
-					  error_local->message);
+	if (stream == NULL) {
+		g_autofree gchar *text = fl_error_render(error_local);
+
+		return fl_cli_usage_error(error, _("cannot read %s: %s"), shown, text);
+	}
 	bytes = fl_cli_read_limited(stream, FL_CLI_FROM_MAX, shown, error);
 	if (bytes == NULL)
 		return FALSE;
@@ -3164,8 +3171,9 @@ fl_cli_watch_reconnect(FlCliWatch *watch)
 
 	watch->lost = FALSE;
 	if (!fl_cli_start_daemon(watch->cli, &error)) {
-		g_autofree gchar *message =
-			fl_text_clean(error->message, -1, FL_TEXT_COLLAPSE_SPACE);
+		g_autofree gchar *text = fl_error_render(error);
+		g_autofree gchar *message = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
+
 		fl_cli_watch_fail(watch, g_error_new(FL_CLI_ERROR, FL_CLI_ERROR_UNREACHABLE,
 						     _("cannot reach flotillad: %s"), message));
 		g_error_free(error);
@@ -4319,8 +4327,11 @@ fl_cli_session_from_env(const gchar *command, guint *id, GError **error)
 		return fl_cli_usage_error(
 			error, _("flotilla %s runs inside a session (FLOTILLA_SESSION is not set)"),
 			command);
-	if (!fl_cli_parse_id(env, id, &error_local))
-		return fl_cli_usage_error(error, "FLOTILLA_SESSION: %s", error_local->message);
+	if (!fl_cli_parse_id(env, id, &error_local)) {
+		g_autofree gchar *text = fl_error_render(error_local);
+
+		return fl_cli_usage_error(error, "FLOTILLA_SESSION: %s", text);
+	}
 	return TRUE;
 }
 
@@ -5076,8 +5087,9 @@ fl_cli_cmd_config(FlCli *cli, gchar **args, GError **error)
 	config = fl_config_load(path, error);
 	if (config == NULL) {
 		/* the file is wrong, not the command line: a refusal, exit status 1 */
-		g_autofree gchar *message =
-			fl_text_clean((*error)->message, -1, FL_TEXT_COLLAPSE_SPACE);
+		g_autofree gchar *text = fl_error_render(*error);
+		g_autofree gchar *message = fl_text_clean(text, -1, FL_TEXT_COLLAPSE_SPACE);
+
 		g_clear_error(error);
 		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED, message);
 		return FALSE;

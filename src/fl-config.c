@@ -10,6 +10,7 @@
 #include "fl-agent.h"
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-schedule.h"
 #include "fl-slurm.h"
 
@@ -123,21 +124,45 @@ fl_config_default_path(void)
 	return g_build_filename(g_get_user_config_dir(), "flotilla", "flotilla.conf", NULL);
 }
 
+/*
+ * "PATH: [GROUP] KEY: WHAT", WHAT translated late (fl-msg.h): flotillad reports it to a CLI
+ * that may read another language (reload, set, a start-up that failed). Takes @what.
+ */
 static gboolean
-fl_config_fail(GError **error, const gchar *path, const gchar *group, const gchar *key,
-	       const gchar *what)
+fl_config_fail_msg(GError **error, const gchar *path, const gchar *group, const gchar *key,
+		   FlMsg *what)
 {
 	/* the message quotes the file's bytes, which need not be UTF-8 */
-	g_autofree gchar *msg = NULL;
+	g_autofree gchar *where = NULL;
+	g_autofree gchar *english = NULL;
 	g_autofree gchar *valid = NULL;
+	FlMsg *msg = what;
+	GError *local;
 
 	if (key != NULL)
-		msg = g_strdup_printf("%s: [%s] %s: %s", path, group, key, what);
+		where = g_strdup_printf("%s: [%s] %s: ", path, group, key);
 	else
-		msg = g_strdup_printf("%s: [%s]: %s", path, group, what);
-	valid = g_utf8_make_valid(msg, -1);
-	g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, valid);
+		where = g_strdup_printf("%s: [%s]: ", path, group);
+	fl_msg_prepend(msg, fl_msg_new_literal(where));
+	english = fl_msg_render_english(msg);
+	valid = g_utf8_make_valid(english, -1);
+	if (g_strcmp0(valid, english) != 0) {
+		/* bytes that are no text cannot be cleaned inside the arguments: English */
+		fl_msg_free(msg);
+		msg = fl_msg_new_literal(valid);
+	}
+	local = g_error_new_literal(FL_ERROR, FL_ERROR_INVALID_ARGUMENT, valid);
+	fl_error_set_msg(local, msg);
+	g_propagate_error(error, local);
 	return FALSE;
+}
+
+/* the same with a msgid that has no arguments */
+static gboolean
+fl_config_fail(GError **error, const gchar *path, const gchar *group, const gchar *key,
+	       const gchar *msgid)
+{
+	return fl_config_fail_msg(error, path, group, key, fl_msg_new("%s", fl_msg_word(msgid)));
 }
 
 static gboolean
@@ -148,7 +173,7 @@ fl_config_check_keys(GKeyFile *kf, const gchar *path, const gchar *group,
 
 	for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
 		if (!g_strv_contains(allowed, keys[i]))
-			return fl_config_fail(error, path, group, keys[i], _("unknown key"));
+			return fl_config_fail(error, path, group, keys[i], N_("unknown key"));
 	}
 	return TRUE;
 }
@@ -165,9 +190,9 @@ fl_config_get_uint(GKeyFile *kf, const gchar *path, const gchar *group, const gc
 	raw = g_key_file_get_value(kf, group, key, NULL);
 	g_strstrip(raw);
 	if (!g_ascii_string_to_unsigned(raw, 10, min, max, &v, NULL)) {
-		g_autofree gchar *what = g_strdup_printf(
-			_("'%s' is not a whole number from %u to %u"), raw, min, max);
-		return fl_config_fail(error, path, group, key, what);
+		FlMsg *what =
+			fl_msg_new(N_("'%s' is not a whole number from %u to %u"), raw, min, max);
+		return fl_config_fail_msg(error, path, group, key, what);
 	}
 	*value = (guint)v;
 	return TRUE;
@@ -189,7 +214,8 @@ fl_config_get_str(GKeyFile *kf, const gchar *path, const gchar *group, const gch
 		return TRUE;
 	raw = g_key_file_get_string(kf, group, key, &error_local);
 	if (raw == NULL)
-		return fl_config_fail(error, path, group, key, error_local->message);
+		return fl_config_fail_msg(error, path, group, key,
+					  fl_msg_new_literal(error_local->message));
 	g_strstrip(raw);
 	if (raw[0] != '\0')
 		*value = g_steal_pointer(&raw);
@@ -216,7 +242,8 @@ fl_config_get_argv(GKeyFile *kf, const gchar *path, const gchar *group, const gc
 	if (raw[0] == '\0')
 		return TRUE;
 	if (!g_shell_parse_argv(raw, NULL, argv, &error_local))
-		return fl_config_fail(error, path, group, key, error_local->message);
+		return fl_config_fail_msg(error, path, group, key,
+					  fl_msg_new_literal(error_local->message));
 	/* "{goal" or "goal}" would reach the agent as it stands: a typo, not a placeholder */
 	for (guint i = 0; (*argv)[i] != NULL; i++) {
 		const gchar *arg = (*argv)[i];
@@ -225,13 +252,14 @@ fl_config_get_argv(GKeyFile *kf, const gchar *path, const gchar *group, const gc
 		for (const gchar *p = arg; *p != '\0' && depth >= 0 && depth <= 1; p++)
 			depth += *p == '{' ? 1 : *p == '}' ? -1 : 0;
 		if (depth != 0) {
-			g_autofree gchar *what = g_strdup_printf(
+			FlMsg *what = fl_msg_new(
 				/* TRANSLATORS: an argument of a command line in the config file */
-				_("unbalanced brace in '%s' (placeholders are whole arguments like "
-				  "{goal})"),
+				N_("unbalanced brace in '%s' (placeholders are whole arguments "
+				   "like "
+				   "{goal})"),
 				arg);
 			g_clear_pointer(argv, g_strfreev);
-			return fl_config_fail(error, path, group, key, what);
+			return fl_config_fail_msg(error, path, group, key, what);
 		}
 	}
 	return TRUE;
@@ -253,7 +281,7 @@ fl_config_check_duplicate_groups(const gchar *path, const gchar *data, GError **
 		line[len - 1] = '\0';
 		if (!g_hash_table_add(seen, g_strdup(line + 1)))
 			return fl_config_fail(error, path, line + 1, NULL,
-					      _("the group appears twice"));
+					      N_("the group appears twice"));
 	}
 	return TRUE;
 }
@@ -292,13 +320,12 @@ fl_config_get_limit(GKeyFile *kf, const gchar *path, const gchar *group, const g
 	}
 	if (!g_ascii_string_to_unsigned(number, 10, 0, G_MAXINT64 / factor, &v, NULL)) {
 		g_autofree gchar *list = units != NULL ? g_strjoinv(", ", (gchar **)units) : NULL;
-		g_autofree gchar *what =
-			units == NULL
-				? g_strdup_printf(_("'%s' is not a whole number or 'none'"), raw)
-				: g_strdup_printf(_("'%s' is not a whole number with an optional "
-						    "unit (%s) or 'none'"),
-						  raw, list);
-		return fl_config_fail(error, path, group, key, what);
+		FlMsg *what = units == NULL
+				      ? fl_msg_new(N_("'%s' is not a whole number or 'none'"), raw)
+				      : fl_msg_new(N_("'%s' is not a whole number with an optional "
+						      "unit (%s) or 'none'"),
+						   raw, list);
+		return fl_config_fail_msg(error, path, group, key, what);
 	}
 	*value = (gint64)(v * factor);
 	return TRUE;
@@ -340,8 +367,8 @@ fl_config_get_switch(GKeyFile *kf, const gchar *path, const gchar *group, const 
 	} else if (g_strcmp0(raw, off) == 0) {
 		*value = FALSE;
 	} else {
-		g_autofree gchar *what = g_strdup_printf(_("must be '%s' or '%s'"), on, off);
-		return fl_config_fail(error, path, group, key, what);
+		FlMsg *what = fl_msg_new(N_("must be '%s' or '%s'"), on, off);
+		return fl_config_fail_msg(error, path, group, key, what);
 	}
 	return TRUE;
 }
@@ -358,13 +385,13 @@ fl_config_get_paths(GKeyFile *kf, const gchar *path, const gchar *group, const g
 		return TRUE;
 	list = g_key_file_get_string_list(kf, group, key, NULL, &error_local);
 	if (list == NULL)
-		return fl_config_fail(error, path, group, key, error_local->message);
+		return fl_config_fail_msg(error, path, group, key,
+					  fl_msg_new_literal(error_local->message));
 	for (guint i = 0; list[i] != NULL; i++) {
 		g_strstrip(list[i]);
 		if (!g_path_is_absolute(list[i])) {
-			g_autofree gchar *what =
-				g_strdup_printf(_("'%s' is not an absolute path"), list[i]);
-			return fl_config_fail(error, path, group, key, what);
+			FlMsg *what = fl_msg_new(N_("'%s' is not an absolute path"), list[i]);
+			return fl_config_fail_msg(error, path, group, key, what);
 		}
 	}
 	g_strfreev(*paths);
@@ -415,18 +442,18 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 		g_autofree gchar *budget = g_key_file_get_value(kf, "fleet", "daily-budget", NULL);
 
 		if (budget != NULL && !fl_config_parse_price(budget, &self->daily_budget)) {
-			g_autofree gchar *what = g_strdup_printf(
-				_("'%s' is not an amount in dollars, e.g. 20 or 7.50"), budget);
-			return fl_config_fail(error, self->path, "fleet", "daily-budget", what);
+			FlMsg *what = fl_msg_new(
+				N_("'%s' is not an amount in dollars, e.g. 20 or 7.50"), budget);
+			return fl_config_fail_msg(error, self->path, "fleet", "daily-budget", what);
 		}
 	}
 	/* "local" is the default spelled out */
 	if (g_strcmp0(self->placement, "local") == 0)
 		g_clear_pointer(&self->placement, g_free);
 	if (self->placement != NULL && fl_config_get_cluster(self, self->placement) == NULL) {
-		g_autofree gchar *what = g_strdup_printf(
-			_("no [cluster %s] in this file (or 'local')"), self->placement);
-		return fl_config_fail(error, self->path, "fleet", "placement", what);
+		FlMsg *what = fl_msg_new(N_("no [cluster %s] in this file (or 'local')"),
+					 self->placement);
+		return fl_config_fail_msg(error, self->path, "fleet", "placement", what);
 	}
 	agent = g_key_file_get_value(kf, "fleet", "default-agent", NULL);
 	if (agent == NULL)
@@ -434,8 +461,8 @@ fl_config_load_fleet(FlConfig *self, GKeyFile *kf, GError **error)
 	g_strstrip(agent);
 	/* the [agent] groups are loaded by now: a name that runs nothing fails here, not at run */
 	if (fl_config_get_agent(self, agent) == NULL) {
-		g_autofree gchar *what = g_strdup_printf(_("unknown agent '%s'"), agent);
-		return fl_config_fail(error, self->path, "fleet", "default-agent", what);
+		FlMsg *what = fl_msg_new(N_("unknown agent '%s'"), agent);
+		return fl_config_fail_msg(error, self->path, "fleet", "default-agent", what);
 	}
 	g_free(self->default_agent);
 	self->default_agent = g_steal_pointer(&agent);
@@ -462,9 +489,9 @@ fl_config_load_now(FlConfig *self, GKeyFile *kf, GError **error)
 		} else if (g_strcmp0(events[i], "failed") == 0) {
 			self->now_failed = TRUE;
 		} else if (events[i][0] != '\0' && g_strcmp0(events[i], "none") != 0) {
-			g_autofree gchar *what = g_strdup_printf(
-				_("'%s' is not an event (blocked, failed or none)"), events[i]);
-			return fl_config_fail(error, self->path, "checkin", "now", what);
+			FlMsg *what = fl_msg_new(
+				N_("'%s' is not an event (blocked, failed or none)"), events[i]);
+			return fl_config_fail_msg(error, self->path, "checkin", "now", what);
 		}
 	}
 	return TRUE;
@@ -492,9 +519,9 @@ fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 	schedule = fl_schedule_new(self->checkin_times, self->checkin_every, self->checkin_days,
 				   self->checkin_quiet_hours, &error_local);
 	if (schedule == NULL) {
-		/* the schedule's message starts with the key name */
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, "%s: [checkin] %s",
-			    self->path, error_local->message);
+		/* the schedule's message starts with the key name; it stays a message */
+		g_propagate_error(error, g_steal_pointer(&error_local));
+		fl_prefix_error(error, "%s: [checkin] ", self->path);
 		return FALSE;
 	}
 	if (!fl_config_load_now(self, kf, error))
@@ -506,13 +533,13 @@ fl_config_load_checkin(FlConfig *self, GKeyFile *kf, GError **error)
 	if (self->webhook != NULL && !g_str_has_prefix(self->webhook, "http://") &&
 	    !g_str_has_prefix(self->webhook, "https://"))
 		return fl_config_fail(error, self->path, "checkin", "webhook",
-				      _("must be an http:// or https:// URL"));
+				      N_("must be an http:// or https:// URL"));
 	if (self->webhook_format == NULL)
 		self->webhook_format = g_strdup("json");
 	if (g_strcmp0(self->webhook_format, "json") != 0 &&
 	    g_strcmp0(self->webhook_format, "ntfy") != 0)
 		return fl_config_fail(error, self->path, "checkin", "webhook-format",
-				      _("must be 'json' or 'ntfy'"));
+				      N_("must be 'json' or 'ntfy'"));
 	if (!fl_config_get_argv(kf, self->path, "checkin", "review-command", &review, error))
 		return FALSE;
 	if (review != NULL) {
@@ -539,7 +566,7 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 		return FALSE;
 	if (name[0] == '\0' || strpbrk(name, " \t/") != NULL)
 		return fl_config_fail(error, self->path, group, NULL,
-				      _("an agent name must be one word"));
+				      N_("an agent name must be one word"));
 	/* replaces a preset of the same name; freed with the config even when invalid */
 	agent = fl_config_agent_new();
 	agent->name = g_strdup(name);
@@ -551,8 +578,8 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	agent->klass = fl_agent_class_lookup(kind);
 	if (agent->klass == NULL) {
 		g_autofree gchar *kinds = fl_agent_class_list_names();
-		g_autofree gchar *what = g_strdup_printf(_("must be one of %s"), kinds);
-		return fl_config_fail(error, self->path, group, "kind", what);
+		FlMsg *what = fl_msg_new(N_("must be one of %s"), kinds);
+		return fl_config_fail_msg(error, self->path, group, "kind", what);
 	}
 	if (!fl_config_get_argv(kf, self->path, group, "command", &agent->command, error))
 		return FALSE;
@@ -561,15 +588,15 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 	if (g_key_file_has_key(kf, group, "env", NULL)) {
 		agent->env = g_key_file_get_string_list(kf, group, "env", NULL, &error_local);
 		if (agent->env == NULL)
-			return fl_config_fail(error, self->path, group, "env",
-					      error_local->message);
+			return fl_config_fail_msg(error, self->path, group, "env",
+						  fl_msg_new_literal(error_local->message));
 	}
 	for (guint i = 0; agent->env != NULL && agent->env[i] != NULL; i++) {
 		if (strchr(agent->env[i], '=') == NULL || agent->env[i][0] == '=') {
-			g_autofree gchar *what = g_strdup_printf(
-				_("'%s' is not KEY=VALUE (entries are separated by ';')"),
+			FlMsg *what = fl_msg_new(
+				N_("'%s' is not KEY=VALUE (entries are separated by ';')"),
 				agent->env[i]);
-			return fl_config_fail(error, self->path, group, "env", what);
+			return fl_config_fail_msg(error, self->path, group, "env", what);
 		}
 	}
 	if (!fl_config_get_str(kf, self->path, group, "api", &agent->api, error) ||
@@ -589,7 +616,8 @@ fl_config_load_agent(FlConfig *self, GKeyFile *kf, const gchar *group, const gch
 			       error))
 		return FALSE;
 	if (agent->klass->validate != NULL && !agent->klass->validate(agent, &key, &error_local))
-		return fl_config_fail(error, self->path, group, key, error_local->message);
+		return fl_config_fail_msg(error, self->path, group, key,
+					  fl_msg_new_literal(error_local->message));
 	return TRUE;
 }
 
@@ -617,7 +645,7 @@ fl_config_load_repo(FlConfig *self, GKeyFile *kf, const gchar *group, const gcha
 
 	if (!g_path_is_absolute(repo))
 		return fl_config_fail(error, self->path, group, NULL,
-				      _("the repository must be an absolute path"));
+				      N_("the repository must be an absolute path"));
 	if (!fl_config_check_keys(kf, self->path, group, keys, error))
 		return FALSE;
 	/* a shell command line: taken verbatim, like a command agent's */
@@ -646,14 +674,16 @@ fl_config_load_prices(FlConfig *self, GKeyFile *kf, GError **error)
 			return FALSE;
 		parts = value != NULL ? g_strsplit(value, ";", -1) : NULL;
 		if (parts == NULL || g_strv_length(parts) != 2)
-			return fl_config_fail(error, self->path, "prices", keys[i],
-					      _("must be INPUT;OUTPUT dollars per million tokens"));
+			return fl_config_fail(
+				error, self->path, "prices", keys[i],
+				N_("must be INPUT;OUTPUT dollars per million tokens"));
 		in = g_ascii_strtod(g_strstrip(parts[0]), &end_in);
 		out = g_ascii_strtod(g_strstrip(parts[1]), &end_out);
 		if (end_in == parts[0] || *end_in != '\0' || end_out == parts[1] ||
 		    *end_out != '\0' || in < 0 || out < 0)
-			return fl_config_fail(error, self->path, "prices", keys[i],
-					      _("must be INPUT;OUTPUT dollars per million tokens"));
+			return fl_config_fail(
+				error, self->path, "prices", keys[i],
+				N_("must be INPUT;OUTPUT dollars per million tokens"));
 		g_hash_table_insert(self->prices, g_strdup(keys[i]), g_strdup(value));
 	}
 	return TRUE;
@@ -672,7 +702,7 @@ fl_config_load_cluster(FlConfig *self, GKeyFile *kf, const gchar *group, const g
 		return FALSE;
 	if (name[0] == '\0' || strpbrk(name, " \t/") != NULL || g_strcmp0(name, "local") == 0)
 		return fl_config_fail(error, self->path, group, NULL,
-				      _("a cluster name must be one word other than 'local'"));
+				      N_("a cluster name must be one word other than 'local'"));
 	/* freed with the config even when invalid */
 	cluster = g_new0(FlClusterConfig, 1);
 	cluster->name = g_strdup(name);
@@ -686,25 +716,26 @@ fl_config_load_cluster(FlConfig *self, GKeyFile *kf, const gchar *group, const g
 		return FALSE;
 	if (cluster->kind == NULL)
 		return fl_config_fail(error, self->path, group, "kind",
-				      _("missing: which scheduler it is (slurm)"));
+				      N_("missing: which scheduler it is (slurm)"));
 	if (g_strcmp0(cluster->kind, "slurm") != 0)
 		return fl_config_fail(error, self->path, group, "kind",
-				      _("must be 'slurm' (the only kind so far)"));
+				      N_("must be 'slurm' (the only kind so far)"));
 	if (cluster->shared_dir == NULL)
 		return fl_config_fail(
 			error, self->path, group, "shared-dir",
-			_("missing: a directory this machine and the nodes both see"));
+			N_("missing: a directory this machine and the nodes both see"));
 	if (!g_path_is_absolute(cluster->shared_dir))
 		return fl_config_fail(error, self->path, group, "shared-dir",
-				      _("must be an absolute path"));
+				      N_("must be an absolute path"));
 	if (cluster->partition != NULL && strpbrk(cluster->partition, " \t") != NULL)
-		return fl_config_fail(error, self->path, group, "partition", _("must be one word"));
+		return fl_config_fail(error, self->path, group, "partition",
+				      N_("must be one word"));
 	if (memory != NULL && !fl_slurm_parse_memory(memory, &cluster->memory_mb))
 		return fl_config_fail(error, self->path, group, "memory",
-				      _("must be a size like 512M or 4G"));
+				      N_("must be a size like 512M or 4G"));
 	if (time != NULL && !fl_slurm_parse_minutes(time, &cluster->time_minutes))
 		return fl_config_fail(error, self->path, group, "time",
-				      _("must be a duration like 90m or 2h"));
+				      N_("must be a duration like 90m or 2h"));
 	return TRUE;
 }
 
@@ -757,7 +788,7 @@ fl_config_load(const gchar *path, GError **error)
 			if (!fl_config_load_cluster(self, kf, group, group + 8, error))
 				return NULL;
 		} else {
-			fl_config_fail(error, path, group, NULL, _("unknown group"));
+			fl_config_fail(error, path, group, NULL, N_("unknown group"));
 			return NULL;
 		}
 	}

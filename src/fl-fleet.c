@@ -13,6 +13,7 @@
 #include "fl-error.h"
 #include "fl-groups.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-refresh.h"
 #include "fl-slurm.h"
 #include "fl-util.h"
@@ -85,17 +86,35 @@ fl_fleet_maybe_start(FlFleet *self);
 static void
 fl_fleet_recover(FlFleet *self);
 
-/* the state and review words as the CLI shows them, in the user's language */
+/*
+ * The state and review words as the CLI shows them, untranslated, for messages rendered later
+ * in their reader's language (fl_msg_word): the msgids with their context, as GLib's pgettext
+ * looks them up.
+ */
 static const gchar *
-fl_fleet_state_word(FlState state)
+fl_fleet_state_msgid(FlState state)
 {
-	return g_dpgettext2(GETTEXT_PACKAGE, "session state", fl_state_to_string(state));
+	static const gchar *const msgids[] = {
+		"session state\004queued",      "session state\004running",
+		"session state\004blocked",     "session state\004done",
+		"session state\004failed",      "session state\004cancelled",
+		"session state\004interrupted",
+	};
+
+	g_return_val_if_fail(state < G_N_ELEMENTS(msgids), msgids[FL_STATE_INTERRUPTED]);
+	return fl_msg_word(msgids[state]);
 }
 
 static const gchar *
-fl_fleet_review_word(FlReview review)
+fl_fleet_review_msgid(FlReview review)
 {
-	return g_dpgettext2(GETTEXT_PACKAGE, "review state", fl_review_to_string(review));
+	static const gchar *const msgids[] = {
+		"review state\004none",     "review state\004pending",  "review state\004approved",
+		"review state\004rejected", "review state\004reverted",
+	};
+
+	g_return_val_if_fail(review < G_N_ELEMENTS(msgids), msgids[FL_REVIEW_NONE]);
+	return fl_msg_word(msgids[review]);
 }
 
 static void
@@ -136,8 +155,8 @@ fl_fleet_write(FlFleet *self, const FlSessionData *d, const gchar *kind, const g
 		return FALSE;
 	}
 	if (!fl_store_commit(self->store)) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("the database did not take the change"));
+		fl_set_error_literal(error, FL_ERROR_FAILED,
+				     N_("the database did not take the change"));
 		return FALSE;
 	}
 	return TRUE;
@@ -205,8 +224,8 @@ fl_fleet_save_full(FlFleet *self, const FlSessionData *d, const gchar *kind, con
 	if (g_hash_table_contains(self->unsaved, GUINT_TO_POINTER(d->id)) ||
 	    !fl_fleet_write(self, d, kind, note, &error)) {
 		if (error == NULL)
-			error = g_error_new_literal(FL_ERROR, FL_ERROR_FAILED,
-						    _("an earlier change is not written yet"));
+			fl_set_error_literal(&error, FL_ERROR_FAILED,
+					     N_("an earlier change is not written yet"));
 		fl_fleet_keep_unsaved(self, d, kind, note, error);
 	}
 	fl_fleet_emit_changed(self, d);
@@ -250,8 +269,8 @@ fl_fleet_session_ended_cb(FlSession *session, gpointer user_data)
 	GTask *block = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
 
 	if (block != NULL) {
-		g_task_return_new_error(block, FL_ERROR, FL_ERROR_FAILED,
-					_("session %u ended while waiting for a reply"), id);
+		fl_task_return_new_error(block, FL_ERROR_FAILED,
+					 N_("session %u ended while waiting for a reply"), id);
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
 	g_hash_table_remove(self->permissions, GUINT_TO_POINTER(id));
@@ -387,7 +406,8 @@ fl_fleet_get_held_reason(FlFleet *self)
 
 /*
  * `run --after ID`: whether the session @d waits for is there yet. TRUE when it may start;
- * FALSE while it waits; FALSE with @why set when it never will (why, for its reason).
+ * FALSE while it waits; FALSE with @why set when it never will (why, for its reason: a
+ * stored message, fl-msg.h).
  */
 static gboolean
 fl_fleet_after_ready(FlFleet *self, const FlSessionData *d, gchar **why)
@@ -398,15 +418,15 @@ fl_fleet_after_ready(FlFleet *self, const FlSessionData *d, gchar **why)
 		return TRUE;
 	dep = fl_fleet_get_session(self, d->after, NULL);
 	if (dep == NULL) {
-		*why = g_strdup_printf(_("#%u is gone"), d->after);
+		*why = fl_msg_stored(N_("#%u is gone"), d->after);
 		return FALSE;
 	}
 	if (dep->review == FL_REVIEW_REJECTED) {
-		*why = g_strdup_printf(_("#%u was rejected"), d->after);
+		*why = fl_msg_stored(N_("#%u was rejected"), d->after);
 		return FALSE;
 	}
 	if (dep->review == FL_REVIEW_REVERTED) {
-		*why = g_strdup_printf(_("#%u was reverted"), d->after);
+		*why = fl_msg_stored(N_("#%u was reverted"), d->after);
 		return FALSE;
 	}
 	if (dep->review == FL_REVIEW_APPROVED)
@@ -414,17 +434,17 @@ fl_fleet_after_ready(FlFleet *self, const FlSessionData *d, gchar **why)
 	if (fl_state_is_active(dep->state))
 		return FALSE;
 	if (dep->state == FL_STATE_CANCELLED) {
-		*why = g_strdup_printf(_("#%u was cancelled"), d->after);
+		*why = fl_msg_stored(N_("#%u was cancelled"), d->after);
 		return FALSE;
 	}
 	if (dep->state != FL_STATE_DONE) {
-		*why = g_strdup_printf(_("#%u %s"), d->after, fl_fleet_state_word(dep->state));
+		*why = fl_msg_stored(N_("#%u %s"), d->after, fl_fleet_state_msgid(dep->state));
 		return FALSE;
 	}
 	if (d->after_done)
 		return TRUE;
 	if (dep->review == FL_REVIEW_NONE) {
-		*why = g_strdup_printf(_("#%u made no changes to approve"), d->after);
+		*why = fl_msg_stored(N_("#%u made no changes to approve"), d->after);
 		return FALSE;
 	}
 	return FALSE; /* a pending draft: waits for the user's approval */
@@ -558,13 +578,13 @@ fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **e
 	if (d == NULL)
 		return FALSE;
 	if (d->review != FL_REVIEW_PENDING || fl_state_is_active(d->state)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-			    _("session %u has no draft awaiting review"), id);
+		fl_set_error(error, FL_ERROR_WRONG_STATE,
+			     N_("session %u has no draft awaiting review"), id);
 		return FALSE;
 	}
 	d->review = FL_REVIEW_REJECTED;
 	g_free(d->reason);
-	d->reason = g_strdup_printf(_("rejected: %s"), note);
+	d->reason = fl_msg_stored(N_("rejected: %s"), note);
 	fl_store_begin(self->store);
 	fl_fleet_save(self, d);
 	fl_fleet_audit(self, id, "rejected", "race", note);
@@ -594,8 +614,8 @@ fl_fleet_set_paused(FlFleet *self, gboolean paused, GError **error)
 			return FALSE;
 	} else if (g_unlink(path) != 0 && errno != ENOENT) {
 		gint errsv = errno;
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot remove %s: %s"), path,
-			    g_strerror(errsv));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot remove %s: %s"), path,
+			     g_strerror(errsv));
 		return FALSE;
 	}
 	if (self->paused != paused)
@@ -852,9 +872,9 @@ fl_fleet_check_program(const FlAgentConfig *agent, GError **error)
 		    ? g_access(program, X_OK) == 0
 		    : fl_fleet_find_program(path != NULL ? path : "/usr/bin:/bin", program))
 		return TRUE;
-	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-		    _("agent '%s' needs the program '%s', which is not installed here"),
-		    agent->name, program);
+	fl_set_error(error, FL_ERROR_FAILED,
+		     N_("agent '%s' needs the program '%s', which is not installed here"),
+		     agent->name, program);
 	return FALSE;
 }
 
@@ -873,24 +893,24 @@ fl_fleet_check_budget(FlFleet *self, GVariantDict *dict, const FlAgentConfig *ag
 
 	if (!g_variant_dict_lookup(dict, "budget", "d", &budget) || !isfinite(budget) ||
 	    budget <= 0 || budget > FL_BUDGET_MAX) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("a budget is an amount in dollars above 0 and at most %d"),
-			    FL_BUDGET_MAX);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("a budget is an amount in dollars above 0 and at most %d"),
+			     FL_BUDGET_MAX);
 		return FALSE;
 	}
 	if (g_strcmp0(agent->klass->kind, "http") == 0 &&
 	    !fl_config_get_prices(self->config, agent->model, &in_price, &out_price)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("agent '%s' has no [prices] entry for %s: a budget needs one"),
-			    agent->name, agent->model);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("agent '%s' has no [prices] entry for %s: a budget needs one"),
+			     agent->name, agent->model);
 		return FALSE;
 	}
 	if (g_strcmp0(agent->klass->kind, "http") != 0 &&
 	    g_strcmp0(agent->klass->kind, "claude") != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("agent '%s' cannot be held to a budget; --budget works with "
-			      "claude and http agents"),
-			    agent->name);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("agent '%s' cannot be held to a budget; --budget works with "
+				"claude and http agents"),
+			     agent->name);
 		return FALSE;
 	}
 	d->budget_usd = budget;
@@ -923,69 +943,68 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	g_variant_iter_init(&iter, spec);
 	while (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
 		if (!g_strv_contains(known, key)) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("unknown option '%s'"), key);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT, N_("unknown option '%s'"),
+				     key);
 			return FALSE;
 		}
 	}
 	if (goal == NULL || strspn(goal, " \t\r\n") == strlen(goal)) {
 		/* a goal of only blanks is as empty as no goal */
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("the goal is empty"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT, N_("the goal is empty"));
 		return FALSE;
 	}
 	if (strlen(goal) > FL_GOAL_MAX) {
-		g_set_error(error, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-			    _("goal is %zu bytes; the limit is %d"), strlen(goal), FL_GOAL_MAX);
+		fl_set_error(error, FL_ERROR_LIMIT_EXCEEDED,
+			     N_("goal is %zu bytes; the limit is %d"), strlen(goal), FL_GOAL_MAX);
 		return FALSE;
 	}
 	if (name != NULL && (strlen(name) > FL_NAME_MAX || strchr(name, '\n') != NULL)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("a name is one line of at most %d bytes"), FL_NAME_MAX);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("a name is one line of at most %d bytes"), FL_NAME_MAX);
 		return FALSE;
 	}
 	/* "@NAME" addresses a group on the command line: no session may be called that */
 	if (name != NULL && name[0] == '@') {
-		g_set_error_literal(
-			error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			_("a session's name cannot start with '@', which names a group"));
+		fl_set_error_literal(
+			error, FL_ERROR_INVALID_ARGUMENT,
+			N_("a session's name cannot start with '@', which names a group"));
 		return FALSE;
 	}
 	if (policy != NULL && g_strcmp0(policy, "all") != 0 &&
 	    g_strcmp0(policy, "first-wins") != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("unknown group policy '%s' (all or first-wins)"), policy);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("unknown group policy '%s' (all or first-wins)"), policy);
 		return FALSE;
 	}
 	if (group != NULL) {
 		g_autoptr(FlGroup) existing = NULL;
 
 		if (!fl_groups_name_is_valid(group)) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("'%s' is not a group name: 1 to 64 letters, digits, '.', "
-				      "'_' or '-', starting with a letter or digit"),
-				    group);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("'%s' is not a group name: 1 to 64 letters, digits, '.', "
+					"'_' or '-', starting with a letter or digit"),
+				     group);
 			return FALSE;
 		}
 		existing = fl_store_get_group(self->store, group, NULL);
 		if (existing != NULL && !g_variant_dict_contains(dict, "new-group") &&
 		    policy != NULL && g_strcmp0(existing->policy, policy) != 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("group @%s exists with policy %s"), group, existing->policy);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("group @%s exists with policy %s"), group,
+				     existing->policy);
 			return FALSE;
 		}
 		d->group = g_strdup(group);
 	} else if (g_variant_dict_contains(dict, "new-group") || policy != NULL) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("new-group and group-policy need a group"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("new-group and group-policy need a group"));
 		return FALSE;
 	}
 	if (agent == NULL)
 		agent = self->config->default_agent;
 	agent_config = fl_config_get_agent(self->config, agent);
 	if (agent_config == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown agent '%s'"),
-			    agent);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT, N_("unknown agent '%s'"), agent);
 		return FALSE;
 	}
 	if (!fl_fleet_check_program(agent_config, error))
@@ -995,8 +1014,8 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		g_autoptr(FlSessionData) od = NULL;
 
 		if (!g_variant_dict_lookup(dict, "retry-of", "u", &old)) {
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					    _("retry-of is a session id"));
+			fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+					     N_("retry-of is a session id"));
 			return FALSE;
 		}
 		od = fl_store_get_session(self->store, old, error);
@@ -1011,14 +1030,14 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		FlSessionData probe = {.after = 0};
 
 		if (g_variant_dict_contains(dict, "after") && done) {
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					    _("--after and --after-done exclude each other"));
+			fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+					     N_("--after and --after-done exclude each other"));
 			return FALSE;
 		}
 		if (!g_variant_dict_lookup(dict, done ? "after-done" : "after", "u", &after) ||
 		    after == 0) {
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					    _("after is a session id"));
+			fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+					     N_("after is a session id"));
 			return FALSE;
 		}
 		/* only a session that exists already: so no session waits for itself, and no
@@ -1029,8 +1048,14 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 		probe.after = after;
 		probe.after_done = done;
 		if (!fl_fleet_after_ready(self, &probe, &why) && why != NULL) {
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("nothing to wait for: %s"), why);
+			g_autoptr(FlMsg) msg = fl_msg_parse(why);
+			g_autofree gchar *english = fl_msg_render_english(msg);
+
+			/* the reason stays a message inside the error: translated with it */
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT, "%s", english);
+			if (error != NULL)
+				fl_error_set_msg(*error, g_steal_pointer(&msg));
+			fl_prefix_error(error, N_("nothing to wait for: "));
 			return FALSE;
 		}
 		d->after = after;
@@ -1038,9 +1063,10 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	}
 	/* a draft built on a draft would merge unreviewed work along with it */
 	if (base != NULL && g_str_has_prefix(base, "flotilla/")) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is a draft branch; pass the branch it was made from as --base"),
-			    base);
+		fl_set_error(
+			error, FL_ERROR_INVALID_ARGUMENT,
+			N_("'%s' is a draft branch; pass the branch it was made from as --base"),
+			base);
 		return FALSE;
 	}
 	/* where it runs is settled now, so that ls says it while the session waits */
@@ -1049,27 +1075,27 @@ fl_fleet_validate_spec(FlFleet *self, GVariant *spec, FlSessionData *d, GError *
 	if (g_strcmp0(placement, "local") == 0)
 		placement = NULL;
 	if (placement != NULL && fl_config_get_cluster(self->config, placement) == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("no cluster '%s' (configure it as [cluster %s])"), placement,
-			    placement);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("no cluster '%s' (configure it as [cluster %s])"), placement,
+			     placement);
 		return FALSE;
 	}
 	if (memory != NULL && !fl_slurm_parse_memory(memory, &d->memory_mb)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is not a memory size like 512M or 4G"), memory);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("'%s' is not a memory size like 512M or 4G"), memory);
 		return FALSE;
 	}
 	if (timeout != NULL && !fl_slurm_parse_minutes(timeout, &d->time_minutes)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is not a duration like 90m or 2h"), timeout);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("'%s' is not a duration like 90m or 2h"), timeout);
 		return FALSE;
 	}
 	if (g_variant_dict_contains(dict, "budget") &&
 	    !fl_fleet_check_budget(self, dict, agent_config, d, error))
 		return FALSE;
 	if (!fl_priority_from_string(priority, &d->priority)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("'%s' is not a priority (high, normal or low)"), priority);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("'%s' is not a priority (high, normal or low)"), priority);
 		return FALSE;
 	}
 	d->placement = g_strdup(placement);
@@ -1154,8 +1180,9 @@ fl_fleet_check_placed(const FlSessionData *d, GError **error)
 {
 	if (d->placement == NULL || d->repo != NULL)
 		return TRUE;
-	g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-		    _("a session on cluster %s needs a git repository (--repo DIR)"), d->placement);
+	fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+		     N_("a session on cluster %s needs a git repository (--repo DIR)"),
+		     d->placement);
 	return FALSE;
 }
 
@@ -1205,13 +1232,15 @@ fl_fleet_run_commit(GTask *task)
 		/* "a base that includes its merge" means the same repository and branch */
 		if (d->after != 0 && (dep = fl_fleet_get_session(self, d->after, NULL)) != NULL &&
 		    (g_strcmp0(dep->repo, d->repo) != 0 || g_strcmp0(dep->base, d->base) != 0)) {
-			g_task_return_new_error(
-				task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				_("session %u works on %s (%s), not on %s (%s): --after waits only "
-				  "for a session of the same repository and base branch"),
-				d->after, dep->repo != NULL ? dep->repo : _("no repository"),
+			fl_task_return_new_error(
+				task, FL_ERROR_INVALID_ARGUMENT,
+				N_("session %u works on %s (%s), not on %s (%s): --after waits "
+				   "only "
+				   "for a session of the same repository and base branch"),
+				d->after,
+				dep->repo != NULL ? dep->repo : fl_msg_word(N_("no repository")),
 				dep->base != NULL ? dep->base : "-",
-				d->repo != NULL ? d->repo : _("no repository"),
+				d->repo != NULL ? d->repo : fl_msg_word(N_("no repository")),
 				d->base != NULL ? d->base : "-");
 			return;
 		}
@@ -1301,7 +1330,7 @@ fl_fleet_run_next(GTask *task)
 
 			if (!fl_fleet_validate_spec(self, spec, d, &error)) {
 				if (g_variant_n_children(rd->specs) > 1)
-					g_prefix_error(&error, _("goal %u: "), rd->next + 1);
+					fl_prefix_error(&error, N_("goal %u: "), rd->next + 1);
 				g_task_return_error(task, g_steal_pointer(&error));
 				g_object_unref(task);
 				return;
@@ -1309,9 +1338,8 @@ fl_fleet_run_next(GTask *task)
 			if (repo != NULL) {
 				dir = g_canonicalize_filename(repo, cwd);
 				if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-					g_task_return_new_error(task, FL_ERROR,
-								FL_ERROR_INVALID_ARGUMENT,
-								_("%s is not a directory"), dir);
+					fl_task_return_new_error(task, FL_ERROR_INVALID_ARGUMENT,
+								 N_("%s is not a directory"), dir);
 					g_object_unref(task);
 					return;
 				}
@@ -1326,11 +1354,11 @@ fl_fleet_run_next(GTask *task)
 		/* a group is reviewed by merging its members: each needs a repository */
 		if (cur->group != NULL &&
 		    (cur->repo == NULL || fl_fleet_spec_bool(rd->specs, rd->next, "scratch"))) {
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-						_("a group's sessions each work in a git "
-						  "repository; %s is not one"),
-						cur->repo != NULL ? cur->repo
-								  : _("this directory"));
+			fl_task_return_new_error(
+				task, FL_ERROR_INVALID_ARGUMENT,
+				N_("a group's sessions each work in a git "
+				   "repository; %s is not one"),
+				cur->repo != NULL ? cur->repo : fl_msg_word(N_("this directory")));
 			g_object_unref(task);
 			return;
 		}
@@ -1361,19 +1389,19 @@ fl_fleet_run_next(GTask *task)
 		/* --repo names where the work belongs: an empty scratch directory instead would
 		 * lose it, so that takes --scratch */
 		if (info == NULL && cur->group != NULL) {
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-						_("a group's sessions each work in a git "
-						  "repository; %s is not one"),
-						cur->repo);
+			fl_task_return_new_error(task, FL_ERROR_INVALID_ARGUMENT,
+						 N_("a group's sessions each work in a git "
+						    "repository; %s is not one"),
+						 cur->repo);
 			g_object_unref(task);
 			return;
 		}
 		if (info == NULL && fl_fleet_spec_str(rd->specs, rd->next, "repo") != NULL) {
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-						_("%s is not in a git repository; pass --scratch "
-						  "to run in an empty "
-						  "directory instead"),
-						cur->repo);
+			fl_task_return_new_error(task, FL_ERROR_INVALID_ARGUMENT,
+						 N_("%s is not in a git repository; pass --scratch "
+						    "to run in an empty "
+						    "directory instead"),
+						 cur->repo);
 			g_object_unref(task);
 			return;
 		}
@@ -1414,8 +1442,8 @@ fl_fleet_run_async(FlFleet *self, GVariant *specs, GAsyncReadyCallback callback,
 					   (GDestroyNotify)fl_repo_info_free);
 	g_task_set_task_data(task, rd, (GDestroyNotify)fl_fleet_run_data_free);
 	if (n == 0 || n > FL_BATCH_MAX) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-					_("a batch holds 1 to %d goals"), FL_BATCH_MAX);
+		fl_task_return_new_error(task, FL_ERROR_LIMIT_EXCEEDED,
+					 N_("a batch holds 1 to %d goals"), FL_BATCH_MAX);
 		g_object_unref(task);
 		return;
 	}
@@ -1465,8 +1493,8 @@ fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 		d = fl_store_get_session(self->store, id, error);
 		if (d == NULL)
 			return FALSE;
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("session %u already ended (%s)"),
-			    id, fl_fleet_state_word(d->state));
+		fl_set_error(error, FL_ERROR_FAILED, N_("session %u already ended (%s)"), id,
+			     fl_fleet_state_msgid(d->state));
 		return FALSE;
 	}
 	fl_fleet_audit(self, id, "cancel", "cli", NULL);
@@ -1494,15 +1522,16 @@ fl_fleet_dismiss(FlFleet *self, guint id, const gchar *source, GError **error)
 	if (d == NULL)
 		return FALSE;
 	if (d->review == FL_REVIEW_PENDING) {
-		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-			    _("session %u has a draft awaiting review: reject it instead"), id);
+		fl_set_error(error, FL_ERROR_WRONG_STATE,
+			     N_("session %u has a draft awaiting review: reject it instead"), id);
 		return FALSE;
 	}
 	if (d->state != FL_STATE_FAILED && d->state != FL_STATE_INTERRUPTED &&
 	    d->state != FL_STATE_CANCELLED) {
-		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-			    _("session %u is %s: only a failed or cancelled session is dismissed"),
-			    id, fl_state_to_string(d->state));
+		fl_set_error(
+			error, FL_ERROR_WRONG_STATE,
+			N_("session %u is %s: only a failed or cancelled session is dismissed"), id,
+			fl_state_to_string(d->state));
 		return FALSE;
 	}
 	/* twice is once: the first time counts, and says so in the audit */
@@ -1557,14 +1586,13 @@ fl_fleet_block_async(FlFleet *self, guint id, const gchar *message, GAsyncReadyC
 	task = g_task_new(self, NULL, callback, user_data);
 	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	if (session == NULL || fl_session_get_data(session)->state == FL_STATE_QUEUED) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND,
-					_("no running session %u"), id);
+		fl_task_return_new_error(task, FL_ERROR_NOT_FOUND, N_("no running session %u"), id);
 		return;
 	}
 	old = g_hash_table_lookup(self->blocks, GUINT_TO_POINTER(id));
 	if (old != NULL) {
-		g_task_return_new_error(old, FL_ERROR, FL_ERROR_FAILED,
-					_("superseded by a newer question"));
+		fl_task_return_new_error(old, FL_ERROR_FAILED,
+					 N_("superseded by a newer question"));
 		g_hash_table_remove(self->blocks, GUINT_TO_POINTER(id));
 	}
 	g_hash_table_insert(self->blocks, GUINT_TO_POINTER(id), g_steal_pointer(&task));
@@ -1609,16 +1637,16 @@ fl_fleet_resume(FlFleet *self, guint id, const gchar *text, GError **error)
 	if (d == NULL)
 		return FALSE;
 	if (fl_state_is_active(d->state) || d->agent_session == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("session %u is not waiting for a reply"), id);
+		fl_set_error(error, FL_ERROR_FAILED, N_("session %u is not waiting for a reply"),
+			     id);
 		return FALSE;
 	}
 	/* its worktree and the agent's files are gone: nothing to resume in */
 	if (d->cleaned != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-			    _("session %u was cleaned: its worktree is gone; 'flotilla retry %u' "
-			      "runs its goal again"),
-			    id, id);
+		fl_set_error(error, FL_ERROR_WRONG_STATE,
+			     N_("session %u was cleaned: its worktree is gone; 'flotilla retry %u' "
+				"runs its goal again"),
+			     id, id);
 		return FALSE;
 	}
 	session = fl_fleet_add_live(self, g_steal_pointer(&d));
@@ -1647,8 +1675,8 @@ fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
 	if (session == NULL)
 		return fl_fleet_resume(self, id, text, error);
 	if (fl_session_get_data(session)->state != FL_STATE_BLOCKED) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("session %u is not waiting for a reply"), id);
+		fl_set_error(error, FL_ERROR_FAILED, N_("session %u is not waiting for a reply"),
+			     id);
 		return FALSE;
 	}
 	if (g_hash_table_contains(self->permissions, GUINT_TO_POINTER(id))) {
@@ -1658,10 +1686,10 @@ fl_fleet_reply(FlFleet *self, guint id, const gchar *text, GError **error)
 		return TRUE;
 	}
 	if (block == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("session %u asked before flotillad restarted; its question is "
-			      "gone: cancel it or let it ask again"),
-			    id);
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("session %u asked before flotillad restarted; its question is "
+				"gone: cancel it or let it ask again"),
+			     id);
 		return FALSE;
 	}
 	fl_fleet_audit(self, id, "replied", "cli", text);
@@ -1701,13 +1729,12 @@ fl_fleet_hook_async(FlFleet *self, const gchar *agent, guint id, const gchar *pa
 	session = g_hash_table_lookup(self->live, GUINT_TO_POINTER(id));
 	kind = fl_agent_class_lookup(agent);
 	if (kind == NULL || kind->hook == NULL) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					_("no hooks for agent '%s'"), agent);
+		fl_task_return_new_error(task, FL_ERROR_INVALID_ARGUMENT,
+					 N_("no hooks for agent '%s'"), agent);
 		return;
 	}
 	if (session == NULL || !fl_state_is_active(fl_session_get_data(session)->state)) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND,
-					_("no running session %u"), id);
+		fl_task_return_new_error(task, FL_ERROR_NOT_FOUND, N_("no running session %u"), id);
 		return;
 	}
 	if (!kind->hook(payload, &result, &error)) {
@@ -1895,8 +1922,10 @@ fl_fleet_record(FlFleet *self, DecideData *dd, FlReview review, const gchar *mes
 	    g_hash_table_contains(self->unsaved, GUINT_TO_POINTER(dd->id))) {
 		/* git has done it: the store learns it when it can (and a restart finds the
 		 * intent, which git's truth finishes) */
-		g_autoptr(GError) full = g_error_new_literal(
-			FL_ERROR, FL_ERROR_FAILED, _("the database did not take the change"));
+		g_autoptr(GError) full = NULL;
+
+		fl_set_error_literal(&full, FL_ERROR_FAILED,
+				     N_("the database did not take the change"));
 		fl_fleet_keep_unsaved(self, dd->data, fl_fleet_decision_verb(dd->decision),
 				      dd->note, full);
 	}
@@ -2081,10 +2110,10 @@ fl_fleet_approve_found_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	}
 	if (dd->recovering) {
 		/* no merge happened: roll the intent back, the draft stays pending */
-		error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("session %u: flotillad stopped before merging; the draft is "
-				      "still pending"),
-				    dd->id);
+		fl_set_error(&error, FL_ERROR_FAILED,
+			     N_("session %u: flotillad stopped before merging; the draft is "
+				"still pending"),
+			     dd->id);
 		fl_fleet_decide_failed(task, error);
 		return;
 	}
@@ -2113,10 +2142,10 @@ fl_fleet_reject_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_clear_error(&error);
 	if (state != NULL && state->merged) {
 		/* never "rejected" while the draft is on the base branch */
-		error = g_error_new(FL_ERROR, FL_ERROR_ALREADY_DECIDED,
-				    _("session %u's draft is already merged into %s: nothing "
-				      "rejected"),
-				    dd->id, d->base);
+		fl_set_error(&error, FL_ERROR_ALREADY_DECIDED,
+			     N_("session %u's draft is already merged into %s: nothing "
+				"rejected"),
+			     dd->id, d->base);
 		fl_fleet_decide_failed(task, error);
 		return;
 	}
@@ -2204,10 +2233,10 @@ fl_fleet_revert_found_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		fl_fleet_reverted(task, commit);
 		return;
 	}
-	error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-			    _("session %u: flotillad stopped before reverting; it is still "
-			      "approved"),
-			    dd->id);
+	fl_set_error(&error, FL_ERROR_FAILED,
+		     N_("session %u: flotillad stopped before reverting; it is still "
+			"approved"),
+		     dd->id);
 	fl_fleet_decide_failed(task, error);
 }
 
@@ -2236,7 +2265,7 @@ fl_fleet_refresh_verified_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	fl_crash_point("refresh:verified");
 	if (error != NULL) {
 		g_free(dd->data->reason);
-		dd->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		dd->data->reason = fl_error_serialize_prefixed(error, N_("verify could not run: "));
 		verify = FL_VERIFY_FAIL;
 	}
 	dd->data->verify = verify;
@@ -2349,8 +2378,8 @@ fl_fleet_refresh_record_move(FlFleet *self, DecideData *dd, const gchar *new_tip
 	fl_fleet_save(self, d);
 	fl_fleet_audit(self, dd->id, "moved", dd->source, note);
 	if (!fl_store_commit(self->store)) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("the database did not take the change"));
+		fl_set_error_literal(error, FL_ERROR_FAILED,
+				     N_("the database did not take the change"));
 		return FALSE;
 	}
 	return TRUE;
@@ -2393,14 +2422,19 @@ fl_fleet_refresh_rebased_cb(GObject *source, GAsyncResult *res, gpointer user_da
 
 	if (refresh == NULL) {
 		/* nothing changed: said with the files, recorded, the draft as it was */
-		g_prefix_error(&error, _("session %u: "), dd->id);
+		fl_prefix_error(&error, N_("session %u: "), dd->id);
 		if (g_error_matches(error, FL_ERROR, FL_ERROR_CONFLICT)) {
-			g_autofree gchar *full =
-				g_strdup_printf(_("%s; nothing changed (flotilla retry %u "
-						  "--onto-current starts it again on the tip)"),
-						error->message, dd->id);
+			/* the conflict's message, then ours: both translated when read */
+			FlMsg *full = fl_msg_new(N_("; nothing changed (flotilla retry %u "
+						    "--onto-current starts it again on the tip)"),
+						 dd->id);
+
+			fl_msg_prepend(full, fl_error_get_msg(error) != NULL
+						     ? fl_msg_copy(fl_error_get_msg(error))
+						     : fl_msg_new_literal(error->message));
 			g_free(error->message);
-			error->message = g_steal_pointer(&full);
+			error->message = fl_msg_render_english(full);
+			fl_error_set_msg(error, full);
 		}
 		fl_fleet_decide_failed(task, error);
 		return;
@@ -2453,10 +2487,10 @@ fl_fleet_refresh_found_cb(GObject *source, GAsyncResult *res, gpointer user_data
 		return;
 	}
 	if (g_strcmp0(tip, dd->intent->draft_tip) == 0) {
-		error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-				    _("session %u: flotillad stopped before refreshing; the draft "
-				      "is as it was"),
-				    dd->id);
+		fl_set_error(&error, FL_ERROR_FAILED,
+			     N_("session %u: flotillad stopped before refreshing; the draft "
+				"is as it was"),
+			     dd->id);
 		fl_fleet_decide_failed(task, error);
 		return;
 	}
@@ -2512,26 +2546,27 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 
 	if (fl_state_is_active(d->state)) {
 		if (d->state == FL_STATE_BLOCKED)
-			g_set_error(error, FL_ERROR, FL_ERROR_BUSY,
-				    _("session %u is blocked, asking: %s — answer it with "
-				      "flotilla reply %u"),
-				    d->id, d->waiting_for != NULL ? d->waiting_for : "?", d->id);
+			fl_set_error(error, FL_ERROR_BUSY,
+				     N_("session %u is blocked, asking: %s — answer it with "
+					"flotilla reply %u"),
+				     d->id, d->waiting_for != NULL ? d->waiting_for : "?", d->id);
 		else
-			g_set_error(error, FL_ERROR, FL_ERROR_BUSY,
-				    _("session %u is still %s: there is no draft to decide yet"),
-				    d->id, fl_fleet_state_word(d->state));
+			fl_set_error(error, FL_ERROR_BUSY,
+				     N_("session %u is still %s: there is no draft to decide yet"),
+				     d->id, fl_fleet_state_msgid(d->state));
 		return FALSE;
 	}
 	if (dd->decision == FL_DECISION_REVERT) {
 		if (d->review == FL_REVIEW_REVERTED) {
-			g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
-				    _("session %u was already reverted"), d->id);
+			fl_set_error(error, FL_ERROR_ALREADY_DECIDED,
+				     N_("session %u was already reverted"), d->id);
 			return FALSE;
 		}
 		if (d->review != FL_REVIEW_APPROVED || d->merge_commit == NULL) {
-			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-				    _("session %u was not merged (review: %s): nothing to revert"),
-				    d->id, fl_fleet_review_word(d->review));
+			fl_set_error(
+				error, FL_ERROR_WRONG_STATE,
+				N_("session %u was not merged (review: %s): nothing to revert"),
+				d->id, fl_fleet_review_msgid(d->review));
 			return FALSE;
 		}
 		return TRUE;
@@ -2539,30 +2574,30 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 	if (dd->decision == FL_DECISION_REFRESH && d->review != FL_REVIEW_PENDING &&
 	    d->review != FL_REVIEW_NONE) {
 		/* the bad input: there is no draft left to move */
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("session %u was already %s: only a pending draft can be refreshed"),
-			    d->id, fl_fleet_review_word(d->review));
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("session %u was already %s: only a pending draft can be refreshed"),
+			     d->id, fl_fleet_review_msgid(d->review));
 		return FALSE;
 	}
 	if (d->review == FL_REVIEW_NONE) {
 		if (dd->decision == FL_DECISION_REFRESH)
-			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-				    _("session %u made no changes: there is nothing to refresh"),
-				    d->id);
+			fl_set_error(error, FL_ERROR_WRONG_STATE,
+				     N_("session %u made no changes: there is nothing to refresh"),
+				     d->id);
 		else if (dd->decision == FL_DECISION_APPROVE)
-			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-				    _("session %u made no changes: there is nothing to approve"),
-				    d->id);
+			fl_set_error(error, FL_ERROR_WRONG_STATE,
+				     N_("session %u made no changes: there is nothing to approve"),
+				     d->id);
 		else
-			g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-				    _("session %u made no changes: there is nothing to reject"),
-				    d->id);
+			fl_set_error(error, FL_ERROR_WRONG_STATE,
+				     N_("session %u made no changes: there is nothing to reject"),
+				     d->id);
 		return FALSE;
 	}
 	if (d->review != FL_REVIEW_PENDING) {
-		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
-			    _("session %u was already %s; nothing changed"), d->id,
-			    fl_fleet_review_word(d->review));
+		fl_set_error(error, FL_ERROR_ALREADY_DECIDED,
+			     N_("session %u was already %s; nothing changed"), d->id,
+			     fl_fleet_review_msgid(d->review));
 		return FALSE;
 	}
 	return TRUE;
@@ -2625,11 +2660,10 @@ fl_fleet_decide_run(GTask *task)
 		 * rejected) commits along with it */
 		if (dep != NULL && dep->review != FL_REVIEW_APPROVED &&
 		    dep->review != FL_REVIEW_NONE) {
-			error = g_error_new(
-				FL_ERROR, FL_ERROR_WRONG_STATE,
-				_("session %u was made on the draft of #%u, which is %s: "
-				  "approve #%u first"),
-				d->id, d->after, fl_fleet_review_word(dep->review), d->after);
+			fl_set_error(&error, FL_ERROR_WRONG_STATE,
+				     N_("session %u was made on the draft of #%u, which is %s: "
+					"approve #%u first"),
+				     d->id, d->after, fl_fleet_review_msgid(dep->review), d->after);
 			g_task_return_error(task, error);
 			fl_fleet_decide_done(task);
 			return;
@@ -2641,10 +2675,10 @@ fl_fleet_decide_run(GTask *task)
 		return;
 	}
 	if (d->repo == NULL && dd->decision == FL_DECISION_REFRESH) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-					_("session %u ran without a repository: it has no base "
-					  "branch to refresh onto"),
-					d->id);
+		fl_task_return_new_error(task, FL_ERROR_INVALID_ARGUMENT,
+					 N_("session %u ran without a repository: it has no base "
+					    "branch to refresh onto"),
+					 d->id);
 		fl_fleet_decide_done(task);
 		return;
 	}

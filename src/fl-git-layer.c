@@ -13,6 +13,7 @@
 #include "fl-error.h"
 #include "fl-git.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-runner-protocol.h"
 #include "fl-safe-path.h"
 #include "fl-sandbox.h"
@@ -106,7 +107,8 @@ fl_git_layer_why(const FlGitLayerRun *run)
 	const gchar *nl;
 
 	if (run->err == NULL || run->err[0] == '\0')
-		return run->status < 0 ? _("killed by a signal") : _("no message");
+		return run->status < 0 ? fl_msg_word(N_("killed by a signal"))
+				       : fl_msg_word(N_("no message"));
 	nl = strrchr(run->err, '\n');
 	return nl != NULL ? nl + 1 : run->err;
 }
@@ -143,8 +145,8 @@ fl_git_layer_copy(const gchar *from, const gchar *to, GError **error)
 		const gchar *name;
 
 		if (g_mkdir(to, 0700) < 0 && errno != EEXIST) {
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"), to,
-				    g_strerror(errno));
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"), to,
+				     g_strerror(errno));
 			return FALSE;
 		}
 		dir = g_dir_open(from, 0, NULL);
@@ -163,8 +165,8 @@ fl_git_layer_copy(const gchar *from, const gchar *to, GError **error)
 		g_autofree gchar *target = g_file_read_link(from, NULL);
 
 		if (target != NULL && symlink(target, to) < 0 && errno != EEXIST) {
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot copy %s: %s"), from,
-				    g_strerror(errno));
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot copy %s: %s"), from,
+				     g_strerror(errno));
 			return FALSE;
 		}
 		return TRUE;
@@ -238,8 +240,8 @@ fl_git_layer_prepare(FlGitLayerCtx *ctx, GCancellable *cancellable, GError **err
 		return NULL;
 	admin = fl_git_worktree_admin_dir(common, ctx->worktree);
 	if (admin == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("git does not know the worktree %s"), ctx->worktree);
+		fl_set_error(error, FL_ERROR_FAILED, N_("git does not know the worktree %s"),
+			     ctx->worktree);
 		return NULL;
 	}
 	admin_name = g_path_get_basename(admin);
@@ -248,16 +250,16 @@ fl_git_layer_prepare(FlGitLayerCtx *ctx, GCancellable *cancellable, GError **err
 	if (!fl_git_layer_remove_dir(layer, error))
 		return NULL;
 	if (g_mkdir(layer, 0700) < 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"), layer,
-			    g_strerror(errno));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"), layer,
+			     g_strerror(errno));
 		return NULL;
 	}
 	for (guint i = 0; dirs[i] != NULL; i++) {
 		g_autofree gchar *sub = g_build_filename(layer, dirs[i], NULL);
 
 		if (g_mkdir_with_parents(sub, 0700) < 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot create %s: %s"),
-				    sub, g_strerror(errno));
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"), sub,
+				     g_strerror(errno));
 			return NULL;
 		}
 	}
@@ -323,20 +325,28 @@ fl_git_layer_prepare_finish(GAsyncResult *res, GError **error)
 static GError *
 fl_git_layer_refused(const gchar *format, ...) G_GNUC_PRINTF(1, 2);
 
-/* what the session left is not acceptable; its worktree's files are recorded all the same */
+/*
+ * What the session left is not acceptable; its worktree's files are recorded all the same.
+ * The inner reason is kept in English inside the translated sentence: a message has only
+ * finished strings as arguments, and this one is made long before anyone reads it.
+ */
 static GError *
 fl_git_layer_refused(const gchar *format, ...)
 {
+	g_autoptr(FlMsg) why_msg = NULL;
 	g_autofree gchar *why = NULL;
+	GError *error = NULL;
 	va_list args;
 
 	va_start(args, format);
-	why = g_strdup_vprintf(format, args);
+	why_msg = fl_msg_new_valist(format, args);
 	va_end(args);
-	return g_error_new(FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			   _("the draft branch's commits were not taken (%s); the draft holds "
-			     "the worktree's files"),
-			   why);
+	why = fl_msg_render_english(why_msg);
+	fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
+		     N_("the draft branch's commits were not taken (%s); the draft holds "
+			"the worktree's files"),
+		     why);
+	return error;
 }
 
 /* reads at most @max bytes of @path beneath @layer, never through a link; NULL and no error
@@ -360,8 +370,8 @@ fl_git_layer_read(const gchar *layer, const gchar *path, gsize max, GError **err
 		g_string_append_len(text, buf, n);
 	close(fd);
 	if (n < 0 || text->len > max) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", path,
-			    n < 0 ? g_strerror(errno) : _("too large"));
+		fl_set_error(error, FL_ERROR_FAILED, "%s: %s", path,
+			     n < 0 ? g_strerror(errno) : fl_msg_word(N_("too large")));
 		return NULL;
 	}
 	return g_string_free(g_steal_pointer(&text), FALSE);
@@ -393,7 +403,7 @@ fl_git_layer_read_tip(const gchar *layer, const gchar *ref, GError **error)
 	g_auto(GStrv) lines = NULL;
 
 	if (error_local != NULL) {
-		g_propagate_error(error, fl_git_layer_refused(_("%s cannot be read safely: %s"),
+		g_propagate_error(error, fl_git_layer_refused(N_("%s cannot be read safely: %s"),
 							      ref, error_local->message));
 		return NULL;
 	}
@@ -404,12 +414,12 @@ fl_git_layer_read_tip(const gchar *layer, const gchar *ref, GError **error)
 			loose[--len] = '\0';
 		if (g_str_has_prefix(loose, "ref:")) {
 			g_propagate_error(error,
-					  fl_git_layer_refused(_("%s is a symbolic ref"), ref));
+					  fl_git_layer_refused(N_("%s is a symbolic ref"), ref));
 			return NULL;
 		}
 		if (!fl_git_layer_is_oid(loose, len)) {
 			g_propagate_error(error, fl_git_layer_refused(
-							 _("%s does not hold an object id"), ref));
+							 N_("%s does not hold an object id"), ref));
 			return NULL;
 		}
 		return g_steal_pointer(&loose);
@@ -417,7 +427,7 @@ fl_git_layer_read_tip(const gchar *layer, const gchar *ref, GError **error)
 	packed = fl_git_layer_read(layer, "packed-refs", FL_GIT_LAYER_PACKED_MAX, &error_local);
 	if (error_local != NULL) {
 		g_propagate_error(error,
-				  fl_git_layer_refused(_("packed-refs cannot be read safely: %s"),
+				  fl_git_layer_refused(N_("packed-refs cannot be read safely: %s"),
 						       error_local->message));
 		return NULL;
 	}
@@ -431,7 +441,7 @@ fl_git_layer_read_tip(const gchar *layer, const gchar *ref, GError **error)
 			continue;
 		if (!fl_git_layer_is_oid(lines[i], space - lines[i])) {
 			g_propagate_error(error, fl_git_layer_refused(
-							 _("%s does not hold an object id"), ref));
+							 N_("%s does not hold an object id"), ref));
 			return NULL;
 		}
 		return g_strndup(lines[i], space - lines[i]);
@@ -455,7 +465,7 @@ fl_git_layer_plain_objects(const gchar *layer, GError **error)
 
 	if (g_lstat(objects, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		g_propagate_error(error,
-				  fl_git_layer_refused(_("its object store is not a directory")));
+				  fl_git_layer_refused(N_("its object store is not a directory")));
 		return FALSE;
 	}
 	if (!g_spawn_sync(NULL, (gchar **)argv, NULL,
@@ -463,8 +473,8 @@ fl_git_layer_plain_objects(const gchar *layer, GError **error)
 			  &status, error))
 		return FALSE;
 	if (!g_spawn_check_wait_status(status, NULL) || (out != NULL && out[0] != '\0')) {
-		g_propagate_error(error, fl_git_layer_refused(_("its object store holds "
-								"something other than files")));
+		g_propagate_error(error, fl_git_layer_refused(N_("its object store holds "
+								 "something other than files")));
 		return FALSE;
 	}
 	return TRUE;
@@ -509,8 +519,8 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 				      error, "rev-parse", "--verify", "--quiet", ref, NULL))
 			return FALSE;
 		if (run.status != 0) {
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("the branch %s is gone from the repository"), ctx->branch);
+			fl_set_error(error, FL_ERROR_FAILED,
+				     N_("the branch %s is gone from the repository"), ctx->branch);
 			return FALSE;
 		}
 		old = g_strdup(run.out);
@@ -556,7 +566,7 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 		if (run.status != 0) {
 			g_unlink(pack);
 			g_propagate_error(error,
-					  fl_git_layer_refused(_("its objects cannot be read: %s"),
+					  fl_git_layer_refused(N_("its objects cannot be read: %s"),
 							       fl_git_layer_why(&run)));
 			return FALSE;
 		}
@@ -572,7 +582,7 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 		g_unlink(pack);
 		if (run.status != 0) {
 			g_propagate_error(error,
-					  fl_git_layer_refused(_("its objects are not sound: %s"),
+					  fl_git_layer_refused(N_("its objects are not sound: %s"),
 							       fl_git_layer_why(&run)));
 			return FALSE;
 		}
@@ -588,7 +598,7 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 				      NULL))
 			return FALSE;
 		if (run.status != 0) {
-			g_propagate_error(error, fl_git_layer_refused(_("objects are missing: %s"),
+			g_propagate_error(error, fl_git_layer_refused(N_("objects are missing: %s"),
 								      fl_git_layer_why(&run)));
 			return FALSE;
 		}
@@ -602,8 +612,8 @@ fl_git_layer_take(FlGitLayerCtx *ctx, FlGitLayerTake *result, GCancellable *canc
 			return FALSE;
 		if (run.status != 0) {
 			g_propagate_error(
-				error, fl_git_layer_refused(_("%s does not descend from the base "
-							      "commit"),
+				error, fl_git_layer_refused(N_("%s does not descend from the base "
+							       "commit"),
 							    tip));
 			return FALSE;
 		}

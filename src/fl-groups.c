@@ -7,6 +7,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-overlap.h"
 #include "fl-util.h"
 
@@ -112,16 +113,16 @@ fl_groups_finish(GTask *task)
 		g_warning("group %s: %s", gt->name, error->message);
 	g_hash_table_remove(self->deciding, gt->name);
 	if (gt->failed->len > 0 && gt->done->len > 0) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_CONFLICT,
-					_("group @%s: sessions %s decided; left pending: %s"),
-					gt->name, gt->done->str, gt->failed->str);
+		fl_task_return_new_error(task, FL_ERROR_CONFLICT,
+					 N_("group @%s: sessions %s decided; left pending: %s"),
+					 gt->name, gt->done->str, gt->failed->str);
 		g_object_unref(task);
 		return;
 	}
 	if (gt->failed->len > 0) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_CONFLICT,
-					_("group @%s: nothing decided; left pending: %s"), gt->name,
-					gt->failed->str);
+		fl_task_return_new_error(task, FL_ERROR_CONFLICT,
+					 N_("group @%s: nothing decided; left pending: %s"),
+					 gt->name, gt->failed->str);
 		g_object_unref(task);
 		return;
 	}
@@ -212,7 +213,7 @@ fl_groups_chain_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GPtrArray) result = fl_overlap_check_finish(res, &error);
 
 	if (result == NULL) {
-		g_prefix_error(&error, _("group @%s: nothing merged: "), gt->name);
+		fl_prefix_error(&error, N_("group @%s: nothing merged: "), gt->name);
 		g_hash_table_remove(self->deciding, gt->name);
 		g_task_return_error(task, error);
 		g_object_unref(task);
@@ -251,9 +252,9 @@ fl_groups_check_next(GTask *task)
 				fl_groups_audit(self, g_array_index(gt->ids, guint, i), "refused",
 						gt->source, gt->conflicts->str);
 			g_hash_table_remove(self->deciding, gt->name);
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_CONFLICT,
-						_("group @%s: nothing merged: %s"), gt->name,
-						gt->conflicts->str);
+			fl_task_return_new_error(task, FL_ERROR_CONFLICT,
+						 N_("group @%s: nothing merged: %s"), gt->name,
+						 gt->conflicts->str);
 			g_object_unref(task);
 			return;
 		}
@@ -322,8 +323,8 @@ fl_groups_decide_async(FlGroups *self, const gchar *name, FlDecision decision, c
 		return;
 	}
 	if (g_hash_table_contains(self->deciding, name)) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_BUSY,
-					_("group @%s is being decided already"), name);
+		fl_task_return_new_error(task, FL_ERROR_BUSY,
+					 N_("group @%s is being decided already"), name);
 		g_object_unref(task);
 		return;
 	}
@@ -332,10 +333,10 @@ fl_groups_decide_async(FlGroups *self, const gchar *name, FlDecision decision, c
 
 		/* one member still working: deciding the group now would decide without it */
 		if (fl_state_is_active(d->state)) {
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_BUSY,
-						_("group @%s: session %u is still %s; nothing "
-						  "decided"),
-						name, d->id, fl_state_to_string(d->state));
+			fl_task_return_new_error(task, FL_ERROR_BUSY,
+						 N_("group @%s: session %u is still %s; nothing "
+						    "decided"),
+						 name, d->id, fl_state_to_string(d->state));
 			g_object_unref(task);
 			return;
 		}
@@ -345,9 +346,9 @@ fl_groups_decide_async(FlGroups *self, const gchar *name, FlDecision decision, c
 		}
 	}
 	if (pending->len == 0) {
-		g_task_return_new_error(
-			task, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
-			_("group @%s has no draft awaiting review; nothing changed"), name);
+		fl_task_return_new_error(
+			task, FL_ERROR_ALREADY_DECIDED,
+			N_("group @%s has no draft awaiting review; nothing changed"), name);
 		g_object_unref(task);
 		return;
 	}

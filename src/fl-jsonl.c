@@ -7,6 +7,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-text.h"
 #include "fl-util.h"
 
@@ -114,23 +115,22 @@ fl_jsonl_reader_take_line(FlJsonlReader *self, const gchar *s, gsize len)
 	}
 	if (!g_utf8_validate_len(s, len, NULL)) {
 		/* TRANSLATORS: %s is the agent ("Claude", "Codex"…), %u a line number */
-		self->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					  _("%s output line %u is not valid UTF-8"), self->what,
-					  self->line_no);
+		fl_set_error(&self->error, FL_ERROR_FAILED,
+			     N_("%s output line %u is not valid UTF-8"), self->what, self->line_no);
 		return FALSE;
 	}
 	parser = json_parser_new_immutable();
 	if (!json_parser_load_from_data(parser, s, (gssize)len, &error_local)) {
-		self->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					  _("%s output line %u is not valid JSON: %s"), self->what,
-					  self->line_no, error_local->message);
+		fl_set_error(&self->error, FL_ERROR_FAILED,
+			     N_("%s output line %u is not valid JSON: %s"), self->what,
+			     self->line_no, error_local->message);
 		return FALSE;
 	}
 	root = json_parser_get_root(parser);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		self->error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					  _("%s output line %u is not a JSON object"), self->what,
-					  self->line_no);
+		fl_set_error(&self->error, FL_ERROR_FAILED,
+			     N_("%s output line %u is not a JSON object"), self->what,
+			     self->line_no);
 		return FALSE;
 	}
 	self->func(json_node_get_object(root), self->user_data);
@@ -155,10 +155,9 @@ fl_jsonl_reader_feed(FlJsonlReader *self, const gchar *data, gsize len, GError *
 		/* checked before buffering, so a runaway line never grows the buffer past the
 		 * limit */
 		if (self->line->len + piece > self->max_line) {
-			self->error = g_error_new(FL_ERROR, FL_ERROR_LIMIT_EXCEEDED,
-						  _("%s output line %u is longer than %u MiB"),
-						  self->what, self->line_no + 1,
-						  (guint)(self->max_line / (1024 * 1024)));
+			fl_set_error(&self->error, FL_ERROR_LIMIT_EXCEEDED,
+				     N_("%s output line %u is longer than %u MiB"), self->what,
+				     self->line_no + 1, (guint)(self->max_line / (1024 * 1024)));
 			/* give the memory back now, not when the reader is freed */
 			g_string_free(self->line, TRUE);
 			self->line = g_string_new(NULL);

@@ -338,6 +338,23 @@ fl_msg_prepend(FlMsg *msg, FlMsg *prefix)
  * where the conversions are; a translation may reorder them ("%2$s … %1$u"). FALSE when the
  * template asks for an argument there is not, so a broken translation falls back to English.
  */
+/*
+ * A word argument in the reader's language. A word may carry a context as GLib's pgettext
+ * spells it ("session state\004running", the words the CLI shows): where the catalogue has
+ * no entry for it, as in English, the context is cut off.
+ */
+static const gchar *
+fl_msg_word_text(const gchar *msgid, gboolean translate)
+{
+	const gchar *text = translate ? dgettext(GETTEXT_PACKAGE, msgid) : msgid;
+	const gchar *eot;
+
+	if (text != msgid)
+		return text;
+	eot = strchr(msgid, '\004');
+	return eot != NULL ? eot + 1 : msgid;
+}
+
 static gboolean
 fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean translate)
 {
@@ -377,8 +394,8 @@ fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean
 			return FALSE;
 		}
 		value = part->args[index];
-		if (translate && index < 64 && (part->words & (G_GUINT64_CONSTANT(1) << index)))
-			value = dgettext(GETTEXT_PACKAGE, value);
+		if (index < 64 && (part->words & (G_GUINT64_CONSTANT(1) << index)))
+			value = fl_msg_word_text(value, translate);
 		g_string_append(out, value);
 	}
 	return TRUE;
@@ -491,6 +508,26 @@ fl_msg_render_stored(const gchar *text)
 	return fl_msg_render(msg);
 }
 
+gchar *
+fl_msg_stored(const gchar *format, ...)
+{
+	va_list args;
+	g_autoptr(FlMsg) msg = NULL;
+
+	va_start(args, format);
+	msg = fl_msg_new_valist(format, args);
+	va_end(args);
+	return fl_msg_serialize(msg);
+}
+
+gchar *
+fl_msg_stored_literal(const gchar *text)
+{
+	g_autoptr(FlMsg) msg = fl_msg_new_literal(text);
+
+	return fl_msg_serialize(msg);
+}
+
 /* ------------------------------------------------------------------ errors */
 
 void
@@ -574,4 +611,19 @@ fl_error_serialize(const GError *error)
 	const FlMsg *msg = error->domain == FL_ERROR ? fl_error_get_msg(error) : NULL;
 
 	return msg != NULL ? fl_msg_serialize(msg) : g_strdup(error->message);
+}
+
+gchar *
+fl_error_serialize_prefixed(const GError *error, const gchar *format, ...)
+{
+	const FlMsg *own = error->domain == FL_ERROR ? fl_error_get_msg(error) : NULL;
+	g_autoptr(FlMsg) msg = own != NULL ? fl_msg_copy(own) : fl_msg_new_literal(error->message);
+	va_list args;
+	FlMsg *prefix;
+
+	va_start(args, format);
+	prefix = fl_msg_new_valist(format, args);
+	va_end(args);
+	fl_msg_prepend(msg, prefix);
+	return fl_msg_serialize(msg);
 }

@@ -51,6 +51,13 @@ fl_msg_parse(const gchar *text);
 /* render a stored text (serialized or plain) in the current locale */
 gchar *
 fl_msg_render_stored(const gchar *text);
+/* fl_msg_serialize(fl_msg_new(...)) in one: a reason the store keeps, in no language yet */
+gchar *
+fl_msg_stored(const gchar *format, ...) G_GNUC_PRINTF(1, 2);
+/* the same for a text that is never translated (an agent's own words), even one that looks
+ * like a serialized message */
+gchar *
+fl_msg_stored_literal(const gchar *text);
 
 /* marks a translatable word passed as an argument; returns @msgid itself */
 const gchar *
@@ -76,5 +83,8 @@ fl_error_render(const GError *error);
 /* @error as a storable text (fl_msg_serialize), for reasons built from errors */
 gchar *
 fl_error_serialize(const GError *error);
+/* the same after a prefix (a msgid with its arguments): "verify could not run: " + @error */
+gchar *
+fl_error_serialize_prefixed(const GError *error, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
 
 G_END_DECLS

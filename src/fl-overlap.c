@@ -8,6 +8,7 @@
 #include "fl-error.h"
 #include "fl-git.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 
 FlOverlapDraft *
 fl_overlap_draft_new(guint id, const gchar *branch, const gchar *base_commit)
@@ -155,8 +156,8 @@ fl_overlap_check_one(const gchar *repo, const gchar *tip, const FlOverlapDraft *
 						       merged_len - tree_end - 1);
 		overlap->conflicts = conflicts;
 	} else {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("cannot check whether %s merges onto %s"), draft->branch, tip);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot check whether %s merges onto %s"),
+			     draft->branch, tip);
 		return NULL;
 	}
 	return g_steal_pointer(&overlap);
@@ -176,9 +177,8 @@ fl_overlap_thread(GTask *task, gpointer source_object, gpointer task_data,
 	if (fl_overlap_git(ctx->repo, &tip, NULL, cancellable, &error, "rev-parse", "--verify",
 			   "--quiet", ref, NULL) != 0) {
 		if (error == NULL)
-			error = g_error_new(FL_ERROR, FL_ERROR_NOT_FOUND,
-					    _("branch %s is gone from %s"), ctx->base_branch,
-					    ctx->repo);
+			fl_set_error(&error, FL_ERROR_NOT_FOUND, N_("branch %s is gone from %s"),
+				     ctx->base_branch, ctx->repo);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -256,9 +256,8 @@ fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
 	if (fl_overlap_git(ctx->repo, &tip, NULL, cancellable, &error, "rev-parse", "--verify",
 			   "--quiet", ref, NULL) != 0) {
 		if (error == NULL)
-			error = g_error_new(FL_ERROR, FL_ERROR_NOT_FOUND,
-					    _("branch %s is gone from %s"), ctx->base_branch,
-					    ctx->repo);
+			fl_set_error(&error, FL_ERROR_NOT_FOUND, N_("branch %s is gone from %s"),
+				     ctx->base_branch, ctx->repo);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -278,9 +277,9 @@ fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
 		if (fl_overlap_git(ctx->repo, &one->draft_tip, NULL, cancellable, &error,
 				   "rev-parse", "--verify", "--quiet", draft_ref, NULL) != 0) {
 			if (error == NULL)
-				error = g_error_new(FL_ERROR, FL_ERROR_NOT_FOUND,
-						    _("session %u: its draft branch %s is gone"),
-						    draft->id, draft->branch);
+				fl_set_error(&error, FL_ERROR_NOT_FOUND,
+					     N_("session %u: its draft branch %s is gone"),
+					     draft->id, draft->branch);
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}
@@ -300,10 +299,10 @@ fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
 					    "-p", cur, "-p", one->draft_tip, "-m",
 					    "flotilla group check", NULL) != 0) {
 				if (error == NULL)
-					error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-							    _("cannot check whether %s merges "
-							      "onto %s"),
-							    draft->branch, ctx->base_branch);
+					fl_set_error(&error, FL_ERROR_FAILED,
+						     N_("cannot check whether %s merges "
+							"onto %s"),
+						     draft->branch, ctx->base_branch);
 				g_task_return_error(task, g_steal_pointer(&error));
 				return;
 			}
@@ -318,9 +317,9 @@ fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
 								    merged_len - tree_end - 1);
 		} else {
 			if (error == NULL)
-				error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-						    _("cannot check whether %s merges onto %s"),
-						    draft->branch, ctx->base_branch);
+				fl_set_error(&error, FL_ERROR_FAILED,
+					     N_("cannot check whether %s merges onto %s"),
+					     draft->branch, ctx->base_branch);
 			g_task_return_error(task, g_steal_pointer(&error));
 			return;
 		}

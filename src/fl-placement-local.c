@@ -12,7 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-proc.h"
 #include "fl-runner-protocol.h"
 #include "fl-safe-path.h"
@@ -106,9 +108,13 @@ static void
 fl_placement_local_report(FlPlacementLocal *self)
 {
 	FlPlacementEnd end = {FL_PLACEMENT_END_LOST, -1, 0, FALSE, NULL, NULL, 0};
+	g_autofree gchar *why = NULL;
 
-	if (!fl_placement_local_read_exit(self, &end))
-		end.reason = _("the session's runner vanished before recording an exit status");
+	if (!fl_placement_local_read_exit(self, &end)) {
+		why = fl_msg_stored(
+			N_("the session's runner vanished before recording an exit status"));
+		end.reason = why;
+	}
 	end.cancelled = end.cancelled || self->cancel_requested;
 	fl_placement_local_set_status(self, NULL);
 	fl_placement_emit_ended(FL_PLACEMENT(self), &end);
@@ -214,12 +220,12 @@ fl_placement_local_take_lock(FlPlacementLocal *self, GError **error)
 		gint saved = errno;
 		close(fd);
 		if (saved == EWOULDBLOCK)
-			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
-				    _("a runner of session %u is still running"),
-				    fl_placement_get_session_id(FL_PLACEMENT(self)));
+			fl_set_error(error, FL_ERROR_BUSY,
+				     N_("a runner of session %u is still running"),
+				     fl_placement_get_session_id(FL_PLACEMENT(self)));
 		else
-			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-				    _("cannot lock %s: %s"), path, g_strerror(saved));
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot lock %s: %s"), path,
+				     g_strerror(saved));
 		return -1;
 	}
 	return fd;
@@ -501,8 +507,10 @@ fl_placement_local_adopt(FlPlacement *placement)
 	}
 	if (fl_placement_has_intent(placement)) {
 		/* recorded, and no runner got as far as starting the agent: it never ran */
+		g_autofree gchar *why =
+			fl_msg_stored(N_("the daemon stopped before the session's runner started"));
 		FlPlacementEnd end = {FL_PLACEMENT_END_NOT_STARTED, -1, 0, self->cancel_requested,
-				      _("the daemon stopped before the session's runner started")};
+				      why};
 		self->gone = TRUE;
 		fl_placement_local_set_status(self, NULL);
 		fl_placement_emit_ended(placement, &end);

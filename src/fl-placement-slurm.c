@@ -10,6 +10,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-runner-protocol.h"
 #include "fl-slurm.h"
 #include "fl-util.h"
@@ -165,10 +166,10 @@ fl_placement_slurm_end_reason(FlPlacementSlurm *self, const FlSlurmJob *job)
 		if (self->memory_mb > 0) {
 			g_autofree gchar *mb =
 				g_strdup_printf("%" G_GUINT64_FORMAT, self->memory_mb);
-			return g_strdup_printf(_("killed on %s: over its memory limit of %s MB"),
-					       name, mb);
+			return fl_msg_stored(N_("killed on %s: over its memory limit of %s MB"),
+					     name, mb);
 		}
-		return g_strdup_printf(_("killed on %s: over its memory limit"), name);
+		return fl_msg_stored(N_("killed on %s: over its memory limit"), name);
 	}
 	if (g_strcmp0(job->state, "TIMEOUT") == 0 || g_strcmp0(job->state, "DEADLINE") == 0) {
 		if (self->time_minutes > 0)
@@ -179,15 +180,14 @@ fl_placement_slurm_end_reason(FlPlacementSlurm *self, const FlSlurmJob *job)
 							   "minutes was reached",
 							   self->time_minutes),
 					       name, self->time_minutes);
-		return g_strdup_printf(_("stopped on %s: its time limit was reached"), name);
+		return fl_msg_stored(N_("stopped on %s: its time limit was reached"), name);
 	}
 	if (g_strcmp0(job->state, "NODE_FAIL") == 0 || g_strcmp0(job->state, "BOOT_FAIL") == 0)
-		return g_strdup_printf(_("the node of %s running it failed (%s)"), name,
-				       job->state);
+		return fl_msg_stored(N_("the node of %s running it failed (%s)"), name, job->state);
 	if (g_strcmp0(job->state, "PREEMPTED") == 0)
-		return g_strdup_printf(_("preempted on %s"), name);
+		return fl_msg_stored(N_("preempted on %s"), name);
 	if (g_strcmp0(job->state, "CANCELLED") == 0 && !self->cancel_requested)
-		return g_strdup_printf(_("cancelled on %s (scancel or an administrator)"), name);
+		return fl_msg_stored(N_("cancelled on %s (scancel or an administrator)"), name);
 	return NULL;
 }
 
@@ -260,8 +260,8 @@ fl_placement_slurm_fetched_cb(GObject *source, GAsyncResult *res, gpointer user_
 		g_autofree gchar *bundle =
 			fl_placement_slurm_file(ctx->self, FL_SLURM_FILE_RESULT_BUNDLE);
 		g_free(ctx->reason);
-		ctx->reason = g_strdup_printf(_("the draft could not be brought back from %s: %s"),
-					      bundle, error->message);
+		ctx->reason = fl_msg_stored(N_("the draft could not be brought back from %s: %s"),
+					    bundle, error->message);
 		ctx->end.kind = FL_PLACEMENT_END_LOST;
 	}
 	fl_placement_slurm_copy_log(ctx);
@@ -332,13 +332,14 @@ fl_placement_slurm_finish(FlPlacementSlurm *self)
 		/* the batch script could not even start the runner */
 		ctx->end.kind = FL_PLACEMENT_END_EXITED;
 		ctx->end.code = FL_RUNNER_EXIT_CANNOT_RUN;
-		ctx->reason = g_strdup_printf(_("the job on %s could not start: %s"), name, error);
+		ctx->reason = fl_msg_stored(N_("the job on %s could not start: %s"), name, error);
 	} else if (slurm_reason != NULL) {
 		ctx->reason = g_steal_pointer(&slurm_reason);
 	} else {
-		ctx->reason = g_strdup_printf(
-			_("the job on %s (%s) ended without an exit status"), name,
-			self->last != NULL ? self->last->state : _("forgotten by Slurm"));
+		ctx->reason =
+			fl_msg_stored(N_("the job on %s (%s) ended without an exit status"), name,
+				      self->last != NULL ? self->last->state
+							 : fl_msg_word(N_("forgotten by Slurm")));
 	}
 	head = fl_json_get_string(result, "head");
 	if (json_object_get_boolean_member_with_default(result, "bundle", FALSE) && head != NULL &&
@@ -781,8 +782,8 @@ fl_placement_slurm_prepare(FlPlacementSlurm *self, const FlPlacementCommand *cmd
 	    !fl_write_file_durable(script, script_text, -1, error))
 		return FALSE;
 	if (g_chmod(script, 0700) != 0) {
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-			    _("cannot make %s executable: %s"), script, g_strerror(errno));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot make %s executable: %s"), script,
+			     g_strerror(errno));
 		return FALSE;
 	}
 	/* adopt() needs to know where the draft returns to */
@@ -799,9 +800,9 @@ fl_placement_slurm_retry_cb(gpointer user_data)
 	FlPlacementSlurm *self = g_task_get_source_object(task);
 
 	if (self->cancel_requested) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_FAILED,
-					_("cancelled before it reached %s"),
-					fl_placement_get_name(FL_PLACEMENT(self)));
+		fl_task_return_new_error(task, FL_ERROR_FAILED,
+					 N_("cancelled before it reached %s"),
+					 fl_placement_get_name(FL_PLACEMENT(self)));
 		g_object_unref(task);
 		return G_SOURCE_REMOVE;
 	}
@@ -1043,8 +1044,8 @@ fl_placement_slurm_configure(FlPlacement *placement, GError **error)
 
 	self->cluster = fl_config_get_cluster(config, name);
 	if (self->cluster == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("no [cluster %s] in the configuration"), name);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("no [cluster %s] in the configuration"), name);
 		return FALSE;
 	}
 	fl_placement_get_limits(placement, &self->memory_mb, &self->time_minutes);

@@ -7,6 +7,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-placement-local.h"
 #include "fl-placement-slurm.h"
 #include "fl-runner-protocol.h"
@@ -172,8 +173,7 @@ fl_placement_new(const FlPlacementSetup *setup, GError **error)
 		kind_name = NULL;
 	kind = fl_placement_find_kind(kind_name);
 	if (kind == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT, _("unknown placement '%s'"),
-			    name);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT, N_("unknown placement '%s'"), name);
 		return NULL;
 	}
 	self = g_object_new(kind->get_type(), NULL);

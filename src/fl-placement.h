@@ -79,10 +79,12 @@ typedef enum {
 
 typedef struct {
 	FlPlacementEndKind kind;
-	gint code;           /* EXITED; -1 otherwise */
-	gint signal;         /* SIGNALED; 0 otherwise */
-	gboolean cancelled;  /* stopped by a cancel */
-	const gchar *reason; /* (nullable) LOST, NOT_STARTED: why, for the user */
+	gint code;          /* EXITED; -1 otherwise */
+	gint signal;        /* SIGNALED; 0 otherwise */
+	gboolean cancelled; /* stopped by a cancel */
+	/* (nullable) LOST, NOT_STARTED: why, for the user, stored as it is (fl_msg_stored, or
+	 * plain text) and rendered when read */
+	const gchar *reason;
 	const gchar *limit;  /* (nullable) "time", "memory", "pids" or "cpu" when one ended it */
 	guint64 limit_value; /* that limit (seconds, bytes, tasks) */
 } FlPlacementEnd;

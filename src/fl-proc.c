@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fl-msg.h"
+
 gboolean
 fl_proc_stat_parse(const gchar *line, FlProcStat *stat, GError **error)
 {
@@ -47,7 +49,7 @@ fl_proc_stat_read(gint pid, FlProcStat *stat, GError **error)
 	if (!g_file_get_contents(path, &line, NULL, error))
 		return FALSE;
 	if (!fl_proc_stat_parse(line, stat, error)) {
-		g_prefix_error(error, "%s: ", path);
+		fl_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}
 	return TRUE;

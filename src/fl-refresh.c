@@ -8,6 +8,8 @@
 #include "fl-error.h"
 #include "fl-git.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
+#include "fl-util.h"
 
 /* the committer of replayed commits, as of every commit flotilla writes itself */
 #define FL_REFRESH_IDENT_NAME  "Flotilla"
@@ -58,8 +60,7 @@ fl_refresh_rev(const gchar *repo, const gchar *rev, GCancellable *cancellable, G
 	if (status < 0)
 		return NULL;
 	if (status != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("%s is gone from %s"), rev,
-			    repo);
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("%s is gone from %s"), rev, repo);
 		return NULL;
 	}
 	return g_strdup(g_strstrip(out));
@@ -74,8 +75,8 @@ fl_refresh_branch_tip(const gchar *repo, const gchar *branch, GCancellable *canc
 	gchar *tip = fl_refresh_rev(repo, rev, cancellable, &error_local);
 
 	if (tip == NULL && g_error_matches(error_local, FL_ERROR, FL_ERROR_NOT_FOUND)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("branch %s is gone from %s"),
-			    branch, repo);
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("branch %s is gone from %s"), branch,
+			     repo);
 		return NULL;
 	}
 	if (tip == NULL)
@@ -147,9 +148,9 @@ fl_refresh_one(FlRefreshCtx *ctx, const gchar *commit, const gchar *onto, const 
 				? fl_refresh_names(merged + tree_end + 1, merged_len - tree_end - 1)
 				: g_strdup("");
 
-		g_set_error(error, FL_ERROR, FL_ERROR_CONFLICT,
-			    /* TRANSLATORS: "conflicts with main (4f2a91c0d3): a.c, b.c" */
-			    _("conflicts with %s (%.10s): %s"), ctx->base_branch, onto, names);
+		fl_set_error(error, FL_ERROR_CONFLICT,
+			     /* TRANSLATORS: "conflicts with main (4f2a91c0d3): a.c, b.c" */
+			     N_("conflicts with %s (%.10s): %s"), ctx->base_branch, onto, names);
 		return NULL;
 	}
 	if (status != 0)
@@ -182,8 +183,8 @@ fl_refresh_one(FlRefreshCtx *ctx, const gchar *commit, const gchar *onto, const 
 
 failed:
 	if (error != NULL && *error == NULL)
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot replay %.10s onto %s"),
-			    commit, ctx->base_branch);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot replay %.10s onto %s"), commit,
+			     ctx->base_branch);
 	return NULL;
 }
 
@@ -218,8 +219,8 @@ fl_refresh_rebase_thread(GTask *task, gpointer source_object, gpointer task_data
 				 "rev-list", "--reverse", "--first-parent", range, NULL);
 	if (status != 0) {
 		if (error == NULL)
-			error = g_error_new(FL_ERROR, FL_ERROR_FAILED,
-					    _("cannot list the commits of %s"), ctx->branch);
+			fl_set_error(&error, FL_ERROR_FAILED, N_("cannot list the commits of %s"),
+				     ctx->branch);
 		goto out;
 	}
 	commits = g_strsplit(g_strstrip(list), "\n", -1);
@@ -297,8 +298,8 @@ fl_refresh_move_thread(GTask *task, gpointer source_object, gpointer task_data,
 		return;
 	}
 	if (g_strcmp0(now, ctx->old_tip) != 0) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_BUSY,
-					_("%s moved meanwhile; nothing changed"), ctx->branch);
+		fl_task_return_new_error(task, FL_ERROR_BUSY,
+					 N_("%s moved meanwhile; nothing changed"), ctx->branch);
 		return;
 	}
 	/* git compares and swaps under the ref's lock: a racing writer fails one of us */
@@ -307,8 +308,8 @@ fl_refresh_move_thread(GTask *task, gpointer source_object, gpointer task_data,
 				 ctx->new_tip, ctx->old_tip, NULL);
 	if (status != 0) {
 		if (error == NULL)
-			error = g_error_new(FL_ERROR, FL_ERROR_BUSY,
-					    _("%s moved meanwhile; nothing changed"), ctx->branch);
+			fl_set_error(&error, FL_ERROR_BUSY,
+				     N_("%s moved meanwhile; nothing changed"), ctx->branch);
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}

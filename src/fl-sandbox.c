@@ -12,6 +12,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 
 typedef struct {
 	gchar *path;
@@ -241,8 +242,8 @@ fl_sandbox_check_relative(const gchar *rel, GError **error)
 	}
 	return TRUE;
 bad:
-	g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-		    _("'%s' is not a path inside the home directory"), rel);
+	fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+		     N_("'%s' is not a path inside the home directory"), rel);
 	return FALSE;
 }
 
@@ -273,8 +274,8 @@ fl_sandbox_add_home(FlSandbox *self, GPtrArray *argv, GError **error)
 			 * now, or what it writes there (Claude's transcripts, for a resume) would
 			 * go to the sandbox's empty home and be lost */
 			if (l == 1 && is_dir && g_mkdir_with_parents(path, 0700) < 0) {
-				g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-					    _("cannot create %s: %s"), path, g_strerror(errno));
+				fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"),
+					     path, g_strerror(errno));
 				return FALSE;
 			}
 			/* an agent that has never run has no config yet: nothing to show */
@@ -297,8 +298,7 @@ fl_sandbox_add_program(GPtrArray *argv, const gchar *program, GError **error)
 	g_autofree gchar *real_dir = NULL;
 
 	if (found == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot find the program '%s'"),
-			    program);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot find the program '%s'"), program);
 		return FALSE;
 	}
 	real = g_canonicalize_filename(found, NULL);
@@ -328,8 +328,8 @@ fl_sandbox_build_argv(FlSandbox *self, const gchar *const *argv_in, GError **err
 	g_return_val_if_fail(argv_in != NULL && argv_in[0] != NULL, NULL);
 
 	if (bwrap == NULL) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("bubblewrap (bwrap) is not installed"));
+		fl_set_error_literal(error, FL_ERROR_FAILED,
+				     N_("bubblewrap (bwrap) is not installed"));
 		return NULL;
 	}
 	g_ptr_array_add(argv, g_steal_pointer(&bwrap));
@@ -367,8 +367,9 @@ fl_sandbox_build_argv(FlSandbox *self, const gchar *const *argv_in, GError **err
 		if (!g_file_test(bind->path, G_FILE_TEST_EXISTS)) {
 			if (!bind->required)
 				continue;
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("cannot confine the session: %s does not exist"), bind->path);
+			fl_set_error(error, FL_ERROR_FAILED,
+				     N_("cannot confine the session: %s does not exist"),
+				     bind->path);
 			return NULL;
 		}
 		fl_sandbox_add(argv, bind->writable ? "--bind" : "--ro-bind", bind->path,
@@ -401,9 +402,9 @@ fl_sandbox_build_argv(FlSandbox *self, const gchar *const *argv_in, GError **err
 		g_autofree gchar *prlimit = g_find_program_in_path("prlimit");
 
 		if (prlimit == NULL) {
-			g_set_error_literal(error, FL_ERROR, FL_ERROR_FAILED,
-					    _("prlimit (util-linux) is needed to limit a "
-					      "session and is not installed"));
+			fl_set_error_literal(error, FL_ERROR_FAILED,
+					     N_("prlimit (util-linux) is needed to limit a "
+						"session and is not installed"));
 			return NULL;
 		}
 		g_ptr_array_add(argv, g_steal_pointer(&prlimit));
@@ -433,26 +434,26 @@ fl_sandbox_probe(GError **error)
 
 	argv = fl_sandbox_build_argv(sandbox, true_argv, &error_local);
 	if (argv == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("%s; install it (Debian: apt install bubblewrap) or set "
-			      "[fleet] confinement=off to run sessions unconfined"),
-			    error_local->message);
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("%s; install it (Debian: apt install bubblewrap) or set "
+				"[fleet] confinement=off to run sessions unconfined"),
+			     error_local->message);
 		return FALSE;
 	}
 	if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
 			  &status, &error_local)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot run %s: %s"), argv[0],
-			    error_local->message);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot run %s: %s"), argv[0],
+			     error_local->message);
 		return FALSE;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		g_strstrip(err);
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("bubblewrap cannot create a sandbox here (%s); user namespaces "
-			      "may be disabled (sysctl kernel.unprivileged_userns_clone=1, or on "
-			      "Ubuntu an AppArmor profile for bwrap), or set [fleet] "
-			      "confinement=off to run sessions unconfined"),
-			    err[0] != '\0' ? err : _("no message"));
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("bubblewrap cannot create a sandbox here (%s); user namespaces "
+				"may be disabled (sysctl kernel.unprivileged_userns_clone=1, or on "
+				"Ubuntu an AppArmor profile for bwrap), or set [fleet] "
+				"confinement=off to run sessions unconfined"),
+			     err[0] != '\0' ? err : fl_msg_word(N_("no message")));
 		return FALSE;
 	}
 	return TRUE;

@@ -5,6 +5,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 
 #define FL_SCHEDULE_SECS_PER_DAY    86400
 #define FL_SCHEDULE_DEFAULT_EVERY   (30 * 60)
@@ -104,8 +105,8 @@ fl_schedule_parse_times(const gchar *times, GError **error)
 			continue;
 		if (!fl_schedule_parse_hhmm(part, &minutes)) {
 			g_autofree gchar *shown = fl_schedule_show_value(part);
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("times: '%s' is not a time (HH:MM)"), shown);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("times: '%s' is not a time (HH:MM)"), shown);
 			return NULL;
 		}
 		sec = minutes * 60;
@@ -113,8 +114,8 @@ fl_schedule_parse_times(const gchar *times, GError **error)
 	}
 	if (secs->len == 0) {
 		g_autofree gchar *shown = fl_schedule_show_value(times);
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("times: '%s' lists no time (HH:MM;HH:MM…)"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("times: '%s' lists no time (HH:MM;HH:MM…)"), shown);
 		return NULL;
 	}
 	g_array_sort(secs, fl_schedule_cmp_u32);
@@ -183,18 +184,18 @@ fl_schedule_parse_every(const gchar *every, GError **error)
 	guint secs = 0;
 
 	if (!fl_schedule_parse_duration(every, &secs)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("every: '%s' is not a duration (e.g. 30m, 2h, 1h30m)"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("every: '%s' is not a duration (e.g. 30m, 2h, 1h30m)"), shown);
 		return NULL;
 	}
 	if (secs < FL_SCHEDULE_MIN_EVERY) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("every: '%s' is shorter than 1 minute"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("every: '%s' is shorter than 1 minute"), shown);
 		return NULL;
 	}
 	if (secs > FL_SCHEDULE_SECS_PER_DAY) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("every: '%s' is longer than a day"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("every: '%s' is longer than a day"), shown);
 		return NULL;
 	}
 	return fl_schedule_slots_every(secs);
@@ -235,8 +236,9 @@ fl_schedule_parse_days(const gchar *days, guint8 *mask, GError **error)
 		last = range[1] != NULL ? fl_schedule_parse_weekday(range[1]) : first;
 		if (first == 0 || last == 0 || (range[1] != NULL && range[2] != NULL)) {
 			g_autofree gchar *shown = fl_schedule_show_value(part);
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("days: '%s' is not a day or range of days (mon…sun)"), shown);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("days: '%s' is not a day or range of days (mon…sun)"),
+				     shown);
 			return FALSE;
 		}
 		/* a range may wrap the week: fri-mon is fri, sat, sun, mon */
@@ -248,8 +250,8 @@ fl_schedule_parse_days(const gchar *days, guint8 *mask, GError **error)
 	}
 	if (*mask == 0) {
 		g_autofree gchar *shown = fl_schedule_show_value(days);
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("days: '%s' names no day (mon…sun)"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("days: '%s' names no day (mon…sun)"), shown);
 		return FALSE;
 	}
 	return TRUE;
@@ -266,20 +268,20 @@ fl_schedule_parse_quiet(const gchar *quiet, guint32 *start, guint32 *end, GError
 	guint end_min;
 
 	if (dash == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("quiet-hours: '%s' is not a range (HH:MM-HH:MM)"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("quiet-hours: '%s' is not a range (HH:MM-HH:MM)"), shown);
 		return FALSE;
 	}
 	left = g_strstrip(g_strndup(quiet, (gsize)(dash - quiet)));
 	right = g_strstrip(g_strdup(dash + 1));
 	if (!fl_schedule_parse_hhmm(left, &start_min) || !fl_schedule_parse_hhmm(right, &end_min)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("quiet-hours: '%s' is not a range (HH:MM-HH:MM)"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("quiet-hours: '%s' is not a range (HH:MM-HH:MM)"), shown);
 		return FALSE;
 	}
 	if (start_min == end_min) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("quiet-hours: '%s' starts and ends at the same time"), shown);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("quiet-hours: '%s' starts and ends at the same time"), shown);
 		return FALSE;
 	}
 	*start = start_min * 60;
@@ -315,8 +317,8 @@ fl_schedule_new(const gchar *times, const gchar *every, const gchar *days, const
 	quiet_hours = fl_schedule_nonempty(quiet_hours, &quiet_buf);
 
 	if (times != NULL && every != NULL) {
-		g_set_error_literal(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("every: cannot be combined with times; set only one"));
+		fl_set_error_literal(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("every: cannot be combined with times; set only one"));
 		return NULL;
 	}
 	if (times != NULL)
@@ -347,8 +349,8 @@ fl_schedule_new(const gchar *times, const gchar *every, const gchar *days, const
 		 * never fires is a config mistake the user should hear about now */
 		if (self->slots->len == 0) {
 			g_autofree gchar *shown = fl_schedule_show_value(quiet_hours);
-			g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-				    _("quiet-hours: '%s' leaves no time for check-ins"), shown);
+			fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+				     N_("quiet-hours: '%s' leaves no time for check-ins"), shown);
 			return NULL;
 		}
 	} else {

@@ -3,6 +3,8 @@
 
 #include "fl-session-data.h"
 
+#include "fl-msg.h"
+#include "fl-text.h"
 #include "fl-util.h"
 
 static const gchar *const fl_session_data_state_names[] = {
@@ -288,7 +290,15 @@ fl_session_data_to_variant(const FlSessionData *d, const gchar *state_dir)
 	fl_session_data_add_str(&b, "waiting_for", d->waiting_for);
 	fl_session_data_add_str(&b, "confinement", d->confinement);
 	fl_session_data_add_str(&b, "final_message", d->final_message);
-	fl_session_data_add_str(&b, "reason", d->reason);
+	if (d->reason != NULL) {
+		/* kept as a message: rendered for whoever reads it, in their language (the caller
+		 * of a method, the daemon's own for signals); a reason an older daemon stored
+		 * reads as it was written */
+		g_autofree gchar *rendered = fl_msg_render_stored(d->reason);
+		g_autofree gchar *reason = fl_text_clean(rendered, -1, FL_TEXT_MULTILINE);
+
+		fl_session_data_add_str(&b, "reason", reason);
+	}
 	fl_session_data_add_str(&b, "merge_commit", d->merge_commit);
 	fl_session_data_add_str(&b, "placement", d->placement);
 	fl_session_data_add_str(&b, "group", d->group);

@@ -12,6 +12,7 @@
 #include "fl-error.h"
 #include "fl-git-layer.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-placement-local.h"
 #include "fl-placement.h"
 #include "fl-relay.h"
@@ -125,10 +126,12 @@ fl_session_file(FlSession *self, const gchar *name)
 	return g_build_filename(dir, name, NULL);
 }
 
+/* @reason: a stored message (fl-msg.h); the log gets it in the daemon's language */
 static void
-fl_session_fail_start(FlSession *self, const gchar *reason)
+fl_session_fail_start_stored(FlSession *self, const gchar *stored)
 {
 	g_autofree gchar *dir = fl_session_get_dir(self);
+	g_autofree gchar *reason = fl_msg_render_stored(stored);
 	g_autofree gchar *line = g_strdup_printf("flotilla: %s\n", reason);
 	g_autoptr(GError) error = NULL;
 	gint fd;
@@ -144,10 +147,18 @@ fl_session_fail_start(FlSession *self, const gchar *reason)
 		g_debug("session %u: %s", self->data->id, error->message);
 	}
 	g_free(self->data->reason);
-	self->data->reason = g_strdup(reason);
+	self->data->reason = g_strdup(stored);
 	self->data->state = self->cancel_requested ? FL_STATE_CANCELLED : FL_STATE_FAILED;
 	g_clear_pointer(&self->data->waiting_for, g_free);
 	fl_session_end(self);
+}
+
+static void
+fl_session_fail_start(FlSession *self, const GError *error)
+{
+	g_autofree gchar *stored = fl_error_serialize(error);
+
+	fl_session_fail_start_stored(self, stored);
 }
 
 /* ------------------------------------------------------------------ finishing */
@@ -228,7 +239,8 @@ fl_session_verify_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (verify == FL_VERIFY_NONE) {
 		g_free(self->data->reason);
-		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		self->data->reason =
+			fl_error_serialize_prefixed(error, N_("verify could not run: "));
 		verify = FL_VERIFY_FAIL;
 	}
 	self->data->verify = verify;
@@ -361,7 +373,8 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	verify_argv = fl_session_verify_argv(self, &error);
 	if (verify_argv == NULL) {
 		g_free(self->data->reason);
-		self->data->reason = g_strdup_printf(_("verify could not run: %s"), error->message);
+		self->data->reason =
+			fl_error_serialize_prefixed(error, N_("verify could not run: "));
 		self->data->verify = FL_VERIFY_FAIL;
 		fl_session_finish_done(self, TRUE);
 		return;
@@ -401,11 +414,21 @@ fl_session_take_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		 * commits are not in it */
 		g_message("session %u: %s", d->id, error->message);
 		if (d->reason == NULL) {
-			d->reason = g_strdup(error->message);
-		} else if (strstr(d->reason, error->message) == NULL) {
-			gchar *both = g_strdup_printf("%s; %s", d->reason, error->message);
-			g_free(d->reason);
-			d->reason = both;
+			d->reason = fl_error_serialize(error);
+		} else {
+			g_autoptr(FlMsg) both = fl_msg_parse(d->reason);
+			g_autofree gchar *had = fl_msg_render_english(both);
+
+			if (strstr(had, error->message) == NULL) {
+				/* "REASON; ERROR", each still translated late */
+				g_autofree gchar *added = fl_error_serialize(error);
+				g_autoptr(FlMsg) tail = fl_msg_parse(added);
+
+				fl_msg_prepend(tail, fl_msg_new_literal("; "));
+				fl_msg_prepend(tail, g_steal_pointer(&both));
+				g_free(d->reason);
+				d->reason = fl_msg_serialize(tail);
+			}
 		}
 	}
 	message = g_strdup_printf("flotilla #%u: %s", d->id, d->name != NULL ? d->name : d->goal);
@@ -488,21 +511,21 @@ fl_session_limit_reason(const gchar *limit, guint64 value)
 		}
 		if (size == NULL)
 			size = g_format_size_full(value, G_FORMAT_SIZE_IEC_UNITS);
-		return g_strdup_printf(_("memory limit %s reached"), size);
+		return fl_msg_stored(N_("memory limit %s reached"), size);
 	}
 	if (g_strcmp0(limit, "pids") == 0) {
 		g_autofree gchar *count = g_strdup_printf("%" G_GUINT64_FORMAT, value);
-		return g_strdup_printf(_("process limit %s reached"), count);
+		return fl_msg_stored(N_("process limit %s reached"), count);
 	}
 	if (g_strcmp0(limit, "cpu") == 0) {
 		g_autofree gchar *seconds = g_strdup_printf("%" G_GUINT64_FORMAT, value);
-		return g_strdup_printf(_("CPU time limit of %s s reached"), seconds);
+		return fl_msg_stored(N_("CPU time limit of %s s reached"), seconds);
 	}
 	if (g_strcmp0(limit, "time") == 0) {
 		g_autofree gchar *seconds = g_strdup_printf("%" G_GUINT64_FORMAT, value);
-		return g_strdup_printf(_("time limit of %s s reached"), seconds);
+		return fl_msg_stored(N_("time limit of %s s reached"), seconds);
 	}
-	return g_strdup_printf(_("limit %s reached"), limit);
+	return fl_msg_stored(N_("limit %s reached"), limit);
 }
 
 static void
@@ -552,10 +575,10 @@ fl_session_placement_ended_cb(FlPlacement *placement, const FlPlacementEnd *end,
 			if (end->reason != NULL)
 				d->reason = g_strdup(end->reason);
 			else if (d->signal != 0)
-				d->reason = g_strdup_printf(_("killed by signal %d"), d->signal);
+				d->reason = fl_msg_stored(N_("killed by signal %d"), d->signal);
 			else
 				d->reason =
-					g_strdup_printf(_("exited with status %d"), d->exit_code);
+					fl_msg_stored(N_("exited with status %d"), d->exit_code);
 		}
 	}
 	fl_session_read_agent_result(self);
@@ -746,7 +769,7 @@ fl_session_spawned_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	const FlAgentConfig *agent = fl_config_get_agent(self->config, self->data->agent);
 
 	if (!fl_placement_spawn_finish(FL_PLACEMENT(source), res, &error)) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	if (agent != NULL && agent->klass->live_new != NULL && !self->finishing) {
@@ -767,7 +790,7 @@ fl_session_layer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (common == NULL) {
 		if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-			fl_session_fail_start(self, error->message);
+			fl_session_fail_start(self, error);
 		return;
 	}
 	self->git_common = common;
@@ -800,7 +823,7 @@ fl_session_spawn(FlSession *self)
 	}
 	placement = fl_session_get_placement(self, &error);
 	if (placement == NULL) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	/* the layer is made on this machine, for a sandbox on this machine: a cluster job works
@@ -814,13 +837,13 @@ fl_session_spawn(FlSession *self)
 	}
 	if (agent == NULL) {
 		/* the configuration changed under a queued session */
-		g_autofree gchar *msg = g_strdup_printf(_("unknown agent '%s'"), self->data->agent);
-		fl_session_fail_start(self, msg);
+		g_autofree gchar *msg = fl_msg_stored(N_("unknown agent '%s'"), self->data->agent);
+		fl_session_fail_start_stored(self, msg);
 		return;
 	}
 	agent_argv = agent->klass->build_argv(&run, &error);
 	if (agent_argv == NULL) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	g_ptr_array_add(env, g_strdup_printf("FLOTILLA_SESSION=%u", self->data->id));
@@ -903,7 +926,7 @@ fl_session_create_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	fl_session_create_next();
 	if (!ok) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	fl_session_changed(self);
@@ -931,7 +954,7 @@ fl_session_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	FlSessionData *d = self->data;
 
 	if (info == NULL) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	/* the draft starts from the base as it is now, not as it was when queued */
@@ -983,7 +1006,7 @@ fl_session_start(FlSession *self)
 	 * start-up settles from the placement's records (queued again if nothing was placed) */
 	fl_session_changed(self);
 	if (!fl_ensure_dir(dir, &error)) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	if (self->resume_reply != NULL && g_file_test(d->worktree, G_FILE_TEST_IS_DIR)) {
@@ -998,7 +1021,7 @@ fl_session_start(FlSession *self)
 		return;
 	}
 	if (!fl_ensure_dir(d->worktree, &error)) {
-		fl_session_fail_start(self, error->message);
+		fl_session_fail_start(self, error);
 		return;
 	}
 	fl_session_spawn(self);
@@ -1018,7 +1041,7 @@ fl_session_adopt(FlSession *self)
 		self->finishing = TRUE;
 		self->end_state = FL_STATE_INTERRUPTED;
 		g_free(self->data->reason);
-		self->data->reason = g_strdup(error->message);
+		self->data->reason = fl_error_serialize(error);
 		fl_session_make_draft(self);
 		return TRUE;
 	}
@@ -1044,15 +1067,15 @@ fl_session_prepare_resume(FlSession *self, const gchar *reply, GError **error)
 
 	d = self->data;
 	if (d->agent_session == NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_WRONG_STATE,
-			    _("session %u's agent cannot be resumed"), d->id);
+		fl_set_error(error, FL_ERROR_WRONG_STATE,
+			     N_("session %u's agent cannot be resumed"), d->id);
 		return FALSE;
 	}
 	if (d->review != FL_REVIEW_NONE && d->review != FL_REVIEW_PENDING) {
-		g_set_error(error, FL_ERROR, FL_ERROR_ALREADY_DECIDED,
-			    _("session %u's draft was already %s"), d->id,
-			    g_dpgettext2(GETTEXT_PACKAGE, "review state",
-					 fl_review_to_string(d->review)));
+		fl_set_error(error, FL_ERROR_ALREADY_DECIDED,
+			     N_("session %u's draft was already %s"), d->id,
+			     g_dpgettext2(GETTEXT_PACKAGE, "review state",
+					  fl_review_to_string(d->review)));
 		return FALSE;
 	}
 	placement = fl_session_get_placement(self, error);

@@ -7,6 +7,8 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
+#include "fl-util.h"
 
 /* what squeue prints for us: id, name, state, reason, nodes; no field can hold a '|' except
  * the name, which is ours and never does */
@@ -177,8 +179,8 @@ fl_slurm_run(GTask *task, GAsyncReadyCallback callback, const gchar *const *argv
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
 		/* no Slurm client on this machine is a setup problem, not a passing outage */
-		g_task_return_new_error(run_task, FL_ERROR, FL_ERROR_FAILED, _("cannot run %s: %s"),
-					argv[0], error->message);
+		fl_task_return_new_error(run_task, FL_ERROR_FAILED, N_("cannot run %s: %s"),
+					 argv[0], error->message);
 		g_object_unref(run_task);
 		return;
 	}
@@ -260,9 +262,9 @@ fl_slurm_submit_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		parts = g_strsplit(g_strstrip(run->out), ";", 2);
 		if (parts[0] == NULL || parts[0][0] == '\0' ||
 		    strspn(parts[0], "0123456789") != strlen(parts[0]))
-			g_task_return_new_error(task, FL_ERROR, FL_ERROR_FAILED,
-						_("sbatch answered '%s' instead of a job id"),
-						run->out);
+			fl_task_return_new_error(task, FL_ERROR_FAILED,
+						 N_("sbatch answered '%s' instead of a job id"),
+						 run->out);
 		else
 			g_task_return_pointer(task, g_strdup(parts[0]), g_free);
 	}
@@ -458,8 +460,8 @@ fl_slurm_ping_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				       (guint)n, f[2]);
 	}
 	if (!any) {
-		g_task_return_new_error(task, FL_ERROR, FL_ERROR_NOT_FOUND, _("no partition '%s'"),
-					partition != NULL ? partition : "(default)");
+		fl_task_return_new_error(task, FL_ERROR_NOT_FOUND, N_("no partition '%s'"),
+					 partition != NULL ? partition : "(default)");
 		g_object_unref(task);
 		return;
 	}

@@ -9,6 +9,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-text.h"
 #include "fl-util.h"
 
@@ -333,19 +334,20 @@ fl_store_check_version(FlStore *self, const gchar *path, GError **error)
 	if (version < 0) {
 		rc = sqlite3_extended_errcode(self->db) & 0xff;
 		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-				    _("%s is not a flotilla database (left untouched): %s"), path,
-				    error_local->message);
+			fl_set_error(error, FL_ERROR_FAILED,
+				     N_("%s is not a flotilla database (left untouched): %s"), path,
+				     error_local->message);
 		else
-			g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"), path,
-				    error_local->message);
+			fl_set_error(error, FL_ERROR_FAILED, N_("cannot read %s: %s"), path,
+				     error_local->message);
 		return -1;
 	}
 	if (version > FL_STORE_SCHEMA_VERSION) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("%s has schema version %d, newer than this flotillad supports (%d): "
-			      "refusing to use it (upgrade flotilla)"),
-			    path, version, FL_STORE_SCHEMA_VERSION);
+		fl_set_error(
+			error, FL_ERROR_FAILED,
+			N_("%s has schema version %d, newer than this flotillad supports (%d): "
+			   "refusing to use it (upgrade flotilla)"),
+			path, version, FL_STORE_SCHEMA_VERSION);
 		return -1;
 	}
 	if (version > 0)
@@ -353,10 +355,11 @@ fl_store_check_version(FlStore *self, const gchar *path, GError **error)
 	/* version 0 is an empty file; tables without a version belong to someone else */
 	objects = fl_store_int_query(self, "SELECT COUNT(*) FROM sqlite_master", &error_local);
 	if (objects != 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-			    _("%s is not a flotilla database (left untouched): %s"), path,
-			    objects < 0 ? error_local->message
-					: _("it holds tables but no schema version"));
+		fl_set_error(error, FL_ERROR_FAILED,
+			     N_("%s is not a flotilla database (left untouched): %s"), path,
+			     objects < 0
+				     ? error_local->message
+				     : fl_msg_word(N_("it holds tables but no schema version")));
 		return -1;
 	}
 	return 0;
@@ -369,15 +372,15 @@ fl_store_migrate(FlStore *self, const gchar *path, GError **error)
 	gint version;
 
 	if (!fl_store_exec(self, "BEGIN IMMEDIATE", error)) {
-		g_prefix_error(error, "%s: ", path);
+		fl_prefix_error(error, "%s: ", path);
 		return FALSE;
 	}
 	/* again under the write lock: another flotillad may have migrated meanwhile */
 	version = fl_store_int_query(self, "PRAGMA user_version", &error_local);
 	if (version < 0) {
 		fl_store_exec(self, "ROLLBACK", NULL);
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot read %s: %s"), path,
-			    error_local->message);
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot read %s: %s"), path,
+			     error_local->message);
 		return FALSE;
 	}
 	for (gint v = version; v < FL_STORE_SCHEMA_VERSION; v++) {
@@ -385,13 +388,14 @@ fl_store_migrate(FlStore *self, const gchar *path, GError **error)
 							fl_store_migrations[v], v + 1);
 		if (!fl_store_exec(self, sql, error)) {
 			fl_store_exec(self, "ROLLBACK", NULL);
-			g_prefix_error(error, _("cannot migrate %s to version %d: "), path, v + 1);
+			fl_prefix_error(error, N_("cannot migrate %s to version %d: "), path,
+					v + 1);
 			return FALSE;
 		}
 	}
 	if (!fl_store_exec(self, "COMMIT", error)) {
 		fl_store_exec(self, "ROLLBACK", NULL);
-		g_prefix_error(error, _("cannot migrate %s: "), path);
+		fl_prefix_error(error, N_("cannot migrate %s: "), path);
 		return FALSE;
 	}
 	return TRUE;
@@ -475,11 +479,11 @@ fl_store_check_empty(FlStore *self, const gchar *path, GError **error)
 	if (g_stat(path, &st) != 0 || st.st_size != 0 || fl_store_highest_id_in(sessions) == 0)
 		return TRUE;
 	/* TRANSLATORS: the database file, then the directory holding the sessions' files */
-	g_set_error(error, FL_ERROR, FL_ERROR_FAILED,
-		    _("%s is empty, but %s holds earlier sessions: refusing to start a new store "
-		      "over them (the file is kept); flotillad --rebuild NEW.db recovers them "
-		      "into a new store"),
-		    path, sessions);
+	fl_set_error(error, FL_ERROR_FAILED,
+		     N_("%s is empty, but %s holds earlier sessions: refusing to start a new store "
+			"over them (the file is kept); flotillad --rebuild NEW.db recovers them "
+			"into a new store"),
+		     path, sessions);
 	return FALSE;
 }
 
@@ -511,11 +515,11 @@ fl_store_check_thread(GTask *task, gpointer source_object, gpointer task_data,
 	g_clear_pointer(&stmt, sqlite3_finalize);
 	sqlite3_close(db);
 	if (why != NULL) {
-		g_task_return_new_error(
-			task, FL_ERROR, FL_ERROR_FAILED,
-			_("%s is damaged (%s): refusing to use it (the file is "
-			  "kept); restore it from a backup, or recover the sessions "
-			  "into a new store with flotillad --rebuild NEW.db"),
+		fl_task_return_new_error(
+			task, FL_ERROR_FAILED,
+			N_("%s is damaged (%s): refusing to use it (the file is "
+			   "kept); restore it from a backup, or recover the sessions "
+			   "into a new store with flotillad --rebuild NEW.db"),
 			path, why);
 		return;
 	}
@@ -570,16 +574,16 @@ fl_store_new(const gchar *state_dir, GError **error)
 	/* 0700 even when the directory existed with looser permissions */
 	if (g_chmod(state_dir, 0700) != 0) {
 		gint saved = errno;
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot make %s private: %s"),
-			    state_dir, g_strerror(saved));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot make %s private: %s"), state_dir,
+			     g_strerror(saved));
 		return NULL;
 	}
 	if (!fl_store_check_empty(self, path, error))
 		return NULL;
 	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), path,
-			    self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot open %s: %s"), path,
+			     self->db != NULL ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc));
 		return NULL;
 	}
 	sqlite3_busy_timeout(self->db, 5000);
@@ -589,18 +593,18 @@ fl_store_new(const gchar *state_dir, GError **error)
 	/* only once the file is known to be ours; the -wal and -shm files inherit the mode */
 	if (g_chmod(path, 0600) != 0) {
 		gint saved = errno;
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot make %s private: %s"), path,
-			    g_strerror(saved));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot make %s private: %s"), path,
+			     g_strerror(saved));
 		return NULL;
 	}
 	if (version < FL_STORE_SCHEMA_VERSION && !fl_store_migrate(self, path, error))
 		return NULL;
 	if (version == 0 && !fl_store_set_floor(self, error)) {
-		g_prefix_error(error, "%s: ", path);
+		fl_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
 	if (!fl_store_load_floor(self, error)) {
-		g_prefix_error(error, "%s: ", path);
+		fl_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
 	fl_store_prune_requests(self);
@@ -619,7 +623,7 @@ fl_store_new(const gchar *state_dir, GError **error)
 			   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
 			   "PRAGMA cache_size = -512;",
 			   error)) {
-		g_prefix_error(error, "%s: ", path);
+		fl_prefix_error(error, "%s: ", path);
 		return NULL;
 	}
 	return g_steal_pointer(&self);
@@ -948,7 +952,7 @@ fl_store_update_session(FlStore *self, const FlSessionData *data, GError **error
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		return fl_store_fail(self, error, "cannot record session");
 	if (sqlite3_changes(self->db) == 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no session %u"), data->id);
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("no session %u"), data->id);
 		return FALSE;
 	}
 	return TRUE;
@@ -967,7 +971,7 @@ fl_store_get_session(FlStore *self, guint id, GError **error)
 		return NULL;
 	sqlite3_bind_int64(stmt, 1, id);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no session %u"), id);
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("no session %u"), id);
 		return NULL;
 	}
 	return fl_store_read_session(stmt);
@@ -1178,7 +1182,10 @@ fl_store_get_events(FlStore *self, guint session_id, GError **error)
 		g_autofree gchar *when = fl_time_iso8601(sqlite3_column_int64(stmt, 0));
 		const gchar *kind = (const gchar *)sqlite3_column_text(stmt, 1);
 		const gchar *source = (const gchar *)sqlite3_column_text(stmt, 2);
-		const gchar *note = (const gchar *)sqlite3_column_text(stmt, 3);
+		const gchar *stored = (const gchar *)sqlite3_column_text(stmt, 3);
+		/* a note that is a session's reason is a message: in the caller's language */
+		g_autofree gchar *note = stored != NULL ? fl_msg_render_stored(stored) : NULL;
+
 		g_variant_builder_add(&builder, "(ssss)", when != NULL ? when : "",
 				      kind != NULL ? kind : "", source != NULL ? source : "",
 				      note != NULL ? note : "");
@@ -1379,7 +1386,7 @@ fl_store_get_group(FlStore *self, const gchar *name, GError **error)
 	fl_store_bind_text(stmt, 1, name);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("no group @%s"), name);
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("no group @%s"), name);
 		return NULL;
 	}
 	if (rc != SQLITE_ROW) {
@@ -1576,12 +1583,12 @@ fl_store_check_path(const gchar *path, guint *count, GError **error)
 
 	if (g_stat(path, &st) != 0) {
 		gint saved = errno;
-		g_set_error(error, FL_ERROR, FL_ERROR_NOT_FOUND, _("cannot read %s: %s"), path,
-			    g_strerror(saved));
+		fl_set_error(error, FL_ERROR_NOT_FOUND, N_("cannot read %s: %s"), path,
+			     g_strerror(saved));
 		return FALSE;
 	}
 	if (st.st_size == 0) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is empty"), path);
+		fl_set_error(error, FL_ERROR_FAILED, N_("%s is empty"), path);
 		return FALSE;
 	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
@@ -1602,7 +1609,7 @@ fl_store_check_path(const gchar *path, guint *count, GError **error)
 	g_clear_pointer(&stmt, sqlite3_finalize);
 	sqlite3_close(db);
 	if (why != NULL) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is damaged: %s"), path, why);
+		fl_set_error(error, FL_ERROR_FAILED, N_("%s is damaged: %s"), path, why);
 		return FALSE;
 	}
 	return TRUE;
@@ -1675,7 +1682,7 @@ fl_store_recover_session(const gchar *state_dir, guint id)
 		d->state = FL_STATE_INTERRUPTED;
 	}
 	d->final_message = fl_file_tail(log_path, 2048);
-	d->reason = g_strdup(_("recovered from the session's files: the store was rebuilt"));
+	d->reason = fl_msg_stored(N_("recovered from the session's files: the store was rebuilt"));
 	if (g_file_test(worktree, G_FILE_TEST_IS_DIR)) {
 		d->worktree = g_strdup(worktree);
 		d->repo = fl_store_worktree_repo(worktree);
@@ -1737,16 +1744,16 @@ fl_store_rebuild(const gchar *state_dir, const gchar *target, guint *count, GErr
 	ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	/* never over an existing file: the user decides what to adopt */
 	if (g_file_test(target, G_FILE_TEST_EXISTS)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_INVALID_ARGUMENT,
-			    _("%s exists already: give a new file"), target);
+		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
+			     N_("%s exists already: give a new file"), target);
 		return FALSE;
 	}
 	self = g_object_new(FL_TYPE_STORE, NULL);
 	self->state_dir = g_strdup(state_dir);
 	if (sqlite3_open_v2(target, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("cannot open %s: %s"), target,
-			    self->db != NULL ? sqlite3_errmsg(self->db) : "?");
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot open %s: %s"), target,
+			     self->db != NULL ? sqlite3_errmsg(self->db) : "?");
 		return FALSE;
 	}
 	if (g_chmod(target, 0600) != 0 || !fl_store_migrate(self, target, error) ||

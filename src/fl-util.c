@@ -12,6 +12,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 
@@ -78,14 +79,14 @@ fl_ensure_dir(const gchar *path, GError **error)
 {
 	if (g_mkdir_with_parents(path, 0700) != 0) {
 		gint saved = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot create %s: %s"), path, g_strerror(saved));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot create %s: %s"), path,
+			     g_strerror(saved));
 		return FALSE;
 	}
 	if (access(path, W_OK | X_OK) != 0) {
 		gint saved = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot write to %s: %s"), path, g_strerror(saved));
+		fl_set_error(error, FL_ERROR_FAILED, N_("cannot write to %s: %s"), path,
+			     g_strerror(saved));
 		return FALSE;
 	}
 	return TRUE;
@@ -111,7 +112,7 @@ fl_read_json_object(const gchar *path, GError **error)
 		return NULL;
 	root = json_parser_get_root(parser);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		g_set_error(error, FL_ERROR, FL_ERROR_FAILED, _("%s is not a JSON object"), path);
+		fl_set_error(error, FL_ERROR_FAILED, N_("%s is not a JSON object"), path);
 		return NULL;
 	}
 	return json_object_ref(json_node_get_object(root));
@@ -226,4 +227,21 @@ gchar *
 fl_start_error_path(void)
 {
 	return g_build_filename(g_get_user_runtime_dir(), "flotilla", "start-error", NULL);
+}
+
+void
+fl_task_return_new_error(GTask *task, gint code, const gchar *format, ...)
+{
+	va_list args;
+	FlMsg *msg;
+	g_autofree gchar *english = NULL;
+	GError *error;
+
+	va_start(args, format);
+	msg = fl_msg_new_valist(format, args);
+	va_end(args);
+	english = fl_msg_render_english(msg);
+	error = g_error_new_literal(FL_ERROR, code, english);
+	fl_error_set_msg(error, msg);
+	g_task_return_error(task, error);
 }

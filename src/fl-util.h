@@ -9,6 +9,10 @@ G_BEGIN_DECLS
 /* the largest goal accepted, in bytes (also enforced by the CLI) */
 #define FL_GOAL_MAX 65536
 
+/* g_task_return_new_error() in FL_ERROR with a message translated late (fl_set_error) */
+void
+fl_task_return_new_error(GTask *task, gint code, const gchar *format, ...) G_GNUC_PRINTF(3, 4);
+
 /* microseconds since the epoch, wall clock */
 gint64
 fl_now(void);

@@ -14,6 +14,7 @@
 #include "fl-error.h"
 #include "fl-git.h"
 #include "fl-i18n.h"
+#include "fl-msg.h"
 #include "fl-safe-path.h"
 #include "fl-text.h"
 #include "fl-util.h"
@@ -54,19 +55,36 @@ fl_draft_info_free(FlDraftInfo *info)
 static GError *
 fl_worktree_error_new(FlError code, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
 
+/*
+ * An FL_ERROR whose text is translated late (fl-msg.h). File and branch names come from disk:
+ * the D-Bus error string stays one clean line, and a text that needed cleaning is kept as the
+ * cleaned English line, since its arguments cannot be cleaned one by one afterwards.
+ */
+static GError *
+fl_worktree_error_take(FlError code, FlMsg *msg)
+{
+	g_autofree gchar *english = fl_msg_render_english(msg);
+	g_autofree gchar *printable = fl_text_clean(english, -1, FL_TEXT_NONE);
+	GError *error = g_error_new_literal(FL_ERROR, code, printable);
+
+	if (g_strcmp0(printable, english) != 0) {
+		fl_msg_free(msg);
+		msg = fl_msg_new_literal(printable);
+	}
+	fl_error_set_msg(error, msg);
+	return error;
+}
+
 static GError *
 fl_worktree_error_new(FlError code, const gchar *format, ...)
 {
 	va_list args;
-	g_autofree gchar *msg = NULL;
-	g_autofree gchar *printable = NULL;
+	FlMsg *msg;
 
 	va_start(args, format);
-	msg = g_strdup_vprintf(format, args);
+	msg = fl_msg_new_valist(format, args);
 	va_end(args);
-	/* file and branch names come from disk: keep D-Bus error strings one clean line */
-	printable = fl_text_clean(msg, -1, FL_TEXT_NONE);
-	return g_error_new_literal(FL_ERROR, code, printable);
+	return fl_worktree_error_take(code, msg);
 }
 
 /* splits NUL-separated git output (-z) into its non-empty fields */
@@ -150,7 +168,7 @@ fl_worktree_run_line(const FlRun *run)
 }
 
 /* git's own reason for failing, on one line, without its "fatal: " decoration */
-static gchar *
+static FlMsg *
 fl_worktree_run_reason(const FlRun *run)
 {
 	g_auto(GStrv) lines = g_strsplit(run->err, "\n", -1);
@@ -168,25 +186,38 @@ fl_worktree_run_reason(const FlRun *run)
 				break;
 			}
 		}
-		return g_strdup(line);
+		/* git's own words: never a msgid */
+		return fl_msg_new_literal(line);
 	}
 	if (run->status < 0)
-		return g_strdup(_("killed by a signal"));
-	return g_strdup_printf(_("exit status %d"), run->status);
+		return fl_msg_new(N_("killed by a signal"));
+	return fl_msg_new(N_("exit status %d"), run->status);
 }
 
 static GError *
-fl_worktree_run_error(const FlRun *run, FlError code, const gchar *what)
-{
-	g_autofree gchar *reason = fl_worktree_run_reason(run);
+fl_worktree_run_error(const FlRun *run, FlError code, const gchar *format, ...) G_GNUC_PRINTF(3, 4);
 
-	return fl_worktree_error_new(code, "%s: %s", what, reason);
+/* "WHAT: git's reason", WHAT a msgid with its arguments */
+static GError *
+fl_worktree_run_error(const FlRun *run, FlError code, const gchar *format, ...)
+{
+	FlMsg *msg = fl_worktree_run_reason(run);
+	FlMsg *what;
+	va_list args;
+
+	va_start(args, format);
+	what = fl_msg_new_valist(format, args);
+	va_end(args);
+	fl_msg_prepend(msg, fl_msg_new_literal(": "));
+	fl_msg_prepend(msg, what);
+	return fl_worktree_error_take(code, msg);
 }
 
 static void
 fl_worktree_run_debug(const FlRun *run, const gchar *what)
 {
-	g_autofree gchar *reason = fl_worktree_run_reason(run);
+	g_autoptr(FlMsg) msg = fl_worktree_run_reason(run);
+	g_autofree gchar *reason = fl_msg_render_english(msg);
 
 	g_debug("%s: %s", what, reason);
 }
@@ -235,7 +266,7 @@ fl_worktree_run_async(const gchar *const *argv, gchar **env, GBytes *input,
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	if (proc == NULL) {
 		g_task_return_error(task,
-				    fl_worktree_error_new(FL_ERROR_FAILED, _("cannot run %s: %s"),
+				    fl_worktree_error_new(FL_ERROR_FAILED, N_("cannot run %s: %s"),
 							  argv[0], error->message));
 		return;
 	}
@@ -393,21 +424,21 @@ fl_worktree_probe_branches_cb(GObject *source, GAsyncResult *res, gpointer user_
 	}
 	if (run->status == 0 && run->out_len == 0) {
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-								_("%s has no commits yet"),
+								N_("%s has no commits yet"),
 								ctx->toplevel));
 		return;
 	}
 	if (ctx->base != NULL) {
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-								_("no branch '%s' in %s"),
+								N_("no branch '%s' in %s"),
 								ctx->base, ctx->toplevel));
 		return;
 	}
 	/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
 	g_task_return_error(
 		task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-					    _("branch '%s' of %s has no commits yet: pass --base "
-					      "BRANCH"),
+					    N_("branch '%s' of %s has no commits yet: pass --base "
+					       "BRANCH"),
 					    ctx->branch, ctx->toplevel));
 }
 
@@ -463,17 +494,17 @@ fl_worktree_probe_head_cb(GObject *source, GAsyncResult *res, gpointer user_data
 		return;
 	}
 	if (run->status != 0 && run->status != 1) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->toplevel));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->toplevel));
 		return;
 	}
 	head = fl_worktree_run_line(run);
 	if (run->status == 1 || !g_str_has_prefix(head, "refs/heads/")) {
 		/* TRANSLATORS: --base BRANCH is a command-line option: keep it as it is */
-		g_task_return_error(
-			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-						    _("HEAD of %s is detached: pass --base BRANCH"),
-						    ctx->toplevel));
+		g_task_return_error(task, fl_worktree_error_new(
+						  FL_ERROR_INVALID_ARGUMENT,
+						  N_("HEAD of %s is detached: pass --base BRANCH"),
+						  ctx->toplevel));
 		return;
 	}
 	ctx->branch = g_strdup(head + strlen("refs/heads/"));
@@ -496,11 +527,11 @@ fl_worktree_probe_toplevel_cb(GObject *source, GAsyncResult *res, gpointer user_
 		if (strstr(run->err, "not a git repository") != NULL) {
 			g_task_return_error(
 				task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-							    _("%s is not in a git repository"),
+							    N_("%s is not in a git repository"),
 							    ctx->dir));
 		} else {
-			g_task_return_error(
-				task, fl_worktree_run_error(run, FL_ERROR_NOT_FOUND, ctx->dir));
+			g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_NOT_FOUND,
+									"%s", ctx->dir));
 		}
 		return;
 	}
@@ -552,15 +583,15 @@ fl_worktree_create_add_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	const gchar *path = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
-	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		what = g_strdup_printf(_("cannot create worktree %s"), path);
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  N_("cannot create worktree %s"), path));
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
@@ -592,7 +623,7 @@ fl_worktree_create_async(const gchar *repo, const gchar *path, const gchar *bran
 		gint errsv = errno;
 
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_FAILED,
-								_("cannot create %s: %s"), parent,
+								N_("cannot create %s: %s"), parent,
 								g_strerror(errsv)));
 		return;
 	}
@@ -671,7 +702,7 @@ fl_worktree_finalize_shortstat_cb(GObject *source, GAsyncResult *res, gpointer u
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
-								_("cannot count the changes")));
+								N_("cannot count the changes")));
 		return;
 	}
 	info = g_new0(FlDraftInfo, 1);
@@ -693,7 +724,7 @@ fl_worktree_finalize_write_thread(GTask *task, gpointer source_object, gpointer 
 	if (!fl_safe_write_file(ctx->session_dir, FL_WORKTREE_PATCH, ctx->patch,
 				(gssize)ctx->patch_len, 0600, FALSE, TRUE, &error)) {
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_FAILED,
-								_("cannot write the patch: %s"),
+								N_("cannot write the patch: %s"),
 								error->message));
 		return;
 	}
@@ -732,7 +763,7 @@ fl_worktree_finalize_patch_cb(GObject *source, GAsyncResult *res, gpointer user_
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
-								_("cannot make the patch")));
+								N_("cannot make the patch")));
 		return;
 	}
 	ctx->patch = g_steal_pointer(&run->out);
@@ -805,8 +836,8 @@ fl_worktree_finalize_link_targets_cb(GObject *source, GAsyncResult *res, gpointe
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->worktree));
 		return;
 	}
 	/* cat-file --batch: "<id> blob <size>\n<contents>\n" for each link, in the order asked */
@@ -869,8 +900,8 @@ fl_worktree_finalize_links_cb(GObject *source, GAsyncResult *res, gpointer user_
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->worktree));
 		return;
 	}
 	/* -z raw: ":OLDMODE NEWMODE OLDID NEWID STATUS", then the path, for each change */
@@ -922,8 +953,8 @@ fl_worktree_finalize_admin_index_cb(GObject *source, GAsyncResult *res, gpointer
 	/* a live git holding the worktree's index: the agent's work may not be over; the
 	 * branch has moved already, so trying again later commits nothing twice */
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->worktree));
 		return;
 	}
 	fl_worktree_finalize_links(task);
@@ -945,9 +976,9 @@ fl_worktree_finalize_moved_cb(GObject *source, GAsyncResult *res, gpointer user_
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED,
-							  _("cannot commit the leftover changes")));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+						    N_("cannot commit the leftover changes")));
 		return;
 	}
 	fl_crash_point("finalize:committed");
@@ -979,9 +1010,9 @@ fl_worktree_finalize_commit_cb(GObject *source, GAsyncResult *res, gpointer user
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED,
-							  _("cannot commit the leftover changes")));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+						    N_("cannot commit the leftover changes")));
 		return;
 	}
 	ctx->head_commit = fl_worktree_run_line(run);
@@ -1007,8 +1038,8 @@ fl_worktree_finalize_tip_tree_cb(GObject *source, GAsyncResult *res, gpointer us
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->worktree));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->worktree));
 		return;
 	}
 	tip_tree = fl_worktree_run_line(run);
@@ -1038,8 +1069,8 @@ fl_worktree_finalize_tree_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	if (run->status != 0) {
 		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED,
-							  _("cannot stage the leftover changes")));
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+							  N_("cannot stage the leftover changes")));
 		return;
 	}
 	ctx->tree = fl_worktree_run_line(run);
@@ -1062,8 +1093,8 @@ fl_worktree_finalize_add_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	}
 	if (run->status != 0) {
 		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED,
-							  _("cannot stage the leftover changes")));
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+							  N_("cannot stage the leftover changes")));
 		return;
 	}
 	fl_crash_point("finalize:added");
@@ -1085,8 +1116,8 @@ fl_worktree_finalize_read_tree_cb(GObject *source, GAsyncResult *res, gpointer u
 	}
 	if (run->status != 0) {
 		g_task_return_error(task,
-				    fl_worktree_run_error(run, FL_ERROR_FAILED,
-							  _("cannot stage the leftover changes")));
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+							  N_("cannot stage the leftover changes")));
 		return;
 	}
 	/* everything in the worktree, .gitignore honoured; links are recorded, never followed */
@@ -1108,7 +1139,7 @@ fl_worktree_finalize_tip_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-								_("no branch '%s' in %s"),
+								N_("no branch '%s' in %s"),
 								ctx->branch, ctx->repo));
 		return;
 	}
@@ -1133,7 +1164,8 @@ fl_worktree_finalize_common_cb(GObject *source, GAsyncResult *res, gpointer user
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 	ctx->common = fl_worktree_run_line(run);
@@ -1426,7 +1458,7 @@ fl_worktree_verify_async(const gchar *worktree, const gchar *const *argv, const 
 	if (proc == NULL) {
 		g_task_return_error(task,
 				    fl_worktree_error_new(FL_ERROR_FAILED,
-							  _("cannot run the verify command: %s"),
+							  N_("cannot run the verify command: %s"),
 							  error->message));
 		return;
 	}
@@ -1502,15 +1534,16 @@ fl_worktree_land_uncommitted_error(FlLandCtx *ctx, const gchar *list)
 		/* TRANSLATORS: a checkout, then the changed files; "revert" is flotilla revert */
 		return fl_worktree_error_new(
 			FL_ERROR_DIRTY,
-			_("uncommitted changes in %s: %s — commit or stash them, "
-			  "then revert again"),
+			N_("uncommitted changes in %s: %s — commit or stash them, "
+			   "then revert again"),
 			ctx->checkout, list);
 	}
 	/* TRANSLATORS: a checkout, then the changed files; "approve" is flotilla approve */
-	return fl_worktree_error_new(FL_ERROR_DIRTY,
-				     _("uncommitted changes in %s: %s — commit or stash them, then "
-				       "approve again"),
-				     ctx->checkout, list);
+	return fl_worktree_error_new(
+		FL_ERROR_DIRTY,
+		N_("uncommitted changes in %s: %s — commit or stash them, then "
+		   "approve again"),
+		ctx->checkout, list);
 }
 
 static GError *
@@ -1520,15 +1553,15 @@ fl_worktree_land_untracked_error(FlLandCtx *ctx, const gchar *list)
 		/* TRANSLATORS: a checkout, then files in the way; "revert" is flotilla revert */
 		return fl_worktree_error_new(
 			FL_ERROR_DIRTY,
-			_("untracked files in %s would be overwritten: %s — move or "
-			  "remove them, then revert again"),
+			N_("untracked files in %s would be overwritten: %s — move or "
+			   "remove them, then revert again"),
 			ctx->checkout, list);
 	}
 	/* TRANSLATORS: a checkout, then files in the way; "approve" is flotilla approve */
 	return fl_worktree_error_new(
 		FL_ERROR_DIRTY,
-		_("untracked files in %s would be overwritten: %s — move or remove "
-		  "them, then approve again"),
+		N_("untracked files in %s would be overwritten: %s — move or remove "
+		   "them, then approve again"),
 		ctx->checkout, list);
 }
 
@@ -1538,10 +1571,10 @@ fl_worktree_land_moved_error(FlLandCtx *ctx)
 	if (ctx->reverting) {
 		/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
 		return fl_worktree_error_new(
-			FL_ERROR_BUSY, _("%s moved while reverting; try again"), ctx->base_branch);
+			FL_ERROR_BUSY, N_("%s moved while reverting; try again"), ctx->base_branch);
 	}
 	/* TRANSLATORS: %s is the base branch, which got a new commit meanwhile */
-	return fl_worktree_error_new(FL_ERROR_BUSY, _("%s moved while merging; try again"),
+	return fl_worktree_error_new(FL_ERROR_BUSY, N_("%s moved while merging; try again"),
 				     ctx->base_branch);
 }
 
@@ -1658,7 +1691,7 @@ fl_worktree_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			return;
 		}
 		fl_worktree_land_finish(
-			task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->base_branch));
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->base_branch));
 		return;
 	}
 
@@ -1677,7 +1710,8 @@ fl_worktree_land_move_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		fl_worktree_land_finish(task, fl_worktree_land_moved_error(ctx));
 		return;
 	}
-	fl_worktree_land_finish(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+	fl_worktree_land_finish(task,
+				fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->checkout));
 }
 
 /* moves base_branch from base_tip to new_tip, or changes nothing */
@@ -1716,9 +1750,9 @@ fl_worktree_merge_commit_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		return;
 	}
 	if (run->status != 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED,
-							      _("cannot create the merge commit")));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+						    N_("cannot create the merge commit")));
 		return;
 	}
 	ctx->new_tip = fl_worktree_run_line(run);
@@ -1741,15 +1775,15 @@ fl_worktree_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	}
 	if (run->status != 0 && run->status != 1) {
 		fl_worktree_land_finish(
-			task, fl_worktree_run_error(run, FL_ERROR_FAILED, _("cannot merge")));
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, N_("cannot merge")));
 		return;
 	}
 	/* -z: the tree id, then (on conflict) each conflicted file once */
 	fields = fl_worktree_split_z(run->out, run->out_len);
 	if (fields->len == 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_error_new(FL_ERROR_FAILED,
-							      _("cannot merge: no tree from git")));
+		fl_worktree_land_finish(
+			task, fl_worktree_error_new(FL_ERROR_FAILED,
+						    N_("cannot merge: no tree from git")));
 		return;
 	}
 	if (run->status == 1) {
@@ -1758,7 +1792,7 @@ fl_worktree_merge_tree_cb(GObject *source, GAsyncResult *res, gpointer user_data
 		/* TRANSLATORS: the base branch, then the conflicted files */
 		fl_worktree_land_finish(task,
 					fl_worktree_error_new(FL_ERROR_CONFLICT,
-							      _("draft conflicts with %s in: %s"),
+							      N_("draft conflicts with %s in: %s"),
 							      ctx->base_branch, list));
 		return;
 	}
@@ -1782,7 +1816,7 @@ fl_worktree_merge_draft_tip_cb(GObject *source, GAsyncResult *res, gpointer user
 	}
 	if (run->status != 0) {
 		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-								    _("no branch '%s' in %s"),
+								    N_("no branch '%s' in %s"),
 								    ctx->branch, ctx->repo));
 		return;
 	}
@@ -1827,8 +1861,8 @@ fl_worktree_revert_head_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	}
 	if (run->status != 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->scratch));
 		return;
 	}
 	ctx->new_tip = fl_worktree_run_line(run);
@@ -1849,8 +1883,8 @@ fl_worktree_revert_commit_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	if (run->status != 0) {
 		fl_worktree_land_finish(
-			task, fl_worktree_run_error(run, FL_ERROR_FAILED,
-						    _("cannot create the revert commit")));
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+						    N_("cannot create the revert commit")));
 		return;
 	}
 	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_head_cb, "rev-parse",
@@ -1874,13 +1908,13 @@ fl_worktree_revert_staged_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		fl_worktree_land_finish(
 			task,
 			fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-					      _("nothing to revert: %s is already undone on %s"),
+					      N_("nothing to revert: %s is already undone on %s"),
 					      ctx->merge_commit, ctx->base_branch));
 		return;
 	}
 	if (run->status != 1) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->scratch));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->scratch));
 		return;
 	}
 	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_commit_cb, "commit",
@@ -1913,7 +1947,7 @@ fl_worktree_revert_conflicts_cb(GObject *source, GAsyncResult *res, gpointer use
 	fl_worktree_land_finish(
 		task,
 		fl_worktree_error_new(FL_ERROR_CONFLICT,
-				      _("reverting conflicts with later changes to %s in: %s"),
+				      N_("reverting conflicts with later changes to %s in: %s"),
 				      ctx->base_branch, list));
 }
 
@@ -1924,7 +1958,6 @@ fl_worktree_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	FlLandCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
-	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
 		fl_worktree_land_finish(task, g_steal_pointer(&error));
@@ -1932,9 +1965,9 @@ fl_worktree_revert_revert_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	if (run->status != 0) {
 		/* TRANSLATORS: %s is a commit id */
-		what = g_strdup_printf(_("cannot revert %s"), ctx->merge_commit);
 		/* kept aside in case the failure was not a conflict */
-		ctx->pending = fl_worktree_run_error(run, FL_ERROR_FAILED, what);
+		ctx->pending = fl_worktree_run_error(run, FL_ERROR_FAILED, N_("cannot revert %s"),
+						     ctx->merge_commit);
 		fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_conflicts_cb,
 				"diff", "--name-only", "-z", "--diff-filter=U", NULL);
 		return;
@@ -1957,8 +1990,8 @@ fl_worktree_revert_add_cb(GObject *source, GAsyncResult *res, gpointer user_data
 	}
 	if (run->status != 0) {
 		fl_worktree_land_finish(
-			task, fl_worktree_run_error(run, FL_ERROR_FAILED,
-						    _("cannot create a temporary worktree")));
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s",
+						    N_("cannot create a temporary worktree")));
 		return;
 	}
 	fl_worktree_git(task, ctx->scratch, ctx->env, fl_worktree_revert_revert_cb, "revert",
@@ -1980,14 +2013,15 @@ fl_worktree_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user
 	}
 	if (run->status == 1) {
 		/* TRANSLATORS: a commit id, then a branch */
-		fl_worktree_land_finish(
-			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT, _("%s is not on %s"),
-						    ctx->merge_commit, ctx->base_branch));
+		fl_worktree_land_finish(task,
+					fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
+							      N_("%s is not on %s"),
+							      ctx->merge_commit, ctx->base_branch));
 		return;
 	}
 	if (run->status != 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 
@@ -1996,7 +2030,7 @@ fl_worktree_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user
 		gint errsv = errno;
 
 		fl_worktree_land_finish(
-			task, fl_worktree_error_new(FL_ERROR_FAILED, _("cannot create %s: %s"),
+			task, fl_worktree_error_new(FL_ERROR_FAILED, N_("cannot create %s: %s"),
 						    ctx->scratch_dir, g_strerror(errsv)));
 		return;
 	}
@@ -2005,7 +2039,7 @@ fl_worktree_revert_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user
 		gint errsv = errno;
 
 		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_FAILED,
-								    _("cannot create %s: %s"),
+								    N_("cannot create %s: %s"),
 								    template, g_strerror(errsv)));
 		return;
 	}
@@ -2028,7 +2062,7 @@ fl_worktree_revert_commit_found_cb(GObject *source, GAsyncResult *res, gpointer 
 	}
 	if (run->status != 0) {
 		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-								    _("no commit %s in %s"),
+								    N_("no commit %s in %s"),
 								    ctx->merge_commit, ctx->repo));
 		return;
 	}
@@ -2065,7 +2099,7 @@ fl_worktree_land_base_tip_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	}
 	if (run->status != 0) {
 		fl_worktree_land_finish(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-								    _("no branch '%s' in %s"),
+								    N_("no branch '%s' in %s"),
 								    ctx->base_branch, ctx->repo));
 		return;
 	}
@@ -2141,8 +2175,8 @@ fl_worktree_land_status_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	}
 	if (run->status != 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->checkout));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->checkout));
 		return;
 	}
 	/* -z porcelain v1: "XY name", and a rename's old name as the next field */
@@ -2180,8 +2214,8 @@ fl_worktree_land_list_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (run->status != 0) {
-		fl_worktree_land_finish(task,
-					fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		fl_worktree_land_finish(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 	want = g_strconcat("branch refs/heads/", ctx->base_branch, NULL);
@@ -2316,7 +2350,6 @@ fl_worktree_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
-	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
@@ -2326,8 +2359,9 @@ fl_worktree_remove_branch_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	if (run->status != 0 && strstr(run->err, "not found") == NULL &&
 	    strstr(run->err, "cannot change to") == NULL &&
 	    strstr(run->err, "not a git repository") == NULL) {
-		what = g_strdup_printf(_("cannot delete branch %s"), ctx->branch);
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+								N_("cannot delete branch %s"),
+								ctx->branch));
 		return;
 	}
 	g_task_return_boolean(task, TRUE);
@@ -2371,15 +2405,14 @@ fl_worktree_remove_rm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	FlRemoveCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
-	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		what = g_strdup_printf(_("cannot remove %s"), ctx->path);
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
+								N_("cannot remove %s"), ctx->path));
 		return;
 	}
 	fl_worktree_remove_prune(task);
@@ -2439,7 +2472,7 @@ fl_worktree_remove_async(const gchar *repo, const gchar *path, const gchar *bran
 	    g_file_test(dotgit, G_FILE_TEST_IS_DIR)) {
 		g_task_return_error(
 			task, fl_worktree_error_new(FL_ERROR_INVALID_ARGUMENT,
-						    _("%s is a repository, not a draft worktree"),
+						    N_("%s is a repository, not a draft worktree"),
 						    ctx->path));
 		return;
 	}
@@ -2493,7 +2526,7 @@ fl_worktree_checkout_step(GTask *task, GAsyncResult *res, const gchar *what)
 		return FALSE;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", what));
 		return FALSE;
 	}
 	return TRUE;
@@ -2572,7 +2605,8 @@ fl_worktree_checkout_common_cb(GObject *source, GAsyncResult *res, gpointer user
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 	ctx->common = fl_worktree_run_line(run);
@@ -2672,7 +2706,8 @@ fl_worktree_find_merges_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 	/* "merge parent1 parent2…", newest first: the oldest merge naming the tip brought it in */
@@ -2710,7 +2745,8 @@ fl_worktree_find_ancestor_cb(GObject *source, GAsyncResult *res, gpointer user_d
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, ctx->repo));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", ctx->repo));
 		return;
 	}
 	ctx->state->merged = TRUE;
@@ -2742,7 +2778,7 @@ fl_worktree_find_tip_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (run->status != 0) {
 		g_task_return_error(task, fl_worktree_error_new(FL_ERROR_NOT_FOUND,
-								_("no branch '%s' in %s"),
+								N_("no branch '%s' in %s"),
 								ctx->branch, ctx->repo));
 		return;
 	}
@@ -2804,7 +2840,7 @@ fl_worktree_find_revert_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	}
 	if (run->status != 0) {
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, repo));
+		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, "%s", repo));
 		return;
 	}
 	lines = g_strsplit(g_strstrip(run->out), "\n", -1);
@@ -2857,8 +2893,9 @@ fl_worktree_bundle_done_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	if (run == NULL)
 		g_task_return_error(task, g_steal_pointer(&error));
 	else if (run->status != 0)
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED,
-								g_task_get_task_data(task)));
+		g_task_return_error(
+			task, fl_worktree_run_error(run, FL_ERROR_FAILED, N_("cannot bundle %s"),
+						    (const gchar *)g_task_get_task_data(task)));
 	else
 		g_task_return_boolean(task, TRUE);
 }
@@ -2870,7 +2907,7 @@ fl_worktree_bundle_async(const gchar *worktree, const gchar *path, GCancellable 
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 
 	g_task_set_source_tag(task, fl_worktree_bundle_async);
-	g_task_set_task_data(task, g_strdup_printf(_("cannot bundle %s"), worktree), g_free);
+	g_task_set_task_data(task, g_strdup(worktree), g_free);
 	/* HEAD alone: the whole history the draft starts from, under no branch name of ours */
 	fl_worktree_git(task, worktree, NULL, fl_worktree_bundle_done_cb, "bundle", "create",
 			"--quiet", path, "HEAD", NULL);
@@ -2902,15 +2939,16 @@ fl_worktree_fetch_bundle_cb(GObject *source, GAsyncResult *res, gpointer user_da
 	FlFetchCtx *ctx = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(FlRun) run = fl_worktree_run_finish(res, &error);
-	g_autofree gchar *what = NULL;
 
 	if (run == NULL) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
 	if (run->status != 0) {
-		what = g_strdup_printf(_("cannot fetch the draft into %s"), ctx->worktree);
-		g_task_return_error(task, fl_worktree_run_error(run, FL_ERROR_FAILED, what));
+		g_task_return_error(task,
+				    fl_worktree_run_error(run, FL_ERROR_FAILED,
+							  N_("cannot fetch the draft into %s"),
+							  ctx->worktree));
 		return;
 	}
 	/* only forward: what the job sends back must build on what it was given */
@@ -2931,9 +2969,9 @@ fl_worktree_fetch_bundle_async(const gchar *worktree, const gchar *bundle, const
 	ctx->head = g_strdup(head);
 	g_task_set_task_data(task, ctx, (GDestroyNotify)fl_worktree_fetch_ctx_free);
 	if (strspn(head, "0123456789abcdef") != strlen(head) || strlen(head) < 40) {
-		g_task_return_error(
-			task,
-			fl_worktree_error_new(FL_ERROR_FAILED, _("'%s' is not a commit id"), head));
+		g_task_return_error(task,
+				    fl_worktree_error_new(FL_ERROR_FAILED,
+							  N_("'%s' is not a commit id"), head));
 		return;
 	}
 	/* objects only, into the repository the worktree belongs to; no tags, no refs. A

@@ -6,6 +6,7 @@
 
 #include "fl-agent.h"
 #include "fl-config.h"
+#include "fl-msg.h"
 #include "fl-test-harness.h"
 #include "fl-util.h"
 
@@ -195,7 +196,10 @@ test_recorded_failed(void)
 	kind_set_log_fixture(k, "gemini-failed.jsonl");
 	k->run.agent->klass->read_outcome(&k->run, &state);
 	g_assert_cmpint(state, ==, FL_STATE_FAILED);
-	g_assert_cmpstr(k->data->reason, ==, "API key not valid. Please pass a valid API key.");
+	{
+		g_autofree gchar *reason = fl_msg_render_stored(k->data->reason);
+		g_assert_cmpstr(reason, ==, "API key not valid. Please pass a valid API key.");
+	}
 }
 
 /* what a successful exit status cannot hide: no result, garbage; a cancel stays a cancel */
@@ -224,14 +228,16 @@ test_broken_output(void)
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(Kind) k = kind_new(NULL);
 		FlState state = cases[i].before;
+		g_autofree gchar *reason = NULL;
 
 		kind_set_log(k, cases[i].log);
 		k->run.agent->klass->read_outcome(&k->run, &state);
 		g_assert_cmpint(state, ==, cases[i].after);
+		reason = fl_msg_render_stored(k->data->reason);
 		if (cases[i].reason != NULL)
-			g_assert_cmpstr(k->data->reason, ==, cases[i].reason);
+			g_assert_cmpstr(reason, ==, cases[i].reason);
 		else if (cases[i].after == FL_STATE_FAILED)
-			g_assert_true(g_str_has_prefix(k->data->reason, "Gemini's output: "));
+			g_assert_true(g_str_has_prefix(reason, "Gemini's output: "));
 	}
 }
 

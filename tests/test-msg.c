@@ -4,11 +4,15 @@
 
 #include <gio/gio.h>
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <libintl.h>
 #include <locale.h>
+#include <string.h>
 
+#include "fl-config.h"
 #include "fl-error.h"
 #include "fl-msg.h"
+#include "fl-util.h"
 
 /* German from the catalogue the build made, through LANGUAGE (honoured with C.UTF-8) */
 static void
@@ -168,6 +172,94 @@ test_error(void)
 	fl_prefix_error(NULL, "%s", "ignored");
 }
 
+/* the CLI's state words carry a context: German from it, English without it, also stored */
+static void
+test_context_word(void)
+{
+	static const gchar running[] = "session state\004running";
+	g_autoptr(FlMsg) msg =
+		fl_msg_new(N_("session %u is still %s: there is no draft to decide yet"), 3u,
+			   fl_msg_word(running));
+	g_autofree gchar *english = fl_msg_render_english(msg);
+	g_autofree gchar *stored = fl_msg_serialize(msg);
+	g_autofree gchar *german = NULL;
+	g_autofree gchar *english_again = NULL;
+
+	g_assert_cmpstr(english, ==, "session 3 is still running: there is no draft to decide yet");
+	use_german(TRUE);
+	german = fl_msg_render_stored(stored);
+	use_german(FALSE);
+	g_assert_cmpstr(german, ==,
+			"Sitzung 3 ist noch läuft: es gibt noch keinen Entwurf zum Entscheiden");
+	english_again = fl_msg_render_stored(stored);
+	g_assert_cmpstr(english_again, ==, english);
+}
+
+/*
+ * Errors the shared modules make (here a config file's mistake, as flotillad reports it at
+ * start-up or on reload, and a directory that cannot be made) are made in one language and
+ * read in another: English text, German rendering, file names and values left as they are.
+ */
+static void
+test_module_errors(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("test-msg-XXXXXX", NULL);
+	g_autofree gchar *path = g_build_filename(dir, "flotilla.conf", NULL);
+	g_autofree gchar *blocker = g_build_filename(dir, "file", NULL);
+	g_autofree gchar *below = g_build_filename(blocker, "sub", NULL);
+	const struct {
+		const gchar *config;
+		const gchar *english;
+		const gchar *german;
+	} cases[] = {
+		{"[fleet]\nmax-paralel=3\n", "[fleet] max-paralel: unknown key",
+		 "[fleet] max-paralel: unbekannter Schlüssel"},
+		{"[fleet]\nmax-parallel=lots\n",
+		 "[fleet] max-parallel: 'lots' is not a whole number from 1 to",
+		 "[fleet] max-parallel: »lots« ist keine ganze Zahl von 1 bis"},
+		{"[checkin]\ntimes=25:00\n", "[checkin] ", "[checkin] "},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *german = NULL;
+
+	g_assert_nonnull(dir);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) local = NULL;
+		g_autoptr(FlConfig) config = NULL;
+		g_autofree gchar *text = NULL;
+		g_autofree gchar *english = NULL;
+
+		g_assert_true(g_file_set_contents(path, cases[i].config, -1, NULL));
+		config = fl_config_load(path, &local);
+		g_assert_null(config);
+		g_assert_error(local, FL_ERROR, FL_ERROR_INVALID_ARGUMENT);
+		g_assert_nonnull(strstr(local->message, path));
+		g_assert_nonnull(strstr(local->message, cases[i].english));
+		english = fl_error_render(local);
+		g_assert_cmpstr(english, ==, local->message);
+		use_german(TRUE);
+		text = fl_error_render(local);
+		use_german(FALSE);
+		g_assert_nonnull(strstr(text, path));
+		g_assert_nonnull(strstr(text, cases[i].german));
+		g_assert_cmpstr(text, !=, local->message);
+	}
+
+	g_assert_true(g_file_set_contents(blocker, "", 0, NULL));
+	g_assert_false(fl_ensure_dir(below, &error));
+	g_assert_error(error, FL_ERROR, FL_ERROR_FAILED);
+	g_assert_true(g_str_has_prefix(error->message, "cannot create "));
+	use_german(TRUE);
+	german = fl_error_render(error);
+	use_german(FALSE);
+	g_assert_true(g_str_has_prefix(german, below));
+	g_assert_nonnull(strstr(german, " kann nicht angelegt werden: "));
+
+	g_unlink(blocker);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,5 +276,7 @@ main(int argc, char **argv)
 	g_test_add_func("/msg/german", test_german);
 	g_test_add_func("/msg/serialize", test_serialize);
 	g_test_add_func("/msg/error", test_error);
+	g_test_add_func("/msg/context-word", test_context_word);
+	g_test_add_func("/msg/module-errors", test_module_errors);
 	return g_test_run();
 }

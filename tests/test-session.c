@@ -7,6 +7,7 @@
 #include "fl-agent.h"
 #include "fl-config.h"
 #include "fl-error.h"
+#include "fl-msg.h"
 #include "fl-proc.h"
 #include "fl-session.h"
 #include "fl-util.h"
@@ -356,7 +357,11 @@ test_session_failed(Fixture *f, gconstpointer user_data)
 		fl_session_start(session);
 		await_ended(f);
 		g_assert_cmpint(d->state, ==, FL_STATE_FAILED);
-		g_assert_cmpstr(d->reason, ==, cases[i].reason);
+		/* kept as a message: what a reader gets is its rendering */
+		{
+			g_autofree gchar *reason = fl_msg_render_stored(d->reason);
+			g_assert_cmpstr(reason, ==, cases[i].reason);
+		}
 	}
 }
 
@@ -534,7 +539,10 @@ test_session_unknown_agent(Fixture *f, gconstpointer user_data)
 	fl_session_start(session);
 	await_ended(f);
 	g_assert_cmpint(d->state, ==, FL_STATE_FAILED);
-	g_assert_cmpstr(d->reason, ==, "unknown agent 'gone'");
+	{
+		g_autofree gchar *reason = fl_msg_render_stored(d->reason);
+		g_assert_cmpstr(reason, ==, "unknown agent 'gone'");
+	}
 }
 
 /*
@@ -643,7 +651,10 @@ test_session_adopt_old_claude(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(d->state, ==, FL_STATE_FAILED);
 	g_assert_cmpuint(d->turns, ==, 4);
 	g_assert_cmpfloat_with_epsilon(d->cost_usd, 0.25, 1e-12);
-	g_assert_nonnull(strstr(d->reason, "API Error: 400"));
+	{
+		g_autofree gchar *reason = fl_msg_render_stored(d->reason);
+		g_assert_nonnull(strstr(reason, "API Error: 400"));
+	}
 }
 
 int

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <libintl.h>
 #include <locale.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "fl-error.h"
+#include "fl-msg.h"
 #include "fl-store.h"
 #include "fl-util.h"
 
@@ -1151,6 +1154,115 @@ test_session_data_boxed(void)
 	g_boxed_free(FL_TYPE_SESSION_DATA, copy);
 }
 
+/* German from the catalogue the build made, through LANGUAGE (honoured with C.UTF-8) */
+static void
+use_german(gboolean german)
+{
+	if (german)
+		g_setenv("LANGUAGE", "de", TRUE);
+	else
+		g_unsetenv("LANGUAGE");
+	/* tells gettext its cached answers are stale, as the gettext manual says to */
+	{
+		extern int _nl_msg_cat_cntr;
+		++_nl_msg_cat_cntr;
+	}
+}
+
+/* the "reason" a session's a{sv} carries, as a D-Bus caller reads it */
+static gchar *
+listed_reason(FlStore *store, guint id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) list = fl_store_list_variants(store, TRUE, 0, 0, &error);
+	GVariantIter iter;
+	GVariant *child;
+
+	g_assert_no_error(error);
+	g_variant_iter_init(&iter, list);
+	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+		g_autoptr(GVariant) session = child;
+		guint got = 0;
+		const gchar *reason = NULL;
+
+		if (g_variant_lookup(session, "id", "u", &got) && got == id)
+			return g_variant_lookup(session, "reason", "&s", &reason) ? g_strdup(reason)
+										  : NULL;
+	}
+	g_assert_not_reached();
+}
+
+/*
+ * A reason is kept as a message and read in the reader's language: stored as it was made,
+ * listed in English or German. A reason an older daemon stored as plain text, and a note
+ * in the history, read exactly as written; so does a user's text inside a reason.
+ */
+static void
+test_store_reason(void)
+{
+	g_autofree gchar *tmp = make_tmpdir();
+	g_autoptr(FlStore) store = store_open(tmp);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(FlSessionData) d = NULL;
+	g_autoptr(FlSessionData) again = NULL;
+	g_autoptr(FlSessionData) old = NULL;
+	g_autoptr(GVariant) events = NULL;
+	g_autofree gchar *stored = fl_msg_stored(N_("exited with status %d"), 3);
+	g_autofree gchar *note = fl_msg_stored(N_("rejected: %s"), "exited with status 9");
+	guint id = insert_one(store, "fails", FL_STATE_RUNNING, FL_REVIEW_NONE);
+	guint old_id = insert_one(store, "failed long ago", FL_STATE_RUNNING, FL_REVIEW_NONE);
+	const gchar *expected_notes[][2] = {
+		{"abgelehnt: exited with status 9", "rejected: exited with status 9"},
+		{"exited with status 1", "exited with status 1"},
+	};
+
+	d = get_ok(store, id);
+	d->state = FL_STATE_FAILED;
+	d->reason = g_strdup(stored);
+	g_assert_true(fl_store_update_session(store, d, &error));
+	g_assert_no_error(error);
+	again = get_ok(store, id);
+	g_assert_cmpstr(again->reason, ==, stored);
+
+	/* what an older daemon wrote: the English text itself */
+	old = get_ok(store, old_id);
+	old->state = FL_STATE_FAILED;
+	old->reason = g_strdup("exited with status 1");
+	g_assert_true(fl_store_update_session(store, old, &error));
+	g_assert_no_error(error);
+
+	g_assert_true(fl_store_add_event(store, id, "rejected", "cli", note, &error));
+	g_assert_true(
+		fl_store_add_event(store, id, "failed", "daemon", "exited with status 1", &error));
+	g_assert_no_error(error);
+
+	for (guint german = 0; german < 2; german++) {
+		g_autofree gchar *reason = NULL;
+		g_autofree gchar *old_reason = NULL;
+
+		use_german(german);
+		reason = listed_reason(store, id);
+		old_reason = listed_reason(store, old_id);
+		g_clear_pointer(&events, g_variant_unref);
+		events = fl_store_get_events(store, id, &error);
+		use_german(FALSE);
+		g_assert_no_error(error);
+		g_assert_cmpstr(reason, ==,
+				german ? "mit Status 3 beendet" : "exited with status 3");
+		g_assert_cmpstr(old_reason, ==, "exited with status 1");
+		g_assert_cmpuint(g_variant_n_children(events), ==, 2);
+		for (guint i = 0; i < 2; i++) {
+			const gchar *text;
+
+			g_variant_get_child(events, i, "(&s&s&s&s)", NULL, NULL, NULL, &text);
+			g_assert_cmpstr(text, ==, expected_notes[i][german ? 0 : 1]);
+		}
+	}
+
+	g_clear_object(&store);
+	rm_rf(tmp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1158,6 +1270,14 @@ main(int argc, char **argv)
 	/* a zone where the offset is not whole hours and changes over the year */
 	g_setenv("TZ", "America/St_Johns", TRUE);
 	g_test_init(&argc, &argv, NULL);
+	g_unsetenv("LANGUAGE");
+	{
+		/* the catalogue the build made of po/de.po */
+		g_autofree gchar *localedir = g_test_build_filename(G_TEST_BUILT, "..", "po", NULL);
+
+		bindtextdomain(GETTEXT_PACKAGE, localedir);
+		bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	}
 	g_test_add_func("/store/create", test_store_create);
 	g_test_add_func("/store/session-data-boxed", test_session_data_boxed);
 	g_test_add_func("/store/guards", test_store_guards);
@@ -1169,6 +1289,7 @@ main(int argc, char **argv)
 	g_test_add_func("/store/list", test_store_list);
 	g_test_add_func("/store/pending-attention", test_store_pending_attention);
 	g_test_add_func("/store/events", test_store_events);
+	g_test_add_func("/store/reason", test_store_reason);
 	g_test_add_func("/store/queued-event", test_store_queued_event);
 	g_test_add_func("/store/times", test_store_times);
 	g_test_add_func("/store/ledger", test_store_ledger);
