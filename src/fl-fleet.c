@@ -86,37 +86,6 @@ fl_fleet_maybe_start(FlFleet *self);
 static void
 fl_fleet_recover(FlFleet *self);
 
-/*
- * The state and review words as the CLI shows them, untranslated, for messages rendered later
- * in their reader's language (fl_msg_word): the msgids with their context, as GLib's pgettext
- * looks them up.
- */
-static const gchar *
-fl_fleet_state_msgid(FlState state)
-{
-	static const gchar *const msgids[] = {
-		"session state\004queued",      "session state\004running",
-		"session state\004blocked",     "session state\004done",
-		"session state\004failed",      "session state\004cancelled",
-		"session state\004interrupted",
-	};
-
-	g_return_val_if_fail(state < G_N_ELEMENTS(msgids), msgids[FL_STATE_INTERRUPTED]);
-	return fl_msg_word(msgids[state]);
-}
-
-static const gchar *
-fl_fleet_review_msgid(FlReview review)
-{
-	static const gchar *const msgids[] = {
-		"review state\004none",     "review state\004pending",  "review state\004approved",
-		"review state\004rejected", "review state\004reverted",
-	};
-
-	g_return_val_if_fail(review < G_N_ELEMENTS(msgids), msgids[FL_REVIEW_NONE]);
-	return fl_msg_word(msgids[review]);
-}
-
 static void
 fl_fleet_emit_changed(FlFleet *self, const FlSessionData *d)
 {
@@ -438,7 +407,7 @@ fl_fleet_after_ready(FlFleet *self, const FlSessionData *d, gchar **why)
 		return FALSE;
 	}
 	if (dep->state != FL_STATE_DONE) {
-		*why = fl_msg_stored(N_("#%u %s"), d->after, fl_fleet_state_msgid(dep->state));
+		*why = fl_msg_stored(N_("#%u %s"), d->after, fl_state_msgid(dep->state));
 		return FALSE;
 	}
 	if (d->after_done)
@@ -1494,7 +1463,7 @@ fl_fleet_cancel(FlFleet *self, guint id, GError **error)
 		if (d == NULL)
 			return FALSE;
 		fl_set_error(error, FL_ERROR_FAILED, N_("session %u already ended (%s)"), id,
-			     fl_fleet_state_msgid(d->state));
+			     fl_state_msgid(d->state));
 		return FALSE;
 	}
 	fl_fleet_audit(self, id, "cancel", "cli", NULL);
@@ -1531,7 +1500,7 @@ fl_fleet_dismiss(FlFleet *self, guint id, const gchar *source, GError **error)
 		fl_set_error(
 			error, FL_ERROR_WRONG_STATE,
 			N_("session %u is %s: only a failed or cancelled session is dismissed"), id,
-			fl_state_to_string(d->state));
+			fl_state_msgid(d->state));
 		return FALSE;
 	}
 	/* twice is once: the first time counts, and says so in the audit */
@@ -2553,7 +2522,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 		else
 			fl_set_error(error, FL_ERROR_BUSY,
 				     N_("session %u is still %s: there is no draft to decide yet"),
-				     d->id, fl_fleet_state_msgid(d->state));
+				     d->id, fl_state_msgid(d->state));
 		return FALSE;
 	}
 	if (dd->decision == FL_DECISION_REVERT) {
@@ -2566,7 +2535,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 			fl_set_error(
 				error, FL_ERROR_WRONG_STATE,
 				N_("session %u was not merged (review: %s): nothing to revert"),
-				d->id, fl_fleet_review_msgid(d->review));
+				d->id, fl_review_msgid(d->review));
 			return FALSE;
 		}
 		return TRUE;
@@ -2576,7 +2545,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 		/* the bad input: there is no draft left to move */
 		fl_set_error(error, FL_ERROR_INVALID_ARGUMENT,
 			     N_("session %u was already %s: only a pending draft can be refreshed"),
-			     d->id, fl_fleet_review_msgid(d->review));
+			     d->id, fl_review_msgid(d->review));
 		return FALSE;
 	}
 	if (d->review == FL_REVIEW_NONE) {
@@ -2597,7 +2566,7 @@ fl_fleet_decide_check(FlFleet *self, DecideData *dd, GError **error)
 	if (d->review != FL_REVIEW_PENDING) {
 		fl_set_error(error, FL_ERROR_ALREADY_DECIDED,
 			     N_("session %u was already %s; nothing changed"), d->id,
-			     fl_fleet_review_msgid(d->review));
+			     fl_review_msgid(d->review));
 		return FALSE;
 	}
 	return TRUE;
@@ -2663,7 +2632,7 @@ fl_fleet_decide_run(GTask *task)
 			fl_set_error(&error, FL_ERROR_WRONG_STATE,
 				     N_("session %u was made on the draft of #%u, which is %s: "
 					"approve #%u first"),
-				     d->id, d->after, fl_fleet_review_msgid(dep->review), d->after);
+				     d->id, d->after, fl_review_msgid(dep->review), d->after);
 			g_task_return_error(task, error);
 			fl_fleet_decide_done(task);
 			return;

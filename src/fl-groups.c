@@ -336,7 +336,7 @@ fl_groups_decide_async(FlGroups *self, const gchar *name, FlDecision decision, c
 			fl_task_return_new_error(task, FL_ERROR_BUSY,
 						 N_("group @%s: session %u is still %s; nothing "
 						    "decided"),
-						 name, d->id, fl_state_to_string(d->state));
+						 name, d->id, fl_state_msgid(d->state));
 			g_object_unref(task);
 			return;
 		}

@@ -19,6 +19,36 @@ fl_state_to_string(FlState state)
 	return fl_session_data_state_names[state];
 }
 
+/*
+ * The msgids of the CLI's state and review words with their context, as GLib's pgettext looks
+ * them up (fl-cli.c marks them with NC_()).
+ */
+const gchar *
+fl_state_msgid(FlState state)
+{
+	static const gchar *const msgids[] = {
+		"session state\004queued",      "session state\004running",
+		"session state\004blocked",     "session state\004done",
+		"session state\004failed",      "session state\004cancelled",
+		"session state\004interrupted",
+	};
+
+	g_return_val_if_fail(state < G_N_ELEMENTS(msgids), msgids[FL_STATE_INTERRUPTED]);
+	return fl_msg_word(msgids[state]);
+}
+
+const gchar *
+fl_review_msgid(FlReview review)
+{
+	static const gchar *const msgids[] = {
+		"review state\004none",     "review state\004pending",  "review state\004approved",
+		"review state\004rejected", "review state\004reverted",
+	};
+
+	g_return_val_if_fail(review < G_N_ELEMENTS(msgids), msgids[FL_REVIEW_NONE]);
+	return fl_msg_word(msgids[review]);
+}
+
 gboolean
 fl_state_from_string(const gchar *s, FlState *state)
 {

@@ -36,6 +36,12 @@ const gchar *
 fl_review_to_string(FlReview review);
 gboolean
 fl_review_from_string(const gchar *s, FlReview *review);
+/* the state and review words as the CLI shows them, untranslated, as arguments of a message
+ * rendered later in its reader's language (fl_msg_word) */
+const gchar *
+fl_state_msgid(FlState state);
+const gchar *
+fl_review_msgid(FlReview review);
 /* queued, running and blocked sessions are active: they have not ended yet */
 gboolean
 fl_state_is_active(FlState state);

@@ -444,12 +444,7 @@ static const UsageRow usage_table[] = {
 	{{"refresh", NOCHG}, 1, "nothing to refresh"},
 	{{"refresh", FAILED}, 1, "nothing to refresh"},
 	{{"dismiss", DRAFT}, 1, "reject it instead"},
-	{{"dismiss", BLOCKED},
-	 1,
-	 "blocked",
-	 FALSE,
-	 NULL,
-	 "fl_fleet_dismiss() passes the state untranslated (fl_msg_word)"},
+	{{"dismiss", BLOCKED}, 1, "blocked", FALSE, "blockiert"},
 	{{"run", "--after", DECIDED, "--", "true"}, 2, "rejected"},
 };
 

@@ -591,6 +591,72 @@ test_coordinate_after_bad_input(void)
 	(void)r;
 }
 
+/*
+ * A German terminal reads the daemon's words in German, though flotillad runs in C and makes
+ * them long before: the conflict a refresh and an approve find in git's callbacks, and a
+ * reason stored when the session ended (a dependent cancelled by a rejection). An English
+ * terminal asking the same daemon reads them in English.
+ */
+static void
+test_coordinate_german(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = make_repo(env);
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *english = NULL;
+	g_autofree gchar *approve_err = NULL;
+	g_autoptr(JsonObject) german_obj = NULL;
+	g_autoptr(JsonObject) english_obj = NULL;
+	g_auto(GStrv) english_env = NULL;
+	guint a, b, c;
+
+	fl_test_env_use_locales(env);
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "C.UTF-8", TRUE);
+	english_env = g_strdupv(env->envp);
+	fl_test_env_start_daemon(env, NULL);
+	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
+	b = draft(env, repo, "printf 'uno\\ntwo\\n' > notes.txt");
+	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
+	after = g_strdup_printf("%u", b);
+	c = fl_test_run_session(env, repo, "--after", after, "--", "true", NULL);
+
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &err, "refresh", after, NULL), ==, 1);
+	g_strchomp(err);
+	g_assert_null(strchr(err, '\n'));
+	g_assert_nonnull(strstr(err, "Sitzung 2: Konflikt mit main ("));
+	g_assert_nonnull(strstr(err, "): notes.txt; nichts geändert (flotilla retry 2 "));
+	g_assert_null(strstr(err, "conflicts"));
+	g_assert_null(strstr(err, "nothing changed"));
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &approve_err, "approve", after, NULL), ==, 1);
+	g_assert_nonnull(strstr(approve_err, "Konflikt mit main"));
+	g_assert_nonnull(strstr(approve_err, "notes.txt"));
+	g_assert_null(strstr(approve_err, "conflicts"));
+
+	/* the English terminal, same daemon, same error */
+	g_strfreev(env->envp);
+	env->envp = g_strdupv(english_env);
+	g_assert_cmpint(fl_test_cli(env, NULL, NULL, &english, "refresh", after, NULL), ==, 1);
+	g_assert_nonnull(strstr(english, "session 2: conflicts with main ("));
+	g_assert_nonnull(strstr(english, "; nothing changed (flotilla retry 2 "));
+
+	/* a reason stored at the end, read later in each terminal's language */
+	g_free(fl_test_cli_ok(env, NULL, "reject", after, NULL));
+	state = fl_test_wait_ended(env, c, WAIT_MS);
+	g_assert_cmpstr(state, ==, "cancelled");
+	english_obj = fl_test_show(env, c);
+	g_assert_cmpstr(json_object_get_string_member(english_obj, "reason"), ==,
+			"#2 was rejected");
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+	german_obj = fl_test_show(env, c);
+	g_assert_cmpstr(json_object_get_string_member(german_obj, "reason"), ==,
+			"#2 wurde abgelehnt");
+	(void)a;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -598,6 +664,7 @@ main(int argc, char **argv)
 	g_test_add_func("/coordinate/overlap-and-order", test_coordinate_overlap_and_order);
 	g_test_add_func("/coordinate/approve-bad-id", test_coordinate_approve_bad_id);
 	g_test_add_func("/coordinate/refresh-stale", test_coordinate_refresh_stale);
+	g_test_add_func("/coordinate/german", test_coordinate_german);
 	g_test_add_func("/coordinate/refresh-conflict", test_coordinate_refresh_conflict);
 	g_test_add_func("/coordinate/refresh-bad-input", test_coordinate_refresh_bad_input);
 	g_test_add_func("/coordinate/after-chain", test_coordinate_after_chain);
