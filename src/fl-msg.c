@@ -334,11 +334,6 @@ fl_msg_prepend(FlMsg *msg, FlMsg *prefix)
 /* ------------------------------------------------------------------ render */
 
 /*
- * Puts @part's finished arguments into @template (its msgid, or the translation of it),
- * where the conversions are; a translation may reorder them ("%2$s … %1$u"). FALSE when the
- * template asks for an argument there is not, so a broken translation falls back to English.
- */
-/*
  * A word argument in the reader's language. A word may carry a context as GLib's pgettext
  * spells it ("session state\004running", the words the CLI shows): where the catalogue has
  * no entry for it, as in English, the context is cut off.
@@ -355,6 +350,11 @@ fl_msg_word_text(const gchar *msgid, gboolean translate)
 	return eot != NULL ? eot + 1 : msgid;
 }
 
+/*
+ * Puts @part's finished arguments into @template (its msgid, or the translation of it),
+ * where the conversions are; a translation may reorder them ("%2$s … %1$u"). FALSE when the
+ * template asks for an argument there is not, so a broken translation falls back to English.
+ */
 static gboolean
 fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean translate)
 {

@@ -59,7 +59,8 @@ fl_msg_stored(const gchar *format, ...) G_GNUC_PRINTF(1, 2);
 gchar *
 fl_msg_stored_literal(const gchar *text);
 
-/* marks a translatable word passed as an argument; returns @msgid itself */
+/* marks a translatable word passed as an argument; returns @msgid itself. A msgid with a
+ * context is spelled as the catalogue keys it, "CONTEXT\004MSGID" (fl_state_msgid()) */
 const gchar *
 fl_msg_word(const gchar *msgid);
 

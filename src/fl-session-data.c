@@ -21,7 +21,7 @@ fl_state_to_string(FlState state)
 
 /*
  * The msgids of the CLI's state and review words with their context, as GLib's pgettext looks
- * them up (fl-cli.c marks them with NC_()).
+ * them up (fl-cli.c marks the same words for translation).
  */
 const gchar *
 fl_state_msgid(FlState state)
