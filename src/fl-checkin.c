@@ -334,7 +334,7 @@ static void
 fl_checkin_post_finished(FlCheckin *self)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
-	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
 	GString *body = g_string_new(self->last_note);
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *text = NULL;
@@ -432,7 +432,7 @@ static void
 fl_checkin_post_digest(FlCheckin *self)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
-	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
 	g_autoptr(GPtrArray) items = NULL;
 	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);
 	g_autofree gchar *summary = NULL;
@@ -617,7 +617,7 @@ static void
 fl_checkin_send_webhook(FlCheckin *self, GPtrArray *items, const gchar *label)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
-	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
 	const FlConfig *config = self->config;
 	const gchar *helper = self->http_path;
 	g_autoptr(GError) error = NULL;
@@ -1060,6 +1060,8 @@ fl_checkin_open_try(FlCheckinOpen *open)
 	for (; open->step < FL_CHECKIN_OPEN_NONE; open->step++) {
 		g_autoptr(GError) error = NULL;
 		g_auto(GStrv) argv = NULL;
+		/* the user's own environment, LANGUAGE included (fl-locale.h) */
+		g_auto(GStrv) env = fl_locale_child_environ();
 		GPid pid = 0;
 		gboolean started;
 
@@ -1070,16 +1072,23 @@ fl_checkin_open_try(FlCheckinOpen *open)
 		if (open->step == FL_CHECKIN_OPEN_DESKTOP_ENTRY) {
 			g_autoptr(GDesktopAppInfo) info =
 				g_desktop_app_info_new("io.github.flotilla.Flotilla1.desktop");
+			g_autoptr(GAppLaunchContext) context = NULL;
+			const gchar *language = g_environ_getenv(env, "LANGUAGE");
+
 			if (info == NULL)
 				continue;
+			context = g_app_launch_context_new();
+			if (language != NULL)
+				g_app_launch_context_setenv(context, "LANGUAGE", language);
 			started = g_desktop_app_info_launch_uris_as_manager(
-				info, NULL, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-				NULL, NULL, fl_checkin_open_pid_cb, &pid, &error);
+				info, NULL, context,
+				G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+				fl_checkin_open_pid_cb, &pid, &error);
 		} else {
 			argv = fl_checkin_open_argv(self, open->step);
 			if (argv == NULL)
 				continue;
-			started = g_spawn_async(NULL, argv, NULL,
+			started = g_spawn_async(NULL, argv, env,
 						G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
 						NULL, NULL, &pid, &error);
 		}
@@ -1154,7 +1163,7 @@ static void
 fl_checkin_post_not_answered(FlCheckin *self, guint id, const gchar *why)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
-	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
 	g_autofree gchar *summary = g_strdup_printf(_("Session #%u: not answered"), id);
 	g_autofree gchar *markup = g_markup_escape_text(why, -1);
 
@@ -1487,7 +1496,7 @@ static guint
 fl_checkin_post_now(FlCheckin *self, guint handle, const FlSessionData *d, FlLedgerEvent event)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
-	g_auto(FlLocaleScope) own = fl_locale_scope_enter(LC_GLOBAL_LOCALE);
+	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
 	g_autoptr(GPtrArray) items =
 		g_ptr_array_new_with_free_func((GDestroyNotify)fl_digest_item_free);
 	g_autoptr(GPtrArray) actions = g_ptr_array_new_with_free_func(g_free);

@@ -21,11 +21,20 @@ fl_locale_try(const gchar *name)
 {
 	locale_t locale;
 
+	locale_t base;
+
 	if (name == NULL || name[0] == '\0')
 		return (locale_t)0;
-	locale = newlocale(LC_MESSAGES_MASK | LC_CTYPE_MASK, name, (locale_t)0);
-	if (locale == (locale_t)0)
+	/* only the messages (and their charset) change: times, numbers and the rest stay the
+	 * daemon's, as for every other text it makes */
+	base = duplocale(LC_GLOBAL_LOCALE);
+	if (base == (locale_t)0)
+		return (locale_t)0;
+	locale = newlocale(LC_MESSAGES_MASK | LC_CTYPE_MASK, name, base);
+	if (locale == (locale_t)0) {
 		g_debug("no locale '%s' here", name);
+		freelocale(base);
+	}
 	return locale;
 }
 
@@ -110,4 +119,37 @@ fl_locale_scope_leave(FlLocaleScope *scope)
 	if (scope->previous != (locale_t)0)
 		uselocale(scope->previous);
 	scope->previous = (locale_t)0;
+}
+
+/* ------------------------------------------------------------------ the daemon's own */
+
+static gchar *fl_locale_own_language;
+static locale_t fl_locale_own_locale;
+
+void
+fl_locale_take_own(void)
+{
+	const gchar *language = g_getenv("LANGUAGE");
+
+	if (language == NULL || language[0] == '\0')
+		return;
+	fl_locale_own_language = g_strdup(language);
+	g_unsetenv("LANGUAGE");
+	fl_locale_own_locale = fl_locale_resolve(setlocale(LC_MESSAGES, NULL), language);
+}
+
+locale_t
+fl_locale_own(void)
+{
+	return fl_locale_own_locale != (locale_t)0 ? fl_locale_own_locale : LC_GLOBAL_LOCALE;
+}
+
+gchar **
+fl_locale_child_environ(void)
+{
+	gchar **env = g_get_environ();
+
+	if (fl_locale_own_language != NULL)
+		env = g_environ_setenv(env, "LANGUAGE", fl_locale_own_language, TRUE);
+	return env;
 }

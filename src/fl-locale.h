@@ -33,6 +33,23 @@ fl_locale_scope_enter(locale_t locale);
 void
 fl_locale_scope_leave(FlLocaleScope *scope);
 
+/*
+ * flotillad's own language (notifications, the digest, callers that never said theirs).
+ * glibc's gettext lets $LANGUAGE override every thread's locale that is not "C", so a
+ * daemon started with LANGUAGE=de would answer every caller in German whatever its
+ * SetLocale said. fl_locale_take_own(), called once at start-up before any thread, takes
+ * LANGUAGE out of the environment and keeps it as the daemon's own locale instead;
+ * fl_locale_child_environ() gives it back to the processes flotillad starts for the user.
+ */
+void
+fl_locale_take_own(void);
+/* LC_GLOBAL_LOCALE when the environment had no LANGUAGE */
+locale_t
+fl_locale_own(void);
+/* g_get_environ() with LANGUAGE as flotillad found it */
+gchar **
+fl_locale_child_environ(void);
+
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(FlLocaleScope, fl_locale_scope_leave)
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include "fl-config.h"
 #include "fl-daemon.h"
 #include "fl-i18n.h"
+#include "fl-locale.h"
 #include "fl-msg.h"
 #include "fl-store.h"
 #include "fl-text.h"
@@ -141,6 +142,9 @@ main(int argc, char *argv[])
 	bindtextdomain(GETTEXT_PACKAGE, fl_i18n_localedir());
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);
+	/* before any thread: $LANGUAGE would outvote every caller's language (fl-locale.h) */
+	fl_locale_take_own();
+	uselocale(fl_locale_own());
 
 	context = g_option_context_new(NULL);
 	g_option_context_set_summary(context, _("The Flotilla fleet daemon (session bus)"));

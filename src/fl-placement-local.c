@@ -14,6 +14,7 @@
 
 #include "fl-error.h"
 #include "fl-i18n.h"
+#include "fl-locale.h"
 #include "fl-msg.h"
 #include "fl-proc.h"
 #include "fl-runner-protocol.h"
@@ -327,6 +328,7 @@ fl_placement_local_spawn_async(FlPlacement *placement, const FlPlacementCommand 
 	g_autofree gchar *log = fl_placement_get_log_path(placement);
 	g_autofree gchar *log_dir = g_path_get_dirname(log);
 	g_autofree gchar *log_name = g_path_get_basename(log);
+	g_auto(GStrv) env = NULL;
 	gint log_fd;
 	gint lock_fd;
 
@@ -350,6 +352,9 @@ fl_placement_local_spawn_async(FlPlacement *placement, const FlPlacementCommand 
 	 * uses posix_spawn() instead of forking the whole daemon for every session */
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE |
 					     G_SUBPROCESS_FLAGS_INHERIT_FDS);
+	/* the session's environment is the user's: with the LANGUAGE flotillad keeps aside */
+	env = fl_locale_child_environ();
+	g_subprocess_launcher_set_environ(launcher, env);
 	g_subprocess_launcher_take_stdout_fd(launcher, log_fd);
 	/* the launcher closes our copy: from then on only the runner holds the lock */
 	g_subprocess_launcher_take_fd(launcher, lock_fd, FL_PLACEMENT_LOCAL_LOCK_FD);

@@ -141,6 +141,7 @@ spawn_cli(FlTestEnv *env, const gchar *lc_all, const gchar *const *args)
 	GSubprocess *proc;
 
 	envp = g_environ_setenv(envp, "LC_ALL", lc_all, TRUE);
+	envp = g_environ_unsetenv(envp, "LANGUAGE");
 	g_subprocess_launcher_set_environ(launcher, envp);
 	g_subprocess_launcher_set_cwd(launcher, env->root);
 	g_ptr_array_add(argv, (gpointer)g_getenv("FLOTILLA"));
@@ -336,6 +337,53 @@ test_german_daemon(void)
 	g_assert_nonnull(strstr(english, want_en));
 }
 
+/*
+ * A daemon whose session says LANGUAGE=de: glibc would let that outvote every caller; the
+ * daemon keeps it for its own texts and its sessions instead.
+ */
+static void
+test_language_daemon(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *repo = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *plain = NULL;
+	g_autofree gchar *english = NULL;
+	g_autofree gchar *want_en = NULL;
+	g_autofree gchar *log = NULL;
+	guint failed;
+	guint session;
+
+	fl_test_env_use_locales(env);
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "C.UTF-8", TRUE);
+	env->envp = g_environ_setenv(env->envp, "LANGUAGE", "de", TRUE);
+	fl_test_env_start_daemon(env, NULL);
+	repo = make_repo(env);
+	failed = fl_test_run_session(env, repo, "--", "exit 1", NULL);
+	g_free(fl_test_wait_ended(env, failed, WAIT_MS));
+	id = g_strdup_printf("%u", failed);
+
+	/* its own language for a caller that said nothing */
+	plain = list_error(env->conn);
+	g_assert_cmpstr(plain, ==, "unbekannte Option »bogus«");
+	/* an English terminal (no LANGUAGE) gets English, not the daemon's German */
+	{
+		const gchar *args[] = {"cancel", id, NULL};
+		g_autoptr(GSubprocess) cli = spawn_cli(env, "C.UTF-8", args);
+
+		english = finish_cli(cli, 1);
+	}
+	want_en = g_strdup_printf("session %u already ended", failed);
+	g_assert_nonnull(strstr(english, want_en));
+	/* and the user's sessions still see the LANGUAGE the user has */
+	session = fl_test_run_session(env, repo, "--", "echo \"language=$LANGUAGE.\"", NULL);
+	g_free(fl_test_wait_ended(env, session, WAIT_MS));
+	g_free(id);
+	id = g_strdup_printf("%u", session);
+	log = fl_test_cli_ok(env, NULL, "log", id, NULL);
+	g_assert_nonnull(strstr(log, "language=de."));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -343,5 +391,6 @@ main(int argc, char **argv)
 	g_test_add_func("/locale/resolve", test_resolve);
 	g_test_add_func("/locale/two-callers", test_two_callers);
 	g_test_add_func("/locale/german-daemon", test_german_daemon);
+	g_test_add_func("/locale/language-daemon", test_language_daemon);
 	return g_test_run();
 }
