@@ -54,7 +54,8 @@ struct _FlCheckin {
 	GArray *walked;        /* (owned) guint: sessions settled during the walk, in that order */
 	GHashTable *outcomes;  /* (owned) id -> (owned) what became of a settled session */
 	guint current_id;      /* session the Approve/Reject buttons act on, 0 = none */
-	gchar *last_note;      /* (owned) (nullable) outcome of the last decision */
+	gchar *last_note;      /* (owned) (nullable) outcome of the last decision, a stored message
+				* (fl-msg.h) rendered in the desktop's language when posted */
 	gboolean deciding;     /* a decision from the notification is under way */
 	GHashTable *now_handles; /* (owned) blocked session id -> its "now" notification, 0 =
 				    waiting for a server */
@@ -335,7 +336,8 @@ fl_checkin_post_finished(FlCheckin *self)
 {
 	/* in the desktop session's language, even when a D-Bus caller's call led here */
 	g_auto(FlLocaleScope) own = fl_locale_scope_enter(fl_locale_own());
-	GString *body = g_string_new(self->last_note);
+	g_autofree gchar *note = fl_msg_render_stored(self->last_note);
+	GString *body = g_string_new(note);
 	g_autofree gchar *markup = NULL;
 	g_autofree gchar *text = NULL;
 
@@ -463,7 +465,8 @@ fl_checkin_post_digest(FlCheckin *self)
 	markup = fl_digest_body(items, index, TRUE, FL_DIGEST_LINES);
 	plain = fl_digest_body(items, index, FALSE, FL_DIGEST_LINES);
 	if (self->last_note != NULL) {
-		g_autofree gchar *note = fl_text_clean(self->last_note, -1, FL_TEXT_COLLAPSE_SPACE);
+		g_autofree gchar *rendered = fl_msg_render_stored(self->last_note);
+		g_autofree gchar *note = fl_text_clean(rendered, -1, FL_TEXT_COLLAPSE_SPACE);
 		g_autofree gchar *escaped = g_markup_escape_text(note, -1);
 		gchar *m = g_strdup_printf("<i>%s</i>\n%s", escaped, markup);
 		gchar *p = g_strdup_printf("%s\n%s", note, plain);
@@ -947,7 +950,7 @@ fl_checkin_decided(FlCheckinDecision *decision, gchar *message_in, GError *error
 	} else {
 		/* refused (a conflict, a dirty checkout): that draft keeps waiting for the next
 		 * check-in, this walk moves on */
-		self->last_note = g_strdup(error->message);
+		self->last_note = fl_error_serialize(error);
 		fl_checkin_settle(self, decision->id,
 				  /* TRANSLATORS: a decision flotilla could not carry out */
 				  g_strdup(_("refused")));
@@ -1184,8 +1187,11 @@ fl_checkin_answer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		fl_checkin_decision_free(decision);
 		return;
 	}
-	if (message == NULL)
-		fl_checkin_post_not_answered(self, decision->id, error->message);
+	if (message == NULL) {
+		g_autofree gchar *why = fl_error_render(error);
+
+		fl_checkin_post_not_answered(self, decision->id, why);
+	}
 	if (decision->from_digest && message != NULL) {
 		fl_checkin_settle(self, decision->id,
 				  g_strdup(decision->decision == FL_DECISION_APPROVE
@@ -1328,11 +1334,11 @@ fl_checkin_dismiss(FlCheckin *self, guint handle, const gchar *key)
 	self->deciding = FALSE;
 	if (!ok) {
 		/* TRANSLATORS: a decision flotilla could not carry out */
-		fl_checkin_move_on(self, id, g_strdup(_("refused")), g_strdup(error->message));
+		fl_checkin_move_on(self, id, g_strdup(_("refused")), fl_error_serialize(error));
 		return;
 	}
 	fl_checkin_move_on(self, id, g_strdup(_("dismissed")),
-			   g_strdup_printf(_("Session %u dismissed."), id));
+			   fl_msg_stored(N_("Session %u dismissed."), id));
 }
 
 typedef struct {
@@ -1352,14 +1358,14 @@ fl_checkin_retry_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (self->fleet != NULL) {
 		if (ids == NULL)
 			fl_checkin_move_on(self, retry->id, g_strdup(_("refused")),
-					   g_strdup(error->message));
+					   fl_error_serialize(error));
 		else
 			fl_checkin_move_on(
 				self, retry->id,
 				/* TRANSLATORS: what became of a failure run again as session #%u */
 				g_strdup_printf(_("retried as #%u"), g_array_index(ids, guint, 0)),
-				g_strdup_printf(_("Session %u runs again as session %u."),
-						retry->id, g_array_index(ids, guint, 0)));
+				fl_msg_stored(N_("Session %u runs again as session %u."), retry->id,
+					      g_array_index(ids, guint, 0)));
 	}
 	g_object_unref(retry->self);
 	g_free(retry);

@@ -1957,10 +1957,10 @@ fl_fleet_approved_message(DecideData *dd)
 		dd->data->merge_commit != NULL ? g_strndup(dd->data->merge_commit, 10) : NULL;
 
 	if (shortid == NULL)
-		return g_strdup_printf(_("session %u approved: merged into %s"), dd->id,
-				       dd->data->base);
-	return g_strdup_printf(_("session %u approved: merged into %s (%s)"), dd->id,
-			       dd->data->base, shortid);
+		return fl_msg_stored(N_("session %u approved: merged into %s"), dd->id,
+				     dd->data->base);
+	return fl_msg_stored(N_("session %u approved: merged into %s (%s)"), dd->id, dd->data->base,
+			     shortid);
 }
 
 static void
@@ -1986,9 +1986,9 @@ fl_fleet_remove_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	fl_crash_point("reject:removed");
-	message = g_strdup_printf(_("session %u rejected: worktree and branch removed, "
-				    "patch and log kept"),
-				  dd->id);
+	message = fl_msg_stored(N_("session %u rejected: worktree and branch removed, "
+				   "patch and log kept"),
+				dd->id);
 	fl_fleet_decided(task, FL_REVIEW_REJECTED, message);
 }
 
@@ -2134,8 +2134,8 @@ fl_fleet_reverted(GTask *task, const gchar *commit)
 {
 	DecideData *dd = g_task_get_task_data(task);
 	g_autofree gchar *shortid = g_strndup(commit, 10);
-	g_autofree gchar *message = g_strdup_printf(_("session %u reverted on %s (%s)"), dd->id,
-						    dd->data->base, shortid);
+	g_autofree gchar *message = fl_msg_stored(N_("session %u reverted on %s (%s)"), dd->id,
+						  dd->data->base, shortid);
 	g_autofree gchar *note = dd->note;
 
 	dd->note = g_strdup_printf("%s%s%s", shortid, note != NULL ? ": " : "",
@@ -2242,18 +2242,18 @@ fl_fleet_refresh_verified_cb(GObject *source, GAsyncResult *res, gpointer user_d
 	dd->data->verify_base = verify != FL_VERIFY_NONE ? g_strdup(dd->data->base_commit) : NULL;
 	switch (verify) {
 	case FL_VERIFY_PASS:
-		message = g_strdup_printf(_("session %u refreshed onto %s (%s): verify passed"),
-					  dd->id, dd->data->base, shortid);
+		message = fl_msg_stored(N_("session %u refreshed onto %s (%s): verify passed"),
+					dd->id, dd->data->base, shortid);
 		break;
 	case FL_VERIFY_FAIL:
 	case FL_VERIFY_TIMEOUT:
-		message = g_strdup_printf(_("session %u refreshed onto %s (%s): verify failed"),
-					  dd->id, dd->data->base, shortid);
+		message = fl_msg_stored(N_("session %u refreshed onto %s (%s): verify failed"),
+					dd->id, dd->data->base, shortid);
 		break;
 	case FL_VERIFY_NONE:
 	default:
-		message = g_strdup_printf(_("session %u refreshed onto %s (%s)"), dd->id,
-					  dd->data->base, shortid);
+		message = fl_msg_stored(N_("session %u refreshed onto %s (%s)"), dd->id,
+					dd->data->base, shortid);
 		break;
 	}
 	g_free(dd->note);
@@ -2281,11 +2281,12 @@ fl_fleet_refresh_checked_out_cb(GObject *source, GAsyncResult *res, gpointer use
 	 * verify result stays missing rather than checking files of the old tip */
 	if (!fl_worktree_checkout_finish(res, &error)) {
 		g_autofree gchar *message =
-			g_strdup_printf(_("session %u refreshed onto %s, but its worktree did not "
-					  "follow: %s"),
-					dd->id, dd->data->base, error->message);
+			fl_msg_stored(N_("session %u refreshed onto %s, but its worktree did not "
+					 "follow: %s"),
+				      dd->id, dd->data->base, error->message);
 
-		g_warning("%s", message);
+		g_warning("session %u: its worktree did not follow the refresh: %s", dd->id,
+			  error->message);
 		fl_fleet_record(self, dd, FL_REVIEW_PENDING, message, FALSE);
 		fl_fleet_decide_return(task, message);
 		return;
@@ -2409,9 +2410,9 @@ fl_fleet_refresh_rebased_cb(GObject *source, GAsyncResult *res, gpointer user_da
 		return;
 	}
 	if (g_strcmp0(refresh->new_tip, refresh->old_tip) == 0) {
-		message = g_strdup_printf(_("session %u is on the tip of %s already; nothing "
-					    "changed"),
-					  dd->id, dd->data->base);
+		message = fl_msg_stored(N_("session %u is on the tip of %s already; nothing "
+					   "changed"),
+					dd->id, dd->data->base);
 		fl_fleet_decide_return(task, message);
 		return;
 	}
@@ -2616,9 +2617,9 @@ fl_fleet_decide_run(GTask *task)
 		/* approving twice is what a script does after a lost answer: no harm, say so */
 		g_autofree gchar *shortid =
 			d->merge_commit != NULL ? g_strndup(d->merge_commit, 10) : g_strdup("?");
-		message = g_strdup_printf(_("session %u was already approved: merged into %s (%s); "
-					    "nothing changed"),
-					  d->id, d->base != NULL ? d->base : "?", shortid);
+		message = fl_msg_stored(N_("session %u was already approved: merged into %s (%s); "
+					   "nothing changed"),
+					d->id, d->base != NULL ? d->base : "?", shortid);
 		fl_fleet_decide_return(task, message);
 		return;
 	}
@@ -2658,10 +2659,10 @@ fl_fleet_decide_run(GTask *task)
 			g_spawn_async(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
 				      NULL, NULL);
 		}
-		message = g_strdup_printf(
-			dd->decision == FL_DECISION_APPROVE  ? _("session %u approved")
-			: dd->decision == FL_DECISION_REJECT ? _("session %u rejected")
-							     : _("session %u reverted"),
+		message = fl_msg_stored(
+			dd->decision == FL_DECISION_APPROVE  ? N_("session %u approved")
+			: dd->decision == FL_DECISION_REJECT ? N_("session %u rejected")
+							     : N_("session %u reverted"),
 			dd->id);
 		fl_fleet_decided(task,
 				 dd->decision == FL_DECISION_APPROVE  ? FL_REVIEW_APPROVED
@@ -2726,10 +2727,13 @@ fl_fleet_recover_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = fl_fleet_decide_finish(FL_FLEET(source), res, &error);
 
-	if (message != NULL)
-		g_message("%s", message);
-	else
+	if (message != NULL) {
+		g_autofree gchar *text = fl_msg_render_stored(message);
+
+		g_message("%s", text);
+	} else {
 		g_message("%s", error->message);
+	}
 }
 
 /* the intents a dead daemon left: queued before any new decision can arrive */
@@ -2784,9 +2788,9 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 		fl_fleet_audit(self, id, allow ? "allowed" : "denied", source, note);
 		fl_fleet_answer_permission(self, id, allow, note);
 		g_task_return_pointer(task,
-				      g_strdup_printf(allow ? _("session %u: allowed; it goes on")
-							    : _("session %u: denied; it goes on"),
-						      id),
+				      fl_msg_stored(allow ? N_("session %u: allowed; it goes on")
+							  : N_("session %u: denied; it goes on"),
+						    id),
 				      g_free);
 		g_object_unref(task);
 		return;
@@ -2803,6 +2807,7 @@ fl_fleet_decide_async(FlFleet *self, guint id, FlDecision decision, const gchar 
 	fl_fleet_decide_queue(self, task);
 }
 
+/* the outcome as a stored message (fl-msg.h): its reader renders it in their language */
 gchar *
 fl_fleet_decide_finish(FlFleet *self, GAsyncResult *res, GError **error)
 {

@@ -126,13 +126,12 @@ fl_groups_finish(GTask *task)
 		g_object_unref(task);
 		return;
 	}
-	g_task_return_pointer(
-		task,
-		g_strdup_printf(gt->decision == FL_DECISION_APPROVE
-					? _("group @%s approved: sessions %s merged")
-					: _("group @%s rejected: sessions %s dropped"),
-				gt->name, gt->done->str),
-		g_free);
+	g_task_return_pointer(task,
+			      fl_msg_stored(gt->decision == FL_DECISION_APPROVE
+						    ? N_("group @%s approved: sessions %s merged")
+						    : N_("group @%s rejected: sessions %s dropped"),
+					    gt->name, gt->done->str),
+			      g_free);
 	g_object_unref(task);
 }
 
@@ -379,8 +378,9 @@ fl_groups_recover_done_cb(GObject *source, GAsyncResult *res, gpointer user_data
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *message = fl_groups_decide_finish(FL_GROUPS(source), res, &error);
+	g_autofree gchar *text = message != NULL ? fl_msg_render_stored(message) : NULL;
 
-	g_message("%s", message != NULL ? message : error->message);
+	g_message("%s", text != NULL ? text : error->message);
 }
 
 void

@@ -607,6 +607,8 @@ test_coordinate_german(void)
 	g_autofree gchar *err = NULL;
 	g_autofree gchar *english = NULL;
 	g_autofree gchar *approve_err = NULL;
+	g_autofree gchar *approved = NULL;
+	g_autofree gchar *rejected = NULL;
 	g_autoptr(JsonObject) german_obj = NULL;
 	g_autoptr(JsonObject) english_obj = NULL;
 	g_auto(GStrv) english_env = NULL;
@@ -618,7 +620,13 @@ test_coordinate_german(void)
 	fl_test_env_start_daemon(env, NULL);
 	a = draft(env, repo, "printf 'ONE\\ntwo\\n' > notes.txt");
 	b = draft(env, repo, "printf 'uno\\ntwo\\n' > notes.txt");
-	g_free(fl_test_cli_ok(env, NULL, "approve", "1", NULL));
+	/* what a decision answers is made in git's callbacks too */
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+	approved = fl_test_cli_ok(env, NULL, "approve", "1", NULL);
+	g_assert_true(
+		g_str_has_prefix(approved, "Sitzung 1 angenommen: in main zusammengeführt ("));
+	g_strfreev(env->envp);
+	env->envp = g_strdupv(english_env);
 	wait_key(env, b, "landing", "conflicts with main since #1 landed: notes.txt");
 	after = g_strdup_printf("%u", b);
 	c = fl_test_run_session(env, repo, "--after", after, "--", "true", NULL);
@@ -644,7 +652,9 @@ test_coordinate_german(void)
 	g_assert_nonnull(strstr(english, "; nothing changed (flotilla retry 2 "));
 
 	/* a reason stored at the end, read later in each terminal's language */
-	g_free(fl_test_cli_ok(env, NULL, "reject", after, NULL));
+	rejected = fl_test_cli_ok(env, NULL, "reject", after, NULL);
+	g_assert_true(
+		g_str_has_prefix(rejected, "session 2 rejected: worktree and branch removed"));
 	state = fl_test_wait_ended(env, c, WAIT_MS);
 	g_assert_cmpstr(state, ==, "cancelled");
 	english_obj = fl_test_show(env, c);
