@@ -539,6 +539,7 @@ gboolean
 fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **error)
 {
 	g_autoptr(FlSessionData) d = NULL;
+	g_autoptr(FlMsg) reason = NULL;
 
 	g_return_val_if_fail(FL_IS_FLEET(self), FALSE);
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
@@ -552,8 +553,11 @@ fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **e
 		return FALSE;
 	}
 	d->review = FL_REVIEW_REJECTED;
+	/* "rejected: " before the note, both in the reader's language */
+	reason = fl_msg_parse(note);
+	fl_msg_prepend(reason, fl_msg_new(N_("rejected: ")));
 	g_free(d->reason);
-	d->reason = fl_msg_stored(N_("rejected: %s"), note);
+	d->reason = fl_msg_serialize(reason);
 	fl_store_begin(self->store);
 	fl_fleet_save(self, d);
 	fl_fleet_audit(self, id, "rejected", "race", note);
@@ -1674,9 +1678,10 @@ static gboolean
 fl_fleet_permission_timeout_cb(gpointer user_data)
 {
 	Permission *p = user_data;
+	g_autofree gchar *note = fl_msg_stored(N_("no answer in time"));
 
 	p->timeout_id = 0;
-	fl_fleet_audit(p->fleet, p->id, "denied", "daemon", _("no answer in time"));
+	fl_fleet_audit(p->fleet, p->id, "denied", "daemon", note);
 	fl_fleet_answer_permission(p->fleet, p->id, FALSE, _("no answer from the user in time"));
 	return G_SOURCE_REMOVE;
 }

@@ -132,8 +132,8 @@ fl_fleet_get_paused(FlFleet *self);
 /* pause --group: the group's queued sessions wait (the rest of the queue goes on) */
 gboolean
 fl_fleet_set_group_paused(FlFleet *self, const gchar *name, gboolean paused, GError **error);
-/* a race's losing draft: rejected as an alternative, with @note as the reason; unlike a
- * reject, its worktree and branch stay for looking at */
+/* a race's losing draft: rejected as an alternative, with @note (a stored message,
+ * fl-msg.h) as the reason; unlike a reject, its worktree and branch stay for looking at */
 gboolean
 fl_fleet_keep_alternative(FlFleet *self, guint id, const gchar *note, GError **error);
 /* the recorded cost of the sessions started today (local time), every run of each */

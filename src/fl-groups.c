@@ -456,7 +456,7 @@ fl_groups_session_ended_cb(FlFleet *fleet, FlSessionData *d, gpointer user_data)
 	if (group->winner != 0) {
 		/* a loser ended after the race was won (its cancel took effect) */
 		if (d->id != group->winner && d->review == FL_REVIEW_PENDING) {
-			why = g_strdup_printf(_("#%u won the race"), group->winner);
+			why = fl_msg_stored(N_("#%u won the race"), group->winner);
 			if (!fl_fleet_keep_alternative(self->fleet, d->id, why, &error))
 				g_warning("session %u: %s", d->id, error->message);
 		}
@@ -470,7 +470,7 @@ fl_groups_session_ended_cb(FlFleet *fleet, FlSessionData *d, gpointer user_data)
 		g_warning("group %s: %s", group->name, error->message);
 		return;
 	}
-	why = g_strdup_printf(_("#%u won the race"), d->id);
+	why = fl_msg_stored(N_("#%u won the race"), d->id);
 	fl_groups_audit(self, d->id, "won-race", "race", group->name);
 	members = fl_store_get_group_members(self->store, group->name, &error);
 	if (members == NULL) {

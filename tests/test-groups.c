@@ -381,6 +381,7 @@ test_groups_race(void)
 	g_autoptr(JsonObject) group = NULL;
 	guint a, b, c;
 
+	fl_test_env_use_locales(env);
 	fl_test_env_start_daemon(env, NULL);
 	ids = run_ids(env, &err, "--race", "3", "--repo", api, "--verify", "test -e ok.txt", "--",
 		      goal, NULL);
@@ -441,6 +442,31 @@ test_groups_race(void)
 			}
 		}
 		g_assert_true(lost);
+	}
+	/* the daemon wrote that reason and note; a German reader reads them in German */
+	{
+		g_autofree gchar *english = g_strdup_printf("rejected: #%u won the race", b);
+		g_autofree gchar *german =
+			g_strdup_printf("abgelehnt: #%u hat den Wettlauf gewonnen", b);
+		g_autoptr(JsonObject) de = NULL;
+		g_auto(GStrv) saved = g_strdupv(env->envp);
+		JsonArray *history;
+
+		g_assert_cmpstr(json_object_get_string_member(first, "reason"), ==, english);
+		env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+		de = fl_test_show(env, a);
+		g_strfreev(env->envp);
+		env->envp = g_steal_pointer(&saved);
+		g_assert_cmpstr(json_object_get_string_member(de, "reason"), ==, german);
+		history = json_object_get_array_member(de, "history");
+		for (guint i = 0; i < json_array_get_length(history); i++) {
+			JsonObject *event = json_array_get_object_element(history, i);
+
+			if (g_strcmp0(json_object_get_string_member(event, "kind"), "lost-race") ==
+			    0)
+				g_assert_cmpstr(json_object_get_string_member(event, "note"), ==,
+						german + strlen("abgelehnt: "));
+		}
 	}
 }
 
