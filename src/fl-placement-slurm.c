@@ -173,13 +173,9 @@ fl_placement_slurm_end_reason(FlPlacementSlurm *self, const FlSlurmJob *job)
 	}
 	if (g_strcmp0(job->state, "TIMEOUT") == 0 || g_strcmp0(job->state, "DEADLINE") == 0) {
 		if (self->time_minutes > 0)
-			return g_strdup_printf(g_dngettext(GETTEXT_PACKAGE,
-							   "stopped on %s: its time limit of %u "
-							   "minute was reached",
-							   "stopped on %s: its time limit of %u "
-							   "minutes was reached",
-							   self->time_minutes),
-					       name, self->time_minutes);
+			return fl_msg_stored(
+				N_("stopped on %s: its time limit (%u min) was reached"), name,
+				self->time_minutes);
 		return fl_msg_stored(N_("stopped on %s: its time limit was reached"), name);
 	}
 	if (g_strcmp0(job->state, "NODE_FAIL") == 0 || g_strcmp0(job->state, "BOOT_FAIL") == 0)

@@ -339,13 +339,12 @@ fl_session_finalize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		self->record_delay =
 			CLAMP(self->record_delay * 2, FL_RECORD_RETRY_MIN_S, FL_RECORD_RETRY_MAX_S);
 		g_free(self->data->reason);
-		self->data->reason = g_strdup_printf(
-			g_dngettext(GETTEXT_PACKAGE,
-				    "cannot record the draft yet (trying again in %u second): %s",
-				    "cannot record the draft yet (trying again in %u seconds): %s",
-				    self->record_delay),
-			self->record_delay, error->message);
-		g_warning("session %u: %s", self->data->id, self->data->reason);
+		/* seconds as a unit, not a plural: the reason is a message read in any language */
+		self->data->reason = fl_error_serialize_prefixed(
+			error, N_("cannot record the draft yet (trying again in %u s): "),
+			self->record_delay);
+		g_warning("session %u: cannot record the draft yet: %s", self->data->id,
+			  error->message);
 		fl_session_changed(self);
 		self->record_retry_id =
 			g_timeout_add_seconds(self->record_delay, fl_session_record_retry_cb, self);

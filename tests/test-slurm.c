@@ -929,7 +929,7 @@ test_session_time_limit(void)
 	obj = fl_test_show(env, id);
 	reason = json_object_get_string_member(obj, "reason");
 	g_test_message("%s", reason);
-	g_assert_nonnull(strstr(reason, "time limit of 1 minute"));
+	g_assert_nonnull(strstr(reason, "time limit (1 min)"));
 	g_assert_nonnull(strstr(reason, "lab"));
 	g_assert_cmpuint(count_jobs(env, id), ==, 1);
 }
