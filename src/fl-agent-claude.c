@@ -1008,8 +1008,11 @@ fl_agent_claude_read_outcome(const FlAgentRun *run, FlState *end_state)
 		return;
 	g_clear_pointer(&d->reason, g_free);
 	if (error != NULL) {
+		/* our own parse errors are messages too: in the reader's language */
+		g_autofree gchar *inner = fl_error_serialize(error);
+
 		*end_state = FL_STATE_FAILED;
-		d->reason = fl_msg_stored(N_("Claude's output: %s"), error->message);
+		d->reason = fl_msg_stored(N_("Claude's output: %s"), inner);
 	} else if (fl_claude_stream_get_outcome(stream) == FL_CLAUDE_OUTCOME_SUCCEEDED) {
 		*end_state = FL_STATE_DONE;
 	} else {

@@ -314,8 +314,11 @@ fl_agent_gemini_read_outcome(const FlAgentRun *run, FlState *end_state)
 		return;
 	g_clear_pointer(&d->reason, g_free);
 	if (error != NULL) {
+		/* our own parse errors are messages too: in the reader's language */
+		g_autofree gchar *inner = fl_error_serialize(error);
+
 		*end_state = FL_STATE_FAILED;
-		d->reason = fl_msg_stored(N_("Gemini's output: %s"), error->message);
+		d->reason = fl_msg_stored(N_("Gemini's output: %s"), inner);
 	} else if (!stream->has_result) {
 		const gchar *last = stream->last_error != NULL
 					    ? stream->last_error

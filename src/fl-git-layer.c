@@ -341,7 +341,8 @@ fl_git_layer_refused(const gchar *format, ...)
 	va_start(args, format);
 	why_msg = fl_msg_new_valist(format, args);
 	va_end(args);
-	why = fl_msg_render_english(why_msg);
+	/* inside the message as a message: the reader gets both parts in one language */
+	why = fl_msg_serialize(why_msg);
 	fl_set_error(&error, FL_ERROR_INVALID_ARGUMENT,
 		     N_("the draft branch's commits were not taken (%s); the draft holds "
 			"the worktree's files"),

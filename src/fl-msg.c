@@ -350,13 +350,22 @@ fl_msg_word_text(const gchar *msgid, gboolean translate)
 	return eot != NULL ? eot + 1 : msgid;
 }
 
+/* a message inside a message is rarely deeper than two; a hostile one stops here */
+#define FL_MSG_MAX_DEPTH 4
+
+static gchar *
+fl_msg_render_full(const FlMsg *msg, gboolean translate, guint depth);
+
 /*
  * Puts @part's finished arguments into @template (its msgid, or the translation of it),
  * where the conversions are; a translation may reorder them ("%2$s … %1$u"). FALSE when the
  * template asks for an argument there is not, so a broken translation falls back to English.
+ * An argument that is a serialized message itself (an error's message inside a reason) is
+ * rendered in the same language.
  */
 static gboolean
-fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean translate)
+fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean translate,
+	    guint depth)
 {
 	guint n_args = part->args != NULL ? g_strv_length(part->args) : 0;
 	guint next = 0;
@@ -394,15 +403,22 @@ fl_msg_fill(GString *out, const gchar *template, const FlMsgPart *part, gboolean
 			return FALSE;
 		}
 		value = part->args[index];
-		if (index < 64 && (part->words & (G_GUINT64_CONSTANT(1) << index)))
+		if (index < 64 && (part->words & (G_GUINT64_CONSTANT(1) << index))) {
 			value = fl_msg_word_text(value, translate);
+		} else if (depth < FL_MSG_MAX_DEPTH && g_str_has_prefix(value, FL_MSG_MAGIC)) {
+			g_autoptr(FlMsg) inner = fl_msg_parse(value);
+			g_autofree gchar *text = fl_msg_render_full(inner, translate, depth + 1);
+
+			g_string_append(out, text);
+			continue;
+		}
 		g_string_append(out, value);
 	}
 	return TRUE;
 }
 
 static gchar *
-fl_msg_render_full(const FlMsg *msg, gboolean translate)
+fl_msg_render_full(const FlMsg *msg, gboolean translate, guint depth)
 {
 	GString *out = g_string_new(NULL);
 
@@ -420,9 +436,9 @@ fl_msg_render_full(const FlMsg *msg, gboolean translate)
 			continue;
 		}
 		if (translate &&
-		    fl_msg_fill(out, dgettext(GETTEXT_PACKAGE, part->text), part, TRUE))
+		    fl_msg_fill(out, dgettext(GETTEXT_PACKAGE, part->text), part, TRUE, depth))
 			continue;
-		if (!fl_msg_fill(out, part->text, part, FALSE))
+		if (!fl_msg_fill(out, part->text, part, FALSE, depth))
 			g_string_append(out, part->text);
 	}
 	return g_string_free(out, FALSE);
@@ -431,13 +447,13 @@ fl_msg_render_full(const FlMsg *msg, gboolean translate)
 gchar *
 fl_msg_render(const FlMsg *msg)
 {
-	return fl_msg_render_full(msg, TRUE);
+	return fl_msg_render_full(msg, TRUE, 0);
 }
 
 gchar *
 fl_msg_render_english(const FlMsg *msg)
 {
-	return fl_msg_render_full(msg, FALSE);
+	return fl_msg_render_full(msg, FALSE, 0);
 }
 
 /* ------------------------------------------------------------------ storage */

@@ -16,7 +16,9 @@ G_BEGIN_DECLS
  * and translating late is the only way every reader gets their own language.
  *
  * Arguments that are translatable words themselves (a state, a review) are passed through
- * fl_msg_word() as their untranslated msgid and rendered in the reader's language too.
+ * fl_msg_word() as their untranslated msgid and rendered in the reader's language too; an
+ * argument that is a serialized message (fl_msg_serialize, fl_error_serialize) is rendered
+ * in that language as well.
  */
 typedef struct _FlMsg FlMsg;
 

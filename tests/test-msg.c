@@ -260,6 +260,45 @@ test_module_errors(void)
 	g_rmdir(dir);
 }
 
+/* a message inside a message (an error inside a reason) reads in one language */
+static void
+test_nested(void)
+{
+	g_autoptr(FlMsg) inner = fl_msg_new(N_("unknown agent '%s'"), "x");
+	g_autofree gchar *stored = fl_msg_serialize(inner);
+	g_autoptr(FlMsg) outer = fl_msg_new(N_("rejected: %s"), stored);
+	g_autofree gchar *english = fl_msg_render_english(outer);
+	g_autofree gchar *german = NULL;
+	g_autofree gchar *deep = g_strdup("fl-msg:[(false, 'bottom', nothing, 0)]");
+	g_autofree gchar *text = NULL;
+
+	g_assert_cmpstr(english, ==, "rejected: unknown agent 'x'");
+	use_german(TRUE);
+	german = fl_msg_render(outer);
+	g_assert_cmpstr(german, ==, "abgelehnt: unbekannter Agent »x«");
+
+	/* a user's text that only looks like one is shown as it is */
+	{
+		g_autoptr(FlMsg) odd = fl_msg_new(N_("unknown agent '%s'"), "fl-msg:[(true,");
+		g_free(text);
+		text = fl_msg_render(odd);
+		g_assert_cmpstr(text, ==, "unbekannter Agent »fl-msg:[(true,«");
+	}
+	/* nesting has a floor: a message nested 20 deep renders, the depth stops it */
+	for (guint i = 0; i < 20; i++) {
+		g_autoptr(FlMsg) level = fl_msg_new("(%s)", deep);
+		g_free(deep);
+		deep = fl_msg_serialize(level);
+	}
+	{
+		g_autoptr(FlMsg) top = fl_msg_parse(deep);
+		g_free(text);
+		text = fl_msg_render(top);
+		g_assert_true(g_str_has_prefix(text, "(((((fl-msg:"));
+	}
+	use_german(FALSE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -276,6 +315,7 @@ main(int argc, char **argv)
 	g_test_add_func("/msg/german", test_german);
 	g_test_add_func("/msg/serialize", test_serialize);
 	g_test_add_func("/msg/error", test_error);
+	g_test_add_func("/msg/nested", test_nested);
 	g_test_add_func("/msg/context-word", test_context_word);
 	g_test_add_func("/msg/module-errors", test_module_errors);
 	return g_test_run();
