@@ -116,6 +116,45 @@ test_start_error(void)
 	}
 }
 
+/*
+ * The same in German while flotillad itself runs in C, as under D-Bus activation, where the
+ * daemon has the session's environment and not the terminal's: it writes its reason as a
+ * message and the CLI renders it in its own language.
+ */
+static void
+test_start_error_german(void)
+{
+	g_autoptr(FlTestEnv) env = fl_test_env_new(NULL);
+	g_autofree gchar *wrapper = g_build_filename(env->root, "flotillad-in-c", NULL);
+	g_autofree gchar *script =
+		g_strdup_printf("#!/bin/sh\nexec env LC_ALL=C.UTF-8 LANGUAGE= '%s' \"$@\"\n",
+				g_getenv("FLOTILLAD"));
+	const struct {
+		const gchar *config;
+		const gchar *german;
+	} cases[] = {
+		{"[fleet]\nmax-paralel=3\n", "[fleet] max-paralel: unbekannter Schlüssel"},
+		{"[flet]\nmax-parallel=3\n", "[flet]: unbekannte Gruppe"},
+		{"[agent two words]\ncommand=x\n", "Ein Agentenname muss ein einzelnes Wort sein"},
+	};
+
+	g_assert_true(g_file_set_contents(wrapper, script, -1, NULL));
+	g_assert_cmpint(g_chmod(wrapper, 0755), ==, 0);
+	fl_test_env_use_locales(env);
+	env->envp = g_environ_setenv(env->envp, "FLOTILLAD", wrapper, TRUE);
+	env->envp = g_environ_setenv(env->envp, "LC_ALL", "de_DE.UTF-8", TRUE);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *e = NULL;
+
+		fl_test_env_write_config(env, cases[i].config);
+		g_assert_cmpint(fl_test_cli(env, NULL, NULL, &e, "status", NULL), ==, 3);
+		assert_one_line(e);
+		g_assert_nonnull(strstr(e, "flotillad kann nicht starten: "));
+		g_assert_nonnull(strstr(e, cases[i].german));
+		g_assert_false(daemon_running(env));
+	}
+}
+
 /* ---- no session bus ---- */
 
 static void
@@ -1219,6 +1258,7 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/cli/start-error", test_start_error);
+	g_test_add_func("/cli/start-error-german", test_start_error_german);
 	g_test_add_func("/cli/no-session-bus", test_no_session_bus);
 	g_test_add_func("/cli/config-check", test_config_check);
 	g_test_add_func("/cli/wait", test_wait);
