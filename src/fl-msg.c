@@ -546,23 +546,27 @@ fl_msg_stored_literal(const gchar *text)
 
 /* ------------------------------------------------------------------ errors */
 
+GError *
+fl_error_new_valist(gint code, const gchar *format, va_list args)
+{
+	FlMsg *msg = fl_msg_new_valist(format, args);
+	g_autofree gchar *english = fl_msg_render_english(msg);
+	GError *error = g_error_new_literal(FL_ERROR, code, english);
+
+	fl_error_set_msg(error, msg);
+	return error;
+}
+
 void
 fl_set_error(GError **error, gint code, const gchar *format, ...)
 {
 	va_list args;
-	FlMsg *msg;
-	g_autofree gchar *english = NULL;
-	GError *local;
 
 	if (error == NULL)
 		return;
 	va_start(args, format);
-	msg = fl_msg_new_valist(format, args);
+	g_propagate_error(error, fl_error_new_valist(code, format, args));
 	va_end(args);
-	english = fl_msg_render_english(msg);
-	local = g_error_new_literal(FL_ERROR, code, english);
-	fl_error_set_msg(local, msg);
-	g_propagate_error(error, local);
 }
 
 void

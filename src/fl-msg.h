@@ -75,6 +75,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FlMsg, fl_msg_free)
  */
 void
 fl_set_error(GError **error, gint code, const gchar *format, ...) G_GNUC_PRINTF(3, 4);
+GError *
+fl_error_new_valist(gint code, const gchar *format, va_list args) G_GNUC_PRINTF(2, 0);
 void
 fl_set_error_literal(GError **error, gint code, const gchar *msgid);
 /* like g_prefix_error(), and the prefix is translated late too */

@@ -233,15 +233,10 @@ void
 fl_task_return_new_error(GTask *task, gint code, const gchar *format, ...)
 {
 	va_list args;
-	FlMsg *msg;
-	g_autofree gchar *english = NULL;
 	GError *error;
 
 	va_start(args, format);
-	msg = fl_msg_new_valist(format, args);
+	error = fl_error_new_valist(code, format, args);
 	va_end(args);
-	english = fl_msg_render_english(msg);
-	error = g_error_new_literal(FL_ERROR, code, english);
-	fl_error_set_msg(error, msg);
 	g_task_return_error(task, error);
 }
