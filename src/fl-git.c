@@ -3,8 +3,12 @@
 
 #include "fl-git.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /*
  * Settings given on the command line win over every configuration file, so none of these
@@ -115,17 +119,26 @@ fl_git_worktree_admin_dir(const gchar *common, const gchar *worktree)
 	return NULL;
 }
 
+/*
+ * Not GSubprocess: its synchronous communicate() runs a private main context whose child
+ * watch goes through GLib's worker thread, and under load a worker thread of ours hung for
+ * good inside it (seen in the overlap check). A plain fork, a read loop and waitpid() on our
+ * own child need none of that, as ostree found for gpg.
+ */
 gint
-fl_git_run_sync(const gchar *dir, const gchar *const *env, GBytes *input, gchar **out,
-		gsize *out_len, GCancellable *cancellable, GError **error, ...)
+fl_git_run_sync(const gchar *dir, const gchar *const *env, gchar **out, gsize *out_len,
+		GCancellable *cancellable, GError **error, ...)
 {
 	g_autoptr(GPtrArray) argv = fl_git_argv_new(dir, NULL, NULL);
-	g_autoptr(GSubprocessLauncher) launcher = NULL;
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GByteArray) bytes = g_byte_array_new();
 	g_auto(GStrv) default_env = NULL;
+	GPollFD fds[2] = {{-1, G_IO_IN, 0}, {-1, G_IO_IN, 0}};
+	gboolean cancelled = FALSE;
 	const gchar *arg;
 	va_list args;
+	GPid pid = 0;
+	gint out_fd = -1;
+	gint status = 0;
 
 	va_start(args, error);
 	while ((arg = va_arg(args, const gchar *)) != NULL)
@@ -134,28 +147,53 @@ fl_git_run_sync(const gchar *dir, const gchar *const *env, GBytes *input, gchar 
 	g_ptr_array_add(argv, NULL);
 	if (env == NULL)
 		env = (const gchar *const *)(default_env = fl_git_environ(NULL, NULL));
-
-	launcher = g_subprocess_launcher_new(
-		G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE |
-		(input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE) |
-		G_SUBPROCESS_FLAGS_INHERIT_FDS);
-	g_subprocess_launcher_set_environ(launcher, (gchar **)env);
-	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, error);
-	if (proc == NULL)
+	/* descriptors stay open as before: GLib can then posix_spawn() instead of forking */
+	if (!g_spawn_async_with_pipes_and_fds(
+		    NULL, (const gchar *const *)argv->pdata, env,
+		    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL |
+			    G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_LEAVE_DESCRIPTORS_OPEN,
+		    NULL, NULL, -1, -1, -1, NULL, NULL, 0, &pid, NULL, &out_fd, NULL, error))
 		return -1;
-	if (!g_subprocess_communicate(proc, input, cancellable, &bytes, NULL, error))
+	fds[0].fd = out_fd;
+	if (cancellable != NULL && g_cancellable_make_pollfd(cancellable, &fds[1]))
+		fds[1].events = G_IO_IN;
+	for (;;) {
+		guint8 buffer[16384];
+		gssize n;
+
+		if (g_poll(fds, fds[1].fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].fd >= 0 && fds[1].revents != 0 && !cancelled) {
+			/* the daemon is going away: git need not finish */
+			cancelled = TRUE;
+			kill(pid, SIGKILL);
+		}
+		if (fds[0].revents == 0)
+			continue;
+		n = read(out_fd, buffer, sizeof(buffer));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		g_byte_array_append(bytes, buffer, (guint)n);
+	}
+	if (fds[1].fd >= 0)
+		g_cancellable_release_fd(cancellable);
+	close(out_fd);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	g_spawn_close_pid(pid);
+	if (g_cancellable_set_error_if_cancelled(cancellable, error))
 		return -1;
 	if (out != NULL) {
-		gsize len = 0;
-		const gchar *data = g_bytes_get_data(bytes, &len);
-
-		/* -z output holds NULs: copied by length, not as a string */
-		*out = g_malloc(len + 1);
-		if (len > 0)
-			memcpy(*out, data, len);
-		(*out)[len] = '\0';
+		/* -z output holds NULs: handed on by length, not as a string */
 		if (out_len != NULL)
-			*out_len = len;
+			*out_len = bytes->len;
+		g_byte_array_append(bytes, (const guint8 *)"", 1);
+		*out = (gchar *)g_byte_array_free(g_steal_pointer(&bytes), FALSE);
 	}
-	return g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc) : -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

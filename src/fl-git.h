@@ -37,13 +37,12 @@ fl_git_worktree_admin_dir(const gchar *common, const gchar *worktree);
 /*
  * Runs one git command to its end in the calling thread, for worker threads only (never on
  * the main loop): the prefix of fl_git_argv_new(@dir, NULL, NULL), then the NULL-terminated
- * arguments; @env NULL for fl_git_environ(NULL, NULL); @input (nullable) on its stdin.
- * Returns the exit status, -1 when it could not run (@error set) or did not exit; @out
- * (nullable) gets stdout, NUL-terminated, and @out_len its length (-z output holds NULs).
+ * arguments; @env NULL for fl_git_environ(NULL, NULL); stdin is /dev/null. Returns the exit
+ * status, -1 when it could not run (@error set), was cancelled (@error set) or did not exit;
+ * @out (nullable) gets stdout, NUL-terminated, and @out_len its length (-z output holds NULs).
  */
 gint
-fl_git_run_sync(const gchar *dir, const gchar *const *env, GBytes *input, gchar **out,
-		gsize *out_len, GCancellable *cancellable, GError **error,
-		...) G_GNUC_NULL_TERMINATED;
+fl_git_run_sync(const gchar *dir, const gchar *const *env, gchar **out, gsize *out_len,
+		GCancellable *cancellable, GError **error, ...) G_GNUC_NULL_TERMINATED;
 
 G_END_DECLS

@@ -62,7 +62,7 @@ fl_overlap_ctx_free(FlOverlapCtx *ctx)
 /* one read-only git command in @repo in this worker thread (fl-git.h): its exit status, -1
  * when it did not exit, and its stdout */
 #define fl_overlap_git(repo, out, out_len, cancellable, error, ...)                                \
-	fl_git_run_sync(repo, NULL, NULL, out, out_len, cancellable, error, __VA_ARGS__)
+	fl_git_run_sync(repo, NULL, out, out_len, cancellable, error, __VA_ARGS__)
 
 static gint
 fl_overlap_cmp_str(gconstpointer a, gconstpointer b)
@@ -294,10 +294,10 @@ fl_overlap_chain_thread(GTask *task, gpointer source_object, gpointer task_data,
 
 			one->clean = TRUE;
 			g_strstrip(tree);
-			if (fl_git_run_sync(ctx->repo, (const gchar *const *)identity, NULL,
-					    &commit, NULL, cancellable, &error, "commit-tree", tree,
-					    "-p", cur, "-p", one->draft_tip, "-m",
-					    "flotilla group check", NULL) != 0) {
+			if (fl_git_run_sync(ctx->repo, (const gchar *const *)identity, &commit,
+					    NULL, cancellable, &error, "commit-tree", tree, "-p",
+					    cur, "-p", one->draft_tip, "-m", "flotilla group check",
+					    NULL) != 0) {
 				if (error == NULL)
 					fl_set_error(&error, FL_ERROR_FAILED,
 						     N_("cannot check whether %s merges "

@@ -3,7 +3,9 @@
 
 #include "fl-refresh.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-error.h"
 #include "fl-git.h"
@@ -54,7 +56,7 @@ static gchar *
 fl_refresh_rev(const gchar *repo, const gchar *rev, GCancellable *cancellable, GError **error)
 {
 	g_autofree gchar *out = NULL;
-	gint status = fl_git_run_sync(repo, NULL, NULL, &out, NULL, cancellable, error, "rev-parse",
+	gint status = fl_git_run_sync(repo, NULL, &out, NULL, cancellable, error, "rev-parse",
 				      "--verify", "--quiet", rev, NULL);
 
 	if (status < 0)
@@ -122,23 +124,25 @@ fl_refresh_one(FlRefreshCtx *ctx, const gchar *commit, const gchar *onto, const 
 	g_autofree gchar *merged = NULL;
 	g_autofree gchar *meta = NULL;
 	g_autofree gchar *made = NULL;
-	g_autoptr(GBytes) message = NULL;
+	g_autofree gchar *message_path = NULL;
+	gboolean written;
 	gsize merged_len = 0;
 	gsize meta_len = 0;
 	const gchar *fields[3];
 	const gchar *p;
-	gint status;
+	gint status = -1;
+	gint fd;
 
 	if (parent == NULL)
 		return NULL;
 	/* what is replayed so far, as a child of @commit's parent: the merge base is exactly it */
-	status = fl_git_run_sync(ctx->repo, (const gchar *const *)env, NULL, &ours, NULL,
-				 cancellable, error, "commit-tree", onto_tree, "-p", parent, "-m",
+	status = fl_git_run_sync(ctx->repo, (const gchar *const *)env, &ours, NULL, cancellable,
+				 error, "commit-tree", onto_tree, "-p", parent, "-m",
 				 "flotilla refresh", NULL);
 	if (status != 0)
 		goto failed;
 	g_strstrip(ours);
-	status = fl_git_run_sync(ctx->repo, NULL, NULL, &merged, &merged_len, cancellable, error,
+	status = fl_git_run_sync(ctx->repo, NULL, &merged, &merged_len, cancellable, error,
 				 "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
 				 ours, commit, NULL);
 	if (status == 1) {
@@ -157,8 +161,8 @@ fl_refresh_one(FlRefreshCtx *ctx, const gchar *commit, const gchar *onto, const 
 		goto failed;
 	*tree_out = g_strndup(merged, strnlen(merged, merged_len));
 	/* the author, date and message stay the draft's; the committer is flotilla */
-	status = fl_git_run_sync(ctx->repo, NULL, NULL, &meta, &meta_len, cancellable, error, "log",
-				 "-1", "--no-show-signature", "--date=raw",
+	status = fl_git_run_sync(ctx->repo, NULL, &meta, &meta_len, cancellable, error, "log", "-1",
+				 "--no-show-signature", "--date=raw",
 				 "--format=%an%x00%ae%x00%ad%x00%B", commit, NULL);
 	if (status != 0)
 		goto failed;
@@ -174,10 +178,19 @@ fl_refresh_one(FlRefreshCtx *ctx, const gchar *commit, const gchar *onto, const 
 	env = g_environ_setenv(env, "GIT_AUTHOR_NAME", fields[0], TRUE);
 	env = g_environ_setenv(env, "GIT_AUTHOR_EMAIL", fields[1], TRUE);
 	env = g_environ_setenv(env, "GIT_AUTHOR_DATE", fields[2], TRUE);
-	message = g_bytes_new(p, meta_len - (p - meta));
-	status = fl_git_run_sync(ctx->repo, (const gchar *const *)env, message, &made, NULL,
-				 cancellable, error, "commit-tree", *tree_out, "-p", onto, NULL);
-	if (status != 0)
+	/* the message as it was, byte for byte: through a file, as git's -m would reshape it */
+	fd = g_file_open_tmp("flotilla-refresh-XXXXXX", &message_path, error);
+	if (fd < 0)
+		return NULL;
+	close(fd);
+	written = g_file_set_contents_full(message_path, p, (gssize)(meta_len - (p - meta)),
+					   G_FILE_SET_CONTENTS_NONE, 0600, error);
+	if (written)
+		status = fl_git_run_sync(ctx->repo, (const gchar *const *)env, &made, NULL,
+					 cancellable, error, "commit-tree", *tree_out, "-p", onto,
+					 "-F", message_path, NULL);
+	g_unlink(message_path);
+	if (!written || status != 0)
 		goto failed;
 	return g_strdup(g_strstrip(made));
 
@@ -215,8 +228,8 @@ fl_refresh_rebase_thread(GTask *task, gpointer source_object, gpointer task_data
 		goto out;
 	}
 	range = g_strdup_printf("%s..%s", ctx->base_commit, result->old_tip);
-	status = fl_git_run_sync(ctx->repo, NULL, NULL, &list, NULL, cancellable, &error,
-				 "rev-list", "--reverse", "--first-parent", range, NULL);
+	status = fl_git_run_sync(ctx->repo, NULL, &list, NULL, cancellable, &error, "rev-list",
+				 "--reverse", "--first-parent", range, NULL);
 	if (status != 0) {
 		if (error == NULL)
 			fl_set_error(&error, FL_ERROR_FAILED, N_("cannot list the commits of %s"),
@@ -303,9 +316,9 @@ fl_refresh_move_thread(GTask *task, gpointer source_object, gpointer task_data,
 		return;
 	}
 	/* git compares and swaps under the ref's lock: a racing writer fails one of us */
-	status = fl_git_run_sync(ctx->repo, NULL, NULL, NULL, NULL, cancellable, &error,
-				 "update-ref", "-m", "flotilla: refresh onto the base branch", ref,
-				 ctx->new_tip, ctx->old_tip, NULL);
+	status = fl_git_run_sync(ctx->repo, NULL, NULL, NULL, cancellable, &error, "update-ref",
+				 "-m", "flotilla: refresh onto the base branch", ref, ctx->new_tip,
+				 ctx->old_tip, NULL);
 	if (status != 0) {
 		if (error == NULL)
 			fl_set_error(&error, FL_ERROR_BUSY,
