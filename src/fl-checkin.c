@@ -430,6 +430,22 @@ fl_checkin_text(FlCheckin *self, GPtrArray *items, const gchar *label)
 	return text;
 }
 
+/* one italic line before (@first) or after the digest's body, in both of its forms */
+static void
+fl_checkin_add_line(gchar **markup, gchar **plain, const gchar *line, gboolean first)
+{
+	g_autofree gchar *escaped = g_markup_escape_text(line, -1);
+	gchar *m = first ? g_strdup_printf("<i>%s</i>\n%s", escaped, *markup)
+			 : g_strdup_printf("%s\n<i>%s</i>", *markup, escaped);
+	gchar *p = first ? g_strdup_printf("%s\n%s", line, *plain)
+			 : g_strdup_printf("%s\n%s", *plain, line);
+
+	g_free(*markup);
+	g_free(*plain);
+	*markup = m;
+	*plain = p;
+}
+
 static void
 fl_checkin_post_digest(FlCheckin *self)
 {
@@ -467,24 +483,12 @@ fl_checkin_post_digest(FlCheckin *self)
 	if (self->last_note != NULL) {
 		g_autofree gchar *rendered = fl_msg_render_stored(self->last_note);
 		g_autofree gchar *note = fl_text_clean(rendered, -1, FL_TEXT_COLLAPSE_SPACE);
-		g_autofree gchar *escaped = g_markup_escape_text(note, -1);
-		gchar *m = g_strdup_printf("<i>%s</i>\n%s", escaped, markup);
-		gchar *p = g_strdup_printf("%s\n%s", note, plain);
-		g_free(markup);
-		g_free(plain);
-		markup = m;
-		plain = p;
+
+		fl_checkin_add_line(&markup, &plain, note, TRUE);
 	}
 	held = fl_checkin_held_line(self);
-	if (held != NULL) {
-		g_autofree gchar *escaped = g_markup_escape_text(held, -1);
-		gchar *m = g_strdup_printf("%s\n<i>%s</i>", markup, escaped);
-		gchar *p = g_strdup_printf("%s\n%s", plain, held);
-		g_free(markup);
-		g_free(plain);
-		markup = m;
-		plain = p;
-	}
+	if (held != NULL)
+		fl_checkin_add_line(&markup, &plain, held, FALSE);
 	if (!fl_notifier_has_capability(self->notifier, "actions")) {
 		/* no buttons to press: say where decisions are made instead */
 		const gchar *hint = _("Decide with: flotilla review");
